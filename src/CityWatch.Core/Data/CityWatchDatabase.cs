@@ -1,0 +1,81 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CityWatch.Data;
+
+/// <summary>
+/// The embedded store: one SQLite file in WAL mode. Each feature owns its tables (its
+/// <c>XxxSchema</c> class); <see cref="Migrate"/> creates them in dependency order. Connections are
+/// cheap (pooled), so callers open one per unit of work and dispose it.
+/// </summary>
+public sealed class CityWatchDatabase
+{
+    private readonly string _connectionString;
+
+    static CityWatchDatabase() => DefaultTypeMap.MatchNamesWithUnderscores = true;
+
+    public CityWatchDatabase(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Path = System.IO.Path.GetFullPath(path);
+        var directory = System.IO.Path.GetDirectoryName(Path);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = Path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+    }
+
+    public string Path { get; }
+
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            connection.Open();
+            using var pragma = connection.CreateCommand();
+            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
+            pragma.ExecuteNonQuery();
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates every feature's tables if they do not exist yet. Safe to call again.</summary>
+    public void Migrate()
+    {
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction();
+        foreach (var sql in Schemas)
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            command.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+    }
+
+    private static IEnumerable<string> Schemas =>
+    [
+        Cameras.CameraSchema.Sql,
+        Policy.PolicySchema.Sql,
+        Matching.WatchlistSchema.Sql,
+        Alerts.AlertSchema.Sql,
+        Audit.AuditSchema.Sql,
+    ];
+}

@@ -1,0 +1,28 @@
+namespace CityWatch.Matching;
+
+internal static class WatchlistSchema
+{
+    public const string Sql = """
+        CREATE TABLE IF NOT EXISTS watchlists (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS watchlist_entries (
+            id INTEGER PRIMARY KEY,
+            watchlist_id INTEGER NOT NULL REFERENCES watchlists(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            category TEXT NOT NULL,
+            image_source TEXT NOT NULL,
+            enrolled_by TEXT NOT NULL,
+            enrolled_at TEXT NOT NULL,
+            expires_at TEXT NULL,
+            model TEXT NOT NULL,
+            template BLOB NOT NULL,
+            template_hash TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS watchlist_entries_list ON watchlist_entries(watchlist_id);
+        """;
+}

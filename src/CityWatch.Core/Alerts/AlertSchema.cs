@@ -8,6 +8,7 @@ internal static class AlertSchema
             camera_id INTEGER NULL,
             watchlist_id INTEGER NOT NULL,
             entry_id INTEGER NOT NULL,
+            label TEXT NOT NULL,
             legal_basis_id INTEGER NOT NULL,
             grant_id TEXT NOT NULL,
             at TEXT NOT NULL,

@@ -21,7 +21,8 @@ internal static class WatchlistSchema
             expires_at TEXT NULL,
             model TEXT NOT NULL,
             template BLOB NOT NULL,
-            template_hash TEXT NOT NULL
+            template_hash TEXT NOT NULL,
+            label_salt BLOB NOT NULL
         );
         CREATE INDEX IF NOT EXISTS watchlist_entries_list ON watchlist_entries(watchlist_id);
         """;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CityWatch.Audit;
+using CityWatch.Cameras;
 
 namespace CityWatch.Policy;
 
@@ -9,7 +10,8 @@ public sealed record PolicyRequest(
     ProcessingPurpose Purpose,
     long? CameraId,
     IReadOnlyList<long> WatchlistIds,
-    string? CaseId = null);
+    string? CaseId = null,
+    bool AllowPartial = false);
 
 /// <summary>The answer: a grant, or the reason there is none. Both are already logged.</summary>
 public sealed record PolicyDecision(ProcessingGrant? Grant, string? RefusalReason)
@@ -24,7 +26,7 @@ public sealed record PolicyDecision(ProcessingGrant? Grant, string? RefusalReaso
 /// (<see cref="GrantLifetime"/>), so a revoked or expired basis stops processing on a running stream
 /// within that time.
 /// </summary>
-public sealed class PolicyEngine(LegalBasisStore legalBases, AuditTrail audit, TimeProvider time)
+public sealed class PolicyEngine(LegalBasisStore legalBases, CameraStore cameras, AuditTrail audit, TimeProvider time)
 {
     public static readonly TimeSpan GrantLifetime = TimeSpan.FromSeconds(10);
 
@@ -32,7 +34,9 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, AuditTrail audit, T
     {
         ArgumentNullException.ThrowIfNull(request);
         var now = time.GetUtcNow();
-        var (basis, watchlists, reason) = Evaluate(request, legalBases.InForce(now));
+        var (basis, watchlists, reason) = CameraRefusal(request) is { } refusal
+            ? (null, [], refusal)
+            : Evaluate(request, legalBases.InForce(now));
         if (basis is null)
         {
             await audit.AppendAsync(Record(request, AuditActions.PolicyRefusal, reason!, null), cancellationToken);
@@ -55,6 +59,20 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, AuditTrail audit, T
     {
         var decision = await AuthorizeAsync(request, cancellationToken);
         return decision.Grant ?? throw new PolicyRefusedException(decision.RefusalReason!);
+    }
+
+    // The register says where face recognition may ever run; no legal basis overrides that.
+    private string? CameraRefusal(PolicyRequest request)
+    {
+        if (request.CameraId is not { } id)
+        {
+            return null;
+        }
+
+        var camera = cameras.Find(id);
+        return camera is null ? $"camera {id} is not in the register"
+            : !camera.FaceRecognitionAllowed ? $"camera {id} is registered without face recognition"
+            : null;
     }
 
     private static (LegalBasis? Basis, IReadOnlyList<long> Watchlists, string? Reason) Evaluate(PolicyRequest request, IReadOnlyList<LegalBasis> inForce)
@@ -93,13 +111,14 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, AuditTrail audit, T
             return (null, [], $"camera {request.CameraId} is outside the scope of every legal basis in force");
         }
 
-        foreach (var basis in forCamera)
+        // The basis that covers most of the requested watchlists. A camera stream asks for every watchlist
+        // and takes the covered part (AllowPartial); an explicit request must be covered whole.
+        var best = forCamera
+            .Select(b => (Basis: b, Covered: request.WatchlistIds.Where(b.WatchlistIds.Contains).ToList()))
+            .MaxBy(c => c.Covered.Count);
+        if (best.Covered.Count == request.WatchlistIds.Count || (request.AllowPartial && best.Covered.Count > 0))
         {
-            var covered = request.WatchlistIds.Where(basis.WatchlistIds.Contains).ToList();
-            if (covered.Count == request.WatchlistIds.Count)
-            {
-                return (basis, covered, null);
-            }
+            return (best.Basis, best.Covered, null);
         }
 
         var outside = request.WatchlistIds.Where(w => !forCamera.Any(b => b.WatchlistIds.Contains(w)));

@@ -1,4 +1,5 @@
 using CityWatch.Audit;
+using CityWatch.Cameras;
 using CityWatch.Data;
 using CityWatch.Policy;
 using Microsoft.Extensions.Time.Testing;
@@ -18,7 +19,8 @@ public sealed class TestCity : IDisposable
         Database.Migrate();
         Audit = new AuditTrail(Database, Time);
         LegalBases = new LegalBasisStore(Database, Audit, Time);
-        Policy = new PolicyEngine(LegalBases, Audit, Time);
+        Cameras = new CameraStore(Database);
+        Policy = new PolicyEngine(LegalBases, Cameras, Audit, Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
@@ -31,7 +33,20 @@ public sealed class TestCity : IDisposable
 
     public LegalBasisStore LegalBases { get; }
 
+    public CameraStore Cameras { get; }
+
     public PolicyEngine Policy { get; }
+
+    /// <summary>A camera in the register (its site created on first use) with face recognition allowed or not.</summary>
+    public Camera AddCamera(string code, bool faceRecognitionAllowed = true, string? streamUrl = null)
+    {
+        if (Cameras.ListSites(0, 1).Total == 0)
+        {
+            Cameras.CreateSite(new SiteInput("S1", "Test square", 44.8, 20.4, "Test city"));
+        }
+
+        return Cameras.Create(new CameraInput(code, "S1", $"Camera {code}", "Test city", "test", streamUrl, faceRecognitionAllowed));
+    }
 
     /// <summary>Registers and activates a basis covering the given cameras and watchlists for a day.</summary>
     public async Task<LegalBasis> ActiveBasisAsync(long[] cameras, long[] watchlists, params ProcessingPurpose[] purposes)
@@ -52,9 +67,10 @@ public sealed class TestCity : IDisposable
         return await LegalBases.ActivateAsync(basis.Id, "test");
     }
 
-    /// <summary>A live grant on camera 1 for watchlist 1, from the real engine.</summary>
-    public async Task<ProcessingGrant> LiveGrantAsync(long camera = 1, long watchlist = 1)
+    /// <summary>A live grant on a (new) camera for watchlist 1, from the real engine.</summary>
+    public async Task<ProcessingGrant> LiveGrantAsync(long watchlist = 1)
     {
+        var camera = AddCamera($"C{Guid.NewGuid():N}").Id;
         await ActiveBasisAsync([camera], [watchlist]);
         return await Policy.RequireAsync(new PolicyRequest("test", ProcessingPurpose.Live, camera, [watchlist]));
     }

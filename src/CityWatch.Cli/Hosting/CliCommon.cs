@@ -1,0 +1,77 @@
+using System.CommandLine;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Spectre.Console;
+
+namespace CityWatch.Cli.Hosting;
+
+/// <summary>Options every command shares, and the one way commands fail: one line on stderr, a non-zero exit.</summary>
+internal static class CliCommon
+{
+    public static readonly Option<string> Server = new("--server")
+    {
+        Description = "The CityWatch server's base URL",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_SERVER") ?? "http://127.0.0.1:5080",
+    };
+
+    public static readonly Option<string> Data = new("--data")
+    {
+        Description = "The data folder (SQLite file, evidence, log keys)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_DATA") ?? ".data",
+    };
+
+    public static readonly Option<string> Models = new("--models")
+    {
+        Description = "The folder of verified model files",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_MODELS") ?? "models",
+    };
+
+    /// <summary>Runs a command body; any failure becomes one line on stderr and exit code 1.</summary>
+    public static async Task<int> Guard(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("error: cancelled");
+            return 130;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Console.Error.WriteLine($"error: {e.Message.ReplaceLineEndings(" ")}");
+            return 1;
+        }
+    }
+
+    public static HttpClient Client(string server) => new() { BaseAddress = new Uri(server.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
+
+    /// <summary>Throws with the server's problem-details text if the response is not a success.</summary>
+    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            var body = await response.Content.ReadAsStringAsync(cancellationToken);
+            var detail = body;
+            try
+            {
+                using var problem = JsonDocument.Parse(body);
+                detail = problem.RootElement.TryGetProperty("detail", out var d) ? d.GetString() ?? body : body;
+            }
+            catch (JsonException)
+            {
+                // not problem details: show the raw text
+            }
+
+            throw new InvalidOperationException($"server answered {(int)response.StatusCode}: {detail}");
+        }
+
+        return (await response.Content.ReadFromJsonAsync<T>(JsonOptions, cancellationToken))!;
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+
+    public static void Print(object value) =>
+        AnsiConsole.WriteLine(JsonSerializer.Serialize(value, new JsonSerializerOptions(JsonOptions) { WriteIndented = true }));
+}

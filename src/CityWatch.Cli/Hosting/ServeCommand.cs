@@ -1,0 +1,30 @@
+using System.CommandLine;
+using CityWatch.Server;
+
+namespace CityWatch.Cli.Hosting;
+
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => ServerOptions.DefaultUrls };
+        var demo = new Option<bool>("--demo") { Description = "Seed and run the demo city (800 sites, 1,000 cameras, a demonstration legal basis)" };
+        var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, CliCommon.Data, CliCommon.Models };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var options = new ServerOptions
+            {
+                Urls = result.GetValue(urls)!,
+                Demo = result.GetValue(demo),
+                DataDirectory = Path.GetFullPath(result.GetValue(CliCommon.Data)!),
+                ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
+                AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
+            };
+            await using var app = CityWatchServer.Build(options);
+            await app.RunAsync(cancellationToken);
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,113 @@
+using System.Text.Json;
+using CityWatch.Cameras;
+using CityWatch.Data;
+using CityWatch.Vision;
+using Dapper;
+
+namespace CityWatch.Alerts;
+
+/// <summary>
+/// Alerts in SQLite, their face crops as files under the evidence folder. A crop is written to a
+/// temporary name and renamed only after its row commits, so a crash leaves neither an alert without
+/// its crop nor a stray crop of a face that produced no alert.
+/// </summary>
+public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory)
+{
+    public const string Candidate = "candidate";
+
+    public string EvidenceDirectory { get; } = Path.GetFullPath(evidenceDirectory);
+
+    public Alert Add(NewAlert alert)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
+        Directory.CreateDirectory(EvidenceDirectory);
+        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.jpg");
+        File.WriteAllBytes(temporary, alert.CropJpeg);
+        try
+        {
+            using var connection = database.Open();
+            using var transaction = connection.BeginTransaction();
+            var id = connection.ExecuteScalar<long>(
+                """
+                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status)
+                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status) RETURNING id
+                """,
+                new
+                {
+                    alert.CameraId,
+                    alert.WatchlistId,
+                    alert.EntryId,
+                    alert.Label,
+                    alert.LegalBasisId,
+                    grant = alert.GrantId.ToString(),
+                    at = Timestamps.Format(alert.At),
+                    alert.Score,
+                    alert.Threshold,
+                    box = JsonSerializer.Serialize(alert.Box),
+                    status = Candidate,
+                },
+                transaction);
+            var cropName = $"alert-{id}.jpg";
+            connection.Execute("UPDATE alerts SET crop_path = @cropName WHERE id = @id", new { cropName, id }, transaction);
+            File.Move(temporary, Path.Combine(EvidenceDirectory, cropName), overwrite: true);
+            transaction.Commit();
+            return Get(id);
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    public Page<Alert> List(int offset, int limit, long? cameraId = null)
+    {
+        if (offset < 0 || limit is < 1 or > CameraStore.MaxPageSize)
+        {
+            throw new InvalidRequestException($"offset must not be negative and limit must be between 1 and {CameraStore.MaxPageSize}.");
+        }
+
+        using var connection = database.Open();
+        var filter = cameraId is null ? "" : "WHERE camera_id = @cameraId";
+        var total = connection.ExecuteScalar<int>($"SELECT COUNT(*) FROM alerts {filter}", new { cameraId });
+        var items = connection.Query<AlertRow>($"SELECT * FROM alerts {filter} ORDER BY id DESC LIMIT @limit OFFSET @offset", new { cameraId, limit, offset })
+            .Select(r => r.ToModel()).ToList();
+        return new Page<Alert>(items, total, offset, limit);
+    }
+
+    public Alert Get(long id)
+    {
+        using var connection = database.Open();
+        return connection.QuerySingleOrDefault<AlertRow>("SELECT * FROM alerts WHERE id = @id", new { id })?.ToModel()
+            ?? throw new NotFoundException($"No alert {id}.");
+    }
+
+    /// <summary>The face crop of an alert, as JPEG.</summary>
+    public byte[] Crop(long id)
+    {
+        using var connection = database.Open();
+        var name = connection.ExecuteScalar<string?>("SELECT crop_path FROM alerts WHERE id = @id", new { id })
+            ?? throw new NotFoundException($"No alert {id}.");
+        return File.ReadAllBytes(Path.Combine(EvidenceDirectory, name));
+    }
+
+    private sealed class AlertRow
+    {
+        public long Id { get; set; }
+        public long? CameraId { get; set; }
+        public long WatchlistId { get; set; }
+        public long EntryId { get; set; }
+        public string Label { get; set; } = "";
+        public long LegalBasisId { get; set; }
+        public string GrantId { get; set; } = "";
+        public string At { get; set; } = "";
+        public double Score { get; set; }
+        public double Threshold { get; set; }
+        public string Box { get; set; } = "{}";
+        public string CropPath { get; set; } = "";
+        public string Status { get; set; } = "";
+
+        public Alert ToModel() => new(
+            Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
+            JsonSerializer.Deserialize<FaceBox>(Box)!, Status);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using CityWatch.Audit;
+using CityWatch.Policy;
+using CityWatch.Vision;
+
+namespace CityWatch.Matching;
+
+/// <summary>A photo offered for enrolment: its name (for messages) and its bytes.</summary>
+public sealed record EnrolmentPhoto(string Name, byte[] Bytes);
+
+/// <summary>
+/// Enrols a person into a watchlist from one or more photos: under an enrolment grant, the largest face
+/// of each photo is embedded, the templates averaged into one, and the entry stored and logged with the
+/// watchlist's new digest. A photo with no usable face is rejected with the reason; if no photo is usable,
+/// nothing is stored.
+/// </summary>
+public sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FacePipeline vision, AuditTrail audit)
+{
+    /// <summary>Faces smaller than this (pixels between the eyes) give templates too poor to enrol.</summary>
+    public const float MinimumEyeDistance = 24;
+
+    public async Task<WatchlistEntry> EnrolAsync(long watchlistId, EntryInput input, IReadOnlyList<EnrolmentPhoto> photos, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (string.IsNullOrWhiteSpace(input.Label) || string.IsNullOrWhiteSpace(input.Category) || string.IsNullOrWhiteSpace(input.ImageSource))
+        {
+            throw new InvalidRequestException("'label', 'category' and 'imageSource' are required to enrol a person.");
+        }
+
+        if (photos.Count == 0)
+        {
+            throw new InvalidRequestException("Enrolment needs at least one photo.");
+        }
+
+        store.Get(watchlistId);
+        var grant = await policy.RequireAsync(new PolicyRequest(actor, ProcessingPurpose.Enrolment, null, [watchlistId]), cancellationToken);
+        var templates = new List<float[]>();
+        var rejections = new List<string>();
+        foreach (var photo in photos)
+        {
+            if (Template(grant, photo, out var reason) is { } template)
+            {
+                templates.Add(template);
+            }
+            else
+            {
+                rejections.Add($"{photo.Name}: {reason}");
+            }
+        }
+
+        if (templates.Count == 0)
+        {
+            await audit.AppendAsync(
+                new AuditRecord(actor, AuditActions.EnrolmentRejected, "no usable face", grant.LegalBasisId,
+                    Parameters: new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId), ["photos"] = Invariant(photos.Count) }),
+                cancellationToken);
+            throw new InvalidRequestException($"No usable face to enrol: {string.Join("; ", rejections)}");
+        }
+
+        var salt = RandomNumberGenerator.GetBytes(16);
+        var entry = store.AddEntry(watchlistId, input, vision.EmbedderName, Mean(templates), salt, actor);
+        var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
+        await audit.AppendAsync(
+            new AuditRecord(
+                actor,
+                AuditActions.Enrolment,
+                "enrolled",
+                grant.LegalBasisId,
+                Parameters: new Dictionary<string, string>
+                {
+                    ["watchlist"] = Invariant(watchlistId),
+                    ["entry"] = Invariant(entry.Id),
+                    ["photosUsed"] = Invariant(templates.Count),
+                    ["photosRejected"] = Invariant(rejections.Count),
+                    ["watchlistCount"] = Invariant(digest.Count),
+                    ["watchlistRoot"] = Convert.ToHexStringLower(digest.RootHash),
+                },
+                ResultCount: 1,
+                Commitments: [Commit(entry.Label, salt), entry.TemplateHash]),
+            cancellationToken);
+        return entry;
+    }
+
+    public async Task RemoveAsync(long watchlistId, long entryId, string actor, CancellationToken cancellationToken = default)
+    {
+        store.RemoveEntry(watchlistId, entryId);
+        var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
+        await audit.AppendAsync(
+            new AuditRecord(actor, AuditActions.EnrolmentRemoval, "removed", Parameters: new Dictionary<string, string>
+            {
+                ["watchlist"] = Invariant(watchlistId),
+                ["entry"] = Invariant(entryId),
+                ["watchlistCount"] = Invariant(digest.Count),
+                ["watchlistRoot"] = Convert.ToHexStringLower(digest.RootHash),
+            }),
+            cancellationToken);
+    }
+
+    private float[]? Template(ProcessingGrant grant, EnrolmentPhoto photo, out string reason)
+    {
+        BgrImage image;
+        try
+        {
+            image = ImageCodec.Decode(photo.Bytes, photo.Name);
+        }
+        catch (ImageDecodeException e)
+        {
+            reason = e.Message;
+            return null;
+        }
+
+        var faces = vision.Detect(grant, image);
+        if (faces.Count == 0)
+        {
+            reason = "no face found";
+            return null;
+        }
+
+        var largest = faces.MaxBy(f => f.Box.Width * f.Box.Height)!;
+        if (largest.InterEyeDistance < MinimumEyeDistance)
+        {
+            reason = $"the largest face is too small ({largest.InterEyeDistance:0} px between the eyes, need {MinimumEyeDistance})";
+            return null;
+        }
+
+        reason = "";
+        return vision.Embed(grant, image, largest);
+    }
+
+    private static float[] Mean(List<float[]> templates)
+    {
+        var mean = new float[templates[0].Length];
+        foreach (var template in templates)
+        {
+            for (var i = 0; i < mean.Length; i++)
+            {
+                mean[i] += template[i];
+            }
+        }
+
+        var norm = MathF.Sqrt(mean.Sum(v => v * v));
+        for (var i = 0; i < mean.Length; i++)
+        {
+            mean[i] /= norm;
+        }
+
+        return mean;
+    }
+
+    // A salted commitment: the log shows that a name was enrolled without showing it; the salt, kept with the
+    // entry in the city's database, opens it for the data-protection authority.
+    private static string Commit(string value, byte[] salt)
+    {
+        var digest = SHA256.HashData([.. salt, .. Encoding.UTF8.GetBytes(value)]);
+        return $"sha256:{Convert.ToHexStringLower(digest)}";
+    }
+
+    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,70 @@
+using CityWatch.Alerts;
+using CityWatch.Audit;
+using CityWatch.Cameras;
+using CityWatch.Data;
+using CityWatch.Matching;
+using CityWatch.Policy;
+using CityWatch.Server.Alerts;
+using CityWatch.Server.Cameras;
+using CityWatch.Server.Demo;
+using CityWatch.Server.Matching;
+using CityWatch.Server.Policy;
+
+namespace CityWatch.Server;
+
+/// <summary>The server, one process with every role: read top to bottom, it is the table of contents.</summary>
+public static class CityWatchServer
+{
+    public static WebApplication Build(ServerOptions options)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name });
+        builder.WebHost.UseUrls(options.Urls);
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<Readiness>();
+        builder.Services.AddProblemMapping();
+        builder.Services.AddCityWatchCore(options);
+        builder.Services.AddCameraMonitoring(options);
+        if (options.Demo)
+        {
+            builder.Services.AddHostedService<DemoCity>();
+        }
+
+        var app = builder.Build();
+        app.UseProblemMapping();
+        Readiness.MapHealth(app);
+        app.MapCameraApi();
+        app.MapLegalBasisApi();
+        app.MapWatchlistApi();
+        app.MapAlertApi();
+
+        if (!options.Demo)
+        {
+            app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<Readiness>().MarkReady());
+        }
+
+        return app;
+    }
+
+    /// <summary>The core services, shared by the server and the CLI's offline commands.</summary>
+    public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options)
+    {
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ =>
+        {
+            var database = new CityWatchDatabase(options.DatabasePath);
+            database.Migrate();
+            return database;
+        });
+        services.AddSingleton<AuditTrail>();
+        services.AddSingleton<LegalBasisStore>();
+        services.AddSingleton<PolicyEngine>();
+        services.AddSingleton<CameraStore>();
+        services.AddSingleton<WatchlistStore>();
+        services.AddSingleton<WatchlistIndex>();
+        services.AddSingleton(sp => new AlertStore(sp.GetRequiredService<CityWatchDatabase>(), options.EvidenceDirectory));
+        services.AddVision(options);
+        return services;
+    }
+}

@@ -1,0 +1,27 @@
+namespace CityWatch.Server;
+
+/// <summary>How `citywatch serve` runs: where its data and models are, where it listens, whether it seeds the demo city.</summary>
+public sealed record ServerOptions
+{
+    public const string DefaultUrls = "http://127.0.0.1:5080";
+
+    /// <summary>The SQLite file, the evidence folder and the log's keys live here.</summary>
+    public required string DataDirectory { get; init; }
+
+    /// <summary>The verified model files (filled by `citywatch models fetch`).</summary>
+    public required string ModelsDirectory { get; init; }
+
+    /// <summary>The demo assets (video, photos) fetched and verified like the models.</summary>
+    public string? AssetsDirectory { get; init; }
+
+    public string Urls { get; init; } = DefaultUrls;
+
+    public bool Demo { get; init; }
+
+    /// <summary>Whether camera streams are ingested and analysed (off for API-only tests).</summary>
+    public bool RunCameras { get; init; } = true;
+
+    public string DatabasePath => Path.Combine(DataDirectory, "citywatch.db");
+
+    public string EvidenceDirectory => Path.Combine(DataDirectory, "evidence");
+}

@@ -1,0 +1,67 @@
+using CityWatch.Audit;
+using CityWatch.Matching;
+
+namespace CityWatch.Server.Matching;
+
+internal static class WatchlistApi
+{
+    /// <summary>Enrolment photos are small portraits; anything larger is refused before it is read.</summary>
+    public const long MaxPhotoBytes = 20 * 1024 * 1024;
+
+    public static IEndpointRouteBuilder MapWatchlistApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/watchlists").WithTags("Watchlists");
+        group.MapGet("/", (WatchlistStore store) => TypedResults.Ok(store.List()));
+        group.MapGet("/{id:long}", (WatchlistStore store, long id) => TypedResults.Ok(store.Get(id)));
+        group.MapGet("/{id:long}/entries", (WatchlistStore store, long id) => TypedResults.Ok(store.Entries(id)));
+        group.MapPost("/", async (WatchlistStore store, AuditTrail audit, WatchlistInput input, CancellationToken ct) =>
+        {
+            var watchlist = store.Create(input, Actor.Operator);
+            await audit.AppendAsync(
+                new AuditRecord(Actor.Operator, AuditActions.WatchlistCreate, "created", Parameters: new Dictionary<string, string> { ["watchlist"] = watchlist.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }),
+                ct);
+            return TypedResults.Created($"/api/watchlists/{watchlist.Id}", watchlist);
+        });
+
+        // multipart/form-data: label, category, imageSource, optional expiresAt, and one or more files named "photo".
+        group.MapPost("/{id:long}/entries", async (Enrolment enrolment, HttpRequest request, long id, CancellationToken ct) =>
+        {
+            if (!request.HasFormContentType)
+            {
+                throw new InvalidRequestException("Enrolment takes multipart/form-data with label, category, imageSource and one or more 'photo' files.");
+            }
+
+            var form = await request.ReadFormAsync(ct);
+            var photos = new List<EnrolmentPhoto>();
+            foreach (var file in form.Files)
+            {
+                if (file.Length > MaxPhotoBytes)
+                {
+                    throw new InvalidRequestException($"Photo '{file.FileName}' is larger than {MaxPhotoBytes / (1024 * 1024)} MiB.");
+                }
+
+                using var buffer = new MemoryStream();
+                await file.CopyToAsync(buffer, ct);
+                photos.Add(new EnrolmentPhoto(file.FileName, buffer.ToArray()));
+            }
+
+            DateTimeOffset? expires = null;
+            if (!string.IsNullOrWhiteSpace(form["expiresAt"]))
+            {
+                expires = DateTimeOffset.TryParse(form["expiresAt"], System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var parsed)
+                    ? parsed
+                    : throw new InvalidRequestException("'expiresAt' is not a date and time.");
+            }
+
+            var input = new EntryInput(form["label"].ToString(), form["category"].ToString(), form["imageSource"].ToString(), expires);
+            var entry = await enrolment.EnrolAsync(id, input, photos, Actor.Operator, ct);
+            return TypedResults.Created($"/api/watchlists/{id}/entries/{entry.Id}", entry);
+        }).DisableAntiforgery();
+        group.MapDelete("/{id:long}/entries/{entryId:long}", async (Enrolment enrolment, long id, long entryId, CancellationToken ct) =>
+        {
+            await enrolment.RemoveAsync(id, entryId, Actor.Operator, ct);
+            return TypedResults.NoContent();
+        });
+        return app;
+    }
+}

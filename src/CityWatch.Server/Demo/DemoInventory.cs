@@ -1,0 +1,47 @@
+using System.Globalization;
+using System.Text;
+
+namespace CityWatch.Server.Demo;
+
+/// <summary>
+/// The demo city's camera inventory as a city would deliver it (CSV): 800 sites and 1,000 cameras around a
+/// fictional centre. A few cameras at a transport hub stream the shared video in real time with face
+/// recognition allowed; the others are in the register with unreachable `.invalid` stream addresses and
+/// not enabled, so they cost nothing and contact nobody.
+/// </summary>
+internal static class DemoInventory
+{
+    public const int Sites = 800;
+    public const int Cameras = 1000;
+    public const int Streaming = 3;
+
+    private static readonly string[] Purposes = ["traffic monitoring", "public order", "transport hub safety", "park safety", "building entrance"];
+    private static readonly string[] Owners = ["City transport department", "City police", "Parks authority", "City hall"];
+
+    public static string Csv(string videoPath)
+    {
+        var random = new Random(2026);
+        var csv = new StringBuilder("site_code,site_name,latitude,longitude,camera_code,camera_name,owner,purpose,stream_url,face_recognition_allowed,analysis_fps,enabled\n");
+        var camera = 0;
+        for (var site = 1; site <= Sites; site++)
+        {
+            // Sites spread over roughly 8 km around the centre; the first 200 sites have two cameras.
+            var angle = random.NextDouble() * Math.Tau;
+            var radius = Math.Sqrt(random.NextDouble()) * 0.07;
+            var latitude = 44.8125 + (radius * Math.Sin(angle));
+            var longitude = 20.4612 + (radius * Math.Cos(angle) * 1.4);
+            var perSite = site <= Cameras - Sites ? 2 : 1;
+            for (var k = 0; k < perSite; k++)
+            {
+                camera++;
+                var streaming = camera <= Streaming;
+                var purpose = streaming ? "transport hub safety" : Purposes[random.Next(Purposes.Length)];
+                var url = streaming ? new Uri(videoPath).AbsoluteUri : $"rtsp://cam-{camera:0000}.demo.invalid/stream1";
+                csv.Append(CultureInfo.InvariantCulture,
+                    $"S{site:000},Demo site {site},{latitude:0.000000},{longitude:0.000000},CAM-{camera:0000},{(streaming ? "Central station hall" : "Camera")} {camera},{Owners[random.Next(Owners.Length)]},{purpose},{url},{(streaming ? "true" : "false")},{(streaming ? "2" : "1")},{(streaming ? "true" : "false")}\n");
+            }
+        }
+
+        return csv.ToString();
+    }
+}

@@ -1,0 +1,158 @@
+using System.Reflection;
+using CityWatch.Audit;
+using CityWatch.Policy;
+using CityWatch.Tests.Support;
+
+namespace CityWatch.Tests.Policy;
+
+public sealed class PolicyEngineTests : IDisposable
+{
+    private readonly TestCity _city = new();
+
+    public void Dispose() => _city.Dispose();
+
+    [Fact]
+    public async Task No_legal_basis_means_no_grant_and_the_refusal_is_logged()
+    {
+        var camera = _city.AddCamera("C1");
+
+        var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
+
+        Assert.Null(decision.Grant);
+        Assert.Equal("no legal basis is in force", decision.RefusalReason);
+        var refusal = Assert.Single(_city.Audit.Read(0, 100, AuditActions.PolicyRefusal));
+        Assert.Equal("tester", refusal.Actor);
+        Assert.Equal("no legal basis is in force", refusal.Outcome);
+    }
+
+    [Fact]
+    public async Task An_active_basis_grants_its_camera_and_watchlist_and_the_grant_is_logged()
+    {
+        var camera = _city.AddCamera("C1");
+        var basis = await _city.ActiveBasisAsync([camera.Id], [7]);
+
+        var grant = await _city.Policy.RequireAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [7]));
+
+        Assert.Equal(basis.Id, grant.LegalBasisId);
+        Assert.Equal([7L], grant.WatchlistIds);
+        Assert.Equal(camera.Id, grant.CameraId);
+        Assert.Equal(_city.Time.GetUtcNow() + PolicyEngine.GrantLifetime, grant.ExpiresAt);
+        var logged = Assert.Single(_city.Audit.Read(0, 100, AuditActions.PolicyGrant));
+        Assert.Equal(basis.Id, logged.LegalBasisId);
+    }
+
+    [Fact]
+    public async Task A_camera_outside_the_scope_is_refused()
+    {
+        var inScope = _city.AddCamera("C1");
+        var outOfScope = _city.AddCamera("C2");
+        await _city.ActiveBasisAsync([inScope.Id], [1]);
+
+        var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, outOfScope.Id, [1]));
+
+        Assert.Null(decision.Grant);
+        Assert.Contains("outside the scope", decision.RefusalReason);
+    }
+
+    [Fact]
+    public async Task A_camera_registered_without_face_recognition_is_refused_even_under_a_basis()
+    {
+        var camera = _city.AddCamera("C1", faceRecognitionAllowed: false);
+        await _city.ActiveBasisAsync([camera.Id], [1]);
+
+        var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
+
+        Assert.Equal($"camera {camera.Id} is registered without face recognition", decision.RefusalReason);
+    }
+
+    [Fact]
+    public async Task A_watchlist_outside_the_scope_is_refused()
+    {
+        var camera = _city.AddCamera("C1");
+        await _city.ActiveBasisAsync([camera.Id], [1]);
+
+        var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1, 2]));
+
+        Assert.Null(decision.Grant);
+        Assert.Contains("watchlist 2", decision.RefusalReason);
+    }
+
+    [Fact]
+    public async Task A_camera_stream_asking_for_every_watchlist_gets_only_the_covered_ones()
+    {
+        var camera = _city.AddCamera("C1");
+        await _city.ActiveBasisAsync([camera.Id], [1]);
+
+        var grant = await _city.Policy.RequireAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1, 2], AllowPartial: true));
+
+        Assert.Equal([1L], grant.WatchlistIds);
+    }
+
+    [Fact]
+    public async Task After_the_window_no_grant_is_made()
+    {
+        var camera = _city.AddCamera("C1");
+        await _city.ActiveBasisAsync([camera.Id], [1]);
+        _city.Time.Advance(TimeSpan.FromDays(2));
+
+        var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
+
+        Assert.Equal("no legal basis is in force", decision.RefusalReason);
+    }
+
+    [Fact]
+    public async Task A_revoked_basis_stops_processing_once_the_held_grant_expires()
+    {
+        var camera = _city.AddCamera("C1");
+        var basis = await _city.ActiveBasisAsync([camera.Id], [1]);
+        var grant = await _city.Policy.RequireAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
+
+        await _city.LegalBases.RevokeAsync(basis.Id, "overseer");
+        _city.Time.Advance(PolicyEngine.GrantLifetime);
+
+        Assert.Throws<GrantExpiredException>(() => grant.EnsureValid(_city.Time.GetUtcNow()));
+        var again = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
+        Assert.Null(again.Grant);
+    }
+
+    [Fact]
+    public async Task Retrospective_use_without_a_case_id_is_refused()
+    {
+        await _city.ActiveBasisAsync([], [1], ProcessingPurpose.Retrospective);
+
+        var refused = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1]));
+        var granted = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1], CaseId: "CASE-1"));
+
+        Assert.Equal("retrospective use needs a case id", refused.RefusalReason);
+        Assert.Equal("CASE-1", granted.Grant!.CaseId);
+    }
+
+    [Fact]
+    public async Task A_draft_basis_grants_nothing()
+    {
+        var camera = _city.AddCamera("C1");
+        var now = _city.Time.GetUtcNow();
+        await _city.LegalBases.RegisterAsync(
+            new LegalBasisDraft("t", "i", "a", "d", "o", [ProcessingPurpose.Live], [camera.Id], [1], now.AddHours(-1), now.AddHours(1)), "tester");
+
+        var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
+
+        Assert.Null(decision.Grant);
+    }
+
+    [Fact]
+    public void Only_the_policy_engine_can_make_a_grant()
+    {
+        // The grant's constructor is private protected: only subclasses in Core can call it. This checks
+        // that the one subclass is the engine's private type, across every CityWatch assembly loaded.
+        var assemblies = new[] { typeof(ProcessingGrant).Assembly, typeof(CityWatch.Server.CityWatchServer).Assembly, typeof(PolicyEngineTests).Assembly };
+        var subclasses = assemblies.SelectMany(a => a.GetTypes()).Where(t => t.IsSubclassOf(typeof(ProcessingGrant))).ToList();
+
+        var only = Assert.Single(subclasses);
+        Assert.Equal(typeof(PolicyEngine), only.DeclaringType);
+        Assert.True(only.IsNestedPrivate);
+        Assert.All(
+            typeof(ProcessingGrant).GetConstructors(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic),
+            c => Assert.True(c.IsFamilyAndAssembly));
+    }
+}

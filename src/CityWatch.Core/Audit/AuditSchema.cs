@@ -2,21 +2,44 @@ namespace CityWatch.Audit;
 
 internal static class AuditSchema
 {
-    // Append-only until the Merkle log takes it over: triggers refuse UPDATE and DELETE.
+    // The Merkle log. Leaves and the perfect-subtree nodes over them are written in the same transaction by
+    // the one sequencer; triggers refuse UPDATE and DELETE (a tamperer can drop them, but the hashes and
+    // the signed checkpoints then disagree, and verification names the first bad index).
     public const string Sql = """
-        CREATE TABLE IF NOT EXISTS audit_events (
-            id INTEGER PRIMARY KEY,
+        CREATE TABLE IF NOT EXISTS audit_leaves (
+            idx INTEGER PRIMARY KEY,
             at TEXT NOT NULL,
             actor TEXT NOT NULL,
             action TEXT NOT NULL,
             outcome TEXT NOT NULL,
             legal_basis_id INTEGER NULL,
             case_id TEXT NULL,
-            body TEXT NOT NULL
+            entry BLOB NOT NULL
         );
-        CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
-            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
-        CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events
-            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+        CREATE INDEX IF NOT EXISTS audit_leaves_action ON audit_leaves (action, idx);
+        CREATE TABLE IF NOT EXISTS audit_nodes (
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS audit_checkpoints (
+            size INTEGER PRIMARY KEY,
+            note TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_cosignatures (
+            size INTEGER NOT NULL,
+            witness TEXT NOT NULL,
+            line TEXT NOT NULL,
+            PRIMARY KEY (size, witness)
+        );
+        CREATE TRIGGER IF NOT EXISTS audit_leaves_no_update BEFORE UPDATE ON audit_leaves
+            BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;
+        CREATE TRIGGER IF NOT EXISTS audit_leaves_no_delete BEFORE DELETE ON audit_leaves
+            BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;
+        CREATE TRIGGER IF NOT EXISTS audit_nodes_no_update BEFORE UPDATE ON audit_nodes
+            BEGIN SELECT RAISE(ABORT, 'audit_nodes is append-only'); END;
+        CREATE TRIGGER IF NOT EXISTS audit_nodes_no_delete BEFORE DELETE ON audit_nodes
+            BEGIN SELECT RAISE(ABORT, 'audit_nodes is append-only'); END;
         """;
 }

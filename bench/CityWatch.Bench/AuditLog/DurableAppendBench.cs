@@ -1,0 +1,38 @@
+using BenchmarkDotNet.Attributes;
+using CityWatch.Audit;
+using CityWatch.Data;
+
+namespace CityWatch.Bench.AuditLog;
+
+/// <summary>Durable appends per second: group commit (up to 1024 leaves per transaction) against one leaf per transaction.</summary>
+[MemoryDiagnoser]
+public class DurableAppendBench
+{
+    private const int Concurrent = 256;
+    private string _directory = string.Empty;
+    private AuditTrail? _trail;
+
+    [Params(1, 1024)]
+    public int MaxBatch { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _directory = Path.Combine(Path.GetTempPath(), "citywatch-bench", Guid.NewGuid().ToString("N"));
+        var database = new CityWatchDatabase(Path.Combine(_directory, "citywatch.db"));
+        database.Migrate();
+        _trail = new AuditTrail(database, TimeProvider.System, options: new AuditLogOptions { MaxBatch = MaxBatch });
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _trail?.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Benchmark(OperationsPerInvoke = Concurrent)]
+    public Task<long[]> Append256Concurrently() =>
+        Task.WhenAll(Enumerable.Range(0, Concurrent).Select(_ => _trail!.AppendAsync(new AuditRecord("bench", AuditActions.Analysis, "ok"))));
+}

@@ -1,0 +1,17 @@
+namespace CityWatch.Audit;
+
+/// <summary>Settings of the audit log; the defaults suit one city deployment.</summary>
+public sealed class AuditLogOptions
+{
+    /// <summary>The checkpoint origin and the log key's name.</summary>
+    public string Origin { get; set; } = "citywatch.local/log";
+
+    /// <summary>The Ed25519 private key file; by default <c>audit-log.key</c> next to the database. Created on first start.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>At most this many leaves share one transaction (group commit). 1 commits each leaf alone.</summary>
+    public int MaxBatch { get; set; } = 1024;
+
+    /// <summary>Verifier keys (cosignature/v1, type 0x04) of the witnesses whose cosignatures the log accepts and publishes.</summary>
+    public IList<string> WitnessKeys { get; } = [];
+}

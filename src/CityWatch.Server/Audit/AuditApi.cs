@@ -1,0 +1,116 @@
+using CityWatch.Audit;
+using CityWatch.AuditLog;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace CityWatch.Server.Audit;
+
+/// <summary>
+/// The public, sign-in-free read side of the audit log (C2SP tlog-tiles layout under <c>/audit</c>) and
+/// the endpoint where witnesses hand back their cosignatures. Everything here is cacheable: full tiles
+/// forever, the checkpoint and partial tiles for a few seconds.
+/// </summary>
+public static class AuditApi
+{
+    private const string Immutable = "public, max-age=31536000, immutable";
+    private const string Fresh = "public, max-age=5";
+
+    /// <summary>Registers the audit log options (and the trail itself if the host has not).</summary>
+    public static IServiceCollection AddAudit(this IServiceCollection services, Action<AuditLogOptions>? configure = null)
+    {
+        var options = new AuditLogOptions();
+        configure?.Invoke(options);
+        services.TryAddSingleton(options);
+        services.TryAddSingleton(sp => new AuditTrail(
+            sp.GetRequiredService<CityWatch.Data.CityWatchDatabase>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetService<Func<IReadOnlyList<CommittedState>>>(),
+            sp.GetRequiredService<AuditLogOptions>()));
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
+    {
+        var audit = app.MapGroup("/audit").AllowAnonymous();
+        audit.MapGet("/checkpoint", (AuditTrail trail, HttpContext http) =>
+        {
+            http.Response.Headers.CacheControl = Fresh;
+            return TypedResults.Text(trail.LatestCheckpoint(), "text/plain; charset=utf-8");
+        });
+        audit.MapGet("/key", (AuditTrail trail, HttpContext http) =>
+        {
+            http.Response.Headers.CacheControl = Fresh;
+            return TypedResults.Text(trail.VerifierKey + "\n", "text/plain; charset=utf-8");
+        });
+        audit.MapGet("/tile/{**path}", GetTile);
+        audit.MapGet("/entries", (AuditTrail trail, HttpContext http, long start = 0, int count = 100) =>
+        {
+            if (start < 0 || count is < 1 or > 1000)
+            {
+                return Results.Problem("start must be ≥ 0 and count 1..1000.", statusCode: 400);
+            }
+
+            http.Response.Headers.CacheControl = Fresh;
+            return Results.Ok(trail.Read(start, count));
+        });
+        audit.MapGet("/proof/inclusion", (AuditTrail trail, HttpContext http, long index, long size) =>
+            Proof(http, () => trail.InclusionProof(index, size)));
+        audit.MapGet("/proof/consistency", (AuditTrail trail, HttpContext http, long old, long size) =>
+            Proof(http, () => trail.ConsistencyProof(old, size)));
+        audit.MapPost("/cosignature", async (AuditTrail trail, HttpRequest request) =>
+        {
+            using var reader = new StreamReader(request.Body);
+            var note = await reader.ReadToEndAsync(request.HttpContext.RequestAborted);
+            try
+            {
+                return Results.Ok(new { stored = trail.AddCosignatures(note) });
+            }
+            catch (ConflictException e)
+            {
+                return Results.Problem(e.Message, statusCode: 409);
+            }
+            catch (InvalidRequestException e)
+            {
+                return Results.Problem(e.Message, statusCode: 400);
+            }
+        });
+        return app;
+    }
+
+    private static Results<FileContentHttpResult, ProblemHttpResult> GetTile(AuditTrail trail, HttpContext http, string path)
+    {
+        try
+        {
+            var tile = TileId.Parse("tile/" + path);
+            var content = tile.Level < 0 ? trail.ReadEntryBundle(tile) : trail.ReadTile(tile);
+            http.Response.Headers.CacheControl = tile.IsPartial ? Fresh : Immutable;
+            return TypedResults.File(content, "application/octet-stream");
+        }
+        catch (MalformedTileException e)
+        {
+            return TypedResults.Problem(e.Message, statusCode: 400);
+        }
+        catch (NotFoundException e)
+        {
+            return TypedResults.Problem(e.Message, statusCode: 404);
+        }
+    }
+
+    private static IResult Proof(HttpContext http, Func<IReadOnlyList<byte[]>> build)
+    {
+        try
+        {
+            var hashes = build();
+            http.Response.Headers.CacheControl = Immutable;
+            return TypedResults.Text(string.Concat(hashes.Select(h => Convert.ToBase64String(h) + "\n")), "text/plain; charset=utf-8");
+        }
+        catch (InvalidProofException e)
+        {
+            return Results.Problem(e.Message, statusCode: 400);
+        }
+        catch (NotFoundException e)
+        {
+            return Results.Problem(e.Message, statusCode: 404);
+        }
+    }
+}

@@ -1,1 +1,20 @@
-return 0;
+using System.CommandLine;
+using CityWatch.Cli.Analysis;
+using CityWatch.Cli.Audit;
+using CityWatch.Cli.Cameras;
+using CityWatch.Cli.Hosting;
+using CityWatch.Cli.Matching;
+using CityWatch.Cli.Vision;
+
+var root = new RootCommand("CityWatch: face recognition a city can run in public, under law and in the open")
+{
+    ServeCommand.Create(),
+    ModelsCommand.Create(),
+    CamerasCommand.Create(),
+    WatchlistCommand.Create(),
+    AnalyzeCommand.Create(),
+    AuditCommands.Create(),
+    WitnessCommand.Create(),
+};
+
+return await root.Parse(args).InvokeAsync();

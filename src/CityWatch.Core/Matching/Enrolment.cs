@@ -16,7 +16,7 @@ public sealed record EnrolmentPhoto(string Name, byte[] Bytes);
 /// watchlist's new digest. A photo with no usable face is rejected with the reason; if no photo is usable,
 /// nothing is stored.
 /// </summary>
-public sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FacePipeline vision, AuditTrail audit)
+internal sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FacePipeline vision, AuditTrail audit)
 {
     /// <summary>Faces smaller than this (pixels between the eyes) give templates too poor to enrol.</summary>
     public const float MinimumEyeDistance = 24;
@@ -60,7 +60,7 @@ public sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FacePip
         }
 
         var salt = RandomNumberGenerator.GetBytes(16);
-        var entry = store.AddEntry(watchlistId, input, vision.EmbedderName, Mean(templates), salt, actor);
+        var entry = store.AddEntry(watchlistId, input, ModelCatalog.FrFeature.FileName, Mean(templates), salt, actor);
         var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
         await audit.AppendAsync(
             new AuditRecord(

@@ -33,7 +33,7 @@ public sealed class CameraRecognitionState(long cameraId)
 /// matching, and an alert for a face at or above the threshold. A face that matches nothing is dropped
 /// here, in memory: its embedding and pixels are never written anywhere.
 /// </summary>
-public sealed class FrameAnalyzer(
+internal sealed class FrameAnalyzer(
     PolicyEngine policy,
     FacePipeline vision,
     WatchlistStore watchlists,

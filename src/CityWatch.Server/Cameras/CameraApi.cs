@@ -1,4 +1,5 @@
 using CityWatch.Cameras;
+using CityWatch.Recognition;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CityWatch.Server.Cameras;

@@ -50,7 +50,7 @@ internal sealed partial class DemoCity(
     private async Task SeedAsync(CancellationToken cancellationToken)
     {
         var assets = options.AssetsDirectory ?? throw new InvalidOperationException("The demo needs the assets folder (run `citywatch models fetch`).");
-        var video = Path.Combine(assets, ModelCatalog.HamiltonClip.RelativePath);
+        var video = Path.Combine(assets, ModelCatalog.HamiltonClip);
         if (!File.Exists(video))
         {
             throw new InvalidOperationException($"Demo video missing at {video}: run `citywatch models fetch`.");

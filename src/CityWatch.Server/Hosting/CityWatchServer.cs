@@ -4,7 +4,10 @@ using CityWatch.Cameras;
 using CityWatch.Data;
 using CityWatch.Matching;
 using CityWatch.Policy;
+using CityWatch.Recognition;
+using CityWatch.Vision;
 using CityWatch.Server.Alerts;
+using CityWatch.Server.Audit;
 using CityWatch.Server.Cameras;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Matching;
@@ -39,6 +42,7 @@ public static class CityWatchServer
         app.MapLegalBasisApi();
         app.MapWatchlistApi();
         app.MapAlertApi();
+        app.MapAuditApi();
 
         if (!options.Demo)
         {
@@ -58,14 +62,36 @@ public static class CityWatchServer
             database.Migrate();
             return database;
         });
-        services.AddSingleton<AuditTrail>();
+        services.AddSingleton<Func<IReadOnlyList<CommittedState>>>(sp =>
+        {
+            var watchlists = sp.GetRequiredService<WatchlistStore>();
+            return () => watchlists.Digests().Select(d => new CommittedState($"watchlist/{d.WatchlistId}", d.Count, d.RootHash)).ToList();
+        });
+        services.AddAudit();
         services.AddSingleton<LegalBasisStore>();
         services.AddSingleton<PolicyEngine>();
         services.AddSingleton<CameraStore>();
         services.AddSingleton<WatchlistStore>();
         services.AddSingleton<WatchlistIndex>();
         services.AddSingleton(sp => new AlertStore(sp.GetRequiredService<CityWatchDatabase>(), options.EvidenceDirectory));
-        services.AddVision(options);
+        services.AddSingleton(new VisionOptions { ModelDirectory = options.ModelsDirectory });
+        services.AddSingleton<FacePipeline>();
+        services.AddSingleton<Enrolment>();
+        return services;
+    }
+
+    /// <summary>One ingest and recognition worker per streaming camera, and the frame analyzer they share.</summary>
+    private static IServiceCollection AddCameraMonitoring(this IServiceCollection services, ServerOptions options)
+    {
+        services.AddSingleton(new RecognitionOptions());
+        services.AddSingleton<FrameAnalyzer>();
+        services.AddSingleton(sp => new CameraMonitor(
+            sp.GetRequiredService<CameraStore>(),
+            sp,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<CameraMonitor>>(),
+            options.RunCameras));
+        services.AddHostedService(sp => sp.GetRequiredService<CameraMonitor>());
         return services;
     }
 }

@@ -77,6 +77,7 @@ public sealed class TestCity : IDisposable
 
     public void Dispose()
     {
+        Audit.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try
         {

@@ -1,0 +1,193 @@
+using System.Collections.Concurrent;
+using CityWatch.Cameras;
+using CityWatch.Ingest;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CityWatch.Recognition;
+
+/// <summary>A camera's health as the API shows it: ingest (from ffmpeg) and recognition (from the analyzer).</summary>
+public sealed record CameraHealthView(
+    string State,
+    DateTimeOffset Since,
+    DateTimeOffset? LastFrameAt,
+    long FramesDecoded,
+    long FramesAnalysed,
+    long FramesDropped,
+    long Reconnects,
+    int ConsecutiveFailures,
+    string? LastError,
+    long FacesDetected,
+    long Alerts,
+    string? PolicyRefusal);
+
+/// <summary>
+/// Runs one worker per streaming camera in the register: an ffmpeg frame source and, where face
+/// recognition is allowed, the frame analyzer. Reconciles with the register when it changes, so adding,
+/// disabling or deleting a camera starts or stops its worker. A dead camera only affects its own worker.
+/// </summary>
+internal sealed partial class CameraMonitor(
+    CameraStore cameras,
+    IServiceProvider services,
+    TimeProvider time,
+    ILogger<CameraMonitor> logger,
+    bool runCameras) : BackgroundService
+{
+    private readonly ConcurrentDictionary<long, Worker> _workers = new();
+    private readonly SemaphoreSlim _changed = new(0);
+
+    /// <summary>Asks the monitor to compare its workers with the register now.</summary>
+    public void Reconcile() => _changed.Release();
+
+    public CameraHealthView? Health(long cameraId) => _workers.TryGetValue(cameraId, out var worker) ? worker.View() : null;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!runCameras)
+        {
+            return;
+        }
+
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await ReconcileAsync(stoppingToken);
+                await _changed.WaitAsync(TimeSpan.FromSeconds(30), time, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+        finally
+        {
+            await Task.WhenAll(_workers.Values.Select(w => w.DisposeAsync().AsTask()));
+            _workers.Clear();
+        }
+    }
+
+    public override void Dispose()
+    {
+        _changed.Dispose();
+        base.Dispose();
+    }
+
+    private async Task ReconcileAsync(CancellationToken cancellationToken)
+    {
+        var wanted = cameras.Streaming().ToDictionary(c => c.Id);
+        foreach (var (id, worker) in _workers)
+        {
+            if (!wanted.TryGetValue(id, out var camera) || camera != worker.Camera)
+            {
+                _workers.TryRemove(id, out _);
+                await worker.DisposeAsync();
+            }
+        }
+
+        foreach (var camera in wanted.Values)
+        {
+            if (!_workers.ContainsKey(camera.Id))
+            {
+                var analyzer = camera.FaceRecognitionAllowed ? services.GetRequiredService<FrameAnalyzer>() : null;
+                _workers[camera.Id] = Worker.Start(camera, analyzer, time, logger, cancellationToken);
+            }
+        }
+    }
+
+    private sealed class Worker : IAsyncDisposable
+    {
+        private readonly FrameSource _source;
+        private readonly CameraRecognitionState _state;
+        private readonly CancellationTokenSource _stop;
+        private Task _loop = Task.CompletedTask;
+        private long _faces;
+        private long _alerts;
+
+        private Worker(Camera camera, FrameSource source, CancellationTokenSource stop)
+        {
+            Camera = camera;
+            _source = source;
+            _stop = stop;
+            _state = new CameraRecognitionState(camera.Id);
+        }
+
+        public Camera Camera { get; }
+
+        public static Worker Start(Camera camera, FrameAnalyzer? analyzer, TimeProvider time, ILogger logger, CancellationToken stopping)
+        {
+            var (source, isFile) = SourceOf(camera.StreamUrl!);
+            var options = new IngestOptions
+            {
+                AnalysisFps = camera.AnalysisFps,
+                Width = camera.AnalysisWidth,
+                // A file registered as a camera plays in real time, looping, like a live stream.
+                RealTime = isFile,
+                Loop = isFile,
+            }.Validate();
+            var frameSource = new FrameSource(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source, options, time, logger);
+            var worker = new Worker(camera, frameSource, CancellationTokenSource.CreateLinkedTokenSource(stopping));
+            frameSource.Start();
+            worker._loop = Task.Run(() => worker.RunAsync(analyzer, logger), CancellationToken.None);
+            return worker;
+        }
+
+        public CameraHealthView View()
+        {
+            var h = _source.Health.Snapshot();
+            return new CameraHealthView(
+                h.State.ToString().ToLowerInvariant(), h.Since, h.LastFrameAt, h.FramesDecoded, h.FramesAnalysed, h.FramesDropped,
+                h.Reconnects, h.ConsecutiveFailures, h.LastError, Interlocked.Read(ref _faces), Interlocked.Read(ref _alerts), _state.LastRefusal);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await _source.StopAsync();
+            try
+            {
+                await _loop;
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped
+            }
+
+            await _source.DisposeAsync();
+            _stop.Dispose();
+        }
+
+        private async Task RunAsync(FrameAnalyzer? analyzer, ILogger logger)
+        {
+            await foreach (var frame in _source.Frames.ReadAllAsync(_stop.Token))
+            {
+                if (analyzer is null)
+                {
+                    continue; // face recognition not allowed here: frames are not analysed
+                }
+
+                try
+                {
+                    var outcome = await analyzer.AnalyzeAsync(_state, frame.Image, _stop.Token);
+                    if (outcome.Analysed)
+                    {
+                        _source.Health.FrameAnalysed();
+                        Interlocked.Add(ref _faces, outcome.Faces);
+                        Interlocked.Add(ref _alerts, outcome.Alerts.Count);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogAnalysisFailed(logger, Camera.Id, e.Message);
+                }
+            }
+        }
+
+        private static (string Source, bool IsFile) SourceOf(string url) =>
+            Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.IsFile ? (uri.LocalPath, true) : (url, false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {Camera}: frame analysis failed: {Reason}")]
+    private static partial void LogAnalysisFailed(ILogger logger, long camera, string reason);
+}

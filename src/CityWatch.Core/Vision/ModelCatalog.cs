@@ -155,11 +155,17 @@ public static class ModelCatalog
     /// <summary>The demo clip: two of the ageitgey people, 640x360, 29.97 fps, 275 frames.</summary>
     public const string HamiltonClip = "faces/ageitgey/examples/short_hamilton_clip.mp4";
 
-    /// <summary>Reference photos of the two people who appear in <see cref="HamiltonClip"/>.</summary>
+    /// <summary>
+    /// Reference photos of the people seen in <see cref="HamiltonClip"/>, checked by running the pipeline on
+    /// its frames (docs/pipeline.md): Lin-Manuel Miranda on stage (frontal, matches at 0.49-0.66), Alex
+    /// Lacamoire at the piano (25 px wide, then in profile: best 0.26, too weak to match) and, in the last
+    /// second, Barack Obama in the audience (three-quarter view, matches at 0.47-0.52).
+    /// </summary>
     public static IReadOnlyList<(string Identity, string RelativePath)> HamiltonClipPeople { get; } =
     [
         ("lin_manuel_miranda", "faces/ageitgey/examples/lin-manuel-miranda.png"),
         ("alex_lacamoire", "faces/ageitgey/examples/alex-lacamoire.png"),
+        ("obama", "faces/ageitgey/examples/obama.jpg"),
     ];
 
     /// <summary>identity,path (relative to faces/ageitgey) for 15 single-face photos.</summary>

@@ -1,0 +1,97 @@
+using BenchmarkDotNet.Attributes;
+using CityWatch.Audit;
+using CityWatch.Data;
+using CityWatch.Policy;
+using CityWatch.Vision;
+
+namespace CityWatch.Bench.Vision;
+
+/// <summary>
+/// The per-frame face path on a 1280x720 frame (obama-720p.jpg, one face), one intra-op thread:
+/// detection alone, alignment + embedding of one face, and the whole path. The grant comes from a real policy engine on a
+/// temporary SQLite database, under a frozen clock so it stays valid for the whole run.
+/// Run: dotnet run -c Release --project bench/CityWatch.Bench -- --filter '*PipelineBenchmarks*' --job short
+/// </summary>
+[MemoryDiagnoser]
+public class PipelineBenchmarks
+{
+    private string? scratch;
+    private FacePipeline? pipeline;
+    private ProcessingGrant? grant;
+    private BgrImage? frame;
+    private DetectedFace? face;
+
+    /// <summary>Long side the detector sees (the frame is scaled down to it).</summary>
+    [Params(640, 320)]
+    public int DetectionSize { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var root = RepositoryRoot();
+        var models = Environment.GetEnvironmentVariable("CITYWATCH_MODELS") ?? ModelStore.DefaultModelsDirectory(root);
+        var data = Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? ModelStore.DefaultAssetSource(root);
+        frame = ImageCodec.DecodeFile(Path.Combine(data, "faces", "ageitgey", "examples", "obama-720p.jpg"));
+
+        var time = new FrozenTime(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
+        scratch = Path.Combine(Path.GetTempPath(), "citywatch-bench", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(scratch);
+        var database = new CityWatchDatabase(Path.Combine(scratch, "citywatch.db"));
+        database.Migrate();
+        var audit = new AuditTrail(database, time);
+        var bases = new LegalBasisStore(database, audit, time);
+        var now = time.GetUtcNow();
+        var basis = bases.RegisterAsync(
+            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", "B-1", "benchmark", [ProcessingPurpose.Live], [1], [1], now.AddMinutes(-1), now.AddDays(1)),
+            "bench").GetAwaiter().GetResult();
+        bases.ActivateAsync(basis.Id, "bench").GetAwaiter().GetResult();
+        grant = new PolicyEngine(bases, audit, time)
+            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Live, 1, [1])).GetAwaiter().GetResult();
+
+        pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);
+        var faces = pipeline.Detect(grant, frame);
+        if (faces.Count != 1)
+        {
+            throw new InvalidOperationException($"Expected one face in the benchmark frame, found {faces.Count}.");
+        }
+
+        face = faces[0];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        pipeline?.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        if (scratch is not null)
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
+
+    [Benchmark(Baseline = true)]
+    public int Detect() => pipeline!.Detect(grant!, frame!).Count;
+
+    /// <summary>Alignment and embedding of the one face (what each extra face in a frame costs).</summary>
+    [Benchmark]
+    public float AlignEmbed() => pipeline!.Embed(grant!, frame!, face!)[0];
+
+    [Benchmark]
+    public int DetectAlignEmbed() => pipeline!.DetectAndEmbed(grant!, frame!).Count;
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CityWatch.slnx")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("CityWatch.slnx not found above the benchmark binaries.");
+    }
+
+    private sealed class FrozenTime(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+}

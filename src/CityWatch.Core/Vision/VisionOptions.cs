@@ -1,0 +1,74 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace CityWatch.Vision;
+
+/// <summary>
+/// Settings of the face pipeline, bound from the "Vision" configuration section. The defaults are the ones
+/// measured in docs/pipeline.md.
+/// </summary>
+public sealed record VisionOptions
+{
+    public const string SectionName = "Vision";
+
+    /// <summary>The verified model folder (filled by <c>citywatch models fetch</c>).</summary>
+    public string ModelDirectory { get; init; } = "models";
+
+    /// <summary>The detector sees the image scaled so its long side is this many pixels (then padded to a multiple of 32).</summary>
+    public int DetectionSize { get; init; } = 640;
+
+    /// <summary>Scale images whose long side is below <see cref="DetectionSize"/> up to it (off: small images are used as they are).</summary>
+    public bool AllowUpscale { get; init; }
+
+    /// <summary>Minimum detector score, sqrt(cls * obj), 0..1.</summary>
+    public float ScoreThreshold { get; init; } = 0.6f;
+
+    /// <summary>Boxes overlapping a better one by more than this IoU are dropped (non-maximum suppression).</summary>
+    public float NmsIoU { get; init; } = 0.3f;
+
+    /// <summary>ONNX Runtime intra-op threads per model; one was faster and steadier than two on a 2-core host.</summary>
+    public int IntraOpThreads { get; init; } = 1;
+
+    /// <summary>Throws <see cref="InvalidRequestException"/> naming the first bad setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(ModelDirectory))
+        {
+            throw new InvalidRequestException("Vision:ModelDirectory is required.");
+        }
+
+        if (DetectionSize is < 32 or > 4096)
+        {
+            throw new InvalidRequestException($"Vision:DetectionSize must be 32..4096, not {DetectionSize}.");
+        }
+
+        if (ScoreThreshold is <= 0 or >= 1)
+        {
+            throw new InvalidRequestException($"Vision:ScoreThreshold must be between 0 and 1, not {ScoreThreshold}.");
+        }
+
+        if (NmsIoU is <= 0 or > 1)
+        {
+            throw new InvalidRequestException($"Vision:NmsIoU must be in (0, 1], not {NmsIoU}.");
+        }
+
+        if (IntraOpThreads is < 1 or > 64)
+        {
+            throw new InvalidRequestException($"Vision:IntraOpThreads must be 1..64, not {IntraOpThreads}.");
+        }
+    }
+
+    internal SessionOptions CreateSessionOptions()
+    {
+        var session = new SessionOptions
+        {
+            IntraOpNumThreads = IntraOpThreads,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+
+        // Do not busy-wait between frames: the host's cores are shared with ingest and the web server.
+        session.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        return session;
+    }
+}

@@ -1,0 +1,290 @@
+using Microsoft.ML.OnnxRuntime;
+
+namespace CityWatch.Vision;
+
+/// <summary>
+/// YuNet-n (yunet_n_dynamic.onnx) on ONNX Runtime. The image is scaled so its long side is
+/// <see cref="VisionOptions.DetectionSize"/> (never up unless <see cref="VisionOptions.AllowUpscale"/>),
+/// written as BGR 0..255 NCHW into a reused buffer padded right/bottom with zeros to multiples of 32, and
+/// the per-stride outputs are decoded, thresholded, suppressed (NMS) and mapped back to the image.
+/// One instance runs one frame at a time (calls are serialised).
+/// </summary>
+internal sealed class YuNetDetector : IDisposable
+{
+    private static readonly int[] Strides = [8, 16, 32];
+
+    private readonly VisionOptions options;
+    private readonly InferenceSession session;
+    private readonly RunOptions runOptions = new();
+    private readonly string[] inputNames;
+    private readonly string[] outputNames;
+    private readonly Lock gate = new();
+    private float[] input = [];
+    private ResizePlan? plan;
+
+    public YuNetDetector(string modelPath, VisionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        this.options = options;
+        using var sessionOptions = options.CreateSessionOptions();
+        session = new InferenceSession(modelPath, sessionOptions);
+        inputNames = [session.InputNames[0]];
+        outputNames = Strides
+            .SelectMany(s => new[] { $"cls_{s}", $"obj_{s}", $"bbox_{s}", $"kps_{s}" })
+            .ToArray();
+        var missing = outputNames.Except(session.OutputNames, StringComparer.Ordinal).ToList();
+        if (missing.Count > 0)
+        {
+            session.Dispose();
+            runOptions.Dispose();
+            throw new InvalidDataException($"{Path.GetFileName(modelPath)} is not a YuNet model: it has no output {string.Join(", ", missing)}.");
+        }
+    }
+
+    /// <summary>How many times the model has run (for metrics and tests).</summary>
+    public long Runs { get; private set; }
+
+    public IReadOnlyList<DetectedFace> Detect(BgrImage image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        var longSide = Math.Max(image.Width, image.Height);
+        var scale = (float)options.DetectionSize / longSide;
+        if (scale > 1 && !options.AllowUpscale)
+        {
+            scale = 1;
+        }
+
+        var width = Math.Max(1, (int)MathF.Round(image.Width * scale));
+        var height = Math.Max(1, (int)MathF.Round(image.Height * scale));
+        var paddedWidth = (width + 31) / 32 * 32;
+        var paddedHeight = (height + 31) / 32 * 32;
+        var length = 3 * paddedWidth * paddedHeight;
+
+        List<DetectedFace> candidates;
+        lock (gate)
+        {
+            if (input.Length < length)
+            {
+                input = new float[length];
+            }
+
+            Fill(image, width, height, paddedWidth, paddedHeight);
+            using var value = OrtValue.CreateTensorValueFromMemory(
+                OrtMemoryInfo.DefaultInstance, input.AsMemory(0, length), [1, 3, paddedHeight, paddedWidth]);
+            using var outputs = session.Run(runOptions, inputNames, [value], outputNames);
+            Runs++;
+            candidates = Decode(outputs, paddedWidth, paddedHeight, (float)image.Width / width, (float)image.Height / height, image.Width, image.Height);
+        }
+
+        return Suppress(candidates, options.NmsIoU);
+    }
+
+    public void Dispose()
+    {
+        session.Dispose();
+        runOptions.Dispose();
+    }
+
+    // Greedy non-maximum suppression, best score first.
+    internal static List<DetectedFace> Suppress(List<DetectedFace> candidates, float iouThreshold)
+    {
+        candidates.Sort((a, b) => b.Score.CompareTo(a.Score));
+        var kept = new List<DetectedFace>();
+        foreach (var candidate in candidates)
+        {
+            var overlaps = false;
+            foreach (var k in kept)
+            {
+                if (k.Box.IoU(candidate.Box) > iouThreshold)
+                {
+                    overlaps = true;
+                    break;
+                }
+            }
+
+            if (!overlaps)
+            {
+                kept.Add(candidate);
+            }
+        }
+
+        return kept;
+    }
+
+    private List<DetectedFace> Decode(
+        IReadOnlyList<OrtValue> outputs, int paddedWidth, int paddedHeight, float scaleX, float scaleY, int imageWidth, int imageHeight)
+    {
+        var faces = new List<DetectedFace>();
+        var threshold = options.ScoreThreshold;
+        for (var si = 0; si < Strides.Length; si++)
+        {
+            var stride = Strides[si];
+            var columns = paddedWidth / stride;
+            var cells = columns * (paddedHeight / stride);
+            var cls = outputs[(si * 4) + 0].GetTensorDataAsSpan<float>();
+            var obj = outputs[(si * 4) + 1].GetTensorDataAsSpan<float>();
+            var bbox = outputs[(si * 4) + 2].GetTensorDataAsSpan<float>();
+            var kps = outputs[(si * 4) + 3].GetTensorDataAsSpan<float>();
+            if (cls.Length != cells || bbox.Length != cells * 4 || kps.Length != cells * 10)
+            {
+                throw new InvalidDataException($"YuNet stride {stride} gave {cls.Length} cells, expected {cells}.");
+            }
+
+            for (var i = 0; i < cells; i++)
+            {
+                var score = MathF.Sqrt(Math.Clamp(cls[i], 0f, 1f) * Math.Clamp(obj[i], 0f, 1f));
+                if (score < threshold)
+                {
+                    continue;
+                }
+
+                var row = i / columns;
+                var column = i % columns;
+                var cx = (column + bbox[i * 4]) * stride;
+                var cy = (row + bbox[(i * 4) + 1]) * stride;
+                var w = MathF.Exp(bbox[(i * 4) + 2]) * stride;
+                var h = MathF.Exp(bbox[(i * 4) + 3]) * stride;
+                var left = Math.Clamp((cx - (w / 2)) * scaleX, 0, imageWidth);
+                var top = Math.Clamp((cy - (h / 2)) * scaleY, 0, imageHeight);
+                var right = Math.Clamp((cx + (w / 2)) * scaleX, 0, imageWidth);
+                var bottom = Math.Clamp((cy + (h / 2)) * scaleY, 0, imageHeight);
+                if (right <= left || bottom <= top)
+                {
+                    continue;
+                }
+
+                var landmarks = new Point2[5];
+                for (var k = 0; k < 5; k++)
+                {
+                    landmarks[k] = new Point2(
+                        (kps[(i * 10) + (2 * k)] + column) * stride * scaleX,
+                        (kps[(i * 10) + (2 * k) + 1] + row) * stride * scaleY);
+                }
+
+                faces.Add(new DetectedFace(new FaceBox(left, top, right - left, bottom - top), score, landmarks));
+            }
+        }
+
+        return faces;
+    }
+
+    // Writes the image, scaled to width x height (bilinear, pixel centres aligned), as planar B, G, R
+    // floats 0..255 into the padded input buffer; the padding is zero.
+    private void Fill(BgrImage image, int width, int height, int paddedWidth, int paddedHeight)
+    {
+        var plane = paddedWidth * paddedHeight;
+        var pixels = image.Pixels;
+        var buffer = input.AsSpan(0, 3 * plane);
+        if (width == image.Width && height == image.Height)
+        {
+            for (var y = 0; y < height; y++)
+            {
+                var source = y * image.Stride;
+                var target = y * paddedWidth;
+                for (var x = 0; x < width; x++, source += 3)
+                {
+                    buffer[target + x] = pixels[source];
+                    buffer[plane + target + x] = pixels[source + 1];
+                    buffer[(2 * plane) + target + x] = pixels[source + 2];
+                }
+            }
+        }
+        else
+        {
+            var p = plan is { } known && known.Matches(image.Width, image.Height, width, height)
+                ? known
+                : plan = ResizePlan.Create(image.Width, image.Height, width, height);
+            for (var y = 0; y < height; y++)
+            {
+                var row0 = p.Y0[y] * image.Stride;
+                var row1 = p.Y1[y] * image.Stride;
+                var wy = p.WeightY[y];
+                var target = y * paddedWidth;
+                for (var x = 0; x < width; x++)
+                {
+                    var x0 = p.X0[x];
+                    var x1 = p.X1[x];
+                    var wx = p.WeightX[x];
+                    for (var c = 0; c < 3; c++)
+                    {
+                        var top = pixels[row0 + x0 + c] + ((pixels[row0 + x1 + c] - pixels[row0 + x0 + c]) * wx);
+                        var bottom = pixels[row1 + x0 + c] + ((pixels[row1 + x1 + c] - pixels[row1 + x0 + c]) * wx);
+                        buffer[(c * plane) + target + x] = top + ((bottom - top) * wy);
+                    }
+                }
+            }
+        }
+
+        // Zero the padding (the buffer is reused across frames of different sizes).
+        for (var c = 0; c < 3; c++)
+        {
+            var channel = buffer.Slice(c * plane, plane);
+            if (paddedWidth > width)
+            {
+                for (var y = 0; y < height; y++)
+                {
+                    channel.Slice((y * paddedWidth) + width, paddedWidth - width).Clear();
+                }
+            }
+
+            channel[(height * paddedWidth)..].Clear();
+        }
+    }
+
+    // Per-column and per-row source indices and weights for one resize, kept while frames keep their size.
+    private sealed class ResizePlan
+    {
+        private int sourceWidth;
+        private int sourceHeight;
+
+        public int[] X0 { get; private init; } = [];
+
+        public int[] X1 { get; private init; } = [];
+
+        public float[] WeightX { get; private init; } = [];
+
+        public int[] Y0 { get; private init; } = [];
+
+        public int[] Y1 { get; private init; } = [];
+
+        public float[] WeightY { get; private init; } = [];
+
+        public static ResizePlan Create(int sourceWidth, int sourceHeight, int width, int height)
+        {
+            var (x0, x1, wx) = Axis(sourceWidth, width, 3);
+            var (y0, y1, wy) = Axis(sourceHeight, height, 1);
+            return new ResizePlan
+            {
+                sourceWidth = sourceWidth,
+                sourceHeight = sourceHeight,
+                X0 = x0,
+                X1 = x1,
+                WeightX = wx,
+                Y0 = y0,
+                Y1 = y1,
+                WeightY = wy,
+            };
+        }
+
+        public bool Matches(int sourceWidth, int sourceHeight, int width, int height) =>
+            this.sourceWidth == sourceWidth && this.sourceHeight == sourceHeight && X0.Length == width && Y0.Length == height;
+
+        private static (int[] I0, int[] I1, float[] Weight) Axis(int source, int target, int step)
+        {
+            var i0 = new int[target];
+            var i1 = new int[target];
+            var weight = new float[target];
+            var ratio = (float)source / target;
+            for (var i = 0; i < target; i++)
+            {
+                var at = Math.Clamp(((i + 0.5f) * ratio) - 0.5f, 0, source - 1);
+                var lower = (int)at;
+                i0[i] = lower * step;
+                i1[i] = Math.Min(lower + 1, source - 1) * step;
+                weight[i] = at - lower;
+            }
+
+            return (i0, i1, weight);
+        }
+    }
+}

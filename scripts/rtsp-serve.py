@@ -8,7 +8,8 @@ Usage: /usr/bin/python3 scripts/rtsp-serve.py FILE [--port N] [--path /camera]
 on stdout. It stops when its stdin closes, or on SIGTERM / SIGINT.
 
 The media is shared (every client sees the same stream) and loops: at the end of the file the
-demuxer seeks back to the start without flushing, so the timestamps keep rising. Needs python3-gi and gir1.2-gst-rtsp-server-1.0 (use the system python3).
+demuxer seeks back to the start and the timestamps keep rising (see loop_forever). Needs python3-gi
+and gir1.2-gst-rtsp-server-1.0: run it with the system /usr/bin/python3.
 """
 
 import argparse
@@ -28,8 +29,9 @@ def loop_forever(factory, media):
 
     A probe on h264parse's sink pad sees the demuxer's output. At the end of the file it drops the
     EOS (so the payloader and sinks never end), asks the demuxer for a flushing seek back to the
-    start and drops the flush events of that seek (only those: the media's own seeks pass); it then shifts the pad's running
-    time by the length played so far, so the timestamps keep rising across the loop.
+    start and drops the flush events of that seek (only those: the media's own seeks pass). It
+    shifts the pad's running time by the length played so far, so timestamps keep rising.
+    (A non-flushing seek does not work: the demuxer's pad stays at EOS and refuses new data.)
     """
     pipeline = media.get_element()
     demux = pipeline.get_by_name("demux")

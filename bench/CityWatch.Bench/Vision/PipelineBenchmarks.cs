@@ -1,3 +1,4 @@
+using CityWatch.Cameras;
 using BenchmarkDotNet.Attributes;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -40,13 +41,16 @@ public class PipelineBenchmarks
         database.Migrate();
         var audit = new AuditTrail(database, time);
         var bases = new LegalBasisStore(database, audit, time);
+        var cameras = new CameraStore(database);
+        cameras.CreateSite(new SiteInput("B1", "Bench site", 44.8, 20.4, "Bench"));
+        var camera = cameras.Create(new CameraInput("BENCH-1", "B1", "Bench camera", "Bench", "benchmark", FaceRecognitionAllowed: true));
         var now = time.GetUtcNow();
         var basis = bases.RegisterAsync(
-            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", "B-1", "benchmark", [ProcessingPurpose.Live], [1], [1], now.AddMinutes(-1), now.AddDays(1)),
+            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", "B-1", "benchmark", [ProcessingPurpose.Live], [camera.Id], [1], now.AddMinutes(-1), now.AddDays(1)),
             "bench").GetAwaiter().GetResult();
         bases.ActivateAsync(basis.Id, "bench").GetAwaiter().GetResult();
-        grant = new PolicyEngine(bases, audit, time)
-            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Live, 1, [1])).GetAwaiter().GetResult();
+        grant = new PolicyEngine(bases, cameras, audit, time)
+            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Live, camera.Id, [1])).GetAwaiter().GetResult();
 
         pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);
         var faces = pipeline.Detect(grant, frame);

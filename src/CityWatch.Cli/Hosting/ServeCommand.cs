@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CityWatch.Server;
+using Microsoft.Extensions.Hosting;
 
 namespace CityWatch.Cli.Hosting;
 
@@ -22,7 +23,8 @@ internal static class ServeCommand
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
             };
             await using var app = CityWatchServer.Build(options);
-            await app.RunAsync(cancellationToken);
+            await app.StartAsync(cancellationToken);
+            await app.WaitForShutdownAsync(cancellationToken);
             return 0;
         }));
         return command;

@@ -36,12 +36,10 @@ internal static class WatchlistCommand
             using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
             var watchlist = await FindAsync(client, result.GetValue(list)!, cancellationToken);
             var files = result.GetValue(photos)!;
-            using var form = new MultipartFormDataContent
-            {
-                { new StringContent(result.GetValue(label)!), "label" },
-                { new StringContent(result.GetValue(category)!), "category" },
-                { new StringContent(result.GetValue(source) ?? string.Join(", ", files.Select(f => f.Name))), "imageSource" },
-            };
+            using var form = new MultipartFormDataContent();
+            form.Add(new StringContent(result.GetValue(label)!), "label");
+            form.Add(new StringContent(result.GetValue(category)!), "category");
+            form.Add(new StringContent(result.GetValue(source) ?? string.Join(", ", files.Select(f => f.Name))), "imageSource");
             foreach (var file in files)
             {
                 if (!file.Exists)

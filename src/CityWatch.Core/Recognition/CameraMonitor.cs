@@ -54,7 +54,7 @@ internal sealed partial class CameraMonitor(
             while (!stoppingToken.IsCancellationRequested)
             {
                 await ReconcileAsync(stoppingToken);
-                await _changed.WaitAsync(TimeSpan.FromSeconds(30), time, stoppingToken);
+                await _changed.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken);
             }
         }
         catch (OperationCanceledException)

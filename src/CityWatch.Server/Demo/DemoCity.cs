@@ -100,14 +100,11 @@ internal sealed partial class DemoCity(
                 continue;
             }
 
-            using var form = new MultipartFormDataContent
-            {
-                { new StringContent(identity), "label" },
-                { new StringContent("demonstration"), "category" },
-                { new StringContent($"shared test photo {photoPath}"), "imageSource" },
-            };
-            var photo = new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(assets, photoPath), cancellationToken));
-            form.Add(photo, "photo", Path.GetFileName(photoPath));
+            using var form = new MultipartFormDataContent();
+            form.Add(new StringContent(identity), "label");
+            form.Add(new StringContent("demonstration"), "category");
+            form.Add(new StringContent($"shared test photo {photoPath}"), "imageSource");
+            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(assets, photoPath), cancellationToken)), "photo", Path.GetFileName(photoPath));
             await SendAsync<WatchlistEntry>(client.PostAsync($"api/watchlists/{watchlist.Id}/entries", form, cancellationToken), cancellationToken);
         }
 

@@ -34,7 +34,13 @@ internal static class FfmpegCommand
 
         args.AddRange(["-i", InputName(source)]);
         args.AddRange(["-map", "0:v:0", "-an", "-sn", "-dn"]);
-        args.AddRange(["-vf", VideoFilter(size, pad, options.AnalysisFps)]);
+        args.AddRange(["-vf", VideoFilter(size, pad, options.AnalysisFps, options.KeyFramesOnly)]);
+        if (options.KeyFramesOnly)
+        {
+            // Without this the rawvideo muxer would repeat frames to fill the stream's nominal rate.
+            args.AddRange(["-fps_mode", "passthrough"]);
+        }
+
         args.AddRange(["-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1"]);
         return args;
     }
@@ -55,14 +61,21 @@ internal static class FfmpegCommand
         return args;
     }
 
-    /// <summary>The -vf chain: sample first (so dropped frames are never scaled), then scale (and pad).</summary>
-    public static string VideoFilter(FrameSize size, bool pad, double fps)
+    /// <summary>
+    /// The -vf chain: sample first (so dropped frames are never scaled), then scale (and pad).
+    /// Sampling is the fps filter: a constant rate, repeating a frame if the source is slower. With
+    /// <paramref name="keyFramesOnly"/> it is a select that keeps at most <paramref name="fps"/> of the
+    /// key frames per second and never repeats one (the fps filter would fill the gaps between key frames).
+    /// </summary>
+    public static string VideoFilter(FrameSize size, bool pad, double fps, bool keyFramesOnly = false)
     {
         var rate = fps.ToString("0.######", CultureInfo.InvariantCulture);
+        var interval = (1 / fps).ToString("0.######", CultureInfo.InvariantCulture);
+        var sample = keyFramesOnly ? $"select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})'" : $"fps={rate}";
         var (w, h) = (size.Width.ToString(CultureInfo.InvariantCulture), size.Height.ToString(CultureInfo.InvariantCulture));
         return pad
-            ? $"fps={rate},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1"
-            : $"fps={rate},scale={w}:{h},setsar=1";
+            ? $"{sample},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+            : $"{sample},scale={w}:{h},setsar=1";
     }
 
     private static void AddInputOptions(List<string> args, VideoSource source, IngestOptions options)

@@ -255,7 +255,8 @@ internal sealed partial class FrameSource : IAsyncDisposable
 
                 stall.CancelAfter(Timeout.InfiniteTimeSpan);
                 var now = _time.GetUtcNow();
-                var frame = new VideoFrame(CameraId, new BgrImage(size.Width, size.Height, pixels), now, _sequence++, TimeSpan.FromSeconds(frames / _options.AnalysisFps));
+                TimeSpan? position = _options.KeyFramesOnly ? null : TimeSpan.FromSeconds(frames / _options.AnalysisFps);
+                var frame = new VideoFrame(CameraId, new BgrImage(size.Width, size.Height, pixels), now, _sequence++, position);
                 frames++;
                 Health.FrameDecoded(now);
                 await _channel.Writer.WriteAsync(frame, stop);

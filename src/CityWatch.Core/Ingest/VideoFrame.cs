@@ -8,7 +8,9 @@ namespace CityWatch.Ingest;
 /// <param name="CapturedAt">When ingest received it, from the source's TimeProvider.</param>
 /// <param name="Sequence">0, 1, 2, ... per source, across reconnects.</param>
 /// <param name="Position">
-/// Time since the first frame of the current ffmpeg run (frame index / AnalysisFps). For a file read
-/// once, the position in the video; it restarts at each reconnect or loop.
+/// Time since the first frame of the current ffmpeg run (frame index / AnalysisFps, the fps filter's
+/// grid). For a file read once, the position in the video (to within a frame interval plus the
+/// video's start offset); it restarts at each reconnect or loop. Null with KeyFramesOnly, whose
+/// frames are not on a fixed grid.
 /// </param>
-internal sealed record VideoFrame(string CameraId, BgrImage Image, DateTimeOffset CapturedAt, long Sequence, TimeSpan Position);
+internal sealed record VideoFrame(string CameraId, BgrImage Image, DateTimeOffset CapturedAt, long Sequence, TimeSpan? Position);

@@ -77,6 +77,7 @@ public class FfmpegCommandTests
 
         AssertInputOption(args, "-skip_frame", "nokey");
         AssertInputOption(args, "-threads", "1");
+        AssertSequence(args, "-vf", "select='isnan(prev_selected_t)+gte(t-prev_selected_t,0.5)',scale=320:180,setsar=1", "-fps_mode", "passthrough");
     }
 
     [Fact]

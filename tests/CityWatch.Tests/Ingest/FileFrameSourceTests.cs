@@ -25,6 +25,21 @@ public class FileFrameSourceTests
     }
 
     [Fact]
+    public async Task Key_frames_only_gives_each_key_frame_once()
+    {
+        var frames = new List<VideoFrame>();
+        await foreach (var frame in FrameSource.ReadFileAsync(IngestTestData.Clip, new IngestOptions { AnalysisFps = 2, Width = 320, KeyFramesOnly = true }))
+        {
+            frames.Add(frame);
+        }
+
+        // The clip has 6 key frames, about 2 s apart (recorded with ffprobe -show_entries packet=flags).
+        Assert.Equal(6, frames.Count);
+        Assert.All(frames, f => Assert.Null(f.Position));
+        Assert.Equal(frames.Count, frames.Select(f => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(f.Image.Pixels))).Distinct().Count());
+    }
+
+    [Fact]
     public async Task Fixed_size_letterboxes_the_picture()
     {
         var options = new IngestOptions { AnalysisFps = 1, Width = 320, Height = 320 };

@@ -80,6 +80,26 @@ public class RtspFrameSourceTests
         Assert.Equal(0, live.Health.Snapshot().Reconnects);
     }
 
+    [Fact]
+    public async Task Stalled_stream_is_restarted_after_the_stall_timeout()
+    {
+        using var server = await RtspTestServer.StartAsync(IngestTestData.Clip);
+        // A long network timeout, so that only the stall watchdog can notice the hung server.
+        var options = Fast with { StallTimeout = TimeSpan.FromSeconds(2), ConnectTimeout = TimeSpan.FromSeconds(60) };
+        await using var source = new FrameSource("hung", server.Url, options);
+        _ = Drain(source);
+        source.Start();
+        await WaitFor(source, h => h.State == CameraState.Online && h.FramesDecoded >= 3, "frames from the RTSP server");
+
+        await server.FreezeAsync();
+        await WaitFor(source, h => h.State == CameraState.Offline, "offline after the server froze");
+        Assert.Equal("no frame for 2 s; ffmpeg restarted", source.Health.Snapshot().LastError);
+
+        var framesBefore = source.Health.Snapshot().FramesDecoded;
+        await server.ThawAsync();
+        await WaitFor(source, h => h.State == CameraState.Online && h.FramesDecoded >= framesBefore + 3, "frames again after the server thawed");
+    }
+
     private static async Task WaitFor(FrameSource source, Func<CameraHealthSnapshot, bool> condition, string what) =>
         await IngestTestData.WaitUntilAsync(() => condition(source.Health.Snapshot()), Deadline, () => $"{what}; health: {source.Health.Snapshot()}");
 

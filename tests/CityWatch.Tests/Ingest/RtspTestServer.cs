@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CityWatch.Ingest;
 using CityWatch.Tests.Support;
 
 namespace CityWatch.Tests.Ingest;
@@ -63,7 +64,19 @@ internal sealed class RtspTestServer : IDisposable
         }
     }
 
+    /// <summary>Freezes the server (SIGSTOP): its connections stay open but carry nothing, like a hung camera.</summary>
+    public Task FreezeAsync() => SignalAsync("-STOP");
+
+    /// <summary>Lets a frozen server run again (SIGCONT).</summary>
+    public Task ThawAsync() => SignalAsync("-CONT");
+
     public void Dispose() => Stop(_process);
+
+    private async Task SignalAsync(string signal)
+    {
+        var result = await ProcessRunner.RunAsync("kill", [signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        Assert.True(result.ExitCode == 0, $"kill {signal} {_process.Id}: {string.Join(' ', result.ErrorLines)}");
+    }
 
     private static void Stop(Process process)
     {

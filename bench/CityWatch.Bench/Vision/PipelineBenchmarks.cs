@@ -14,6 +14,8 @@ namespace CityWatch.Bench.Vision;
 /// Run: dotnet run -c Release --project bench/CityWatch.Bench -- --filter '*PipelineBenchmarks*' --job short
 /// </summary>
 [MemoryDiagnoser]
+[MinColumn]
+[MedianColumn]
 public class PipelineBenchmarks
 {
     private string? scratch;

@@ -80,6 +80,19 @@ public sealed class ModelStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Demo_assets_are_copied_from_the_shared_data_with_their_relative_paths()
+    {
+        using var store = new ModelStore();
+        var target = Path.Combine(scratch, "assets");
+
+        var results = await store.FetchAssetsAsync(target, TestPaths.SharedData);
+
+        Assert.All(results, r => Assert.Equal(FetchOutcome.CopiedFromLocal, r.Outcome));
+        Assert.True(File.Exists(Path.Combine(target, "faces", "ageitgey", "examples", "short_hamilton_clip.mp4")));
+        Assert.True(File.Exists(Path.Combine(target, "faces", "dlib_faces", "testing.xml")));
+    }
+
+    [Fact]
     public async Task A_source_file_with_a_wrong_checksum_is_refused_and_not_left_in_place()
     {
         var source = Path.Combine(scratch, "source");

@@ -50,8 +50,8 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
                     grant = await policy.RequireAsync(request, cancellationToken);
                 }
 
-                Analyze(grant, frame.Image, frames++, frame.Position, findings);
-                progress?.Report(frame.Position);
+                Analyze(grant, frame.Image, frames++, frame.Position ?? TimeSpan.Zero, findings);
+                progress?.Report(frame.Position ?? TimeSpan.Zero);
             }
         }
         else

@@ -45,6 +45,8 @@ internal sealed class FrameAnalyzer(
 {
     public const string CameraActor = "camera-pipeline";
 
+    private static readonly TimeSpan RenewBefore = TimeSpan.FromSeconds(2);
+
     public async Task<FrameOutcome> AnalyzeAsync(CameraRecognitionState state, BgrImage frame, CancellationToken cancellationToken)
     {
         var grant = await GrantAsync(state, cancellationToken);
@@ -109,7 +111,8 @@ internal sealed class FrameAnalyzer(
     private async Task<ProcessingGrant?> GrantAsync(CameraRecognitionState state, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (state.Grant is { } held && now < held.ExpiresAt)
+        // Renew a little before expiry, so that a grant does not run out in the middle of a frame.
+        if (state.Grant is { } held && now + RenewBefore < held.ExpiresAt)
         {
             return held;
         }

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace CityWatch.Vision;
 
 /// <summary>A point in image pixel coordinates (x right, y down, origin at the top-left pixel's centre).</summary>
@@ -9,12 +11,16 @@ public readonly record struct Point2(float X, float Y)
 /// <summary>An axis-aligned box in image pixel coordinates.</summary>
 public readonly record struct FaceBox(float X, float Y, float Width, float Height)
 {
+    [JsonIgnore]
     public float Right => X + Width;
 
+    [JsonIgnore]
     public float Bottom => Y + Height;
 
+    [JsonIgnore]
     public float Area => Width * Height;
 
+    [JsonIgnore]
     public Point2 Centre => new(X + (Width / 2), Y + (Height / 2));
 
     /// <summary>Intersection over union with <paramref name="other"/>, 0 when they do not overlap.</summary>

@@ -1,0 +1,125 @@
+using CityWatch.Audit;
+using CityWatch.Tests.Ingest;
+using CityWatch.Tests.Support;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CityWatch.Tests.Recognition;
+
+/// <summary>
+/// The whole frame path on the real server: a real RTSP camera on 127.0.0.1 streaming the shared video,
+/// ffmpeg ingest, the policy engine, YuNet and fr_feature, matching, alerts in SQLite.
+/// </summary>
+public sealed class CameraRecognitionTests
+{
+    private static readonly string Clip = TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4");
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task A_watchlisted_person_on_a_live_rtsp_camera_raises_an_alert_with_score_threshold_and_crop()
+    {
+        using var rtsp = await RtspTestServer.StartAsync(Clip);
+        await using var server = await RunningServer.StartAsync(runCameras: true);
+        var client = server.Client;
+        var watchlist = await client.AddWatchlistAsync("sought");
+        var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
+        await client.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
+        (await client.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
+
+        await RunningServer.WaitUntilAsync(async () => (await client.AlertsAsync()).Total > 0, Deadline, "an alert");
+
+        var alert = (await client.AlertsAsync()).Items[0];
+        Assert.Equal(camera.Id, alert.CameraId);
+        Assert.Equal("lin_manuel_miranda", alert.Label);
+        Assert.True(alert.Score >= alert.Threshold);
+        using var crop = await client.GetAsync($"/api/alerts/{alert.Id}/crop");
+        crop.EnsureSuccessStatusCode();
+        Assert.Equal("image/jpeg", crop.Content.Headers.ContentType?.MediaType);
+        Assert.NotEmpty(server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.Alert));
+    }
+
+    [Fact]
+    public async Task Faces_that_match_nothing_leave_no_trace_in_the_database_or_the_data_folder()
+    {
+        using var rtsp = await RtspTestServer.StartAsync(Clip);
+        await using var server = await RunningServer.StartAsync(runCameras: true);
+        var client = server.Client;
+        var watchlist = await client.AddWatchlistAsync("sought");
+        var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
+        await client.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
+        // Someone who is not in the video.
+        (await client.EnrolAsync(watchlist.Id, "biden", TestPaths.Faces("ageitgey", "examples", "biden.jpg"))).EnsureSuccessStatusCode();
+
+        await RunningServer.WaitUntilAsync(async () => (await client.HealthAsync(camera.Id))?.FacesDetected > 20, Deadline, "faces to be analysed");
+
+        Assert.Equal(0, (await client.AlertsAsync()).Total);
+        // The data folder holds the database, its journal and the log key, and nothing else: no crops, no embeddings.
+        var files = Directory.EnumerateFiles(server.Options.DataDirectory, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetFileName(f)).Where(f => !f.StartsWith("citywatch.db", StringComparison.Ordinal) && f != "audit-log.key").ToList();
+        Assert.Empty(files);
+        // The only biometric data in the database is the one enrolled template.
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={server.Options.DatabasePath};Mode=ReadOnly");
+        connection.Open();
+        foreach (var table in connection.Query<string>("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        {
+            var blobs = connection.ExecuteScalar<long>(BlobCountSql(connection, table));
+            var expected = table == "watchlist_entries" ? 2 : 0; // its template and its label salt
+            Assert.True(blobs == expected || table.StartsWith("audit_", StringComparison.Ordinal), $"table {table} holds {blobs} blobs");
+        }
+
+        Assert.Equal(1, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM watchlist_entries"));
+        Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM alerts"));
+    }
+
+    [Fact]
+    public async Task Without_a_legal_basis_a_streaming_camera_is_not_analysed_and_the_refusal_is_logged()
+    {
+        using var rtsp = await RtspTestServer.StartAsync(Clip);
+        await using var server = await RunningServer.StartAsync(runCameras: true);
+        var client = server.Client;
+        await client.AddWatchlistAsync("sought");
+        var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
+
+        await RunningServer.WaitUntilAsync(async () => (await client.HealthAsync(camera.Id))?.FramesDecoded > 4, Deadline, "frames to arrive");
+
+        var health = (await client.HealthAsync(camera.Id))!;
+        Assert.Equal(0, health.FramesAnalysed);
+        Assert.Equal(0, health.FacesDetected);
+        Assert.Equal("no legal basis is in force", health.PolicyRefusal);
+        var refusal = server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.PolicyRefusal);
+        Assert.Contains(refusal, r => r.Actor == "camera-pipeline");
+    }
+
+    [Fact]
+    public async Task A_camera_with_a_dead_url_shows_offline_and_does_not_stop_the_others()
+    {
+        using var rtsp = await RtspTestServer.StartAsync(Clip);
+        await using var server = await RunningServer.StartAsync(runCameras: true);
+        var client = server.Client;
+        var dead = await client.AddCameraAsync("CAM-DEAD", $"rtsp://127.0.0.1:{FreePort()}/nothing", faceRecognition: false);
+        var live = await client.AddCameraAsync("CAM-LIVE", rtsp.Url, faceRecognition: false);
+
+        await RunningServer.WaitUntilAsync(
+            async () => (await client.HealthAsync(dead.Id))?.Reconnects >= 1 && (await client.HealthAsync(live.Id))?.FramesDecoded > 4,
+            Deadline,
+            "the dead camera to retry while the live one streams");
+
+        var deadHealth = (await client.HealthAsync(dead.Id))!;
+        Assert.Equal("offline", deadHealth.State);
+        Assert.False(string.IsNullOrEmpty(deadHealth.LastError));
+        Assert.Equal("online", (await client.HealthAsync(live.Id))!.State);
+    }
+
+    private static string BlobCountSql(Microsoft.Data.Sqlite.SqliteConnection connection, string table)
+    {
+        var columns = connection.Query<string>($"SELECT name FROM pragma_table_info('{table}')").ToList();
+        return $"SELECT {string.Join(" + ", columns.Select(c => $"(SELECT COUNT(*) FROM \"{table}\" WHERE typeof(\"{c}\") = 'blob')"))}";
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

@@ -1,19 +1,15 @@
 using System.CommandLine;
 using System.Globalization;
 using CityWatch.Cli.Hosting;
-using CityWatch.Ingest;
-using CityWatch.Matching;
 using CityWatch.Recognition;
-using CityWatch.Server;
-using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
 namespace CityWatch.Cli.Analysis;
 
 /// <summary>
-/// `citywatch analyze FILE --watchlist NAME --case ID`: faces and matches in an image or a video, on this
-/// machine's CityWatch data, through the same policy engine as the server: no retrospective legal basis
-/// for the watchlist, no analysis (and the refusal is logged).
+/// `citywatch analyze FILE --watchlist NAME --case ID`: faces and matches in an image or a video. The
+/// server does the work, through the same policy engine as every other path: no retrospective legal basis
+/// for the watchlist, no analysis (and the refusal is logged). The upload is deleted after the analysis.
 /// </summary>
 internal static class AnalyzeCommand
 {
@@ -24,7 +20,7 @@ internal static class AnalyzeCommand
         var caseId = new Option<string?>("--case") { Description = "The case this analysis is for (required by policy)" };
         var fps = new Option<double>("--fps") { Description = "Frames per second analysed in a video", DefaultValueFactory = _ => 2 };
         var width = new Option<int>("--width") { Description = "Width a video is scaled to before detection", DefaultValueFactory = _ => 640 };
-        var command = new Command("analyze", "Find faces in an image or video and match them against a watchlist") { file, watchlist, caseId, fps, width, CliCommon.Data, CliCommon.Models };
+        var command = new Command("analyze", "Find faces in an image or video and match them against a watchlist") { file, watchlist, caseId, fps, width, CliCommon.Server };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var path = result.GetValue(file)!;
@@ -33,37 +29,23 @@ internal static class AnalyzeCommand
                 throw new FileNotFoundException($"no such file: {path.FullName}");
             }
 
-            var options = new ServerOptions
+            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            var query = string.Create(CultureInfo.InvariantCulture, $"api/analyze?watchlist={Uri.EscapeDataString(result.GetValue(watchlist)!)}&fps={result.GetValue(fps)}&width={result.GetValue(width)}");
+            if (result.GetValue(caseId) is { } id)
             {
-                DataDirectory = Path.GetFullPath(result.GetValue(CliCommon.Data)!),
-                ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
-            };
-            var services = new ServiceCollection().AddCityWatchCore(options);
-            services.AddSingleton(new RecognitionOptions());
-            services.AddSingleton<MediaAnalyzer>();
-            await using var provider = services.BuildServiceProvider();
-            var list = provider.GetRequiredService<WatchlistStore>().GetByName(result.GetValue(watchlist)!);
-            var analyzer = provider.GetRequiredService<MediaAnalyzer>();
-            var ingest = new IngestOptions { AnalysisFps = result.GetValue(fps), Width = result.GetValue(width) }.Validate();
-            var actor = $"cli:{Environment.UserName}";
-
-            MediaReport report;
-            if (MediaAnalyzer.IsVideo(path.FullName))
-            {
-                report = await AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ElapsedTimeColumn(), new SpinnerColumn()).StartAsync(async context =>
-                {
-                    var task = context.AddTask($"analysing {path.Name}");
-                    task.IsIndeterminate = true;
-                    var progress = new Progress<TimeSpan>(p => task.Description = $"analysing {path.Name} at {p:mm\\:ss}");
-                    return await analyzer.AnalyzeAsync(path.FullName, list.Id, result.GetValue(caseId), actor, ingest, progress, cancellationToken);
-                });
-            }
-            else
-            {
-                report = await analyzer.AnalyzeAsync(path.FullName, list.Id, result.GetValue(caseId), actor, ingest, null, cancellationToken);
+                query += $"&case={Uri.EscapeDataString(id)}";
             }
 
-            Console.WriteLine($"{report.File}: {report.Frames} frame(s), {report.Faces.Count} face(s), {report.Matches} matched '{list.Name}'");
+            var report = await AnsiConsole.Status().StartAsync($"analysing {path.Name}", async _ =>
+            {
+                await using var stream = path.OpenRead();
+                using var form = new MultipartFormDataContent();
+                form.Add(new StreamContent(stream), "file", path.Name);
+                using var response = await client.PostAsync(query, form, cancellationToken);
+                return await CliCommon.ReadAsync<MediaReport>(response, cancellationToken);
+            });
+
+            Console.WriteLine($"{report.File}: {report.Frames} frame(s), {report.Faces.Count} face(s), {report.Matches} matched '{result.GetValue(watchlist)}'");
             foreach (var face in report.Faces)
             {
                 var where = report.IsVideo ? $"{face.Position:mm\\:ss\\.f} " : "";

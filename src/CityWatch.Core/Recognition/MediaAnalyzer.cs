@@ -29,8 +29,10 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
     public static bool IsVideo(string path) => VideoExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     public async Task<MediaReport> AnalyzeAsync(
-        string path, long watchlistId, string? caseId, string actor, IngestOptions videoOptions, IProgress<TimeSpan>? progress, CancellationToken cancellationToken)
+        string path, long watchlistId, string? caseId, string actor, IngestOptions videoOptions, IProgress<TimeSpan>? progress, CancellationToken cancellationToken,
+        string? displayName = null)
     {
+        displayName ??= Path.GetFileName(path);
         if (!File.Exists(path))
         {
             throw new InvalidRequestException($"No such file: {path}");
@@ -43,23 +45,30 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
         var video = IsVideo(path);
         if (video)
         {
-            await foreach (var frame in FrameSource.ReadFileAsync(path, videoOptions, time, cancellationToken))
+            try
             {
-                if (time.GetUtcNow() >= grant.ExpiresAt)
+                await foreach (var frame in FrameSource.ReadFileAsync(path, videoOptions, time, cancellationToken))
                 {
-                    grant = await policy.RequireAsync(request, cancellationToken);
-                }
+                    if (time.GetUtcNow() >= grant.ExpiresAt)
+                    {
+                        grant = await policy.RequireAsync(request, cancellationToken);
+                    }
 
-                Analyze(grant, frame.Image, frames++, frame.Position ?? TimeSpan.Zero, findings);
-                progress?.Report(frame.Position ?? TimeSpan.Zero);
+                    Analyze(grant, frame.Image, frames++, frame.Position ?? TimeSpan.Zero, findings);
+                    progress?.Report(frame.Position ?? TimeSpan.Zero);
+                }
+            }
+            catch (IngestException e)
+            {
+                throw new InvalidRequestException(e.Message.Replace(path, displayName, StringComparison.Ordinal));
             }
         }
         else
         {
-            Analyze(grant, ImageCodec.DecodeFile(path), frames++, TimeSpan.Zero, findings);
+            Analyze(grant, ImageCodec.Decode(await File.ReadAllBytesAsync(path, cancellationToken), displayName), frames++, TimeSpan.Zero, findings);
         }
 
-        var report = new MediaReport(Path.GetFileName(path), video, frames, findings);
+        var report = new MediaReport(displayName, video, frames, findings);
         await audit.AppendAsync(
             new AuditRecord(
                 actor,

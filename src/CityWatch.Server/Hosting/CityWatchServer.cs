@@ -12,6 +12,7 @@ using CityWatch.Server.Cameras;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
+using CityWatch.Server.Recognition;
 
 namespace CityWatch.Server;
 
@@ -44,6 +45,7 @@ public static class CityWatchServer
         app.MapLegalBasisApi();
         app.MapWatchlistApi();
         app.MapAlertApi();
+        app.MapAnalysisApi();
         app.MapAuditApi();
 
         if (!options.Demo)
@@ -87,6 +89,7 @@ public static class CityWatchServer
     {
         services.AddSingleton(new RecognitionOptions());
         services.AddSingleton<FrameAnalyzer>();
+        services.AddSingleton<MediaAnalyzer>();
         services.AddSingleton(sp => new CameraMonitor(
             sp.GetRequiredService<CameraStore>(),
             sp,

@@ -1,0 +1,118 @@
+using CityWatch.Audit;
+using CityWatch.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CityWatch.Tests.Cli;
+
+/// <summary>The `citywatch` command as a user runs it, against the real server on 127.0.0.1.</summary>
+public sealed class CliTests
+{
+    [Fact]
+    public async Task Analyze_on_a_corrupt_image_prints_one_line_and_exits_non_zero()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var watchlist = await server.Client.AddWatchlistAsync("sought");
+        await server.Client.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective);
+        var corrupt = Path.Combine(TestPaths.NewScratchDirectory(), "broken.jpg");
+        await File.WriteAllBytesAsync(corrupt, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5]);
+
+        var (exit, _, errors) = await CliRunner.RunAsync("analyze", corrupt, "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString());
+
+        Assert.NotEqual(0, exit);
+        var line = Assert.Single(errors);
+        Assert.StartsWith("error: server answered 400", line);
+        Assert.Contains("broken.jpg", line);
+    }
+
+    [Fact]
+    public async Task Analyze_on_a_video_without_a_grant_is_refused_and_the_refusal_is_logged()
+    {
+        await using var server = await RunningServer.StartAsync();
+        await server.Client.AddWatchlistAsync("sought");
+
+        var (exit, _, errors) = await CliRunner.RunAsync(
+            "analyze", TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString());
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("403", Assert.Single(errors));
+        var refusal = Assert.Single(server.Services.GetRequiredService<AuditTrail>().Read(0, 100, AuditActions.PolicyRefusal));
+        Assert.Equal("C-1", refusal.CaseId);
+    }
+
+    [Fact]
+    public async Task Analyze_on_a_video_under_a_grant_lists_the_faces_and_the_match()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var watchlist = await server.Client.AddWatchlistAsync("sought");
+        await server.Client.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective, CityWatch.Policy.ProcessingPurpose.Enrolment);
+        (await server.Client.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
+
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "analyze", TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString());
+
+        Assert.True(exit == 0, string.Join('\n', errors));
+        Assert.Contains("lin_manuel_miranda", output);
+        Assert.Matches(@"\d+ frame\(s\), \d+ face\(s\), [1-9]\d* matched 'sought'", output);
+        var analysis = Assert.Single(server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.Analysis));
+        Assert.Equal("C-1", analysis.CaseId);
+        // The upload was deleted after the analysis.
+        Assert.Empty(Directory.EnumerateFiles(Path.GetTempPath(), "citywatch-analysis-*"));
+    }
+
+    [Fact]
+    public async Task Enrolling_a_photo_without_a_face_is_rejected_with_the_reason()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var watchlist = await server.Client.AddWatchlistAsync("sought");
+        await server.Client.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Enrolment);
+        var blank = Path.Combine(TestPaths.NewScratchDirectory(), "wall.png");
+        using (var bitmap = new SkiaSharp.SKBitmap(200, 200))
+        {
+            bitmap.Erase(SkiaSharp.SKColors.Gray);
+            using var png = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            await File.WriteAllBytesAsync(blank, png.ToArray());
+        }
+
+        var (exit, _, errors) = await CliRunner.RunAsync("watchlist", "enroll", "sought", blank, "--label", "nobody", "--server", server.Address.ToString());
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("wall.png: no face found", Assert.Single(errors));
+        Assert.Single(server.Services.GetRequiredService<AuditTrail>().Read(0, 100, AuditActions.EnrolmentRejected));
+    }
+
+    [Fact]
+    public async Task Camera_import_reports_a_bad_row_by_line_before_sending_anything()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var csv = Path.Combine(TestPaths.NewScratchDirectory(), "city.csv");
+        await File.WriteAllTextAsync(csv, "site_code,latitude,longitude,camera_code,camera_name,owner,purpose\nS1,44.8,20.4,C1,North,City,order\nS1,91,20.4,C2,South,City,order\n");
+
+        var (exit, _, errors) = await CliRunner.RunAsync("cameras", "import", csv, "--server", server.Address.ToString());
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("error: line 3: Site 'S1' has coordinates out of range.", Assert.Single(errors));
+    }
+
+    [Fact]
+    public async Task Models_fetch_refuses_a_file_whose_checksum_does_not_match()
+    {
+        var source = TestPaths.NewScratchDirectory();
+        foreach (var model in Directory.EnumerateFiles(TestPaths.Models, "*.onnx"))
+        {
+            File.Copy(model, Path.Combine(source, Path.GetFileName(model)));
+        }
+
+        var tampered = Path.Combine(source, "fr_feature.onnx");
+        var bytes = await File.ReadAllBytesAsync(tampered);
+        bytes[^1] ^= 0xFF;
+        await File.WriteAllBytesAsync(tampered, bytes);
+        var target = TestPaths.NewScratchDirectory();
+
+        var (exit, _, errors) = await CliRunner.RunAsync(
+            "models", "fetch", "--models", target, "--from", source, "--assets", Path.Combine(target, "assets"), "--assets-from", TestPaths.SharedData);
+
+        Assert.NotEqual(0, exit);
+        Assert.Contains("fr_feature.onnx", Assert.Single(errors));
+        Assert.False(File.Exists(Path.Combine(target, "fr_feature.onnx")));
+    }
+}

@@ -1,0 +1,15 @@
+using CityWatch.Ingest;
+
+namespace CityWatch.Tests.Support;
+
+/// <summary>Runs the real `citywatch` CLI (the built citywatch.dll next to the tests) as a child process.</summary>
+public static class CliRunner
+{
+    public static async Task<(int ExitCode, string Output, IReadOnlyList<string> Errors)> RunAsync(params string[] arguments)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "citywatch.dll");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var result = await ProcessRunner.RunAsync("dotnet", [dll, .. arguments], timeout.Token);
+        return (result.ExitCode, result.StandardOutput, result.ErrorLines.Where(l => l.Length > 0).ToList());
+    }
+}

@@ -86,7 +86,7 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             throw new InvalidRequestException("A legal basis must name at least one purpose.");
         }
 
-        if (draft.WatchlistIds is null || draft.WatchlistIds.Count == 0)
+        if ((draft.WatchlistIds is null || draft.WatchlistIds.Count == 0) && draft.Purposes.Any(p => p != ProcessingPurpose.Evaluation))
         {
             throw new InvalidRequestException("A legal basis must name the watchlists it covers.");
         }

@@ -77,7 +77,7 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, CameraStore cameras
 
     private static (LegalBasis? Basis, IReadOnlyList<long> Watchlists, string? Reason) Evaluate(PolicyRequest request, IReadOnlyList<LegalBasis> inForce)
     {
-        if (request.WatchlistIds.Count == 0)
+        if (request.WatchlistIds.Count == 0 && request.Purpose != ProcessingPurpose.Evaluation)
         {
             return (null, [], "no watchlist named: biometric processing is only ever against a named watchlist");
         }
@@ -109,6 +109,13 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, CameraStore cameras
         if (forCamera.Count == 0)
         {
             return (null, [], $"camera {request.CameraId} is outside the scope of every legal basis in force");
+        }
+
+        if (request.Purpose == ProcessingPurpose.Evaluation)
+        {
+            return request.WatchlistIds.Count == 0
+                ? (forCamera[0], [], null)
+                : (null, [], "evaluation never matches against a watchlist");
         }
 
         // The basis that covers most of the requested watchlists. A camera stream asks for every watchlist

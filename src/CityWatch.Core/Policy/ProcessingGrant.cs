@@ -11,6 +11,12 @@ public enum ProcessingPurpose
 
     /// <summary>Making templates of a watchlisted person from their photos.</summary>
     Enrolment,
+
+    /// <summary>
+    /// Measuring accuracy on a labelled test set (detection and embedding only, no watchlist): allowed
+    /// only under a basis that names this purpose, such as the evaluation clause of a DPIA.
+    /// </summary>
+    Evaluation,
 }
 
 /// <summary>

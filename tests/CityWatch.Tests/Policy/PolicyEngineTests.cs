@@ -155,4 +155,21 @@ public sealed class PolicyEngineTests : IDisposable
             typeof(ProcessingGrant).GetConstructors(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic),
             c => Assert.True(c.IsFamilyAndAssembly));
     }
+
+    [Fact]
+    public async Task Evaluation_is_granted_only_under_a_basis_for_evaluation_and_never_with_a_watchlist()
+    {
+        var none = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));
+        var now = _city.Time.GetUtcNow();
+        var basis = await _city.LegalBases.RegisterAsync(
+            new LegalBasisDraft("Evaluation", "DPIA s.9 testing", "DPO", "E-1", "accuracy measurement", [ProcessingPurpose.Evaluation], [], [], now.AddMinutes(-1), now.AddHours(1)), "dpo");
+        await _city.LegalBases.ActivateAsync(basis.Id, "dpo");
+
+        var granted = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));
+        var withWatchlist = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, [1]));
+
+        Assert.Equal("no legal basis is in force", none.RefusalReason);
+        Assert.Empty(granted.Grant!.WatchlistIds);
+        Assert.Null(withWatchlist.Grant);
+    }
 }

@@ -3,6 +3,7 @@ using CityWatch.Cli.Analysis;
 using CityWatch.Cli.Audit;
 using CityWatch.Cli.Cameras;
 using CityWatch.Cli.Hosting;
+using CityWatch.Cli.Identity;
 using CityWatch.Cli.Matching;
 using CityWatch.Cli.Vision;
 
@@ -12,6 +13,8 @@ var root = new RootCommand("CityWatch: face recognition a city can run in public
     ModelsCommand.Create(),
     CamerasCommand.Create(),
     WatchlistCommand.Create(),
+    UsersCommand.Create(),
+    KeysCommand.Create(),
     AnalyzeCommand.Create(),
     AuditCommands.Create(),
     WitnessCommand.Create(),

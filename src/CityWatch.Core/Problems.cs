@@ -14,3 +14,12 @@ public sealed class PolicyRefusedException(string reason) : Exception(reason)
 {
     public string Reason => Message;
 }
+
+/// <summary>The caller is not signed in, or the credentials are wrong; the API answers 401.</summary>
+public sealed class UnauthorizedException(string message) : Exception(message);
+
+/// <summary>The caller is signed in but may not do this (role, scope, separation of duties); the API answers 403.</summary>
+public sealed class ForbiddenException(string message) : Exception(message);
+
+/// <summary>Too many attempts; the API answers 429.</summary>
+public sealed class TooManyRequestsException(string message) : Exception(message);

@@ -20,7 +20,7 @@ internal static class AnalyzeCommand
         var caseId = new Option<string?>("--case") { Description = "The case this analysis is for (required by policy)" };
         var fps = new Option<double>("--fps") { Description = "Frames per second analysed in a video", DefaultValueFactory = _ => 2 };
         var width = new Option<int>("--width") { Description = "Width a video is scaled to before detection", DefaultValueFactory = _ => 640 };
-        var command = new Command("analyze", "Find faces in an image or video and match them against a watchlist") { file, watchlist, caseId, fps, width, CliCommon.Server };
+        var command = new Command("analyze", "Find faces in an image or video and match them against a watchlist") { file, watchlist, caseId, fps, width, CliCommon.Server, CliCommon.Token };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var path = result.GetValue(file)!;
@@ -29,7 +29,7 @@ internal static class AnalyzeCommand
                 throw new FileNotFoundException($"no such file: {path.FullName}");
             }
 
-            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            using var client = CliCommon.Client(result);
             var query = string.Create(CultureInfo.InvariantCulture, $"api/analyze?watchlist={Uri.EscapeDataString(result.GetValue(watchlist)!)}&fps={result.GetValue(fps)}&width={result.GetValue(width)}");
             if (result.GetValue(caseId) is { } id)
             {

@@ -10,7 +10,7 @@ internal static class CamerasCommand
     public static Command Create()
     {
         var file = new Argument<FileInfo>("file") { Description = "A camera inventory: .csv or .geojson" };
-        var import = new Command("import", "Import a city's camera inventory through the server's API (all rows or none)") { file, CliCommon.Server };
+        var import = new Command("import", "Import a city's camera inventory through the server's API (all rows or none)") { file, CliCommon.Server, CliCommon.Token };
         import.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var path = result.GetValue(file)!;
@@ -23,7 +23,7 @@ internal static class CamerasCommand
             // Parse here too, so a bad file is reported before anything is sent.
             var content = await File.ReadAllTextAsync(path.FullName, cancellationToken);
             var inventory = CameraImport.Parse(content, format);
-            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            using var client = CliCommon.Client(result);
             using var body = new StringContent(content);
             body.Headers.ContentType = new MediaTypeHeaderValue(format == "csv" ? "text/csv" : "application/geo+json");
             using var response = await client.PostAsync($"api/cameras/import?format={format}", body, cancellationToken);
@@ -32,10 +32,10 @@ internal static class CamerasCommand
             return 0;
         }));
 
-        var list = new Command("list", "List cameras with their health") { CliCommon.Server };
+        var list = new Command("list", "List cameras with their health") { CliCommon.Server, CliCommon.Token };
         list.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
-            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            using var client = CliCommon.Client(result);
             using var response = await client.GetAsync("api/cameras?limit=500", cancellationToken);
             var page = await CliCommon.ReadAsync<Page<Camera>>(response, cancellationToken);
             Console.WriteLine($"{page.Total} cameras; first {page.Items.Count}:");

@@ -14,6 +14,12 @@ internal static class CliCommon
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_SERVER") ?? "http://127.0.0.1:5080",
     };
 
+    public static readonly Option<string?> Token = new("--token")
+    {
+        Description = "A session token from `citywatch users sign-in` (or the CITYWATCH_TOKEN variable)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_TOKEN"),
+    };
+
     public static readonly Option<string> Data = new("--data")
     {
         Description = "The data folder (SQLite file, evidence, log keys)",
@@ -45,10 +51,33 @@ internal static class CliCommon
         }
     }
 
-    public static HttpClient Client(string server) => new() { BaseAddress = new Uri(server.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
+    /// <summary>A client for the server named by --server, signed in with --token when one is given.</summary>
+    public static HttpClient Client(ParseResult result)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(result.GetValue(Server)!.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
+        if (result.GetValue(Token) is { Length: > 0 } token)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
+    /// <summary>A password from the CITYWATCH_PASSWORD variable, or asked for without echo.</summary>
+    public static string Password(string prompt = "Password:") =>
+        Environment.GetEnvironmentVariable("CITYWATCH_PASSWORD") is { Length: > 0 } password
+            ? password
+            : AnsiConsole.Prompt(new TextPrompt<string>(prompt).Secret());
+
+    /// <summary>The response body as <typeparamref name="T"/>, or the server's problem details as an exception.</summary>
+    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await EnsureAsync(response, cancellationToken);
+        return (await response.Content.ReadFromJsonAsync<T>(JsonOptions, cancellationToken))!;
+    }
 
     /// <summary>Throws with the server's problem-details text if the response is not a success.</summary>
-    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    public static async Task EnsureAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
         if (!response.IsSuccessStatusCode)
         {
@@ -66,11 +95,9 @@ internal static class CliCommon
 
             throw new InvalidOperationException($"server answered {(int)response.StatusCode}: {detail}");
         }
-
-        return (await response.Content.ReadFromJsonAsync<T>(JsonOptions, cancellationToken))!;
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web);
+    public static readonly JsonSerializerOptions JsonOptions = new(JsonSerializerDefaults.Web) { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
     public static void Print(object value) =>
         AnsiConsole.WriteLine(JsonSerializer.Serialize(value, new JsonSerializerOptions(JsonOptions) { WriteIndented = true }));

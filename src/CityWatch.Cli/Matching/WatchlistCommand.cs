@@ -12,10 +12,10 @@ internal static class WatchlistCommand
     {
         var name = new Argument<string>("name") { Description = "The watchlist's name" };
         var description = new Option<string>("--description") { Description = "What the list is for", DefaultValueFactory = _ => "" };
-        var create = new Command("create", "Create a watchlist") { name, description, CliCommon.Server };
+        var create = new Command("create", "Create a watchlist") { name, description, CliCommon.Server, CliCommon.Token };
         create.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
-            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            using var client = CliCommon.Client(result);
             using var response = await client.PostAsJsonAsync("api/watchlists", new WatchlistInput(result.GetValue(name)!, result.GetValue(description)!), CliCommon.JsonOptions, cancellationToken);
             var watchlist = await CliCommon.ReadAsync<Watchlist>(response, cancellationToken);
             Console.WriteLine($"created watchlist {watchlist.Id} '{watchlist.Name}'");
@@ -29,11 +29,11 @@ internal static class WatchlistCommand
         var photos = new Argument<FileInfo[]>("photos") { Description = "One or more photos of the person", Arity = ArgumentArity.OneOrMore };
         var enroll = new Command("enroll", "Enrol a person from photos (largest face of each); needs a legal basis covering the watchlist")
         {
-            list, photos, label, category, source, CliCommon.Server,
+            list, photos, label, category, source, CliCommon.Server, CliCommon.Token,
         };
         enroll.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
-            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            using var client = CliCommon.Client(result);
             var watchlist = await FindAsync(client, result.GetValue(list)!, cancellationToken);
             var files = result.GetValue(photos)!;
             using var form = new MultipartFormDataContent();
@@ -56,10 +56,10 @@ internal static class WatchlistCommand
             return 0;
         }));
 
-        var show = new Command("list", "List watchlists") { CliCommon.Server };
+        var show = new Command("list", "List watchlists") { CliCommon.Server, CliCommon.Token };
         show.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
-            using var client = CliCommon.Client(result.GetValue(CliCommon.Server)!);
+            using var client = CliCommon.Client(result);
             using var response = await client.GetAsync("api/watchlists", cancellationToken);
             foreach (var w in await CliCommon.ReadAsync<List<Watchlist>>(response, cancellationToken))
             {

@@ -59,7 +59,8 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         }
     }
 
-    public Page<Alert> List(int offset, int limit, long? cameraId = null)
+    /// <summary>A page of alerts, newest first; <paramref name="scope"/> limits them to some cameras (null: all).</summary>
+    public Page<Alert> List(int offset, int limit, long? cameraId = null, IReadOnlySet<long>? scope = null)
     {
         if (offset < 0 || limit is < 1 or > CameraStore.MaxPageSize)
         {
@@ -67,9 +68,21 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         }
 
         using var connection = database.Open();
-        var filter = cameraId is null ? "" : "WHERE camera_id = @cameraId";
-        var total = connection.ExecuteScalar<int>($"SELECT COUNT(*) FROM alerts {filter}", new { cameraId });
-        var items = connection.Query<AlertRow>($"SELECT * FROM alerts {filter} ORDER BY id DESC LIMIT @limit OFFSET @offset", new { cameraId, limit, offset })
+        var conditions = new List<string>();
+        if (cameraId is not null)
+        {
+            conditions.Add("camera_id = @cameraId");
+        }
+
+        if (scope is not null)
+        {
+            conditions.Add("camera_id IN (SELECT value FROM json_each(@scope))");
+        }
+
+        var filter = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
+        var parameters = new { cameraId, limit, offset, scope = scope is null ? null : JsonSerializer.Serialize(scope) };
+        var total = connection.ExecuteScalar<int>($"SELECT COUNT(*) FROM alerts {filter}", parameters);
+        var items = connection.Query<AlertRow>($"SELECT * FROM alerts {filter} ORDER BY id DESC LIMIT @limit OFFSET @offset", parameters)
             .Select(r => r.ToModel()).ToList();
         return new Page<Alert>(items, total, offset, limit);
     }

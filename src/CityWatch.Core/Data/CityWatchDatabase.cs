@@ -77,5 +77,6 @@ public sealed class CityWatchDatabase
         Matching.WatchlistSchema.Sql,
         Alerts.AlertSchema.Sql,
         Audit.AuditSchema.Sql,
+        Identity.IdentitySchema.Sql,
     ];
 }

@@ -1,3 +1,4 @@
+using CityWatch.Server.Identity;
 using CityWatch.Audit;
 using CityWatch.AuditLog;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -31,7 +32,7 @@ public static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
-        var audit = app.MapGroup("/audit").AllowAnonymous();
+        var audit = app.MapGroup("/audit").Public();
         audit.MapGet("/checkpoint", (AuditTrail trail, HttpContext http) =>
         {
             http.Response.Headers.CacheControl = Fresh;

@@ -1,6 +1,8 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using CityWatch.Cameras;
+using CityWatch.Identity;
+using CityWatch.Server.Identity;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Vision;
@@ -20,6 +22,7 @@ internal sealed partial class DemoCity(
     IHostApplicationLifetime lifetime,
     ServerOptions options,
     Readiness readiness,
+    SetupTokenHolder setupToken,
     TimeProvider time,
     ILogger<DemoCity> logger) : BackgroundService
 {
@@ -57,21 +60,24 @@ internal sealed partial class DemoCity(
         }
 
         var address = server.Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
-        using var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
+        var accounts = await DemoAccountsAsync(address, cancellationToken);
+        using var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
+        using var investigator = await SignedInAsync(address, accounts, "demo-investigator", cancellationToken);
+        using var authority = await SignedInAsync(address, accounts, "demo-authority", cancellationToken);
 
-        var cameras = await GetAsync<Page<Camera>>(client, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
+        var cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
         if (cameras.Total == 0)
         {
             using var csv = new StringContent(DemoInventory.Csv(video), System.Text.Encoding.UTF8, "text/csv");
-            await SendAsync<ImportResult>(client.PostAsync("api/cameras/import?format=csv", csv, cancellationToken), cancellationToken);
-            cameras = await GetAsync<Page<Camera>>(client, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
+            await SendAsync<ImportResult>(admin.PostAsync("api/cameras/import?format=csv", csv, cancellationToken), cancellationToken);
+            cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
         }
 
-        var watchlists = await GetAsync<List<Watchlist>>(client, "api/watchlists", cancellationToken);
+        var watchlists = await GetAsync<List<Watchlist>>(investigator, "api/watchlists", cancellationToken);
         var watchlist = watchlists.FirstOrDefault(w => w.Name == WatchlistName)
-            ?? await SendAsync<Watchlist>(client.PostAsJsonAsync("api/watchlists", new WatchlistInput(WatchlistName, "People sought in the demonstration (photos from the shared test set)"), Json, cancellationToken), cancellationToken);
+            ?? await SendAsync<Watchlist>(investigator.PostAsJsonAsync("api/watchlists", new WatchlistInput(WatchlistName, "People sought in the demonstration (photos from the shared test set)"), Json, cancellationToken), cancellationToken);
 
-        var bases = await GetAsync<List<LegalBasis>>(client, "api/legal-bases", cancellationToken);
+        var bases = await GetAsync<List<LegalBasis>>(investigator, "api/legal-bases", cancellationToken);
         var now = time.GetUtcNow();
         if (!bases.Any(b => b.IsDemonstration && b.IsInForceAt(now)))
         {
@@ -88,11 +94,11 @@ internal sealed partial class DemoCity(
                 now.AddMinutes(-1),
                 now.AddDays(30),
                 IsDemonstration: true);
-            var basis = await SendAsync<LegalBasis>(client.PostAsJsonAsync("api/legal-bases", draft, Json, cancellationToken), cancellationToken);
-            await SendAsync<LegalBasis>(client.PostAsync($"api/legal-bases/{basis.Id}/activate", null, cancellationToken), cancellationToken);
+            var basis = await SendAsync<LegalBasis>(investigator.PostAsJsonAsync("api/legal-bases", draft, Json, cancellationToken), cancellationToken);
+            await SendAsync<LegalBasis>(authority.PostAsync($"api/legal-bases/{basis.Id}/activate", null, cancellationToken), cancellationToken);
         }
 
-        var entries = await GetAsync<List<WatchlistEntry>>(client, $"api/watchlists/{watchlist.Id}/entries", cancellationToken);
+        var entries = await GetAsync<List<WatchlistEntry>>(investigator, $"api/watchlists/{watchlist.Id}/entries", cancellationToken);
         foreach (var (identity, photoPath) in ModelCatalog.HamiltonClipPeople)
         {
             if (entries.Any(e => e.Label == identity))
@@ -105,11 +111,78 @@ internal sealed partial class DemoCity(
             form.Add(new StringContent("demonstration"), "category");
             form.Add(new StringContent($"shared test photo {photoPath}"), "imageSource");
             form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(assets, photoPath), cancellationToken)), "photo", Path.GetFileName(photoPath));
-            await SendAsync<WatchlistEntry>(client.PostAsync($"api/watchlists/{watchlist.Id}/entries", form, cancellationToken), cancellationToken);
+            await SendAsync<WatchlistEntry>(investigator.PostAsync($"api/watchlists/{watchlist.Id}/entries", form, cancellationToken), cancellationToken);
         }
 
         LogReady(logger, cameras.Total, address);
+        Console.WriteLine("Demo accounts (also in " + AccountsFile + "):");
+        foreach (var (name, (role, password)) in accounts)
+        {
+            Console.WriteLine($"  {name,-20} {role,-22} {password}");
+        }
     }
+
+    private string AccountsFile => Path.Combine(options.DataDirectory, "demo-accounts.txt");
+
+    /// <summary>
+    /// The demo's people, one per role (two verifiers). Made on the first run with random passwords and
+    /// the one-time set-up token, through the API; kept in the data folder (owner-only) for later runs.
+    /// </summary>
+    private async Task<Dictionary<string, (Role Role, string Password)>> DemoAccountsAsync(string address, CancellationToken cancellationToken)
+    {
+        if (File.Exists(AccountsFile))
+        {
+            return (await File.ReadAllLinesAsync(AccountsFile, cancellationToken))
+                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .ToDictionary(p => p[0], p => (Enum.Parse<Role>(p[1]), p[2]));
+        }
+
+        var token = setupToken.Token ?? throw new InvalidOperationException($"Accounts exist but {AccountsFile} is missing: the demo cannot sign in.");
+        var accounts = new Dictionary<string, (Role, string)>
+        {
+            ["demo-admin"] = (Role.Administrator, Password()),
+            ["demo-operator"] = (Role.Operator, Password()),
+            ["demo-verifier-1"] = (Role.Verifier, Password()),
+            ["demo-verifier-2"] = (Role.Verifier, Password()),
+            ["demo-investigator"] = (Role.Investigator, Password()),
+            ["demo-authority"] = (Role.Authority, Password()),
+            ["demo-dpo"] = (Role.DataProtectionOfficer, Password()),
+        };
+        using var anonymous = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
+        await SendAsync<Account>(anonymous.PostAsJsonAsync("api/setup", new { token, username = "demo-admin", displayName = "Demo administrator", password = accounts["demo-admin"].Item2 }, Json, cancellationToken), cancellationToken);
+        using var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
+        foreach (var (name, (role, password)) in accounts.Where(a => a.Key != "demo-admin"))
+        {
+            var account = await SendAsync<Account>(admin.PostAsJsonAsync("api/accounts", new AccountInput(name, name, password), Json, cancellationToken), cancellationToken);
+            await SendAsync<RoleGrant>(admin.PostAsJsonAsync($"api/accounts/{account.Id}/roles", new RoleGrantInput(role), Json, cancellationToken), cancellationToken);
+        }
+
+        await File.WriteAllLinesAsync(AccountsFile, accounts.Select(a => $"{a.Key} {a.Value.Item1} {a.Value.Item2}"), cancellationToken);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(AccountsFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        return accounts;
+    }
+
+    private static async Task<HttpClient> SignedInAsync(string address, Dictionary<string, (Role Role, string Password)> accounts, string name, CancellationToken cancellationToken)
+    {
+        var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
+        try
+        {
+            var signedIn = await SendAsync<SignedIn>(client.PostAsJsonAsync("api/auth/sign-in", new { username = name, password = accounts[name].Password }, Json, cancellationToken), cancellationToken);
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", signedIn.Token);
+            return client;
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    private static string Password() => Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12)).Replace('+', 'x').Replace('/', 'y');
 
     private static async Task<T> GetAsync<T>(HttpClient client, string path, CancellationToken cancellationToken) =>
         await SendAsync<T>(client.GetAsync(path, cancellationToken), cancellationToken);

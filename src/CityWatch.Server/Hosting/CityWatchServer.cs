@@ -10,6 +10,7 @@ using CityWatch.Server.Alerts;
 using CityWatch.Server.Audit;
 using CityWatch.Server.Cameras;
 using CityWatch.Server.Demo;
+using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Recognition;
@@ -30,8 +31,10 @@ public static class CityWatchServer
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<Readiness>();
+        builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
         builder.Services.AddCityWatchCore(options);
+        builder.Services.AddIdentity();
         builder.Services.AddCameraMonitoring(options);
         if (options.Demo)
         {
@@ -40,7 +43,12 @@ public static class CityWatchServer
 
         var app = builder.Build();
         app.UseProblemMapping();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
         Readiness.MapHealth(app);
+        app.MapIdentityApi();
+        app.MapEdgeApi();
         app.MapCameraApi();
         app.MapLegalBasisApi();
         app.MapWatchlistApi();
@@ -48,10 +56,23 @@ public static class CityWatchServer
         app.MapAnalysisApi();
         app.MapAuditApi();
 
-        if (!options.Demo)
+        app.Lifetime.ApplicationStarted.Register(() =>
         {
-            app.Lifetime.ApplicationStarted.Register(() => app.Services.GetRequiredService<Readiness>().MarkReady());
-        }
+            // No default password: while no account exists, a one-time token creates the first administrator.
+            if (app.Services.GetRequiredService<SetupTokenHolder>().Token is { } token)
+            {
+                if (!options.Demo)
+                {
+                    Console.WriteLine($"CityWatch has no accounts yet. Create the first administrator with this one-time set-up token: {token}");
+                    Console.WriteLine($"  ./citywatch users setup --token {token} --username NAME --server {app.Urls.FirstOrDefault()}");
+                }
+            }
+
+            if (!options.Demo)
+            {
+                app.Services.GetRequiredService<Readiness>().MarkReady();
+            }
+        });
 
         return app;
     }

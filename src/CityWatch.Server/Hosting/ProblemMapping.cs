@@ -22,6 +22,19 @@ internal static class ProblemMapping
                 var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
                 var status = error is null ? StatusCodes.Status500InternalServerError : StatusFor(error);
                 context.Response.StatusCode = status;
+                if (error is ForbiddenException forbidden)
+                {
+                    // A refusal by role, scope or separation of duties is recorded like any other.
+                    await context.RequestServices.GetRequiredService<CityWatch.Audit.AuditTrail>().AppendAsync(
+                        new CityWatch.Audit.AuditRecord(context.User.Identity?.Name ?? "anonymous", CityWatch.Server.Identity.SessionAuthentication.Denied, "403", Parameters: new Dictionary<string, string>
+                        {
+                            ["method"] = context.Request.Method,
+                            ["path"] = context.Request.Path.ToString(),
+                            ["reason"] = forbidden.Message,
+                        }),
+                        CancellationToken.None);
+                }
+
                 var problems = context.RequestServices.GetRequiredService<IProblemDetailsService>();
                 await problems.WriteAsync(new ProblemDetailsContext
                 {
@@ -47,12 +60,17 @@ internal static class ProblemMapping
         NotFoundException => StatusCodes.Status404NotFound,
         ConflictException => StatusCodes.Status409Conflict,
         PolicyRefusedException => StatusCodes.Status403Forbidden,
+        UnauthorizedException => StatusCodes.Status401Unauthorized,
+        ForbiddenException => StatusCodes.Status403Forbidden,
+        TooManyRequestsException => StatusCodes.Status429TooManyRequests,
         _ => StatusCodes.Status500InternalServerError,
     };
 
     private static string TitleFor(int status) => status switch
     {
         400 => "The request is not valid",
+        401 => "Sign in required",
+        429 => "Too many attempts",
         403 => "Refused by policy",
         404 => "Not found",
         409 => "Conflict",

@@ -1,3 +1,4 @@
+using CityWatch.Server.Identity;
 namespace CityWatch.Server;
 
 /// <summary>Set once the server can serve: schema migrated and, with --demo, the demo city in place.</summary>
@@ -22,7 +23,7 @@ internal sealed class Readiness
         app.MapGet("/healthz", (Readiness readiness) => readiness.IsReady
             ? Results.Ok(new { status = "ready" })
             : Results.Problem(readiness.Failure ?? "Starting up.", statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not ready"))
-            .WithTags("Health");
+            .Public().WithTags("Health");
         return app;
     }
 }

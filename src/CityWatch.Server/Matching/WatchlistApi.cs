@@ -1,3 +1,6 @@
+using CityWatch.Server.Identity;
+using CityWatch.Identity;
+using System.Security.Claims;
 using CityWatch.Audit;
 using CityWatch.Matching;
 
@@ -8,23 +11,25 @@ internal static class WatchlistApi
     /// <summary>Enrolment photos are small portraits; anything larger is refused before it is read.</summary>
     public const long MaxPhotoBytes = 20 * 1024 * 1024;
 
+    private static readonly Role[] Viewers = [Role.Operator, Role.Investigator, Role.Verifier, Role.Authority, Role.DataProtectionOfficer];
+
     public static IEndpointRouteBuilder MapWatchlistApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/watchlists").WithTags("Watchlists");
-        group.MapGet("/", (WatchlistStore store) => TypedResults.Ok(store.List()));
-        group.MapGet("/{id:long}", (WatchlistStore store, long id) => TypedResults.Ok(store.Get(id)));
-        group.MapGet("/{id:long}/entries", (WatchlistStore store, long id) => TypedResults.Ok(store.Entries(id)));
-        group.MapPost("/", async (WatchlistStore store, AuditTrail audit, WatchlistInput input, CancellationToken ct) =>
+        group.MapGet("/", (WatchlistStore store) => TypedResults.Ok(store.List())).Allow(Viewers);
+        group.MapGet("/{id:long}", (WatchlistStore store, long id) => TypedResults.Ok(store.Get(id))).Allow(Viewers);
+        group.MapGet("/{id:long}/entries", (WatchlistStore store, long id) => TypedResults.Ok(store.Entries(id))).Allow(Viewers);
+        group.MapPost("/", async (WatchlistStore store, AuditTrail audit, ClaimsPrincipal user, WatchlistInput input, CancellationToken ct) =>
         {
-            var watchlist = store.Create(input, Actor.Operator);
+            var watchlist = store.Create(input, user.Name());
             await audit.AppendAsync(
-                new AuditRecord(Actor.Operator, AuditActions.WatchlistCreate, "created", Parameters: new Dictionary<string, string> { ["watchlist"] = watchlist.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }),
+                new AuditRecord(user.Name(), AuditActions.WatchlistCreate, "created", Parameters: new Dictionary<string, string> { ["watchlist"] = watchlist.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }),
                 ct);
             return TypedResults.Created($"/api/watchlists/{watchlist.Id}", watchlist);
-        });
+        }).Allow(Role.Investigator);
 
         // multipart/form-data: label, category, imageSource, optional expiresAt, and one or more files named "photo".
-        group.MapPost("/{id:long}/entries", async (Enrolment enrolment, HttpRequest request, long id, CancellationToken ct) =>
+        group.MapPost("/{id:long}/entries", async (Enrolment enrolment, HttpRequest request, ClaimsPrincipal user, long id, CancellationToken ct) =>
         {
             if (!request.HasFormContentType)
             {
@@ -54,14 +59,14 @@ internal static class WatchlistApi
             }
 
             var input = new EntryInput(form["label"].ToString(), form["category"].ToString(), form["imageSource"].ToString(), expires);
-            var entry = await enrolment.EnrolAsync(id, input, photos, Actor.Operator, ct);
+            var entry = await enrolment.EnrolAsync(id, input, photos, user.Name(), ct);
             return TypedResults.Created($"/api/watchlists/{id}/entries/{entry.Id}", entry);
-        }).DisableAntiforgery();
-        group.MapDelete("/{id:long}/entries/{entryId:long}", async (Enrolment enrolment, long id, long entryId, CancellationToken ct) =>
+        }).DisableAntiforgery().Allow(Role.Investigator);
+        group.MapDelete("/{id:long}/entries/{entryId:long}", async (Enrolment enrolment, ClaimsPrincipal user, long id, long entryId, CancellationToken ct) =>
         {
-            await enrolment.RemoveAsync(id, entryId, Actor.Operator, ct);
+            await enrolment.RemoveAsync(id, entryId, user.Name(), ct);
             return TypedResults.NoContent();
-        });
+        }).Allow(Role.Investigator);
         return app;
     }
 }

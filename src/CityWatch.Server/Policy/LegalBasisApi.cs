@@ -1,3 +1,6 @@
+using CityWatch.Server.Identity;
+using CityWatch.Identity;
+using System.Security.Claims;
 using CityWatch.Policy;
 
 namespace CityWatch.Server.Policy;
@@ -7,17 +10,17 @@ internal static class LegalBasisApi
     public static IEndpointRouteBuilder MapLegalBasisApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/legal-bases").WithTags("Policy");
-        group.MapGet("/", (LegalBasisStore store) => TypedResults.Ok(store.List()));
-        group.MapGet("/{id:long}", (LegalBasisStore store, long id) => TypedResults.Ok(store.Get(id)));
-        group.MapPost("/", async (LegalBasisStore store, LegalBasisDraft draft, CancellationToken ct) =>
+        group.MapGet("/", (LegalBasisStore store) => TypedResults.Ok(store.List())).Allow(Access.Staff);
+        group.MapGet("/{id:long}", (LegalBasisStore store, long id) => TypedResults.Ok(store.Get(id))).Allow(Access.Staff);
+        group.MapPost("/", async (LegalBasisStore store, ClaimsPrincipal user, LegalBasisDraft draft, CancellationToken ct) =>
         {
-            var basis = await store.RegisterAsync(draft, Actor.Operator, ct);
+            var basis = await store.RegisterAsync(draft, user.Name(), ct);
             return TypedResults.Created($"/api/legal-bases/{basis.Id}", basis);
-        });
-        group.MapPost("/{id:long}/activate", async (LegalBasisStore store, long id, CancellationToken ct) =>
-            TypedResults.Ok(await store.ActivateAsync(id, Actor.Operator, ct)));
-        group.MapPost("/{id:long}/revoke", async (LegalBasisStore store, long id, CancellationToken ct) =>
-            TypedResults.Ok(await store.RevokeAsync(id, Actor.Operator, ct)));
+        }).Allow(Role.Operator, Role.Investigator);
+        group.MapPost("/{id:long}/activate", async (LegalBasisStore store, ClaimsPrincipal user, long id, CancellationToken ct) =>
+            TypedResults.Ok(await store.ActivateAsync(id, user.Name(), ct))).Allow(Role.Authority);
+        group.MapPost("/{id:long}/revoke", async (LegalBasisStore store, ClaimsPrincipal user, long id, CancellationToken ct) =>
+            TypedResults.Ok(await store.RevokeAsync(id, user.Name(), ct))).Allow(Role.Authority, Role.DataProtectionOfficer);
         return app;
     }
 }

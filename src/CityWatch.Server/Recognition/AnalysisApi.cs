@@ -1,3 +1,6 @@
+using CityWatch.Server.Identity;
+using CityWatch.Identity;
+using System.Security.Claims;
 using CityWatch.Ingest;
 using CityWatch.Matching;
 using CityWatch.Recognition;
@@ -13,7 +16,7 @@ internal static class AnalysisApi
     {
         // multipart/form-data with one file named "file"; query: watchlist (name), case, fps, width.
         // The upload lives in a temporary file for the analysis and is deleted afterwards, whatever happens.
-        app.MapPost("/api/analyze", async (HttpRequest request, MediaAnalyzer analyzer, WatchlistStore watchlists, string watchlist, string? @case, double? fps, int? width, CancellationToken ct) =>
+        app.MapPost("/api/analyze", async (HttpRequest request, ClaimsPrincipal user, MediaAnalyzer analyzer, WatchlistStore watchlists, string watchlist, string? @case, double? fps, int? width, CancellationToken ct) =>
         {
             if (!request.HasFormContentType)
             {
@@ -38,14 +41,14 @@ internal static class AnalysisApi
                 }
 
                 var options = new IngestOptions { AnalysisFps = fps ?? 2, Width = width ?? 640 }.Validate();
-                var report = await analyzer.AnalyzeAsync(temporary, list.Id, @case, Actor.Operator, options, null, ct, Path.GetFileName(upload.FileName));
+                var report = await analyzer.AnalyzeAsync(temporary, list.Id, @case, user.Name(), options, null, ct, Path.GetFileName(upload.FileName));
                 return TypedResults.Ok(report);
             }
             finally
             {
                 File.Delete(temporary);
             }
-        }).DisableAntiforgery().WithTags("Recognition");
+        }).DisableAntiforgery().Allow(Role.Investigator).WithTags("Recognition");
         return app;
     }
 }

@@ -15,7 +15,7 @@ public sealed class ApiTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private HttpClient Client => _server.Client;
+    private HttpClient Client => _server.Admin;
 
     [Fact]
     public async Task Healthz_answers_once_the_server_is_ready()

@@ -11,12 +11,12 @@ public sealed class CliTests
     public async Task Analyze_on_a_corrupt_image_prints_one_line_and_exits_non_zero()
     {
         await using var server = await RunningServer.StartAsync();
-        var watchlist = await server.Client.AddWatchlistAsync("sought");
-        await server.Client.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective);
+        var watchlist = await server.AddWatchlistAsync("sought");
+        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective);
         var corrupt = Path.Combine(TestPaths.NewScratchDirectory(), "broken.jpg");
         await File.WriteAllBytesAsync(corrupt, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5]);
 
-        var (exit, _, errors) = await CliRunner.RunAsync("analyze", corrupt, "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString());
+        var (exit, _, errors) = await CliRunner.RunAsync("analyze", corrupt, "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString(), "--token", server.Tokens["investigator"]);
 
         Assert.NotEqual(0, exit);
         var line = Assert.Single(errors);
@@ -28,10 +28,10 @@ public sealed class CliTests
     public async Task Analyze_on_a_video_without_a_grant_is_refused_and_the_refusal_is_logged()
     {
         await using var server = await RunningServer.StartAsync();
-        await server.Client.AddWatchlistAsync("sought");
+        await server.AddWatchlistAsync("sought");
 
         var (exit, _, errors) = await CliRunner.RunAsync(
-            "analyze", TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString());
+            "analyze", TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString(), "--token", server.Tokens["investigator"]);
 
         Assert.NotEqual(0, exit);
         Assert.Contains("403", Assert.Single(errors));
@@ -43,12 +43,12 @@ public sealed class CliTests
     public async Task Analyze_on_a_video_under_a_grant_lists_the_faces_and_the_match()
     {
         await using var server = await RunningServer.StartAsync();
-        var watchlist = await server.Client.AddWatchlistAsync("sought");
-        await server.Client.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective, CityWatch.Policy.ProcessingPurpose.Enrolment);
-        (await server.Client.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
+        var watchlist = await server.AddWatchlistAsync("sought");
+        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective, CityWatch.Policy.ProcessingPurpose.Enrolment);
+        (await server.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
 
         var (exit, output, errors) = await CliRunner.RunAsync(
-            "analyze", TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString());
+            "analyze", TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString(), "--token", server.Tokens["investigator"]);
 
         Assert.True(exit == 0, string.Join('\n', errors));
         Assert.Contains("lin_manuel_miranda", output);
@@ -63,8 +63,8 @@ public sealed class CliTests
     public async Task Enrolling_a_photo_without_a_face_is_rejected_with_the_reason()
     {
         await using var server = await RunningServer.StartAsync();
-        var watchlist = await server.Client.AddWatchlistAsync("sought");
-        await server.Client.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Enrolment);
+        var watchlist = await server.AddWatchlistAsync("sought");
+        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Enrolment);
         var blank = Path.Combine(TestPaths.NewScratchDirectory(), "wall.png");
         using (var bitmap = new SkiaSharp.SKBitmap(200, 200))
         {
@@ -73,7 +73,7 @@ public sealed class CliTests
             await File.WriteAllBytesAsync(blank, png.ToArray());
         }
 
-        var (exit, _, errors) = await CliRunner.RunAsync("watchlist", "enroll", "sought", blank, "--label", "nobody", "--server", server.Address.ToString());
+        var (exit, _, errors) = await CliRunner.RunAsync("watchlist", "enroll", "sought", blank, "--label", "nobody", "--server", server.Address.ToString(), "--token", server.Tokens["investigator"]);
 
         Assert.NotEqual(0, exit);
         Assert.Contains("wall.png: no face found", Assert.Single(errors));
@@ -87,7 +87,7 @@ public sealed class CliTests
         var csv = Path.Combine(TestPaths.NewScratchDirectory(), "city.csv");
         await File.WriteAllTextAsync(csv, "site_code,latitude,longitude,camera_code,camera_name,owner,purpose\nS1,44.8,20.4,C1,North,City,order\nS1,91,20.4,C2,South,City,order\n");
 
-        var (exit, _, errors) = await CliRunner.RunAsync("cameras", "import", csv, "--server", server.Address.ToString());
+        var (exit, _, errors) = await CliRunner.RunAsync("cameras", "import", csv, "--server", server.Address.ToString(), "--token", server.Tokens["admin"]);
 
         Assert.NotEqual(0, exit);
         Assert.Equal("error: line 3: Site 'S1' has coordinates out of range.", Assert.Single(errors));

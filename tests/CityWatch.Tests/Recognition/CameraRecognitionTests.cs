@@ -20,7 +20,7 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server.Client;
+        var client = server;
         var watchlist = await client.AddWatchlistAsync("sought");
         var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
         await client.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
@@ -32,7 +32,7 @@ public sealed class CameraRecognitionTests
         Assert.Equal(camera.Id, alert.CameraId);
         Assert.Equal("lin_manuel_miranda", alert.Label);
         Assert.True(alert.Score >= alert.Threshold);
-        using var crop = await client.GetAsync($"/api/alerts/{alert.Id}/crop");
+        using var crop = await server.Operator.GetAsync($"/api/alerts/{alert.Id}/crop");
         crop.EnsureSuccessStatusCode();
         Assert.Equal("image/jpeg", crop.Content.Headers.ContentType?.MediaType);
         Assert.NotEmpty(server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.Alert));
@@ -43,7 +43,7 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server.Client;
+        var client = server;
         var watchlist = await client.AddWatchlistAsync("sought");
         var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
         await client.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
@@ -76,7 +76,7 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server.Client;
+        var client = server;
         await client.AddWatchlistAsync("sought");
         var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
 
@@ -95,7 +95,7 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server.Client;
+        var client = server;
         var dead = await client.AddCameraAsync("CAM-DEAD", $"rtsp://127.0.0.1:{FreePort()}/nothing", faceRecognition: false);
         var live = await client.AddCameraAsync("CAM-LIVE", rtsp.Url, faceRecognition: false);
 

@@ -1,5 +1,10 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using CityWatch.Identity;
 using CityWatch.Server;
+using CityWatch.Server.Identity;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CityWatch.Tests.Support;
 
@@ -15,15 +20,89 @@ public sealed class RunningServer : IAsyncDisposable
         _ownsData = ownsData;
         Options = options;
         Address = new Uri(app.Urls.First());
-        Client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
+        Anonymous = NewClient();
     }
+
+    /// <summary>The password every test account gets.</summary>
+    public const string Password = "correct horse battery staple";
 
     public ServerOptions Options { get; }
 
     public Uri Address { get; }
 
-    public HttpClient Client { get; }
+    /// <summary>A client with no credentials: a member of the public.</summary>
+    public HttpClient Anonymous { get; }
 
+    /// <summary>Signed-in clients by role: one account per role (two verifiers), made through the API at start.</summary>
+    public IReadOnlyDictionary<Role, HttpClient> Clients => _clients;
+
+    public HttpClient Admin => _clients[Role.Administrator];
+
+    public HttpClient Operator => _clients[Role.Operator];
+
+    public HttpClient Investigator => _clients[Role.Investigator];
+
+    public HttpClient Authority => _clients[Role.Authority];
+
+    public HttpClient Verifier => _clients[Role.Verifier];
+
+    public HttpClient SecondVerifier { get; private set; } = null!;
+
+    public HttpClient Dpo => _clients[Role.DataProtectionOfficer];
+
+    /// <summary>Session tokens by account name, for the CLI tests.</summary>
+    public IReadOnlyDictionary<string, string> Tokens => _tokens;
+
+    private readonly Dictionary<Role, HttpClient> _clients = [];
+    private readonly Dictionary<string, string> _tokens = [];
+    private readonly List<HttpClient> _owned = [];
+
+    public HttpClient NewClient(string? token = null)
+    {
+        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        _owned.Add(client);
+        return client;
+    }
+
+    public async Task<string> SignInAsync(string username, string password)
+    {
+        using var response = await Anonymous.PostAsJsonAsync("/api/auth/sign-in", new { username, password });
+        var signedIn = await ApiCalls.ReadAsync<SignedIn>(response);
+        _tokens[username] = signedIn.Token;
+        return signedIn.Token;
+    }
+
+    /// <summary>Creates the first administrator with the set-up token, then one account per role.</summary>
+    private async Task CreateAccountsAsync()
+    {
+        var token = Services.GetRequiredService<SetupTokenHolder>().Token!;
+        (await Anonymous.PostAsJsonAsync("/api/setup", new { token, username = "admin", displayName = "Admin", password = Password })).EnsureSuccessStatusCode();
+        _clients[Role.Administrator] = NewClient(await SignInAsync("admin", Password));
+        var people = new (string Name, Role Role)[]
+        {
+            ("operator", Role.Operator), ("verifier", Role.Verifier), ("verifier2", Role.Verifier), ("investigator", Role.Investigator),
+            ("authority", Role.Authority), ("dpo", Role.DataProtectionOfficer),
+        };
+        foreach (var (name, role) in people)
+        {
+            var account = await ApiCalls.ReadAsync<Account>(await Admin.PostAsJsonAsync("/api/accounts", new AccountInput(name, name, Password), ApiCalls.Json));
+            (await Admin.PostAsJsonAsync($"/api/accounts/{account.Id}/roles", new RoleGrantInput(role), ApiCalls.Json)).EnsureSuccessStatusCode();
+            var client = NewClient(await SignInAsync(name, Password));
+            if (name == "verifier2")
+            {
+                SecondVerifier = client;
+            }
+            else
+            {
+                _clients[role] = client;
+            }
+        }
+    }
     public IServiceProvider Services => _app.Services;
 
     public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null)
@@ -39,7 +118,13 @@ public sealed class RunningServer : IAsyncDisposable
         };
         var app = CityWatchServer.Build(options);
         await app.StartAsync();
-        return new RunningServer(app, options, dataDirectory is null);
+        var server = new RunningServer(app, options, dataDirectory is null);
+        if (!demo)
+        {
+            await server.CreateAccountsAsync();
+        }
+
+        return server;
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds or the deadline passes (then fails with <paramref name="what"/>).</summary>
@@ -61,7 +146,11 @@ public sealed class RunningServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        Client.Dispose();
+        foreach (var client in _owned)
+        {
+            client.Dispose();
+        }
+
         await _app.StopAsync();
         await _app.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

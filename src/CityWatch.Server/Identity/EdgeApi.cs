@@ -21,6 +21,11 @@ internal static class EdgeApi
                 throw new ForbiddenException($"This edge key may not report for camera {id}.");
             }
 
+            if (string.IsNullOrWhiteSpace(input.Kind))
+            {
+                throw new InvalidRequestException("'kind' is required.");
+            }
+
             cameras.Get(id);
             await audit.AppendAsync(
                 new AuditRecord(caller.Name, EdgeEventAction, input.Kind, Parameters: new Dictionary<string, string> { ["camera"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture) }),

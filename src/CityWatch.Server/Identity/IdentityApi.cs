@@ -30,7 +30,7 @@ internal static class IdentityApi
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             options.AddPolicy(Access.SignInLimit, context => RateLimitPartition.GetFixedWindowLimiter(
                 context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
-                _ => new FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = 20, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
             options.OnRejected = async (context, cancellationToken) =>
             {
                 var audit = context.HttpContext.RequestServices.GetRequiredService<AuditTrail>();

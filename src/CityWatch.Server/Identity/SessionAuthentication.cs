@@ -24,6 +24,9 @@ internal sealed class SessionAuthentication(
     public const string SchemeName = "CityWatch";
     public const string Denied = "auth.denied";
 
+    /// <summary>The problem type of a refusal by the access layer (no or bad credentials, or a role that is not admitted).</summary>
+    public const string AccessDeniedType = "https://citywatch.invalid/problems/access-denied";
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var headers = Request.Headers;
@@ -82,7 +85,7 @@ internal sealed class SessionAuthentication(
         await Context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
         {
             HttpContext = Context,
-            ProblemDetails = { Status = status, Title = title, Detail = detail },
+            ProblemDetails = { Status = status, Title = title, Detail = detail, Type = AccessDeniedType },
         });
     }
 }

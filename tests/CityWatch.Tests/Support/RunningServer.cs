@@ -59,7 +59,8 @@ public sealed class RunningServer : IAsyncDisposable
 
     public HttpClient NewClient(string? token = null)
     {
-        var client = new HttpClient { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
+        // No cookie jar: a client is exactly as signed in as its token says (sign-in also sets a cookie).
+        var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = Address, Timeout = TimeSpan.FromMinutes(2) };
         if (token is not null)
         {
             client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CityWatch.Server;
+using CityWatch.Server.Identity;
 using Microsoft.Extensions.Hosting;
 
 namespace CityWatch.Cli.Hosting;
@@ -11,7 +12,9 @@ internal static class ServeCommand
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => ServerOptions.DefaultUrls };
         var demo = new Option<bool>("--demo") { Description = "Seed and run the demo city (800 sites, 1,000 cameras, a demonstration legal basis)" };
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, CliCommon.Data, CliCommon.Models };
+        var oidcAuthority = new Option<string?>("--oidc-authority") { Description = "The city's OpenID Connect provider (optional); the client secret comes from CITYWATCH_OIDC_SECRET" };
+        var oidcClient = new Option<string>("--oidc-client-id") { Description = "CityWatch's client id at the provider", DefaultValueFactory = _ => "citywatch" };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, CliCommon.Data, CliCommon.Models };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var options = new ServerOptions
@@ -21,6 +24,9 @@ internal static class ServeCommand
                 DataDirectory = Path.GetFullPath(result.GetValue(CliCommon.Data)!),
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
+                Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority
+                    ? new OidcOptions(authority, result.GetValue(oidcClient)!, Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))
+                    : null,
             };
             await using var app = CityWatchServer.Build(options);
             await app.StartAsync(cancellationToken);

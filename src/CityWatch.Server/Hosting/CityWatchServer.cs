@@ -35,6 +35,7 @@ public static class CityWatchServer
         builder.Services.AddProblemMapping();
         builder.Services.AddCityWatchCore(options);
         builder.Services.AddIdentity();
+        builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         if (options.Demo)
         {
@@ -48,6 +49,7 @@ public static class CityWatchServer
         app.UseRateLimiter();
         Readiness.MapHealth(app);
         app.MapIdentityApi();
+        app.MapOidcSignIn(options.Oidc);
         app.MapEdgeApi();
         app.MapCameraApi();
         app.MapLegalBasisApi();

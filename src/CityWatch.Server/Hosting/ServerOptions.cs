@@ -18,6 +18,9 @@ public sealed record ServerOptions
 
     public bool Demo { get; init; }
 
+    /// <summary>The city's OpenID Connect provider, if people sign in through it (optional).</summary>
+    public Identity.OidcOptions? Oidc { get; init; }
+
     /// <summary>Whether camera streams are ingested and analysed (off for API-only tests).</summary>
     public bool RunCameras { get; init; } = true;
 

@@ -29,6 +29,7 @@ public sealed class AuthorizationMatrixTests
         ["POST /api/setup"] = [Public],
         ["POST /api/auth/sign-in"] = [Public],
         ["POST /api/auth/sign-out"] = [AnySignedIn],
+        ["GET /api/auth/oidc"] = [Public],
         ["GET /api/auth/me"] = [AnySignedIn],
         ["GET /api/public/accounts"] = [Public],
         ["GET /api/accounts/"] = ["Administrator", "DataProtectionOfficer"],

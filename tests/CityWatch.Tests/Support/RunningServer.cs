@@ -106,7 +106,7 @@ public sealed class RunningServer : IAsyncDisposable
     }
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null)
+    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null)
     {
         var options = new ServerOptions
         {
@@ -116,6 +116,7 @@ public sealed class RunningServer : IAsyncDisposable
             Urls = "http://127.0.0.1:0",
             Demo = demo,
             RunCameras = runCameras,
+            Oidc = oidc,
         };
         var app = CityWatchServer.Build(options);
         await app.StartAsync();

@@ -7,7 +7,8 @@ namespace CityWatch.Vision;
 public sealed record EmbeddedFace(DetectedFace Face, float[] Embedding);
 
 /// <summary>
-/// The frame path: YuNet detection, five-point alignment, fr_feature embedding. Every entry point takes a
+/// The frame path: detection (<see cref="VisionOptions.Detector"/>: YuNet or UltraFace), five-point
+/// alignment, embedding (<see cref="VisionOptions.Embedder"/>: fr_feature, faceres or mobileface). Every entry point takes a
 /// <see cref="ProcessingGrant"/> and checks it is still valid before any model runs: no grant, no
 /// processing. Built from verified models (<see cref="ModelStore.Verified"/>); one instance per worker is
 /// enough (calls into each model are serialised).
@@ -15,8 +16,8 @@ public sealed record EmbeddedFace(DetectedFace Face, float[] Embedding);
 internal sealed class FacePipeline : IDisposable
 {
     private readonly TimeProvider time;
-    private readonly YuNetDetector detector;
-    private readonly FrFeatureEmbedder embedder;
+    private readonly IFaceDetector detector;
+    private readonly AlignedEmbedder embedder;
 
     public FacePipeline(VisionOptions options, TimeProvider time)
     {
@@ -25,12 +26,21 @@ internal sealed class FacePipeline : IDisposable
         options.Validate();
         Options = options;
         this.time = time;
-        var detectorPath = ModelStore.Verified(options.ModelDirectory, ModelCatalog.YuNetDynamic);
-        var embedderPath = ModelStore.Verified(options.ModelDirectory, ModelCatalog.FrFeature);
-        detector = new YuNetDetector(detectorPath, options);
+        var detectorPath = ModelStore.Verified(options.ModelDirectory, DetectorModel(options.Detector));
+        var embedderPath = ModelStore.Verified(options.ModelDirectory, EmbedderModel(options.Embedder));
+        detector = options.Detector switch
+        {
+            UltraFaceDetector.ModelName => new UltraFaceDetector(detectorPath, options),
+            _ => new YuNetDetector(detectorPath, options),
+        };
         try
         {
-            embedder = new FrFeatureEmbedder(embedderPath, options);
+            embedder = options.Embedder switch
+            {
+                FaceResEmbedder.ModelName => new FaceResEmbedder(embedderPath, options),
+                MobileFaceEmbedder.ModelName => new MobileFaceEmbedder(embedderPath, options),
+                _ => new FrFeatureEmbedder(embedderPath, options),
+            };
         }
         catch
         {
@@ -41,8 +51,31 @@ internal sealed class FacePipeline : IDisposable
 
     public VisionOptions Options { get; }
 
-    /// <summary>Length of every embedding.</summary>
-    public static int EmbeddingDimensions => FrFeatureEmbedder.Dimensions;
+    /// <summary>Length of every embedding this pipeline makes (it depends on the embedder).</summary>
+    public int EmbeddingDimensions => embedder.Dimensions;
+
+    /// <summary>The configured detector's name.</summary>
+    public string DetectorName => detector.Name;
+
+    /// <summary>The configured embedder's name; embeddings of different embedders cannot be compared.</summary>
+    public string EmbedderName => embedder.Name;
+
+    /// <summary>The catalogued model file of a detector name.</summary>
+    public static ModelInfo DetectorModel(string name) => name switch
+    {
+        YuNetDetector.ModelName => ModelCatalog.YuNetDynamic,
+        UltraFaceDetector.ModelName => ModelCatalog.UltraFaceRfb320,
+        _ => throw new InvalidRequestException($"Unknown detector '{name}': use one of {string.Join(", ", VisionOptions.Detectors)}."),
+    };
+
+    /// <summary>The catalogued model file of an embedder name.</summary>
+    public static ModelInfo EmbedderModel(string name) => name switch
+    {
+        FrFeatureEmbedder.ModelName => ModelCatalog.FrFeature,
+        FaceResEmbedder.ModelName => ModelCatalog.FaceRes,
+        MobileFaceEmbedder.ModelName => ModelCatalog.MobileFace,
+        _ => throw new InvalidRequestException($"Unknown embedder '{name}': use one of {string.Join(", ", VisionOptions.Embedders)}."),
+    };
 
     /// <summary>Detector runs so far (for metrics, and for tests that check nothing ran).</summary>
     public long DetectorRuns => detector.Runs;
@@ -58,7 +91,7 @@ internal sealed class FacePipeline : IDisposable
         return detector.Detect(image);
     }
 
-    /// <summary>The L2-normalised 512-d embedding of <paramref name="face"/> (found in <paramref name="image"/>).</summary>
+    /// <summary>The L2-normalised embedding (<see cref="EmbeddingDimensions"/> values) of <paramref name="face"/> (found in <paramref name="image"/>).</summary>
     /// <exception cref="GrantExpiredException">The grant is not valid now; nothing ran.</exception>
     public float[] Embed(ProcessingGrant grant, BgrImage image, DetectedFace face)
     {

@@ -10,10 +10,22 @@ public sealed record VisionOptions
 {
     public const string SectionName = "Vision";
 
+    /// <summary>The detectors that can be configured (<see cref="Detector"/>).</summary>
+    public static IReadOnlyList<string> Detectors { get; } = [YuNetDetector.ModelName, UltraFaceDetector.ModelName];
+
+    /// <summary>The embedders that can be configured (<see cref="Embedder"/>).</summary>
+    public static IReadOnlyList<string> Embedders { get; } = [FrFeatureEmbedder.ModelName, FaceResEmbedder.ModelName, MobileFaceEmbedder.ModelName];
+
+    /// <summary>The face detector: "yunet" (box and five landmarks) or "ultraface" (box only; landmarks estimated from the box).</summary>
+    public string Detector { get; init; } = YuNetDetector.ModelName;
+
+    /// <summary>The embedder: "fr_feature" (512-d), "faceres" (1024-d) or "mobileface" (256-d). Templates made by one cannot be compared with another's.</summary>
+    public string Embedder { get; init; } = FrFeatureEmbedder.ModelName;
+
     /// <summary>The verified model folder (filled by <c>citywatch models fetch</c>).</summary>
     public string ModelDirectory { get; init; } = "models";
 
-    /// <summary>The detector sees the image scaled so its long side is this many pixels (then padded to a multiple of 32).</summary>
+    /// <summary>YuNet sees the image scaled so its long side is this many pixels (then padded to a multiple of 32); UltraFace always sees 320x240.</summary>
     public int DetectionSize { get; init; } = 640;
 
     /// <summary>Scale images whose long side is below <see cref="DetectionSize"/> up to it (off: small images are used as they are).</summary>
@@ -34,6 +46,16 @@ public sealed record VisionOptions
         if (string.IsNullOrWhiteSpace(ModelDirectory))
         {
             throw new InvalidRequestException("Vision:ModelDirectory is required.");
+        }
+
+        if (!Detectors.Contains(Detector, StringComparer.Ordinal))
+        {
+            throw new InvalidRequestException($"Vision:Detector must be one of {string.Join(", ", Detectors)}, not '{Detector}'.");
+        }
+
+        if (!Embedders.Contains(Embedder, StringComparer.Ordinal))
+        {
+            throw new InvalidRequestException($"Vision:Embedder must be one of {string.Join(", ", Embedders)}, not '{Embedder}'.");
         }
 
         if (DetectionSize is < 32 or > 4096)

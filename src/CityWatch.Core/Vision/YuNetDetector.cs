@@ -9,8 +9,10 @@ namespace CityWatch.Vision;
 /// the per-stride outputs are decoded, thresholded, suppressed (NMS) and mapped back to the image.
 /// One instance runs one frame at a time (calls are serialised).
 /// </summary>
-internal sealed class YuNetDetector : IDisposable
+internal sealed class YuNetDetector : IFaceDetector
 {
+    public const string ModelName = "yunet";
+
     private static readonly int[] Strides = [8, 16, 32];
 
     private readonly VisionOptions options;
@@ -40,6 +42,8 @@ internal sealed class YuNetDetector : IDisposable
             throw new InvalidDataException($"{Path.GetFileName(modelPath)} is not a YuNet model: it has no output {string.Join(", ", missing)}.");
         }
     }
+
+    public string Name => ModelName;
 
     /// <summary>How many times the model has run (for metrics and tests).</summary>
     public long Runs { get; private set; }

@@ -1,0 +1,305 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CityWatch.Cli.Hosting;
+using CityWatch.Evaluation;
+using CityWatch.Vision;
+using Spectre.Console;
+
+namespace CityWatch.Cli.Evaluation;
+
+/// <summary>
+/// `citywatch eval verify|detect`: recognition and detection accuracy on a labelled set, through the real
+/// pipeline under an evaluation grant from the policy engine (in a scratch data folder unless --data is
+/// given). Figures go to stdout (one JSON object with --json), charts to --out, progress to stderr.
+/// </summary>
+internal static class EvalCommand
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static Command Create() =>
+        new("eval", "Measure detection and recognition accuracy on labelled sets") { Verify(), Detect() };
+
+    private static Command Verify()
+    {
+        var set = SetOption("A folder per identity, a CSV identity,path, or a pairs CSV file_x,file_y,decision");
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var output = OutOption();
+        var detector = DetectorOption();
+        var embedder = new Option<string>("--embedder") { Description = "fr_feature, faceres or mobileface", DefaultValueFactory = _ => FrFeatureEmbedder.ModelName };
+        embedder.AcceptOnlyFromAmong([.. VisionOptions.Embedders]);
+        var targetFar = new Option<double>("--target-far") { Description = "The false match rate the threshold is reported (and calibrated) for", DefaultValueFactory = _ => 1e-3 };
+        var data = DataOption();
+        var calibrate = new Option<bool>("--calibrate") { Description = "Store the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold in --data" };
+        var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
+        {
+            set, json, output, detector, embedder, CliCommon.Models, targetFar, data, calibrate,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var far = result.GetValue(targetFar);
+            if (far is <= 0 or >= 1)
+            {
+                throw new InvalidRequestException($"--target-far must be between 0 and 1, not {far.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            var dataFolder = result.GetValue(data);
+            if (result.GetValue(calibrate) && string.IsNullOrWhiteSpace(dataFolder))
+            {
+                throw new InvalidRequestException("--calibrate needs --data DIR (the city's data folder); a scratch folder would lose the setting");
+            }
+
+            var labelled = VerificationSet.Load(result.GetValue(set)!);
+            var options = new VisionOptions
+            {
+                ModelDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
+                Detector = result.GetValue(detector)!,
+                Embedder = result.GetValue(embedder)!,
+            };
+            using var city = await EvaluationCity.OpenAsync(dataFolder, TimeProvider.System, cancellationToken);
+            using var pipeline = new FacePipeline(options, TimeProvider.System);
+            var fars = VerificationMetrics.StandardFars.Append(far).Distinct().ToList();
+            var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
+                EvaluationRun.VerifyAsync(pipeline, city.GrantAsync, labelled, fars, progress, cancellationToken));
+
+            var charts = result.GetValue(output) is { } folder
+                ? EvaluationCharts.WriteVerification(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, report.Embedder), SetName(labelled.Source))
+                : [];
+
+            float? calibrated = null;
+            if (result.GetValue(calibrate))
+            {
+                var threshold = report.Figures.ThresholdAtFar[far] ?? report.Figures.EerThreshold;
+                var how = report.Figures.ThresholdAtFar[far] is null ? "EER (set too small for the target FAR)" : $"FAR {Number(far)}";
+                await city.Settings.SetOperatingThresholdAsync(
+                    report.Embedder, threshold, EvaluationCity.Actor, $"calibrated at {how} on {labelled.Source} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)", cancellationToken);
+                calibrated = threshold;
+            }
+
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(VerificationJson(report, far, charts, calibrated).ToJsonString(Indented));
+            }
+            else
+            {
+                PrintVerification(report, far, charts, calibrated);
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Detect()
+    {
+        var set = SetOption("dlib XML boxes: the XML file, or a folder with testing.xml and/or training.xml");
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var output = OutOption();
+        var detector = DetectorOption();
+        var data = DataOption();
+        var floor = new Option<float>("--curve-floor") { Description = "Lowest detector score drawn on the precision-recall curve", DefaultValueFactory = _ => 0.3f };
+        var command = new Command("detect", "Detection precision and recall at IoU 0.3 and 0.5 against hand-drawn boxes; precision-recall chart")
+        {
+            set, json, output, detector, CliCommon.Models, data, floor,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var labelled = DetectionSet.Load(result.GetValue(set)!);
+            var operating = new VisionOptions().ScoreThreshold;
+            var curveFloor = result.GetValue(floor);
+            if (curveFloor is <= 0 or > 1 || curveFloor > operating)
+            {
+                throw new InvalidRequestException($"--curve-floor must be in (0, {Number(operating)}] so that the curve covers the operating threshold");
+            }
+
+            var options = new VisionOptions
+            {
+                ModelDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
+                Detector = result.GetValue(detector)!,
+                ScoreThreshold = curveFloor,
+            };
+            using var city = await EvaluationCity.OpenAsync(result.GetValue(data), TimeProvider.System, cancellationToken);
+            using var pipeline = new FacePipeline(options, TimeProvider.System);
+            var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
+                EvaluationRun.DetectAsync(pipeline, city.GrantAsync, labelled, operating, progress, cancellationToken));
+            var charts = result.GetValue(output) is { } folder
+                ? [EvaluationCharts.WriteDetection(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, null), SetName(labelled.Source))]
+                : Array.Empty<string>();
+
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(DetectionJson(report, charts).ToJsonString(Indented));
+            }
+            else
+            {
+                Console.WriteLine($"{labelled.Source}: {report.Images} images, {report.Faces} labelled faces, detector {report.Detector}");
+                foreach (var f in report.ByIoU)
+                {
+                    Console.WriteLine(Text($"  IoU {f.IoU:0.0}: precision {f.Precision:0.000} recall {f.Recall:0.000} at score >= {f.ScoreThreshold:0.00} ({f.TruePositives} hits, {f.FalsePositives} false, {f.Faces - f.TruePositives} missed); AP {f.AveragePrecision:0.000}"));
+                }
+
+                foreach (var chart in charts)
+                {
+                    Console.WriteLine($"  chart: {chart}");
+                }
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    internal static JsonObject VerificationJson(VerificationReport report, double targetFar, IReadOnlyList<string> charts, float? calibrated)
+    {
+        var f = report.Figures;
+        var tar = new JsonObject();
+        var thresholds = new JsonObject();
+        foreach (var far in f.TarAtFar.Keys.Order())
+        {
+            tar[Number(far)] = f.TarAtFar[far];
+            thresholds[Number(far)] = f.ThresholdAtFar[far];
+        }
+
+        return new JsonObject
+        {
+            ["set"] = report.Set,
+            ["form"] = report.Form,
+            ["detector"] = report.Detector,
+            ["embedder"] = report.Embedder,
+            ["images"] = report.Images,
+            ["pairs"] = f.Genuine + f.Impostor,
+            ["genuine"] = f.Genuine,
+            ["impostor"] = f.Impostor,
+            ["no_face"] = report.NoFace.Count,
+            ["no_face_files"] = new JsonArray([.. report.NoFace.Select(n => (JsonNode)n)]),
+            ["pairs_skipped"] = report.PairsSkipped,
+            ["auc"] = f.Auc,
+            ["eer"] = f.Eer,
+            ["eer_threshold"] = f.EerThreshold,
+            ["tar_at_far"] = tar,
+            ["threshold_at_far"] = thresholds,
+            ["target_far"] = targetFar,
+            ["genuine_min"] = report.GenuineScores.Min(),
+            ["impostor_max"] = report.ImpostorScores.Max(),
+            ["calibrated_threshold"] = calibrated,
+            ["charts"] = new JsonArray([.. charts.Select(c => (JsonNode)c)]),
+        };
+    }
+
+    private static JsonObject DetectionJson(DetectionReport report, IReadOnlyList<string> charts)
+    {
+        var byIoU = new JsonObject();
+        foreach (var f in report.ByIoU)
+        {
+            byIoU[Number(f.IoU)] = new JsonObject
+            {
+                ["precision"] = f.Precision,
+                ["recall"] = f.Recall,
+                ["true_positives"] = f.TruePositives,
+                ["false_positives"] = f.FalsePositives,
+                ["missed"] = f.Faces - f.TruePositives,
+                ["average_precision"] = f.AveragePrecision,
+            };
+        }
+
+        return new JsonObject
+        {
+            ["set"] = report.Set,
+            ["detector"] = report.Detector,
+            ["images"] = report.Images,
+            ["faces"] = report.Faces,
+            ["score_threshold"] = report.ByIoU[0].ScoreThreshold,
+            ["curve_floor"] = report.CurveFloor,
+            ["iou"] = byIoU,
+            ["charts"] = new JsonArray([.. charts.Select(c => (JsonNode)c)]),
+        };
+    }
+
+    private static void PrintVerification(VerificationReport report, double targetFar, IReadOnlyList<string> charts, float? calibrated)
+    {
+        var f = report.Figures;
+        Console.WriteLine($"{report.Set} ({report.Form}): {report.Images} images, detector {report.Detector}, embedder {report.Embedder}");
+        Console.WriteLine($"  no usable face: {report.NoFace.Count} image(s); {report.PairsSkipped} pair(s) skipped because of them");
+        foreach (var file in report.NoFace)
+        {
+            Console.WriteLine($"    {file}");
+        }
+
+        Console.WriteLine($"  pairs evaluated: {f.Genuine + f.Impostor} ({f.Genuine} genuine, {f.Impostor} impostor)");
+        Console.WriteLine(Text($"  AUC {f.Auc:0.0000}   EER {f.Eer:0.0000} at threshold {f.EerThreshold:0.000}"));
+        Console.WriteLine(Text($"  lowest genuine {report.GenuineScores.Min():0.000}, highest impostor {report.ImpostorScores.Max():0.000}"));
+        foreach (var far in f.TarAtFar.Keys.Order())
+        {
+            var label = far == targetFar ? " (target)" : "";
+            Console.WriteLine(f.TarAtFar[far] is { } tar
+                ? Text($"  FAR {Number(far)}{label}: TAR {tar:0.0000} at threshold {f.ThresholdAtFar[far]:0.000}")
+                : $"  FAR {Number(far)}{label}: set too small ({f.Impostor} impostor pairs; needs at least {Math.Ceiling(1 / far).ToString(CultureInfo.InvariantCulture)})");
+        }
+
+        if (calibrated is { } t)
+        {
+            Console.WriteLine(Text($"  operating threshold for {report.Embedder} set to {t:0.0000} (logged)"));
+        }
+
+        foreach (var chart in charts)
+        {
+            Console.WriteLine($"  chart: {chart}");
+        }
+    }
+
+    // Progress on stderr, so that stdout carries only the figures (one JSON object with --json); none when
+    // stderr is not a terminal (a log or a test would only collect redraws).
+    private static async Task<T> WithProgress<T>(string what, int total, Func<IProgress<int>, Task<T>> body)
+    {
+        if (Console.IsErrorRedirected)
+        {
+            return await body(new Progress<int>());
+        }
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        T result = default!;
+        await console.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async context =>
+            {
+                var task = context.AddTask(what, maxValue: Math.Max(1, total));
+                result = await body(new Progress<int>(done => task.Value = done));
+                task.Value = task.MaxValue;
+            });
+        return result;
+    }
+
+    private static string ChartPrefix(string source, string detector, string? embedder) =>
+        embedder is null ? $"{SetName(source)}-{detector}" : $"{SetName(source)}-{detector}-{embedder}";
+
+    // dlib_johns for a folder, ageitgey-identities for ageitgey/identities.csv.
+    private static string SetName(string source)
+    {
+        var full = Path.GetFullPath(source).TrimEnd(Path.DirectorySeparatorChar);
+        return Directory.Exists(full)
+            ? Path.GetFileName(full)
+            : $"{Path.GetFileName(Path.GetDirectoryName(full))}-{Path.GetFileNameWithoutExtension(full)}";
+    }
+
+    private static Option<string> SetOption(string description) => new("--set") { Description = description, Required = true };
+
+    private static Option<string?> OutOption() => new("--out") { Description = "Folder for the PNG charts (none without it)" };
+
+    private static Option<string?> DataOption() => new("--data")
+    {
+        Description = "CityWatch data folder for the evaluation's legal basis, grants and log (default: a scratch folder, deleted afterwards)",
+    };
+
+    private static Option<string> DetectorOption()
+    {
+        var option = new Option<string>("--detector") { Description = "yunet or ultraface", DefaultValueFactory = _ => YuNetDetector.ModelName };
+        option.AcceptOnlyFromAmong([.. VisionOptions.Detectors]);
+        return option;
+    }
+
+    private static string Number(double value) => value.ToString("G", CultureInfo.InvariantCulture);
+
+    private static string Text(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

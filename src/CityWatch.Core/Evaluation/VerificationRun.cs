@@ -1,0 +1,122 @@
+using CityWatch.Policy;
+using CityWatch.Vision;
+
+namespace CityWatch.Evaluation;
+
+/// <summary>The outcome of running the pipeline over a verification set.</summary>
+public sealed record VerificationReport(
+    string Set,
+    string Form,
+    string Detector,
+    string Embedder,
+    int Images,
+    IReadOnlyList<string> NoFace,
+    int PairsSkipped,
+    IReadOnlyList<float> GenuineScores,
+    IReadOnlyList<float> ImpostorScores,
+    VerificationFigures Figures);
+
+/// <summary>The outcome of running the detector over a labelled detection set.</summary>
+public sealed record DetectionReport(string Set, string Detector, int Images, int Faces, float CurveFloor, IReadOnlyList<DetectionFigures> ByIoU);
+
+/// <summary>
+/// Runs detection, alignment and embedding on every image of a set (the largest face of each), under an
+/// evaluation grant, and scores every labelled pair. Images with no usable face are listed, and the pairs
+/// that need them are counted as skipped: nothing is dropped silently.
+/// </summary>
+internal static class EvaluationRun
+{
+    /// <summary>IoU bars at which detection is reported.</summary>
+    public static IReadOnlyList<double> IoUs { get; } = [0.3, 0.5];
+
+    public static async Task<VerificationReport> VerifyAsync(
+        FacePipeline pipeline,
+        Func<CancellationToken, Task<ProcessingGrant>> grant,
+        VerificationSet set,
+        IEnumerable<double> fars,
+        IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(grant);
+        ArgumentNullException.ThrowIfNull(set);
+        var embeddings = new float[]?[set.Images.Count];
+        var noFace = new List<string>();
+        for (var i = 0; i < set.Images.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var image = Decode(set.Images[i].Path);
+            var current = await grant(cancellationToken);
+            var face = pipeline.Detect(current, image).MaxBy(f => f.Box.Area);
+            if (face is null)
+            {
+                noFace.Add(set.Images[i].Path);
+            }
+            else
+            {
+                embeddings[i] = pipeline.Embed(current, image, face);
+            }
+
+            progress?.Report(i + 1);
+        }
+
+        var genuine = new List<float>();
+        var impostor = new List<float>();
+        var skipped = 0;
+        foreach (var pair in set.Pairs)
+        {
+            if (embeddings[pair.First] is not { } a || embeddings[pair.Second] is not { } b)
+            {
+                skipped++;
+                continue;
+            }
+
+            (pair.Same ? genuine : impostor).Add(FacePipeline.Similarity(a, b));
+        }
+
+        var figures = VerificationMetrics.Compute(genuine, impostor, fars);
+        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, set.Images.Count, noFace, skipped, genuine, impostor, figures);
+    }
+
+    /// <summary>
+    /// Detects faces in every image of <paramref name="set"/>. The pipeline should run with a low score
+    /// threshold (<paramref name="curveFloor"/>) so that the precision-recall curve covers the operating
+    /// point <paramref name="operatingThreshold"/>, at which precision and recall are reported.
+    /// </summary>
+    public static async Task<DetectionReport> DetectAsync(
+        FacePipeline pipeline,
+        Func<CancellationToken, Task<ProcessingGrant>> grant,
+        DetectionSet set,
+        float operatingThreshold,
+        IProgress<int>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(grant);
+        ArgumentNullException.ThrowIfNull(set);
+        var images = new List<ImageDetections>();
+        for (var i = 0; i < set.Images.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var labelled = set.Images[i];
+            var faces = pipeline.Detect(await grant(cancellationToken), Decode(labelled.Path));
+            images.Add(new ImageDetections(labelled.Path, labelled.Boxes, faces.Select(f => new ScoredBox(f.Box, f.Score)).ToList()));
+            progress?.Report(i + 1);
+        }
+
+        var byIoU = IoUs.Select(iou => DetectionMetrics.Evaluate(images, iou, operatingThreshold)).ToList();
+        return new DetectionReport(set.Source, pipeline.DetectorName, set.Images.Count, set.Faces, pipeline.Options.ScoreThreshold, byIoU);
+    }
+
+    private static BgrImage Decode(string path)
+    {
+        try
+        {
+            return ImageCodec.DecodeFile(path);
+        }
+        catch (Exception e) when (e is InvalidDataException or InvalidRequestException or IOException)
+        {
+            throw new SetFormatException(path, null, $"cannot read the image: {e.Message}");
+        }
+    }
+}

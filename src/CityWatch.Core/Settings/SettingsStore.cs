@@ -1,0 +1,132 @@
+using System.Globalization;
+using CityWatch.Audit;
+using CityWatch.Data;
+using CityWatch.Vision;
+using Dapper;
+
+namespace CityWatch.Settings;
+
+/// <summary>A stored setting: its value, who changed it last and when.</summary>
+public sealed record Setting(string Key, string Value, string ChangedBy, DateTimeOffset ChangedAt);
+
+/// <summary>
+/// Settings that govern recognition (for now, each embedder's operating threshold), in the <c>settings</c>
+/// table. Every change goes through <see cref="SetAsync"/>, the one write, which logs it to the audit trail
+/// (<see cref="AuditActions.SettingChange"/>); the governance feature will put that write under
+/// two-person approval.
+/// </summary>
+public sealed class SettingsStore
+{
+    public const string Sql =
+        """
+        CREATE TABLE IF NOT EXISTS settings (
+            key        TEXT PRIMARY KEY,
+            value      TEXT NOT NULL,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        );
+        """;
+
+    private readonly CityWatchDatabase database;
+    private readonly AuditTrail audit;
+    private readonly TimeProvider time;
+
+    public SettingsStore(CityWatchDatabase database, AuditTrail audit, TimeProvider time)
+    {
+        this.database = database ?? throw new ArgumentNullException(nameof(database));
+        this.audit = audit ?? throw new ArgumentNullException(nameof(audit));
+        this.time = time ?? throw new ArgumentNullException(nameof(time));
+        EnsureSchema();
+    }
+
+    /// <summary>The key under which an embedder's operating threshold is stored.</summary>
+    public static string ThresholdKey(string embedder) => $"vision.threshold.{embedder}";
+
+    /// <summary>
+    /// The cosine score at or above which a face made by <paramref name="embedder"/> is a candidate: the
+    /// calibrated setting if one is stored, else the model card's default.
+    /// </summary>
+    public float OperatingThreshold(string embedder)
+    {
+        var card = ModelCards.Get(embedder);
+        if (card.Role != ModelRole.Embedder)
+        {
+            throw new InvalidRequestException($"'{embedder}' is a detector, not an embedder.");
+        }
+
+        return Find(ThresholdKey(embedder)) is { } setting
+            ? float.Parse(setting.Value, NumberStyles.Float, CultureInfo.InvariantCulture)
+            : card.CalibratedThreshold ?? throw new InvalidRequestException($"No operating threshold for '{embedder}': calibrate it with `citywatch eval verify --calibrate`.");
+    }
+
+    /// <summary>Stores a calibrated threshold for <paramref name="embedder"/> (through <see cref="SetAsync"/>).</summary>
+    public Task<Setting> SetOperatingThresholdAsync(string embedder, float threshold, string actor, string reason, CancellationToken cancellationToken = default)
+    {
+        if (ModelCards.Get(embedder).Role != ModelRole.Embedder)
+        {
+            throw new InvalidRequestException($"'{embedder}' is a detector, not an embedder.");
+        }
+
+        if (!float.IsFinite(threshold) || threshold is < -1 or > 1)
+        {
+            throw new InvalidRequestException($"A cosine threshold must be in [-1, 1], not {threshold}.");
+        }
+
+        return SetAsync(ThresholdKey(embedder), threshold.ToString("R", CultureInfo.InvariantCulture), actor, reason, cancellationToken);
+    }
+
+    public Setting? Find(string key)
+    {
+        using var connection = database.Open();
+        var row = connection.QuerySingleOrDefault<(string Key, string Value, string ChangedBy, string ChangedAt)?>(
+            "SELECT key, value, changed_by, changed_at FROM settings WHERE key = @key", new { key });
+        return row is { } r ? new Setting(r.Key, r.Value, r.ChangedBy, Timestamps.Parse(r.ChangedAt)) : null;
+    }
+
+    public IReadOnlyList<Setting> List()
+    {
+        using var connection = database.Open();
+        return connection.Query<(string Key, string Value, string ChangedBy, string ChangedAt)>(
+                "SELECT key, value, changed_by, changed_at FROM settings ORDER BY key")
+            .Select(r => new Setting(r.Key, r.Value, r.ChangedBy, Timestamps.Parse(r.ChangedAt)))
+            .ToList();
+    }
+
+    /// <summary>
+    /// The one write: sets <paramref name="key"/> to <paramref name="value"/> and logs the change (old and
+    /// new value, the reason) before returning.
+    /// </summary>
+    public async Task<Setting> SetAsync(string key, string value, string actor, string reason, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        var previous = Find(key);
+        var now = time.GetUtcNow();
+        using (var connection = database.Open())
+        {
+            connection.Execute(
+                """
+                INSERT INTO settings (key, value, changed_by, changed_at) VALUES (@key, @value, @actor, @at)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_by = excluded.changed_by, changed_at = excluded.changed_at
+                """,
+                new { key, value, actor, at = Timestamps.Format(now) });
+        }
+
+        var parameters = new Dictionary<string, string>
+        {
+            ["key"] = key,
+            ["value"] = value,
+            ["previous"] = previous?.Value ?? "",
+            ["reason"] = reason ?? "",
+        };
+        await audit.AppendAsync(new AuditRecord(actor, AuditActions.SettingChange, "changed", Parameters: parameters), cancellationToken);
+        return new Setting(key, value, actor, now);
+    }
+
+    private void EnsureSchema()
+    {
+        using var connection = database.Open();
+        connection.Execute(Sql);
+    }
+}

@@ -2,6 +2,7 @@ using System.CommandLine;
 using CityWatch.Cli.Analysis;
 using CityWatch.Cli.Audit;
 using CityWatch.Cli.Cameras;
+using CityWatch.Cli.Evaluation;
 using CityWatch.Cli.Hosting;
 using CityWatch.Cli.Identity;
 using CityWatch.Cli.Matching;
@@ -16,6 +17,7 @@ var root = new RootCommand("CityWatch: face recognition a city can run in public
     UsersCommand.Create(),
     KeysCommand.Create(),
     AnalyzeCommand.Create(),
+    EvalCommand.Create(),
     AuditCommands.Create(),
     WitnessCommand.Create(),
 };

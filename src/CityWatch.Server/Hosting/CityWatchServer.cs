@@ -14,6 +14,8 @@ using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Recognition;
+using CityWatch.Server.Vision;
+using CityWatch.Settings;
 
 namespace CityWatch.Server;
 
@@ -56,6 +58,7 @@ public static class CityWatchServer
         app.MapWatchlistApi();
         app.MapAlertApi();
         app.MapAnalysisApi();
+        app.MapModelCardApi();
         app.MapAuditApi();
 
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -101,7 +104,10 @@ public static class CityWatchServer
         services.AddSingleton<WatchlistStore>();
         services.AddSingleton<WatchlistIndex>();
         services.AddSingleton(sp => new AlertStore(sp.GetRequiredService<CityWatchDatabase>(), options.EvidenceDirectory));
-        services.AddSingleton(new VisionOptions { ModelDirectory = options.ModelsDirectory });
+        var vision = new VisionOptions { ModelDirectory = options.ModelsDirectory, Detector = options.Detector, Embedder = options.Embedder };
+        vision.Validate();
+        services.AddSingleton(vision);
+        services.AddSingleton<SettingsStore>();
         services.AddSingleton<FacePipeline>();
         services.AddSingleton<Enrolment>();
         return services;

@@ -18,6 +18,12 @@ public sealed record ServerOptions
 
     public bool Demo { get; init; }
 
+    /// <summary>The face detector (see GET /api/models): yunet or ultraface.</summary>
+    public string Detector { get; init; } = "yunet";
+
+    /// <summary>The face embedder: fr_feature, faceres or mobileface. Watchlists are enrolled with it.</summary>
+    public string Embedder { get; init; } = "fr_feature";
+
     /// <summary>The city's OpenID Connect provider, if people sign in through it (optional).</summary>
     public Identity.OidcOptions? Oidc { get; init; }
 

@@ -1,3 +1,4 @@
+using CityWatch.Server.Identity;
 using CityWatch.Settings;
 using CityWatch.Vision;
 
@@ -11,7 +12,7 @@ internal static class ModelCardApi
 {
     public static IEndpointRouteBuilder MapModelCardApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/models").WithTags("Vision");
+        var group = app.MapGroup("/api/models").Public().WithTags("Transparency");
         group.MapGet("/", (VisionOptions vision, IServiceProvider services) =>
             TypedResults.Ok(ModelCards.All.Select(card => View(card, vision, services)).ToList()));
         group.MapGet("/{name}", (string name, VisionOptions vision, IServiceProvider services) =>

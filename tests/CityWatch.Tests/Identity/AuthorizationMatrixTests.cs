@@ -66,6 +66,8 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/alerts/"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}/crop"] = ["Operator", "Verifier", "Investigator"],
+        ["GET /api/models/"] = [Public],
+        ["GET /api/models/{name}"] = [Public],
         ["GET /audit/checkpoint"] = [Public],
         ["GET /audit/key"] = [Public],
         ["GET /audit/tile/{**path}"] = [Public],

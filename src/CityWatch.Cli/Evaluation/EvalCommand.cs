@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using CityWatch.Cli.Hosting;
 using CityWatch.Evaluation;
+using CityWatch.Settings;
 using CityWatch.Vision;
 using Spectre.Console;
 
@@ -31,7 +32,7 @@ internal static class EvalCommand
         embedder.AcceptOnlyFromAmong([.. VisionOptions.Embedders]);
         var targetFar = new Option<double>("--target-far") { Description = "The false match rate the threshold is reported (and calibrated) for", DefaultValueFactory = _ => 1e-3 };
         var data = DataOption();
-        var calibrate = new Option<bool>("--calibrate") { Description = "Store the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold in --data" };
+        var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold in --data; a second person approves it" };
         var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
         {
             set, json, output, detector, embedder, CliCommon.Models, targetFar, data, calibrate,
@@ -72,8 +73,13 @@ internal static class EvalCommand
             {
                 var threshold = report.Figures.ThresholdAtFar[far] ?? report.Figures.EerThreshold;
                 var how = report.Figures.ThresholdAtFar[far] is null ? "EER (set too small for the target FAR)" : $"FAR {Number(far)}";
-                await city.Settings.SetOperatingThresholdAsync(
-                    report.Embedder, threshold, EvaluationCity.Actor, $"calibrated at {how} on {labelled.Source} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)", cancellationToken);
+                // A governed setting: this only proposes it; a second person approves it (POST /api/settings/proposals/{id}/approve).
+                var proposals = new SettingProposals(city.Database, city.Settings, city.Audit, TimeProvider.System);
+                var proposal = await proposals.ProposeAsync(
+                    new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)"),
+                    EvaluationCity.Actor,
+                    cancellationToken);
+                Console.Error.WriteLine($"proposal {proposal.Id}: {proposal.Key} = {proposal.Value}; it takes effect once a second person approves it{(proposal.Warning is { } w ? $" (warning: {w})" : "")}");
                 calibrated = threshold;
             }
 

@@ -12,8 +12,8 @@ public sealed record Setting(string Key, string Value, string ChangedBy, DateTim
 /// <summary>
 /// Settings that govern recognition (for now, each embedder's operating threshold), in the <c>settings</c>
 /// table. Every change goes through <see cref="SetAsync"/>, the one write, which logs it to the audit trail
-/// (<see cref="AuditActions.SettingChange"/>); the governance feature will put that write under
-/// two-person approval.
+/// (<see cref="AuditActions.SettingChange"/>). It is internal: outside Core a setting changes only through
+/// <see cref="SettingProposals"/>, a proposal approved by a second account.
 /// </summary>
 public sealed class SettingsStore
 {
@@ -43,8 +43,15 @@ public sealed class SettingsStore
     public static string ThresholdKey(string embedder) => $"vision.threshold.{embedder}";
 
     /// <summary>
+    /// Added to a card's shared-set threshold when no calibrated setting is stored: the shared sets are tiny
+    /// celebrity photos, and FAR 1e-3 there is far too many false alerts for a city's crowds, so the
+    /// default errs towards fewer alerts until the city calibrates on its own footage (docs/evaluation.md).
+    /// </summary>
+    public const float DefaultMargin = 0.1f;
+
+    /// <summary>
     /// The cosine score at or above which a face made by <paramref name="embedder"/> is a candidate: the
-    /// calibrated setting if one is stored, else the model card's default.
+    /// approved setting if one is stored, else the model card's shared-set threshold plus <see cref="DefaultMargin"/>.
     /// </summary>
     public float OperatingThreshold(string embedder)
     {
@@ -56,11 +63,11 @@ public sealed class SettingsStore
 
         return Find(ThresholdKey(embedder)) is { } setting
             ? float.Parse(setting.Value, NumberStyles.Float, CultureInfo.InvariantCulture)
-            : card.CalibratedThreshold ?? throw new InvalidRequestException($"No operating threshold for '{embedder}': calibrate it with `citywatch eval verify --calibrate`.");
+            : card.CalibratedThreshold + DefaultMargin ?? throw new InvalidRequestException($"No operating threshold for '{embedder}': calibrate it with `citywatch eval verify --calibrate`.");
     }
 
-    /// <summary>Stores a calibrated threshold for <paramref name="embedder"/> (through <see cref="SetAsync"/>).</summary>
-    public Task<Setting> SetOperatingThresholdAsync(string embedder, float threshold, string actor, string reason, CancellationToken cancellationToken = default)
+    /// <summary>Checks a proposed threshold for <paramref name="embedder"/>, and stores it (through <see cref="SetAsync"/>).</summary>
+    internal Task<Setting> SetOperatingThresholdAsync(string embedder, float threshold, string actor, string reason, CancellationToken cancellationToken = default)
     {
         if (ModelCards.Get(embedder).Role != ModelRole.Embedder)
         {
@@ -96,7 +103,7 @@ public sealed class SettingsStore
     /// The one write: sets <paramref name="key"/> to <paramref name="value"/> and logs the change (old and
     /// new value, the reason) before returning.
     /// </summary>
-    public async Task<Setting> SetAsync(string key, string value, string actor, string reason, CancellationToken cancellationToken = default)
+    internal async Task<Setting> SetAsync(string key, string value, string actor, string reason, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(key);
         ArgumentNullException.ThrowIfNull(value);

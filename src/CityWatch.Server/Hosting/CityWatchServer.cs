@@ -14,6 +14,7 @@ using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Recognition;
+using CityWatch.Server.Settings;
 using CityWatch.Server.Vision;
 using CityWatch.Settings;
 
@@ -59,6 +60,7 @@ public static class CityWatchServer
         app.MapAlertApi();
         app.MapAnalysisApi();
         app.MapModelCardApi();
+        app.MapSettingsApi();
         app.MapAuditApi();
 
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -108,6 +110,7 @@ public static class CityWatchServer
         vision.Validate();
         services.AddSingleton(vision);
         services.AddSingleton<SettingsStore>();
+        services.AddSingleton<SettingProposals>();
         services.AddSingleton<FacePipeline>();
         services.AddSingleton<Enrolment>();
         return services;

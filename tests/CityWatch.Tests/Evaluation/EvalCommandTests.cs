@@ -48,7 +48,7 @@ public sealed class EvalCommandTests
     }
 
     [Fact]
-    public async Task Calibrate_stores_the_threshold_in_the_data_folder_and_logs_it()
+    public async Task Calibrate_proposes_the_threshold_which_applies_only_once_a_second_person_approves()
     {
         var data = TestPaths.NewScratchDirectory();
         var charts = Path.Combine(data, "charts");
@@ -65,7 +65,16 @@ public sealed class EvalCommandTests
 
         var database = new CityWatchDatabase(Path.Combine(data, "citywatch.db"));
         using var audit = new AuditTrail(database, TimeProvider.System);
-        Assert.Equal(calibrated, new SettingsStore(database, audit, TimeProvider.System).OperatingThreshold("fr_feature"));
+        var settings = new SettingsStore(database, audit, TimeProvider.System);
+        var proposals = new SettingProposals(database, settings, audit, TimeProvider.System);
+        var proposal = Assert.Single(proposals.List());
+        Assert.Equal(ProposalStatus.Pending, proposal.Status);
+        Assert.NotEqual(calibrated, settings.OperatingThreshold("fr_feature"));
+        await Assert.ThrowsAsync<ForbiddenException>(() => proposals.ApproveAsync(proposal.Id, "cli:eval"));
+
+        await proposals.ApproveAsync(proposal.Id, "dpo");
+
+        Assert.Equal(calibrated, settings.OperatingThreshold("fr_feature"));
         Assert.Single(audit.Read(0, 1000, AuditActions.SettingChange));
     }
 

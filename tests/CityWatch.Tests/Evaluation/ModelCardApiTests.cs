@@ -35,7 +35,7 @@ public sealed class ModelCardApiTests
         Assert.True(cards["faceres"].GetProperty("inUse").GetBoolean());
         Assert.False(cards["yunet"].GetProperty("inUse").GetBoolean());
         Assert.Equal(0.61f, cards["faceres"].GetProperty("operatingThreshold").GetSingle());
-        Assert.Equal(ModelCards.FrFeature.CalibratedThreshold, cards["fr_feature"].GetProperty("operatingThreshold").GetSingle());
+        Assert.Equal(ModelCards.FrFeature.CalibratedThreshold + SettingsStore.DefaultMargin, cards["fr_feature"].GetProperty("operatingThreshold").GetSingle());
         Assert.Equal(JsonValueKind.Null, cards["yunet"].GetProperty("operatingThreshold").ValueKind);
         var card = cards["fr_feature"].GetProperty("card");
         Assert.Contains("NOT STATED", card.GetProperty("trainingData").GetString(), StringComparison.Ordinal);

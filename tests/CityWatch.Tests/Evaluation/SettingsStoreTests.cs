@@ -8,12 +8,12 @@ namespace CityWatch.Tests.Evaluation;
 public sealed class SettingsStoreTests
 {
     [Fact]
-    public void An_uncalibrated_embedder_uses_its_model_card_threshold()
+    public void An_uncalibrated_embedder_uses_its_model_card_threshold_plus_the_safety_margin()
     {
         using var city = new TestCity();
         var settings = new SettingsStore(city.Database, city.Audit, city.Time);
-        Assert.Equal(ModelCards.FrFeature.CalibratedThreshold, settings.OperatingThreshold("fr_feature"));
-        Assert.Equal(ModelCards.MobileFace.CalibratedThreshold, settings.OperatingThreshold("mobileface"));
+        Assert.Equal(ModelCards.FrFeature.CalibratedThreshold + SettingsStore.DefaultMargin, settings.OperatingThreshold("fr_feature"));
+        Assert.Equal(ModelCards.MobileFace.CalibratedThreshold + SettingsStore.DefaultMargin, settings.OperatingThreshold("mobileface"));
     }
 
     [Fact]
@@ -26,7 +26,7 @@ public sealed class SettingsStoreTests
         await settings.SetOperatingThresholdAsync("faceres", 0.65f, "cli:eval", "again");
 
         Assert.Equal(0.65f, new SettingsStore(city.Database, city.Audit, city.Time).OperatingThreshold("faceres"));
-        Assert.Equal(ModelCards.FrFeature.CalibratedThreshold, settings.OperatingThreshold("fr_feature"));
+        Assert.Equal(ModelCards.FrFeature.CalibratedThreshold + SettingsStore.DefaultMargin, settings.OperatingThreshold("fr_feature"));
         var stored = Assert.Single(settings.List());
         Assert.Equal("vision.threshold.faceres", stored.Key);
         Assert.Equal("cli:eval", stored.ChangedBy);

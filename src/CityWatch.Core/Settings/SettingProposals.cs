@@ -1,0 +1,192 @@
+using System.Globalization;
+using CityWatch.Audit;
+using CityWatch.Data;
+using CityWatch.Vision;
+using Dapper;
+
+namespace CityWatch.Settings;
+
+public enum ProposalStatus
+{
+    Pending,
+    Approved,
+    Rejected,
+}
+
+/// <summary>A proposed change of a governed setting, and what became of it.</summary>
+public sealed record SettingProposal(
+    long Id,
+    string Key,
+    string Value,
+    string Reason,
+    string ProposedBy,
+    DateTimeOffset ProposedAt,
+    ProposalStatus Status,
+    string? DecidedBy,
+    DateTimeOffset? DecidedAt,
+    string? Warning);
+
+public sealed record ProposalInput(string Key, string Value, string Reason);
+
+/// <summary>
+/// The governed settings (G12): an embedder's operating threshold and the models in use change only
+/// through a proposal that a second account approves. Both steps are logged; a threshold below the
+/// validated operating point (the model card's measured threshold) carries a warning that the approver sees.
+/// </summary>
+public sealed class SettingProposals
+{
+    public const string Proposed = "setting.proposed";
+    public const string Decided = "setting.decided";
+    public const string ModelKey = "vision.embedder";
+    public const string DetectorKey = "vision.detector";
+
+    private const string Sql = """
+        CREATE TABLE IF NOT EXISTS setting_proposals (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            proposed_by TEXT NOT NULL,
+            proposed_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decided_by TEXT NULL,
+            decided_at TEXT NULL,
+            warning TEXT NULL
+        );
+        """;
+
+    private readonly CityWatchDatabase _database;
+    private readonly SettingsStore _settings;
+    private readonly AuditTrail _audit;
+    private readonly TimeProvider _time;
+
+    public SettingProposals(CityWatchDatabase database, SettingsStore settings, AuditTrail audit, TimeProvider time)
+    {
+        _database = database;
+        _settings = settings;
+        _audit = audit;
+        _time = time;
+        using var connection = database.Open();
+        connection.Execute(Sql);
+    }
+
+    public async Task<SettingProposal> ProposeAsync(ProposalInput input, string actor, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrWhiteSpace(input.Reason))
+        {
+            throw new InvalidRequestException("A proposal needs a reason.");
+        }
+
+        var warning = Check(input.Key, input.Value);
+        using (var connection = _database.Open())
+        {
+            var id = connection.ExecuteScalar<long>(
+                """
+                INSERT INTO setting_proposals (key, value, reason, proposed_by, proposed_at, status, warning)
+                VALUES (@Key, @Value, @Reason, @actor, @now, 'Pending', @warning) RETURNING id
+                """,
+                new { input.Key, input.Value, input.Reason, actor, now = Timestamps.Format(_time.GetUtcNow()), warning });
+            await _audit.AppendAsync(
+                new AuditRecord(actor, Proposed, "pending", Parameters: new Dictionary<string, string>
+                {
+                    ["proposal"] = id.ToString(CultureInfo.InvariantCulture),
+                    ["key"] = input.Key,
+                    ["value"] = input.Value,
+                    ["warning"] = warning ?? "",
+                }),
+                cancellationToken);
+            return Get(id);
+        }
+    }
+
+    /// <summary>Approves and applies a pending proposal. The proposer may not approve their own.</summary>
+    public async Task<SettingProposal> ApproveAsync(long id, string actor, CancellationToken cancellationToken = default)
+    {
+        var proposal = Pending(id, actor);
+        Check(proposal.Key, proposal.Value);
+        Decide(id, ProposalStatus.Approved, actor);
+        await _settings.SetAsync(proposal.Key, proposal.Value, actor, $"proposal {id} by {proposal.ProposedBy}, approved by {actor}: {proposal.Reason}", cancellationToken);
+        await LogDecisionAsync(id, actor, "approved", cancellationToken);
+        return Get(id);
+    }
+
+    public async Task<SettingProposal> RejectAsync(long id, string actor, CancellationToken cancellationToken = default)
+    {
+        Pending(id, actor);
+        Decide(id, ProposalStatus.Rejected, actor);
+        await LogDecisionAsync(id, actor, "rejected", cancellationToken);
+        return Get(id);
+    }
+
+    public SettingProposal Get(long id) =>
+        Query("WHERE id = @id", new { id }).SingleOrDefault() ?? throw new NotFoundException($"No setting proposal {id}.");
+
+    public IReadOnlyList<SettingProposal> List() => Query("ORDER BY id DESC", null);
+
+    // Only known settings with valid values; returns a warning for a threshold below the validated point.
+    private static string? Check(string key, string value)
+    {
+        switch (key)
+        {
+            case ModelKey or DetectorKey:
+                var card = ModelCards.All.FirstOrDefault(c => c.Name == value)
+                    ?? throw new InvalidRequestException($"No model named '{value}'.");
+                if ((key == ModelKey) != (card.Role == ModelRole.Embedder))
+                {
+                    throw new InvalidRequestException($"'{value}' is not a{(key == ModelKey ? "n embedder" : " detector")}.");
+                }
+
+                return key == ModelKey ? "changing the embedder makes every enrolled template unusable until people are re-enrolled; takes effect at the next start" : "takes effect at the next start";
+            case var threshold when threshold.StartsWith("vision.threshold.", StringComparison.Ordinal):
+                var embedder = ModelCards.All.FirstOrDefault(c => SettingsStore.ThresholdKey(c.Name) == key && c.Role == ModelRole.Embedder)
+                    ?? throw new InvalidRequestException($"No embedder for setting '{key}'.");
+                if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var score) || !float.IsFinite(score) || score is < -1 or > 1)
+                {
+                    throw new InvalidRequestException($"A cosine threshold must be a number in [-1, 1], not '{value}'.");
+                }
+
+                return embedder.CalibratedThreshold is { } validated && score < validated
+                    ? string.Create(CultureInfo.InvariantCulture, $"below the validated operating point {validated:0.000} of {embedder.Name}: more false alerts than measured")
+                    : null;
+            default:
+                throw new InvalidRequestException($"'{key}' is not a governed setting.");
+        }
+    }
+
+    private SettingProposal Pending(long id, string actor)
+    {
+        var proposal = Get(id);
+        if (proposal.Status != ProposalStatus.Pending)
+        {
+            throw new ConflictException($"Proposal {id} is already {proposal.Status.ToString().ToLowerInvariant()}.");
+        }
+
+        if (string.Equals(proposal.ProposedBy, actor, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ForbiddenException($"Proposal {id} needs a second person: its proposer cannot decide it.");
+        }
+
+        return proposal;
+    }
+
+    private void Decide(long id, ProposalStatus status, string actor)
+    {
+        using var connection = _database.Open();
+        connection.Execute(
+            "UPDATE setting_proposals SET status = @status, decided_by = @actor, decided_at = @now WHERE id = @id AND status = 'Pending'",
+            new { id, status = status.ToString(), actor, now = Timestamps.Format(_time.GetUtcNow()) });
+    }
+
+    private Task<long> LogDecisionAsync(long id, string actor, string outcome, CancellationToken cancellationToken) =>
+        _audit.AppendAsync(new AuditRecord(actor, Decided, outcome, Parameters: new Dictionary<string, string> { ["proposal"] = id.ToString(CultureInfo.InvariantCulture) }), cancellationToken);
+
+    private List<SettingProposal> Query(string where, object? parameters)
+    {
+        using var connection = _database.Open();
+        return connection.Query<(long Id, string Key, string Value, string Reason, string ProposedBy, string ProposedAt, string Status, string? DecidedBy, string? DecidedAt, string? Warning)>(
+                $"SELECT id, key, value, reason, proposed_by, proposed_at, status, decided_by, decided_at, warning FROM setting_proposals {where}", parameters)
+            .Select(r => new SettingProposal(r.Id, r.Key, r.Value, r.Reason, r.ProposedBy, Timestamps.Parse(r.ProposedAt), Enum.Parse<ProposalStatus>(r.Status),
+                r.DecidedBy, r.DecidedAt is null ? null : Timestamps.Parse(r.DecidedAt), r.Warning))
+            .ToList();
+    }
+}

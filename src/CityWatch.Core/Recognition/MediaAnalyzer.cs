@@ -93,7 +93,7 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
     {
         foreach (var face in vision.Detect(grant, image))
         {
-            var matches = face.InterEyeDistance < options.MinimumEyeDistance
+            var matches = face.InterEyeDistance < options.Quality.MinInterEyeDistance
                 ? []
                 : index.Search(grant, vision.Embed(grant, image, face), options.Threshold, options.TopCandidates);
             findings.Add(new FaceFinding(frame, position, face.Box, face.Score, matches));

@@ -38,6 +38,8 @@ public sealed class CameraRecognitionState(long cameraId)
 
     internal FaceTracker? Tracker { get; set; }
 
+    internal SceneChange? Scene { get; set; }
+
     /// <summary>The latest alert per watchlist entry on this camera, so that a person re-found soon after is still one alert.</summary>
     internal Dictionary<long, TrackedAlert> RecentAlerts { get; } = [];
 
@@ -83,7 +85,8 @@ internal sealed class FrameAnalyzer(
 
         var tracker = state.Tracker ??= new FaceTracker(options.Tracking);
         var faces = vision.Detect(grant, frame);
-        var step = tracker.Update(faces.Select(f => f.Box).ToList());
+        var scene = state.Scene ??= new SceneChange(options.Tracking.SceneCutDistance);
+        var step = tracker.Update(faces.Select(f => f.Box).ToList(), scene.IsCut(frame));
         var now = time.GetUtcNow();
         foreach (var ended in step.Ended)
         {

@@ -31,13 +31,13 @@ public sealed record QualityOptions
     public float MinInterEyeDistance { get; init; } = 12;
 
     /// <summary>Minimum detector score (YuNet's sqrt(cls * obj)); the detector itself keeps faces from 0.6.</summary>
-    public float MinDetectorScore { get; init; } = 0.6f;
+    public float MinDetectorScore { get; init; } = 0.7f;
 
     /// <summary>Largest eye-line tilt in degrees.</summary>
     public float MaxRollDegrees { get; init; } = 35;
 
     /// <summary>Largest head turn in degrees, estimated from the nose's offset from the eye midpoint.</summary>
-    public float MaxYawDegrees { get; init; } = 50;
+    public float MaxYawDegrees { get; init; } = 60;
 
     /// <summary>Largest head tip in degrees, estimated (roughly) from where the nose sits between eyes and mouth.</summary>
     public float MaxPitchDegrees { get; init; } = 40;
@@ -222,10 +222,11 @@ public sealed class QualityGate
 
     /// <summary>
     /// Roll, yaw and pitch in degrees from the five landmarks. Roll is the eye line's angle. The points are
-    /// then turned by -roll about the eye midpoint; yaw is asin of the nose's sideways offset from the eye
-    /// midpoint over half the eye distance; pitch is asin of twice the nose's shift (as a share of the
-    /// eye-to-mouth height) from where it sits on a frontal face. Yaw and pitch are rough: landmarks carry
-    /// no depth, so they rank faces well but are not calibrated angles.
+    /// then turned by -roll about the eye midpoint. Yaw is atan of the nose's sideways offset from the eye
+    /// midpoint over half the eye distance: on a head turned by θ the half eye distance shrinks to e·cos θ
+    /// and the nose tip, taken to stand e in front of the eye line, moves by e·sin θ. Pitch is asin of twice
+    /// the nose's shift (as a share of the eye-to-mouth height) from where it sits on a frontal face. Yaw
+    /// and pitch are rough: landmarks carry no depth, so they rank faces well but are not calibrated angles.
     /// </summary>
     public static (float Roll, float Yaw, float Pitch) Pose(IReadOnlyList<Point2> landmarks)
     {
@@ -258,7 +259,7 @@ public sealed class QualityGate
 
         var nose = Upright(landmarks[2]);
         var mouthY = (Upright(landmarks[3]).Y + Upright(landmarks[4]).Y) / 2;
-        var yaw = MathF.Asin(Math.Clamp(nose.X / (eyes / 2), -1, 1));
+        var yaw = MathF.Atan(nose.X / (eyes / 2));
         var pitch = mouthY > 1e-3f ? MathF.Asin(Math.Clamp(2 * ((nose.Y / mouthY) - FrontalNoseDepth), -1, 1)) : MathF.PI / 2;
         return (Degrees(roll), Degrees(yaw), Degrees(pitch));
     }

@@ -33,10 +33,14 @@ public sealed class FaceTracker
     /// <summary>Tracks made so far.</summary>
     public long Created => created;
 
-    /// <summary>Takes the face boxes of the next frame.</summary>
-    public TrackerStep Update(IReadOnlyList<FaceBox> boxes)
+    /// <summary>
+    /// Takes the face boxes of the next frame. After a <paramref name="sceneCut"/> (the picture changed
+    /// wholesale), every track ends and each face starts a new one.
+    /// </summary>
+    public TrackerStep Update(IReadOnlyList<FaceBox> boxes, bool sceneCut = false)
     {
         ArgumentNullException.ThrowIfNull(boxes);
+        var cut = sceneCut ? EndAll() : [];
         frame++;
         var assigned = new Track?[boxes.Count];
         var taken = new bool[tracks.Count];
@@ -113,7 +117,7 @@ public sealed class FaceTracker
         }
 
         ended.Reverse();
-        return new TrackerStep(assigned!, ended);
+        return new TrackerStep(assigned!, [.. cut, .. ended]);
     }
 
     /// <summary>Ends every track (the camera stopped); returns them.</summary>

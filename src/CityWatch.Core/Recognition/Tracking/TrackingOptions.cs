@@ -10,7 +10,7 @@ public sealed record TrackingOptions
     /// Failing that, when its centre is within this many box widths of the predicted centre (and its size
     /// within <see cref="MaxSizeRatio"/>): at a few frames per second a walking face can move more than its width.
     /// </summary>
-    public float MaxCentreDistance { get; init; } = 1.0f;
+    public float MaxCentreDistance { get; init; } = 1.5f;
 
     /// <summary>Largest ratio between the widths of a track's box and a detection it takes.</summary>
     public float MaxSizeRatio { get; init; } = 1.6f;
@@ -18,14 +18,17 @@ public sealed record TrackingOptions
     /// <summary>A track not seen for more than this many analysed frames ends (its embedding is dropped).</summary>
     public int MaxMissedFrames { get; init; } = 3;
 
-    /// <summary>A track's face is embedded again when its quality beats the best so far by this share (0.1: 10 %).</summary>
-    public float QualityImprovement { get; init; } = 0.1f;
+    /// <summary>A track's face is embedded again when its quality beats the best so far by this share (0.05: 5 %).</summary>
+    public float QualityImprovement { get; init; } = 0.05f;
 
     /// <summary>... or when this many frames have passed since its last embedding (a face may match better from another angle).</summary>
-    public int ReembedEveryFrames { get; init; } = 8;
+    public int ReembedEveryFrames { get; init; } = 4;
 
     /// <summary>An alert's last-seen time and frame count are written at most this often while its track lives, and when it ends.</summary>
     public TimeSpan AlertRefreshInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A frame whose colour histogram differs from the previous frame's by more than this (0..1) is a new picture: every track ends (see <see cref="SceneChange"/>).</summary>
+    public float SceneCutDistance { get; init; } = 0.15f;
 
     /// <summary>Throws <see cref="InvalidRequestException"/> naming the first bad setting.</summary>
     public TrackingOptions Validate()
@@ -63,6 +66,11 @@ public sealed record TrackingOptions
         if (AlertRefreshInterval < TimeSpan.Zero)
         {
             throw new InvalidRequestException($"Tracking:AlertRefreshInterval must not be negative, not {AlertRefreshInterval}.");
+        }
+
+        if (SceneCutDistance is <= 0 or > 1)
+        {
+            throw new InvalidRequestException($"Tracking:SceneCutDistance must be in (0, 1], not {SceneCutDistance}.");
         }
 
         return this;

@@ -4,8 +4,16 @@ namespace CityWatch.Alerts;
 
 /// <summary>
 /// A candidate match: a face on a camera (or in supplied media) that scored at or above the threshold
-/// against a watchlist entry. It stays a candidate until people verify it.
+/// against a watchlist entry. It stays a candidate until people verify it. On a camera, one alert stands
+/// for one tracked person: while the track lives, the alert is updated (a better score replaces the
+/// score, box and crop; <see cref="LastSeen"/> and <see cref="Frames"/> grow) rather than repeated.
 /// </summary>
+/// <param name="At">When the alert was raised.</param>
+/// <param name="Score">The best score seen for this entry over the track.</param>
+/// <param name="Box">Where the face was in the frame that gave <see cref="Score"/> (its crop is that face).</param>
+/// <param name="TrackId">The camera track that raised it; null for alerts not from a tracked camera.</param>
+/// <param name="LastSeen">When the person was last seen on the camera (written at least every few seconds while the track lives).</param>
+/// <param name="Frames">Analysed frames the person was seen in.</param>
 public sealed record Alert(
     long Id,
     long? CameraId,
@@ -18,7 +26,10 @@ public sealed record Alert(
     float Score,
     float Threshold,
     FaceBox Box,
-    string Status);
+    string Status,
+    string? TrackId,
+    DateTimeOffset LastSeen,
+    int Frames);
 
 /// <summary>What the matcher hands over to be stored as an alert, with the face crop as JPEG.</summary>
 public sealed record NewAlert(
@@ -32,4 +43,9 @@ public sealed record NewAlert(
     float Score,
     float Threshold,
     FaceBox Box,
-    byte[] CropJpeg);
+    byte[] CropJpeg,
+    Guid? TrackId = null,
+    int Frames = 1);
+
+/// <summary>A better face for an existing alert: its score, box and crop replace the alert's together.</summary>
+public sealed record AlertImprovement(float Score, FaceBox Box, byte[] CropJpeg, DateTimeOffset LastSeen, int Frames);

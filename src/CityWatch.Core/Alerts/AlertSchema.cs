@@ -16,8 +16,13 @@ internal static class AlertSchema
             threshold REAL NOT NULL,
             box TEXT NOT NULL,
             crop_path TEXT NOT NULL,
-            status TEXT NOT NULL
+            status TEXT NOT NULL,
+            track_id TEXT NULL,
+            last_seen TEXT NOT NULL,
+            frames INTEGER NOT NULL DEFAULT 1,
+            crop_version INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS alerts_at ON alerts(at);
+        CREATE INDEX IF NOT EXISTS alerts_track ON alerts(track_id) WHERE track_id IS NOT NULL;
         """;
 }

@@ -8,8 +8,11 @@ namespace CityWatch.Alerts;
 
 /// <summary>
 /// Alerts in SQLite, their face crops as files under the evidence folder. A crop is written to a
-/// temporary name and renamed only after its row commits, so a crash leaves neither an alert without
-/// its crop nor a stray crop of a face that produced no alert.
+/// temporary name and renamed into place inside the transaction of its row, so a crash leaves neither an
+/// alert without its crop nor a stray crop of a face that produced no alert. A tracked alert is updated
+/// in place: <see cref="Touch"/> moves its last-seen time and frame count on; <see cref="Improve"/>
+/// replaces score, box and crop together (the new crop gets a new file name, the row points to it in the
+/// same transaction, and the old file is deleted only after the commit).
 /// </summary>
 public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory)
 {
@@ -29,8 +32,8 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             using var transaction = connection.BeginTransaction();
             var id = connection.ExecuteScalar<long>(
                 """
-                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status)
-                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status) RETURNING id
+                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames)
+                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames) RETURNING id
                 """,
                 new
                 {
@@ -45,6 +48,8 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     alert.Threshold,
                     box = JsonSerializer.Serialize(alert.Box),
                     status = Candidate,
+                    track = alert.TrackId?.ToString("N"),
+                    alert.Frames,
                 },
                 transaction);
             var cropName = $"alert-{id}.jpg";
@@ -56,6 +61,61 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         finally
         {
             File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Records that the person of alert <paramref name="id"/> was still seen: last-seen time and frame count never move back.</summary>
+    public void Touch(long id, DateTimeOffset lastSeen, int frames)
+    {
+        using var connection = database.Open();
+        var changed = connection.Execute(
+            "UPDATE alerts SET last_seen = MAX(last_seen, @seen), frames = MAX(frames, @frames) WHERE id = @id",
+            new { id, seen = Timestamps.Format(lastSeen), frames });
+        if (changed == 0)
+        {
+            throw new NotFoundException($"No alert {id}.");
+        }
+    }
+
+    /// <summary>Replaces the score, box and crop of alert <paramref name="id"/> with a better face, all or nothing.</summary>
+    public Alert Improve(long id, AlertImprovement update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        Directory.CreateDirectory(EvidenceDirectory);
+        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.jpg");
+        File.WriteAllBytes(temporary, update.CropJpeg);
+        string? placed = null;
+        try
+        {
+            using var connection = database.Open();
+            using var transaction = connection.BeginTransaction();
+            var current = connection.QuerySingleOrDefault<CropRow>(
+                "SELECT crop_path, crop_version FROM alerts WHERE id = @id", new { id }, transaction)
+                ?? throw new NotFoundException($"No alert {id}.");
+            var version = current.CropVersion + 1;
+            var cropName = FormattableString.Invariant($"alert-{id}-{version}.jpg");
+            connection.Execute(
+                """
+                UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version,
+                    last_seen = MAX(last_seen, @seen), frames = MAX(frames, @Frames)
+                WHERE id = @id
+                """,
+                new { id, update.Score, box = JsonSerializer.Serialize(update.Box), cropName, version, seen = Timestamps.Format(update.LastSeen), update.Frames },
+                transaction);
+            placed = Path.Combine(EvidenceDirectory, cropName);
+            File.Move(temporary, placed, overwrite: true);
+            transaction.Commit();
+            placed = null;
+            File.Delete(Path.Combine(EvidenceDirectory, current.CropPath));
+            return Get(id);
+        }
+        finally
+        {
+            File.Delete(temporary);
+            if (placed is not null)
+            {
+                File.Delete(placed); // the row still points at the old crop
+            }
         }
     }
 
@@ -103,6 +163,12 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         return File.ReadAllBytes(Path.Combine(EvidenceDirectory, name));
     }
 
+    private sealed class CropRow
+    {
+        public string CropPath { get; set; } = "";
+        public long CropVersion { get; set; }
+    }
+
     private sealed class AlertRow
     {
         public long Id { get; set; }
@@ -118,9 +184,12 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         public string Box { get; set; } = "{}";
         public string CropPath { get; set; } = "";
         public string Status { get; set; } = "";
+        public string? TrackId { get; set; }
+        public string LastSeen { get; set; } = "";
+        public long Frames { get; set; }
 
         public Alert ToModel() => new(
             Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
-            JsonSerializer.Deserialize<FaceBox>(Box)!, Status);
+            JsonSerializer.Deserialize<FaceBox>(Box)!, Status, TrackId, Timestamps.Parse(LastSeen), (int)Frames);
     }
 }

@@ -102,6 +102,7 @@ internal sealed partial class CameraMonitor(
         private readonly CameraRecognitionState _state;
         private readonly CancellationTokenSource _stop;
         private Task _loop = Task.CompletedTask;
+        private FrameAnalyzer? _analyzer;
         private long _faces;
         private long _alerts;
 
@@ -127,7 +128,7 @@ internal sealed partial class CameraMonitor(
                 Loop = isFile,
             }.Validate();
             var frameSource = new FrameSource(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source, options, time, logger);
-            var worker = new Worker(camera, frameSource, CancellationTokenSource.CreateLinkedTokenSource(stopping));
+            var worker = new Worker(camera, frameSource, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer };
             frameSource.Start();
             worker._loop = Task.Run(() => worker.RunAsync(analyzer, logger), CancellationToken.None);
             return worker;
@@ -154,6 +155,8 @@ internal sealed partial class CameraMonitor(
                 // stopped
             }
 
+            // Tracked alerts get their final last-seen time and frame count; track embeddings are dropped.
+            _analyzer?.EndTracks(_state);
             await _source.DisposeAsync();
             _stop.Dispose();
         }

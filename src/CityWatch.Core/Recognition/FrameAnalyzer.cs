@@ -3,16 +3,30 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Matching;
 using CityWatch.Policy;
+using CityWatch.Recognition.Tracking;
 using CityWatch.Vision;
 
 namespace CityWatch.Recognition;
 
 /// <summary>What one analysed frame gave.</summary>
-public sealed record FrameOutcome(bool Analysed, int Faces, int Embedded, IReadOnlyList<Alert> Alerts, string? Refusal);
+/// <param name="Faces">Faces detected.</param>
+/// <param name="Embedded">Faces embedded (a tracked face is embedded again only when it improves, or now and then).</param>
+/// <param name="Alerts">Alerts raised by this frame (new people).</param>
+public sealed record FrameOutcome(bool Analysed, int Faces, int Embedded, IReadOnlyList<Alert> Alerts, string? Refusal)
+{
+    /// <summary>Faces the quality gate turned away in this frame.</summary>
+    public int Rejected { get; init; }
+
+    /// <summary>Existing alerts given a better score and crop by this frame.</summary>
+    public IReadOnlyList<Alert> Improved { get; init; } = [];
+
+    /// <summary>Tracks alive after this frame.</summary>
+    public int Tracks { get; init; }
+}
 
 /// <summary>
-/// One camera's recognition state: its current grant, when it may ask again after a refusal, and when it
-/// last alerted on each watchlist entry.
+/// One camera's recognition state: its current grant, when it may ask again after a refusal, its face
+/// tracks, and the alerts it raised recently (by watchlist entry).
 /// </summary>
 public sealed class CameraRecognitionState(long cameraId)
 {
@@ -22,16 +36,24 @@ public sealed class CameraRecognitionState(long cameraId)
 
     internal DateTimeOffset RetryAfter { get; set; } = DateTimeOffset.MinValue;
 
-    internal Dictionary<long, DateTimeOffset> LastAlert { get; } = [];
+    internal FaceTracker? Tracker { get; set; }
+
+    internal SceneChange? Scene { get; set; }
+
+    /// <summary>The latest alert per watchlist entry on this camera, so that a person re-found soon after is still one alert.</summary>
+    internal Dictionary<long, TrackedAlert> RecentAlerts { get; } = [];
 
     public string? LastRefusal { get; internal set; }
 }
 
 /// <summary>
 /// The frame path after ingest: a grant from the policy engine (held while valid, asked again when it
-/// expires, so a revoked basis stops processing within the grant's lifetime), detection, embedding,
-/// matching, and an alert for a face at or above the threshold. A face that matches nothing is dropped
-/// here, in memory: its embedding and pixels are never written anywhere.
+/// expires, so a revoked basis stops processing within the grant's lifetime), detection, tracking, the
+/// quality gate, embedding, matching, and alerts. Faces are followed across frames; a track is embedded
+/// when its face passes the gate and is better than before (or now and then), keeps its best embedding,
+/// and raises one alert per watchlist entry, which later frames update (better score and crop, last seen,
+/// frames) instead of repeating. A face or track that matches nothing is dropped here, in memory: its
+/// embedding and pixels are never written anywhere.
 /// </summary>
 internal sealed class FrameAnalyzer(
     PolicyEngine policy,
@@ -47,66 +69,208 @@ internal sealed class FrameAnalyzer(
 
     private static readonly TimeSpan RenewBefore = TimeSpan.FromSeconds(2);
 
+    /// <summary>The quality gate shared by every camera; its counters show what it turned away, by reason.</summary>
+    public QualityGate Quality { get; } = new(options.Quality);
+
     public async Task<FrameOutcome> AnalyzeAsync(CameraRecognitionState state, BgrImage frame, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(state);
         var grant = await GrantAsync(state, cancellationToken);
         if (grant is null)
         {
+            // No processing allowed now: what the tracks hold in memory goes too.
+            EndTracks(state);
             return new FrameOutcome(false, 0, 0, [], state.LastRefusal);
         }
 
+        var tracker = state.Tracker ??= new FaceTracker(options.Tracking);
         var faces = vision.Detect(grant, frame);
-        var embedded = 0;
-        var raised = new List<Alert>();
-        foreach (var face in faces)
+        var scene = state.Scene ??= new SceneChange(options.Tracking.SceneCutDistance);
+        var step = tracker.Update(faces.Select(f => f.Box).ToList(), scene.IsCut(frame));
+        var now = time.GetUtcNow();
+        foreach (var ended in step.Ended)
         {
-            if (face.InterEyeDistance < options.MinimumEyeDistance)
-            {
-                continue;
-            }
-
-            var embedding = vision.Embed(grant, frame, face);
-            embedded++;
-            var candidates = index.Search(grant, embedding, options.Threshold, options.TopCandidates);
-            if (candidates.Count == 0)
-            {
-                continue; // matched nothing: leaves no trace
-            }
-
-            var best = candidates[0];
-            var now = time.GetUtcNow();
-            if (state.LastAlert.TryGetValue(best.EntryId, out var last) && now - last < options.AlertCooldown)
-            {
-                continue;
-            }
-
-            state.LastAlert[best.EntryId] = now;
-            var alert = alerts.Add(new NewAlert(
-                state.CameraId, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score,
-                options.Threshold, face.Box, ImageCodec.EncodeJpeg(frame, face.Box.ToPixelRect(frame.Width, frame.Height, 0.25f))));
-            await audit.AppendAsync(
-                new AuditRecord(
-                    CameraActor,
-                    AuditActions.Alert,
-                    "candidate",
-                    grant.LegalBasisId,
-                    Parameters: new Dictionary<string, string>
-                    {
-                        ["alert"] = Invariant(alert.Id),
-                        ["camera"] = Invariant(state.CameraId),
-                        ["watchlist"] = Invariant(best.WatchlistId),
-                        ["entry"] = Invariant(best.EntryId),
-                        ["score"] = best.Score.ToString("0.0000", CultureInfo.InvariantCulture),
-                        ["threshold"] = options.Threshold.ToString("0.0000", CultureInfo.InvariantCulture),
-                        ["grant"] = grant.Id.ToString(),
-                    },
-                    ResultCount: candidates.Count),
-                cancellationToken);
-            raised.Add(alert);
+            End(ended);
         }
 
-        return new FrameOutcome(true, faces.Count, embedded, raised, null);
+        var embedded = 0;
+        var rejected = 0;
+        var raised = new List<Alert>();
+        var improved = new List<Alert>();
+        for (var i = 0; i < faces.Count; i++)
+        {
+            var face = faces[i];
+            var track = step.Assigned[i];
+            foreach (var tracked in track.Alerts.Values)
+            {
+                tracked.Frames++;
+                tracked.LastSeen = now;
+                tracked.Dirty = true;
+            }
+
+            var quality = Quality.Assess(frame, face);
+            if (!quality.Accepted)
+            {
+                rejected++;
+                track.FramesSinceEmbedding++;
+            }
+            else if (track.BestEmbedding is null
+                || quality.Score > track.BestQuality * (1 + options.Tracking.QualityImprovement)
+                || track.FramesSinceEmbedding + 1 >= options.Tracking.ReembedEveryFrames)
+            {
+                var embedding = vision.Embed(grant, frame, face);
+                embedded++;
+                track.FramesSinceEmbedding = 0;
+                if (quality.Score > track.BestQuality)
+                {
+                    track.BestEmbedding = embedding;
+                    track.BestQuality = quality.Score;
+                }
+
+                var candidates = index.Search(grant, embedding, options.CurrentThreshold, options.TopCandidates);
+                if (candidates.Count > 0)
+                {
+                    await AlertAsync(state, grant, frame, face, track, candidates, now, raised, improved, cancellationToken);
+                }
+            }
+            else
+            {
+                track.FramesSinceEmbedding++;
+            }
+
+            foreach (var tracked in track.Alerts.Values)
+            {
+                if (tracked.Dirty && now - tracked.WrittenAt >= options.Tracking.AlertRefreshInterval)
+                {
+                    Write(tracked, now);
+                }
+            }
+        }
+
+        Prune(state, now);
+        return new FrameOutcome(true, faces.Count, embedded, raised, null)
+        {
+            Rejected = rejected,
+            Improved = improved,
+            Tracks = tracker.Active.Count,
+        };
     }
+
+    /// <summary>Ends the camera's tracks (it is stopping): alerts get their final last-seen time and frame count; embeddings are dropped.</summary>
+    public void EndTracks(CameraRecognitionState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Tracker is { } tracker)
+        {
+            foreach (var track in tracker.EndAll())
+            {
+                End(track);
+            }
+        }
+    }
+
+    private async Task AlertAsync(
+        CameraRecognitionState state,
+        ProcessingGrant grant,
+        BgrImage frame,
+        DetectedFace face,
+        Track track,
+        IReadOnlyList<MatchCandidate> candidates,
+        DateTimeOffset now,
+        List<Alert> raised,
+        List<Alert> improved,
+        CancellationToken cancellationToken)
+    {
+        var best = candidates[0];
+        if (!track.Alerts.TryGetValue(best.EntryId, out var tracked)
+            && state.RecentAlerts.TryGetValue(best.EntryId, out var recent) && now - recent.LastSeen < options.AlertCooldown)
+        {
+            // The same person, re-found on this camera soon after: the earlier alert goes on.
+            tracked = recent;
+            tracked.Frames++;
+            tracked.LastSeen = now;
+            tracked.Dirty = true;
+            track.Alerts[best.EntryId] = tracked;
+        }
+
+        if (tracked is null)
+        {
+            var alert = alerts.Add(new NewAlert(
+                state.CameraId, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score,
+                options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits));
+            tracked = new TrackedAlert(alert.Id, best.EntryId, best.Score, track.Hits, now);
+            track.Alerts[best.EntryId] = tracked;
+            state.RecentAlerts[best.EntryId] = tracked;
+            await LogAsync("candidate", alert.Id, state.CameraId, best, track, grant, candidates.Count, cancellationToken);
+            raised.Add(alert);
+            return;
+        }
+
+        state.RecentAlerts[best.EntryId] = tracked;
+        if (best.Score > tracked.Score)
+        {
+            var alert = alerts.Improve(tracked.AlertId, new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames));
+            tracked.Score = best.Score;
+            tracked.WrittenAt = now;
+            tracked.Dirty = false;
+            await LogAsync("improved", alert.Id, state.CameraId, best, track, grant, candidates.Count, cancellationToken);
+            improved.Add(alert);
+        }
+    }
+
+    private Task LogAsync(
+        string outcome, long alertId, long cameraId, MatchCandidate best, Track track, ProcessingGrant grant, int results, CancellationToken cancellationToken) =>
+        audit.AppendAsync(
+            new AuditRecord(
+                CameraActor,
+                AuditActions.Alert,
+                outcome,
+                grant.LegalBasisId,
+                Parameters: new Dictionary<string, string>
+                {
+                    ["alert"] = Invariant(alertId),
+                    ["camera"] = Invariant(cameraId),
+                    ["watchlist"] = Invariant(best.WatchlistId),
+                    ["entry"] = Invariant(best.EntryId),
+                    ["score"] = best.Score.ToString("0.0000", CultureInfo.InvariantCulture),
+                    ["threshold"] = options.CurrentThreshold.ToString("0.0000", CultureInfo.InvariantCulture),
+                    ["grant"] = grant.Id.ToString(),
+                    ["track"] = track.Id.ToString("N"),
+                },
+                ResultCount: results),
+            cancellationToken);
+
+    private void End(Track track)
+    {
+        foreach (var tracked in track.Alerts.Values.Where(t => t.Dirty))
+        {
+            Write(tracked, tracked.LastSeen);
+        }
+
+        track.Alerts.Clear();
+        track.Forget();
+    }
+
+    private void Write(TrackedAlert tracked, DateTimeOffset now)
+    {
+        alerts.Touch(tracked.AlertId, tracked.LastSeen, tracked.Frames);
+        tracked.WrittenAt = now;
+        tracked.Dirty = false;
+    }
+
+    private void Prune(CameraRecognitionState state, DateTimeOffset now)
+    {
+        foreach (var (entry, tracked) in state.RecentAlerts)
+        {
+            if (now - tracked.LastSeen >= options.AlertCooldown && !tracked.Dirty)
+            {
+                state.RecentAlerts.Remove(entry);
+            }
+        }
+    }
+
+    private static byte[] Crop(BgrImage frame, DetectedFace face) =>
+        ImageCodec.EncodeJpeg(frame, face.Box.ToPixelRect(frame.Width, frame.Height, 0.25f));
 
     private async Task<ProcessingGrant?> GrantAsync(CameraRecognitionState state, CancellationToken cancellationToken)
     {

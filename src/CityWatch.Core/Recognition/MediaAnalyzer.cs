@@ -81,7 +81,7 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
                     ["watchlist"] = watchlistId.ToString(CultureInfo.InvariantCulture),
                     ["frames"] = frames.ToString(CultureInfo.InvariantCulture),
                     ["faces"] = findings.Count.ToString(CultureInfo.InvariantCulture),
-                    ["threshold"] = options.Threshold.ToString("0.0000", CultureInfo.InvariantCulture),
+                    ["threshold"] = options.CurrentThreshold.ToString("0.0000", CultureInfo.InvariantCulture),
                 },
                 report.Matches,
                 [$"sha256:{Convert.ToHexStringLower(await HashAsync(path, cancellationToken))}"]),
@@ -93,9 +93,9 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
     {
         foreach (var face in vision.Detect(grant, image))
         {
-            var matches = face.InterEyeDistance < options.MinimumEyeDistance
+            var matches = face.InterEyeDistance < options.Quality.MinInterEyeDistance
                 ? []
-                : index.Search(grant, vision.Embed(grant, image, face), options.Threshold, options.TopCandidates);
+                : index.Search(grant, vision.Embed(grant, image, face), options.CurrentThreshold, options.TopCandidates);
             findings.Add(new FaceFinding(frame, position, face.Box, face.Score, matches));
         }
     }

@@ -1,3 +1,6 @@
+using CityWatch.Recognition.Tracking;
+using CityWatch.Vision;
+
 namespace CityWatch.Recognition;
 
 /// <summary>How frames are turned into alerts.</summary>
@@ -10,15 +13,30 @@ public sealed record RecognitionOptions
     /// </summary>
     public float Threshold { get; init; } = 0.45f;
 
-    /// <summary>The same person on the same camera within this time updates nothing and raises no new alert.</summary>
+    /// <summary>
+    /// Where the threshold in force comes from: the server reads the governed setting
+    /// (SettingsStore.OperatingThreshold for the embedder in use), so an approved change applies at once.
+    /// Null: <see cref="Threshold"/>.
+    /// </summary>
+    public Func<float>? ThresholdSource { get; init; }
+
+    public float CurrentThreshold => ThresholdSource?.Invoke() ?? Threshold;
+
+    /// <summary>
+    /// A new track on the same camera that matches an entry whose alert was last seen less than this long ago
+    /// updates that alert instead of raising another (a person who turned away for a moment is still one alert).
+    /// </summary>
     public TimeSpan AlertCooldown { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>After a refusal, a camera asks the policy engine again only after this long (frames in between are not analysed).</summary>
     public TimeSpan RefusalBackoff { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Faces smaller than this (pixels between the eyes) are not embedded: too poor to identify anyone.</summary>
-    public float MinimumEyeDistance { get; init; } = 12;
-
-    /// <summary>How many candidates an alert carries.</summary>
+    /// <summary>How many candidates a search returns.</summary>
     public int TopCandidates { get; init; } = 3;
+
+    /// <summary>The gate in front of the embedder: faces too small, turned, blurred or weakly detected are not embedded.</summary>
+    public QualityOptions Quality { get; init; } = new();
+
+    /// <summary>How faces are followed across frames, so that one person gives one alert.</summary>
+    public TrackingOptions Tracking { get; init; } = new();
 }

@@ -82,7 +82,12 @@ public sealed class SettingsStore
         return SetAsync(ThresholdKey(embedder), threshold.ToString("R", CultureInfo.InvariantCulture), actor, reason, cancellationToken);
     }
 
-    public Setting? Find(string key)
+    // Read on every analysed face: kept in memory, refreshed by every write (this process is the only writer).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Setting?> _cache = new();
+
+    public Setting? Find(string key) => _cache.GetOrAdd(key, Load);
+
+    private Setting? Load(string key)
     {
         using var connection = database.Open();
         var row = connection.QuerySingleOrDefault<(string Key, string Value, string ChangedBy, string ChangedAt)?>(
@@ -119,6 +124,8 @@ public sealed class SettingsStore
                 """,
                 new { key, value, actor, at = Timestamps.Format(now) });
         }
+
+        _cache[key] = new Setting(key, value, actor, now);
 
         var parameters = new Dictionary<string, string>
         {

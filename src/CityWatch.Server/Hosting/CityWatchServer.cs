@@ -119,7 +119,12 @@ public static class CityWatchServer
     /// <summary>One ingest and recognition worker per streaming camera, and the frame analyzer they share.</summary>
     private static IServiceCollection AddCameraMonitoring(this IServiceCollection services, ServerOptions options)
     {
-        services.AddSingleton(new RecognitionOptions());
+        services.AddSingleton(sp =>
+        {
+            var settings = sp.GetRequiredService<SettingsStore>();
+            var embedder = sp.GetRequiredService<VisionOptions>().Embedder;
+            return new RecognitionOptions { ThresholdSource = () => settings.OperatingThreshold(embedder) };
+        });
         services.AddSingleton<FrameAnalyzer>();
         services.AddSingleton<MediaAnalyzer>();
         services.AddSingleton(sp => new CameraMonitor(

@@ -20,7 +20,7 @@ internal static class EvalCommand
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public static Command Create() =>
-        new("eval", "Measure detection and recognition accuracy on labelled sets") { Verify(), Detect() };
+        new("eval", "Measure detection and recognition accuracy on labelled sets") { Verify(), Detect(), QualityCommand.Create() };
 
     private static Command Verify()
     {

@@ -69,6 +69,7 @@ public sealed class PolicyEngineTests : IDisposable
     public async Task A_watchlist_outside_the_scope_is_refused()
     {
         var camera = _city.AddCamera("C1");
+        _city.EnsureWatchlists([2]);
         await _city.ActiveBasisAsync([camera.Id], [1]);
 
         var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1, 2]));
@@ -98,6 +99,7 @@ public sealed class PolicyEngineTests : IDisposable
         var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
 
         Assert.Equal("no legal basis is in force", decision.RefusalReason);
+        Assert.Equal(LegalBasisStatus.Expired, _city.LegalBases.List().Single().Status);
     }
 
     [Fact]
@@ -131,9 +133,7 @@ public sealed class PolicyEngineTests : IDisposable
     public async Task A_draft_basis_grants_nothing()
     {
         var camera = _city.AddCamera("C1");
-        var now = _city.Time.GetUtcNow();
-        await _city.LegalBases.RegisterAsync(
-            new LegalBasisDraft("t", "i", "a", "d", "o", [ProcessingPurpose.Live], [camera.Id], [1], now.AddHours(-1), now.AddHours(1)), "tester");
+        await _city.LegalBases.RegisterAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live), "tester");
 
         var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
 
@@ -160,10 +160,7 @@ public sealed class PolicyEngineTests : IDisposable
     public async Task Evaluation_is_granted_only_under_a_basis_for_evaluation_and_never_with_a_watchlist()
     {
         var none = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));
-        var now = _city.Time.GetUtcNow();
-        var basis = await _city.LegalBases.RegisterAsync(
-            new LegalBasisDraft("Evaluation", "DPIA s.9 testing", "DPO", "E-1", "accuracy measurement", [ProcessingPurpose.Evaluation], [], [], now.AddMinutes(-1), now.AddHours(1)), "dpo");
-        await _city.LegalBases.ActivateAsync(basis.Id, "dpo");
+        await _city.ActiveBasisAsync([], [], ProcessingPurpose.Evaluation);
 
         var granted = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));
         var withWatchlist = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, [1]));

@@ -140,7 +140,7 @@ public sealed class DeploymentStore(
         {
             if (connection.Execute(
                 "UPDATE deployments SET stopped_by = @actor, stopped_at = @now, stop_reason = @reason WHERE id = @id AND stopped_at IS NULL",
-                new { deployment.Id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) }) == 0)
+                new { id = deployment.Id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) }) == 0)
             {
                 return;
             }

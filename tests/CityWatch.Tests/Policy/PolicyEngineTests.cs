@@ -169,4 +169,53 @@ public sealed class PolicyEngineTests : IDisposable
         Assert.Empty(granted.Grant!.WatchlistIds);
         Assert.Null(withWatchlist.Grant);
     }
+    [Fact]
+    public async Task An_area_basis_covers_the_cameras_at_sites_inside_its_polygon_only()
+    {
+        var inside = _city.AddCamera("C-IN");
+        _city.Cameras.CreateSite(new CityWatch.Cameras.SiteInput("FAR", "Far away", 45.5, 21.5, "Test city"));
+        var outside = _city.Cameras.Create(new CityWatch.Cameras.CameraInput("C-OUT", "FAR", "Far camera", "Test city", "test", null, true));
+        GeoPoint[] area = [new(44.7, 20.3), new(44.7, 20.5), new(44.9, 20.5), new(44.9, 20.3)];
+        var draft = _city.Draft([], [1], ProcessingPurpose.Live) with { Area = area };
+        var basis = await _city.LegalBases.AuthoriseAsync((await _city.PreparedBasisAsync(draft)).Id, new AuthorityDecision("A-1"), TestCity.AuthorityActor);
+
+        await _city.DeployAsync(basis.Id, [inside.Id], [1]);
+        var refused = await Assert.ThrowsAsync<PolicyRefusedException>(() => _city.DeployAsync(basis.Id, [outside.Id], [1]));
+
+        Assert.True((await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, inside.Id, [1]))).IsGranted);
+        Assert.Contains("outside the scope", refused.Reason);
+        Assert.Contains("outside the scope", (await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, outside.Id, [1]))).RefusalReason);
+    }
+
+    [Fact]
+    public async Task An_urgent_retrospective_basis_grants_for_48_hours_before_authorisation_and_a_live_one_for_24()
+    {
+        var camera = _city.AddCamera("C1");
+        var draft = _city.Draft([camera.Id], [1], ProcessingPurpose.Retrospective);
+        await _city.PreparedBasisAsync(draft with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
+        var live = await _city.PreparedBasisAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live) with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
+        await _city.DeployAsync(live.Id, [camera.Id], [1]);
+        var retrospective = new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1], CaseId: "C-1");
+        var stream = new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]);
+
+        Assert.True((await _city.Policy.AuthorizeAsync(stream)).IsGranted);
+        _city.Time.Advance(TimeSpan.FromHours(25));
+        Assert.Null((await _city.Policy.AuthorizeAsync(stream)).Grant);
+        Assert.True((await _city.Policy.AuthorizeAsync(retrospective)).IsGranted);
+        _city.Time.Advance(TimeSpan.FromHours(24));
+        Assert.Null((await _city.Policy.AuthorizeAsync(retrospective)).Grant);
+        Assert.All(_city.LegalBases.List(), b => Assert.Equal(LegalBasisStatus.Lapsed, b.Status));
+    }
+
+    [Fact]
+    public async Task A_deployment_cannot_start_before_the_basis_is_authorised()
+    {
+        var camera = _city.AddCamera("C1");
+        var basis = await _city.PreparedBasisAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live));
+
+        var refused = await Assert.ThrowsAsync<PolicyRefusedException>(() => _city.DeployAsync(basis.Id, [camera.Id], [1]));
+
+        Assert.Contains("PrerequisitesRecorded", refused.Reason);
+        Assert.Single(_city.Audit.Read(0, 100, GovernanceActions.Refusal));
+    }
 }

@@ -44,15 +44,19 @@ public class PipelineBenchmarks
         var audit = new AuditTrail(database, time);
         var bases = new LegalBasisStore(database, audit, time);
         var cameras = new CameraStore(database);
-        cameras.CreateSite(new SiteInput("B1", "Bench site", 44.8, 20.4, "Bench"));
-        var camera = cameras.Create(new CameraInput("BENCH-1", "B1", "Bench camera", "Bench", "benchmark", FaceRecognitionAllowed: true));
+        var watchlists = new CityWatch.Matching.WatchlistStore(database, time);
+        var scope = new CameraScope(database);
+        var deployments = new DeploymentStore(database, bases, watchlists, scope, audit, time);
+        var urgency = new UrgencyGuard(database, bases, deployments, watchlists, new CityWatch.Alerts.AlertStore(database, Path.Combine(scratch, "evidence")), audit);
         var now = time.GetUtcNow();
+        // Detection and embedding alone, as in an accuracy measurement: an evaluation basis through its lifecycle.
         var basis = bases.RegisterAsync(
-            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", "B-1", "benchmark", [ProcessingPurpose.Live], [camera.Id], [1], now.AddMinutes(-1), now.AddDays(1)),
+            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", LegalObjective.VictimOrMissingPersonSearch, "benchmark", [ProcessingPurpose.Evaluation], [], [], now.AddMinutes(-1), now.AddDays(1)),
             "bench").GetAwaiter().GetResult();
-        bases.ActivateAsync(basis.Id, "bench").GetAwaiter().GetResult();
-        grant = new PolicyEngine(bases, cameras, audit, time)
-            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Live, camera.Id, [1])).GetAwaiter().GetResult();
+        bases.RecordPrerequisitesAsync(basis.Id, new Prerequisites("B-DPIA", new FriaAssessment("b", "b", "b", "b", "b", "b"), "B-REG", "B-OPINION"), "bench").GetAwaiter().GetResult();
+        bases.AuthoriseAsync(basis.Id, new AuthorityDecision("B-1"), "bench-authority").GetAwaiter().GetResult();
+        grant = new PolicyEngine(bases, cameras, deployments, watchlists, scope, urgency, audit, time)
+            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Evaluation, null, [])).GetAwaiter().GetResult();
 
         pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);
         var faces = pipeline.Detect(grant, frame);

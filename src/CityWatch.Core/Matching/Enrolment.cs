@@ -14,9 +14,11 @@ public sealed record EnrolmentPhoto(string Name, byte[] Bytes);
 /// Enrols a person into a watchlist from one or more photos: under an enrolment grant, the largest face
 /// of each photo is embedded, the templates averaged into one, and the entry stored and logged with the
 /// watchlist's new digest. A photo with no usable face is rejected with the reason; if no photo is usable,
-/// nothing is stored.
+/// nothing is stored. Each entry records the legal basis it was enrolled under and expires at the latest
+/// when that basis ends; a basis caps how many entries may be enrolled under it. Every change leaves the
+/// watchlist unapproved until a second account approves it (<see cref="ApproveAsync"/>).
 /// </summary>
-internal sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FacePipeline vision, AuditTrail audit)
+internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, PolicyEngine policy, FacePipeline vision, AuditTrail audit, TimeProvider time)
 {
     /// <summary>Faces smaller than this (pixels between the eyes) give templates too poor to enrol.</summary>
     public const float MinimumEyeDistance = 24;
@@ -36,6 +38,21 @@ internal sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FaceP
 
         store.Get(watchlistId);
         var grant = await policy.RequireAsync(new PolicyRequest(actor, ProcessingPurpose.Enrolment, null, [watchlistId]), cancellationToken);
+        var basis = legalBases.Get(grant.LegalBasisId);
+        if (input.ExpiresAt is { } requested && (requested <= time.GetUtcNow() || requested > basis.ValidUntil))
+        {
+            throw new InvalidRequestException($"'expiresAt' must be in the future and no later than the end of legal basis {basis.Id} ({basis.ValidUntil:O}).");
+        }
+
+        var underBasis = store.CountUnderBasis(basis.Id);
+        if (underBasis >= basis.MaxWatchlistEntries)
+        {
+            var reason = $"legal basis {basis.Id} allows at most {basis.MaxWatchlistEntries} watchlist entries and has {underBasis}";
+            await GovernanceLog.RefusalAsync(audit, actor, basis.Id, "enrol", reason, cancellationToken, new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId) });
+            throw new PolicyRefusedException(reason);
+        }
+
+        input = input with { ExpiresAt = input.ExpiresAt ?? basis.ValidUntil };
         var templates = new List<float[]>();
         var rejections = new List<string>();
         foreach (var photo in photos)
@@ -60,7 +77,7 @@ internal sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FaceP
         }
 
         var salt = RandomNumberGenerator.GetBytes(16);
-        var entry = store.AddEntry(watchlistId, input, ModelCatalog.FrFeature.FileName, Mean(templates), salt, actor);
+        var entry = store.AddEntry(watchlistId, input, ModelCatalog.FrFeature.FileName, Mean(templates), salt, actor, basis.Id);
         var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
         await audit.AppendAsync(
             new AuditRecord(
@@ -85,7 +102,7 @@ internal sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FaceP
 
     public async Task RemoveAsync(long watchlistId, long entryId, string actor, CancellationToken cancellationToken = default)
     {
-        store.RemoveEntry(watchlistId, entryId);
+        store.RemoveEntry(watchlistId, entryId, actor);
         var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
         await audit.AppendAsync(
             new AuditRecord(actor, AuditActions.EnrolmentRemoval, "removed", Parameters: new Dictionary<string, string>
@@ -96,6 +113,31 @@ internal sealed class Enrolment(WatchlistStore store, PolicyEngine policy, FaceP
                 ["watchlistRoot"] = Convert.ToHexStringLower(digest.RootHash),
             }),
             cancellationToken);
+    }
+
+    /// <summary>
+    /// Approves the watchlist as it stands (G5): refused, and the refusal logged, when the approver made
+    /// the last change or enrolled an entry awaiting approval. Logs the approved digest.
+    /// </summary>
+    public async Task<Watchlist> ApproveAsync(long watchlistId, string actor, CancellationToken cancellationToken = default)
+    {
+        var (approved, entries, refusal) = store.Approve(watchlistId, actor);
+        if (approved is null)
+        {
+            await GovernanceLog.RefusalAsync(audit, actor, null, "approve watchlist", refusal!, cancellationToken, new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId) });
+            throw new PolicyRefusedException(refusal!);
+        }
+
+        await audit.AppendAsync(
+            new AuditRecord(actor, GovernanceActions.WatchlistApproval, "approved", Parameters: new Dictionary<string, string>
+            {
+                ["watchlist"] = Invariant(watchlistId),
+                ["digest"] = approved.ApprovedDigest!,
+                ["count"] = Invariant(approved.Entries),
+                ["entriesApproved"] = string.Join(",", entries.Select(Invariant)),
+            }),
+            cancellationToken);
+        return approved;
     }
 
     private float[]? Template(ProcessingGrant grant, EnrolmentPhoto photo, out string reason)

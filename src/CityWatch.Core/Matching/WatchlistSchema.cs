@@ -8,7 +8,12 @@ internal static class WatchlistSchema
             name TEXT NOT NULL UNIQUE,
             description TEXT NOT NULL,
             created_by TEXT NOT NULL,
-            created_at TEXT NOT NULL
+            created_at TEXT NOT NULL,
+            approved_digest TEXT NULL,
+            approved_by TEXT NULL,
+            approved_at TEXT NULL,
+            changed_by TEXT NULL,
+            changed_at TEXT NULL
         );
         CREATE TABLE IF NOT EXISTS watchlist_entries (
             id INTEGER PRIMARY KEY,
@@ -16,14 +21,18 @@ internal static class WatchlistSchema
             label TEXT NOT NULL,
             category TEXT NOT NULL,
             image_source TEXT NOT NULL,
+            legal_basis_id INTEGER NULL,
             enrolled_by TEXT NOT NULL,
             enrolled_at TEXT NOT NULL,
             expires_at TEXT NULL,
+            approved_by TEXT NULL,
+            approved_at TEXT NULL,
             model TEXT NOT NULL,
             template BLOB NOT NULL,
             template_hash TEXT NOT NULL,
             label_salt BLOB NOT NULL
         );
         CREATE INDEX IF NOT EXISTS watchlist_entries_list ON watchlist_entries(watchlist_id);
+        CREATE INDEX IF NOT EXISTS watchlist_entries_basis ON watchlist_entries(legal_basis_id);
         """;
 }

@@ -50,45 +50,140 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             .Select(r => r.ToModel()).ToList();
     }
 
-    /// <summary>Stores an enrolled template (L2-normalised) and returns the entry.</summary>
-    internal WatchlistEntry AddEntry(long watchlistId, EntryInput input, string model, float[] template, byte[] labelSalt, string actor)
+    /// <summary>
+    /// Stores an enrolled template (L2-normalised) and returns the entry. The watchlist is then changed, so
+    /// no longer approved, until a second account approves it (<see cref="Approve"/>).
+    /// </summary>
+    internal WatchlistEntry AddEntry(long watchlistId, EntryInput input, string model, float[] template, byte[] labelSalt, string actor, long? legalBasisId = null)
     {
         Get(watchlistId);
         var bytes = ToBytes(template);
-        using var connection = database.Open();
-        var id = connection.ExecuteScalar<long>(
-            """
-            INSERT INTO watchlist_entries (watchlist_id, label, category, image_source, enrolled_by, enrolled_at, expires_at, model, template, template_hash, label_salt)
-            VALUES (@watchlistId, @Label, @Category, @ImageSource, @actor, @now, @expires, @model, @bytes, @hash, @labelSalt) RETURNING id
-            """,
-            new
-            {
-                watchlistId,
-                input.Label,
-                input.Category,
-                input.ImageSource,
-                actor,
-                now = Timestamps.Format(time.GetUtcNow()),
-                expires = input.ExpiresAt is { } e ? Timestamps.Format(e) : null,
-                model,
-                bytes,
-                hash = Convert.ToHexStringLower(SHA256.HashData(bytes)),
-                labelSalt,
-            });
+        var now = Timestamps.Format(time.GetUtcNow());
+        long id;
+        using (var connection = database.Open())
+        {
+            using var transaction = connection.BeginTransaction();
+            id = connection.ExecuteScalar<long>(
+                """
+                INSERT INTO watchlist_entries (watchlist_id, label, category, image_source, legal_basis_id, enrolled_by, enrolled_at, expires_at, model, template, template_hash, label_salt)
+                VALUES (@watchlistId, @Label, @Category, @ImageSource, @legalBasisId, @actor, @now, @expires, @model, @bytes, @hash, @labelSalt) RETURNING id
+                """,
+                new
+                {
+                    watchlistId,
+                    input.Label,
+                    input.Category,
+                    input.ImageSource,
+                    legalBasisId,
+                    actor,
+                    now,
+                    expires = input.ExpiresAt is { } e ? Timestamps.Format(e) : null,
+                    model,
+                    bytes,
+                    hash = Convert.ToHexStringLower(SHA256.HashData(bytes)),
+                    labelSalt,
+                },
+                transaction);
+            MarkChanged(connection, transaction, watchlistId, actor, now);
+            transaction.Commit();
+        }
+
         Changed?.Invoke(watchlistId);
         return Entries(watchlistId).Single(e => e.Id == id);
     }
 
-    internal void RemoveEntry(long watchlistId, long entryId)
+    internal void RemoveEntry(long watchlistId, long entryId, string actor = "system")
     {
-        using var connection = database.Open();
-        if (connection.Execute("DELETE FROM watchlist_entries WHERE id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId }) == 0)
+        using (var connection = database.Open())
         {
-            throw new NotFoundException($"No entry {entryId} in watchlist {watchlistId}.");
+            using var transaction = connection.BeginTransaction();
+            if (connection.Execute("DELETE FROM watchlist_entries WHERE id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId }, transaction) == 0)
+            {
+                throw new NotFoundException($"No entry {entryId} in watchlist {watchlistId}.");
+            }
+
+            MarkChanged(connection, transaction, watchlistId, actor, Timestamps.Format(time.GetUtcNow()));
+            transaction.Commit();
         }
 
         Changed?.Invoke(watchlistId);
     }
+
+    /// <summary>How many entries were enrolled under a legal basis (its size cap counts these).</summary>
+    public int CountUnderBasis(long legalBasisId)
+    {
+        using var connection = database.Open();
+        return connection.ExecuteScalar<int>("SELECT COUNT(*) FROM watchlist_entries WHERE legal_basis_id = @legalBasisId", new { legalBasisId });
+    }
+
+    /// <summary>Deletes every entry enrolled under a legal basis (urgency refused or late); returns (watchlist, entry) ids.</summary>
+    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveUnderBasis(long legalBasisId, string actor) =>
+        RemoveWhere("legal_basis_id = @legalBasisId", new { legalBasisId }, actor);
+
+    /// <summary>Deletes every entry whose expiry is at or before <paramref name="now"/>; returns (watchlist, entry) ids.</summary>
+    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveExpired(DateTimeOffset now, string actor) =>
+        RemoveWhere("expires_at IS NOT NULL AND expires_at <= @now", new { now = Timestamps.Format(now) }, actor);
+
+    /// <summary>
+    /// Approves the watchlist as it is now: records its digest and stamps every entry not yet approved.
+    /// Returns the reason it may not, if any: the approver must be neither the account that last changed
+    /// the list nor one that enrolled an entry awaiting approval (two people see every change).
+    /// </summary>
+    internal (Watchlist? Approved, IReadOnlyList<long> Entries, string? Refusal) Approve(long watchlistId, string actor)
+    {
+        var watchlist = Get(watchlistId);
+        using var connection = database.Open();
+        using var transaction = connection.BeginTransaction();
+        var pending = connection.Query<(long Id, string EnrolledBy)>(
+            "SELECT id, enrolled_by FROM watchlist_entries WHERE watchlist_id = @watchlistId AND approved_by IS NULL ORDER BY id", new { watchlistId }, transaction).ToList();
+        if (watchlist.ChangedBy == actor)
+        {
+            return (null, [], $"{actor} made the last change to watchlist {watchlistId}; another account must approve it");
+        }
+
+        if (pending.FirstOrDefault(p => p.EnrolledBy == actor) is { Id: > 0 } own)
+        {
+            return (null, [], $"{actor} enrolled entry {own.Id}; another account must approve it");
+        }
+
+        var now = Timestamps.Format(time.GetUtcNow());
+        connection.Execute(
+            "UPDATE watchlist_entries SET approved_by = @actor, approved_at = @now WHERE watchlist_id = @watchlistId AND approved_by IS NULL",
+            new { watchlistId, actor, now }, transaction);
+        connection.Execute(
+            "UPDATE watchlists SET approved_digest = @digest, approved_by = @actor, approved_at = @now WHERE id = @watchlistId",
+            new { watchlistId, actor, now, digest = watchlist.CurrentDigest }, transaction);
+        transaction.Commit();
+        return (Get(watchlistId), pending.Select(p => p.Id).ToList(), null);
+    }
+
+    private List<(long WatchlistId, long EntryId)> RemoveWhere(string where, object parameters, string actor)
+    {
+        List<(long WatchlistId, long EntryId)> removed;
+        using (var connection = database.Open())
+        {
+            using var transaction = connection.BeginTransaction();
+            removed = connection.Query<(long, long)>($"SELECT watchlist_id, id FROM watchlist_entries WHERE {where} ORDER BY id", parameters, transaction).ToList();
+            connection.Execute($"DELETE FROM watchlist_entries WHERE {where}", parameters, transaction);
+            var now = Timestamps.Format(time.GetUtcNow());
+            foreach (var watchlistId in removed.Select(r => r.WatchlistId).Distinct())
+            {
+                MarkChanged(connection, transaction, watchlistId, actor, now);
+            }
+
+            transaction.Commit();
+        }
+
+        foreach (var watchlistId in removed.Select(r => r.WatchlistId).Distinct())
+        {
+            Changed?.Invoke(watchlistId);
+        }
+
+        return removed;
+    }
+
+    private static void MarkChanged(SqliteConnection connection, SqliteTransaction transaction, long watchlistId, string actor, string now) =>
+        connection.Execute("UPDATE watchlists SET changed_by = @actor, changed_at = @now WHERE id = @watchlistId", new { watchlistId, actor, now }, transaction);
 
     /// <summary>The templates of a watchlist, for the in-memory index. Never exposed through the API.</summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(long watchlistId)
@@ -152,14 +247,33 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
 
     private List<Watchlist> Query(string where, object? parameters)
     {
+        var digests = Digests().ToDictionary(d => d.WatchlistId, d => d.Hex);
         using var connection = database.Open();
-        return connection.Query<(long Id, string Name, string Description, string CreatedBy, string CreatedAt, long Entries)>(
+        return connection.Query<WatchlistRow>(
             $"""
-            SELECT w.id, w.name, w.description, w.created_by, w.created_at,
-                (SELECT COUNT(*) FROM watchlist_entries e WHERE e.watchlist_id = w.id)
+            SELECT w.*, (SELECT COUNT(*) FROM watchlist_entries e WHERE e.watchlist_id = w.id) AS entries
             FROM watchlists w {where} ORDER BY w.id
             """,
-            parameters).Select(r => new Watchlist(r.Id, r.Name, r.Description, r.CreatedBy, Timestamps.Parse(r.CreatedAt), (int)r.Entries)).ToList();
+            parameters).Select(r => r.ToModel(digests.GetValueOrDefault(r.Id, ""))).ToList();
+    }
+
+    private sealed class WatchlistRow
+    {
+        public long Id { get; set; }
+        public string Name { get; set; } = "";
+        public string Description { get; set; } = "";
+        public string CreatedBy { get; set; } = "";
+        public string CreatedAt { get; set; } = "";
+        public long Entries { get; set; }
+        public string? ApprovedDigest { get; set; }
+        public string? ApprovedBy { get; set; }
+        public string? ApprovedAt { get; set; }
+        public string? ChangedBy { get; set; }
+        public string? ChangedAt { get; set; }
+
+        public Watchlist ToModel(string digest) => new(
+            Id, Name, Description, CreatedBy, Timestamps.Parse(CreatedAt), (int)Entries, digest, ApprovedDigest, ApprovedBy,
+            ApprovedAt is null ? null : Timestamps.Parse(ApprovedAt), ChangedBy, ChangedAt is null ? null : Timestamps.Parse(ChangedAt));
     }
 
     private sealed class EntryRow
@@ -169,16 +283,19 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         public string Label { get; set; } = "";
         public string Category { get; set; } = "";
         public string ImageSource { get; set; } = "";
+        public long? LegalBasisId { get; set; }
         public string EnrolledBy { get; set; } = "";
         public string EnrolledAt { get; set; } = "";
         public string? ExpiresAt { get; set; }
+        public string? ApprovedBy { get; set; }
+        public string? ApprovedAt { get; set; }
         public string Model { get; set; } = "";
         public byte[] Template { get; set; } = [];
         public string TemplateHash { get; set; } = "";
 
         public WatchlistEntry ToModel() => new(
-            Id, WatchlistId, Label, Category, ImageSource, EnrolledBy, Timestamps.Parse(EnrolledAt),
-            ExpiresAt is null ? null : Timestamps.Parse(ExpiresAt), Model, TemplateHash);
+            Id, WatchlistId, Label, Category, ImageSource, LegalBasisId, EnrolledBy, Timestamps.Parse(EnrolledAt),
+            ExpiresAt is null ? null : Timestamps.Parse(ExpiresAt), ApprovedBy, ApprovedAt is null ? null : Timestamps.Parse(ApprovedAt), Model, TemplateHash);
     }
 }
 

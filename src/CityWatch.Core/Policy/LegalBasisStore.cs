@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -5,83 +6,226 @@ using Dapper;
 
 namespace CityWatch.Policy;
 
-/// <summary>The register of legal bases. Every change is logged.</summary>
+/// <summary>
+/// The register of legal bases and their lifecycle (G1, G3, G4): register a draft, record its
+/// prerequisites (DPIA, FRIA, registration, the regulator's opinion), then an account other than the
+/// registrant authorises or refuses it with the decision's reference; an authority or the DPO may revoke
+/// it. Every transition, and every refused attempt, is logged with the actor.
+/// </summary>
 public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit, TimeProvider time)
 {
+    public const int MaxRetentionLimitDays = 3650;
+    public const int MaxWatchlistEntriesLimit = 100_000;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
     public async Task<LegalBasis> RegisterAsync(LegalBasisDraft draft, string actor, CancellationToken cancellationToken = default)
     {
         Validate(draft);
-        using var connection = database.Open();
-        var id = connection.ExecuteScalar<long>(
-            """
-            INSERT INTO legal_bases (title, instrument, authority, decision_id, objective, purposes, camera_ids,
-                watchlist_ids, valid_from, valid_until, status, is_demonstration, created_by, created_at)
-            VALUES (@Title, @Instrument, @Authority, @DecisionId, @Objective, @purposes, @cameras, @watchlists,
-                @from, @until, 'Draft', @IsDemonstration, @actor, @now) RETURNING id
-            """,
-            new
-            {
-                draft.Title,
-                draft.Instrument,
-                draft.Authority,
-                draft.DecisionId,
-                draft.Objective,
-                purposes = JsonSerializer.Serialize(draft.Purposes.Select(p => p.ToString())),
-                cameras = JsonSerializer.Serialize(draft.CameraIds),
-                watchlists = JsonSerializer.Serialize(draft.WatchlistIds),
-                from = Timestamps.Format(draft.ValidFrom),
-                until = Timestamps.Format(draft.ValidUntil),
-                draft.IsDemonstration,
-                actor,
-                now = Timestamps.Format(time.GetUtcNow()),
-            });
-        await LogAsync(actor, id, "registered", cancellationToken);
+        using (var connection = database.Open())
+        {
+            var id = connection.ExecuteScalar<long>(
+                """
+                INSERT INTO legal_bases (title, instrument, authority, objective, offence, objective_detail, purposes, camera_ids, area,
+                    watchlist_ids, valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
+                VALUES (@Title, @Instrument, @Authority, @objective, @Offence, @ObjectiveDetail, @purposes, @cameras, @area,
+                    @watchlists, @from, @until, @MaxRetentionDays, @MaxWatchlistEntries, @Urgent, 'Draft', @IsDemonstration, @actor, @now) RETURNING id
+                """,
+                new
+                {
+                    draft.Title,
+                    draft.Instrument,
+                    draft.Authority,
+                    objective = draft.Objective.ToString(),
+                    draft.Offence,
+                    draft.ObjectiveDetail,
+                    purposes = JsonSerializer.Serialize(draft.Purposes.Select(p => p.ToString())),
+                    cameras = JsonSerializer.Serialize(draft.CameraIds ?? []),
+                    area = draft.Area is { Count: > 0 } area ? JsonSerializer.Serialize(area, Json) : null,
+                    watchlists = JsonSerializer.Serialize(draft.WatchlistIds ?? []),
+                    from = Timestamps.Format(draft.ValidFrom),
+                    until = Timestamps.Format(draft.ValidUntil),
+                    draft.MaxRetentionDays,
+                    draft.MaxWatchlistEntries,
+                    draft.Urgent,
+                    draft.IsDemonstration,
+                    actor,
+                    now = Timestamps.Format(time.GetUtcNow()),
+                });
+            await LogAsync(actor, id, draft.Urgent ? "registered (urgent)" : "registered", cancellationToken);
+            return Get(id);
+        }
+    }
+
+    /// <summary>Records the DPIA, the FRIA, the registration id and the regulator's opinion: Draft to PrerequisitesRecorded.</summary>
+    public async Task<LegalBasis> RecordPrerequisitesAsync(long id, Prerequisites prerequisites, string actor, CancellationToken cancellationToken = default)
+    {
+        var basis = Get(id);
+        ValidatePrerequisites(prerequisites);
+        if (basis.Status != LegalBasisStatus.Draft)
+        {
+            await RefuseAsync(actor, id, "record prerequisites", $"legal basis {id} is {basis.Status}; prerequisites are recorded on a draft", cancellationToken);
+        }
+
+        using (var connection = database.Open())
+        {
+            connection.Execute(
+                "UPDATE legal_bases SET state = 'PrerequisitesRecorded', prerequisites = @json, prerequisites_by = @actor, prerequisites_at = @now WHERE id = @id",
+                new { id, json = JsonSerializer.Serialize(prerequisites, Json), actor, now = Timestamps.Format(time.GetUtcNow()) });
+        }
+
+        await LogAsync(actor, id, "prerequisites recorded", cancellationToken, new Dictionary<string, string>
+        {
+            ["dpia"] = prerequisites.DpiaReference,
+            ["registration"] = prerequisites.RegistrationId,
+            ["regulatorOpinion"] = prerequisites.RegulatorOpinionReference,
+        });
         return Get(id);
     }
 
-    public async Task<LegalBasis> ActivateAsync(long id, string actor, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The authority's authorisation, with its decision's reference. Refused (and the attempt logged) for a
+    /// basis without prerequisites, one past its urgency deadline, or when the authoriser is the account
+    /// that registered the basis or recorded its prerequisites. The caller's role is checked by the API.
+    /// </summary>
+    public async Task<LegalBasis> AuthoriseAsync(long id, AuthorityDecision decision, string actor, CancellationToken cancellationToken = default)
     {
         var basis = Get(id);
-        if (basis.Status != LegalBasisStatus.Draft)
+        RequireText(decision?.DecisionReference, "decisionReference");
+        await RequireDecidableAsync(basis, actor, "authorise", cancellationToken);
+        using (var connection = database.Open())
         {
-            throw new ConflictException($"Legal basis {id} is {basis.Status}; only a draft can be activated.");
+            connection.Execute(
+                "UPDATE legal_bases SET state = 'Authorised', decision_reference = @reference, decided_by = @actor, decided_at = @now WHERE id = @id",
+                new { id, reference = decision!.DecisionReference, actor, now = Timestamps.Format(time.GetUtcNow()) });
         }
 
-        SetStatus(id, LegalBasisStatus.Active, revokedAt: null);
-        await LogAsync(actor, id, "activated", cancellationToken);
+        await LogAsync(actor, id, "authorised", cancellationToken, new Dictionary<string, string> { ["decision"] = decision.DecisionReference });
+        return Get(id);
+    }
+
+    /// <summary>
+    /// The authority's refusal. For an urgent basis already in use, the caller must then destroy what was
+    /// made under it (<see cref="UrgencyGuard.RefuseAsync"/> does both).
+    /// </summary>
+    internal async Task<LegalBasis> RefuseAsync(long id, AuthorityDecision decision, string actor, CancellationToken cancellationToken = default)
+    {
+        var basis = Get(id);
+        RequireText(decision?.DecisionReference, "decisionReference");
+        if (basis.Status is not (LegalBasisStatus.Draft or LegalBasisStatus.PrerequisitesRecorded or LegalBasisStatus.UrgentActive))
+        {
+            throw new ConflictException($"Legal basis {id} is {basis.Status}; only an undecided basis can be refused.");
+        }
+
+        using (var connection = database.Open())
+        {
+            connection.Execute(
+                "UPDATE legal_bases SET state = 'Refused', decision_reference = @reference, decided_by = @actor, decided_at = @now, refusal_reason = @reason WHERE id = @id",
+                new { id, reference = decision!.DecisionReference, reason = decision.Reason, actor, now = Timestamps.Format(time.GetUtcNow()) });
+        }
+
+        await LogAsync(actor, id, "refused by the authority", cancellationToken, new Dictionary<string, string> { ["decision"] = decision.DecisionReference, ["reason"] = decision.Reason ?? "" });
         return Get(id);
     }
 
     public async Task<LegalBasis> RevokeAsync(long id, string actor, CancellationToken cancellationToken = default)
     {
         var basis = Get(id);
-        if (basis.Status == LegalBasisStatus.Revoked)
+        if (basis.Status is LegalBasisStatus.Revoked or LegalBasisStatus.Refused or LegalBasisStatus.Lapsed)
         {
-            throw new ConflictException($"Legal basis {id} is already revoked.");
+            throw new ConflictException($"Legal basis {id} is already {basis.Status}.");
         }
 
-        SetStatus(id, LegalBasisStatus.Revoked, time.GetUtcNow());
+        using (var connection = database.Open())
+        {
+            connection.Execute(
+                "UPDATE legal_bases SET state = 'Revoked', revoked_by = @actor, revoked_at = @now WHERE id = @id",
+                new { id, actor, now = Timestamps.Format(time.GetUtcNow()) });
+        }
+
         await LogAsync(actor, id, "revoked", cancellationToken);
         return Get(id);
     }
+
+    /// <summary>Marks an urgent basis whose deadline passed without authorisation as lapsed; false if it was not pending.</summary>
+    internal bool MarkLapsed(long id)
+    {
+        using var connection = database.Open();
+        return connection.Execute(
+            "UPDATE legal_bases SET state = 'Lapsed' WHERE id = @id AND state IN ('Draft', 'PrerequisitesRecorded') AND urgent = 1", new { id }) == 1;
+    }
+
+    internal void MarkDestroyed(long id)
+    {
+        using var connection = database.Open();
+        connection.Execute("UPDATE legal_bases SET destroyed_at = @now WHERE id = @id", new { id, now = Timestamps.Format(time.GetUtcNow()) });
+    }
+
+    /// <summary>Urgent bases refused, or past their deadline without authorisation, whose data has not been destroyed yet.</summary>
+    internal IReadOnlyList<LegalBasis> UrgentToSettle() =>
+        Query("WHERE urgent = 1 AND destroyed_at IS NULL AND state IN ('PrerequisitesRecorded', 'Draft', 'Refused', 'Lapsed')", null)
+            .Where(b => b.Status is LegalBasisStatus.Refused or LegalBasisStatus.Lapsed)
+            .ToList();
 
     public LegalBasis Get(long id) =>
         Query("WHERE id = @id", new { id }).SingleOrDefault() ?? throw new NotFoundException($"No legal basis {id}.");
 
     public IReadOnlyList<LegalBasis> List() => Query("ORDER BY id", null);
 
-    /// <summary>The bases that are active and inside their window at <paramref name="now"/>.</summary>
+    /// <summary>The bases that grant something at <paramref name="now"/> (authorised in their window, or urgent before their deadline).</summary>
     public IReadOnlyList<LegalBasis> InForce(DateTimeOffset now) =>
-        Query("WHERE status = 'Active' ORDER BY id", null).Where(b => b.IsInForceAt(now)).ToList();
+        Query("WHERE state IN ('Authorised', 'PrerequisitesRecorded') ORDER BY id", null).Where(b => b.IsInForceAt(now)).ToList();
+
+    /// <summary>Logs a refused governance act and throws <see cref="PolicyRefusedException"/> (403).</summary>
+    internal async Task RefuseAsync(string actor, long? basisId, string act, string reason, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? parameters = null)
+    {
+        await GovernanceLog.RefusalAsync(audit, actor, basisId, act, reason, cancellationToken, parameters);
+        throw new PolicyRefusedException(reason);
+    }
+
+    private async Task RequireDecidableAsync(LegalBasis basis, string actor, string act, CancellationToken cancellationToken)
+    {
+        if (basis.Status == LegalBasisStatus.Draft)
+        {
+            await RefuseAsync(actor, basis.Id, act, $"legal basis {basis.Id} has no prerequisites on record (DPIA, FRIA, registration id, regulator's opinion)", cancellationToken);
+        }
+
+        if (basis.Status is not (LegalBasisStatus.PrerequisitesRecorded or LegalBasisStatus.UrgentActive))
+        {
+            await RefuseAsync(actor, basis.Id, act, $"legal basis {basis.Id} is {basis.Status}", cancellationToken);
+        }
+
+        if (actor == basis.CreatedBy || actor == basis.PrerequisitesRecordedBy)
+        {
+            await RefuseAsync(actor, basis.Id, act, $"{actor} registered legal basis {basis.Id} or recorded its prerequisites; another account must decide on it", cancellationToken);
+        }
+    }
 
     private static void Validate(LegalBasisDraft draft)
     {
+        ArgumentNullException.ThrowIfNull(draft);
         RequireText(draft.Title, "title");
         RequireText(draft.Instrument, "instrument");
         RequireText(draft.Authority, "authority");
-        RequireText(draft.DecisionId, "decisionId");
-        RequireText(draft.Objective, "objective");
-        if (draft.Purposes is null || draft.Purposes.Count == 0)
+        RequireText(draft.ObjectiveDetail, "objectiveDetail");
+        if (!Enum.IsDefined(draft.Objective))
+        {
+            throw new InvalidRequestException($"'objective' must be one of {string.Join(", ", Enum.GetNames<LegalObjective>())}.");
+        }
+
+        if (draft.Objective == LegalObjective.SeriousOffenceSuspect)
+        {
+            if (draft.Offence is null || !ListedOffences.All.ContainsKey(draft.Offence))
+            {
+                throw new InvalidRequestException($"A search for a suspect must name a listed offence ('offence': one of {string.Join(", ", ListedOffences.All.Keys)}).");
+            }
+        }
+        else if (draft.Offence is not null)
+        {
+            throw new InvalidRequestException("'offence' is named only when the objective is SeriousOffenceSuspect.");
+        }
+
+        if (draft.Purposes is null || draft.Purposes.Count == 0 || draft.Purposes.Any(p => !Enum.IsDefined(p)))
         {
             throw new InvalidRequestException("A legal basis must name at least one purpose.");
         }
@@ -91,15 +235,52 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             throw new InvalidRequestException("A legal basis must name the watchlists it covers.");
         }
 
-        if (draft.Purposes.Contains(ProcessingPurpose.Live) && (draft.CameraIds is null || draft.CameraIds.Count == 0))
+        if (draft.Area is { Count: > 0 } area)
         {
-            throw new InvalidRequestException("A legal basis for live use must name its cameras.");
+            if (area.Count < 3 || area.Any(p => p is null || p.Latitude is < -90 or > 90 || p.Longitude is < -180 or > 180 || double.IsNaN(p.Latitude) || double.IsNaN(p.Longitude)))
+            {
+                throw new InvalidRequestException("'area' must be a polygon of at least 3 points with latitude in [-90, 90] and longitude in [-180, 180].");
+            }
+        }
+
+        if (draft.Purposes.Contains(ProcessingPurpose.Live) && (draft.CameraIds is null || draft.CameraIds.Count == 0) && draft.Area is not { Count: > 0 })
+        {
+            throw new InvalidRequestException("A legal basis for live use must name its cameras or an area.");
         }
 
         if (draft.ValidUntil <= draft.ValidFrom)
         {
             throw new InvalidRequestException("validUntil must be after validFrom.");
         }
+
+        if (draft.MaxRetentionDays is < 1 or > MaxRetentionLimitDays)
+        {
+            throw new InvalidRequestException($"'maxRetentionDays' must be between 1 and {MaxRetentionLimitDays}.");
+        }
+
+        if (draft.MaxWatchlistEntries is < 1 or > MaxWatchlistEntriesLimit)
+        {
+            throw new InvalidRequestException($"'maxWatchlistEntries' must be between 1 and {MaxWatchlistEntriesLimit}.");
+        }
+    }
+
+    private static void ValidatePrerequisites(Prerequisites? prerequisites)
+    {
+        if (prerequisites?.Fria is null)
+        {
+            throw new InvalidRequestException("Prerequisites need 'dpiaReference', 'fria' (processes, periodAndFrequency, affectedGroups, risks, humanOversight, mitigationAndComplaints), 'registrationId' and 'regulatorOpinionReference'.");
+        }
+
+        RequireText(prerequisites.DpiaReference, "dpiaReference");
+        RequireText(prerequisites.RegistrationId, "registrationId");
+        RequireText(prerequisites.RegulatorOpinionReference, "regulatorOpinionReference");
+        var fria = prerequisites.Fria;
+        RequireText(fria.Processes, "fria.processes");
+        RequireText(fria.PeriodAndFrequency, "fria.periodAndFrequency");
+        RequireText(fria.AffectedGroups, "fria.affectedGroups");
+        RequireText(fria.Risks, "fria.risks");
+        RequireText(fria.HumanOversight, "fria.humanOversight");
+        RequireText(fria.MitigationAndComplaints, "fria.mitigationAndComplaints");
     }
 
     private static void RequireText(string? value, string name)
@@ -110,21 +291,14 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         }
     }
 
-    private void SetStatus(long id, LegalBasisStatus status, DateTimeOffset? revokedAt)
-    {
-        using var connection = database.Open();
-        connection.Execute(
-            "UPDATE legal_bases SET status = @status, revoked_at = @revoked WHERE id = @id",
-            new { id, status = status.ToString(), revoked = revokedAt is { } r ? Timestamps.Format(r) : null });
-    }
-
-    private Task<long> LogAsync(string actor, long id, string outcome, CancellationToken cancellationToken) =>
-        audit.AppendAsync(new AuditRecord(actor, AuditActions.LegalBasisChange, outcome, LegalBasisId: id), cancellationToken);
+    private Task<long> LogAsync(string actor, long id, string outcome, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? parameters = null) =>
+        audit.AppendAsync(new AuditRecord(actor, AuditActions.LegalBasisChange, outcome, LegalBasisId: id, Parameters: parameters), cancellationToken);
 
     private List<LegalBasis> Query(string where, object? parameters)
     {
+        var now = time.GetUtcNow();
         using var connection = database.Open();
-        return connection.Query<Row>($"SELECT * FROM legal_bases {where}", parameters).Select(r => r.ToModel()).ToList();
+        return connection.Query<Row>($"SELECT * FROM legal_bases {where}", parameters).Select(r => r.ToModel(now)).ToList();
     }
 
     private sealed class Row
@@ -133,35 +307,82 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         public string Title { get; set; } = "";
         public string Instrument { get; set; } = "";
         public string Authority { get; set; } = "";
-        public string DecisionId { get; set; } = "";
         public string Objective { get; set; } = "";
+        public string? Offence { get; set; }
+        public string ObjectiveDetail { get; set; } = "";
         public string Purposes { get; set; } = "[]";
         public string CameraIds { get; set; } = "[]";
+        public string? Area { get; set; }
         public string WatchlistIds { get; set; } = "[]";
         public string ValidFrom { get; set; } = "";
         public string ValidUntil { get; set; } = "";
-        public string Status { get; set; } = "";
+        public int MaxRetentionDays { get; set; }
+        public int MaxWatchlistEntries { get; set; }
+        public bool Urgent { get; set; }
+        public string State { get; set; } = "";
         public bool IsDemonstration { get; set; }
         public string CreatedBy { get; set; } = "";
         public string CreatedAt { get; set; } = "";
+        public string? Prerequisites { get; set; }
+        public string? PrerequisitesBy { get; set; }
+        public string? DecisionReference { get; set; }
+        public string? DecidedBy { get; set; }
+        public string? DecidedAt { get; set; }
+        public string? RefusalReason { get; set; }
+        public string? RevokedBy { get; set; }
         public string? RevokedAt { get; set; }
 
-        public LegalBasis ToModel() => new(
-            Id,
-            Title,
-            Instrument,
-            Authority,
-            DecisionId,
-            Objective,
-            JsonSerializer.Deserialize<string[]>(Purposes)!.Select(Enum.Parse<ProcessingPurpose>).ToList(),
-            JsonSerializer.Deserialize<long[]>(CameraIds)!,
-            JsonSerializer.Deserialize<long[]>(WatchlistIds)!,
-            Timestamps.Parse(ValidFrom),
-            Timestamps.Parse(ValidUntil),
-            Enum.Parse<LegalBasisStatus>(Status),
-            IsDemonstration,
-            CreatedBy,
-            Timestamps.Parse(CreatedAt),
-            RevokedAt is null ? null : Timestamps.Parse(RevokedAt));
+        public LegalBasis ToModel(DateTimeOffset now)
+        {
+            var purposes = JsonSerializer.Deserialize<string[]>(Purposes)!.Select(Enum.Parse<ProcessingPurpose>).ToList();
+            var from = Timestamps.Parse(ValidFrom);
+            var until = Timestamps.Parse(ValidUntil);
+            DateTimeOffset? deadline = Urgent ? LegalBasis.DeadlineFor(from, purposes) : null;
+            return new LegalBasis(
+                Id,
+                Title,
+                Instrument,
+                Authority,
+                Enum.Parse<LegalObjective>(Objective),
+                Offence,
+                ObjectiveDetail,
+                purposes,
+                JsonSerializer.Deserialize<long[]>(CameraIds)!,
+                Area is null ? null : JsonSerializer.Deserialize<GeoPoint[]>(Area, Json),
+                JsonSerializer.Deserialize<long[]>(WatchlistIds)!,
+                from,
+                until,
+                MaxRetentionDays,
+                MaxWatchlistEntries,
+                Urgent,
+                deadline,
+                StatusAt(now, from, until, deadline),
+                IsDemonstration,
+                CreatedBy,
+                Timestamps.Parse(CreatedAt),
+                Prerequisites is null ? null : JsonSerializer.Deserialize<Prerequisites>(Prerequisites, Json),
+                PrerequisitesBy,
+                DecisionReference,
+                DecidedBy,
+                DecidedAt is null ? null : Timestamps.Parse(DecidedAt),
+                RefusalReason,
+                RevokedBy,
+                RevokedAt is null ? null : Timestamps.Parse(RevokedAt));
+        }
+
+        private LegalBasisStatus StatusAt(DateTimeOffset now, DateTimeOffset from, DateTimeOffset until, DateTimeOffset? deadline) => State switch
+        {
+            "Draft" when deadline is { } d && now >= d => LegalBasisStatus.Lapsed,
+            "Draft" => LegalBasisStatus.Draft,
+            "PrerequisitesRecorded" when deadline is { } d && now >= d => LegalBasisStatus.Lapsed,
+            "PrerequisitesRecorded" when deadline is not null && now >= from && now < until => LegalBasisStatus.UrgentActive,
+            "PrerequisitesRecorded" => LegalBasisStatus.PrerequisitesRecorded,
+            "Authorised" when now < from => LegalBasisStatus.Authorised,
+            "Authorised" when now >= until => LegalBasisStatus.Expired,
+            "Authorised" => LegalBasisStatus.Active,
+            _ => Enum.Parse<LegalBasisStatus>(State),
+        };
     }
+
+    internal static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Matching;
 
 namespace CityWatch.Policy;
 
@@ -21,36 +22,45 @@ public sealed record PolicyDecision(ProcessingGrant? Grant, string? RefusalReaso
 
 /// <summary>
 /// The only place where a <see cref="ProcessingGrant"/> can be made. It checks the request against the
-/// legal bases in force (purpose, camera, time window, watchlists, case id for retrospective use) and
-/// logs every grant and every refusal with its reason. Grants are short-lived
-/// (<see cref="GrantLifetime"/>), so a revoked or expired basis stops processing on a running stream
-/// within that time.
+/// legal bases in force (purpose, camera or area, time window or urgency deadline, watchlists, case id for
+/// retrospective use) and, for live use, against the running deployments (the camera must be in one, and
+/// each watchlist's digest must still be the one approved for it). It logs every grant and every refusal
+/// with its reason. Grants are short-lived (<see cref="GrantLifetime"/>), so a revoked, expired or lapsed
+/// basis, a stopped deployment or a changed watchlist stops processing on a running stream within that time.
+/// Before each decision it settles urgent bases past their deadline (<see cref="UrgencyGuard"/>).
 /// </summary>
-public sealed class PolicyEngine(LegalBasisStore legalBases, CameraStore cameras, AuditTrail audit, TimeProvider time)
+public sealed class PolicyEngine(
+    LegalBasisStore legalBases,
+    CameraStore cameras,
+    DeploymentStore deployments,
+    WatchlistStore watchlists,
+    CameraScope scope,
+    UrgencyGuard urgency,
+    AuditTrail audit,
+    TimeProvider time)
 {
     public static readonly TimeSpan GrantLifetime = TimeSpan.FromSeconds(10);
 
     public async Task<PolicyDecision> AuthorizeAsync(PolicyRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        await urgency.EnforceAsync(cancellationToken);
         var now = time.GetUtcNow();
-        var (basis, watchlists, reason) = CameraRefusal(request) is { } refusal
-            ? (null, [], refusal)
-            : Evaluate(request, legalBases.InForce(now));
-        if (basis is null)
+        var verdict = CameraRefusal(request) is { } refusal ? Verdict.Refused(refusal) : Evaluate(request, now);
+        if (verdict.Basis is null)
         {
-            await audit.AppendAsync(Record(request, AuditActions.PolicyRefusal, reason!, null), cancellationToken);
-            return new PolicyDecision(null, reason);
+            await audit.AppendAsync(Record(request, AuditActions.PolicyRefusal, verdict.Reason!, null, null, null), cancellationToken);
+            return new PolicyDecision(null, verdict.Reason);
         }
 
         var expires = now + GrantLifetime;
-        if (basis.ValidUntil < expires)
+        if (verdict.Until < expires)
         {
-            expires = basis.ValidUntil;
+            expires = verdict.Until;
         }
 
-        var grant = new IssuedGrant(Guid.NewGuid(), basis.Id, request.Purpose, request.CameraId, watchlists, request.CaseId, now, expires);
-        await audit.AppendAsync(Record(request, AuditActions.PolicyGrant, "granted", basis.Id, grant), cancellationToken);
+        var grant = new IssuedGrant(Guid.NewGuid(), verdict.Basis.Id, request.Purpose, request.CameraId, verdict.Watchlists, request.CaseId, now, expires);
+        await audit.AppendAsync(Record(request, AuditActions.PolicyGrant, "granted", verdict.Basis.Id, grant, verdict.DeploymentId), cancellationToken);
         return new PolicyDecision(grant, null);
     }
 
@@ -75,64 +85,112 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, CameraStore cameras
             : null;
     }
 
-    private static (LegalBasis? Basis, IReadOnlyList<long> Watchlists, string? Reason) Evaluate(PolicyRequest request, IReadOnlyList<LegalBasis> inForce)
+    private Verdict Evaluate(PolicyRequest request, DateTimeOffset now)
     {
         if (request.WatchlistIds.Count == 0 && request.Purpose != ProcessingPurpose.Evaluation)
         {
-            return (null, [], "no watchlist named: biometric processing is only ever against a named watchlist");
+            return Verdict.Refused("no watchlist named: biometric processing is only ever against a named watchlist");
         }
 
         if (request.Purpose == ProcessingPurpose.Retrospective && string.IsNullOrWhiteSpace(request.CaseId))
         {
-            return (null, [], "retrospective use needs a case id");
+            return Verdict.Refused("retrospective use needs a case id");
         }
 
         if (request.Purpose == ProcessingPurpose.Live && request.CameraId is null)
         {
-            return (null, [], "live use needs a camera");
+            return Verdict.Refused("live use needs a camera");
         }
 
+        var inForce = legalBases.InForce(now);
         if (inForce.Count == 0)
         {
-            return (null, [], "no legal basis is in force");
+            return Verdict.Refused("no legal basis is in force");
         }
 
-        var forPurpose = inForce.Where(b => b.Purposes.Contains(request.Purpose)).ToList();
+        var forPurpose = inForce.Where(b => b.InForceUntil(now, request.Purpose) is not null).ToList();
         if (forPurpose.Count == 0)
         {
-            return (null, [], $"no legal basis in force allows {request.Purpose.ToString().ToLowerInvariant()} use");
+            return Verdict.Refused($"no legal basis in force allows {request.Purpose.ToString().ToLowerInvariant()} use");
         }
 
         var forCamera = request.CameraId is { } camera
-            ? forPurpose.Where(b => b.CameraIds.Contains(camera)).ToList()
+            ? forPurpose.Where(b => scope.Covers(b, camera)).ToList()
             : forPurpose;
         if (forCamera.Count == 0)
         {
-            return (null, [], $"camera {request.CameraId} is outside the scope of every legal basis in force");
+            return Verdict.Refused($"camera {request.CameraId} is outside the scope of every legal basis in force");
         }
 
         if (request.Purpose == ProcessingPurpose.Evaluation)
         {
             return request.WatchlistIds.Count == 0
-                ? (forCamera[0], [], null)
-                : (null, [], "evaluation never matches against a watchlist");
+                ? new Verdict(forCamera[0], [], forCamera[0].InForceUntil(now, request.Purpose)!.Value, null, null)
+                : Verdict.Refused("evaluation never matches against a watchlist");
         }
 
-        // The basis that covers most of the requested watchlists. A camera stream asks for every watchlist
-        // and takes the covered part (AllowPartial); an explicit request must be covered whole.
-        var best = forCamera
+        return request.Purpose == ProcessingPurpose.Live
+            ? EvaluateLive(request, now, forCamera)
+            : EvaluateWatchlists(request, now, forCamera);
+    }
+
+    // The basis that covers most of the requested watchlists. An explicit request must be covered whole;
+    // AllowPartial takes the covered part.
+    private static Verdict EvaluateWatchlists(PolicyRequest request, DateTimeOffset now, List<LegalBasis> candidates)
+    {
+        var best = candidates
             .Select(b => (Basis: b, Covered: request.WatchlistIds.Where(b.WatchlistIds.Contains).ToList()))
             .MaxBy(c => c.Covered.Count);
         if (best.Covered.Count == request.WatchlistIds.Count || (request.AllowPartial && best.Covered.Count > 0))
         {
-            return (best.Basis, best.Covered, null);
+            return new Verdict(best.Basis, best.Covered, best.Basis.InForceUntil(now, request.Purpose)!.Value, null, null);
         }
 
-        var outside = request.WatchlistIds.Where(w => !forCamera.Any(b => b.WatchlistIds.Contains(w)));
-        return (null, [], $"watchlist {string.Join(", ", outside)} is outside the scope of every legal basis in force here");
+        var outside = request.WatchlistIds.Where(w => !candidates.Any(b => b.WatchlistIds.Contains(w)));
+        return Verdict.Refused($"watchlist {string.Join(", ", outside)} is outside the scope of every legal basis in force here");
     }
 
-    private static AuditRecord Record(PolicyRequest request, string action, string outcome, long? basisId, ProcessingGrant? grant = null)
+    // Live use runs only inside a running deployment on this camera, for the deployment's watchlists, and
+    // only while each watchlist is still the version approved for it.
+    private Verdict EvaluateLive(PolicyRequest request, DateTimeOffset now, List<LegalBasis> candidates)
+    {
+        var camera = request.CameraId!.Value;
+        var bases = candidates.ToDictionary(b => b.Id);
+        var running = deployments.Running().Where(d => bases.ContainsKey(d.LegalBasisId) && d.CameraIds.Contains(camera)).ToList();
+        if (running.Count == 0)
+        {
+            return Verdict.Refused($"no deployment is running on camera {camera}");
+        }
+
+        var digests = watchlists.Digests().ToDictionary(d => d.WatchlistId, d => d.Hex);
+        var options = running.Select(d =>
+        {
+            var basis = bases[d.LegalBasisId];
+            var usable = d.Watchlists.Where(w => basis.WatchlistIds.Contains(w.WatchlistId) && digests.GetValueOrDefault(w.WatchlistId) == w.Digest).Select(w => w.WatchlistId).ToHashSet();
+            var changed = d.Watchlists.Where(w => !usable.Contains(w.WatchlistId) && request.WatchlistIds.Contains(w.WatchlistId)).Select(w => w.WatchlistId).ToList();
+            return (Deployment: d, Basis: basis, Covered: request.WatchlistIds.Where(usable.Contains).ToList(), Changed: changed);
+        }).ToList();
+        var best = options.MaxBy(o => o.Covered.Count);
+        if (best.Covered.Count > 0 && (best.Covered.Count == request.WatchlistIds.Count || request.AllowPartial))
+        {
+            return new Verdict(best.Basis, best.Covered, best.Basis.InForceUntil(now, ProcessingPurpose.Live)!.Value, null, best.Deployment.Id);
+        }
+
+        if (options.FirstOrDefault(o => o.Changed.Count > 0) is { Deployment: not null } stale)
+        {
+            return Verdict.Refused($"watchlist {string.Join(", ", stale.Changed)} changed since its approval for deployment {stale.Deployment.Id}; it must be re-approved and deployed again");
+        }
+
+        var outside = request.WatchlistIds.Where(w => !options.Any(o => o.Covered.Contains(w)));
+        return Verdict.Refused($"watchlist {string.Join(", ", outside)} is outside every deployment running on camera {camera}");
+    }
+
+    private sealed record Verdict(LegalBasis? Basis, IReadOnlyList<long> Watchlists, DateTimeOffset Until, string? Reason, long? DeploymentId)
+    {
+        public static Verdict Refused(string reason) => new(null, [], default, reason, null);
+    }
+
+    private static AuditRecord Record(PolicyRequest request, string action, string outcome, long? basisId, ProcessingGrant? grant, long? deploymentId)
     {
         var parameters = new Dictionary<string, string>
         {
@@ -142,6 +200,11 @@ public sealed class PolicyEngine(LegalBasisStore legalBases, CameraStore cameras
         if (request.CameraId is { } camera)
         {
             parameters["camera"] = camera.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (deploymentId is { } deployment)
+        {
+            parameters["deployment"] = deployment.ToString(CultureInfo.InvariantCulture);
         }
 
         if (grant is not null)

@@ -8,18 +8,44 @@ internal static class PolicySchema
             title TEXT NOT NULL,
             instrument TEXT NOT NULL,
             authority TEXT NOT NULL,
-            decision_id TEXT NOT NULL,
             objective TEXT NOT NULL,
+            offence TEXT NULL,
+            objective_detail TEXT NOT NULL,
             purposes TEXT NOT NULL,
             camera_ids TEXT NOT NULL,
+            area TEXT NULL,
             watchlist_ids TEXT NOT NULL,
             valid_from TEXT NOT NULL,
             valid_until TEXT NOT NULL,
-            status TEXT NOT NULL,
+            max_retention_days INTEGER NOT NULL,
+            max_watchlist_entries INTEGER NOT NULL,
+            urgent INTEGER NOT NULL,
+            state TEXT NOT NULL,
             is_demonstration INTEGER NOT NULL,
             created_by TEXT NOT NULL,
             created_at TEXT NOT NULL,
-            revoked_at TEXT NULL
+            prerequisites TEXT NULL,
+            prerequisites_by TEXT NULL,
+            prerequisites_at TEXT NULL,
+            decision_reference TEXT NULL,
+            decided_by TEXT NULL,
+            decided_at TEXT NULL,
+            refusal_reason TEXT NULL,
+            revoked_by TEXT NULL,
+            revoked_at TEXT NULL,
+            destroyed_at TEXT NULL
         );
+        CREATE TABLE IF NOT EXISTS deployments (
+            id INTEGER PRIMARY KEY,
+            legal_basis_id INTEGER NOT NULL REFERENCES legal_bases(id),
+            camera_ids TEXT NOT NULL,
+            watchlists TEXT NOT NULL,
+            started_by TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            stopped_by TEXT NULL,
+            stopped_at TEXT NULL,
+            stop_reason TEXT NULL
+        );
+        CREATE INDEX IF NOT EXISTS deployments_running ON deployments(stopped_at);
         """;
 }

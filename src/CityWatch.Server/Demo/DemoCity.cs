@@ -13,8 +13,9 @@ namespace CityWatch.Server.Demo;
 
 /// <summary>
 /// Seeds the demo city once the server listens, as an outside client would: through the public API
-/// (camera import, watchlist, a legal basis registered then activated, marked as a demonstration, and an
-/// enrolment from a shared photo). Run again on the same data folder, it finds everything in place and
+/// (camera import, watchlist, a legal basis marked as a demonstration taken through its lifecycle -
+/// registered, prerequisites recorded, authorised by the authority - enrolments from shared photos, the
+/// watchlist approved by a second account, and a deployment started by an operator). Run again on the same data folder, it finds everything in place and
 /// changes nothing.
 /// </summary>
 internal sealed partial class DemoCity(
@@ -77,25 +78,42 @@ internal sealed partial class DemoCity(
         var watchlist = watchlists.FirstOrDefault(w => w.Name == WatchlistName)
             ?? await SendAsync<Watchlist>(investigator.PostAsJsonAsync("api/watchlists", new WatchlistInput(WatchlistName, "People sought in the demonstration (photos from the shared test set)"), Json, cancellationToken), cancellationToken);
 
+        // The demonstration basis goes through the whole lifecycle, by the people the law names: an
+        // investigator registers it and records its prerequisites, the authority authorises it.
         var bases = await GetAsync<List<LegalBasis>>(investigator, "api/legal-bases", cancellationToken);
         var now = time.GetUtcNow();
-        if (!bases.Any(b => b.IsDemonstration && b.IsInForceAt(now)))
+        var streaming = cameras.Items.Where(c => c.StreamUrl is not null && c.FaceRecognitionAllowed).Select(c => c.Id).ToList();
+        var basis = bases.FirstOrDefault(b => b.IsDemonstration && b.Status == LegalBasisStatus.Active);
+        if (basis is null)
         {
-            var streaming = cameras.Items.Where(c => c.StreamUrl is not null && c.FaceRecognitionAllowed).Select(c => c.Id).ToList();
             var draft = new LegalBasisDraft(
                 "DEMONSTRATION ONLY - not a real authorisation",
                 "Demonstration: no legal instrument; shows how a basis is registered and enforced",
                 "CityWatch demo",
-                $"DEMO-{now:yyyyMMdd}",
-                "Demonstration of a search for a person on a watchlist at a transport hub",
+                LegalObjective.VictimOrMissingPersonSearch,
+                "Demonstration of a search for missing persons on a watchlist at a transport hub",
                 [ProcessingPurpose.Live, ProcessingPurpose.Retrospective, ProcessingPurpose.Enrolment],
                 streaming,
                 [watchlist.Id],
                 now.AddMinutes(-1),
                 now.AddDays(30),
+                MaxRetentionDays: 7,
+                MaxWatchlistEntries: 10,
                 IsDemonstration: true);
-            var basis = await SendAsync<LegalBasis>(investigator.PostAsJsonAsync("api/legal-bases", draft, Json, cancellationToken), cancellationToken);
-            await SendAsync<LegalBasis>(authority.PostAsync($"api/legal-bases/{basis.Id}/activate", null, cancellationToken), cancellationToken);
+            basis = await SendAsync<LegalBasis>(investigator.PostAsJsonAsync("api/legal-bases", draft, Json, cancellationToken), cancellationToken);
+            var prerequisites = new Prerequisites(
+                "DEMO-DPIA (demonstration: no real assessment)",
+                new FriaAssessment(
+                    "Demonstration: live identification on the demo cameras against the demo watchlist",
+                    "Demonstration: while the demo runs, at most 30 days",
+                    "Demonstration: people in the shared test video",
+                    "Demonstration: misidentification; chilling effect",
+                    "Demonstration: every alert is a candidate until two verifiers confirm it",
+                    "Demonstration: deployments can be stopped at once; complaints to the demo DPO"),
+                "DEMO-REGISTRATION",
+                "DEMO-REGULATOR-OPINION");
+            await SendAsync<LegalBasis>(investigator.PostAsJsonAsync($"api/legal-bases/{basis.Id}/prerequisites", prerequisites, Json, cancellationToken), cancellationToken);
+            basis = await SendAsync<LegalBasis>(authority.PostAsJsonAsync($"api/legal-bases/{basis.Id}/authorise", new AuthorityDecision($"DEMO-{now:yyyyMMdd}"), Json, cancellationToken), cancellationToken);
         }
 
         var entries = await GetAsync<List<WatchlistEntry>>(investigator, $"api/watchlists/{watchlist.Id}/entries", cancellationToken);
@@ -112,6 +130,25 @@ internal sealed partial class DemoCity(
             form.Add(new StringContent($"shared test photo {photoPath}"), "imageSource");
             form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(assets, photoPath), cancellationToken)), "photo", Path.GetFileName(photoPath));
             await SendAsync<WatchlistEntry>(investigator.PostAsync($"api/watchlists/{watchlist.Id}/entries", form, cancellationToken), cancellationToken);
+        }
+
+        // A second account (the authority) approves the watchlist as enrolled; an operator deploys that version.
+        var current = await GetAsync<Watchlist>(investigator, $"api/watchlists/{watchlist.Id}", cancellationToken);
+        if (!current.Approved)
+        {
+            current = await SendAsync<Watchlist>(authority.PostAsync($"api/watchlists/{watchlist.Id}/approve", null, cancellationToken), cancellationToken);
+        }
+
+        using var @operator = await SignedInAsync(address, accounts, "demo-operator", cancellationToken);
+        var running = (await GetAsync<List<Deployment>>(@operator, "api/deployments", cancellationToken)).Where(d => d.Running && d.LegalBasisId == basis.Id).ToList();
+        if (!running.Any(d => d.Watchlists.Any(w => w.WatchlistId == watchlist.Id && w.Digest == current.CurrentDigest)))
+        {
+            foreach (var stale in running)
+            {
+                await SendAsync<Deployment>(authority.PostAsJsonAsync($"api/deployments/{stale.Id}/stop", new DeploymentStop("demo watchlist changed"), Json, cancellationToken), cancellationToken);
+            }
+
+            await SendAsync<Deployment>(@operator.PostAsJsonAsync("api/deployments", new DeploymentInput(basis.Id, streaming, [watchlist.Id]), Json, cancellationToken), cancellationToken);
         }
 
         LogReady(logger, cameras.Total, address);

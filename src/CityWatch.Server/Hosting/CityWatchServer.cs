@@ -56,6 +56,7 @@ public static class CityWatchServer
         app.MapEdgeApi();
         app.MapCameraApi();
         app.MapLegalBasisApi();
+        app.MapDeploymentApi();
         app.MapWatchlistApi();
         app.MapAlertApi();
         app.MapAnalysisApi();
@@ -100,8 +101,7 @@ public static class CityWatchServer
             return () => watchlists.Digests().Select(d => new CommittedState($"watchlist/{d.WatchlistId}", d.Count, d.RootHash)).ToList();
         });
         services.AddAudit();
-        services.AddSingleton<LegalBasisStore>();
-        services.AddSingleton<PolicyEngine>();
+        services.AddPolicy();
         services.AddSingleton<CameraStore>();
         services.AddSingleton<WatchlistStore>();
         services.AddSingleton<WatchlistIndex>();

@@ -62,6 +62,9 @@ internal static class WatchlistApi
             var entry = await enrolment.EnrolAsync(id, input, photos, user.Name(), ct);
             return TypedResults.Created($"/api/watchlists/{id}/entries/{entry.Id}", entry);
         }).DisableAntiforgery().Allow(Role.Investigator);
+        // G5: a second account (not the last changer, not an enroller of a pending entry) approves the list as it stands.
+        group.MapPost("/{id:long}/approve", async (Enrolment enrolment, ClaimsPrincipal user, long id, CancellationToken ct) =>
+            TypedResults.Ok(await enrolment.ApproveAsync(id, user.Name(), ct))).Allow(Role.Investigator, Role.Authority);
         group.MapDelete("/{id:long}/entries/{entryId:long}", async (Enrolment enrolment, ClaimsPrincipal user, long id, long entryId, CancellationToken ct) =>
         {
             await enrolment.RemoveAsync(id, entryId, user.Name(), ct);

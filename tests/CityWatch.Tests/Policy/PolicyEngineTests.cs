@@ -69,6 +69,7 @@ public sealed class PolicyEngineTests : IDisposable
     public async Task A_watchlist_outside_the_scope_is_refused()
     {
         var camera = _city.AddCamera("C1");
+        _city.EnsureWatchlists([2]);
         await _city.ActiveBasisAsync([camera.Id], [1]);
 
         var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1, 2]));
@@ -98,6 +99,7 @@ public sealed class PolicyEngineTests : IDisposable
         var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
 
         Assert.Equal("no legal basis is in force", decision.RefusalReason);
+        Assert.Equal(LegalBasisStatus.Expired, _city.LegalBases.List().Single().Status);
     }
 
     [Fact]
@@ -131,9 +133,7 @@ public sealed class PolicyEngineTests : IDisposable
     public async Task A_draft_basis_grants_nothing()
     {
         var camera = _city.AddCamera("C1");
-        var now = _city.Time.GetUtcNow();
-        await _city.LegalBases.RegisterAsync(
-            new LegalBasisDraft("t", "i", "a", "d", "o", [ProcessingPurpose.Live], [camera.Id], [1], now.AddHours(-1), now.AddHours(1)), "tester");
+        await _city.LegalBases.RegisterAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live), "tester");
 
         var decision = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]));
 
@@ -160,10 +160,7 @@ public sealed class PolicyEngineTests : IDisposable
     public async Task Evaluation_is_granted_only_under_a_basis_for_evaluation_and_never_with_a_watchlist()
     {
         var none = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));
-        var now = _city.Time.GetUtcNow();
-        var basis = await _city.LegalBases.RegisterAsync(
-            new LegalBasisDraft("Evaluation", "DPIA s.9 testing", "DPO", "E-1", "accuracy measurement", [ProcessingPurpose.Evaluation], [], [], now.AddMinutes(-1), now.AddHours(1)), "dpo");
-        await _city.LegalBases.ActivateAsync(basis.Id, "dpo");
+        await _city.ActiveBasisAsync([], [], ProcessingPurpose.Evaluation);
 
         var granted = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));
         var withWatchlist = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, [1]));
@@ -171,5 +168,54 @@ public sealed class PolicyEngineTests : IDisposable
         Assert.Equal("no legal basis is in force", none.RefusalReason);
         Assert.Empty(granted.Grant!.WatchlistIds);
         Assert.Null(withWatchlist.Grant);
+    }
+    [Fact]
+    public async Task An_area_basis_covers_the_cameras_at_sites_inside_its_polygon_only()
+    {
+        var inside = _city.AddCamera("C-IN");
+        _city.Cameras.CreateSite(new CityWatch.Cameras.SiteInput("FAR", "Far away", 45.5, 21.5, "Test city"));
+        var outside = _city.Cameras.Create(new CityWatch.Cameras.CameraInput("C-OUT", "FAR", "Far camera", "Test city", "test", null, true));
+        GeoPoint[] area = [new(44.7, 20.3), new(44.7, 20.5), new(44.9, 20.5), new(44.9, 20.3)];
+        var draft = _city.Draft([], [1], ProcessingPurpose.Live) with { Area = area };
+        var basis = await _city.LegalBases.AuthoriseAsync((await _city.PreparedBasisAsync(draft)).Id, new AuthorityDecision("A-1"), TestCity.AuthorityActor);
+
+        await _city.DeployAsync(basis.Id, [inside.Id], [1]);
+        var refused = await Assert.ThrowsAsync<PolicyRefusedException>(() => _city.DeployAsync(basis.Id, [outside.Id], [1]));
+
+        Assert.True((await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, inside.Id, [1]))).IsGranted);
+        Assert.Contains("outside the scope", refused.Reason);
+        Assert.Contains("outside the scope", (await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Live, outside.Id, [1]))).RefusalReason);
+    }
+
+    [Fact]
+    public async Task An_urgent_retrospective_basis_grants_for_48_hours_before_authorisation_and_a_live_one_for_24()
+    {
+        var camera = _city.AddCamera("C1");
+        var draft = _city.Draft([camera.Id], [1], ProcessingPurpose.Retrospective);
+        await _city.PreparedBasisAsync(draft with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
+        var live = await _city.PreparedBasisAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live) with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
+        await _city.DeployAsync(live.Id, [camera.Id], [1]);
+        var retrospective = new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1], CaseId: "C-1");
+        var stream = new PolicyRequest("tester", ProcessingPurpose.Live, camera.Id, [1]);
+
+        Assert.True((await _city.Policy.AuthorizeAsync(stream)).IsGranted);
+        _city.Time.Advance(TimeSpan.FromHours(25));
+        Assert.Null((await _city.Policy.AuthorizeAsync(stream)).Grant);
+        Assert.True((await _city.Policy.AuthorizeAsync(retrospective)).IsGranted);
+        _city.Time.Advance(TimeSpan.FromHours(24));
+        Assert.Null((await _city.Policy.AuthorizeAsync(retrospective)).Grant);
+        Assert.All(_city.LegalBases.List(), b => Assert.Equal(LegalBasisStatus.Lapsed, b.Status));
+    }
+
+    [Fact]
+    public async Task A_deployment_cannot_start_before_the_basis_is_authorised()
+    {
+        var camera = _city.AddCamera("C1");
+        var basis = await _city.PreparedBasisAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live));
+
+        var refused = await Assert.ThrowsAsync<PolicyRefusedException>(() => _city.DeployAsync(basis.Id, [camera.Id], [1]));
+
+        Assert.Contains("PrerequisitesRecorded", refused.Reason);
+        Assert.Single(_city.Audit.Read(0, 100, GovernanceActions.Refusal));
     }
 }

@@ -25,26 +25,92 @@ public static class ApiCalls
     public static async Task<Watchlist> AddWatchlistAsync(this RunningServer server, string name) =>
         await ReadAsync<Watchlist>(await server.Investigator.PostAsJsonAsync("/api/watchlists", new WatchlistInput(name, "test"), Json));
 
-    /// <summary>An investigator registers the basis; the authority activates it.</summary>
-    public static async Task<LegalBasis> AddActiveBasisAsync(this RunningServer server, long[] cameras, long[] watchlists, params ProcessingPurpose[] purposes)
+    /// <summary>Prerequisites with every field filled.</summary>
+    public static Prerequisites SamplePrerequisites => TestCity.SamplePrerequisites;
+
+    /// <summary>A draft covering the given cameras and watchlists from a minute ago for a day.</summary>
+    public static LegalBasisDraft Draft(long[] cameras, long[] watchlists, params ProcessingPurpose[] purposes)
     {
         var now = TimeProvider.System.GetUtcNow();
-        var draft = new LegalBasisDraft(
-            "Test basis", "Test Act s.1", "Test court", "T-1", "test",
+        return new LegalBasisDraft(
+            "Test basis", "Test Act s.1", "Test court", LegalObjective.VictimOrMissingPersonSearch, "test",
             purposes.Length == 0 ? [ProcessingPurpose.Live, ProcessingPurpose.Enrolment, ProcessingPurpose.Retrospective] : purposes,
             cameras, watchlists, now.AddMinutes(-1), now.AddDays(1));
-        var basis = await ReadAsync<LegalBasis>(await server.Investigator.PostAsJsonAsync("/api/legal-bases", draft, Json));
-        return await ReadAsync<LegalBasis>(await server.Authority.PostAsync($"/api/legal-bases/{basis.Id}/activate", null));
     }
 
-    public static async Task<HttpResponseMessage> EnrolAsync(this RunningServer server, long watchlistId, string label, string photoPath)
+    /// <summary>An investigator registers the draft and records its prerequisites.</summary>
+    public static async Task<LegalBasis> PreparedBasisAsync(this RunningServer server, LegalBasisDraft draft)
+    {
+        var basis = await ReadAsync<LegalBasis>(await server.Investigator.PostAsJsonAsync("/api/legal-bases", draft, Json));
+        return await ReadAsync<LegalBasis>(await server.Investigator.PostAsJsonAsync($"/api/legal-bases/{basis.Id}/prerequisites", SamplePrerequisites, Json));
+    }
+
+    public static async Task<LegalBasis> AuthoriseAsync(this RunningServer server, long basisId) =>
+        await ReadAsync<LegalBasis>(await server.Authority.PostAsJsonAsync($"/api/legal-bases/{basisId}/authorise", new AuthorityDecision($"T-{basisId}"), Json));
+
+    /// <summary>
+    /// The whole lifecycle through the API: an investigator registers the basis and records its
+    /// prerequisites, the authority authorises it; for live use on cameras the authority approves the
+    /// watchlists and an operator starts a deployment of them.
+    /// </summary>
+    public static async Task<LegalBasis> AddActiveBasisAsync(this RunningServer server, long[] cameras, long[] watchlists, params ProcessingPurpose[] purposes)
+    {
+        var draft = Draft(cameras, watchlists, purposes);
+        var basis = await server.AuthoriseAsync((await server.PreparedBasisAsync(draft)).Id);
+        if (draft.Purposes.Contains(ProcessingPurpose.Live) && cameras.Length > 0)
+        {
+            await server.DeployAsync(basis.Id, cameras, watchlists);
+        }
+
+        return basis;
+    }
+
+    /// <summary>The authority approves each watchlist not approved as it stands; an operator starts a deployment of them.</summary>
+    public static async Task<Deployment> DeployAsync(this RunningServer server, long basisId, long[] cameras, long[] watchlists)
+    {
+        foreach (var id in watchlists)
+        {
+            await server.ApproveIfChangedAsync(id);
+        }
+
+        return await ReadAsync<Deployment>(await server.Operator.PostAsJsonAsync("/api/deployments", new DeploymentInput(basisId, cameras, watchlists), Json));
+    }
+
+    public static async Task ApproveIfChangedAsync(this RunningServer server, long watchlistId)
+    {
+        var watchlist = (await server.Authority.GetFromJsonAsync<Watchlist>($"/api/watchlists/{watchlistId}", Json))!;
+        if (!watchlist.Approved)
+        {
+            await ReadAsync<Watchlist>(await server.Authority.PostAsync($"/api/watchlists/{watchlistId}/approve", null));
+        }
+    }
+
+    /// <summary>
+    /// An investigator enrols a person. When it succeeds and <paramref name="approve"/> holds, the authority
+    /// re-approves the changed watchlist and the operator replaces each running deployment of it with one of
+    /// the new version (a deployment uses the version approved when it started).
+    /// </summary>
+    public static async Task<HttpResponseMessage> EnrolAsync(this RunningServer server, long watchlistId, string label, string photoPath, bool approve = true)
     {
         using var form = new MultipartFormDataContent();
         form.Add(new StringContent(label), "label");
         form.Add(new StringContent("test"), "category");
         form.Add(new StringContent("shared test photo"), "imageSource");
         form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(photoPath)), "photo", Path.GetFileName(photoPath));
-        return await server.Investigator.PostAsync($"/api/watchlists/{watchlistId}/entries", form);
+        var response = await server.Investigator.PostAsync($"/api/watchlists/{watchlistId}/entries", form);
+        if (response.IsSuccessStatusCode && approve)
+        {
+            await server.ApproveIfChangedAsync(watchlistId);
+            var deployments = (await server.Operator.GetFromJsonAsync<List<Deployment>>("/api/deployments", Json))!;
+            foreach (var stale in deployments.Where(d => d.Running && d.Watchlists.Any(w => w.WatchlistId == watchlistId)))
+            {
+                await ReadAsync<Deployment>(await server.Operator.PostAsJsonAsync($"/api/deployments/{stale.Id}/stop", new DeploymentStop("watchlist re-approved"), Json));
+                await ReadAsync<Deployment>(await server.Operator.PostAsJsonAsync(
+                    "/api/deployments", new DeploymentInput(stale.LegalBasisId, stale.CameraIds.ToArray(), stale.Watchlists.Select(w => w.WatchlistId).ToArray()), Json));
+            }
+        }
+
+        return response;
     }
 
     public static async Task<CameraHealthView?> HealthAsync(this RunningServer server, long cameraId)

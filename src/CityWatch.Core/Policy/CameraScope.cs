@@ -1,0 +1,49 @@
+using CityWatch.Data;
+using Dapper;
+
+namespace CityWatch.Policy;
+
+/// <summary>
+/// Whether a camera is inside a legal basis's scope: named in its camera list, or at a site inside its
+/// area polygon (site coordinates, latitude and longitude in degrees; ray casting, edges as straight lines
+/// in degrees, which is exact enough at city scale).
+/// </summary>
+public sealed class CameraScope(CityWatchDatabase database)
+{
+    public bool Covers(LegalBasis basis, long cameraId)
+    {
+        ArgumentNullException.ThrowIfNull(basis);
+        if (basis.CameraIds.Contains(cameraId))
+        {
+            return true;
+        }
+
+        if (basis.Area is not { Count: >= 3 } area)
+        {
+            return false;
+        }
+
+        using var connection = database.Open();
+        var site = connection.QuerySingleOrDefault<(double Latitude, double Longitude)?>(
+            "SELECT s.latitude, s.longitude FROM cameras c JOIN sites s ON s.id = c.site_id WHERE c.id = @cameraId", new { cameraId });
+        return site is { } point && Contains(area, point.Latitude, point.Longitude);
+    }
+
+    /// <summary>Point in polygon by the even-odd rule.</summary>
+    public static bool Contains(IReadOnlyList<GeoPoint> polygon, double latitude, double longitude)
+    {
+        ArgumentNullException.ThrowIfNull(polygon);
+        var inside = false;
+        for (int i = 0, j = polygon.Count - 1; i < polygon.Count; j = i++)
+        {
+            var (a, b) = (polygon[i], polygon[j]);
+            if ((a.Latitude > latitude) != (b.Latitude > latitude)
+                && longitude < ((b.Longitude - a.Longitude) * (latitude - a.Latitude) / (b.Latitude - a.Latitude)) + a.Longitude)
+            {
+                inside = !inside;
+            }
+        }
+
+        return inside;
+    }
+}

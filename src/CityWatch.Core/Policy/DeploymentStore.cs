@@ -1,0 +1,191 @@
+using System.Globalization;
+using System.Text.Json;
+using CityWatch.Audit;
+using CityWatch.Data;
+using CityWatch.Matching;
+using Dapper;
+
+namespace CityWatch.Policy;
+
+/// <summary>Deployments: started on an authorised (or urgent) basis's cameras with approved watchlists, stopped by named people; every act logged.</summary>
+public sealed class DeploymentStore(
+    CityWatchDatabase database,
+    LegalBasisStore legalBases,
+    WatchlistStore watchlists,
+    CameraScope scope,
+    AuditTrail audit,
+    TimeProvider time)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>
+    /// Starts a deployment. Refused (and logged) unless the basis is in force for live use now, every
+    /// camera is in its scope, every watchlist in its scope and approved as it stands now.
+    /// </summary>
+    public async Task<Deployment> StartAsync(DeploymentInput input, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (input.CameraIds is not { Count: > 0 } || input.WatchlistIds is not { Count: > 0 })
+        {
+            throw new InvalidRequestException("A deployment names its 'cameraIds' and 'watchlistIds'.");
+        }
+
+        var basis = legalBases.Get(input.LegalBasisId);
+        var now = time.GetUtcNow();
+        if (basis.InForceUntil(now, ProcessingPurpose.Live) is null)
+        {
+            await legalBases.RefuseAsync(actor, basis.Id, "start deployment", $"legal basis {basis.Id} is {basis.Status}: not in force for live use", cancellationToken);
+        }
+
+        if (input.CameraIds.FirstOrDefault(c => !scope.Covers(basis, c)) is var outside and not 0)
+        {
+            await legalBases.RefuseAsync(actor, basis.Id, "start deployment", $"camera {outside} is outside the scope of legal basis {basis.Id}", cancellationToken);
+        }
+
+        var used = new List<DeploymentWatchlist>();
+        foreach (var watchlistId in input.WatchlistIds.Distinct())
+        {
+            if (!basis.WatchlistIds.Contains(watchlistId))
+            {
+                await legalBases.RefuseAsync(actor, basis.Id, "start deployment", $"watchlist {watchlistId} is outside the scope of legal basis {basis.Id}", cancellationToken);
+            }
+
+            var watchlist = watchlists.Get(watchlistId);
+            if (!watchlist.Approved)
+            {
+                await legalBases.RefuseAsync(
+                    actor,
+                    basis.Id,
+                    "start deployment",
+                    watchlist.ApprovedDigest is null
+                        ? $"watchlist {watchlistId} has never been approved"
+                        : $"watchlist {watchlistId} changed since its last approval; a second account must re-approve it",
+                    cancellationToken);
+            }
+
+            used.Add(new DeploymentWatchlist(watchlistId, watchlist.ApprovedDigest!));
+        }
+
+        long id;
+        using (var connection = database.Open())
+        {
+            id = connection.ExecuteScalar<long>(
+                """
+                INSERT INTO deployments (legal_basis_id, camera_ids, watchlists, started_by, started_at)
+                VALUES (@basis, @cameras, @lists, @actor, @now) RETURNING id
+                """,
+                new
+                {
+                    basis = basis.Id,
+                    cameras = JsonSerializer.Serialize(input.CameraIds.Distinct()),
+                    lists = JsonSerializer.Serialize(used, Json),
+                    actor,
+                    now = Timestamps.Format(now),
+                });
+        }
+
+        await audit.AppendAsync(
+            new AuditRecord(actor, GovernanceActions.DeploymentStart, "started", basis.Id, Parameters: new Dictionary<string, string>
+            {
+                ["deployment"] = Invariant(id),
+                ["cameras"] = string.Join(",", input.CameraIds.Distinct()),
+                ["watchlists"] = string.Join(",", used.Select(w => $"{w.WatchlistId}:{w.Digest}")),
+            }),
+            cancellationToken);
+        return Get(id);
+    }
+
+    /// <summary>
+    /// Stops a deployment at once. An overseer (authority, DPO) may stop any; anyone else only one they started.
+    /// </summary>
+    public async Task<Deployment> StopAsync(long id, string actor, bool isOverseer, string? reason, CancellationToken cancellationToken = default)
+    {
+        var deployment = Get(id);
+        if (!deployment.Running)
+        {
+            throw new ConflictException($"Deployment {id} was already stopped.");
+        }
+
+        if (!isOverseer && deployment.StartedBy != actor)
+        {
+            await legalBases.RefuseAsync(actor, deployment.LegalBasisId, "stop deployment", $"deployment {id} was started by {deployment.StartedBy}; only they or an overseer may stop it", cancellationToken);
+        }
+
+        await StopAsync(deployment, actor, reason ?? "stopped", cancellationToken);
+        return Get(id);
+    }
+
+    /// <summary>Stops every running deployment of a basis (revoked, refused, lapsed); returns their ids.</summary>
+    public async Task<IReadOnlyList<long>> StopForBasisAsync(long legalBasisId, string actor, string reason, CancellationToken cancellationToken = default)
+    {
+        var running = Running().Where(d => d.LegalBasisId == legalBasisId).ToList();
+        foreach (var deployment in running)
+        {
+            await StopAsync(deployment, actor, reason, cancellationToken);
+        }
+
+        return running.Select(d => d.Id).ToList();
+    }
+
+    public Deployment Get(long id) =>
+        Query("WHERE id = @id", new { id }).SingleOrDefault() ?? throw new NotFoundException($"No deployment {id}.");
+
+    public IReadOnlyList<Deployment> List() => Query("ORDER BY id", null);
+
+    public IReadOnlyList<Deployment> Running() => Query("WHERE stopped_at IS NULL ORDER BY id", null);
+
+    private async Task StopAsync(Deployment deployment, string actor, string reason, CancellationToken cancellationToken)
+    {
+        using (var connection = database.Open())
+        {
+            if (connection.Execute(
+                "UPDATE deployments SET stopped_by = @actor, stopped_at = @now, stop_reason = @reason WHERE id = @id AND stopped_at IS NULL",
+                new { id = deployment.Id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) }) == 0)
+            {
+                return;
+            }
+        }
+
+        await audit.AppendAsync(
+            new AuditRecord(actor, GovernanceActions.DeploymentStop, reason, deployment.LegalBasisId, Parameters: new Dictionary<string, string>
+            {
+                ["deployment"] = Invariant(deployment.Id),
+                ["startedBy"] = deployment.StartedBy,
+                ["startedAt"] = Timestamps.Format(deployment.StartedAt),
+                ["watchlists"] = string.Join(",", deployment.Watchlists.Select(w => $"{w.WatchlistId}:{w.Digest}")),
+            }),
+            cancellationToken);
+    }
+
+    private List<Deployment> Query(string where, object? parameters)
+    {
+        using var connection = database.Open();
+        return connection.Query<Row>($"SELECT * FROM deployments {where}", parameters).Select(r => r.ToModel()).ToList();
+    }
+
+    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private sealed class Row
+    {
+        public long Id { get; set; }
+        public long LegalBasisId { get; set; }
+        public string CameraIds { get; set; } = "[]";
+        public string Watchlists { get; set; } = "[]";
+        public string StartedBy { get; set; } = "";
+        public string StartedAt { get; set; } = "";
+        public string? StoppedBy { get; set; }
+        public string? StoppedAt { get; set; }
+        public string? StopReason { get; set; }
+
+        public Deployment ToModel() => new(
+            Id,
+            LegalBasisId,
+            JsonSerializer.Deserialize<long[]>(CameraIds)!,
+            JsonSerializer.Deserialize<DeploymentWatchlist[]>(Watchlists, Json)!,
+            StartedBy,
+            Timestamps.Parse(StartedAt),
+            StoppedBy,
+            StoppedAt is null ? null : Timestamps.Parse(StoppedAt),
+            StopReason);
+    }
+}

@@ -1,3 +1,4 @@
+using CityWatch.Evaluation;
 using System.Runtime.InteropServices;
 using CityWatch.Audit;
 using CityWatch.Cameras;
@@ -25,7 +26,7 @@ internal sealed class ReferenceSetup : IDisposable
     private static readonly Point2f[] Template = FaceAligner.ArcFaceTemplate.Select(p => new Point2f(p.X, p.Y)).ToArray();
 
     private readonly RunOptions runOptions = new();
-    private readonly string scratch;
+    private readonly EvaluationCity city;
     private readonly string models;
 
     public ReferenceSetup()
@@ -36,9 +37,8 @@ internal sealed class ReferenceSetup : IDisposable
         Cv2.SetNumThreads(1);
 
         var time = new FrozenTime(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
-        scratch = Path.Combine(Path.GetTempPath(), "citywatch-bench", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(scratch);
-        Grant = MakeGrant(scratch, time);
+        city = EvaluationCity.OpenAsync(null, time).GetAwaiter().GetResult();
+        Grant = city.GrantAsync().GetAwaiter().GetResult();
         Pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);
 
         var clip = Path.Combine(data, "faces", "ageitgey", "examples", "short_hamilton_clip.mp4");
@@ -187,8 +187,7 @@ internal sealed class ReferenceSetup : IDisposable
             mat.Dispose();
         }
 
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(scratch, recursive: true);
+        city.Dispose();
     }
 
     private static List<BgrImage> Decode(string clip)
@@ -202,24 +201,6 @@ internal sealed class ReferenceSetup : IDisposable
             }
         }).GetAwaiter().GetResult();
         return frames.Count == Frames ? frames : throw new InvalidOperationException($"Expected {Frames} frames of the clip, got {frames.Count}.");
-    }
-
-    private static ProcessingGrant MakeGrant(string scratch, TimeProvider time)
-    {
-        var database = new CityWatchDatabase(Path.Combine(scratch, "citywatch.db"));
-        database.Migrate();
-        var audit = new AuditTrail(database, time);
-        var bases = new LegalBasisStore(database, audit, time);
-        var cameras = new CameraStore(database);
-        cameras.CreateSite(new SiteInput("B1", "Bench site", 44.8, 20.4, "Bench"));
-        var camera = cameras.Create(new CameraInput("BENCH-1", "B1", "Bench camera", "Bench", "benchmark", FaceRecognitionAllowed: true));
-        var now = time.GetUtcNow();
-        var basis = bases.RegisterAsync(
-            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", "B-1", "benchmark", [ProcessingPurpose.Live], [camera.Id], [1], now.AddMinutes(-1), now.AddDays(1)),
-            "bench").GetAwaiter().GetResult();
-        bases.ActivateAsync(basis.Id, "bench").GetAwaiter().GetResult();
-        return new PolicyEngine(bases, cameras, audit, time)
-            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Live, camera.Id, [1])).GetAwaiter().GetResult();
     }
 
     private static string RepositoryRoot()

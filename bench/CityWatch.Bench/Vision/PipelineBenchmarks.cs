@@ -1,7 +1,6 @@
-using CityWatch.Cameras;
 using BenchmarkDotNet.Attributes;
 using CityWatch.Audit;
-using CityWatch.Data;
+using CityWatch.Evaluation;
 using CityWatch.Policy;
 using CityWatch.Vision;
 
@@ -18,7 +17,7 @@ namespace CityWatch.Bench.Vision;
 [MedianColumn]
 public class PipelineBenchmarks
 {
-    private string? scratch;
+    private EvaluationCity? city;
     private FacePipeline? pipeline;
     private ProcessingGrant? grant;
     private BgrImage? frame;
@@ -37,26 +36,9 @@ public class PipelineBenchmarks
         frame = ImageCodec.DecodeFile(Path.Combine(data, "faces", "ageitgey", "examples", "obama-720p.jpg"));
 
         var time = new FrozenTime(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
-        scratch = Path.Combine(Path.GetTempPath(), "citywatch-bench", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(scratch);
-        var database = new CityWatchDatabase(Path.Combine(scratch, "citywatch.db"));
-        database.Migrate();
-        var audit = new AuditTrail(database, time);
-        var bases = new LegalBasisStore(database, audit, time);
-        var cameras = new CameraStore(database);
-        var watchlists = new CityWatch.Matching.WatchlistStore(database, time);
-        var scope = new CameraScope(database);
-        var deployments = new DeploymentStore(database, bases, watchlists, scope, audit, time);
-        var urgency = new UrgencyGuard(database, bases, deployments, watchlists, new CityWatch.Alerts.AlertStore(database, Path.Combine(scratch, "evidence")), audit);
-        var now = time.GetUtcNow();
-        // Detection and embedding alone, as in an accuracy measurement: an evaluation basis through its lifecycle.
-        var basis = bases.RegisterAsync(
-            new LegalBasisDraft("Benchmark", "Bench Act s.1", "Bench", LegalObjective.VictimOrMissingPersonSearch, "benchmark", [ProcessingPurpose.Evaluation], [], [], now.AddMinutes(-1), now.AddDays(1)),
-            "bench").GetAwaiter().GetResult();
-        bases.RecordPrerequisitesAsync(basis.Id, new Prerequisites("B-DPIA", new FriaAssessment("b", "b", "b", "b", "b", "b"), "B-REG", "B-OPINION"), "bench").GetAwaiter().GetResult();
-        bases.AuthoriseAsync(basis.Id, new AuthorityDecision("B-1"), "bench-authority").GetAwaiter().GetResult();
-        grant = new PolicyEngine(bases, cameras, deployments, watchlists, scope, urgency, audit, time)
-            .RequireAsync(new PolicyRequest("bench", ProcessingPurpose.Evaluation, null, [])).GetAwaiter().GetResult();
+        // Detection and embedding alone, as in an accuracy measurement: a scratch city's evaluation basis.
+        city = EvaluationCity.OpenAsync(null, time).GetAwaiter().GetResult();
+        grant = city.GrantAsync().GetAwaiter().GetResult();
 
         pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);
         var faces = pipeline.Detect(grant, frame);
@@ -72,11 +54,7 @@ public class PipelineBenchmarks
     public void Cleanup()
     {
         pipeline?.Dispose();
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (scratch is not null)
-        {
-            Directory.Delete(scratch, recursive: true);
-        }
+        city?.Dispose();
     }
 
     [Benchmark(Baseline = true)]

@@ -1,3 +1,4 @@
+using CityWatch.Evaluation;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -93,7 +94,7 @@ internal static class QualityCommand
             }
         }
 
-        await using var scope = await EvaluationScope.OpenAsync(cancellationToken);
+        using var scope = await EvaluationCity.OpenAsync(null, TimeProvider.System, cancellationToken);
         using var pipeline = new FacePipeline(new VisionOptions { ModelDirectory = modelsDirectory }, TimeProvider.System);
         var shares = new List<GateShare>();
         var separations = new List<Separation>();
@@ -288,68 +289,4 @@ internal static class QualityCommand
     private static string F(double? value, string format = "0.000") => value?.ToString(format, CultureInfo.InvariantCulture) ?? "-";
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>A scratch city: SQLite in a temporary folder, an active Evaluation basis, grants renewed before they run out.</summary>
-    private sealed class EvaluationScope : IAsyncDisposable
-    {
-        private static readonly TimeSpan RenewBefore = TimeSpan.FromSeconds(2);
-        private readonly string directory;
-        private readonly AuditTrail audit;
-        private readonly PolicyEngine policy;
-        private ProcessingGrant? grant;
-
-        private EvaluationScope(string directory, AuditTrail audit, PolicyEngine policy)
-        {
-            this.directory = directory;
-            this.audit = audit;
-            this.policy = policy;
-        }
-
-        public static async Task<EvaluationScope> OpenAsync(CancellationToken cancellationToken)
-        {
-            var time = TimeProvider.System;
-            var directory = Path.Combine(Path.GetTempPath(), "citywatch-eval", Guid.NewGuid().ToString("N"));
-            Directory.CreateDirectory(directory);
-            var database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"));
-            database.Migrate();
-            var audit = new AuditTrail(database, time);
-            var bases = new LegalBasisStore(database, audit, time);
-            var now = time.GetUtcNow();
-            var basis = await bases.RegisterAsync(
-                new LegalBasisDraft(
-                    "Quality-gate evaluation", "DPIA evaluation clause", "data protection officer", "EVAL-QUALITY", "measure the quality gate on labelled sample data",
-                    [ProcessingPurpose.Evaluation], [], [], now.AddMinutes(-1), now.AddHours(12)),
-                "citywatch eval",
-                cancellationToken);
-            await bases.ActivateAsync(basis.Id, "citywatch eval", cancellationToken);
-            return new EvaluationScope(directory, audit, new PolicyEngine(bases, new CameraStore(database), audit, time));
-        }
-
-        public async Task<ProcessingGrant> GrantAsync(CancellationToken cancellationToken)
-        {
-            if (grant is { } held && TimeProvider.System.GetUtcNow() + RenewBefore < held.ExpiresAt)
-            {
-                return held;
-            }
-
-            grant = await policy.RequireAsync(new PolicyRequest("citywatch eval", ProcessingPurpose.Evaluation, null, []), cancellationToken);
-            return grant;
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            audit.Dispose();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (IOException)
-            {
-                // a scratch folder left in /tmp does no harm
-            }
-
-            return ValueTask.CompletedTask;
-        }
-    }
 }

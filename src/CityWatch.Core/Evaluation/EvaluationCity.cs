@@ -32,7 +32,7 @@ internal sealed class EvaluationCity : IDisposable
         Database.Migrate();
         Audit = new AuditTrail(Database, time);
         LegalBases = new LegalBasisStore(Database, Audit, time);
-        policy = new PolicyEngine(LegalBases, new CameraStore(Database), Audit, time);
+        policy = PolicyServices.Standalone(Database, LegalBases, Audit, time, Path.Combine(directory, "evidence"));
         Settings = new SettingsStore(Database, Audit, time);
     }
 
@@ -108,11 +108,13 @@ internal sealed class EvaluationCity : IDisposable
             return;
         }
 
+        // Evaluation of a labelled test set still goes through the lifecycle, with the evaluation clause of
+        // the DPIA as its prerequisite and the data-protection officer's sign-off as its authorisation.
         var draft = new LegalBasisDraft(
             BasisTitle,
             "CityWatch accuracy evaluation (no watchlist, no camera)",
             "local operator",
-            $"eval-{now:yyyyMMdd'T'HHmmss'Z'}",
+            LegalObjective.AccuracyEvaluation,
             "measure detection and recognition accuracy on a labelled test set before any live use",
             [ProcessingPurpose.Evaluation],
             [],
@@ -120,6 +122,15 @@ internal sealed class EvaluationCity : IDisposable
             now.AddMinutes(-1),
             now.AddDays(1));
         var basis = await LegalBases.RegisterAsync(draft, Actor, cancellationToken);
-        await LegalBases.ActivateAsync(basis.Id, Actor, cancellationToken);
+        await LegalBases.RecordPrerequisitesAsync(
+            basis.Id,
+            new Prerequisites(
+                "DPIA evaluation clause",
+                new FriaAssessment("accuracy measurement on labelled photos", "once per evaluation run", "people in the labelled test set", "none beyond the test set", "run by an engineer, results reviewed", "scratch data, deleted after the run"),
+                "not registered: offline evaluation",
+                "not required: no personal data of the city"),
+            Actor,
+            cancellationToken);
+        await LegalBases.AuthoriseAsync(basis.Id, new AuthorityDecision($"eval-{now:yyyyMMdd'T'HHmmss'Z'}"), $"{Actor}:dpo", cancellationToken);
     }
 }

@@ -30,6 +30,12 @@ public enum LegalObjective
 
     /// <summary>Localisation or identification of a suspect of a criminal offence listed in Annex II (<see cref="ListedOffences"/>).</summary>
     SeriousOffenceSuspect,
+
+    /// <summary>
+    /// Measuring accuracy on a labelled test set before and during use (AI Act art. 15): never
+    /// identification. Allowed only with the Evaluation purpose, and the Evaluation purpose only with it.
+    /// </summary>
+    AccuracyEvaluation,
 }
 
 /// <summary>A point of an area polygon, in degrees (WGS 84), as site coordinates are.</summary>

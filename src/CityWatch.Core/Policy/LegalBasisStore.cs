@@ -230,6 +230,12 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             throw new InvalidRequestException("A legal basis must name at least one purpose.");
         }
 
+        if ((draft.Objective == LegalObjective.AccuracyEvaluation) != draft.Purposes.Contains(ProcessingPurpose.Evaluation)
+            || (draft.Objective == LegalObjective.AccuracyEvaluation && draft.Purposes.Any(p => p != ProcessingPurpose.Evaluation)))
+        {
+            throw new InvalidRequestException("The Evaluation purpose goes with the AccuracyEvaluation objective only, and that objective allows nothing else.");
+        }
+
         if ((draft.WatchlistIds is null || draft.WatchlistIds.Count == 0) && draft.Purposes.Any(p => p != ProcessingPurpose.Evaluation))
         {
             throw new InvalidRequestException("A legal basis must name the watchlists it covers.");

@@ -91,7 +91,7 @@ public sealed class TestCity : IDisposable
             "Test basis",
             "Test Act s.1",
             "Test court",
-            LegalObjective.VictimOrMissingPersonSearch,
+            purposes.Contains(ProcessingPurpose.Evaluation) ? LegalObjective.AccuracyEvaluation : LegalObjective.VictimOrMissingPersonSearch,
             "test",
             purposes.Length == 0 ? [ProcessingPurpose.Live, ProcessingPurpose.Retrospective, ProcessingPurpose.Enrolment] : purposes,
             cameras,

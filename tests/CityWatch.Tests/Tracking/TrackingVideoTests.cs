@@ -143,13 +143,15 @@ public sealed class TrackingVideoTests(VisionFixture vision)
         TestCity city, string photo, string label)
     {
         var camera = city.AddCamera("CAM-T");
-        var watchlists = new WatchlistStore(city.Database, city.Time);
+        var watchlists = city.Watchlists;
         var watchlist = watchlists.Create(new WatchlistInput("sought", "test"), "test");
-        await city.ActiveBasisAsync([camera.Id], [watchlist.Id]);
+        var basis = await city.ActiveBasisAsync([camera.Id], [watchlist.Id]);
         var pipeline = new FacePipeline(VisionFixture.Options, city.Time);
         var path = TestPaths.Faces("ageitgey", "examples", photo);
-        await new Enrolment(watchlists, city.Policy, pipeline, city.Audit).EnrolAsync(
+        await new Enrolment(watchlists, city.LegalBases, city.Policy, pipeline, city.Audit, city.Time).EnrolAsync(
             watchlist.Id, new EntryInput(label, "test", "shared test photo"), [new EnrolmentPhoto(photo, await File.ReadAllBytesAsync(path))], "test");
+        // The enrolment changed the list: it is approved again and deployed as it now stands.
+        await city.DeployAsync(basis.Id, [camera.Id], [watchlist.Id]);
         var alerts = new AlertStore(city.Database, Path.Combine(city.Directory, "evidence"));
         // No cooldown: one alert must come from tracking alone.
         var options = new RecognitionOptions { AlertCooldown = TimeSpan.Zero };

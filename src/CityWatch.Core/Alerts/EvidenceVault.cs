@@ -16,7 +16,8 @@ public sealed class EvidenceDestroyedException(string keyId)
 /// created owner-read/write only (0600) on first start. The item's key id is the associated data of both
 /// the wrapped key and the item, so a key or a file moved to another item does not decrypt. Deleting the
 /// key row destroys the item (crypto-shredding): a copy of the file that survived anywhere (a backup, a
-/// disk block) stays ciphertext.
+/// disk block) stays ciphertext. The master key is created with the first item, so a data folder that
+/// never held evidence holds no key either; opening an item never creates one.
 /// </summary>
 /// <remarks>
 /// Stored item format: "CWE1", 12-byte nonce, 16-byte tag, ciphertext. The master key file is the one
@@ -32,14 +33,14 @@ public sealed class EvidenceVault
     private static readonly byte[] Magic = "CWE1"u8.ToArray();
 
     private readonly CityWatchDatabase database;
-    private readonly byte[] masterKey;
+    private readonly Lock gate = new();
+    private byte[]? masterKey;
 
     public EvidenceVault(CityWatchDatabase database, string masterKeyPath)
     {
         ArgumentNullException.ThrowIfNull(database);
         this.database = database;
         MasterKeyPath = Path.GetFullPath(masterKeyPath);
-        masterKey = LoadOrCreateMasterKey(MasterKeyPath);
     }
 
     /// <summary>The vault of a database: its master key sits next to the database file.</summary>
@@ -56,7 +57,7 @@ public sealed class EvidenceVault
         var itemKey = RandomNumberGenerator.GetBytes(KeySize);
         try
         {
-            var wrapped = Encrypt(masterKey, itemKey, keyId);
+            var wrapped = Encrypt(MasterKey(create: true), itemKey, keyId);
             connection.Execute(
                 "INSERT INTO evidence_keys (key_id, wrapped, created_at) VALUES (@keyId, @wrapped, @at)",
                 new { keyId, wrapped, at = Timestamps.Format(now) },
@@ -85,7 +86,7 @@ public sealed class EvidenceVault
             throw new EvidenceDestroyedException(keyId);
         }
 
-        var itemKey = Decrypt(masterKey, wrapped, keyId);
+        var itemKey = Decrypt(MasterKey(create: false), wrapped, keyId);
         try
         {
             return Decrypt(itemKey, sealedItem, keyId);
@@ -142,6 +143,19 @@ public sealed class EvidenceVault
             plaintext,
             Encoding.UTF8.GetBytes(keyId));
         return plaintext;
+    }
+
+    private byte[] MasterKey(bool create)
+    {
+        lock (gate)
+        {
+            if (masterKey is null && !create && !File.Exists(MasterKeyPath))
+            {
+                throw new InvalidOperationException($"The evidence master key {MasterKeyPath} is missing; without it no evidence item can be opened.");
+            }
+
+            return masterKey ??= LoadOrCreateMasterKey(MasterKeyPath);
+        }
     }
 
     private static byte[] LoadOrCreateMasterKey(string path)

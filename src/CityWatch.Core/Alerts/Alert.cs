@@ -1,3 +1,4 @@
+using CityWatch.Matching;
 using CityWatch.Vision;
 
 namespace CityWatch.Alerts;
@@ -14,6 +15,10 @@ namespace CityWatch.Alerts;
 /// <param name="TrackId">The camera track that raised it; null for alerts not from a tracked camera.</param>
 /// <param name="LastSeen">When the person was last seen on the camera (written at least every few seconds while the track lives).</param>
 /// <param name="Frames">Analysed frames the person was seen in.</param>
+/// <param name="Status"><see cref="AlertStore.Candidate"/> until two verifiers confirm it (<see cref="AlertStore.Confirmed"/>) or one rejects it (<see cref="AlertStore.Rejected"/>).</param>
+/// <param name="Quality">The quality score (0..1, <c>FaceQuality.Score</c>) of the face that gave <see cref="Score"/>; null when not measured.</param>
+/// <param name="TopCandidates">The best watchlist candidates for that face, best first (the alert's entry first).</param>
+/// <param name="SettledAt">When it was confirmed or rejected; null while a candidate.</param>
 public sealed record Alert(
     long Id,
     long? CameraId,
@@ -29,7 +34,10 @@ public sealed record Alert(
     string Status,
     string? TrackId,
     DateTimeOffset LastSeen,
-    int Frames);
+    int Frames,
+    float? Quality,
+    IReadOnlyList<MatchCandidate> TopCandidates,
+    DateTimeOffset? SettledAt);
 
 /// <summary>What the matcher hands over to be stored as an alert, with the face crop as JPEG.</summary>
 public sealed record NewAlert(
@@ -45,7 +53,11 @@ public sealed record NewAlert(
     FaceBox Box,
     byte[] CropJpeg,
     Guid? TrackId = null,
-    int Frames = 1);
+    int Frames = 1,
+    float? Quality = null,
+    IReadOnlyList<MatchCandidate>? TopCandidates = null);
 
 /// <summary>A better face for an existing alert: its score, box and crop replace the alert's together.</summary>
-public sealed record AlertImprovement(float Score, FaceBox Box, byte[] CropJpeg, DateTimeOffset LastSeen, int Frames);
+/// <remarks>Once any verifier has decided on the alert, its evidence is frozen: only last seen and frames move on.</remarks>
+public sealed record AlertImprovement(
+    float Score, FaceBox Box, byte[] CropJpeg, DateTimeOffset LastSeen, int Frames, float? Quality = null, IReadOnlyList<MatchCandidate>? TopCandidates = null);

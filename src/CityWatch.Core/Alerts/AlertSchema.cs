@@ -20,9 +20,45 @@ internal static class AlertSchema
             track_id TEXT NULL,
             last_seen TEXT NOT NULL,
             frames INTEGER NOT NULL DEFAULT 1,
-            crop_version INTEGER NOT NULL DEFAULT 0
+            crop_version INTEGER NOT NULL DEFAULT 0,
+            quality REAL NULL,
+            top_candidates TEXT NOT NULL DEFAULT '[]',
+            crop_key TEXT NOT NULL DEFAULT '',
+            settled_at TEXT NULL
         );
         CREATE INDEX IF NOT EXISTS alerts_at ON alerts(at);
         CREATE INDEX IF NOT EXISTS alerts_track ON alerts(track_id) WHERE track_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status);
+
+        -- One row per human decision; an account decides once per alert.
+        CREATE TABLE IF NOT EXISTS alert_decisions (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            account TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            note TEXT NULL,
+            at TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            UNIQUE (alert_id, account)
+        );
+
+        -- Per-item evidence keys, wrapped by the master key; deleting a row destroys its item.
+        CREATE TABLE IF NOT EXISTS evidence_keys (
+            key_id TEXT PRIMARY KEY,
+            wrapped BLOB NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        -- Aggregate counts per day (UTC, the day the alert was raised), camera (0: supplied media) and legal basis.
+        -- No personal data; retention never deletes them.
+        CREATE TABLE IF NOT EXISTS alert_statistics (
+            day TEXT NOT NULL,
+            camera_id INTEGER NOT NULL,
+            legal_basis_id INTEGER NOT NULL,
+            raised INTEGER NOT NULL DEFAULT 0,
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, camera_id, legal_basis_id)
+        );
         """;
 }

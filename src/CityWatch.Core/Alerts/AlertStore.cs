@@ -1,39 +1,48 @@
 using System.Text.Json;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Matching;
 using CityWatch.Vision;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Alerts;
 
 /// <summary>
-/// Alerts in SQLite, their face crops as files under the evidence folder. A crop is written to a
-/// temporary name and renamed into place inside the transaction of its row, so a crash leaves neither an
-/// alert without its crop nor a stray crop of a face that produced no alert. A tracked alert is updated
-/// in place: <see cref="Touch"/> moves its last-seen time and frame count on; <see cref="Improve"/>
-/// replaces score, box and crop together (the new crop gets a new file name, the row points to it in the
-/// same transaction, and the old file is deleted only after the commit).
+/// Alerts in SQLite, their face crops as files under the evidence folder, each crop sealed with its own
+/// key (<see cref="EvidenceVault"/>). A crop is written to a temporary name and renamed into place inside
+/// the transaction of its row (and of its key), so a crash leaves neither an alert without its crop nor a
+/// stray crop of a face that produced no alert. A tracked alert is updated in place: <see cref="Touch"/>
+/// moves its last-seen time and frame count on; <see cref="Improve"/> replaces score, box and crop
+/// together (the new crop gets a new file name and key, the row points to it in the same transaction, and
+/// the old file and key go only after the commit) until a verifier has decided on it: from then on its
+/// evidence is frozen. <see cref="Delete"/> destroys keys, rows and files (retention, urgency deletion).
 /// </summary>
-public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory)
+public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory, EvidenceVault? vault = null)
 {
     public const string Candidate = "candidate";
+    public const string Confirmed = "confirmed";
+    public const string Rejected = "rejected";
 
     public string EvidenceDirectory { get; } = Path.GetFullPath(evidenceDirectory);
+
+    public EvidenceVault Vault { get; } = vault ?? EvidenceVault.For(database);
 
     public Alert Add(NewAlert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
         Directory.CreateDirectory(EvidenceDirectory);
-        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.jpg");
-        File.WriteAllBytes(temporary, alert.CropJpeg);
+        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.bin");
         try
         {
             using var connection = database.Open();
             using var transaction = connection.BeginTransaction();
+            var (keyId, sealedCrop) = Vault.Seal(alert.CropJpeg, connection, transaction, alert.At);
+            File.WriteAllBytes(temporary, sealedCrop);
             var id = connection.ExecuteScalar<long>(
                 """
-                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames)
-                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames) RETURNING id
+                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key)
+                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId) RETURNING id
                 """,
                 new
                 {
@@ -50,10 +59,14 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     status = Candidate,
                     track = alert.TrackId?.ToString("N"),
                     alert.Frames,
+                    alert.Quality,
+                    top = JsonSerializer.Serialize(alert.TopCandidates ?? []),
+                    keyId,
                 },
                 transaction);
-            var cropName = $"alert-{id}.jpg";
+            var cropName = $"alert-{id}.jpg.sealed";
             connection.Execute("UPDATE alerts SET crop_path = @cropName WHERE id = @id", new { cropName, id }, transaction);
+            AlertStatistics.Count(connection, transaction, AlertStatistics.Raised, alert.At, alert.CameraId, alert.LegalBasisId);
             File.Move(temporary, Path.Combine(EvidenceDirectory, cropName), overwrite: true);
             transaction.Commit();
             return Get(id);
@@ -77,31 +90,59 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         }
     }
 
-    /// <summary>Replaces the score, box and crop of alert <paramref name="id"/> with a better face, all or nothing.</summary>
+    /// <summary>
+    /// Replaces the score, box, quality, candidates and crop of alert <paramref name="id"/> with a better
+    /// face, all or nothing. Once a verifier has decided on the alert (or it is settled), the evidence they
+    /// saw is kept: only last seen and frames move on.
+    /// </summary>
     public Alert Improve(long id, AlertImprovement update)
     {
         ArgumentNullException.ThrowIfNull(update);
         Directory.CreateDirectory(EvidenceDirectory);
-        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.jpg");
-        File.WriteAllBytes(temporary, update.CropJpeg);
+        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.bin");
         string? placed = null;
         try
         {
             using var connection = database.Open();
             using var transaction = connection.BeginTransaction();
             var current = connection.QuerySingleOrDefault<CropRow>(
-                "SELECT crop_path, crop_version FROM alerts WHERE id = @id", new { id }, transaction)
+                "SELECT crop_path, crop_version, crop_key, status, (SELECT COUNT(*) FROM alert_decisions d WHERE d.alert_id = a.id) AS decisions FROM alerts a WHERE id = @id",
+                new { id },
+                transaction)
                 ?? throw new NotFoundException($"No alert {id}.");
+            if (current.Status != Candidate || current.Decisions > 0)
+            {
+                transaction.Rollback();
+                Touch(id, update.LastSeen, update.Frames);
+                return Get(id);
+            }
+
+            var (keyId, sealedCrop) = Vault.Seal(update.CropJpeg, connection, transaction, update.LastSeen);
+            File.WriteAllBytes(temporary, sealedCrop);
             var version = current.CropVersion + 1;
-            var cropName = FormattableString.Invariant($"alert-{id}-{version}.jpg");
+            var cropName = FormattableString.Invariant($"alert-{id}-{version}.jpg.sealed");
             connection.Execute(
                 """
-                UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version,
+                UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version, crop_key = @keyId,
+                    quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates),
                     last_seen = MAX(last_seen, @seen), frames = MAX(frames, @Frames)
                 WHERE id = @id
                 """,
-                new { id, update.Score, box = JsonSerializer.Serialize(update.Box), cropName, version, seen = Timestamps.Format(update.LastSeen), update.Frames },
+                new
+                {
+                    id,
+                    update.Score,
+                    box = JsonSerializer.Serialize(update.Box),
+                    cropName,
+                    version,
+                    keyId,
+                    update.Quality,
+                    top = update.TopCandidates is null ? null : JsonSerializer.Serialize(update.TopCandidates),
+                    seen = Timestamps.Format(update.LastSeen),
+                    update.Frames,
+                },
                 transaction);
+            EvidenceVault.Destroy([current.CropKey], connection, transaction);
             placed = Path.Combine(EvidenceDirectory, cropName);
             File.Move(temporary, placed, overwrite: true);
             transaction.Commit();
@@ -120,7 +161,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     }
 
     /// <summary>A page of alerts, newest first; <paramref name="scope"/> limits them to some cameras (null: all).</summary>
-    public Page<Alert> List(int offset, int limit, long? cameraId = null, IReadOnlySet<long>? scope = null)
+    public Page<Alert> List(int offset, int limit, long? cameraId = null, IReadOnlySet<long>? scope = null, string? status = null)
     {
         if (offset < 0 || limit is < 1 or > CameraStore.MaxPageSize)
         {
@@ -139,12 +180,25 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             conditions.Add("camera_id IN (SELECT value FROM json_each(@scope))");
         }
 
+        if (status is not null)
+        {
+            conditions.Add("status = @status");
+        }
+
         var filter = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
-        var parameters = new { cameraId, limit, offset, scope = scope is null ? null : JsonSerializer.Serialize(scope) };
+        var parameters = new { cameraId, limit, offset, status, scope = scope is null ? null : JsonSerializer.Serialize(scope) };
         var total = connection.ExecuteScalar<int>($"SELECT COUNT(*) FROM alerts {filter}", parameters);
         var items = connection.Query<AlertRow>($"SELECT * FROM alerts {filter} ORDER BY id DESC LIMIT @limit OFFSET @offset", parameters)
             .Select(r => r.ToModel()).ToList();
         return new Page<Alert>(items, total, offset, limit);
+    }
+
+    /// <summary>Every stored alert (optionally of one status), oldest first: for retention and searches over evidence.</summary>
+    public IReadOnlyList<Alert> All(string? status = null)
+    {
+        using var connection = database.Open();
+        return connection.Query<AlertRow>("SELECT * FROM alerts WHERE @status IS NULL OR status = @status ORDER BY id", new { status })
+            .Select(r => r.ToModel()).AsList();
     }
 
     public Alert Get(long id)
@@ -154,19 +208,83 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             ?? throw new NotFoundException($"No alert {id}.");
     }
 
-    /// <summary>The face crop of an alert, as JPEG.</summary>
+    /// <summary>
+    /// The face crop of an alert, decrypted, as JPEG. This releases the item's key: callers outside tests
+    /// go through <see cref="EvidenceAccess"/>, which logs the release.
+    /// </summary>
     public byte[] Crop(long id)
     {
-        using var connection = database.Open();
-        var name = connection.ExecuteScalar<string?>("SELECT crop_path FROM alerts WHERE id = @id", new { id })
-            ?? throw new NotFoundException($"No alert {id}.");
-        return File.ReadAllBytes(Path.Combine(EvidenceDirectory, name));
+        var (name, keyId) = CropLocation(id);
+        var stored = File.ReadAllBytes(Path.Combine(EvidenceDirectory, name));
+        return keyId.Length == 0 ? stored : Vault.Open(keyId, stored);
     }
+
+    /// <summary>Where alert <paramref name="id"/>'s sealed crop lies, and the id of its key.</summary>
+    public (string File, string KeyId) CropLocation(long id)
+    {
+        using var connection = database.Open();
+        var row = connection.QuerySingleOrDefault<(string CropPath, string CropKey)?>("SELECT crop_path, crop_key FROM alerts WHERE id = @id", new { id })
+            ?? throw new NotFoundException($"No alert {id}.");
+        return (row.CropPath, row.CropKey);
+    }
+
+    /// <summary>
+    /// Deletes alerts for good: in one transaction their keys (crypto-shredding), decisions and rows; then
+    /// their crop files. A file that survives (a failed delete, a backup) can no longer be decrypted.
+    /// Aggregate statistics stay. Returns the ids that existed.
+    /// </summary>
+    public IReadOnlyList<long> Delete(IReadOnlyCollection<long> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var files = new List<string>();
+        var deleted = new List<long>();
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            foreach (var id in ids)
+            {
+                var row = connection.QuerySingleOrDefault<(string CropPath, string CropKey)?>(
+                    "SELECT crop_path, crop_key FROM alerts WHERE id = @id", new { id }, transaction);
+                if (row is not { } found)
+                {
+                    continue;
+                }
+
+                EvidenceVault.Destroy([found.CropKey], connection, transaction);
+                connection.Execute("DELETE FROM alert_decisions WHERE alert_id = @id", new { id }, transaction);
+                connection.Execute("DELETE FROM alerts WHERE id = @id", new { id }, transaction);
+                files.Add(Path.Combine(EvidenceDirectory, found.CropPath));
+                deleted.Add(id);
+            }
+
+            transaction.Commit();
+        }
+
+        foreach (var file in files)
+        {
+            File.Delete(file);
+        }
+
+        return deleted;
+    }
+
+    /// <summary>Sets the final status of a candidate, in the caller's transaction; false if it was no longer a candidate.</summary>
+    internal static bool Settle(SqliteConnection connection, SqliteTransaction transaction, long id, string status, DateTimeOffset now) =>
+        connection.Execute(
+            "UPDATE alerts SET status = @status, settled_at = @now WHERE id = @id AND status = @candidate",
+            new { id, status, now = Timestamps.Format(now), candidate = Candidate },
+            transaction) == 1;
+
+    internal static Alert? Find(SqliteConnection connection, SqliteTransaction transaction, long id) =>
+        connection.QuerySingleOrDefault<AlertRow>("SELECT * FROM alerts WHERE id = @id", new { id }, transaction)?.ToModel();
 
     private sealed class CropRow
     {
         public string CropPath { get; set; } = "";
         public long CropVersion { get; set; }
+        public string CropKey { get; set; } = "";
+        public string Status { get; set; } = "";
+        public long Decisions { get; set; }
     }
 
     private sealed class AlertRow
@@ -187,9 +305,15 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         public string? TrackId { get; set; }
         public string LastSeen { get; set; } = "";
         public long Frames { get; set; }
+        public double? Quality { get; set; }
+        public string TopCandidates { get; set; } = "[]";
+        public string? SettledAt { get; set; }
 
         public Alert ToModel() => new(
             Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
-            JsonSerializer.Deserialize<FaceBox>(Box)!, Status, TrackId, Timestamps.Parse(LastSeen), (int)Frames);
+            JsonSerializer.Deserialize<FaceBox>(Box)!, Status, TrackId, Timestamps.Parse(LastSeen), (int)Frames,
+            Quality is { } q ? (float)q : null,
+            JsonSerializer.Deserialize<List<MatchCandidate>>(TopCandidates) ?? [],
+            SettledAt is null ? null : Timestamps.Parse(SettledAt));
     }
 }

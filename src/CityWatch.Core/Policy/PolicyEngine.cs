@@ -41,6 +41,11 @@ public sealed class PolicyEngine(
 {
     public static readonly TimeSpan GrantLifetime = TimeSpan.FromSeconds(10);
 
+    /// <summary>The basis a subject-access grant carries (id 0): GDPR Art. 15, not a registered legal basis.</summary>
+    private static readonly LegalBasis SubjectAccessBasis = new(
+        0, "Data-subject access", "GDPR Art. 15", "data subject", "-", "access request", [ProcessingPurpose.SubjectAccess], [], [],
+        DateTimeOffset.MinValue, DateTimeOffset.MaxValue, LegalBasisStatus.Active, false, "system", DateTimeOffset.MinValue, null);
+
     public async Task<PolicyDecision> AuthorizeAsync(PolicyRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -87,6 +92,14 @@ public sealed class PolicyEngine(
 
     private Verdict Evaluate(PolicyRequest request, DateTimeOffset now)
     {
+        if (request.Purpose == ProcessingPurpose.SubjectAccess)
+        {
+            // The data subject's own request is the basis (GDPR Art. 15): a reference, and never a watchlist.
+            return string.IsNullOrWhiteSpace(request.CaseId) ? (null, [], "a subject-access request needs its request reference")
+                : request.WatchlistIds.Count > 0 ? (null, [], "a subject-access request never matches against a watchlist")
+                : (SubjectAccessBasis, [], null);
+        }
+
         if (request.WatchlistIds.Count == 0 && request.Purpose != ProcessingPurpose.Evaluation)
         {
             return Verdict.Refused("no watchlist named: biometric processing is only ever against a named watchlist");

@@ -17,6 +17,12 @@ public enum ProcessingPurpose
     /// only under a basis that names this purpose, such as the evaluation clause of a DPIA.
     /// </summary>
     Evaluation,
+
+    /// <summary>
+    /// Answering a data subject's access request (GDPR Art. 15) with the photo they supplied: no legal-basis
+    /// record is needed, but the request's reference (as the case id) is, and no watchlist is ever used.
+    /// </summary>
+    SubjectAccess,
 }
 
 /// <summary>

@@ -130,7 +130,7 @@ internal sealed class FrameAnalyzer(
                 var candidates = index.Search(grant, embedding, options.CurrentThreshold, options.TopCandidates);
                 if (candidates.Count > 0)
                 {
-                    await AlertAsync(state, grant, frame, face, track, candidates, now, raised, improved, cancellationToken);
+                    await AlertAsync(state, grant, frame, face, quality.Score, track, candidates, now, raised, improved, cancellationToken);
                 }
             }
             else
@@ -174,6 +174,7 @@ internal sealed class FrameAnalyzer(
         ProcessingGrant grant,
         BgrImage frame,
         DetectedFace face,
+        float quality,
         Track track,
         IReadOnlyList<MatchCandidate> candidates,
         DateTimeOffset now,
@@ -197,7 +198,7 @@ internal sealed class FrameAnalyzer(
         {
             var alert = alerts.Add(new NewAlert(
                 state.CameraId, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score,
-                options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits));
+                options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits, quality, candidates));
             tracked = new TrackedAlert(alert.Id, best.EntryId, best.Score, track.Hits, now);
             track.Alerts[best.EntryId] = tracked;
             state.RecentAlerts[best.EntryId] = tracked;
@@ -209,7 +210,7 @@ internal sealed class FrameAnalyzer(
         state.RecentAlerts[best.EntryId] = tracked;
         if (best.Score > tracked.Score)
         {
-            var alert = alerts.Improve(tracked.AlertId, new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames));
+            var alert = alerts.Improve(tracked.AlertId, new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames, quality, candidates));
             tracked.Score = best.Score;
             tracked.WrittenAt = now;
             tracked.Dirty = false;

@@ -7,38 +7,101 @@ using CityWatch.Server.Identity;
 
 namespace CityWatch.Server.Alerts;
 
+/// <summary>What a verifier posts: confirm or reject (required), and an optional note.</summary>
+internal sealed record DecisionRequest(VerificationDecision? Decision, string? Note);
+
+/// <summary>What an export names: why, and for whom.</summary>
+internal sealed record ExportRequest(string? Purpose, string? Recipient);
+
 internal static class AlertApi
 {
+    /// <summary>A probe photo is capped.</summary>
+    public const long MaxPhotoBytes = 20L * 1024 * 1024;
+
     private static readonly Role[] Viewers = [Role.Operator, Role.Verifier, Role.Investigator, Role.DataProtectionOfficer];
 
     public static IEndpointRouteBuilder MapAlertApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/alerts").WithTags("Alerts");
         group.MapGet("/", (AlertStore store, CameraStore cameras, HttpContext http, int? offset, int? limit, long? cameraId) =>
-            TypedResults.Ok(store.List(offset ?? 0, limit ?? 50, cameraId, Scope(http, cameras)))).Allow(Viewers);
+            TypedResults.Ok(store.List(offset ?? 0, limit ?? 50, cameraId, Scope(http, cameras, Viewers)))).Allow(Viewers);
         group.MapGet("/{id:long}", (AlertStore store, CameraStore cameras, HttpContext http, long id) =>
-            TypedResults.Ok(InScope(store.Get(id), http, cameras))).Allow(Viewers);
-        group.MapGet("/{id:long}/crop", async (AlertStore store, CameraStore cameras, AuditTrail audit, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(InScope(store.Get(id), http, cameras, Viewers))).Allow(Viewers);
+        group.MapGet("/{id:long}/crop", async (AlertStore store, CameraStore cameras, EvidenceAccess evidence, AuditTrail audit, HttpContext http, long id, CancellationToken ct) =>
         {
-            var alert = InScope(store.Get(id), http, cameras);
-            var crop = store.Crop(id);
+            var alert = InScope(store.Get(id), http, cameras, Viewers);
             await audit.AppendAsync(
                 new AuditRecord(http.User.Name(), AuditActions.AlertView, "crop", alert.LegalBasisId, Parameters: new Dictionary<string, string> { ["alert"] = id.ToString(CultureInfo.InvariantCulture) }),
                 ct);
-            return TypedResults.File(crop, "image/jpeg");
+            return TypedResults.File(await evidence.CropAsync(alert, http.User.Name(), "view", null, ct), "image/jpeg");
         }).Allow(Role.Operator, Role.Verifier, Role.Investigator);
+
+        // Two-person verification: the verifier's queue hides every other decision; the DPO sees them all.
+        group.MapGet("/candidates", (AlertVerification verification, CameraStore cameras, HttpContext http, int? limit) =>
+            TypedResults.Ok(verification.Candidates(http.User.Name(), Scope(http, cameras, [Role.Verifier]), limit ?? 100))).Allow(Role.Verifier);
+        group.MapPost("/{id:long}/decisions", async (AlertVerification verification, AlertStore store, CameraStore cameras, HttpContext http, long id, DecisionRequest? input, CancellationToken ct) =>
+        {
+            if (input?.Decision is not { } decision)
+            {
+                throw new InvalidRequestException("decision must be confirm or reject.");
+            }
+
+            InScope(store.Get(id), http, cameras, [Role.Verifier]);
+            return TypedResults.Ok(await verification.DecideAsync(id, http.User.Name(), new DecisionInput(decision, input.Note), ct));
+        }).Allow(Role.Verifier);
+        group.MapGet("/{id:long}/decisions", (AlertVerification verification, long id) =>
+            TypedResults.Ok(verification.Decisions(id))).Allow(Role.DataProtectionOfficer);
+        group.MapPost("/{id:long}/export", async (AlertVerification verification, AlertStore store, CameraStore cameras, HttpContext http, long id, ExportRequest? input, CancellationToken ct) =>
+        {
+            if (string.IsNullOrWhiteSpace(input?.Purpose) || string.IsNullOrWhiteSpace(input.Recipient))
+            {
+                throw new InvalidRequestException("An export names its purpose and its recipient.");
+            }
+
+            InScope(store.Get(id), http, cameras, [Role.Investigator]);
+            var bundle = await verification.ExportAsync(id, http.User.Name(), input.Purpose, input.Recipient, ct);
+            http.Response.Headers["X-Manifest-Sha256"] = bundle.ManifestSha256;
+            return TypedResults.File(bundle.Zip, "application/zip", bundle.FileName);
+        }).Allow(Role.Investigator);
+
+        // Retrospective search over stored evidence: multipart with "photo" and "case".
+        app.MapPost("/api/search", async (HttpRequest request, HttpContext http, EvidenceSearch search, CancellationToken ct) =>
+        {
+            var (photo, form) = await PhotoAsync(request, ct);
+            return TypedResults.Ok(await search.SearchAsync(photo, form["case"].ToString(), http.User.Name(), ct));
+        }).DisableAntiforgery().Allow(Role.Investigator).WithTags("Alerts");
         return app;
     }
 
+    /// <summary>The "photo" file of a multipart form, read into memory (never written to disk), and the form.</summary>
+    internal static async Task<(byte[] Photo, IFormCollection Form)> PhotoAsync(HttpRequest request, CancellationToken ct)
+    {
+        if (!request.HasFormContentType)
+        {
+            throw new InvalidRequestException("This takes multipart/form-data with a photo named 'photo'.");
+        }
+
+        var form = await request.ReadFormAsync(ct);
+        var upload = form.Files.GetFile("photo") ?? throw new InvalidRequestException("No file named 'photo' in the form.");
+        if (upload.Length > MaxPhotoBytes)
+        {
+            throw new InvalidRequestException($"The photo is larger than {MaxPhotoBytes / (1024 * 1024)} MiB.");
+        }
+
+        using var memory = new MemoryStream();
+        await upload.CopyToAsync(memory, ct);
+        return (memory.ToArray(), form);
+    }
+
     /// <summary>
-    /// The cameras whose alerts the caller may see: the union of the camera scopes of their roles that
-    /// see alerts, or null when one of those roles is unscoped.
+    /// The cameras whose alerts the caller may see through <paramref name="roles"/>: the union of those
+    /// roles' camera scopes, or null when one of them is unscoped.
     /// </summary>
-    private static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras)
+    private static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras, Role[] roles)
     {
         var caller = http.Caller();
         var union = new HashSet<long>();
-        foreach (var role in Viewers.Where(caller.Has))
+        foreach (var role in roles.Where(caller.Has))
         {
             var scope = caller.CameraScope(role, site => cameras.List(0, CameraStore.MaxPageSize, site).Items.Select(c => c.Id).ToList());
             if (scope is null)
@@ -52,8 +115,8 @@ internal static class AlertApi
         return union;
     }
 
-    private static Alert InScope(Alert alert, HttpContext http, CameraStore cameras) =>
-        Scope(http, cameras) is { } scope && (alert.CameraId is not { } camera || !scope.Contains(camera))
+    private static Alert InScope(Alert alert, HttpContext http, CameraStore cameras, Role[] roles) =>
+        Scope(http, cameras, roles) is { } scope && (alert.CameraId is not { } camera || !scope.Contains(camera))
             ? throw new ForbiddenException($"Alert {alert.Id} is from a camera outside your scope.")
             : alert;
 }

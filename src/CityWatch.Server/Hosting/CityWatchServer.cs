@@ -15,6 +15,7 @@ using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Recognition;
 using CityWatch.Server.Settings;
+using CityWatch.Server.SubjectAccess;
 using CityWatch.Server.Vision;
 using CityWatch.Settings;
 
@@ -40,6 +41,7 @@ public static class CityWatchServer
         builder.Services.AddIdentity();
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
+        builder.Services.AddVerificationAndRetention();
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoCity>();
@@ -59,6 +61,7 @@ public static class CityWatchServer
         app.MapDeploymentApi();
         app.MapWatchlistApi();
         app.MapAlertApi();
+        app.MapSubjectAccessApi();
         app.MapAnalysisApi();
         app.MapModelCardApi();
         app.MapSettingsApi();

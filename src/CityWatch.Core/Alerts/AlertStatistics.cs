@@ -1,0 +1,71 @@
+using System.Globalization;
+using CityWatch.Data;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CityWatch.Alerts;
+
+/// <summary>
+/// One day's alert counts for one camera (null: supplied media) under one legal basis. The day is the UTC
+/// day the alert was raised, so that <see cref="Confirmed"/> and <see cref="Rejected"/> are the fates of
+/// that day's <see cref="Raised"/> alerts (the false-alert rate of a day is Rejected / Raised).
+/// </summary>
+public sealed record DailyAlertStatistics(DateOnly Day, long? CameraId, long LegalBasisId, int Raised, int Confirmed, int Rejected);
+
+/// <summary>
+/// Aggregate alert counts that outlive the alerts: counted in the same transaction as the alert or the
+/// decision, never deleted by retention. They hold no personal data. The report feature reads
+/// <see cref="Statistics"/>.
+/// </summary>
+public sealed class AlertStatistics(CityWatchDatabase database)
+{
+    internal const string Raised = "raised";
+    internal const string Confirmed = "confirmed";
+    internal const string Rejected = "rejected";
+
+    /// <summary>The counts for the UTC days <paramref name="from"/> to <paramref name="to"/> (both included), by day, camera and legal basis.</summary>
+    public IReadOnlyList<DailyAlertStatistics> Statistics(DateOnly from, DateOnly to)
+    {
+        if (to < from)
+        {
+            throw new InvalidRequestException($"The period ends ({to:yyyy-MM-dd}) before it starts ({from:yyyy-MM-dd}).");
+        }
+
+        using var connection = database.Open();
+        return connection.Query<(string Day, long CameraId, long LegalBasisId, long Raised, long Confirmed, long Rejected)>(
+            """
+            SELECT day, camera_id, legal_basis_id, raised, confirmed, rejected FROM alert_statistics
+            WHERE day >= @from AND day <= @to ORDER BY day, camera_id, legal_basis_id
+            """,
+            new { from = Day(from), to = Day(to) })
+            .Select(r => new DailyAlertStatistics(
+                DateOnly.ParseExact(r.Day, "yyyy-MM-dd", CultureInfo.InvariantCulture),
+                r.CameraId == 0 ? null : r.CameraId,
+                r.LegalBasisId,
+                (int)r.Raised,
+                (int)r.Confirmed,
+                (int)r.Rejected))
+            .AsList();
+    }
+
+    /// <summary>Adds one to <paramref name="counter"/> for the alert raised at <paramref name="raisedAt"/>, in the caller's transaction.</summary>
+    internal static void Count(SqliteConnection connection, SqliteTransaction transaction, string counter, DateTimeOffset raisedAt, long? cameraId, long legalBasisId)
+    {
+        var column = counter switch
+        {
+            Raised => "raised",
+            Confirmed => "confirmed",
+            Rejected => "rejected",
+            _ => throw new ArgumentOutOfRangeException(nameof(counter), counter, "Unknown counter."),
+        };
+        connection.Execute(
+            $"""
+            INSERT INTO alert_statistics (day, camera_id, legal_basis_id, {column}) VALUES (@day, @camera, @basis, 1)
+            ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET {column} = {column} + 1
+            """,
+            new { day = Day(DateOnly.FromDateTime(raisedAt.UtcDateTime)), camera = cameraId ?? 0, basis = legalBasisId },
+            transaction);
+    }
+
+    private static string Day(DateOnly day) => day.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+}

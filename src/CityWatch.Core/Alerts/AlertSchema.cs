@@ -58,6 +58,7 @@ internal static class AlertSchema
             raised INTEGER NOT NULL DEFAULT 0,
             confirmed INTEGER NOT NULL DEFAULT 0,
             rejected INTEGER NOT NULL DEFAULT 0,
+            faces INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (day, camera_id, legal_basis_id)
         );
         """;

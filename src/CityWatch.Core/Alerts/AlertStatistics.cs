@@ -10,7 +10,8 @@ namespace CityWatch.Alerts;
 /// day the alert was raised, so that <see cref="Confirmed"/> and <see cref="Rejected"/> are the fates of
 /// that day's <see cref="Raised"/> alerts (the false-alert rate of a day is Rejected / Raised).
 /// </summary>
-public sealed record DailyAlertStatistics(DateOnly Day, long? CameraId, long LegalBasisId, int Raised, int Confirmed, int Rejected);
+/// <param name="Faces">Faces analysed under a grant of that basis on that camera that day (the denominator of the false-alert rate against faces).</param>
+public sealed record DailyAlertStatistics(DateOnly Day, long? CameraId, long LegalBasisId, int Raised, int Confirmed, int Rejected, long Faces = 0);
 
 /// <summary>
 /// Aggregate alert counts that outlive the alerts: counted in the same transaction as the alert or the
@@ -32,9 +33,9 @@ public sealed class AlertStatistics(CityWatchDatabase database)
         }
 
         using var connection = database.Open();
-        return connection.Query<(string Day, long CameraId, long LegalBasisId, long Raised, long Confirmed, long Rejected)>(
+        return connection.Query<(string Day, long CameraId, long LegalBasisId, long Raised, long Confirmed, long Rejected, long Faces)>(
             """
-            SELECT day, camera_id, legal_basis_id, raised, confirmed, rejected FROM alert_statistics
+            SELECT day, camera_id, legal_basis_id, raised, confirmed, rejected, faces FROM alert_statistics
             WHERE day >= @from AND day <= @to ORDER BY day, camera_id, legal_basis_id
             """,
             new { from = Day(from), to = Day(to) })
@@ -44,8 +45,26 @@ public sealed class AlertStatistics(CityWatchDatabase database)
                 r.LegalBasisId,
                 (int)r.Raised,
                 (int)r.Confirmed,
-                (int)r.Rejected))
+                (int)r.Rejected,
+                r.Faces))
             .AsList();
+    }
+
+    /// <summary>Adds <paramref name="faces"/> analysed faces to the day of <paramref name="at"/> for a camera and basis.</summary>
+    public void AddFaces(DateTimeOffset at, long? cameraId, long legalBasisId, long faces)
+    {
+        if (faces <= 0)
+        {
+            return;
+        }
+
+        using var connection = database.Open();
+        connection.Execute(
+            """
+            INSERT INTO alert_statistics (day, camera_id, legal_basis_id, faces) VALUES (@day, @camera, @basis, @faces)
+            ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET faces = faces + excluded.faces
+            """,
+            new { day = Day(DateOnly.FromDateTime(at.UtcDateTime)), camera = cameraId ?? 0, basis = legalBasisId, faces });
     }
 
     /// <summary>Adds one to <paramref name="counter"/> for the alert raised at <paramref name="raisedAt"/>, in the caller's transaction.</summary>

@@ -44,6 +44,9 @@ public sealed class CameraRecognitionState(long cameraId)
     internal Dictionary<long, TrackedAlert> RecentAlerts { get; } = [];
 
     public string? LastRefusal { get; internal set; }
+
+    /// <summary>Faces analysed since the last write to the statistics, and under which basis.</summary>
+    internal (long Basis, long Faces, DateTimeOffset Since) PendingFaces { get; set; }
 }
 
 /// <summary>
@@ -61,11 +64,14 @@ internal sealed class FrameAnalyzer(
     WatchlistStore watchlists,
     WatchlistIndex index,
     AlertStore alerts,
+    AlertStatistics statistics,
     AuditTrail audit,
     TimeProvider time,
     RecognitionOptions options)
 {
     public const string CameraActor = "camera-pipeline";
+
+    private static readonly TimeSpan StatisticsInterval = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan RenewBefore = TimeSpan.FromSeconds(2);
 
@@ -88,6 +94,7 @@ internal sealed class FrameAnalyzer(
         var scene = state.Scene ??= new SceneChange(options.Tracking.SceneCutDistance);
         var step = tracker.Update(faces.Select(f => f.Box).ToList(), scene.IsCut(frame));
         var now = time.GetUtcNow();
+        CountFaces(state, grant.LegalBasisId, faces.Count, now);
         foreach (var ended in step.Ended)
         {
             End(ended);
@@ -160,6 +167,7 @@ internal sealed class FrameAnalyzer(
     public void EndTracks(CameraRecognitionState state)
     {
         ArgumentNullException.ThrowIfNull(state);
+        FlushFaces(state);
         if (state.Tracker is { } tracker)
         {
             foreach (var track in tracker.EndAll())
@@ -167,6 +175,31 @@ internal sealed class FrameAnalyzer(
                 End(track);
             }
         }
+    }
+
+    // Faces analysed go to the statistics (for the false-alert rate against faces) every few seconds per
+    // camera, not every frame: one small write per camera instead of one per frame.
+    private void CountFaces(CameraRecognitionState state, long basis, int faces, DateTimeOffset now)
+    {
+        var pending = state.PendingFaces;
+        if (pending.Basis != basis && pending.Faces > 0)
+        {
+            FlushFaces(state);
+            pending = state.PendingFaces;
+        }
+
+        state.PendingFaces = (basis, pending.Faces + faces, pending.Faces == 0 ? now : pending.Since);
+        if (now - state.PendingFaces.Since >= StatisticsInterval)
+        {
+            FlushFaces(state);
+        }
+    }
+
+    private void FlushFaces(CameraRecognitionState state)
+    {
+        var (basis, faces, since) = state.PendingFaces;
+        statistics.AddFaces(since, state.CameraId, basis, faces);
+        state.PendingFaces = (basis, 0, since);
     }
 
     private async Task AlertAsync(

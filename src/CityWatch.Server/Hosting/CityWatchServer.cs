@@ -15,6 +15,7 @@ using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Recognition;
 using CityWatch.Server.Settings;
+using CityWatch.Server.Transparency;
 using CityWatch.Server.SubjectAccess;
 using CityWatch.Server.Vision;
 using CityWatch.Settings;
@@ -65,6 +66,7 @@ public static class CityWatchServer
         app.MapAnalysisApi();
         app.MapModelCardApi();
         app.MapSettingsApi();
+        app.MapReportApi();
         app.MapAuditApi();
 
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -114,6 +116,7 @@ public static class CityWatchServer
         services.AddSingleton(vision);
         services.AddSingleton<SettingsStore>();
         services.AddSingleton<SettingProposals>();
+        services.AddSingleton<CityWatch.Transparency.Reports>();
         services.AddSingleton<FacePipeline>();
         services.AddSingleton<Enrolment>();
         return services;

@@ -84,6 +84,8 @@ public sealed class AuthorizationMatrixTests
         ["POST /api/settings/proposals"] = ["Administrator", "Investigator"],
         ["POST /api/settings/proposals/{id:long}/approve"] = ["DataProtectionOfficer", "Authority"],
         ["POST /api/settings/proposals/{id:long}/reject"] = ["DataProtectionOfficer", "Authority"],
+        ["GET /api/reports/uses/{legalBasisId:long}"] = ["Authority", "DataProtectionOfficer"],
+        ["GET /api/reports/annual/{year:int}"] = [Public],
         ["GET /api/models/"] = [Public],
         ["GET /api/models/{name}"] = [Public],
         ["GET /audit/checkpoint"] = [Public],
@@ -166,6 +168,8 @@ public sealed class AuthorizationMatrixTests
             .Replace("{id:long}", "999999", StringComparison.Ordinal)
             .Replace("{grantId:long}", "999999", StringComparison.Ordinal)
             .Replace("{entryId:long}", "999999", StringComparison.Ordinal)
+            .Replace("{legalBasisId:long}", "999999", StringComparison.Ordinal)
+            .Replace("{year:int}", "2026", StringComparison.Ordinal)
             .Replace("{**path}", "0/x000", StringComparison.Ordinal);
 
     private static async Task<bool> IsAccessRefusalAsync(HttpResponseMessage response)

@@ -155,7 +155,7 @@ public sealed class TrackingVideoTests(VisionFixture vision)
         var alerts = new AlertStore(city.Database, Path.Combine(city.Directory, "evidence"));
         // No cooldown: one alert must come from tracking alone.
         var options = new RecognitionOptions { AlertCooldown = TimeSpan.Zero };
-        var analyzer = new FrameAnalyzer(city.Policy, pipeline, watchlists, new WatchlistIndex(watchlists, city.Time), alerts, city.Audit, city.Time, options);
+        var analyzer = new FrameAnalyzer(city.Policy, pipeline, watchlists, new WatchlistIndex(watchlists, city.Time), alerts, new AlertStatistics(city.Database), city.Audit, city.Time, options);
         return (analyzer, new CameraRecognitionState(camera.Id), alerts, watchlist.Id, pipeline);
     }
 }

@@ -31,7 +31,7 @@ internal sealed class ReferenceSetup : IDisposable
 
     public ReferenceSetup()
     {
-        var root = RepositoryRoot();
+        var root = BenchPaths.RepositoryRoot();
         models = Environment.GetEnvironmentVariable("CITYWATCH_MODELS") ?? ModelStore.DefaultModelsDirectory(root);
         var data = Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? ModelStore.DefaultAssetSource(root);
         Cv2.SetNumThreads(1);
@@ -203,19 +203,5 @@ internal sealed class ReferenceSetup : IDisposable
         return frames.Count == Frames ? frames : throw new InvalidOperationException($"Expected {Frames} frames of the clip, got {frames.Count}.");
     }
 
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CityWatch.slnx")))
-        {
-            directory = directory.Parent;
-        }
 
-        return directory?.FullName ?? throw new InvalidOperationException("CityWatch.slnx not found above the benchmark binaries.");
-    }
-
-    private sealed class FrozenTime(DateTimeOffset now) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => now;
-    }
 }

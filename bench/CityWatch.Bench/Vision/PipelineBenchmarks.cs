@@ -30,7 +30,7 @@ public class PipelineBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var root = RepositoryRoot();
+        var root = BenchPaths.RepositoryRoot();
         var models = Environment.GetEnvironmentVariable("CITYWATCH_MODELS") ?? ModelStore.DefaultModelsDirectory(root);
         var data = Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? ModelStore.DefaultAssetSource(root);
         frame = ImageCodec.DecodeFile(Path.Combine(data, "faces", "ageitgey", "examples", "obama-720p.jpg"));
@@ -67,19 +67,5 @@ public class PipelineBenchmarks
     [Benchmark]
     public int DetectAlignEmbed() => pipeline!.DetectAndEmbed(grant!, frame!).Count;
 
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "CityWatch.slnx")))
-        {
-            directory = directory.Parent;
-        }
 
-        return directory?.FullName ?? throw new InvalidOperationException("CityWatch.slnx not found above the benchmark binaries.");
-    }
-
-    private sealed class FrozenTime(DateTimeOffset now) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => now;
-    }
 }

@@ -77,7 +77,7 @@ internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases
         }
 
         var salt = RandomNumberGenerator.GetBytes(16);
-        var entry = store.AddEntry(watchlistId, input, ModelCatalog.FrFeature.FileName, Mean(templates), salt, actor, basis.Id);
+        var entry = store.AddEntry(watchlistId, input, vision.EmbedderName, Mean(templates), salt, actor, basis.Id);
         var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
         await audit.AppendAsync(
             new AuditRecord(

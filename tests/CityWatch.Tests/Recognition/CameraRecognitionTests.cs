@@ -20,15 +20,11 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server;
-        var watchlist = await client.AddWatchlistAsync("sought");
-        var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
-        await client.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
-        (await client.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
+        var camera = await WatchedCameraAsync(server, rtsp.Url, "lin_manuel_miranda", "lin-manuel-miranda.png");
 
-        await RunningServer.WaitUntilAsync(async () => (await client.AlertsAsync()).Total > 0, Deadline, "an alert");
+        await RunningServer.WaitUntilAsync(async () => (await server.AlertsAsync()).Total > 0, Deadline, "an alert");
 
-        var alert = (await client.AlertsAsync()).Items[0];
+        var alert = (await server.AlertsAsync()).Items[0];
         Assert.Equal(camera.Id, alert.CameraId);
         Assert.Equal("lin_manuel_miranda", alert.Label);
         Assert.True(alert.Score >= alert.Threshold);
@@ -43,16 +39,12 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server;
-        var watchlist = await client.AddWatchlistAsync("sought");
-        var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
-        await client.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
         // Someone who is not in the video.
-        (await client.EnrolAsync(watchlist.Id, "biden", TestPaths.Faces("ageitgey", "examples", "biden.jpg"))).EnsureSuccessStatusCode();
+        var camera = await WatchedCameraAsync(server, rtsp.Url, "biden", "biden.jpg");
 
-        await RunningServer.WaitUntilAsync(async () => (await client.HealthAsync(camera.Id))?.FacesDetected > 20, Deadline, "faces to be analysed");
+        await RunningServer.WaitUntilAsync(async () => (await server.HealthAsync(camera.Id))?.FacesDetected > 20, Deadline, "faces to be analysed");
 
-        Assert.Equal(0, (await client.AlertsAsync()).Total);
+        Assert.Equal(0, (await server.AlertsAsync()).Total);
         // The data folder holds the database, its journal and the log key, and nothing else: no crops, no embeddings.
         var files = Directory.EnumerateFiles(server.Options.DataDirectory, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetFileName(f)).Where(f => !f.StartsWith("citywatch.db", StringComparison.Ordinal) && f != "audit-log.key").ToList();
@@ -76,13 +68,12 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server;
-        await client.AddWatchlistAsync("sought");
-        var camera = await client.AddCameraAsync("CAM-1", rtsp.Url);
+        await server.AddWatchlistAsync("sought");
+        var camera = await server.AddCameraAsync("CAM-1", rtsp.Url);
 
-        await RunningServer.WaitUntilAsync(async () => (await client.HealthAsync(camera.Id))?.FramesDecoded > 4, Deadline, "frames to arrive");
+        await RunningServer.WaitUntilAsync(async () => (await server.HealthAsync(camera.Id))?.FramesDecoded > 4, Deadline, "frames to arrive");
 
-        var health = (await client.HealthAsync(camera.Id))!;
+        var health = (await server.HealthAsync(camera.Id))!;
         Assert.Equal(0, health.FramesAnalysed);
         Assert.Equal(0, health.FacesDetected);
         Assert.Equal("no legal basis is in force", health.PolicyRefusal);
@@ -95,19 +86,29 @@ public sealed class CameraRecognitionTests
     {
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         await using var server = await RunningServer.StartAsync(runCameras: true);
-        var client = server;
-        var dead = await client.AddCameraAsync("CAM-DEAD", $"rtsp://127.0.0.1:{FreePort()}/nothing", faceRecognition: false);
-        var live = await client.AddCameraAsync("CAM-LIVE", rtsp.Url, faceRecognition: false);
+        var dead = await server.AddCameraAsync("CAM-DEAD", $"rtsp://127.0.0.1:{FreePort()}/nothing", faceRecognition: false);
+        var live = await server.AddCameraAsync("CAM-LIVE", rtsp.Url, faceRecognition: false);
 
         await RunningServer.WaitUntilAsync(
-            async () => (await client.HealthAsync(dead.Id))?.Reconnects >= 1 && (await client.HealthAsync(live.Id))?.FramesDecoded > 4,
+            async () => (await server.HealthAsync(dead.Id))?.Reconnects >= 1 && (await server.HealthAsync(live.Id))?.FramesDecoded > 4,
             Deadline,
             "the dead camera to retry while the live one streams");
 
-        var deadHealth = (await client.HealthAsync(dead.Id))!;
+        var deadHealth = (await server.HealthAsync(dead.Id))!;
         Assert.Equal("offline", deadHealth.State);
         Assert.False(string.IsNullOrEmpty(deadHealth.LastError));
-        Assert.Equal("online", (await client.HealthAsync(live.Id))!.State);
+        Assert.Equal("online", (await server.HealthAsync(live.Id))!.State);
+    }
+
+    // A camera on the stream, a watchlist with one person enrolled from a shared photo, and a basis
+    // (with its deployment) covering both.
+    private static async Task<CityWatch.Cameras.Camera> WatchedCameraAsync(RunningServer server, string streamUrl, string label, string photo)
+    {
+        var watchlist = await server.AddWatchlistAsync("sought");
+        var camera = await server.AddCameraAsync("CAM-1", streamUrl);
+        await server.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
+        (await server.EnrolAsync(watchlist.Id, label, TestPaths.Faces("ageitgey", "examples", photo))).EnsureSuccessStatusCode();
+        return camera;
     }
 
     private static string BlobCountSql(Microsoft.Data.Sqlite.SqliteConnection connection, string table)

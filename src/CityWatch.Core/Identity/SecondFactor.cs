@@ -14,6 +14,7 @@ public sealed record TotpEnrolment(string Secret, string Uri);
 internal static class SecondFactor
 {
     public const string Issuer = "CityWatch";
+    public const int StepSeconds = 30;
 
     private static readonly VerificationWindow Window = new(previous: 1, future: 1);
 
@@ -21,6 +22,18 @@ internal static class SecondFactor
     {
         var secret = Base32Encoding.ToString(RandomNumberGenerator.GetBytes(20));
         return new TotpEnrolment(secret, new OtpUri(OtpType.Totp, secret, username, Issuer).ToString());
+    }
+
+    /// <summary>
+    /// The code an authenticator holding <paramref name="secret"/> would offer now: for the earliest step the
+    /// server still accepts that is after <paramref name="lastStep"/>; null when all of them are used. (For
+    /// the demo, which keeps its accounts' secrets.)
+    /// </summary>
+    public static string? NextCode(string secret, DateTimeOffset now, long? lastStep)
+    {
+        var current = now.ToUnixTimeSeconds() / StepSeconds;
+        var step = Math.Max(current - 1, (lastStep ?? long.MinValue + 1) + 1);
+        return step > current + 1 ? null : new Totp(Base32Encoding.ToBytes(secret)).ComputeTotp(DateTimeOffset.FromUnixTimeSeconds(step * StepSeconds).UtcDateTime);
     }
 
     /// <summary>The time step the code belongs to, or null when it is wrong, malformed or already used.</summary>

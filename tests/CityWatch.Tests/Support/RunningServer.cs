@@ -57,7 +57,6 @@ public sealed class RunningServer : IAsyncDisposable
     private readonly Dictionary<Role, HttpClient> _clients = [];
     private readonly Dictionary<string, string> _tokens = [];
     private readonly Dictionary<string, string> _secrets = [];
-    private readonly Dictionary<string, long> _lastSteps = [];
     private readonly List<HttpClient> _owned = [];
 
     public HttpClient NewClient(string? token = null)
@@ -85,21 +84,26 @@ public sealed class RunningServer : IAsyncDisposable
     /// <summary>The TOTP secret an account holder received on accepting their invitation.</summary>
     public string TotpSecret(string username) => _secrets[username];
 
+    /// <summary>Lets the test act as the authenticator of an account whose secret it learnt elsewhere (the demo's file).</summary>
+    public void RememberTotpSecret(string username, string secret) => _secrets[username] = secret;
+
     /// <summary>
     /// The account's TOTP code (RFC 6238, computed here with Otp.NET from the secret the server returned)
-    /// for the earliest time step the server still accepts and that this account has not used yet: a code is
-    /// good once, and the server admits one step either side of now, so three uses per 30-second step.
+    /// for the earliest time step the server still accepts and that the account has not used yet (read from
+    /// the server's record): a code is good once, and the server admits one step either side of now, so an
+    /// account signs in at most three times per 30-second step.
     /// </summary>
     public string TotpCode(string username)
     {
         var current = Options.Time.GetUtcNow().ToUnixTimeSeconds() / 30;
-        var step = _lastSteps.TryGetValue(username, out var last) ? Math.Max(current - 1, last + 1) : current - 1;
+        var store = Services.GetRequiredService<IdentityStore>();
+        var last = store.FindByName(username) is { } account ? store.Credentials(account.Id).TotpLastStep : null;
+        var step = last is { } used ? Math.Max(current - 1, used + 1) : current - 1;
         if (step > current + 1)
         {
             Assert.Fail($"{username} has used every TOTP code the server accepts now.");
         }
 
-        _lastSteps[username] = step;
         return Code(_secrets[username], DateTimeOffset.FromUnixTimeSeconds(step * 30));
     }
 
@@ -111,7 +115,6 @@ public sealed class RunningServer : IAsyncDisposable
     {
         var enrolment = await ApiCalls.ReadAsync<TotpEnrolment>(await Anonymous.PostAsJsonAsync("/api/invitations/accept", new { code = invitation.Code, password }));
         _secrets[invitation.Username] = enrolment.Secret;
-        _lastSteps.Remove(invitation.Username);
         return await ApiCalls.ReadAsync<Account>(await Anonymous.PostAsJsonAsync("/api/invitations/confirm", new { code = invitation.Code, totp = TotpCode(invitation.Username) }));
     }
 

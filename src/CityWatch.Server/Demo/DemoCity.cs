@@ -30,6 +30,9 @@ internal sealed partial class DemoCity(
 {
     public const string WatchlistName = "Demo watchlist";
 
+    // One session per demo person per run: each sign-in uses up a TOTP code (good once).
+    private readonly Dictionary<string, HttpClient> _sessions = [];
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -50,6 +53,15 @@ internal sealed partial class DemoCity(
             LogFailed(logger, e.Message);
             readiness.MarkFailed($"The demo city could not be set up: {e.Message}");
         }
+        finally
+        {
+            foreach (var client in _sessions.Values)
+            {
+                client.Dispose();
+            }
+
+            _sessions.Clear();
+        }
     }
 
     private async Task SeedAsync(CancellationToken cancellationToken)
@@ -63,9 +75,9 @@ internal sealed partial class DemoCity(
 
         var address = server.Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
         var accounts = await DemoAccountsAsync(address, cancellationToken);
-        using var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
-        using var investigator = await SignedInAsync(address, accounts, "demo-investigator", cancellationToken);
-        using var authority = await SignedInAsync(address, accounts, "demo-authority", cancellationToken);
+        var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
+        var investigator = await SignedInAsync(address, accounts, "demo-investigator", cancellationToken);
+        var authority = await SignedInAsync(address, accounts, "demo-authority", cancellationToken);
 
         var cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
         if (cameras.Total == 0)
@@ -140,7 +152,7 @@ internal sealed partial class DemoCity(
             current = await SendAsync<Watchlist>(authority.PostAsync($"api/watchlists/{watchlist.Id}/approve", null, cancellationToken), cancellationToken);
         }
 
-        using var @operator = await SignedInAsync(address, accounts, "demo-operator", cancellationToken);
+        var @operator = await SignedInAsync(address, accounts, "demo-operator", cancellationToken);
         var running = (await GetAsync<List<Deployment>>(@operator, "api/deployments", cancellationToken)).Where(d => d.Running && d.LegalBasisId == basis.Id).ToList();
         if (!running.Any(d => d.Watchlists.Any(w => w.WatchlistId == watchlist.Id && w.Digest == current.CurrentDigest)))
         {
@@ -197,8 +209,8 @@ internal sealed partial class DemoCity(
         accounts["demo-authority"] = await AcceptAsync(anonymous, setup.Quorum[0], Role.Authority, cancellationToken);
         accounts["demo-dpo"] = await AcceptAsync(anonymous, setup.Quorum[1], Role.DataProtectionOfficer, cancellationToken);
 
-        using var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
-        using var dpo = await SignedInAsync(address, accounts, "demo-dpo", cancellationToken);
+        var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
+        var dpo = await SignedInAsync(address, accounts, "demo-dpo", cancellationToken);
         var people = new (string Name, Role Role, string Reference)[]
         {
             ("demo-operator", Role.Operator, "DEMO-0004"), ("demo-verifier-1", Role.Verifier, "DEMO-0005"), ("demo-verifier-2", Role.Verifier, "DEMO-0006"),
@@ -236,16 +248,28 @@ internal sealed partial class DemoCity(
 
     private async Task<HttpClient> SignedInAsync(string address, Dictionary<string, DemoAccount> accounts, string name, CancellationToken cancellationToken)
     {
+        if (_sessions.TryGetValue(name, out var session))
+        {
+            return session;
+        }
+
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
         try
         {
             // The demo plays each person's authenticator: the next code it would show (the server's record
             // of the last step used only spares the demo a refused reuse when it restarts within 30 seconds).
             var last = identities.FindByName(name) is { } account ? identities.Credentials(account.Id).TotpLastStep : null;
-            var totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last)
-                ?? throw new InvalidOperationException($"Every TOTP code of {name} for now is used; start the demo again in a minute.");
+            var totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last);
+            if (totp is null)
+            {
+                // Restarted quickly: every code the server accepts now is used. The next step brings a new one.
+                await Task.Delay(TimeSpan.FromSeconds(SecondFactor.StepSeconds), time, cancellationToken);
+                totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last);
+            }
+
             var signedIn = await SendAsync<SignedIn>(client.PostAsJsonAsync("api/auth/sign-in", new { username = name, password = accounts[name].Password, totp }, Json, cancellationToken), cancellationToken);
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", signedIn.Token);
+            _sessions[name] = client;
             return client;
         }
         catch

@@ -73,7 +73,15 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public string VerifierKey => _signer.VerifierKey;
 
     /// <summary>How many leaves are committed (and covered by the latest checkpoint).</summary>
-    public long Size => Interlocked.Read(ref _committedSize);
+    /// <remarks>Read from the file, not from this instance, so it is right whichever trail over the file logged last.</remarks>
+    public long Size
+    {
+        get
+        {
+            using var connection = _database.Open();
+            return connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves");
+        }
+    }
 
     /// <summary>Where the signing key of a log over this database lives by default.</summary>
     public static string KeyPathFor(CityWatchDatabase database, AuditLogOptions? options = null)

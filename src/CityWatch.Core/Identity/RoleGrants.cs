@@ -51,17 +51,17 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         store.CheckSeparation(account, input.Role);
         var pending = input.Role.NeedsSecondPerson();
         long id;
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
             id = store.InsertGrant(connection, transaction, accountId, input, granter.Name, granter.AccountId, pending ? GrantStatus.Pending : GrantStatus.Active, null);
             store.RecordChange(connection, transaction, input.Role, pending ? RoleChangeKind.Requested : RoleChangeKind.Granted);
+            staged = audit.Stage(connection, transaction, new AuditRecord(granter.Name, IdentityActions.RoleChange, pending ? "requested; awaiting a second person" : "granted", Parameters: Params(account.Username, input.Role, id)));
             transaction.Commit();
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(granter.Name, IdentityActions.RoleChange, pending ? "requested; awaiting a second person" : "granted", Parameters: Params(account.Username, input.Role, id)),
-            cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return store.Get(accountId).Roles.Single(r => r.Id == id);
     }
 
@@ -75,6 +75,7 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
     {
         var account = store.Get(accountId);
         var grant = account.Roles.SingleOrDefault(r => r.Id == grantId) ?? throw new NotFoundException($"No role grant {grantId} on account {accountId}.");
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
@@ -84,10 +85,11 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
                 store.RecordChange(connection, transaction, grant.Role, grant.Status == GrantStatus.Pending ? RoleChangeKind.Withdrawn : RoleChangeKind.Removed);
             }
 
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor.Name, IdentityActions.RoleChange, "removed", Parameters: Params(account.Username, grant.Role, grantId)));
             transaction.Commit();
         }
 
-        await audit.AppendAsync(new AuditRecord(actor.Name, IdentityActions.RoleChange, "removed", Parameters: Params(account.Username, grant.Role, grantId)), cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
     }
 
     public IReadOnlyList<PendingGrant> Pending() =>
@@ -147,6 +149,9 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
             store.CheckSeparation(account, grant.Role, exceptGrant: grant.Id);
         }
 
+        var parameters = Params(account.Username, grant.Role, grantId);
+        parameters["asked_by"] = grant.GrantedBy;
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
@@ -160,12 +165,11 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
             }
 
             store.RecordChange(connection, transaction, grant.Role, approve ? RoleChangeKind.Approved : RoleChangeKind.Rejected);
+            staged = audit.Stage(connection, transaction, new AuditRecord(approver.Name, IdentityActions.RoleChange, approve ? "approved" : "rejected", Parameters: parameters));
             transaction.Commit();
         }
 
-        var parameters = Params(account.Username, grant.Role, grantId);
-        parameters["asked_by"] = grant.GrantedBy;
-        await audit.AppendAsync(new AuditRecord(approver.Name, IdentityActions.RoleChange, approve ? "approved" : "rejected", Parameters: parameters), cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return store.Get(account.Id).Roles.Single(r => r.Id == grantId);
     }
 

@@ -22,6 +22,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly IReadOnlyList<CosignatureVerifier> _witnesses;
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _sequencer;
+    private readonly Func<CityWatch.Keys.KeyEvent, Task> _keyLog;
     private CompactRange _range;
     private long _committedSize;
 
@@ -36,7 +37,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         _committedState = committedState;
         _options = options ?? new AuditLogOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxBatch, 1);
-        _signer = AuditKeyFile.LoadOrCreate(KeyPathFor(database, _options), _options.Origin);
+        // The signing key is wrapped by the data folder's KEK; an older plaintext key file is migrated.
+        _signer = database.Keys.AuditSigner(_options.Origin, KeyPathFor(database, _options));
         _witnesses = [.. _options.WitnessKeys.Select(CosignatureVerifier.Parse)];
 
         using (var connection = database.Open())
@@ -55,6 +57,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
 
         _sequencer = Task.Run(SequenceAsync);
+        _keyLog = keyEvent => AppendAsync(KeyLog.Record(keyEvent));
+        database.Keys.RecordTo(_keyLog);
     }
 
     /// <summary>The log key's name: also the checkpoint origin.</summary>
@@ -66,7 +70,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// <summary>How many leaves are committed (and covered by the latest checkpoint).</summary>
     public long Size => Interlocked.Read(ref _committedSize);
 
-    /// <summary>Where the signing key of a log over this database lives by default.</summary>
+    /// <summary>Where an older data folder kept the plaintext signing key (migrated and deleted on first open).</summary>
     public static string KeyPathFor(CityWatchDatabase database, AuditLogOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(database);
@@ -202,6 +206,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     public void Dispose()
     {
+        _database.Keys.StopRecording(_keyLog);
         _queue.Writer.TryComplete();
         _sequencer.GetAwaiter().GetResult();
         _signer.Dispose();
@@ -209,6 +214,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _database.Keys.StopRecording(_keyLog);
         _queue.Writer.TryComplete();
         await _sequencer.ConfigureAwait(false);
         _signer.Dispose();

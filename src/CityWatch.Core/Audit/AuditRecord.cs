@@ -32,6 +32,5 @@ public static class AuditActions
     public const string CameraChange = "camera.change";
     public const string SettingChange = "setting.change";
     public const string KeyUnwrap = Keys.KeyRing.UnwrapAction;
-    public const string KeyCreate = Keys.KeyRing.CreateAction;
     public const string KeyMigrate = Keys.KeyRing.MigrateAction;
 }

@@ -7,14 +7,15 @@ using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Keys;
 
-/// <summary>A key was unwrapped, created or migrated: what the audit log records (see <see cref="KeyRing.RecordTo"/>).</summary>
+/// <summary>A key was unwrapped or migrated: what the audit log records (see <see cref="KeyRing.RecordTo"/>).</summary>
 public sealed record KeyEvent(string Action, string Key, string Reason, string KekId);
 
 /// <summary>
 /// The keys of one data folder, stored in <c>wrapped_keys</c> only wrapped by the <see cref="KeyEncryptionKey"/>:
 /// the log's Ed25519 signing key, the evidence master key and the template key. Each key is unwrapped at
-/// most once per process, and each unwrap (or creation, or migration) is an event the audit log records
-/// before the key is used; events from before the log opened wait and are recorded as it opens.
+/// most once per process, and each unwrap (and each migration of a plaintext key file) is an event the
+/// audit log records before the key is used; events from before the log opened wait and are recorded as
+/// it opens. Creating a key is not an unwrap and is not logged: its first unwrap, at the next start, is.
 /// </summary>
 /// <remarks>
 /// On first use the ring checks that every stored key is wrapped by this KEK (a wrong KEK is refused
@@ -28,7 +29,6 @@ public sealed class KeyRing
     public const string Template = "template";
 
     public const string UnwrapAction = "key.unwrap";
-    public const string CreateAction = "key.create";
     public const string MigrateAction = "key.migrate";
 
     /// <summary>Where an older data folder kept its plaintext keys, next to the database.</summary>
@@ -149,7 +149,7 @@ public sealed class KeyRing
     /// </summary>
     internal byte[] SecretWithin(string name, string reason, SqliteConnection connection, SqliteTransaction transaction)
     {
-        KeyEvent keyEvent;
+        KeyEvent? keyEvent = null;
         byte[] secret;
         lock (_gate)
         {
@@ -178,7 +178,11 @@ public sealed class KeyRing
                     "INSERT INTO wrapped_keys (name, kek_id, wrapped, public_key) VALUES (@name, @kekId, @wrapped, NULL)",
                     new { name, kekId = _kek.Id, wrapped = _kek.Wrap(name, secret) },
                     transaction);
-                keyEvent = new KeyEvent(CreateAction, name, reason, _kek.Id);
+            }
+
+            if (keyEvent is null)
+            {
+                return secret;
             }
 
             if (_logs.Count == 0)
@@ -254,7 +258,7 @@ public sealed class KeyRing
             return Load(connection, name, reason, null, events);
         }
 
-        events.Add(new KeyEvent(CreateAction, name, reason, _kek.Id));
+        // Creating a key is not an unwrap: the new key was never in anyone's hands. Its first unwrap (the next start) is logged.
         return created;
     }
 

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using CityWatch.Identity;
+using CityWatch.Keys;
 using CityWatch.Server;
 using CityWatch.Server.Identity;
 using Microsoft.AspNetCore.Builder;
@@ -106,11 +107,17 @@ public sealed class RunningServer : IAsyncDisposable
     }
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null)
+    /// <summary>
+    /// Starts a server on <paramref name="dataDirectory"/> (default: a new scratch folder) with
+    /// <paramref name="kek"/>, by default the data folder's own random KEK kept beside it (<see cref="TestPaths.KekFor"/>).
+    /// </summary>
+    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, KeyEncryptionKey? kek = null)
     {
+        var data = dataDirectory ?? TestPaths.NewScratchDirectory();
         var options = new ServerOptions
         {
-            DataDirectory = dataDirectory ?? TestPaths.NewScratchDirectory(),
+            DataDirectory = data,
+            Kek = kek ?? TestPaths.KekFor(data),
             ModelsDirectory = TestPaths.Models,
             AssetsDirectory = TestPaths.SharedData,
             Urls = "http://127.0.0.1:0",
@@ -161,6 +168,7 @@ public sealed class RunningServer : IAsyncDisposable
             try
             {
                 Directory.Delete(Options.DataDirectory, recursive: true);
+                TestPaths.DeleteKekOf(Options.DataDirectory);
             }
             catch (IOException)
             {

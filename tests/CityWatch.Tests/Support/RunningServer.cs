@@ -79,11 +79,19 @@ public sealed class RunningServer : IAsyncDisposable
         return signedIn.Token;
     }
 
-    /// <summary>Creates the first administrator with the set-up token, then one account per role.</summary>
+    /// <summary>
+    /// Creates the first administrator with the set-up token, then one account per role. A server restarted
+    /// on a data folder that has them (no set-up token any more) signs the same accounts in again.
+    /// </summary>
     private async Task CreateAccountsAsync()
     {
-        var token = Services.GetRequiredService<SetupTokenHolder>().Token!;
-        (await Anonymous.PostAsJsonAsync("/api/setup", new { token, username = "admin", displayName = "Admin", password = Password })).EnsureSuccessStatusCode();
+        var token = Services.GetRequiredService<SetupTokenHolder>().Token;
+        var restarted = token is null;
+        if (!restarted)
+        {
+            (await Anonymous.PostAsJsonAsync("/api/setup", new { token, username = "admin", displayName = "Admin", password = Password })).EnsureSuccessStatusCode();
+        }
+
         _clients[Role.Administrator] = NewClient(await SignInAsync("admin", Password));
         var people = new (string Name, Role Role)[]
         {
@@ -92,8 +100,12 @@ public sealed class RunningServer : IAsyncDisposable
         };
         foreach (var (name, role) in people)
         {
-            var account = await ApiCalls.ReadAsync<Account>(await Admin.PostAsJsonAsync("/api/accounts", new AccountInput(name, name, Password), ApiCalls.Json));
-            (await Admin.PostAsJsonAsync($"/api/accounts/{account.Id}/roles", new RoleGrantInput(role), ApiCalls.Json)).EnsureSuccessStatusCode();
+            if (!restarted)
+            {
+                var account = await ApiCalls.ReadAsync<Account>(await Admin.PostAsJsonAsync("/api/accounts", new AccountInput(name, name, Password), ApiCalls.Json));
+                (await Admin.PostAsJsonAsync($"/api/accounts/{account.Id}/roles", new RoleGrantInput(role), ApiCalls.Json)).EnsureSuccessStatusCode();
+            }
+
             var client = NewClient(await SignInAsync(name, Password));
             if (name == "verifier2")
             {

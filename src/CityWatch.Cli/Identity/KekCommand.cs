@@ -16,15 +16,10 @@ internal static class KekCommand
         var create = new Command("create", "Create a new random key-encryption key in a file readable by its owner only") { output, CliCommon.Data };
         create.SetAction(result => CliCommon.Guard(() =>
         {
-            var path = Path.GetFullPath(result.GetValue(output)!);
             var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
-            var kek = KeyEncryptionKey.Generate();
             // Refuse a place inside the data folder before writing anything there.
-            if (Path.GetFullPath(path).StartsWith(Path.TrimEndingDirectorySeparator(data) + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-            {
-                throw new KeyEncryptionKeyException($"{path} is inside the data folder {data}: keep the key-encryption key elsewhere");
-            }
-
+            var path = KeyEncryptionKey.RefuseInside(result.GetValue(output)!, data, "key-encryption key file");
+            var kek = KeyEncryptionKey.Generate();
             kek.WriteTo(path);
             KeyEncryptionKey.FromFile(path, data);
             Console.Error.WriteLine($"key-encryption key {kek.Id} written to {path}; serve with --kek-file {path}");

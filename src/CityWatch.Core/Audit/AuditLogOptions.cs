@@ -12,6 +12,9 @@ public sealed class AuditLogOptions
     /// <summary>At most this many leaves share one transaction (group commit). 1 commits each leaf alone.</summary>
     public int MaxBatch { get; set; } = 1024;
 
+    /// <summary>How often the sequencer looks into the outbox when nobody woke it (wall-clock time).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Verifier keys (cosignature/v1, type 0x04) of the witnesses whose cosignatures the log accepts and publishes.</summary>
     public IList<string> WitnessKeys { get; } = [];
 }

@@ -34,3 +34,79 @@ public static class AuditActions
     public const string KeyUnwrap = Keys.KeyRing.UnwrapAction;
     public const string KeyMigrate = Keys.KeyRing.MigrateAction;
 }
+
+/// <summary>
+/// The sizes a record's fields may have, checked before anything is written: an act whose record the log
+/// would refuse must not happen at all, and one over-long record must never fail a batch of others.
+/// </summary>
+public static class AuditRecordLimits
+{
+    public const int Actor = 128;
+    public const int Action = 64;
+    public const int Outcome = 1024;
+    public const int CaseId = 128;
+    public const int ParameterKey = 64;
+    public const int ParameterValue = 4096;
+    public const int Parameters = 64;
+    public const int Commitment = 128;
+    public const int Commitments = 256;
+
+    /// <summary>Throws <see cref="InvalidRequestException"/> naming the first field that is too long, or the whole entry.</summary>
+    public static void Check(AuditRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        Field("actor", record.Actor, Actor, required: true);
+        Field("action", record.Action, Action, required: true);
+        Field("outcome", record.Outcome, Outcome, required: true);
+        Field("case id", record.CaseId, CaseId, required: false);
+        var parameters = record.Parameters ?? new Dictionary<string, string>();
+        if (parameters.Count > Parameters)
+        {
+            throw new InvalidRequestException($"An audit record has at most {Parameters} parameters; this one has {parameters.Count}.");
+        }
+
+        foreach (var (key, value) in parameters)
+        {
+            Field("parameter name", key, ParameterKey, required: true);
+            Field($"parameter '{Truncate(key)}'", value, ParameterValue, required: false);
+        }
+
+        var commitments = record.Commitments ?? [];
+        if (commitments.Count > Commitments)
+        {
+            throw new InvalidRequestException($"An audit record has at most {Commitments} commitments; this one has {commitments.Count}.");
+        }
+
+        foreach (var commitment in commitments)
+        {
+            Field("commitment", commitment, Commitment, required: true);
+        }
+
+        // The longest index and time the entry can carry, so the check holds whatever the sequencer assigns.
+        var longest = AuditEntry.Encode(long.MaxValue, DateTimeOffset.MaxValue, record).Length;
+        if (longest > CityWatch.AuditLog.EntryBundle.MaxEntryLength)
+        {
+            throw new InvalidRequestException($"An audit record of {longest} bytes is longer than the {CityWatch.AuditLog.EntryBundle.MaxEntryLength} a log entry may be.");
+        }
+    }
+
+    private static void Field(string name, string? value, int max, bool required)
+    {
+        if (value is null)
+        {
+            if (required)
+            {
+                throw new InvalidRequestException($"An audit record needs its {name}.");
+            }
+
+            return;
+        }
+
+        if (value.Length > max)
+        {
+            throw new InvalidRequestException($"The {name} of an audit record is {value.Length} characters; at most {max} are allowed.");
+        }
+    }
+
+    private static string Truncate(string key) => key.Length <= 32 ? key : key[..32] + "…";
+}

@@ -33,6 +33,20 @@ internal static class AuditSchema
             line TEXT NOT NULL,
             PRIMARY KEY (size, witness)
         );
+        -- The outbox: an act and its record commit together in the act's own transaction; the sequencer
+        -- moves each row into the Merkle log (and deletes it) in one later transaction, in id order.
+        CREATE TABLE IF NOT EXISTS audit_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            token TEXT NOT NULL,
+            at TEXT NOT NULL,
+            record TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_outbox_rejected (
+            token TEXT NOT NULL,
+            at TEXT NOT NULL,
+            record TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
         CREATE TRIGGER IF NOT EXISTS audit_leaves_no_update BEFORE UPDATE ON audit_leaves
             BEGIN SELECT RAISE(ABORT, 'audit_leaves is append-only'); END;
         CREATE TRIGGER IF NOT EXISTS audit_leaves_no_delete BEFORE DELETE ON audit_leaves

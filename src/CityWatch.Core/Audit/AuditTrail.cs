@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
 using System.Threading.Channels;
 using CityWatch.AuditLog;
 using CityWatch.Data;
@@ -20,7 +22,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly AuditLogOptions _options;
     private readonly NoteSigner _signer;
     private readonly IReadOnlyList<CosignatureVerifier> _witnesses;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<bool> _queue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly ConcurrentDictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
     private readonly Task _sequencer;
     private readonly Func<CityWatch.Keys.KeyEvent, Task> _keyLog;
     private CompactRange _range;
@@ -56,6 +59,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             }
         }
 
+        // Records staged before a crash or a stop are logged first.
+        _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
         _keyLog = keyEvent => AppendAsync(KeyLog.Record(keyEvent));
         database.Keys.RecordTo(_keyLog);
@@ -77,18 +82,69 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         return options?.KeyPath ?? Path.Combine(Path.GetDirectoryName(database.Path) ?? ".", "audit-log.key");
     }
 
-    /// <summary>Queues the record and returns its leaf index once it is committed to disk.</summary>
+    /// <summary>
+    /// Records an act on its own (a grant, a refusal, a view: acts that change no other state) and returns its
+    /// leaf index once it is in the Merkle log on disk.
+    /// </summary>
     public async Task<long> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(record);
+        AuditRecordLimits.Check(record);
         cancellationToken.ThrowIfCancellationRequested();
-        var pending = new Pending(record, new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_queue.Writer.TryWrite(pending))
+        StagedRecord staged;
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            staged = Stage(connection, transaction, record);
+            transaction.Commit();
+        }
+
+        return await CommittedAsync(staged, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes the record of an act into the outbox inside the act's own transaction, so that the act and its
+    /// record commit together or not at all. The fields are checked first (<see cref="AuditRecordLimits"/>):
+    /// a record the log would refuse throws before anything is written. After the transaction commits,
+    /// <see cref="CommittedAsync"/> waits until the sequencer has moved the record into the Merkle log.
+    /// </summary>
+    public StagedRecord Stage(SqliteConnection connection, SqliteTransaction transaction, AuditRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(record);
+        AuditRecordLimits.Check(record);
+        if (_queue.Reader.Completion.IsCompleted)
         {
             throw new ObjectDisposedException(nameof(AuditTrail), "The audit trail is shut down; nothing more can be logged.");
         }
 
-        return await pending.Done.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var token = Guid.NewGuid().ToString("N");
+        var waiter = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiters[token] = new Waiter(waiter, TimeProvider.System.GetUtcNow());
+        connection.Execute(
+            "INSERT INTO audit_outbox (token, at, record) VALUES (@token, @at, @record)",
+            new { token, at = Timestamps.Format(_time.GetUtcNow()), record = JsonSerializer.Serialize(record) },
+            transaction);
+        return new StagedRecord(token, waiter.Task);
+    }
+
+    /// <summary>The leaf index of a staged record once its transaction has committed and the sequencer has logged it.</summary>
+    public Task<long> CommittedAsync(StagedRecord staged, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(staged);
+        _queue.Writer.TryWrite(true);
+        return staged.Logged.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Waits until every record committed to the outbox so far is in the log.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        using var connection = _database.Open();
+        var last = connection.ExecuteScalar<long?>("SELECT MAX(id) FROM audit_outbox");
+        while (last is not null && connection.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_outbox WHERE id <= @last", new { last }) > 0)
+        {
+            _queue.Writer.TryWrite(true);
+            await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The recorded acts, oldest first, for the API and the tests.</summary>
@@ -220,44 +276,70 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         _signer.Dispose();
     }
 
+    // Drains the outbox into the log, oldest first, many rows per transaction (group commit). It wakes when a
+    // record is staged or awaited, and every poll interval anyway, so a record whose transaction committed
+    // after the wake-up (or before a crash) is still logged.
     private async Task SequenceAsync()
     {
-        var batch = new List<Pending>(_options.MaxBatch);
         var reader = _queue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        while (true)
         {
-            batch.Clear();
-            while (batch.Count < _options.MaxBatch && reader.TryRead(out var pending))
+            // Wall-clock time on purpose: the poll is about the machine, not the city's (possibly simulated) clock.
+            using (var poll = new CancellationTokenSource(_options.PollInterval, TimeProvider.System))
             {
-                batch.Add(pending);
-            }
-
-            try
-            {
-                var first = Commit(batch);
-                for (var i = 0; i < batch.Count; i++)
+                try
                 {
-                    batch[i].Done.TrySetResult(first + i);
+                    if (!await reader.WaitToReadAsync(poll.Token).ConfigureAwait(false))
+                    {
+                        DrainAll();
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (poll.IsCancellationRequested)
+                {
                 }
             }
-#pragma warning disable CA1031 // The sequencer must outlive any one failed batch; the error goes to its callers.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                foreach (var pending in batch)
-                {
-                    pending.Done.TrySetException(e);
-                }
 
-                Reload();
+            while (reader.TryRead(out _))
+            {
             }
+
+            DrainAll();
         }
     }
 
-    private long Commit(List<Pending> batch)
+    private void DrainAll()
+    {
+        try
+        {
+            while (Drain() == _options.MaxBatch)
+            {
+            }
+        }
+#pragma warning disable CA1031 // The sequencer must outlive any one failed batch: the rows stay in the outbox for the next pass.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            Reload();
+        }
+
+        ForgetAbandonedWaiters();
+    }
+
+    // One transaction: the next rows of the outbox become leaves, their nodes and a new checkpoint are
+    // written, and the rows are deleted. A row that cannot be encoded (only a row written around the checks)
+    // moves to audit_outbox_rejected in the same transaction, so it never blocks or fails the others.
+    private int Drain()
     {
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction();
+        var rows = connection.Query<(long Id, string Token, string At, string Record)>(
+            "SELECT id, token, at, record FROM audit_outbox ORDER BY id LIMIT @limit", new { limit = _options.MaxBatch }, transaction).AsList();
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
+
         using var insertLeaf = connection.CreateCommand();
         insertLeaf.Transaction = transaction;
         insertLeaf.CommandText = """
@@ -281,17 +363,30 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
 
         var previous = _range.Size;
-        foreach (var pending in batch)
+        var logged = new List<(string Token, long Index)>(rows.Count);
+        var rejected = new List<(string Token, string Reason)>();
+        foreach (var row in rows)
         {
-            var record = pending.Record;
-            var index = _range.Size;
-            var at = _time.GetUtcNow();
-            var entry = AuditEntry.Encode(index, at, record);
-            if (entry.Length > EntryBundle.MaxEntryLength)
+            byte[] entry;
+            AuditRecord record;
+            DateTimeOffset at;
+            try
             {
-                throw new InvalidRequestException($"An audit record of {entry.Length} bytes is longer than {EntryBundle.MaxEntryLength}.");
+                record = JsonSerializer.Deserialize<AuditRecord>(row.Record) ?? throw new InvalidRequestException("The staged record is empty.");
+                AuditRecordLimits.Check(record);
+                at = Timestamps.Parse(row.At);
+                entry = AuditEntry.Encode(_range.Size, at, record);
+            }
+            catch (Exception e) when (e is InvalidRequestException or JsonException or FormatException)
+            {
+                connection.Execute(
+                    "INSERT INTO audit_outbox_rejected (token, at, record, reason) VALUES (@Token, @At, @Record, @reason)",
+                    new { row.Token, row.At, row.Record, reason = e.Message }, transaction);
+                rejected.Add((row.Token, e.Message));
+                continue;
             }
 
+            var index = _range.Size;
             object?[] values = [index, Timestamps.Format(at), record.Actor, record.Action, record.Outcome, record.LegalBasisId, record.CaseId, entry];
             for (var i = 0; i < values.Length; i++)
             {
@@ -300,12 +395,47 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
             insertLeaf.ExecuteNonQuery();
             _range.Append(Rfc6962.HashLeaf(entry), StoreNode);
+            logged.Add((row.Token, index));
         }
 
-        PublishCheckpoint(connection, transaction, previous);
+        connection.Execute("DELETE FROM audit_outbox WHERE id <= @last", new { last = rows[^1].Id }, transaction);
+        if (_range.Size != previous)
+        {
+            PublishCheckpoint(connection, transaction, previous);
+        }
+
         transaction.Commit();
         Interlocked.Exchange(ref _committedSize, _range.Size);
-        return previous;
+        foreach (var (token, index) in logged)
+        {
+            if (_waiters.TryRemove(token, out var waiter))
+            {
+                waiter.Done.TrySetResult(index);
+            }
+        }
+
+        foreach (var (token, reason) in rejected)
+        {
+            if (_waiters.TryRemove(token, out var waiter))
+            {
+                waiter.Done.TrySetException(new InvalidRequestException(reason));
+            }
+        }
+
+        return rows.Count;
+    }
+
+    // A staged record whose transaction rolled back never reaches the log; its waiter is dropped after a while.
+    private void ForgetAbandonedWaiters()
+    {
+        var cutoff = TimeProvider.System.GetUtcNow() - TimeSpan.FromMinutes(10);
+        foreach (var (token, waiter) in _waiters)
+        {
+            if (waiter.Since < cutoff)
+            {
+                _waiters.TryRemove(token, out _);
+            }
+        }
     }
 
     // Signs a checkpoint for the current range. The previous one is dropped unless it closes a 256-leaf tile,
@@ -366,7 +496,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
-    private sealed record Pending(AuditRecord Record, TaskCompletionSource<long> Done);
+    private sealed record Waiter(TaskCompletionSource<long> Done, DateTimeOffset Since);
 }
+
+/// <summary>A record written to the outbox in an act's transaction; <see cref="AuditTrail.CommittedAsync"/> waits for its leaf.</summary>
+public sealed record StagedRecord(string Token, Task<long> Logged);
 
 public sealed record LoggedAct(long Index, string At, string Actor, string Action, string Outcome, long? LegalBasisId, string? CaseId, string Body);

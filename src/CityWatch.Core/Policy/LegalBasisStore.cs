@@ -22,9 +22,12 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     public async Task<LegalBasis> RegisterAsync(LegalBasisDraft draft, string actor, CancellationToken cancellationToken = default)
     {
         Validate(draft);
+        StagedRecord staged;
+        long id;
         using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction())
         {
-            var id = connection.ExecuteScalar<long>(
+            id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO legal_bases (title, instrument, authority, objective, offence, objective_detail, purposes, camera_ids, area,
                     watchlist_ids, valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
@@ -51,10 +54,14 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
                     draft.IsDemonstration,
                     actor,
                     now = Timestamps.Format(time.GetUtcNow()),
-                });
-            await LogAsync(actor, id, draft.Urgent ? "registered (urgent)" : "registered", cancellationToken);
-            return Get(id);
+                },
+                transaction);
+            staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent)" : "registered"));
+            transaction.Commit();
         }
+
+        await audit.CommittedAsync(staged, cancellationToken);
+        return Get(id);
     }
 
     /// <summary>Records the DPIA, the FRIA, the registration id and the regulator's opinion: Draft to PrerequisitesRecorded.</summary>
@@ -67,19 +74,18 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             await RefuseAsync(actor, id, "record prerequisites", $"legal basis {id} is {basis.Status}; prerequisites are recorded on a draft", cancellationToken);
         }
 
-        using (var connection = database.Open())
-        {
-            connection.Execute(
-                "UPDATE legal_bases SET state = 'PrerequisitesRecorded', prerequisites = @json, prerequisites_by = @actor, prerequisites_at = @now WHERE id = @id",
-                new { id, json = JsonSerializer.Serialize(prerequisites, Json), actor, now = Timestamps.Format(time.GetUtcNow()) });
-        }
-
-        await LogAsync(actor, id, "prerequisites recorded", cancellationToken, new Dictionary<string, string>
-        {
-            ["dpia"] = prerequisites.DpiaReference,
-            ["registration"] = prerequisites.RegistrationId,
-            ["regulatorOpinion"] = prerequisites.RegulatorOpinionReference,
-        });
+        await TransitionAsync(
+            id,
+            ["Draft"],
+            "state = 'PrerequisitesRecorded', prerequisites = @json, prerequisites_by = @actor, prerequisites_at = @now",
+            new { json = JsonSerializer.Serialize(prerequisites, Json) },
+            Record(actor, id, "prerequisites recorded", new Dictionary<string, string>
+            {
+                ["dpia"] = prerequisites.DpiaReference,
+                ["registration"] = prerequisites.RegistrationId,
+                ["regulatorOpinion"] = prerequisites.RegulatorOpinionReference,
+            }),
+            cancellationToken);
         return Get(id);
     }
 
@@ -93,14 +99,13 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         var basis = Get(id);
         RequireText(decision?.DecisionReference, "decisionReference");
         await RequireDecidableAsync(basis, actor, "authorise", cancellationToken);
-        using (var connection = database.Open())
-        {
-            connection.Execute(
-                "UPDATE legal_bases SET state = 'Authorised', decision_reference = @reference, decided_by = @actor, decided_at = @now WHERE id = @id",
-                new { id, reference = decision!.DecisionReference, actor, now = Timestamps.Format(time.GetUtcNow()) });
-        }
-
-        await LogAsync(actor, id, "authorised", cancellationToken, new Dictionary<string, string> { ["decision"] = decision.DecisionReference });
+        await TransitionAsync(
+            id,
+            ["PrerequisitesRecorded"],
+            "state = 'Authorised', decision_reference = @reference, decided_by = @actor, decided_at = @now",
+            new { reference = decision!.DecisionReference },
+            Record(actor, id, "authorised", new Dictionary<string, string> { ["decision"] = decision.DecisionReference }),
+            cancellationToken);
         return Get(id);
     }
 
@@ -117,14 +122,13 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             throw new ConflictException($"Legal basis {id} is {basis.Status}; only an undecided basis can be refused.");
         }
 
-        using (var connection = database.Open())
-        {
-            connection.Execute(
-                "UPDATE legal_bases SET state = 'Refused', decision_reference = @reference, decided_by = @actor, decided_at = @now, refusal_reason = @reason WHERE id = @id",
-                new { id, reference = decision!.DecisionReference, reason = decision.Reason, actor, now = Timestamps.Format(time.GetUtcNow()) });
-        }
-
-        await LogAsync(actor, id, "refused by the authority", cancellationToken, new Dictionary<string, string> { ["decision"] = decision.DecisionReference, ["reason"] = decision.Reason ?? "" });
+        await TransitionAsync(
+            id,
+            ["Draft", "PrerequisitesRecorded"],
+            "state = 'Refused', decision_reference = @reference, decided_by = @actor, decided_at = @now, refusal_reason = @reason",
+            new { reference = decision!.DecisionReference, reason = decision.Reason },
+            Record(actor, id, "refused by the authority", new Dictionary<string, string> { ["decision"] = decision.DecisionReference, ["reason"] = decision.Reason ?? "" }),
+            cancellationToken);
         return Get(id);
     }
 
@@ -136,14 +140,7 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             throw new ConflictException($"Legal basis {id} is already {basis.Status}.");
         }
 
-        using (var connection = database.Open())
-        {
-            connection.Execute(
-                "UPDATE legal_bases SET state = 'Revoked', revoked_by = @actor, revoked_at = @now WHERE id = @id",
-                new { id, actor, now = Timestamps.Format(time.GetUtcNow()) });
-        }
-
-        await LogAsync(actor, id, "revoked", cancellationToken);
+        await TransitionAsync(id, ["Draft", "PrerequisitesRecorded", "Authorised"], "state = 'Revoked', revoked_by = @actor, revoked_at = @now", null, Record(actor, id, "revoked"), cancellationToken);
         return Get(id);
     }
 
@@ -297,8 +294,34 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         }
     }
 
-    private Task<long> LogAsync(string actor, long id, string outcome, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? parameters = null) =>
-        audit.AppendAsync(new AuditRecord(actor, AuditActions.LegalBasisChange, outcome, LegalBasisId: id, Parameters: parameters), cancellationToken);
+    private static AuditRecord Record(string actor, long id, string outcome, IReadOnlyDictionary<string, string>? parameters = null) =>
+        new(actor, AuditActions.LegalBasisChange, outcome, LegalBasisId: id, Parameters: parameters);
+
+    // A transition is a compare-and-set: the row changes only if it is still in one of the states the caller
+    // checked, and the change and its log record commit in one transaction. Two concurrent decisions on one
+    // basis: one wins, the other gets 409 and changes nothing.
+    private async Task TransitionAsync(long id, string[] fromStates, string assignments, object? values, AuditRecord record, CancellationToken cancellationToken)
+    {
+        var arguments = new DynamicParameters(values);
+        arguments.Add("id", id);
+        arguments.Add("from", fromStates);
+        arguments.Add("actor", record.Actor);
+        arguments.Add("now", Timestamps.Format(time.GetUtcNow()));
+        StagedRecord staged;
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            if (connection.Execute($"UPDATE legal_bases SET {assignments} WHERE id = @id AND state IN @from", arguments, transaction) != 1)
+            {
+                throw new ConflictException($"Legal basis {id} changed while this request was being decided; nothing was changed.");
+            }
+
+            staged = audit.Stage(connection, transaction, record);
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
+    }
 
     private List<LegalBasis> Query(string where, object? parameters)
     {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using CityWatch.AuditLog;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -25,7 +26,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly Channel<bool> _queue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ConcurrentDictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
     private readonly Task _sequencer;
-    private readonly Func<CityWatch.Keys.KeyEvent, Task> _keyLog;
+    private readonly KeyLogSink _keyLog;
     private CompactRange _range;
     private long _committedSize;
 
@@ -62,7 +63,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         // Records staged before a crash or a stop are logged first.
         _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
-        _keyLog = keyEvent => AppendAsync(KeyLog.Record(keyEvent));
+        // Key unwraps from now on, and those that waited for the log (its own key's, at start), go into it.
+        _keyLog = new KeyLogSink(
+            keyEvent => AppendAsync(KeyLog.Record(keyEvent)),
+            (connection, transaction, keyEvent) => CommittedAsync(Stage(connection, transaction, KeyLog.Record(keyEvent))));
         database.Keys.RecordTo(_keyLog);
     }
 

@@ -11,16 +11,24 @@ namespace CityWatch.Keys;
 public sealed record KeyEvent(string Action, string Key, string Reason, string KekId);
 
 /// <summary>
+/// Where a <see cref="KeyRing"/> records its events: <paramref name="Append"/> on its own, once logged;
+/// <paramref name="Stage"/> inside a caller's transaction (the audit outbox), returning the task that
+/// completes once the record is in the log.
+/// </summary>
+public sealed record KeyLogSink(Func<KeyEvent, Task> Append, Func<SqliteConnection, SqliteTransaction, KeyEvent, Task> Stage);
+
+/// <summary>
 /// The keys of one data folder, stored in <c>wrapped_keys</c> only wrapped by the <see cref="KeyEncryptionKey"/>:
 /// the log's Ed25519 signing key, the evidence master key and the template key. Each key is unwrapped at
-/// most once per process, and each unwrap (and each migration of a plaintext key file) is an event the
-/// audit log records before the key is used; events from before the log opened wait and are recorded as
-/// it opens. Creating a key is not an unwrap and is not logged: its first unwrap, at the next start, is.
+/// most once per process, and each unwrap is an event the audit log records before the key is used;
+/// events from before the log opened (the log's own key) wait and are recorded as it opens. Creating a key
+/// is not an unwrap and is not logged: its first unwrap, at the next start, is.
 /// </summary>
 /// <remarks>
-/// On first use the ring checks that every stored key is wrapped by this KEK (a wrong KEK is refused
-/// before anything is read) and wraps any plaintext key file an older data folder holds
-/// (<c>audit-log.key</c>, <c>evidence-master.key</c>), then deletes the file.
+/// On first use the ring checks that every stored key is wrapped by this KEK, so a wrong KEK is refused
+/// before anything is read. Plaintext key files of an older data folder (<c>audit-log.key</c>,
+/// <c>evidence-master.key</c>) are used as they are until the log opens; then each is wrapped and its
+/// <c>key.migrate</c> record staged in one transaction, and the file is deleted.
 /// </remarks>
 public sealed class KeyRing
 {
@@ -41,14 +49,19 @@ public sealed class KeyRing
     private readonly KeyEncryptionKey _kek;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, byte[]> _unwrapped = [];
+    private readonly Dictionary<string, (byte[] Secret, Task Logged)> _staged = [];
+    private readonly Dictionary<string, string> _legacyFiles = [];
     private readonly List<KeyEvent> _pending = [];
-    private readonly List<Func<KeyEvent, Task>> _logs = [];
+    private readonly List<KeyLogSink> _sinks = [];
     private bool _checked;
 
     internal KeyRing(CityWatchDatabase database, KeyEncryptionKey kek)
     {
         _database = database;
         _kek = kek;
+        var directory = Path.GetDirectoryName(database.Path)!;
+        _legacyFiles[AuditSigning] = Path.Combine(directory, LegacyAuditKeyFile);
+        _legacyFiles[EvidenceMaster] = Path.Combine(directory, LegacyEvidenceKeyFile);
     }
 
     public string KekId => _kek.Id;
@@ -65,16 +78,13 @@ public sealed class KeyRing
         }
     }
 
-    /// <summary>Checks the KEK against the stored keys and migrates plaintext key files; throws <see cref="WrongKeyEncryptionKeyException"/> on a wrong KEK.</summary>
+    /// <summary>Checks the KEK against the stored keys; throws <see cref="WrongKeyEncryptionKeyException"/> on a wrong KEK.</summary>
     public void Check()
     {
-        List<KeyEvent> events = [];
         lock (_gate)
         {
-            EnsureChecked(events);
+            EnsureChecked();
         }
-
-        RecordAndWait(events);
     }
 
     /// <summary>The public key stored with a wrapped key (the log's verifier key), readable without the KEK; null if none.</summary>
@@ -86,39 +96,53 @@ public sealed class KeyRing
     }
 
     /// <summary>
-    /// Records every key event through <paramref name="log"/> (the audit trail) from now on, first the ones
-    /// that waited. An event is recorded before its key is handed out; if recording fails, so does the use.
+    /// Records every key event through <paramref name="sink"/> (the audit trail) from now on: first the
+    /// events that waited, then the migration of any plaintext key file (wrapped, its record staged in the
+    /// same transaction, then the file deleted).
     /// </summary>
-    public void RecordTo(Func<KeyEvent, Task> log)
+    public void RecordTo(KeyLogSink sink)
     {
-        ArgumentNullException.ThrowIfNull(log);
+        ArgumentNullException.ThrowIfNull(sink);
         List<KeyEvent> waiting;
         lock (_gate)
         {
             waiting = [.. _pending];
             _pending.Clear();
-            _logs.Add(log);
+            _sinks.Add(sink);
         }
 
         foreach (var keyEvent in waiting)
         {
-            log(keyEvent).GetAwaiter().GetResult();
+            sink.Append(keyEvent).GetAwaiter().GetResult();
+        }
+
+        foreach (var (name, file) in _legacyFiles.ToList())
+        {
+            Migrate(name, file, sink);
         }
     }
 
-    /// <summary>Stops recording through <paramref name="log"/> (the trail is closing); later events wait for the next one.</summary>
-    public void StopRecording(Func<KeyEvent, Task> log)
+    /// <summary>Stops recording through <paramref name="sink"/> (the trail is closing); later events wait for the next one.</summary>
+    public void StopRecording(KeyLogSink sink)
     {
         lock (_gate)
         {
-            _logs.Remove(log);
+            _sinks.Remove(sink);
         }
     }
 
-    /// <summary>The log's signing key for <paramref name="origin"/>: unwrapped, created with the first log, or migrated from <paramref name="legacyFile"/>.</summary>
+    /// <summary>The log's signing key for <paramref name="origin"/>: unwrapped, created with the first log, or read from an older folder's <paramref name="legacyFile"/>.</summary>
     internal NoteSigner AuditSigner(string origin, string? legacyFile)
     {
-        var secret = Obtain(AuditSigning, "start-up: the audit log signs its checkpoints", legacyFile, () =>
+        if (legacyFile is not null)
+        {
+            lock (_gate)
+            {
+                _legacyFiles[AuditSigning] = Path.GetFullPath(legacyFile);
+            }
+        }
+
+        var secret = Obtain(AuditSigning, "start-up: the audit log signs its checkpoints", () =>
         {
             using var created = NoteSigner.Generate(origin);
             return Encoding.UTF8.GetBytes(created.ExportPrivateKey());
@@ -136,21 +160,18 @@ public sealed class KeyRing
     /// <summary>
     /// A 32-byte key by name (the evidence master key, the template key), unwrapped once per process and
     /// recorded (waiting for the log) before it is returned; created on first use if <paramref name="create"/>.
-    /// Never call it inside an open write transaction: the log's commit would wait for it.
+    /// Never call it inside an open write transaction: use <see cref="SecretWithin"/> there.
     /// </summary>
     internal byte[] Secret(string name, string reason, bool create) =>
-        Obtain(name, reason, null, create ? () => RandomNumberGenerator.GetBytes(SecretSize) : null);
+        Obtain(name, reason, create ? () => RandomNumberGenerator.GetBytes(SecretSize) : null);
 
     /// <summary>
-    /// A 32-byte key inside the caller's write transaction (sealing evidence): a key created here is written
-    /// in that transaction (and not kept if it rolls back); the event is handed to the log without waiting
-    /// for its commit, which can only follow the caller's. The one relaxation of record-before-use, until
-    /// the log can stage a record in the caller's transaction.
+    /// A 32-byte key inside the caller's write transaction (sealing evidence). An unwrap is staged as a record
+    /// in that transaction, so it commits with the act or not at all; the key is kept for later calls only
+    /// once that record is in the log. A key created here is written in that transaction.
     /// </summary>
     internal byte[] SecretWithin(string name, string reason, SqliteConnection connection, SqliteTransaction transaction)
     {
-        KeyEvent? keyEvent = null;
-        byte[] secret;
         lock (_gate)
         {
             if (_unwrapped.TryGetValue(name, out var known))
@@ -158,43 +179,37 @@ public sealed class KeyRing
                 return known;
             }
 
-            if (!_checked)
+            if (_staged.Remove(name, out var staged) && staged.Logged.IsCompletedSuccessfully)
             {
-                throw new InvalidOperationException("The key ring must be checked (the audit log opened) before keys are used inside a transaction.");
+                _unwrapped[name] = staged.Secret;
+                return staged.Secret;
+            }
+
+            EnsureChecked();
+            if (_legacyFiles.TryGetValue(name, out var legacy) && File.Exists(legacy))
+            {
+                throw new InvalidOperationException($"{legacy} has not been migrated yet: open the audit log first.");
             }
 
             var row = connection.QuerySingleOrDefault<(string KekId, byte[] Wrapped)?>(
                 "SELECT kek_id, wrapped FROM wrapped_keys WHERE name = @name", new { name }, transaction);
-            if (row is { } stored)
+            if (row is null)
             {
-                secret = Unwrap(name, stored.KekId, stored.Wrapped);
-                _unwrapped[name] = secret;
-                keyEvent = new KeyEvent(UnwrapAction, name, reason, _kek.Id);
-            }
-            else
-            {
-                secret = RandomNumberGenerator.GetBytes(SecretSize);
+                var created = RandomNumberGenerator.GetBytes(SecretSize);
                 connection.Execute(
                     "INSERT INTO wrapped_keys (name, kek_id, wrapped, public_key) VALUES (@name, @kekId, @wrapped, NULL)",
-                    new { name, kekId = _kek.Id, wrapped = _kek.Wrap(name, secret) },
+                    new { name, kekId = _kek.Id, wrapped = _kek.Wrap(name, created) },
                     transaction);
+                return created;
             }
 
-            if (keyEvent is null)
-            {
-                return secret;
-            }
-
-            if (_logs.Count == 0)
-            {
-                _pending.Add(keyEvent);
-                return secret;
-            }
-
-            _ = _logs[^1](keyEvent);
+            var secret = Unwrap(name, row.Value.KekId, row.Value.Wrapped);
+            var sink = _sinks.Count == 0
+                ? throw new InvalidOperationException($"The {name} key is unwrapped only while the audit log is open, so that the unwrap is recorded.")
+                : _sinks[^1];
+            _staged[name] = (secret, sink.Stage(connection, transaction, new KeyEvent(UnwrapAction, name, reason, _kek.Id)));
+            return secret;
         }
-
-        return secret;
     }
 
     /// <summary>Whether a key of that name is stored (wrapped), without unwrapping it.</summary>
@@ -202,48 +217,54 @@ public sealed class KeyRing
     {
         using var connection = _database.Open();
         connection.Execute(KeySchema.Sql);
-        return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM wrapped_keys WHERE name = @name", new { name }) > 0;
+        return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM wrapped_keys WHERE name = @name", new { name }) > 0
+            || (_legacyFiles.TryGetValue(name, out var legacy) && File.Exists(legacy));
     }
 
     // The database work under the lock; the log is waited for outside it, so that a thread holding the
     // database's write lock and asking for a key can never stand between the log's commit and this one.
-    private byte[] Obtain(string name, string reason, string? legacyFile, Func<byte[]>? generate)
+    private byte[] Obtain(string name, string reason, Func<byte[]>? generate)
     {
-        List<KeyEvent> events = [];
+        KeyEvent? keyEvent = null;
         byte[] secret;
         lock (_gate)
         {
-            EnsureChecked(events);
-            if (_unwrapped.TryGetValue(name, out var known) && events.Count == 0)
+            EnsureChecked();
+            if (_unwrapped.TryGetValue(name, out var known))
             {
                 return known;
             }
 
-            if (known is null)
+            if (_legacyFiles.TryGetValue(name, out var legacy) && File.Exists(legacy))
+            {
+                // An older folder: its plaintext key is used as it is until the log opens and migrates it.
+                secret = ReadLegacy(name, legacy);
+            }
+            else
             {
                 using var connection = _database.Open();
-                known = MigrateLegacy(connection, name, legacyFile, events) ?? Load(connection, name, reason, generate, events);
+                (secret, keyEvent) = Load(connection, name, reason, generate);
             }
-
-            secret = known;
         }
 
-        RecordAndWait(events);
+        if (keyEvent is not null)
+        {
+            Record(keyEvent);
+        }
+
         lock (_gate)
         {
             return _unwrapped.TryAdd(name, secret) ? secret : _unwrapped[name];
         }
     }
 
-    private byte[] Load(SqliteConnection connection, string name, string reason, Func<byte[]>? generate, List<KeyEvent> events)
+    private (byte[] Secret, KeyEvent? Event) Load(SqliteConnection connection, string name, string reason, Func<byte[]>? generate)
     {
         var row = connection.QuerySingleOrDefault<(string KekId, byte[] Wrapped)?>(
             "SELECT kek_id, wrapped FROM wrapped_keys WHERE name = @name", new { name });
         if (row is { } stored)
         {
-            var secret = Unwrap(name, stored.KekId, stored.Wrapped);
-            events.Add(new KeyEvent(UnwrapAction, name, reason, _kek.Id));
-            return secret;
+            return (Unwrap(name, stored.KekId, stored.Wrapped), new KeyEvent(UnwrapAction, name, reason, _kek.Id));
         }
 
         if (generate is null)
@@ -252,14 +273,13 @@ public sealed class KeyRing
         }
 
         var created = generate();
-        if (!Store(connection, name, created))
+        if (!Store(connection, null, name, created))
         {
             // Another process created it first: use that one.
-            return Load(connection, name, reason, null, events);
+            return Load(connection, name, reason, null);
         }
 
-        // Creating a key is not an unwrap: the new key was never in anyone's hands. Its first unwrap (the next start) is logged.
-        return created;
+        return (created, null);
     }
 
     private byte[] Unwrap(string name, string kekId, byte[] wrapped)
@@ -272,46 +292,56 @@ public sealed class KeyRing
         return _kek.Unwrap(name, wrapped);
     }
 
-    private bool Store(SqliteConnection connection, string name, byte[] secret) =>
+    private bool Store(SqliteConnection connection, SqliteTransaction? transaction, string name, byte[] secret) =>
         connection.Execute(
             "INSERT OR IGNORE INTO wrapped_keys (name, kek_id, wrapped, public_key) VALUES (@name, @kekId, @wrapped, @publicKey)",
-            new { name, kekId = _kek.Id, wrapped = _kek.Wrap(name, secret), publicKey = PublicKeyOf(name, secret) }) == 1;
+            new { name, kekId = _kek.Id, wrapped = _kek.Wrap(name, secret), publicKey = PublicKeyOf(name, secret) },
+            transaction) == 1;
 
-    // A plaintext key file of an older data folder: wrapped into the table (or checked against the key
-    // already there, after a crash between the two steps), then deleted. Returns the key if it migrated.
-    private byte[]? MigrateLegacy(SqliteConnection connection, string name, string? legacyFile, List<KeyEvent> events)
+    // An older folder's plaintext key file: wrapped into the table with its key.migrate record staged in the
+    // same transaction, then deleted. After a crash between the commit and the delete the wrapped key is
+    // already there: it must be the same key, and the file just goes.
+    private void Migrate(string name, string file, KeyLogSink sink)
     {
-        if (legacyFile is null || !File.Exists(legacyFile))
+        byte[] plain;
+        Task? logged = null;
+        lock (_gate)
         {
-            return null;
-        }
-
-        var plain = File.ReadAllBytes(legacyFile);
-        Validate(name, plain, legacyFile);
-        var row = connection.QuerySingleOrDefault<(string KekId, byte[] Wrapped)?>(
-            "SELECT kek_id, wrapped FROM wrapped_keys WHERE name = @name", new { name });
-        if (row is { } stored)
-        {
-            var existing = Unwrap(name, stored.KekId, stored.Wrapped);
-            if (!CryptographicOperations.FixedTimeEquals(existing, plain))
+            EnsureChecked();
+            if (!File.Exists(file))
             {
-                throw new KeyEncryptionKeyException($"The data folder holds both a wrapped {name} key and a different plaintext {legacyFile}; remove the one that is not in use.");
+                return;
             }
 
-            events.Add(new KeyEvent(UnwrapAction, name, $"migration: checked against the plaintext {Path.GetFileName(legacyFile)} before deleting it", _kek.Id));
-        }
-        else
-        {
-            Store(connection, name, plain);
-            events.Add(new KeyEvent(MigrateAction, name, $"the plaintext {Path.GetFileName(legacyFile)} was wrapped by the KEK and deleted", _kek.Id));
+            plain = ReadLegacy(name, file);
+            using var connection = _database.Open();
+            using var transaction = connection.BeginTransaction();
+            var row = connection.QuerySingleOrDefault<(string KekId, byte[] Wrapped)?>(
+                "SELECT kek_id, wrapped FROM wrapped_keys WHERE name = @name", new { name }, transaction);
+            if (row is { } stored)
+            {
+                if (!CryptographicOperations.FixedTimeEquals(Unwrap(name, stored.KekId, stored.Wrapped), plain))
+                {
+                    throw new KeyEncryptionKeyException($"The data folder holds both a wrapped {name} key and a different plaintext {file}; remove the one that is not in use.");
+                }
+            }
+            else
+            {
+                Store(connection, transaction, name, plain);
+                logged = sink.Stage(connection, transaction, new KeyEvent(MigrateAction, name, $"the plaintext {Path.GetFileName(file)} was wrapped by the KEK and deleted", _kek.Id));
+            }
+
+            transaction.Commit();
+            _unwrapped[name] = plain;
         }
 
-        File.Delete(legacyFile);
-        return plain;
+        logged?.GetAwaiter().GetResult();
+        File.Delete(file);
     }
 
-    private static void Validate(string name, byte[] plain, string file)
+    private static byte[] ReadLegacy(string name, string file)
     {
+        var plain = File.ReadAllBytes(file);
         if (name == AuditSigning)
         {
             using var signer = NoteSigner.FromPrivateKey(Encoding.UTF8.GetString(plain));
@@ -320,6 +350,8 @@ public sealed class KeyRing
         {
             throw new KeyEncryptionKeyException($"The key file {file} is {plain.Length} bytes, not {SecretSize}.");
         }
+
+        return plain;
     }
 
     private static string? PublicKeyOf(string name, byte[] secret)
@@ -333,52 +365,37 @@ public sealed class KeyRing
         return signer.VerifierKey;
     }
 
-    private void EnsureChecked(List<KeyEvent> events)
+    private void EnsureChecked()
     {
         if (_checked)
         {
             return;
         }
 
-        using (var connection = _database.Open())
+        using var connection = _database.Open();
+        connection.Execute(KeySchema.Sql);
+        var foreign = connection.ExecuteScalar<string?>("SELECT kek_id FROM wrapped_keys WHERE kek_id <> @id LIMIT 1", new { id = _kek.Id });
+        if (foreign is not null)
         {
-            connection.Execute(KeySchema.Sql);
-            var foreign = connection.ExecuteScalar<string?>("SELECT kek_id FROM wrapped_keys WHERE kek_id <> @id LIMIT 1", new { id = _kek.Id });
-            if (foreign is not null)
-            {
-                throw Mismatch(foreign);
-            }
+            throw Mismatch(foreign);
         }
 
         _checked = true;
-        // An older data folder's plaintext key files go at once, whether or not the key is needed now.
-        var directory = Path.GetDirectoryName(_database.Path)!;
-        foreach (var (name, file) in new[] { (AuditSigning, LegacyAuditKeyFile), (EvidenceMaster, LegacyEvidenceKeyFile) })
-        {
-            if (File.Exists(Path.Combine(directory, file)))
-            {
-                using var connection = _database.Open();
-                _unwrapped[name] = MigrateLegacy(connection, name, Path.Combine(directory, file), events)!;
-            }
-        }
     }
 
-    private void RecordAndWait(List<KeyEvent> events)
+    private void Record(KeyEvent keyEvent)
     {
-        foreach (var keyEvent in events)
+        KeyLogSink? sink;
+        lock (_gate)
         {
-            Func<KeyEvent, Task>? log;
-            lock (_gate)
+            sink = _sinks.Count == 0 ? null : _sinks[^1];
+            if (sink is null)
             {
-                log = _logs.Count == 0 ? null : _logs[^1];
-                if (log is null)
-                {
-                    _pending.Add(keyEvent);
-                }
+                _pending.Add(keyEvent);
             }
-
-            log?.Invoke(keyEvent).GetAwaiter().GetResult();
         }
+
+        sink?.Append(keyEvent).GetAwaiter().GetResult();
     }
 
     private WrongKeyEncryptionKeyException Mismatch(string storedKekId) => new(

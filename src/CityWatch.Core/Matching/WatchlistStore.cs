@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
@@ -220,10 +221,12 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
 
     /// <summary>
     /// Seals the templates an older data folder stored as plain floats (recognised by their hash matching
-    /// the stored template hash); returns how many. Run at start, so no plain template stays on disk.
+    /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many.
+    /// Run at start, so no plain template stays on disk.
     /// </summary>
-    internal int SealPlaintextTemplates()
+    internal async Task<int> SealPlaintextTemplatesAsync(AuditTrail audit, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(audit);
         using var connection = database.Open();
         var plain = connection.Query<(long Id, byte[] Template, string TemplateHash)>("SELECT id, template, template_hash FROM watchlist_entries")
             .Where(r => IsPlaintext(r.Template, r.TemplateHash)).ToList();
@@ -239,7 +242,14 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             connection.Execute("UPDATE watchlist_entries SET template = @sealed WHERE id = @id", new { id, @sealed = Sealing.Seal(key, template, EntryData(id)) }, transaction);
         }
 
+        var staged = audit.Stage(connection, transaction, new AuditRecord(
+            "system:keys",
+            AuditActions.KeyMigrate,
+            "ok",
+            Parameters: new Dictionary<string, string> { ["key"] = KeyRing.Template, ["reason"] = "templates stored in clear by an older version sealed" },
+            ResultCount: plain.Count));
         transaction.Commit();
+        await audit.CommittedAsync(staged, cancellationToken);
         // The plain bytes may linger in free pages and the WAL until they are overwritten: vacuum them away.
         connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
         return plain.Count;

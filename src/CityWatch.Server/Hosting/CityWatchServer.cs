@@ -106,8 +106,8 @@ public static class CityWatchServer
     {
         try
         {
-            app.Services.GetRequiredService<AuditTrail>();
-            app.Services.GetRequiredService<WatchlistStore>().SealPlaintextTemplates();
+            var audit = app.Services.GetRequiredService<AuditTrail>();
+            app.Services.GetRequiredService<WatchlistStore>().SealPlaintextTemplatesAsync(audit).GetAwaiter().GetResult();
         }
         catch
         {

@@ -129,7 +129,8 @@ public sealed class KeyStartupTests
                 Assert.Equal(contents.CropJpeg, server.Services.GetRequiredService<AlertStore>().Crop(contents.AlertId));
                 Assert.Equal(contents.Templates, server.Services.GetRequiredService<WatchlistStore>().Templates(contents.WatchlistId).Select(t => t.Template));
                 var migrated = KeyFolder.KeyEvents(server).Where(e => e.Action == AuditActions.KeyMigrate).Select(e => e.Key);
-                Assert.Equal([KeyRing.AuditSigning, KeyRing.EvidenceMaster], migrated.Order());
+                // The two key files, and the templates sealed (each migration and its record in one transaction).
+                Assert.Equal([KeyRing.AuditSigning, KeyRing.EvidenceMaster, KeyRing.Template], migrated.Order());
             }
 
             var verification = AuditVerifier.VerifyDatabase(database, verifierKey);

@@ -24,7 +24,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly NoteSigner _signer;
     private readonly IReadOnlyList<CosignatureVerifier> _witnesses;
     private readonly Channel<bool> _queue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly ConcurrentDictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
+    // Waiters are shared by every trail over the same file in this process, so whichever sequencer logs a
+    // staged record completes its waiter (one trail per database is the rule; tests and tools open a second).
+    private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Waiter>> WaitersByDatabase = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Waiter> _waiters;
     private readonly Task _sequencer;
     private readonly KeyLogSink _keyLog;
     private CompactRange _range;
@@ -37,6 +40,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         AuditLogOptions? options = null)
     {
         _database = database ?? throw new ArgumentNullException(nameof(database));
+        _waiters = WaitersByDatabase.GetOrAdd(database.Path, _ => new ConcurrentDictionary<string, Waiter>(StringComparer.Ordinal));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _committedState = committedState;
         _options = options ?? new AuditLogOptions();
@@ -316,7 +320,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         try
         {
-            while (Drain() == _options.MaxBatch)
+            for (var pass = 0; pass < 10_000 && Drain() == _options.MaxBatch; pass++)
             {
             }
         }
@@ -337,6 +341,14 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction();
+        if (connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves", transaction: transaction) != _range.Size)
+        {
+            // Another trail over this file logged records since this one last looked: catch up, then go on.
+            transaction.Rollback();
+            Reload();
+            return _options.MaxBatch;
+        }
+
         var rows = connection.Query<(long Id, string Token, string At, string Record)>(
             "SELECT id, token, at, record FROM audit_outbox ORDER BY id LIMIT @limit", new { limit = _options.MaxBatch }, transaction).AsList();
         if (rows.Count == 0)

@@ -47,7 +47,7 @@ public static class CityWatchServer
         builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
         builder.Services.AddCityWatchCore(options);
-        builder.Services.AddIdentity();
+        builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
@@ -119,7 +119,7 @@ public static class CityWatchServer
     /// <summary>The core services, shared by the server and the CLI's offline commands.</summary>
     public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options)
     {
-        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(options.Time);
         services.AddSingleton(_ =>
         {
             var database = new CityWatchDatabase(options.DatabasePath, options.Kek);

@@ -36,6 +36,12 @@ public sealed record ServerOptions
     /// <summary>Whether camera streams are ingested and analysed (off for API-only tests).</summary>
     public bool RunCameras { get; init; } = true;
 
+    /// <summary>How long an invitation code can be used (the person sets their own password and second factor with it).</summary>
+    public TimeSpan InvitationLifetime { get; init; } = TimeSpan.FromHours(48);
+
+    /// <summary>The clock everything reads (tests pass a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public string DatabasePath => Path.Combine(DataDirectory, "citywatch.db");
 
     public string EvidenceDirectory => Path.Combine(DataDirectory, "evidence");

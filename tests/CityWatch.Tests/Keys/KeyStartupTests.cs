@@ -101,6 +101,43 @@ public sealed class KeyStartupTests
     }
 
     [Fact]
+    public async Task Sealing_evidence_after_a_restart_records_the_unwrap_with_the_sealed_crop_and_only_once()
+    {
+        var data = TestPaths.NewScratchDirectory();
+        try
+        {
+            KeyFolder.Contents contents;
+            long since;
+            await using (var first = await RunningServer.StartAsync(dataDirectory: data))
+            {
+                contents = await KeyFolder.FillAsync(first);
+                since = first.Services.GetRequiredService<AuditTrail>().Size;
+            }
+
+            await using var server = await RunningServer.StartAsync(dataDirectory: data);
+            var trail = server.Services.GetRequiredService<AuditTrail>();
+            var alerts = server.Services.GetRequiredService<AlertStore>();
+
+            // The first seal after the start unwraps the master key inside the alert's own transaction: the
+            // record is staged there and is in the log once that transaction has committed.
+            var sealedFirst = CityWatch.Tests.Verification.EvidenceFixture.AddAlert(server, contents.CropJpeg);
+            await trail.FlushAsync();
+            var sealedSecond = CityWatch.Tests.Verification.EvidenceFixture.AddAlert(server, contents.CropJpeg);
+            await trail.FlushAsync();
+
+            var evidence = KeyFolder.KeyEvents(server, since).Where(e => e.Key == KeyRing.EvidenceMaster).ToList();
+            Assert.Equal([(AuditActions.KeyUnwrap, KeyRing.EvidenceMaster, "evidence seal")], evidence);
+            Assert.Equal(contents.CropJpeg, alerts.Crop(sealedFirst.Id));
+            Assert.Equal(contents.CropJpeg, alerts.Crop(sealedSecond.Id));
+            Assert.Single(KeyFolder.KeyEvents(server, since), e => e.Key == KeyRing.EvidenceMaster);
+        }
+        finally
+        {
+            KeyFolder.Delete(data);
+        }
+    }
+
+    [Fact]
     public async Task An_older_data_folder_opens_its_plaintext_keys_are_wrapped_and_deleted_and_its_log_still_verifies()
     {
         var data = TestPaths.NewScratchDirectory();

@@ -35,7 +35,7 @@ internal static class EvalCommand
         var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold in --data; a second person approves it" };
         var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
         {
-            set, json, output, detector, embedder, CliCommon.Models, targetFar, data, calibrate,
+            set, json, output, detector, embedder, CliCommon.Models, targetFar, data, calibrate, CliCommon.KekFile, CliCommon.KekShares,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -58,7 +58,7 @@ internal static class EvalCommand
                 Detector = result.GetValue(detector)!,
                 Embedder = result.GetValue(embedder)!,
             };
-            using var city = await EvaluationCity.OpenAsync(dataFolder, TimeProvider.System, cancellationToken);
+            using var city = await EvaluationCity.OpenAsync(dataFolder, TimeProvider.System, DataKek(result, dataFolder), cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var fars = VerificationMetrics.StandardFars.Append(far).Distinct().ToList();
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
@@ -107,7 +107,7 @@ internal static class EvalCommand
         var floor = new Option<float>("--curve-floor") { Description = "Lowest detector score drawn on the precision-recall curve", DefaultValueFactory = _ => 0.3f };
         var command = new Command("detect", "Detection precision and recall at IoU 0.3 and 0.5 against hand-drawn boxes; precision-recall chart")
         {
-            set, json, output, detector, CliCommon.Models, data, floor,
+            set, json, output, detector, CliCommon.Models, data, floor, CliCommon.KekFile, CliCommon.KekShares,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -125,7 +125,7 @@ internal static class EvalCommand
                 Detector = result.GetValue(detector)!,
                 ScoreThreshold = curveFloor,
             };
-            using var city = await EvaluationCity.OpenAsync(result.GetValue(data), TimeProvider.System, cancellationToken);
+            using var city = await EvaluationCity.OpenAsync(result.GetValue(data), TimeProvider.System, DataKek(result, result.GetValue(data)), cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
                 EvaluationRun.DetectAsync(pipeline, city.GrantAsync, labelled, operating, progress, cancellationToken));
@@ -292,6 +292,10 @@ internal static class EvalCommand
     private static Option<string> SetOption(string description) => new("--set") { Description = description, Required = true };
 
     private static Option<string?> OutOption() => new("--out") { Description = "Folder for the PNG charts (none without it)" };
+
+    // A city's data folder opens only with its KEK; a scratch folder gets a throw-away one.
+    private static Keys.KeyEncryptionKey? DataKek(ParseResult result, string? dataFolder) =>
+        string.IsNullOrWhiteSpace(dataFolder) ? null : CliCommon.Kek(result, Path.GetFullPath(dataFolder));
 
     private static Option<string?> DataOption() => new("--data")
     {

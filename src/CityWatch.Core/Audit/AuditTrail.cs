@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using CityWatch.AuditLog;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -28,6 +29,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Waiter>> WaitersByDatabase = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Waiter> _waiters;
     private readonly Task _sequencer;
+    private readonly KeyLogSink _keyLog;
     private CompactRange _range;
     private long _committedSize;
 
@@ -43,7 +45,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         _committedState = committedState;
         _options = options ?? new AuditLogOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxBatch, 1);
-        _signer = AuditKeyFile.LoadOrCreate(KeyPathFor(database, _options), _options.Origin);
+        // The signing key is wrapped by the data folder's KEK; an older plaintext key file is migrated.
+        _signer = database.Keys.AuditSigner(_options.Origin, KeyPathFor(database, _options));
         _witnesses = [.. _options.WitnessKeys.Select(CosignatureVerifier.Parse)];
 
         using (var connection = database.Open())
@@ -64,6 +67,11 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         // Records staged before a crash or a stop are logged first.
         _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
+        // Key unwraps from now on, and those that waited for the log (its own key's, at start), go into it.
+        _keyLog = new KeyLogSink(
+            keyEvent => AppendAsync(KeyLog.Record(keyEvent)),
+            (connection, transaction, keyEvent) => CommittedAsync(Stage(connection, transaction, KeyLog.Record(keyEvent))));
+        database.Keys.RecordTo(_keyLog);
     }
 
     /// <summary>The log key's name: also the checkpoint origin.</summary>
@@ -83,7 +91,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Where the signing key of a log over this database lives by default.</summary>
+    /// <summary>Where an older data folder kept the plaintext signing key (migrated and deleted on first open).</summary>
     public static string KeyPathFor(CityWatchDatabase database, AuditLogOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(database);
@@ -270,6 +278,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     public void Dispose()
     {
+        _database.Keys.StopRecording(_keyLog);
         _queue.Writer.TryComplete();
         _sequencer.GetAwaiter().GetResult();
         _signer.Dispose();
@@ -277,6 +286,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _database.Keys.StopRecording(_keyLog);
         _queue.Writer.TryComplete();
         await _sequencer.ConfigureAwait(false);
         _signer.Dispose();

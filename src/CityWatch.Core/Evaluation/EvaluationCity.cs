@@ -1,6 +1,7 @@
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Keys;
 using CityWatch.Policy;
 using CityWatch.Settings;
 
@@ -23,12 +24,12 @@ internal sealed class EvaluationCity : IDisposable
     private readonly PolicyEngine policy;
     private ProcessingGrant? grant;
 
-    private EvaluationCity(string directory, bool scratch, TimeProvider time)
+    private EvaluationCity(string directory, bool scratch, TimeProvider time, KeyEncryptionKey kek)
     {
         Directory = directory;
         this.scratch = scratch;
         this.time = time;
-        Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"));
+        Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"), kek);
         Database.Migrate();
         Audit = new AuditTrail(Database, time);
         LegalBases = new LegalBasisStore(Database, Audit, time);
@@ -50,8 +51,11 @@ internal sealed class EvaluationCity : IDisposable
     /// <summary>Whether the data folder is a scratch one that is deleted on dispose.</summary>
     public bool IsScratch => scratch;
 
-    /// <summary>Opens <paramref name="dataDirectory"/> (or a new scratch folder) and makes sure an evaluation basis is in force.</summary>
-    public static async Task<EvaluationCity> OpenAsync(string? dataDirectory, TimeProvider time, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Opens <paramref name="dataDirectory"/> with its KEK (or a new scratch folder with a throw-away KEK, as
+    /// the folder is deleted afterwards) and makes sure an evaluation basis is in force.
+    /// </summary>
+    public static async Task<EvaluationCity> OpenAsync(string? dataDirectory, TimeProvider time, KeyEncryptionKey? kek = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(time);
         var scratch = string.IsNullOrWhiteSpace(dataDirectory);
@@ -59,7 +63,12 @@ internal sealed class EvaluationCity : IDisposable
             ? Path.Combine(Path.GetTempPath(), "citywatch-eval", Guid.NewGuid().ToString("N"))
             : Path.GetFullPath(dataDirectory!);
         System.IO.Directory.CreateDirectory(directory);
-        var city = new EvaluationCity(directory, scratch, time);
+        if (!scratch && kek is null)
+        {
+            throw new KeyEncryptionKeyRequiredException($"the data folder {directory} opens only with its key-encryption key (--kek-file, --kek-shares-from or {KeyEncryptionKey.EnvironmentVariable})");
+        }
+
+        var city = new EvaluationCity(directory, scratch, time, kek ?? KeyEncryptionKey.Generate());
         try
         {
             await city.EnsureBasisAsync(cancellationToken);

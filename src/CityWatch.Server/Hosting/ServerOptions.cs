@@ -5,7 +5,7 @@ public sealed record ServerOptions
 {
     public const string DefaultUrls = "http://127.0.0.1:5080";
 
-    /// <summary>The SQLite file, the evidence folder and the log's keys live here.</summary>
+    /// <summary>The SQLite file and the evidence folder live here; the keys in it are only ever stored wrapped by <see cref="Kek"/>.</summary>
     public required string DataDirectory { get; init; }
 
     /// <summary>The verified model files (filled by `citywatch models fetch`).</summary>
@@ -15,6 +15,12 @@ public sealed record ServerOptions
     public string? AssetsDirectory { get; init; }
 
     public string Urls { get; init; } = DefaultUrls;
+
+    /// <summary>
+    /// The key-encryption key, obtained outside the data folder (key file, environment secret or custodian
+    /// shares: <see cref="Keys.KeyEncryptionKey.Resolve"/>). The server does not start without it.
+    /// </summary>
+    public Keys.KeyEncryptionKey? Kek { get; init; }
 
     public bool Demo { get; init; }
 

@@ -51,10 +51,11 @@ public sealed class EvalCommandTests
     public async Task Calibrate_proposes_the_threshold_which_applies_only_once_a_second_person_approves()
     {
         var data = TestPaths.NewScratchDirectory();
+        TestPaths.KekFor(data);
         var charts = Path.Combine(data, "charts");
         var (exit, output, errors) = await CliRunner.RunAsync(
             "eval", "verify", "--set", TestPaths.Faces("dlib_johns"), "--models", TestPaths.Models, "--json",
-            "--data", data, "--calibrate", "--out", charts);
+            "--data", data, "--calibrate", "--out", charts, "--kek-file", TestPaths.KekFileFor(data));
 
         Assert.True(exit == 0, string.Join("\n", errors));
         var root = JsonDocument.Parse(output).RootElement;
@@ -63,7 +64,7 @@ public sealed class EvalCommandTests
         Assert.Equal(3, root.GetProperty("charts").GetArrayLength());
         Assert.All(root.GetProperty("charts").EnumerateArray(), c => Assert.True(new FileInfo(c.GetString()!).Length > 1000));
 
-        var database = new CityWatchDatabase(Path.Combine(data, "citywatch.db"));
+        var database = new CityWatchDatabase(Path.Combine(data, "citywatch.db"), TestPaths.KekFor(data));
         using var audit = new AuditTrail(database, TimeProvider.System);
         var settings = new SettingsStore(database, audit, TimeProvider.System);
         var proposals = new SettingProposals(database, settings, audit, TimeProvider.System);

@@ -4,6 +4,7 @@ using CityWatch.Policy;
 using CityWatch.Tests.Support;
 using CityWatch.Vision;
 using Microsoft.Extensions.Time.Testing;
+using CityWatch.Keys;
 
 namespace CityWatch.Tests.Evaluation;
 
@@ -108,11 +109,12 @@ public sealed class EvalRunTests
         Assert.False(Directory.Exists(scratch));
 
         var named = TestPaths.NewScratchDirectory();
+        var kek = KeyEncryptionKey.Generate();
         try
         {
             for (var i = 0; i < 2; i++)
             {
-                using var city = await EvaluationCity.OpenAsync(named, TimeProvider.System);
+                using var city = await EvaluationCity.OpenAsync(named, TimeProvider.System, kek);
                 Assert.Single(city.LegalBases.List(), b => b.Title == EvaluationCity.BasisTitle);
             }
         }

@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using CityWatch.Identity;
+using CityWatch.Keys;
 using CityWatch.Server;
 using CityWatch.Server.Identity;
 using Microsoft.AspNetCore.Builder;
@@ -160,6 +161,12 @@ public sealed class RunningServer : IAsyncDisposable
     /// </summary>
     private async Task CreateAccountsAsync()
     {
+        if (Services.GetRequiredService<SetupTokenHolder>().Token is null && KnownSecrets.TryGetValue(Options.DataDirectory, out var known))
+        {
+            await SignInAgainAsync(known);
+            return;
+        }
+
         var token = Services.GetRequiredService<SetupTokenHolder>().Token!;
         var setup = await ApiCalls.ReadAsync<SetupResult>(await Anonymous.PostAsJsonAsync("/api/setup", new
         {
@@ -179,15 +186,42 @@ public sealed class RunningServer : IAsyncDisposable
         _clients[Role.Verifier] = await AccountAsync("verifier", Role.Verifier);
         SecondVerifier = await AccountAsync("verifier2", Role.Verifier);
         _clients[Role.Investigator] = await AccountAsync("investigator", Role.Investigator);
+        KnownSecrets[Options.DataDirectory] = new Dictionary<string, string>(_secrets);
+    }
+
+    // The TOTP secrets of the accounts made on a data folder, so that a server restarted on it (a test that
+    // stops and starts again) signs the same people in.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Dictionary<string, string>> KnownSecrets = new();
+
+    private async Task SignInAgainAsync(Dictionary<string, string> secrets)
+    {
+        foreach (var (name, secret) in secrets)
+        {
+            _secrets[name] = secret;
+        }
+
+        _clients[Role.Administrator] = NewClient(await SignInAsync("admin", Password));
+        _clients[Role.Authority] = NewClient(await SignInAsync("authority", Password));
+        _clients[Role.DataProtectionOfficer] = NewClient(await SignInAsync("dpo", Password));
+        _clients[Role.Operator] = NewClient(await SignInAsync("operator", Password));
+        _clients[Role.Verifier] = NewClient(await SignInAsync("verifier", Password));
+        SecondVerifier = NewClient(await SignInAsync("verifier2", Password));
+        _clients[Role.Investigator] = NewClient(await SignInAsync("investigator", Password));
     }
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null)
+    /// <summary>
+    /// Starts a server on <paramref name="dataDirectory"/> (default: a new scratch folder) with
+    /// <paramref name="kek"/>, by default the data folder's own random KEK kept beside it (<see cref="TestPaths.KekFor"/>).
+    /// </summary>
+    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null)
     {
+        var data = dataDirectory ?? TestPaths.NewScratchDirectory();
         var options = new ServerOptions
         {
-            DataDirectory = dataDirectory ?? TestPaths.NewScratchDirectory(),
+            DataDirectory = data,
+            Kek = kek ?? TestPaths.KekFor(data),
             ModelsDirectory = TestPaths.Models,
             AssetsDirectory = TestPaths.SharedData,
             Urls = "http://127.0.0.1:0",
@@ -239,6 +273,7 @@ public sealed class RunningServer : IAsyncDisposable
             try
             {
                 Directory.Delete(Options.DataDirectory, recursive: true);
+                TestPaths.DeleteKekOf(Options.DataDirectory);
             }
             catch (IOException)
             {

@@ -2,6 +2,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -25,7 +26,8 @@ public sealed class TestCity : IDisposable
     public TestCity()
     {
         Directory = TestPaths.NewScratchDirectory();
-        Database = new CityWatchDatabase(Path.Combine(Directory, "citywatch.db"));
+        Kek = TestPaths.KekFor(Directory);
+        Database = new CityWatchDatabase(Path.Combine(Directory, "citywatch.db"), Kek);
         Database.Migrate();
         Audit = new AuditTrail(Database, Time);
         LegalBases = new LegalBasisStore(Database, Audit, Time);
@@ -41,6 +43,9 @@ public sealed class TestCity : IDisposable
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
 
     public string Directory { get; }
+
+    /// <summary>This city's key-encryption key: random, kept in a scratch folder beside <see cref="Directory"/>, never in it.</summary>
+    public KeyEncryptionKey Kek { get; }
 
     public CityWatchDatabase Database { get; }
 
@@ -164,6 +169,7 @@ public sealed class TestCity : IDisposable
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
+            TestPaths.DeleteKekOf(Directory);
         }
         catch (IOException)
         {

@@ -1,6 +1,7 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Data;
 using CityWatch.Matching;
 using CityWatch.Policy;
@@ -35,7 +36,8 @@ public sealed class TestCity : IDisposable
         Scope = new CameraScope(Database);
         Deployments = new DeploymentStore(Database, LegalBases, Watchlists, Scope, Audit, Time);
         Urgency = new UrgencyGuard(Database, LegalBases, Deployments, Watchlists, Alerts, Audit);
-        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Audit, Time);
+        Cases = new CaseStore(Database, LegalBases, Scope, Audit, Time);
+        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Cases, Audit, Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
@@ -59,6 +61,8 @@ public sealed class TestCity : IDisposable
     public DeploymentStore Deployments { get; }
 
     public UrgencyGuard Urgency { get; }
+
+    public CaseStore Cases { get; }
 
     public PolicyEngine Policy { get; }
 

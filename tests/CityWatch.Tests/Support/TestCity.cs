@@ -153,6 +153,10 @@ public sealed class TestCity : IDisposable
         }
     }
 
+    /// <summary>A case under <paramref name="basis"/> over its whole window on the given cameras, expiring with it.</summary>
+    public Task<Case> OpenCaseAsync(LegalBasis basis, string number, params long[] cameras) =>
+        Cases.OpenAsync(new CaseInput(number, basis.Id, basis.Offence ?? "test offence", cameras, basis.ValidFrom, basis.ValidUntil, basis.ValidUntil), "test-investigator");
+
     /// <summary>A live grant on a (new) camera for a watchlist (created if missing), from the real engine.</summary>
     public async Task<ProcessingGrant> LiveGrantAsync(long watchlist = 1)
     {

@@ -83,8 +83,10 @@ public sealed class CityWatchDatabase
     [
         Cameras.CameraSchema.Sql,
         Policy.PolicySchema.Sql,
+        Cases.CaseSchema.Sql,
         Matching.WatchlistSchema.Sql,
         Alerts.AlertSchema.Sql,
+        SubjectAccess.SubjectAccessSchema.Sql,
         Audit.AuditSchema.Sql,
         Identity.IdentitySchema.Sql,
         KeySchema.Sql,

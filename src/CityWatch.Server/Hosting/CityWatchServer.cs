@@ -10,6 +10,7 @@ using CityWatch.Vision;
 using CityWatch.Server.Alerts;
 using CityWatch.Server.Audit;
 using CityWatch.Server.Cameras;
+using CityWatch.Server.Cases;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
@@ -69,6 +70,7 @@ public static class CityWatchServer
         app.MapCameraApi();
         app.MapLegalBasisApi();
         app.MapDeploymentApi();
+        app.MapCaseApi();
         app.MapWatchlistApi();
         app.MapAlertApi();
         app.MapSubjectAccessApi();

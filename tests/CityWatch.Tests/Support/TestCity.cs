@@ -1,6 +1,7 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Data;
 using CityWatch.Keys;
 using CityWatch.Matching;
@@ -37,7 +38,8 @@ public sealed class TestCity : IDisposable
         Scope = new CameraScope(Database);
         Deployments = new DeploymentStore(Database, LegalBases, Watchlists, Scope, Audit, Time);
         Urgency = new UrgencyGuard(Database, LegalBases, Deployments, Watchlists, Alerts, Audit);
-        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Audit, Time);
+        Cases = new CaseStore(Database, LegalBases, Scope, Audit, Time);
+        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Cases, Audit, Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
@@ -64,6 +66,8 @@ public sealed class TestCity : IDisposable
     public DeploymentStore Deployments { get; }
 
     public UrgencyGuard Urgency { get; }
+
+    public CaseStore Cases { get; }
 
     public PolicyEngine Policy { get; }
 
@@ -153,6 +157,10 @@ public sealed class TestCity : IDisposable
             Watchlists.Create(new WatchlistInput($"list-{Guid.NewGuid():N}", "test"), Registrar);
         }
     }
+
+    /// <summary>A case under <paramref name="basis"/> over its whole window on the given cameras, expiring with it.</summary>
+    public Task<Case> OpenCaseAsync(LegalBasis basis, string number, params long[] cameras) =>
+        Cases.OpenAsync(new CaseInput(number, basis.Id, basis.Offence ?? "test offence", cameras, basis.ValidFrom, basis.ValidUntil, basis.ValidUntil), "test-investigator");
 
     /// <summary>A live grant on a (new) camera for a watchlist (created if missing), from the real engine.</summary>
     public async Task<ProcessingGrant> LiveGrantAsync(long watchlist = 1)

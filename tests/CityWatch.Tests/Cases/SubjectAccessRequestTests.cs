@@ -23,7 +23,7 @@ public sealed class SubjectAccessRequestTests
         await using var server = await RunningServer.StartAsync();
         var shown = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"));
         server.AddAlert(EvidenceFixture.PhotoCrop("biden.jpg"));
-        var secondDpo = await GovernanceKit.AccountAsync(server, "dpo2", Role.DataProtectionOfficer);
+        var secondDpo = await server.AccountAsync("dpo2", Role.DataProtectionOfficer);
         var request = await AccessTests.RegisterAsync(server);
 
         using var searchResponse = await AccessTests.SearchAsync(server, request.Id, "obama.jpg");

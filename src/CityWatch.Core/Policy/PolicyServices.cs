@@ -29,6 +29,7 @@ public static class PolicyServices
         services.AddSingleton<LegalBasisStore>();
         services.AddSingleton<CameraScope>();
         services.AddSingleton<DeploymentStore>();
+        services.AddSingleton<CameraRegister>();
         services.AddSingleton<UrgencyGuard>();
         services.AddSingleton<PolicyEngine>();
         services.AddSingleton<GovernanceJob>();

@@ -34,6 +34,7 @@ public sealed class TestCity : IDisposable
         Alerts = new AlertStore(Database, Path.Combine(Directory, "evidence"));
         Scope = new CameraScope(Database);
         Deployments = new DeploymentStore(Database, LegalBases, Watchlists, Scope, Audit, Time);
+        CameraRegister = new CameraRegister(Database, Deployments, Audit);
         Urgency = new UrgencyGuard(Database, LegalBases, Deployments, Watchlists, Alerts, Audit);
         Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Audit, Time);
     }
@@ -57,6 +58,9 @@ public sealed class TestCity : IDisposable
     public CameraScope Scope { get; }
 
     public DeploymentStore Deployments { get; }
+
+    /// <summary>The governed camera writes (update, delete, import: recorded, stopping deployments on a changed camera).</summary>
+    public CameraRegister CameraRegister { get; }
 
     public UrgencyGuard Urgency { get; }
 

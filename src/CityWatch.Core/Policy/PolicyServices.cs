@@ -31,6 +31,7 @@ public static class PolicyServices
         services.AddSingleton<LegalBasisStore>();
         services.AddSingleton<CameraScope>();
         services.AddSingleton<DeploymentStore>();
+        services.AddSingleton<CameraRegister>();
         services.AddSingleton<UrgencyGuard>();
         services.AddSingleton<CaseStore>();
         services.AddSingleton<PolicyEngine>();

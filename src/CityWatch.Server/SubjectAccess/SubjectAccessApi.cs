@@ -1,3 +1,4 @@
+using CityWatch.Alerts;
 using CityWatch.Identity;
 using CityWatch.Server.Alerts;
 using CityWatch.Server.Identity;
@@ -34,8 +35,12 @@ internal static class SubjectAccessApi
         }).DisableAntiforgery().Allow(Role.DataProtectionOfficer);
         group.MapPost("/{id:long}/approve", async (SubjectAccessRequests requests, HttpContext http, long id, CancellationToken ct) =>
             TypedResults.Ok(await requests.ApproveAsync(id, http.User.Name(), ct))).Allow(Overseers);
-        group.MapGet("/{id:long}/answer", async (SubjectAccessRequests requests, HttpContext http, long id, CancellationToken ct) =>
-            TypedResults.Ok(await requests.AnswerAsync(id, http.User.Name(), ct))).Allow(Role.DataProtectionOfficer);
+        group.MapGet("/{id:long}/answer", async (SubjectAccessRequests requests, AlertVerification verification, HttpContext http, long id, CancellationToken ct) =>
+        {
+            var answer = await requests.AnswerAsync(id, http.User.Name(), ct);
+            // A DPO who is also a verifier learns no alert's standing through an access request either.
+            return TypedResults.Ok(answer with { Records = AlertApi.Blind(http, verification, answer.Records, r => r.AlertId, r => r with { Status = AlertVerification.Pending }) });
+        }).Allow(Role.DataProtectionOfficer);
 
         app.MapGet("/api/public/subject-access", (SubjectAccessRequests requests) => TypedResults.Ok(requests.Counts())).Public().WithTags("Transparency");
         return app;

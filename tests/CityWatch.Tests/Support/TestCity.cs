@@ -37,6 +37,7 @@ public sealed class TestCity : IDisposable
         Alerts = new AlertStore(Database, Path.Combine(Directory, "evidence"));
         Scope = new CameraScope(Database);
         Deployments = new DeploymentStore(Database, LegalBases, Watchlists, Scope, Audit, Time);
+        CameraRegister = new CameraRegister(Database, Deployments, Audit);
         Urgency = new UrgencyGuard(Database, LegalBases, Deployments, Watchlists, Alerts, Audit);
         Cases = new CaseStore(Database, LegalBases, Scope, Audit, Time);
         Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Cases, Audit, Time);
@@ -64,6 +65,9 @@ public sealed class TestCity : IDisposable
     public CameraScope Scope { get; }
 
     public DeploymentStore Deployments { get; }
+
+    /// <summary>The governed camera writes (update, delete, import: recorded, stopping deployments on a changed camera).</summary>
+    public CameraRegister CameraRegister { get; }
 
     public UrgencyGuard Urgency { get; }
 

@@ -28,10 +28,12 @@ public sealed class BlindVerificationTests
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("suspects");
-        await server.AddActiveBasisAsync([], [watchlist.Id], ProcessingPurpose.Retrospective);
+        var camera = await server.AddCameraAsync("BLIND-1", null);
+        var basis = await server.AddActiveBasisAsync([camera.Id], [watchlist.Id], ProcessingPurpose.Retrospective);
+        var registeredCase = await server.OpenCaseAsync(basis, "PD-2026-0001", camera.Id);
         var dual = await server.AccountAsync("dual", Role.Verifier, Role.Operator, Role.Investigator, Role.DataProtectionOfficer);
-        var decided = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"), watchlistId: watchlist.Id);
-        var untouched = server.AddAlert(EvidenceFixture.PhotoCrop("obama-480p.jpg"), watchlistId: watchlist.Id);
+        var decided = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"), camera.Id, watchlist.Id);
+        var untouched = server.AddAlert(EvidenceFixture.PhotoCrop("obama-480p.jpg"), camera.Id, watchlist.Id);
         (await server.Verifier.PostAsJsonAsync($"/api/alerts/{decided.Id}/decisions", new { decision = "confirm", note = Note }, ApiCalls.Json)).EnsureSuccessStatusCode();
 
         // Every endpoint that shows an alert's standing, called by the dual-role account.
@@ -40,8 +42,12 @@ public sealed class BlindVerificationTests
         var queue = await ApiCalls.ReadAsync<List<CandidateView>>(await dual.GetAsync("/api/alerts/candidates"));
         using var decisions = await dual.GetAsync($"/api/alerts/{decided.Id}/decisions");
         using var export = await dual.PostAsJsonAsync($"/api/alerts/{decided.Id}/export", new { purpose = "court", recipient = "prosecutor" }, ApiCalls.Json);
-        var search = await ApiCalls.ReadAsync<EvidenceSearchResult>(await PostPhotoAsync(dual, "/api/search", "case", "CASE-1"));
-        var access = await ApiCalls.ReadAsync<SubjectAccessAnswer>(await PostPhotoAsync(dual, "/api/subject-access", "reference", "SAR-1"));
+        var search = await ApiCalls.ReadAsync<EvidenceSearchResult>(await PostPhotoAsync(dual, "/api/search", "case", registeredCase.Number));
+        // A subject-access request: searched by the dual-role account, released by another DPO, read by the dual-role account.
+        var request = await CityWatch.Tests.SubjectAccess.SubjectAccessTests.RegisterAsync(server);
+        (await CityWatch.Tests.SubjectAccess.SubjectAccessTests.SearchAsync(server, request.Id, "obama.jpg", dual)).EnsureSuccessStatusCode();
+        (await server.Dpo.PostAsync($"/api/subject-access/requests/{request.Id}/approve", null)).EnsureSuccessStatusCode();
+        var access = await ApiCalls.ReadAsync<SubjectAccessAnswer>(await dual.GetAsync($"/api/subject-access/requests/{request.Id}/answer"));
         var entries = await dual.GetStringAsync("/audit/entries?start=0&count=1000");
         var report = await dual.GetStringAsync($"/api/reports/annual/{decided.At.Year}?format=md");
 

@@ -40,6 +40,7 @@ public static class CityWatchServer
         builder.Services.AddProblemMapping();
         builder.Services.AddCityWatchCore(options);
         builder.Services.AddIdentity();
+        builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
@@ -49,12 +50,15 @@ public static class CityWatchServer
         }
 
         var app = builder.Build();
+        app.UseSecurityHeaders();
         app.UseProblemMapping();
         app.UseAuthentication();
+        app.UseSameOriginGuard();
         app.UseAuthorization();
         app.UseRateLimiter();
         Readiness.MapHealth(app);
         app.MapIdentityApi();
+        app.MapAntiforgery();
         app.MapOidcSignIn(options.Oidc);
         app.MapEdgeApi();
         app.MapCameraApi();

@@ -7,10 +7,13 @@ using CityWatch.Settings;
 namespace CityWatch.Evaluation;
 
 /// <summary>
-/// The governed context an evaluation runs in: a CityWatch data folder (a scratch one by default, deleted
-/// afterwards), its audit trail, an active legal basis for <see cref="ProcessingPurpose.Evaluation"/> (no
-/// watchlist) registered if none is in force, and grants from the real <see cref="PolicyEngine"/>, renewed
-/// shortly before they expire. The pipeline never runs without one.
+/// The governed context an evaluation runs in: a scratch CityWatch data folder of its own, created for the run
+/// and deleted afterwards, its audit trail, an active legal basis for <see cref="ProcessingPurpose.Evaluation"/>
+/// (no watchlist) registered in that scratch register, and grants from the real <see cref="PolicyEngine"/>,
+/// renewed shortly before they expire. The pipeline never runs without one. It never opens a folder it did
+/// not create: the basis it registers is "authorised" by <see cref="Actor"/>, which is no account, and that
+/// must never reach a city's register (an evaluation that changes a city's settings proposes them through
+/// the server, signed in as a person).
 /// </summary>
 internal sealed class EvaluationCity : IDisposable
 {
@@ -18,15 +21,13 @@ internal sealed class EvaluationCity : IDisposable
     public const string BasisTitle = "evaluation on a labelled test set";
     private static readonly TimeSpan RenewMargin = TimeSpan.FromSeconds(2);
 
-    private readonly bool scratch;
     private readonly TimeProvider time;
     private readonly PolicyEngine policy;
     private ProcessingGrant? grant;
 
-    private EvaluationCity(string directory, bool scratch, TimeProvider time)
+    private EvaluationCity(string directory, TimeProvider time)
     {
         Directory = directory;
-        this.scratch = scratch;
         this.time = time;
         Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"));
         Database.Migrate();
@@ -36,7 +37,7 @@ internal sealed class EvaluationCity : IDisposable
         Settings = new SettingsStore(Database, Audit, time);
     }
 
-    /// <summary>The data folder in use.</summary>
+    /// <summary>The scratch data folder in use (deleted on dispose).</summary>
     public string Directory { get; }
 
     public CityWatchDatabase Database { get; }
@@ -47,22 +48,21 @@ internal sealed class EvaluationCity : IDisposable
 
     public SettingsStore Settings { get; }
 
-    /// <summary>Whether the data folder is a scratch one that is deleted on dispose.</summary>
-    public bool IsScratch => scratch;
-
-    /// <summary>Opens <paramref name="dataDirectory"/> (or a new scratch folder) and makes sure an evaluation basis is in force.</summary>
-    public static async Task<EvaluationCity> OpenAsync(string? dataDirectory, TimeProvider time, CancellationToken cancellationToken = default)
+    /// <summary>Creates a new scratch folder and registers and authorises the evaluation basis in it.</summary>
+    public static async Task<EvaluationCity> OpenAsync(TimeProvider time, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(time);
-        var scratch = string.IsNullOrWhiteSpace(dataDirectory);
-        var directory = scratch
-            ? Path.Combine(Path.GetTempPath(), "citywatch-eval", Guid.NewGuid().ToString("N"))
-            : Path.GetFullPath(dataDirectory!);
+        var directory = Path.Combine(Path.GetTempPath(), "citywatch-eval", Guid.NewGuid().ToString("N"));
+        if (System.IO.Directory.Exists(directory))
+        {
+            throw new InvalidOperationException($"The evaluation's scratch folder {directory} already exists.");
+        }
+
         System.IO.Directory.CreateDirectory(directory);
-        var city = new EvaluationCity(directory, scratch, time);
+        var city = new EvaluationCity(directory, time);
         try
         {
-            await city.EnsureBasisAsync(cancellationToken);
+            await city.RegisterBasisAsync(cancellationToken);
             return city;
         }
         catch
@@ -87,27 +87,19 @@ internal sealed class EvaluationCity : IDisposable
     {
         Audit.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (scratch)
+        try
         {
-            try
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A scratch folder left in the temp directory does no harm.
-            }
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A scratch folder left in the temp directory does no harm.
         }
     }
 
-    private async Task EnsureBasisAsync(CancellationToken cancellationToken)
+    private async Task RegisterBasisAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (LegalBases.InForce(now).Any(b => b.Purposes.Contains(ProcessingPurpose.Evaluation) && b.Title == BasisTitle))
-        {
-            return;
-        }
-
         // Evaluation of a labelled test set still goes through the lifecycle, with the evaluation clause of
         // the DPIA as its prerequisite and the data-protection officer's sign-off as its authorisation.
         var draft = new LegalBasisDraft(

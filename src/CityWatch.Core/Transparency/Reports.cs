@@ -31,8 +31,9 @@ public sealed record DeploymentFigures(long DeploymentId, long LegalBasisId, lon
 /// </summary>
 public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployments, CameraStore cameras, WatchlistStore watchlists, AlertStatistics statistics, TimeProvider time)
 {
-    // No raw HTML at all: whatever a value smuggles past Escape renders as text, never as markup.
-    private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UseAdvancedExtensions().DisableHtml().Build();
+    // Only what the reports use (pipe tables); no raw HTML, no bare-URL autolinks: whatever a value smuggles past
+    // Escape renders as text, never as markup or a link.
+    private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UsePipeTables().DisableHtml().Build();
 
     /// <summary>The reports' one inline stylesheet; the server's content security policy admits it by its hash.</summary>
     public const string Stylesheet = "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.4}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.25rem .5rem;text-align:left}blockquote{border-left:4px solid #c00;margin:0;padding:.5rem 1rem;background:#fee}";
@@ -210,16 +211,23 @@ public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployme
 
     private static void Row(StringBuilder md, string name, string value) => md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {Escape(value)} |");
 
-    // Text from people goes into table cells and headings as plain text: every ASCII punctuation character is
-    // backslash-escaped (CommonMark's escape for any of them), so no value can open a link, an image, an
-    // autolink, emphasis, a table cell, an entity or an HTML tag; line breaks and other control characters
-    // become spaces, so no value can start a block of its own.
+    // Text from people goes into table cells, headings and paragraphs as plain text. Every ASCII punctuation
+    // character that Markdown can give a meaning to is backslash-escaped (CommonMark's escape for any of them),
+    // so no value can open a link, an image, an autolink, emphasis, a table cell, an entity or an HTML tag;
+    // '-' and '.' only where they could start a list (first, or after leading digits). Line breaks and other
+    // control characters become spaces, so no value can start a block of its own.
     internal static string Escape(string text)
     {
         var escaped = new StringBuilder(text.Length * 2);
-        foreach (var c in text)
+        var leadingDigits = true;
+        for (var i = 0; i < text.Length; i++)
         {
-            if (char.IsAsciiLetterOrDigit(c) || c == ' ' || (c > 127 && !char.IsControl(c)))
+            var c = text[i];
+            var inert = char.IsAsciiLetterOrDigit(c) || c is ' ' or ',' or ';' or ':' or '/' or '?' or '%' or '\'' or '"' or '@'
+                || (c == '-' && i > 0)
+                || (c == '.' && !leadingDigits)
+                || (c > 127 && !char.IsControl(c));
+            if (inert)
             {
                 escaped.Append(c);
             }
@@ -231,6 +239,8 @@ public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployme
             {
                 escaped.Append(' ');
             }
+
+            leadingDigits &= char.IsAsciiDigit(c);
         }
 
         return escaped.ToString();

@@ -22,7 +22,7 @@ public sealed class ReportInjectionTests
         var draft = ApiCalls.Draft([], [watchlist.Id], ProcessingPurpose.Retrospective) with
         {
             Title = Hostile,
-            Instrument = "<img src=x onerror=alert(2)> *Act* | s.1 ![i](javascript:alert(3)) <https://evil.example>",
+            Instrument = "<img src=x onerror=alert(2)> *Act* | s.1 ![i](javascript:alert(3)) <https://evil.example> www.evil.example",
         };
         var basis = await server.PreparedBasisAsync(draft);
         var year = basis.ValidFrom.Year;

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Keys;
 
 namespace CityWatch.Bench.AuditLog;
 
@@ -22,7 +23,7 @@ public class DurableAppendBench
     public void Setup()
     {
         _directory = Path.Combine(Path.GetTempPath(), "citywatch-bench", Guid.NewGuid().ToString("N"));
-        var database = new CityWatchDatabase(Path.Combine(_directory, "citywatch.db"));
+        var database = new CityWatchDatabase(Path.Combine(_directory, "citywatch.db"), KeyEncryptionKey.Generate());
         database.Migrate();
         _trail = new AuditTrail(database, TimeProvider.System, options: new AuditLogOptions { MaxBatch = MaxBatch });
     }

@@ -7,7 +7,7 @@ using Spectre.Console;
 namespace CityWatch.Cli.Analysis;
 
 /// <summary>
-/// `citywatch analyze FILE --watchlist NAME --case ID`: faces and matches in an image or a video. The
+/// `citywatch analyze FILE --watchlist NAME --case NUMBER`: faces and matches in an image or a video. The
 /// server does the work, through the same policy engine as every other path: no retrospective legal basis
 /// for the watchlist, no analysis (and the refusal is logged). The upload is deleted after the analysis.
 /// </summary>
@@ -17,7 +17,7 @@ internal static class AnalyzeCommand
     {
         var file = new Argument<FileInfo>("file") { Description = "An image (jpg, png, ...) or a video (mp4, mkv, ...)" };
         var watchlist = new Option<string>("--watchlist") { Description = "The watchlist to match against", Required = true };
-        var caseId = new Option<string?>("--case") { Description = "The case this analysis is for (required by policy)" };
+        var caseId = new Option<string?>("--case") { Description = "The number of the registered, open case this analysis is for (required by policy)" };
         var fps = new Option<double>("--fps") { Description = "Frames per second analysed in a video", DefaultValueFactory = _ => 2 };
         var width = new Option<int>("--width") { Description = "Width a video is scaled to before detection", DefaultValueFactory = _ => 640 };
         var command = new Command("analyze", "Find faces in an image or video and match them against a watchlist") { file, watchlist, caseId, fps, width, CliCommon.Server, CliCommon.Token };

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CityWatch.Keys;
 using Spectre.Console;
 
 namespace CityWatch.Cli.Hosting;
@@ -31,6 +32,30 @@ internal static class CliCommon
         Description = "The folder of verified model files",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_MODELS") ?? "models",
     };
+
+    public static readonly Option<string?> KekFile = new("--kek-file")
+    {
+        Description = "The key-encryption key file, outside the data folder (or the CITYWATCH_KEK_FILE variable)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_KEK_FILE"),
+    };
+
+    public static readonly Option<string[]> KekShares = new("--kek-shares-from")
+    {
+        Description = "Files holding k custodian shares of the key-encryption key (- reads them from stdin)",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    /// <summary>
+    /// The key-encryption key from exactly one of --kek-file, --kek-shares-from or the CITYWATCH_KEK secret,
+    /// refused inside <paramref name="dataDirectory"/>. The environment secret is removed from this process's
+    /// environment once read, so that no child process (ffmpeg) inherits it.
+    /// </summary>
+    public static KeyEncryptionKey Kek(ParseResult result, string dataDirectory)
+    {
+        var secret = Environment.GetEnvironmentVariable(KeyEncryptionKey.EnvironmentVariable);
+        Environment.SetEnvironmentVariable(KeyEncryptionKey.EnvironmentVariable, null);
+        return KeyEncryptionKey.Resolve(result.GetValue(KekFile), result.GetValue(KekShares), secret, dataDirectory, Console.In);
+    }
 
     /// <summary>Runs a command body; any failure becomes one line on stderr and exit code 1.</summary>
     public static async Task<int> Guard(Func<Task<int>> body)

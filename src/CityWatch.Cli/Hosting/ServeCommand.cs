@@ -14,14 +14,16 @@ internal static class ServeCommand
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
         var oidcAuthority = new Option<string?>("--oidc-authority") { Description = "The city's OpenID Connect provider (optional); the client secret comes from CITYWATCH_OIDC_SECRET" };
         var oidcClient = new Option<string>("--oidc-client-id") { Description = "CityWatch's client id at the provider", DefaultValueFactory = _ => "citywatch" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, CliCommon.Data, CliCommon.Models };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
+            var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
             var options = new ServerOptions
             {
                 Urls = result.GetValue(urls)!,
                 Demo = result.GetValue(demo),
-                DataDirectory = Path.GetFullPath(result.GetValue(CliCommon.Data)!),
+                DataDirectory = data,
+                Kek = CliCommon.Kek(result, data),
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
                 Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority

@@ -34,6 +34,6 @@ internal static class KeysCommand
             return 0;
         }));
 
-        return new Command("keys", "Edge-device API keys") { create, revoke };
+        return new Command("keys", "Edge-device API keys, and the key-encryption key (keys kek)") { create, revoke, KekCommand.Create() };
     }
 }

@@ -42,6 +42,17 @@ internal static class AlertSchema
             UNIQUE (alert_id, account)
         );
 
+        -- Refused decisions (a second decision, one on a settled alert): the log holds only a commitment to them.
+        CREATE TABLE IF NOT EXISTS alert_decision_refusals (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL,
+            account TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL,
+            salt TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS alert_decision_refusals_alert ON alert_decision_refusals(alert_id);
+
         -- Per-item evidence keys, wrapped by the master key; deleting a row destroys its item.
         CREATE TABLE IF NOT EXISTS evidence_keys (
             key_id TEXT PRIMARY KEY,

@@ -252,6 +252,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
 
                 EvidenceVault.Destroy([found.CropKey], connection, transaction);
                 connection.Execute("DELETE FROM alert_decisions WHERE alert_id = @id", new { id }, transaction);
+                connection.Execute("DELETE FROM alert_decision_refusals WHERE alert_id = @id", new { id }, transaction);
                 connection.Execute("DELETE FROM alerts WHERE id = @id", new { id }, transaction);
                 files.Add(Path.Combine(EvidenceDirectory, found.CropPath));
                 deleted.Add(id);

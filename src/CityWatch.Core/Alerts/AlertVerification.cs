@@ -25,8 +25,11 @@ public sealed record DecisionInput(VerificationDecision Decision, string? Note =
 /// <summary>What the deciding verifier gets back: their own decision and the alert's status after it.</summary>
 public sealed record DecisionReceipt(long AlertId, VerificationDecision Decision, DateTimeOffset At, string Status);
 
-/// <summary>One recorded decision, for the data-protection officer's and the auditor's view only.</summary>
-public sealed record AlertDecision(long AlertId, string Account, VerificationDecision Decision, string? Note, DateTimeOffset At);
+/// <summary>
+/// One recorded decision, for the data-protection officer's and the auditor's view only, with the salt
+/// that opens the commitment its audit record holds (<see cref="AlertVerification.Commitment"/>).
+/// </summary>
+public sealed record AlertDecision(long AlertId, string Account, VerificationDecision Decision, string? Note, DateTimeOffset At, string Salt);
 
 /// <summary>
 /// A candidate as a verifier sees it: the evidence (score against the threshold, face quality, the top
@@ -55,14 +58,25 @@ public sealed record EvidenceBundle(string FileName, byte[] Zip, string Manifest
 /// Two-person verification. An alert stays a candidate until two different accounts confirm it; one
 /// rejection rejects it at once. Nobody decides twice on the same alert, and a settled alert takes no more
 /// decisions. Decisions are made only by people through the API (nothing in the recognition path calls
-/// this). The verifier's view hides every other decision; the audit record of a decision names the account
-/// but holds the alert and verdict only as a salted commitment (opened from <c>alert_decisions</c> by the
-/// DPO), so the public log does not tell a second verifier what the first decided. The verdict, with the
-/// accounts, is logged in clear once the alert is settled. Only a confirmed alert can be exported.
+/// this). Verification is blind: no caller holding the Verifier role sees, through any endpoint and
+/// whatever other role it also holds, whether or how anyone decided on a candidate it has not decided on
+/// (<see cref="IsBlind"/>, <see cref="Blind"/>). The public log cannot tell either: every decision is one
+/// record with the same action and outcome, the alert and verdict only inside a salted commitment whose
+/// opening (the salt) the DPO reads with the decisions; settling an alert writes nothing more, and a
+/// refusal is as neutral. Only a confirmed alert can be exported.
 /// </summary>
 public sealed class AlertVerification(CityWatchDatabase database, AlertStore alerts, EvidenceAccess evidence, AuditTrail audit, TimeProvider time)
 {
     public const int ConfirmationsNeeded = 2;
+
+    /// <summary>The status a caller holding the Verifier role sees for a candidate they have not decided on.</summary>
+    public const string Pending = "pending";
+
+    /// <summary>The outcome of every decision's record, whatever the verdict.</summary>
+    public const string DecisionOutcome = "decision recorded";
+
+    /// <summary>The outcome of every refused decision's record, whatever the reason.</summary>
+    public const string DecisionRefusedOutcome = "decision refused";
 
     private static readonly JsonSerializerOptions BundleJson = new(JsonSerializerDefaults.Web) { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
 
@@ -88,14 +102,18 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
         return ids.Select(id => View(alerts.Get(id))).ToList();
     }
 
-    /// <summary>Every decision on an alert, for the DPO and the auditor.</summary>
+    /// <summary>
+    /// Every decision on an alert, with the salt that opens its record's commitment in the log, for the DPO
+    /// and the auditor. The API refuses it to a caller who also holds the Verifier role while the alert is a
+    /// candidate they have not decided on (<see cref="IsBlind"/>).
+    /// </summary>
     public IReadOnlyList<AlertDecision> Decisions(long alertId)
     {
         alerts.Get(alertId);
         using var connection = database.Open();
-        return connection.Query<(string Account, string Decision, string? Note, string At)>(
-            "SELECT account, decision, note, at FROM alert_decisions WHERE alert_id = @alertId ORDER BY id", new { alertId })
-            .Select(r => new AlertDecision(alertId, r.Account, Enum.Parse<VerificationDecision>(r.Decision), r.Note, Timestamps.Parse(r.At)))
+        return connection.Query<(string Account, string Decision, string? Note, string At, string Salt)>(
+            "SELECT account, decision, note, at, salt FROM alert_decisions WHERE alert_id = @alertId ORDER BY id", new { alertId })
+            .Select(r => new AlertDecision(alertId, r.Account, Enum.Parse<VerificationDecision>(r.Decision), r.Note, Timestamps.Parse(r.At), r.Salt))
             .AsList();
     }
 
@@ -118,19 +136,27 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
         var salt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         string? refusal;
         string status;
-        Alert alert;
-        IReadOnlyList<string> deciders = [];
+        StagedRecord staged;
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction())
         {
-            alert = AlertStore.Find(connection, transaction, alertId) ?? throw new NotFoundException($"No alert {alertId}.");
+            var alert = AlertStore.Find(connection, transaction, alertId) ?? throw new NotFoundException($"No alert {alertId}.");
             var decidedBefore = connection.ExecuteScalar<long>(
                 "SELECT COUNT(*) FROM alert_decisions WHERE alert_id = @alertId AND account = @account", new { alertId, account }, transaction) > 0;
             refusal = decidedBefore ? $"{account} has already decided on alert {alertId}; nobody decides twice"
                 : alert.Status != AlertStore.Candidate ? $"alert {alertId} is already {alert.Status}"
                 : null;
             status = alert.Status;
-            if (refusal is null)
+            if (refusal is not null)
+            {
+                // Which alert and why stay in the commitment: "v1 was refused on alert 5" would tell anyone that v1 decided on it.
+                connection.Execute(
+                    "INSERT INTO alert_decision_refusals (alert_id, account, reason, at, salt) VALUES (@alertId, @account, @refusal, @at, @salt)",
+                    new { alertId, account, refusal, at = Timestamps.Format(now), salt },
+                    transaction);
+                staged = audit.Stage(connection, transaction, new AuditRecord(account, EvidenceActions.DecisionRefused, DecisionRefusedOutcome, Commitments: [RefusalCommitment(salt, alertId, refusal)]));
+            }
+            else
             {
                 connection.Execute(
                     "INSERT INTO alert_decisions (alert_id, account, decision, note, at, salt) VALUES (@alertId, @account, @decision, @Note, @at, @salt)",
@@ -149,32 +175,68 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
                         connection, transaction, settled == AlertStore.Confirmed ? AlertStatistics.Confirmed : AlertStatistics.Rejected,
                         alert.At, alert.CameraId, alert.LegalBasisId);
                     status = settled;
-                    deciders = connection.Query<string>("SELECT account FROM alert_decisions WHERE alert_id = @alertId ORDER BY id", new { alertId }, transaction).AsList();
                 }
 
-                transaction.Commit();
+                // One record per decision, the same for a confirmation and a rejection, for a first and a
+                // settling decision: the alert and the verdict only inside the commitment. Nothing else is
+                // logged now; what depends on the verdict (deletion) happens at a later retention pass.
+                staged = audit.Stage(connection, transaction, new AuditRecord(account, EvidenceActions.Decision, DecisionOutcome, Commitments: [Commitment(salt, alertId, input.Decision)]));
             }
+
+            transaction.Commit();
         }
 
+        await audit.CommittedAsync(staged, cancellationToken);
         if (refusal is not null)
         {
-            await audit.AppendAsync(
-                new AuditRecord(account, EvidenceActions.DecisionRefused, refusal, alert.LegalBasisId, Parameters: AlertParameter(alertId)),
-                cancellationToken);
             throw new ConflictException(refusal + ".");
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(account, EvidenceActions.Decision, "recorded", Commitments: [Commitment(salt, alertId, input.Decision)]),
-            cancellationToken);
-        if (deciders.Count > 0)
+        return new DecisionReceipt(alertId, input.Decision, now, status);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="account"/> must not see how others decided on <paramref name="alert"/>: it
+    /// is still a candidate and the account has not decided on it. Callers who hold the Verifier role get
+    /// such alerts as <see cref="Pending"/>, whatever other role they call through.
+    /// </summary>
+    public bool IsBlind(string account, Alert alert)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
+        return Undecided(account, [alert.Id]).Count == 1;
+    }
+
+    /// <summary>
+    /// <paramref name="items"/> as a verifier may see them: each one whose alert is a candidate the account
+    /// has not decided on goes through <paramref name="redact"/> (status <see cref="Pending"/>).
+    /// </summary>
+    public IReadOnlyList<T> Blind<T>(string account, IReadOnlyList<T> items, Func<T, long> alertId, Func<T, T> redact)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentNullException.ThrowIfNull(alertId);
+        ArgumentNullException.ThrowIfNull(redact);
+        var undecided = Undecided(account, items.Select(alertId).ToList());
+        return items.Select(i => undecided.Contains(alertId(i)) ? redact(i) : i).ToList();
+    }
+
+    /// <summary>The alerts among <paramref name="alertIds"/> that are candidates <paramref name="account"/> has not decided on.</summary>
+    public IReadOnlySet<long> Undecided(string account, IReadOnlyCollection<long> alertIds)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(account);
+        ArgumentNullException.ThrowIfNull(alertIds);
+        if (alertIds.Count == 0)
         {
-            var parameters = AlertParameter(alertId);
-            parameters["verifiers"] = string.Join(",", deciders);
-            await audit.AppendAsync(new AuditRecord("verification", EvidenceActions.Verdict, status, alert.LegalBasisId, Parameters: parameters), cancellationToken);
+            return new HashSet<long>();
         }
 
-        return new DecisionReceipt(alertId, input.Decision, now, status);
+        using var connection = database.Open();
+        return connection.Query<long>(
+            """
+            SELECT a.id FROM alerts a
+            WHERE a.id IN (SELECT value FROM json_each(@ids)) AND a.status = @candidate
+              AND NOT EXISTS (SELECT 1 FROM alert_decisions d WHERE d.alert_id = a.id AND d.account = @account)
+            """,
+            new { ids = JsonSerializer.Serialize(alertIds), candidate = AlertStore.Candidate, account }).ToHashSet();
     }
 
     /// <summary>
@@ -247,6 +309,11 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
     public static string Commitment(string salt, long alertId, VerificationDecision decision) =>
         "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
             string.Create(CultureInfo.InvariantCulture, $"{salt}|alert/{alertId}|{decision}"))));
+
+    /// <summary>The commitment a refused decision's record holds: SHA-256 over salt, alert id and reason (opened from alert_decision_refusals).</summary>
+    public static string RefusalCommitment(string salt, long alertId, string reason) =>
+        "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
+            string.Create(CultureInfo.InvariantCulture, $"{salt}|alert/{alertId}|refused|{reason}"))));
 
     private static CandidateView View(Alert a) => new(
         a.Id, a.CameraId, a.At, a.LastSeen, a.Frames, a.WatchlistId, a.EntryId, a.Label, a.LegalBasisId, a.Score, a.Threshold, a.Quality, a.TopCandidates, a.Box);

@@ -9,7 +9,6 @@ public static class EvidenceActions
     public const string KeyRelease = "evidence.key_release";
     public const string Decision = "alert.decision";
     public const string DecisionRefused = "alert.decision_refused";
-    public const string Verdict = "alert.verdict";
     public const string Export = "alert.export";
     public const string ExportRefused = "alert.export_refused";
     public const string RetentionDeletion = "retention.deletion";

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using CityWatch.Audit;
+using CityWatch.Cases;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;
@@ -15,24 +16,34 @@ public sealed record EvidenceMatch(long AlertId, long? CameraId, DateTimeOffset 
 public sealed record EvidenceSearchResult(string CaseId, int Searched, float Threshold, IReadOnlyList<EvidenceMatch> Matches);
 
 /// <summary>
-/// Retrospective search by a probe photo over the stored evidence crops (decrypted in memory), for a case:
-/// only under a retrospective grant from the policy engine, which refuses without a case id or without an
-/// active retrospective authorisation (the refusal is logged). The search covers the evidence raised
-/// against the watchlists the case's authorisation covers. Results are ranked by score; the search is
+/// Retrospective search by a probe photo over the stored evidence crops (decrypted in memory), for a
+/// registered case: only under a retrospective grant from the policy engine, which refuses a case id that
+/// is not an open, unexpired case, or whose basis is not in force (the refusal is logged). The search
+/// covers only the evidence raised against the watchlists the case's basis covers, on the case's cameras,
+/// inside the case's time range. Results are ranked by score; the search is
 /// logged with its case id and result count, the probe only as its hash. The probe is never stored.
 /// </summary>
 internal sealed class EvidenceSearch(
-    PolicyEngine policy, FacePipeline vision, WatchlistStore watchlists, AlertStore alerts, EvidenceAccess evidence, AuditTrail audit, TimeProvider time, RecognitionOptions options)
+    PolicyEngine policy,
+    FacePipeline vision,
+    WatchlistStore watchlists,
+    AlertStore alerts,
+    CaseStore cases,
+    EvidenceAccess evidence,
+    AuditTrail audit,
+    TimeProvider time,
+    RecognitionOptions options)
 {
     public async Task<EvidenceSearchResult> SearchAsync(byte[] probePhoto, string? caseId, string actor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(probePhoto);
         var request = new PolicyRequest(actor, ProcessingPurpose.Retrospective, null, watchlists.List().Select(w => w.Id).ToList(), caseId, AllowPartial: true);
         var matcher = new EvidenceMatcher(policy, vision, time, request);
-        var grant = await matcher.GrantAsync(cancellationToken); // refuses (logged) without a case id or authorisation
+        var grant = await matcher.GrantAsync(cancellationToken); // refuses (logged) without a registered, open case or authorisation
+        var registered = cases.Find(grant.CaseId!) ?? throw new NotFoundException($"No case {grant.CaseId}.");
         var probe = await matcher.ProbeAsync(probePhoto, cancellationToken);
         var threshold = options.CurrentThreshold;
-        var items = alerts.All().Where(a => grant.Covers(a.WatchlistId)).ToList();
+        var items = alerts.All().Where(a => grant.Covers(a.WatchlistId) && registered.Covers(a.CameraId, a.At)).ToList();
         var matches = new List<EvidenceMatch>();
         foreach (var (alert, crop) in await evidence.CropsAsync(items, actor, "retrospective search", caseId, cancellationToken))
         {
@@ -53,6 +64,7 @@ internal sealed class EvidenceSearch(
                 caseId,
                 new Dictionary<string, string>
                 {
+                    ["case"] = registered.Id.ToString(CultureInfo.InvariantCulture),
                     ["searched"] = items.Count.ToString(CultureInfo.InvariantCulture),
                     ["threshold"] = threshold.ToString("0.0000", CultureInfo.InvariantCulture),
                     ["grant"] = grant.Id.ToString(),

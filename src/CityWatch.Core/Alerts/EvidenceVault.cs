@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -12,20 +13,22 @@ public sealed class EvidenceDestroyedException(string keyId)
 
 /// <summary>
 /// Encryption of evidence at rest, one random AES-256-GCM key per item. Item keys live in the
-/// <c>evidence_keys</c> table, each wrapped (AES-GCM) by the master key, a 32-byte file in the data folder
-/// created owner-read/write only (0600) on first start. The item's key id is the associated data of both
-/// the wrapped key and the item, so a key or a file moved to another item does not decrypt. Deleting the
-/// key row destroys the item (crypto-shredding): a copy of the file that survived anywhere (a backup, a
-/// disk block) stays ciphertext. The master key is created with the first item, so a data folder that
-/// never held evidence holds no key either; opening an item never creates one.
+/// <c>evidence_keys</c> table, each wrapped (AES-GCM) by the master key, which itself is stored only wrapped
+/// by the data folder's key-encryption key (<see cref="KeyRing"/>, key <c>evidence-master</c>): a copy of the
+/// data folder without the KEK opens nothing. The item's key id is the associated data of both the wrapped
+/// key and the item, so a key or a file moved to another item does not decrypt. Deleting the key row
+/// destroys the item (crypto-shredding): a copy of the file that survived anywhere (a backup, a disk block)
+/// stays ciphertext. The master key is created with the first item, so a data folder that never held
+/// evidence holds no key either; opening an item never creates one. Unwrapping the master key is recorded
+/// in the audit log (once per process, with the reason: the first seal or read).
 /// </summary>
 /// <remarks>
-/// Stored item format: "CWE1", 12-byte nonce, 16-byte tag, ciphertext. The master key file is the one
-/// secret: whoever holds it and a database copy can read every item whose key has not been destroyed.
+/// Stored item format: "CWE1", 12-byte nonce, 16-byte tag, ciphertext. An older data folder's plaintext
+/// <c>evidence-master.key</c> is wrapped and deleted when the folder is first opened with a KEK.
 /// </remarks>
 public sealed class EvidenceVault
 {
-    public const string MasterKeyFileName = "evidence-master.key";
+    public const string MasterKeyFileName = KeyRing.LegacyEvidenceKeyFile;
 
     private const int KeySize = 32;
     private const int NonceSize = 12;
@@ -33,21 +36,19 @@ public sealed class EvidenceVault
     private static readonly byte[] Magic = "CWE1"u8.ToArray();
 
     private readonly CityWatchDatabase database;
-    private readonly Lock gate = new();
-    private byte[]? masterKey;
 
-    public EvidenceVault(CityWatchDatabase database, string masterKeyPath)
+    /// <param name="database">The database, opened with its KEK (an older folder's plaintext master key is migrated when the KEK is first checked).</param>
+    public EvidenceVault(CityWatchDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
         this.database = database;
-        MasterKeyPath = Path.GetFullPath(masterKeyPath);
     }
 
-    /// <summary>The vault of a database: its master key sits next to the database file.</summary>
-    public static EvidenceVault For(CityWatchDatabase database) =>
-        new(database, Path.Combine(Path.GetDirectoryName(database.Path)!, MasterKeyFileName));
+    /// <summary>The vault of a database.</summary>
+    public static EvidenceVault For(CityWatchDatabase database) => new(database);
 
-    public string MasterKeyPath { get; }
+    /// <summary>Whether the data folder holds a (wrapped) master key, that is, has ever sealed evidence.</summary>
+    public bool HasMasterKey => database.Keys.Has(KeyRing.EvidenceMaster);
 
     /// <summary>A new random key for one item, wrapped and written in <paramref name="transaction"/>; returns the key id and the sealed item.</summary>
     public (string KeyId, byte[] Sealed) Seal(byte[] plaintext, SqliteConnection connection, SqliteTransaction transaction, DateTimeOffset now)
@@ -57,7 +58,7 @@ public sealed class EvidenceVault
         var itemKey = RandomNumberGenerator.GetBytes(KeySize);
         try
         {
-            var wrapped = Encrypt(MasterKey(create: true), itemKey, keyId);
+            var wrapped = Encrypt(database.Keys.SecretWithin(KeyRing.EvidenceMaster, "evidence seal", connection, transaction), itemKey, keyId);
             connection.Execute(
                 "INSERT INTO evidence_keys (key_id, wrapped, created_at) VALUES (@keyId, @wrapped, @at)",
                 new { keyId, wrapped, at = Timestamps.Format(now) },
@@ -86,7 +87,7 @@ public sealed class EvidenceVault
             throw new EvidenceDestroyedException(keyId);
         }
 
-        var itemKey = Decrypt(MasterKey(create: false), wrapped, keyId);
+        var itemKey = Decrypt(database.Keys.Secret(KeyRing.EvidenceMaster, "evidence read", create: false), wrapped, keyId);
         try
         {
             return Decrypt(itemKey, sealedItem, keyId);
@@ -143,56 +144,5 @@ public sealed class EvidenceVault
             plaintext,
             Encoding.UTF8.GetBytes(keyId));
         return plaintext;
-    }
-
-    private byte[] MasterKey(bool create)
-    {
-        lock (gate)
-        {
-            if (masterKey is null && !create && !File.Exists(MasterKeyPath))
-            {
-                throw new InvalidOperationException($"The evidence master key {MasterKeyPath} is missing; without it no evidence item can be opened.");
-            }
-
-            return masterKey ??= LoadOrCreateMasterKey(MasterKeyPath);
-        }
-    }
-
-    private static byte[] LoadOrCreateMasterKey(string path)
-    {
-        if (File.Exists(path))
-        {
-            var existing = File.ReadAllBytes(path);
-            return existing.Length == KeySize
-                ? existing
-                : throw new InvalidOperationException($"The evidence master key {path} is {existing.Length} bytes, not {KeySize}.");
-        }
-
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var key = RandomNumberGenerator.GetBytes(KeySize);
-        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        using (var stream = new FileStream(temporary, options))
-        {
-            stream.Write(key);
-            stream.Flush(flushToDisk: true);
-        }
-
-        try
-        {
-            File.Move(temporary, path, overwrite: false);
-            return key;
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            // Another instance created it first: use that one.
-            File.Delete(temporary);
-            return LoadOrCreateMasterKey(path);
-        }
     }
 }

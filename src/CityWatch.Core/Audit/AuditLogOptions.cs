@@ -6,7 +6,7 @@ public sealed class AuditLogOptions
     /// <summary>The checkpoint origin and the log key's name.</summary>
     public string Origin { get; set; } = "citywatch.local/log";
 
-    /// <summary>The Ed25519 private key file; by default <c>audit-log.key</c> next to the database. Created on first start.</summary>
+    /// <summary>Where an older data folder kept the plaintext Ed25519 key (default <c>audit-log.key</c> next to the database): migrated into the KEK-wrapped store, then deleted.</summary>
     public string? KeyPath { get; set; }
 
     /// <summary>At most this many leaves share one transaction (group commit). 1 commits each leaf alone.</summary>

@@ -31,6 +31,8 @@ public static class AuditActions
     public const string Analysis = "analysis";
     public const string CameraChange = "camera.change";
     public const string SettingChange = "setting.change";
+    public const string KeyUnwrap = Keys.KeyRing.UnwrapAction;
+    public const string KeyMigrate = Keys.KeyRing.MigrateAction;
 }
 
 /// <summary>

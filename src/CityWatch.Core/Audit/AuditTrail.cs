@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using CityWatch.AuditLog;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -23,8 +24,12 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly NoteSigner _signer;
     private readonly IReadOnlyList<CosignatureVerifier> _witnesses;
     private readonly Channel<bool> _queue = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly ConcurrentDictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
+    // Waiters are shared by every trail over the same file in this process, so whichever sequencer logs a
+    // staged record completes its waiter (one trail per database is the rule; tests and tools open a second).
+    private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Waiter>> WaitersByDatabase = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Waiter> _waiters;
     private readonly Task _sequencer;
+    private readonly KeyLogSink _keyLog;
     private CompactRange _range;
     private long _committedSize;
 
@@ -35,11 +40,13 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         AuditLogOptions? options = null)
     {
         _database = database ?? throw new ArgumentNullException(nameof(database));
+        _waiters = WaitersByDatabase.GetOrAdd(database.Path, _ => new ConcurrentDictionary<string, Waiter>(StringComparer.Ordinal));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _committedState = committedState;
         _options = options ?? new AuditLogOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxBatch, 1);
-        _signer = AuditKeyFile.LoadOrCreate(KeyPathFor(database, _options), _options.Origin);
+        // The signing key is wrapped by the data folder's KEK; an older plaintext key file is migrated.
+        _signer = database.Keys.AuditSigner(_options.Origin, KeyPathFor(database, _options));
         _witnesses = [.. _options.WitnessKeys.Select(CosignatureVerifier.Parse)];
 
         using (var connection = database.Open())
@@ -60,6 +67,11 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         // Records staged before a crash or a stop are logged first.
         _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
+        // Key unwraps from now on, and those that waited for the log (its own key's, at start), go into it.
+        _keyLog = new KeyLogSink(
+            keyEvent => AppendAsync(KeyLog.Record(keyEvent)),
+            (connection, transaction, keyEvent) => CommittedAsync(Stage(connection, transaction, KeyLog.Record(keyEvent))));
+        database.Keys.RecordTo(_keyLog);
     }
 
     /// <summary>The log key's name: also the checkpoint origin.</summary>
@@ -69,9 +81,17 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public string VerifierKey => _signer.VerifierKey;
 
     /// <summary>How many leaves are committed (and covered by the latest checkpoint).</summary>
-    public long Size => Interlocked.Read(ref _committedSize);
+    /// <remarks>Read from the file, not from this instance, so it is right whichever trail over the file logged last.</remarks>
+    public long Size
+    {
+        get
+        {
+            using var connection = _database.Open();
+            return connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves");
+        }
+    }
 
-    /// <summary>Where the signing key of a log over this database lives by default.</summary>
+    /// <summary>Where an older data folder kept the plaintext signing key (migrated and deleted on first open).</summary>
     public static string KeyPathFor(CityWatchDatabase database, AuditLogOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(database);
@@ -258,6 +278,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     public void Dispose()
     {
+        _database.Keys.StopRecording(_keyLog);
         _queue.Writer.TryComplete();
         _sequencer.GetAwaiter().GetResult();
         _signer.Dispose();
@@ -265,6 +286,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _database.Keys.StopRecording(_keyLog);
         _queue.Writer.TryComplete();
         await _sequencer.ConfigureAwait(false);
         _signer.Dispose();
@@ -306,7 +328,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         try
         {
-            while (Drain() == _options.MaxBatch)
+            for (var pass = 0; pass < 10_000 && Drain() == _options.MaxBatch; pass++)
             {
             }
         }
@@ -327,6 +349,14 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction();
+        if (connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves", transaction: transaction) != _range.Size)
+        {
+            // Another trail over this file logged records since this one last looked: catch up, then go on.
+            transaction.Rollback();
+            Reload();
+            return _options.MaxBatch;
+        }
+
         var rows = connection.Query<(long Id, string Token, string At, string Record)>(
             "SELECT id, token, at, record FROM audit_outbox ORDER BY id LIMIT @limit", new { limit = _options.MaxBatch }, transaction).AsList();
         if (rows.Count == 0)

@@ -1,5 +1,6 @@
 using CityWatch.AuditLog;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 
 namespace CityWatch.Audit;
@@ -22,9 +23,10 @@ public static class AuditVerifier
         }
 
         var database = new CityWatchDatabase(databasePath);
-        verifierKey ??= AuditKeyFile.VerifierKeyOf(AuditTrail.KeyPathFor(database));
-        var logKey = NoteVerifier.Parse(verifierKey);
         using var connection = database.Open();
+        // The verifier key is stored in clear next to the wrapped signing key: verifying needs no KEK.
+        verifierKey ??= KeyRing.StoredPublicKey(connection, KeyRing.AuditSigning) ?? AuditKeyFile.VerifierKeyOf(AuditTrail.KeyPathFor(database));
+        var logKey = NoteVerifier.Parse(verifierKey);
         var checkpoints = new List<(long Size, byte[] Root)>();
         foreach (var (size, note) in connection.Query<(long, string)>("SELECT size, note FROM audit_checkpoints ORDER BY size"))
         {

@@ -4,7 +4,11 @@ using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Cameras;
 
-/// <summary>The camera register in SQLite. Every write is one transaction, so a failed import leaves nothing half-written.</summary>
+/// <summary>
+/// The camera register in SQLite. Reads, and the writes in a caller's transaction; the governed writes
+/// (update, delete, import: recorded, and stopping any deployment on a changed camera) are
+/// <c>CameraRegister</c>'s. A failed import leaves nothing half-written.
+/// </summary>
 public sealed class CameraStore(CityWatchDatabase database)
 {
     public const double DefaultAnalysisFps = 2;
@@ -78,15 +82,21 @@ public sealed class CameraStore(CityWatchDatabase database)
         return camera;
     }
 
-    public Camera Update(long id, CameraInput input)
+    /// <summary>
+    /// Replaces camera <paramref name="id"/> in the caller's transaction and returns it as it was and as it
+    /// is. A stream URL sent without credentials that equals the stored one stripped keeps the stored
+    /// credentials (<see cref="StreamCredentials.Merge"/>). Callers outside tests go through
+    /// <c>CameraRegister</c>, which records the change and stops deployments the camera is in.
+    /// </summary>
+    internal static CameraChange Replace(SqliteConnection connection, SqliteTransaction transaction, long id, CameraInput input)
     {
         Validate(input);
-        using var connection = database.Open();
-        using var transaction = connection.BeginTransaction();
+        var before = Find(connection, transaction, id) ?? throw new NotFoundException($"No camera {id}.");
         var siteId = SiteIdFor(connection, transaction, input.SiteCode);
+        input = input with { StreamUrl = StreamCredentials.Merge(Blank(input.StreamUrl), before.StreamUrl) };
         try
         {
-            var changed = connection.Execute(
+            connection.Execute(
                 """
                 UPDATE cameras SET code = @Code, site_id = @siteId, name = @Name, owner = @Owner, purpose = @Purpose,
                     stream_url = @StreamUrl, face_recognition_allowed = @FaceRecognitionAllowed, analysis_fps = @fps,
@@ -95,39 +105,34 @@ public sealed class CameraStore(CityWatchDatabase database)
                 """,
                 Parameters(input, siteId, id),
                 transaction);
-            if (changed == 0)
-            {
-                throw new NotFoundException($"No camera {id}.");
-            }
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
             throw new ConflictException($"A camera with code '{input.Code}' already exists.");
         }
 
-        transaction.Commit();
-        return Get(id);
+        return new CameraChange(before, Find(connection, transaction, id)!);
     }
 
-    public void Delete(long id)
+    /// <summary>Deletes camera <paramref name="id"/> in the caller's transaction and returns what it was.</summary>
+    internal static Camera Remove(SqliteConnection connection, SqliteTransaction transaction, long id)
     {
-        using var connection = database.Open();
-        if (connection.Execute("DELETE FROM cameras WHERE id = @id", new { id }) == 0)
-        {
-            throw new NotFoundException($"No camera {id}.");
-        }
+        var camera = Find(connection, transaction, id) ?? throw new NotFoundException($"No camera {id}.");
+        connection.Execute("DELETE FROM cameras WHERE id = @id", new { id }, transaction);
+        return camera;
     }
 
-    /// <summary>Adds sites and cameras in one transaction: all of them, or none if any is invalid.</summary>
-    public ImportResult Import(IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras)
+    /// <summary>
+    /// Adds or updates sites and cameras (matched by code) in the caller's transaction; throws on the first
+    /// invalid one, so the caller's rollback leaves nothing. Returns the counts and every camera changed.
+    /// </summary>
+    internal static (ImportResult Result, IReadOnlyList<CameraChange> Updated) Import(
+        SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras)
     {
-        using var connection = database.Open();
-        using var transaction = connection.BeginTransaction();
-        var sitesAdded = 0;
         foreach (var site in sites)
         {
             Validate(site);
-            sitesAdded += connection.Execute(
+            connection.Execute(
                 """
                 INSERT INTO sites (code, name, latitude, longitude, owner) VALUES (@Code, @Name, @Latitude, @Longitude, @Owner)
                 ON CONFLICT(code) DO UPDATE SET name = excluded.name, latitude = excluded.latitude,
@@ -138,23 +143,13 @@ public sealed class CameraStore(CityWatchDatabase database)
         }
 
         var camerasAdded = 0;
-        var camerasUpdated = 0;
+        var updated = new List<CameraChange>();
         foreach (var camera in cameras)
         {
             var existing = connection.ExecuteScalar<long?>("SELECT id FROM cameras WHERE code = @Code", camera, transaction);
             if (existing is { } id)
             {
-                Validate(camera);
-                connection.Execute(
-                    """
-                    UPDATE cameras SET site_id = @siteId, name = @Name, owner = @Owner, purpose = @Purpose, stream_url = @StreamUrl,
-                        face_recognition_allowed = @FaceRecognitionAllowed, analysis_fps = @fps, analysis_width = @width,
-                        retention_days = @retention, enabled = @enabled
-                    WHERE id = @id
-                    """,
-                    Parameters(camera, SiteIdFor(connection, transaction, camera.SiteCode), id),
-                    transaction);
-                camerasUpdated++;
+                updated.Add(Replace(connection, transaction, id, camera));
             }
             else
             {
@@ -163,11 +158,13 @@ public sealed class CameraStore(CityWatchDatabase database)
             }
         }
 
-        transaction.Commit();
-        return new ImportResult(sites.Count, cameras.Count, camerasAdded, camerasUpdated);
+        return (new ImportResult(sites.Count, cameras.Count, camerasAdded, updated.Count), updated);
     }
 
-    private static Camera Insert(SqliteConnection connection, SqliteTransaction transaction, CameraInput input)
+    internal static Camera? Find(SqliteConnection connection, SqliteTransaction transaction, long id) =>
+        connection.QuerySingleOrDefault<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id }, transaction)?.ToModel();
+
+    internal static Camera Insert(SqliteConnection connection, SqliteTransaction transaction, CameraInput input)
     {
         Validate(input);
         var siteId = SiteIdFor(connection, transaction, input.SiteCode);
@@ -198,13 +195,15 @@ public sealed class CameraStore(CityWatchDatabase database)
         input.Name,
         input.Owner,
         input.Purpose,
-        StreamUrl = string.IsNullOrWhiteSpace(input.StreamUrl) ? null : input.StreamUrl,
+        StreamUrl = Blank(input.StreamUrl),
         input.FaceRecognitionAllowed,
         fps = input.AnalysisFps ?? DefaultAnalysisFps,
         width = input.AnalysisWidth ?? DefaultAnalysisWidth,
         retention = input.RetentionDays ?? DefaultRetentionDays,
         enabled = input.Enabled ?? !string.IsNullOrWhiteSpace(input.StreamUrl),
     };
+
+    private static string? Blank(string? url) => string.IsNullOrWhiteSpace(url) ? null : url;
 
     private static long SiteIdFor(SqliteConnection connection, SqliteTransaction transaction, string siteCode) =>
         connection.ExecuteScalar<long?>("SELECT id FROM sites WHERE code = @siteCode", new { siteCode }, transaction)
@@ -275,6 +274,14 @@ public sealed class CameraStore(CityWatchDatabase database)
 }
 
 public sealed record ImportResult(int Sites, int Cameras, int CamerasAdded, int CamerasUpdated);
+
+/// <summary>A camera as it was and as it is after a write.</summary>
+public sealed record CameraChange(Camera Before, Camera After)
+{
+    /// <summary>Whether the change touches what recognition depends on: the stream, the site or the face-recognition flag.</summary>
+    public bool Governed =>
+        Before.StreamUrl != After.StreamUrl || Before.SiteId != After.SiteId || Before.FaceRecognitionAllowed != After.FaceRecognitionAllowed;
+}
 
 // Dapper sets properties with type conversion (SQLite has only 64-bit integers), then we build the record.
 internal sealed class CameraRow

@@ -1,3 +1,4 @@
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -6,15 +7,18 @@ namespace CityWatch.Data;
 /// <summary>
 /// The embedded store: one SQLite file in WAL mode. Each feature owns its tables (its
 /// <c>XxxSchema</c> class); <see cref="Migrate"/> creates them in dependency order. Connections are
-/// cheap (pooled), so callers open one per unit of work and dispose it.
+/// cheap (pooled), so callers open one per unit of work and dispose it. Opened with the data folder's
+/// <see cref="KeyEncryptionKey"/>, it offers the <see cref="Keys"/> wrapped by it; opened without one
+/// (offline verification, a copy someone took), everything reads except what those keys protect.
 /// </summary>
 public sealed class CityWatchDatabase
 {
     private readonly string _connectionString;
+    private readonly KeyRing? _keys;
 
     static CityWatchDatabase() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
-    public CityWatchDatabase(string path)
+    public CityWatchDatabase(string path, KeyEncryptionKey? kek = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         Path = System.IO.Path.GetFullPath(path);
@@ -32,9 +36,14 @@ public sealed class CityWatchDatabase
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
+        _keys = kek is null ? null : new KeyRing(this, kek);
     }
 
     public string Path { get; }
+
+    /// <summary>The keys of this data folder, unwrapped by its KEK; without a KEK, a <see cref="KeyEncryptionKeyRequiredException"/>.</summary>
+    public KeyRing Keys => _keys ?? throw new KeyEncryptionKeyRequiredException(
+        $"the database {Path} was opened without its key-encryption key: its keys, evidence and templates stay sealed");
 
     public SqliteConnection Open()
     {
@@ -74,9 +83,12 @@ public sealed class CityWatchDatabase
     [
         Cameras.CameraSchema.Sql,
         Policy.PolicySchema.Sql,
+        Cases.CaseSchema.Sql,
         Matching.WatchlistSchema.Sql,
         Alerts.AlertSchema.Sql,
+        SubjectAccess.SubjectAccessSchema.Sql,
         Audit.AuditSchema.Sql,
         Identity.IdentitySchema.Sql,
+        KeySchema.Sql,
     ];
 }

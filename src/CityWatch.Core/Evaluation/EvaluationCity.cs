@@ -1,6 +1,7 @@
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Keys;
 using CityWatch.Policy;
 using CityWatch.Settings;
 
@@ -25,11 +26,11 @@ internal sealed class EvaluationCity : IDisposable
     private readonly PolicyEngine policy;
     private ProcessingGrant? grant;
 
-    private EvaluationCity(string directory, TimeProvider time)
+    private EvaluationCity(string directory, TimeProvider time, KeyEncryptionKey kek)
     {
         Directory = directory;
         this.time = time;
-        Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"));
+        Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"), kek);
         Database.Migrate();
         Audit = new AuditTrail(Database, time);
         LegalBases = new LegalBasisStore(Database, Audit, time);
@@ -59,7 +60,8 @@ internal sealed class EvaluationCity : IDisposable
         }
 
         System.IO.Directory.CreateDirectory(directory);
-        var city = new EvaluationCity(directory, time);
+        // The scratch folder is deleted afterwards, so it gets a throw-away KEK.
+        var city = new EvaluationCity(directory, time, KeyEncryptionKey.Generate());
         try
         {
             await city.RegisterBasisAsync(cancellationToken);

@@ -6,13 +6,37 @@ internal static class IdentitySchema
         CREATE TABLE IF NOT EXISTS accounts (
             id INTEGER PRIMARY KEY,
             username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-            display_name TEXT NOT NULL,
-            password_hash TEXT NOT NULL,
+            person_name TEXT NOT NULL,
+            identity_hash TEXT NOT NULL UNIQUE,
+            password_hash TEXT NULL,
+            totp_secret TEXT NULL,
+            totp_last_step INTEGER NULL,
             disabled INTEGER NOT NULL DEFAULT 0,
             failed_sign_ins INTEGER NOT NULL DEFAULT 0,
             locked_until TEXT NULL,
             created_at TEXT NOT NULL,
             created_by TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS identity_salt (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            salt BLOB NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS invitations (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            code_hash TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            issued_by TEXT NOT NULL,
+            issued_by_id INTEGER NULL,
+            issued_at TEXT NOT NULL,
+            expires_at TEXT NULL,
+            decided_by TEXT NULL,
+            decided_at TEXT NULL,
+            pending_password_hash TEXT NULL,
+            pending_totp_secret TEXT NULL,
+            failed_confirmations INTEGER NOT NULL DEFAULT 0,
+            used_at TEXT NULL
         );
         CREATE TABLE IF NOT EXISTS role_grants (
             id INTEGER PRIMARY KEY,
@@ -23,7 +47,18 @@ internal static class IdentitySchema
             valid_from TEXT NULL,
             valid_until TEXT NULL,
             granted_by TEXT NOT NULL,
-            granted_at TEXT NOT NULL
+            granted_by_id INTEGER NULL,
+            granted_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            decided_by TEXT NULL,
+            decided_at TEXT NULL
+        );
+        CREATE TABLE IF NOT EXISTS role_changes (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            role TEXT NOT NULL,
+            change TEXT NOT NULL,
+            count_after INTEGER NOT NULL
         );
         CREATE TABLE IF NOT EXISTS sessions (
             token_hash TEXT PRIMARY KEY,

@@ -40,7 +40,15 @@ public sealed record Caller(long? AccountId, string Name, IReadOnlyList<RoleGran
     }
 }
 
-/// <summary>Accounts, their roles, sign-in sessions and edge keys in SQLite. Secrets are stored only as hashes.</summary>
+/// <summary>The credentials an account holder signs in with; null until they accept their invitation.</summary>
+internal sealed record Credentials(string? PasswordHash, string? TotpSecret, long? TotpLastStep);
+
+/// <summary>
+/// Accounts, their roles, sign-in sessions and edge keys in SQLite. Secrets are stored only as hashes.
+/// Who may change what (invitations, grants that need a second person) is decided by
+/// <see cref="Invitations"/> and <see cref="RoleGrants"/>; this class holds the rows and the rules that
+/// hold whoever asks (separation of duties, one account per person).
+/// </summary>
 public sealed class IdentityStore
 {
     private readonly CityWatchDatabase _database;
@@ -52,27 +60,39 @@ public sealed class IdentityStore
         _time = time;
     }
 
+    internal CityWatchDatabase Database => _database;
+
     public bool AnyAccount()
     {
         using var connection = _database.Open();
         return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM accounts") > 0;
     }
 
-    public Account CreateAccount(AccountInput input, string actor)
+    /// <summary>Inserts an account with no password (the person sets it by accepting an invitation).</summary>
+    internal long InsertAccount(SqliteConnection connection, SqliteTransaction transaction, AccountInput input, string actor)
     {
         if (string.IsNullOrWhiteSpace(input.Username) || input.Username.Length > 64 || input.Username.Any(char.IsWhiteSpace))
         {
             throw new InvalidRequestException("A username is 1 to 64 characters with no spaces.");
         }
 
-        PasswordHasher.CheckStrength(input.Password);
-        using var connection = _database.Open();
+        if (string.IsNullOrWhiteSpace(input.PersonName) || input.PersonName.Length > 200)
+        {
+            throw new InvalidRequestException("An account names the natural person who holds it: personName is 1 to 200 characters.");
+        }
+
+        var identity = IdentityReferences.Hash(connection, transaction, input.IdentityReference);
+        if (connection.ExecuteScalar<string?>("SELECT username FROM accounts WHERE identity_hash = @identity", new { identity }, transaction) is { } existing)
+        {
+            throw new ConflictException($"This person already has an account ('{existing}'): one natural person holds at most one account.");
+        }
+
         try
         {
-            var id = connection.ExecuteScalar<long>(
-                "INSERT INTO accounts (username, display_name, password_hash, created_at, created_by) VALUES (@u, @d, @h, @now, @actor) RETURNING id",
-                new { u = input.Username, d = string.IsNullOrWhiteSpace(input.DisplayName) ? input.Username : input.DisplayName, h = PasswordHasher.Hash(input.Password), now = Timestamps.Format(_time.GetUtcNow()), actor });
-            return Get(id);
+            return connection.ExecuteScalar<long>(
+                "INSERT INTO accounts (username, person_name, identity_hash, created_at, created_by) VALUES (@u, @p, @identity, @now, @actor) RETURNING id",
+                new { u = input.Username, p = input.PersonName.Trim(), identity, now = Timestamps.Format(_time.GetUtcNow()), actor },
+                transaction);
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
@@ -90,31 +110,49 @@ public sealed class IdentityStore
         return connection.Query<long>("SELECT id FROM accounts ORDER BY id").Select(Get).ToList();
     }
 
+    /// <summary>Disables or enables an account (a disabled one's sessions end at once); the public history records the counts.</summary>
     public void SetDisabled(long id, bool disabled)
     {
+        var now = _time.GetUtcNow();
+        var roles = Get(id).Roles.Where(r => r.IsInForceAt(now)).Select(r => r.Role).Distinct().ToList();
         using var connection = _database.Open();
-        if (connection.Execute("UPDATE accounts SET disabled = @disabled WHERE id = @id", new { id, disabled }) == 0)
+        using var transaction = connection.BeginTransaction();
+        if (connection.Execute("UPDATE accounts SET disabled = @disabled WHERE id = @id AND disabled <> @disabled", new { id, disabled }, transaction) == 0)
         {
-            throw new NotFoundException($"No account {id}.");
+            return;
         }
 
         if (disabled)
         {
-            connection.Execute("UPDATE sessions SET revoked = 1 WHERE account_id = @id", new { id });
+            connection.Execute("UPDATE sessions SET revoked = 1 WHERE account_id = @id", new { id }, transaction);
+        }
+
+        foreach (var role in roles)
+        {
+            RecordChange(connection, transaction, role, disabled ? RoleChangeKind.AccountDisabled : RoleChangeKind.AccountEnabled);
+        }
+
+        transaction.Commit();
+    }
+
+    /// <summary>
+    /// Separation of duties over what the account holds or has pending: Administrator never together with
+    /// Verifier or Authority. Throws <see cref="ConflictException"/>.
+    /// </summary>
+    internal void CheckSeparation(Account account, Role adding, long? exceptGrant = null)
+    {
+        var now = _time.GetUtcNow();
+        var held = account.Roles
+            .Where(r => r.Id != exceptGrant && r.Status != GrantStatus.Rejected && (r.IsValidAt(now) || r.ValidFrom > now))
+            .Select(r => r.Role).ToHashSet();
+        if (Conflicts(held, adding) is { } conflict)
+        {
+            throw new ConflictException($"Separation of duties: an account with the {conflict} role may not also hold {adding}.");
         }
     }
 
-    /// <summary>Adds a role, enforcing separation of duties. The caller checks who may do it.</summary>
-    public RoleGrant AddRole(long accountId, RoleGrantInput input, string actor)
+    internal long InsertGrant(SqliteConnection connection, SqliteTransaction transaction, long accountId, RoleGrantInput input, string actor, long? actorId, GrantStatus status, string? decidedBy)
     {
-        var account = Get(accountId);
-        var now = _time.GetUtcNow();
-        var held = account.Roles.Where(r => r.IsValidAt(now) || r.ValidFrom > now).Select(r => r.Role).ToHashSet();
-        if (Conflicts(held, input.Role) is { } conflict)
-        {
-            throw new ConflictException($"Separation of duties: an account with the {conflict} role may not also hold {input.Role}.");
-        }
-
         if (input.Role == Role.EdgeDevice)
         {
             throw new InvalidRequestException("Edge devices use API keys, not accounts.");
@@ -125,11 +163,11 @@ public sealed class IdentityStore
             throw new InvalidRequestException("validUntil must be after validFrom.");
         }
 
-        using var connection = _database.Open();
-        var id = connection.ExecuteScalar<long>(
+        var now = Timestamps.Format(_time.GetUtcNow());
+        return connection.ExecuteScalar<long>(
             """
-            INSERT INTO role_grants (account_id, role, site_ids, camera_ids, valid_from, valid_until, granted_by, granted_at)
-            VALUES (@accountId, @role, @sites, @cameras, @from, @until, @actor, @now) RETURNING id
+            INSERT INTO role_grants (account_id, role, site_ids, camera_ids, valid_from, valid_until, granted_by, granted_by_id, granted_at, status, decided_by, decided_at)
+            VALUES (@accountId, @role, @sites, @cameras, @from, @until, @actor, @actorId, @now, @status, @decidedBy, @decidedAt) RETURNING id
             """,
             new
             {
@@ -140,18 +178,40 @@ public sealed class IdentityStore
                 from = input.ValidFrom is { } f ? Timestamps.Format(f) : null,
                 until = input.ValidUntil is { } u ? Timestamps.Format(u) : null,
                 actor,
-                now = Timestamps.Format(now),
-            });
-        return Get(accountId).Roles.Single(r => r.Id == id);
+                actorId,
+                now,
+                status = status.ToString(),
+                decidedBy,
+                decidedAt = decidedBy is null ? null : now,
+            },
+            transaction);
     }
 
-    public void RemoveRole(long accountId, long grantId)
+    /// <summary>Appends one point of the public history: a change to a role and how many hold it afterwards (no names).</summary>
+    internal void RecordChange(SqliteConnection connection, SqliteTransaction transaction, Role role, RoleChangeKind change)
+    {
+        var now = Timestamps.Format(_time.GetUtcNow());
+        var holders = connection.ExecuteScalar<int>(
+            """
+            SELECT COUNT(DISTINCT g.account_id) FROM role_grants g JOIN accounts a ON a.id = g.account_id
+            WHERE g.role = @role AND g.status = 'Active' AND a.disabled = 0
+              AND (g.valid_from IS NULL OR g.valid_from <= @now) AND (g.valid_until IS NULL OR g.valid_until > @now)
+            """,
+            new { role = role.ToString(), now },
+            transaction);
+        connection.Execute(
+            "INSERT INTO role_changes (at, role, change, count_after) VALUES (@now, @role, @change, @holders)",
+            new { now, role = role.ToString(), change = change.ToString(), holders },
+            transaction);
+    }
+
+    /// <summary>Every change to who holds which role, oldest first: the day, the role, what happened, the count after. No names.</summary>
+    public IReadOnlyList<RoleChange> History()
     {
         using var connection = _database.Open();
-        if (connection.Execute("DELETE FROM role_grants WHERE id = @grantId AND account_id = @accountId", new { accountId, grantId }) == 0)
-        {
-            throw new NotFoundException($"No role grant {grantId} on account {accountId}.");
-        }
+        return connection.Query<(string At, string Role, string Change, long CountAfter)>("SELECT at, role, change, count_after FROM role_changes ORDER BY id")
+            .Select(r => new RoleChange(DateOnly.FromDateTime(Timestamps.Parse(r.At).UtcDateTime), Enum.Parse<Role>(r.Role), Enum.Parse<RoleChangeKind>(r.Change), (int)r.CountAfter))
+            .ToList();
     }
 
     /// <summary>How many enabled accounts hold each role now: the public count, no names.</summary>
@@ -161,7 +221,7 @@ public sealed class IdentityStore
         var counts = Enum.GetValues<Role>().ToDictionary(r => r, _ => 0);
         foreach (var account in List().Where(a => !a.Disabled))
         {
-            foreach (var role in account.Roles.Where(r => r.IsValidAt(now)).Select(r => r.Role).Distinct())
+            foreach (var role in account.Roles.Where(r => r.IsInForceAt(now)).Select(r => r.Role).Distinct())
             {
                 counts[role]++;
             }
@@ -172,10 +232,19 @@ public sealed class IdentityStore
         return counts;
     }
 
-    internal string? PasswordHash(long accountId)
+    internal Credentials Credentials(long accountId)
     {
         using var connection = _database.Open();
-        return connection.ExecuteScalar<string?>("SELECT password_hash FROM accounts WHERE id = @accountId", new { accountId });
+        return connection.QuerySingleOrDefault<Credentials>(
+            "SELECT password_hash AS PasswordHash, totp_secret AS TotpSecret, totp_last_step AS TotpLastStep FROM accounts WHERE id = @accountId", new { accountId })
+            ?? throw new NotFoundException($"No account {accountId}.");
+    }
+
+    /// <summary>Remembers the time step of the code just used, so that it cannot be used again.</summary>
+    internal void UseTotpStep(long accountId, long step)
+    {
+        using var connection = _database.Open();
+        connection.Execute("UPDATE accounts SET totp_last_step = @step WHERE id = @accountId", new { accountId, step });
     }
 
     internal (int Failures, DateTimeOffset? LockedUntil) Lockout(long accountId)
@@ -224,7 +293,7 @@ public sealed class IdentityStore
         }
 
         var account = Get(row.AccountId);
-        return account.Disabled ? null : new Caller(account.Id, account.Username, account.Roles.Where(r => r.IsValidAt(now)).ToList(), null);
+        return account.Disabled ? null : new Caller(account.Id, account.Username, account.Roles.Where(r => r.IsInForceAt(now)).ToList(), null);
     }
 
     public CreatedApiKey CreateKey(ApiKeyInput input, string actor)
@@ -290,30 +359,31 @@ public sealed class IdentityStore
 
     // Session tokens and edge keys are 256-bit random secrets, so one SHA-256 is enough to store them:
     // there is nothing to brute-force. Passwords, which people choose, get Argon2id instead.
-    private static string HashSecret(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+    internal static string HashSecret(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
-    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    internal static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private Account? Find(string where, object parameters)
     {
         using var connection = _database.Open();
-        var row = connection.QuerySingleOrDefault<(long Id, string Username, string DisplayName, long Disabled, string CreatedAt, string CreatedBy)>(
-            $"SELECT id, username, display_name, disabled, created_at, created_by FROM accounts {where}", parameters);
+        var row = connection.QuerySingleOrDefault<(long Id, string Username, string PersonName, long Disabled, long Accepted, string CreatedAt, string CreatedBy)>(
+            $"SELECT id, username, person_name, disabled, password_hash IS NOT NULL AND totp_secret IS NOT NULL, created_at, created_by FROM accounts {where}", parameters);
         if (row.Id == 0)
         {
             return null;
         }
 
-        var roles = connection.Query<(long Id, long AccountId, string Role, string? SiteIds, string? CameraIds, string? ValidFrom, string? ValidUntil, string GrantedBy, string GrantedAt)>(
-            "SELECT id, account_id, role, site_ids, camera_ids, valid_from, valid_until, granted_by, granted_at FROM role_grants WHERE account_id = @id ORDER BY id", new { id = row.Id })
+        var roles = connection.Query<(long Id, long AccountId, string Role, string? SiteIds, string? CameraIds, string? ValidFrom, string? ValidUntil, string GrantedBy, string GrantedAt, string Status, string? DecidedBy, string? DecidedAt)>(
+            "SELECT id, account_id, role, site_ids, camera_ids, valid_from, valid_until, granted_by, granted_at, status, decided_by, decided_at FROM role_grants WHERE account_id = @id ORDER BY id", new { id = row.Id })
             .Select(g => new RoleGrant(
                 g.Id, g.AccountId, Enum.Parse<Role>(g.Role),
                 g.SiteIds is null ? null : JsonSerializer.Deserialize<long[]>(g.SiteIds),
                 g.CameraIds is null ? null : JsonSerializer.Deserialize<long[]>(g.CameraIds),
                 g.ValidFrom is null ? null : Timestamps.Parse(g.ValidFrom),
                 g.ValidUntil is null ? null : Timestamps.Parse(g.ValidUntil),
-                g.GrantedBy, Timestamps.Parse(g.GrantedAt)))
+                g.GrantedBy, Timestamps.Parse(g.GrantedAt),
+                Enum.Parse<GrantStatus>(g.Status), g.DecidedBy, g.DecidedAt is null ? null : Timestamps.Parse(g.DecidedAt)))
             .ToList();
-        return new Account(row.Id, row.Username, row.DisplayName, row.Disabled != 0, Timestamps.Parse(row.CreatedAt), row.CreatedBy, roles);
+        return new Account(row.Id, row.Username, row.PersonName, row.Disabled != 0, row.Accepted != 0, Timestamps.Parse(row.CreatedAt), row.CreatedBy, roles);
     }
 }

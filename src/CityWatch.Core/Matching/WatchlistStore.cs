@@ -1,12 +1,19 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Matching;
 
-/// <summary>Watchlists and their enrolled templates in SQLite.</summary>
+/// <summary>
+/// Watchlists and their enrolled templates in SQLite. A template is stored only sealed (AES-256-GCM under
+/// the data folder's template key, itself wrapped by the KEK, with the entry id as associated data), so a
+/// copy of the database reads no template and a template moved to another entry does not open. Its hash
+/// (SHA-256 of the plaintext floats, what checkpoints commit to) is unchanged in meaning.
+/// </summary>
 public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time)
 {
     /// <summary>Raised after any change to a watchlist's entries, so the in-memory index can reload it.</summary>
@@ -80,6 +87,8 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         var bytes = ToBytes(template);
         var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var now = Timestamps.Format(time.GetUtcNow());
+        // Before the transaction: unwrapping (or creating) the key is recorded in the log first.
+        var key = database.Keys.Secret(KeyRing.Template, "enrolment", create: true);
         long id;
         using (var connection = database.Open())
         {
@@ -102,7 +111,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                     now,
                     expires = input.ExpiresAt is { } e ? Timestamps.Format(e) : null,
                     model,
-                    bytes,
+                    bytes = Array.Empty<byte>(),
                     hash,
                     labelSalt,
                     cap,
@@ -110,10 +119,17 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                 transaction);
             if (inserted is not { } newId)
             {
+                CryptographicOperations.ZeroMemory(bytes);
                 return null;
             }
 
             id = newId;
+            // The id is the associated data, so the sealed template is written once the row has one, in the same transaction.
+            connection.Execute(
+                "UPDATE watchlist_entries SET template = @sealed WHERE id = @id",
+                new { id, @sealed = Sealing.Seal(key, bytes, EntryData(id)) },
+                transaction);
+            CryptographicOperations.ZeroMemory(bytes);
             MarkChanged(connection, transaction, watchlistId, actor, now);
             inTransaction?.Invoke(connection, transaction, id, hash, Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId));
             transaction.Commit();
@@ -240,11 +256,79 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// <summary>The templates of a watchlist, for the in-memory index. Never exposed through the API.</summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(long watchlistId)
     {
-        using var connection = database.Open();
-        return connection.Query<EntryRow>(
-            "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId })
-            .Select(r => (r.ToModel(), FromBytes(r.Template))).ToList();
+        List<EntryRow> rows;
+        using (var connection = database.Open())
+        {
+            rows = connection.Query<EntryRow>(
+                "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId }).ToList();
+        }
+
+        if (rows.Count == 0)
+        {
+            return [];
+        }
+
+        var key = database.Keys.Secret(KeyRing.Template, "watchlist matching: loading the index", create: false);
+        return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
     }
+
+    /// <summary>
+    /// Seals the templates an older data folder stored as plain floats (recognised by their hash matching
+    /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many.
+    /// Run at start, so no plain template stays on disk.
+    /// </summary>
+    internal async Task<int> SealPlaintextTemplatesAsync(AuditTrail audit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(audit);
+        using var connection = database.Open();
+        var plain = connection.Query<(long Id, byte[] Template, string TemplateHash)>("SELECT id, template, template_hash FROM watchlist_entries")
+            .Where(r => IsPlaintext(r.Template, r.TemplateHash)).ToList();
+        if (plain.Count == 0)
+        {
+            return 0;
+        }
+
+        var key = database.Keys.Secret(KeyRing.Template, "start-up: sealing templates stored in clear by an older version", create: true);
+        using var transaction = connection.BeginTransaction();
+        foreach (var (id, template, _) in plain)
+        {
+            connection.Execute("UPDATE watchlist_entries SET template = @sealed WHERE id = @id", new { id, @sealed = Sealing.Seal(key, template, EntryData(id)) }, transaction);
+        }
+
+        var staged = audit.Stage(connection, transaction, new AuditRecord(
+            "system:keys",
+            AuditActions.KeyMigrate,
+            "ok",
+            Parameters: new Dictionary<string, string> { ["key"] = KeyRing.Template, ["reason"] = "templates stored in clear by an older version sealed" },
+            ResultCount: plain.Count));
+        transaction.Commit();
+        await audit.CommittedAsync(staged, cancellationToken);
+        // The plain bytes may linger in free pages and the WAL until they are overwritten: vacuum them away.
+        connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        return plain.Count;
+    }
+
+    private static byte[] Unseal(byte[] key, EntryRow row)
+    {
+        if (IsPlaintext(row.Template, row.TemplateHash))
+        {
+            return row.Template; // an older data folder, until SealPlaintextTemplates has run
+        }
+
+        try
+        {
+            return Sealing.Open(key, row.Template, EntryData(row.Id));
+        }
+        catch (CryptographicException)
+        {
+            throw new InvalidOperationException($"The template of watchlist entry {row.Id} does not open: it was altered or moved from another entry.");
+        }
+    }
+
+    private static bool IsPlaintext(byte[] template, string templateHash) =>
+        !Sealing.LooksSealed(template) && template.Length % sizeof(float) == 0 && Convert.ToHexStringLower(SHA256.HashData(template)) == templateHash;
+
+    private static byte[] EntryData(long entryId) => System.Text.Encoding.ASCII.GetBytes(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"watchlist-entry/{entryId}"));
 
     /// <summary>
     /// The count and a hash over (entry id, template hash) of every entry, in id order: what a checkpoint

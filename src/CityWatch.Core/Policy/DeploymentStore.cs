@@ -166,30 +166,59 @@ public sealed class DeploymentStore(
     // concurrent stops one wins (true), the other changes and logs nothing (false).
     private async Task<bool> StopAsync(Deployment deployment, string actor, string reason, CancellationToken cancellationToken)
     {
-        StagedRecord staged;
+        StagedRecord? staged;
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            if (connection.Execute(
-                "UPDATE deployments SET stopped_by = @actor, stopped_at = @now, stop_reason = @reason WHERE id = @id AND stopped_at IS NULL",
-                new { id = deployment.Id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) },
-                transaction) == 0)
+            staged = Stop(connection, transaction, deployment, actor, reason);
+            if (staged is null)
             {
                 return false;
             }
 
-            staged = audit.Stage(connection, transaction, new AuditRecord(actor, GovernanceActions.DeploymentStop, reason, deployment.LegalBasisId, Parameters: new Dictionary<string, string>
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Stops, in the caller's transaction, every running deployment that includes <paramref name="cameraId"/>
+    /// (the camera was repointed, moved, had its face-recognition flag changed or was deleted), each with its
+    /// record. Recognition on the camera resumes only under a new deployment.
+    /// </summary>
+    internal IReadOnlyList<StagedRecord> StopOnCamera(SqliteConnection connection, SqliteTransaction transaction, long cameraId, string actor)
+    {
+        var running = connection.Query<Row>(
+            "SELECT * FROM deployments WHERE stopped_at IS NULL AND EXISTS (SELECT 1 FROM json_each(camera_ids) WHERE value = @cameraId) ORDER BY id",
+            new { cameraId },
+            transaction).Select(r => r.ToModel()).ToList();
+        var reason = $"stopped: camera {Invariant(cameraId)} changed";
+        return running.Select(d => Stop(connection, transaction, d, actor, reason)).OfType<StagedRecord>().ToList();
+    }
+
+    // The stop and its record in the caller's transaction; null if it had been stopped meanwhile.
+    private StagedRecord? Stop(SqliteConnection connection, SqliteTransaction transaction, Deployment deployment, string actor, string reason)
+    {
+        if (connection.Execute(
+            "UPDATE deployments SET stopped_by = @actor, stopped_at = @now, stop_reason = @reason WHERE id = @id AND stopped_at IS NULL",
+            new { id = deployment.Id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) },
+            transaction) == 0)
+        {
+            return null;
+        }
+
+        return audit.Stage(
+            connection,
+            transaction,
+            new AuditRecord(actor, GovernanceActions.DeploymentStop, reason, deployment.LegalBasisId, Parameters: new Dictionary<string, string>
             {
                 ["deployment"] = Invariant(deployment.Id),
                 ["startedBy"] = deployment.StartedBy,
                 ["startedAt"] = Timestamps.Format(deployment.StartedAt),
                 ["watchlists"] = string.Join(",", deployment.Watchlists.Select(w => $"{w.WatchlistId}:{w.Digest}")),
             }));
-            transaction.Commit();
-        }
-
-        await audit.CommittedAsync(staged, cancellationToken);
-        return true;
     }
 
     // The stored state behind a basis in force for live use: authorised, or urgent with its prerequisites recorded.

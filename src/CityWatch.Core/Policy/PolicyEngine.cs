@@ -1,6 +1,7 @@
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Matching;
 
 namespace CityWatch.Policy;
@@ -22,8 +23,10 @@ public sealed record PolicyDecision(ProcessingGrant? Grant, string? RefusalReaso
 
 /// <summary>
 /// The only place where a <see cref="ProcessingGrant"/> can be made. It checks the request against the
-/// legal bases in force (purpose, camera or area, time window or urgency deadline, watchlists, case id for
-/// retrospective use) and, for live use, against the running deployments (the camera must be in one, and
+/// legal bases in force (purpose, camera or area, time window or urgency deadline, watchlists) and, for
+/// retrospective use, against the case register: the case id must be the number of an open, unexpired
+/// case, only that case's basis may grant, a camera must be one of the case's, and the grant ends with the
+/// case. For live use it checks the running deployments (the camera must be in one, and
 /// each watchlist's digest must still be the one approved for it). It logs every grant and every refusal
 /// with its reason. Grants are short-lived (<see cref="GrantLifetime"/>), so a revoked, expired or lapsed
 /// basis, a stopped deployment or a changed watchlist stops processing on a running stream within that time.
@@ -36,6 +39,7 @@ public sealed class PolicyEngine(
     WatchlistStore watchlists,
     CameraScope scope,
     UrgencyGuard urgency,
+    CaseStore cases,
     AuditTrail audit,
     TimeProvider time)
 {
@@ -103,9 +107,19 @@ public sealed class PolicyEngine(
             return Verdict.Refused("no watchlist named: biometric processing is only ever against a named watchlist");
         }
 
-        if (request.Purpose == ProcessingPurpose.Retrospective && string.IsNullOrWhiteSpace(request.CaseId))
+        Case? registered = null;
+        if (request.Purpose == ProcessingPurpose.Retrospective)
         {
-            return Verdict.Refused("retrospective use needs a case id");
+            if (string.IsNullOrWhiteSpace(request.CaseId))
+            {
+                return Verdict.Refused("retrospective use needs a case id");
+            }
+
+            registered = cases.Find(request.CaseId);
+            if (CaseRefusal(request, registered) is { } caseRefusal)
+            {
+                return Verdict.Refused(caseRefusal);
+            }
         }
 
         if (request.Purpose == ProcessingPurpose.Live && request.CameraId is null)
@@ -133,6 +147,19 @@ public sealed class PolicyEngine(
             return Verdict.Refused($"camera {request.CameraId} is outside the scope of every legal basis in force");
         }
 
+        if (registered is not null)
+        {
+            // Only the basis the case was opened under grants for it, and never beyond the case's expiry.
+            var ofCase = forCamera.Where(b => b.Id == registered.LegalBasisId).ToList();
+            if (ofCase.Count == 0)
+            {
+                return Verdict.Refused($"legal basis {registered.LegalBasisId} of case {registered.Number} is not in force for retrospective use");
+            }
+
+            var verdict = EvaluateWatchlists(request, now, ofCase);
+            return verdict.Reason is null && registered.ExpiresAt < verdict.Until ? verdict with { Until = registered.ExpiresAt } : verdict;
+        }
+
         if (request.Purpose == ProcessingPurpose.Evaluation)
         {
             return request.WatchlistIds.Count == 0
@@ -143,6 +170,25 @@ public sealed class PolicyEngine(
         return request.Purpose == ProcessingPurpose.Live
             ? EvaluateLive(request, now, forCamera)
             : EvaluateWatchlists(request, now, forCamera);
+    }
+
+    // A retrospective request names a registered case: not free text, not a closed or expired case, and a
+    // camera only if it is one of the case's.
+    private static string? CaseRefusal(PolicyRequest request, Case? registered)
+    {
+        if (registered is null)
+        {
+            var given = request.CaseId!.Length <= 64 ? request.CaseId : request.CaseId[..64] + "…";
+            return $"'{given}' is not a registered case";
+        }
+
+        return registered.Status switch
+        {
+            CaseStatus.Closed => $"case {registered.Number} is closed",
+            CaseStatus.Expired => $"case {registered.Number} expired at {registered.ExpiresAt:O}",
+            _ when request.CameraId is { } camera && !registered.CameraIds.Contains(camera) => $"camera {camera} is outside the scope of case {registered.Number}",
+            _ => null,
+        };
     }
 
     // The basis that covers most of the requested watchlists. An explicit request must be covered whole;
@@ -224,7 +270,9 @@ public sealed class PolicyEngine(
             parameters["expires"] = grant.ExpiresAt.ToString("O", CultureInfo.InvariantCulture);
         }
 
-        return new AuditRecord(request.Actor, action, outcome, basisId, request.CaseId, parameters);
+        // A free-text "case" longer than a record may carry is cut, so that its refusal is still recorded.
+        var caseId = request.CaseId is { Length: > AuditRecordLimits.CaseId } text ? text[..AuditRecordLimits.CaseId] : request.CaseId;
+        return new AuditRecord(request.Actor, action, outcome, basisId, caseId, parameters);
     }
 
     // The only concrete grant. Private, so only this engine can construct one.

@@ -1,6 +1,7 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Data;
 using CityWatch.Matching;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,16 +21,19 @@ public static class PolicyServices
         var scope = new CameraScope(database);
         var deployments = new DeploymentStore(database, legalBases, watchlists, scope, audit, time);
         var urgency = new UrgencyGuard(database, legalBases, deployments, watchlists, new AlertStore(database, evidenceDirectory), audit);
-        return new PolicyEngine(legalBases, cameras, deployments, watchlists, scope, urgency, audit, time);
+        var cases = new CaseStore(database, legalBases, scope, audit, time);
+        return new PolicyEngine(legalBases, cameras, deployments, watchlists, scope, urgency, cases, audit, time);
     }
 
-    /// <summary>Legal bases, deployments, the policy engine, the urgency guard and the background governance sweep.</summary>
+    /// <summary>Legal bases, deployments, the case register, the policy engine, the urgency guard and the background governance sweep.</summary>
     public static IServiceCollection AddPolicy(this IServiceCollection services)
     {
         services.AddSingleton<LegalBasisStore>();
         services.AddSingleton<CameraScope>();
         services.AddSingleton<DeploymentStore>();
+        services.AddSingleton<CameraRegister>();
         services.AddSingleton<UrgencyGuard>();
+        services.AddSingleton<CaseStore>();
         services.AddSingleton<PolicyEngine>();
         services.AddSingleton<GovernanceJob>();
         services.AddHostedService(sp => sp.GetRequiredService<GovernanceJob>());

@@ -49,7 +49,8 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
             {
                 await foreach (var frame in FrameSource.ReadFileAsync(path, videoOptions, time, cancellationToken))
                 {
-                    if (time.GetUtcNow() >= grant.ExpiresAt)
+                    // Renewed well before it expires, so that no frame starts on a grant that lapses mid-frame.
+                    if (time.GetUtcNow() >= grant.ExpiresAt - RenewBefore)
                     {
                         grant = await policy.RequireAsync(request, cancellationToken);
                     }
@@ -88,6 +89,8 @@ internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, Wa
             cancellationToken);
         return report;
     }
+
+    private static readonly TimeSpan RenewBefore = TimeSpan.FromSeconds(5);
 
     private void Analyze(ProcessingGrant grant, BgrImage image, long frame, TimeSpan position, List<FaceFinding> findings)
     {

@@ -1,6 +1,4 @@
-using System.Globalization;
 using CityWatch.Alerts;
-using CityWatch.Audit;
 using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Vision;
@@ -14,21 +12,21 @@ public sealed record SubjectRecord(long AlertId, long? CameraId, DateTimeOffset 
 public sealed record SubjectAccessAnswer(string Reference, int Searched, float Threshold, IReadOnlyList<SubjectRecord> Records);
 
 /// <summary>
-/// Answers a data subject's access request (GDPR Art. 15) by searching the stored evidence with the photo
-/// they supplied, under a <see cref="ProcessingPurpose.SubjectAccess"/> grant that needs the request's
-/// reference and never a watchlist. A record is answered only when a face in its crop matches the
-/// requester at or above the operating threshold; that face is kept and everyone else is pixelated
-/// (<see cref="FaceRedaction"/>). The photo and its embedding live in memory for the call only; the log
-/// records the reference, the result count and the photo's hash.
+/// Searches the stored evidence for a registered access request (GDPR Art. 15) with the photo the
+/// requester supplied, under a <see cref="ProcessingPurpose.SubjectAccess"/> grant that needs the request's
+/// reference and never a watchlist. A record is kept only when a face in its crop matches the requester at
+/// or above the operating threshold; that face is kept and everyone else is pixelated
+/// (<see cref="FaceRedaction"/>). The photo and its embedding live in memory for the call only. The caller
+/// (<see cref="SubjectAccessRequests"/>) seals the answer and records the search in one transaction.
 /// </summary>
 internal sealed class SubjectAccessService(
-    PolicyEngine policy, FacePipeline vision, AlertStore alerts, EvidenceAccess evidence, AuditTrail audit, TimeProvider time, RecognitionOptions options)
+    PolicyEngine policy, FacePipeline vision, AlertStore alerts, EvidenceAccess evidence, TimeProvider time, RecognitionOptions options)
 {
-    public async Task<SubjectAccessAnswer> AnswerAsync(byte[] photo, string? reference, string actor, CancellationToken cancellationToken)
+    public async Task<(SubjectAccessAnswer Answer, Guid GrantId)> SearchAsync(byte[] photo, string reference, string actor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(photo);
         var matcher = new EvidenceMatcher(policy, vision, time, new PolicyRequest(actor, ProcessingPurpose.SubjectAccess, null, [], reference));
-        var grant = await matcher.GrantAsync(cancellationToken); // refuses (logged) without a reference
+        var grant = await matcher.GrantAsync(cancellationToken);
         var probe = await matcher.ProbeAsync(photo, cancellationToken);
         var threshold = options.CurrentThreshold;
         var items = alerts.All();
@@ -45,22 +43,6 @@ internal sealed class SubjectAccessService(
             records.Add(new SubjectRecord(alert.Id, alert.CameraId, alert.At, alert.LastSeen, alert.Status, faces[0].Score, ImageCodec.EncodeJpeg(redacted)));
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(
-                actor,
-                EvidenceActions.SubjectAccess,
-                "answered",
-                null,
-                reference,
-                new Dictionary<string, string>
-                {
-                    ["searched"] = items.Count.ToString(CultureInfo.InvariantCulture),
-                    ["threshold"] = threshold.ToString("0.0000", CultureInfo.InvariantCulture),
-                    ["grant"] = grant.Id.ToString(),
-                },
-                records.Count,
-                [$"sha256:{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(photo))}"]),
-            cancellationToken);
-        return new SubjectAccessAnswer(reference!, items.Count, threshold, records);
+        return (new SubjectAccessAnswer(reference, items.Count, threshold, records), grant.Id);
     }
 }

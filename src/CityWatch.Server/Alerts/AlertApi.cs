@@ -23,10 +23,14 @@ internal static class AlertApi
     public static IEndpointRouteBuilder MapAlertApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/alerts").WithTags("Alerts");
-        group.MapGet("/", (AlertStore store, CameraStore cameras, HttpContext http, int? offset, int? limit, long? cameraId) =>
-            TypedResults.Ok(store.List(offset ?? 0, limit ?? 50, cameraId, Scope(http, cameras, Viewers)))).Allow(Viewers);
-        group.MapGet("/{id:long}", (AlertStore store, CameraStore cameras, HttpContext http, long id) =>
-            TypedResults.Ok(InScope(store.Get(id), http, cameras, Viewers))).Allow(Viewers);
+        // Whoever holds the Verifier role sees a candidate they have not decided on as "pending", whichever role they call through.
+        group.MapGet("/", (AlertStore store, AlertVerification verification, CameraStore cameras, HttpContext http, int? offset, int? limit, long? cameraId) =>
+        {
+            var page = store.List(offset ?? 0, limit ?? 50, cameraId, Scope(http, cameras, Viewers));
+            return TypedResults.Ok(page with { Items = Blind(http, verification, page.Items, a => a.Id, a => a with { Status = AlertVerification.Pending }) });
+        }).Allow(Viewers);
+        group.MapGet("/{id:long}", (AlertStore store, AlertVerification verification, CameraStore cameras, HttpContext http, long id) =>
+            TypedResults.Ok(Blind(http, verification, [InScope(store.Get(id), http, cameras, Viewers)], a => a.Id, a => a with { Status = AlertVerification.Pending })[0])).Allow(Viewers);
         group.MapGet("/{id:long}/crop", async (AlertStore store, CameraStore cameras, EvidenceAccess evidence, AuditTrail audit, HttpContext http, long id, CancellationToken ct) =>
         {
             var alert = InScope(store.Get(id), http, cameras, Viewers);
@@ -49,8 +53,15 @@ internal static class AlertApi
             InScope(store.Get(id), http, cameras, [Role.Verifier]);
             return TypedResults.Ok(await verification.DecideAsync(id, http.User.Name(), new DecisionInput(decision, input.Note), ct));
         }).Allow(Role.Verifier);
-        group.MapGet("/{id:long}/decisions", (AlertVerification verification, long id) =>
-            TypedResults.Ok(verification.Decisions(id))).Allow(Role.DataProtectionOfficer);
+        group.MapGet("/{id:long}/decisions", (AlertVerification verification, AlertStore store, HttpContext http, long id) =>
+        {
+            if (http.Caller().Has(Role.Verifier) && verification.IsBlind(http.User.Name(), store.Get(id)))
+            {
+                throw new ForbiddenException($"Alert {id} is a candidate you may still decide on as a verifier: its decisions stay hidden from you until you decide or it is settled.");
+            }
+
+            return TypedResults.Ok(verification.Decisions(id));
+        }).Allow(Role.DataProtectionOfficer);
         group.MapPost("/{id:long}/export", async (AlertVerification verification, AlertStore store, CameraStore cameras, HttpContext http, long id, ExportRequest? input, CancellationToken ct) =>
         {
             if (string.IsNullOrWhiteSpace(input?.Purpose) || string.IsNullOrWhiteSpace(input.Recipient))
@@ -65,13 +76,21 @@ internal static class AlertApi
         }).Allow(Role.Investigator);
 
         // Retrospective search over stored evidence: multipart with "photo" and "case".
-        app.MapPost("/api/search", async (HttpRequest request, HttpContext http, EvidenceSearch search, CancellationToken ct) =>
+        app.MapPost("/api/search", async (HttpRequest request, HttpContext http, EvidenceSearch search, AlertVerification verification, CancellationToken ct) =>
         {
             var (photo, form) = await PhotoAsync(request, ct);
-            return TypedResults.Ok(await search.SearchAsync(photo, form["case"].ToString(), http.User.Name(), ct));
+            var result = await search.SearchAsync(photo, form["case"].ToString(), http.User.Name(), ct);
+            return TypedResults.Ok(result with { Matches = Blind(http, verification, result.Matches, m => m.AlertId, m => m with { Status = AlertVerification.Pending }) });
         }).DisableAntiforgery().Allow(Role.Investigator).WithTags("Alerts");
         return app;
     }
+
+    /// <summary>
+    /// What a caller may see of alert-bearing items: for a caller who holds the Verifier role (alongside
+    /// any other), each item about a candidate they have not decided on goes through <paramref name="redact"/>.
+    /// </summary>
+    internal static IReadOnlyList<T> Blind<T>(HttpContext http, AlertVerification verification, IReadOnlyList<T> items, Func<T, long> alertId, Func<T, T> redact) =>
+        http.Caller().Has(Role.Verifier) ? verification.Blind(http.User.Name(), items, alertId, redact) : items;
 
     /// <summary>The "photo" file of a multipart form, read into memory (never written to disk), and the form.</summary>
     internal static async Task<(byte[] Photo, IFormCollection Form)> PhotoAsync(HttpRequest request, CancellationToken ct)

@@ -14,6 +14,7 @@ internal static class AlertServices
         services.AddSingleton<AlertVerification>();
         services.AddSingleton<EvidenceSearch>();
         services.AddSingleton<SubjectAccessService>();
+        services.AddSingleton<SubjectAccessRequests>();
         services.AddSingleton((retention ?? new RetentionOptions()).Validate());
         services.AddSingleton<RetentionEnforcer>();
         services.AddHostedService<RetentionService>();

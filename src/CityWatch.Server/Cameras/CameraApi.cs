@@ -2,6 +2,8 @@ using CityWatch.Server.Identity;
 using CityWatch.Identity;
 using CityWatch.Cameras;
 using CityWatch.Recognition;
+using System.Security.Claims;
+using CityWatch.Policy;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace CityWatch.Server.Cameras;
@@ -31,33 +33,35 @@ internal static class CameraApi
         }).Allow(Access.Staff);
         cameras.MapGet("/{id:long}/health", Results<Ok<CameraHealthView>, NotFound> (CameraStore store, CameraMonitor monitor, long id) =>
         {
-            store.Get(id);
-            return monitor.Health(id) is { } health ? TypedResults.Ok(health) : TypedResults.NotFound();
+            var camera = store.Get(id);
+            return monitor.Health(id) is { } health
+                ? TypedResults.Ok(health with { LastError = StreamCredentials.Scrub(health.LastError, camera.StreamUrl) })
+                : TypedResults.NotFound();
         }).Allow(Access.Staff);
-        cameras.MapPost("/", (CameraStore store, CameraMonitor monitor, CameraInput input) =>
+        cameras.MapPost("/", async (CameraRegister register, CameraMonitor monitor, ClaimsPrincipal user, CameraInput input, CancellationToken ct) =>
         {
-            var camera = store.Create(input);
+            var camera = await register.CreateAsync(input, user.Name(), ct);
             monitor.Reconcile();
-            return TypedResults.Created($"/api/cameras/{camera.Id}", camera);
+            return TypedResults.Created($"/api/cameras/{camera.Id}", CameraView.Of(camera, monitor.Health(camera.Id)));
         }).Allow(Role.Administrator);
-        cameras.MapPut("/{id:long}", (CameraStore store, CameraMonitor monitor, long id, CameraInput input) =>
+        cameras.MapPut("/{id:long}", async (CameraRegister register, CameraMonitor monitor, ClaimsPrincipal user, long id, CameraInput input, CancellationToken ct) =>
         {
-            var camera = store.Update(id, input);
+            var camera = await register.UpdateAsync(id, input, user.Name(), ct);
             monitor.Reconcile();
-            return TypedResults.Ok(camera);
+            return TypedResults.Ok(CameraView.Of(camera, monitor.Health(id)));
         }).Allow(Role.Administrator);
-        cameras.MapDelete("/{id:long}", (CameraStore store, CameraMonitor monitor, long id) =>
+        cameras.MapDelete("/{id:long}", async (CameraRegister register, CameraMonitor monitor, ClaimsPrincipal user, long id, CancellationToken ct) =>
         {
-            store.Delete(id);
+            await register.DeleteAsync(id, user.Name(), ct);
             monitor.Reconcile();
             return TypedResults.NoContent();
         }).Allow(Role.Administrator);
-        cameras.MapPost("/import", async (CameraStore store, CameraMonitor monitor, HttpRequest request, string? format) =>
+        cameras.MapPost("/import", async (CameraRegister register, CameraMonitor monitor, HttpRequest request, ClaimsPrincipal user, string? format, CancellationToken ct) =>
         {
             using var reader = new StreamReader(request.Body);
-            var content = await reader.ReadToEndAsync(request.HttpContext.RequestAborted);
+            var content = await reader.ReadToEndAsync(ct);
             var inventory = CameraImport.Parse(content, format ?? request.ContentType?.Split(';')[0] ?? "csv");
-            var result = store.Import(inventory.Sites, inventory.Cameras);
+            var result = await register.ImportAsync(inventory.Sites, inventory.Cameras, user.Name(), ct);
             monitor.Reconcile();
             return TypedResults.Ok(result);
         }).Allow(Role.Administrator);
@@ -65,7 +69,11 @@ internal static class CameraApi
     }
 }
 
-/// <summary>A camera as the API shows it: the register entry and, if it streams, its health.</summary>
+/// <summary>
+/// A camera as the API shows it: the register entry and, if it streams, its health. Stream credentials
+/// are write-only: the URL comes without them (<see cref="HasCredentials"/> says whether it has some), and
+/// they are scrubbed from the health's last error, which may quote ffmpeg quoting the URL.
+/// </summary>
 internal sealed record CameraView(
     long Id,
     string Code,
@@ -74,6 +82,7 @@ internal sealed record CameraView(
     string Owner,
     string Purpose,
     string? StreamUrl,
+    bool HasCredentials,
     bool FaceRecognitionAllowed,
     double AnalysisFps,
     int AnalysisWidth,
@@ -82,6 +91,7 @@ internal sealed record CameraView(
     CameraHealthView? Health)
 {
     public static CameraView Of(Camera c, CameraHealthView? health) => new(
-        c.Id, c.Code, c.SiteId, c.Name, c.Owner, c.Purpose, c.StreamUrl, c.FaceRecognitionAllowed, c.AnalysisFps, c.AnalysisWidth,
-        c.RetentionDays, c.Enabled, health);
+        c.Id, c.Code, c.SiteId, c.Name, c.Owner, c.Purpose, StreamCredentials.Strip(c.StreamUrl), StreamCredentials.HasCredentials(c.StreamUrl),
+        c.FaceRecognitionAllowed, c.AnalysisFps, c.AnalysisWidth, c.RetentionDays, c.Enabled,
+        health is null ? null : health with { LastError = StreamCredentials.Scrub(health.LastError, c.StreamUrl) });
 }

@@ -24,10 +24,14 @@ internal sealed partial class DemoCity(
     ServerOptions options,
     Readiness readiness,
     SetupTokenHolder setupToken,
+    IdentityStore identities,
     TimeProvider time,
     ILogger<DemoCity> logger) : BackgroundService
 {
     public const string WatchlistName = "Demo watchlist";
+
+    // One session per demo person per run: each sign-in uses up a TOTP code (good once).
+    private readonly Dictionary<string, HttpClient> _sessions = [];
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
@@ -49,6 +53,15 @@ internal sealed partial class DemoCity(
             LogFailed(logger, e.Message);
             readiness.MarkFailed($"The demo city could not be set up: {e.Message}");
         }
+        finally
+        {
+            foreach (var client in _sessions.Values)
+            {
+                client.Dispose();
+            }
+
+            _sessions.Clear();
+        }
     }
 
     private async Task SeedAsync(CancellationToken cancellationToken)
@@ -62,9 +75,9 @@ internal sealed partial class DemoCity(
 
         var address = server.Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
         var accounts = await DemoAccountsAsync(address, cancellationToken);
-        using var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
-        using var investigator = await SignedInAsync(address, accounts, "demo-investigator", cancellationToken);
-        using var authority = await SignedInAsync(address, accounts, "demo-authority", cancellationToken);
+        var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
+        var investigator = await SignedInAsync(address, accounts, "demo-investigator", cancellationToken);
+        var authority = await SignedInAsync(address, accounts, "demo-authority", cancellationToken);
 
         var cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
         if (cameras.Total == 0)
@@ -139,7 +152,7 @@ internal sealed partial class DemoCity(
             current = await SendAsync<Watchlist>(authority.PostAsync($"api/watchlists/{watchlist.Id}/approve", null, cancellationToken), cancellationToken);
         }
 
-        using var @operator = await SignedInAsync(address, accounts, "demo-operator", cancellationToken);
+        var @operator = await SignedInAsync(address, accounts, "demo-operator", cancellationToken);
         var running = (await GetAsync<List<Deployment>>(@operator, "api/deployments", cancellationToken)).Where(d => d.Running && d.LegalBasisId == basis.Id).ToList();
         if (!running.Any(d => d.Watchlists.Any(w => w.WatchlistId == watchlist.Id && w.Digest == current.CurrentDigest)))
         {
@@ -153,48 +166,68 @@ internal sealed partial class DemoCity(
 
         LogReady(logger, cameras.Total, address);
         Console.WriteLine("Demo accounts (also in " + AccountsFile + "):");
-        foreach (var (name, (role, password)) in accounts)
+        foreach (var (name, account) in accounts)
         {
-            Console.WriteLine($"  {name,-20} {role,-22} {password}");
+            Console.WriteLine($"  {name,-20} {account.Role,-22} {account.Password} {account.TotpSecret}");
         }
     }
 
     private string AccountsFile => Path.Combine(options.DataDirectory, "demo-accounts.txt");
 
+    /// <summary>A demo person: their role, the password they chose and their TOTP secret (printed: it is a demo).</summary>
+    private sealed record DemoAccount(Role Role, string Password, string TotpSecret);
+
     /// <summary>
-    /// The demo's people, one per role (two verifiers). Made on the first run with random passwords and
-    /// the one-time set-up token, through the API; kept in the data folder (owner-only) for later runs.
+    /// The demo's people, one per role (two verifiers). Made on the first run through the API as a city
+    /// would: the set-up token invites the administrator and the first oversight quorum (the authority and
+    /// the DPO); the administrator invites the others; each person accepts with a random password and
+    /// enrols TOTP; the DPO approves the verifiers' grants. Kept in the data folder (owner-only) for later runs.
     /// </summary>
-    private async Task<Dictionary<string, (Role Role, string Password)>> DemoAccountsAsync(string address, CancellationToken cancellationToken)
+    private async Task<Dictionary<string, DemoAccount>> DemoAccountsAsync(string address, CancellationToken cancellationToken)
     {
         if (File.Exists(AccountsFile))
         {
             return (await File.ReadAllLinesAsync(AccountsFile, cancellationToken))
                 .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .ToDictionary(p => p[0], p => (Enum.Parse<Role>(p[1]), p[2]));
+                .ToDictionary(p => p[0], p => new DemoAccount(Enum.Parse<Role>(p[1]), p[2], p[3]));
         }
 
         var token = setupToken.Token ?? throw new InvalidOperationException($"Accounts exist but {AccountsFile} is missing: the demo cannot sign in.");
-        var accounts = new Dictionary<string, (Role, string)>
-        {
-            ["demo-admin"] = (Role.Administrator, Password()),
-            ["demo-operator"] = (Role.Operator, Password()),
-            ["demo-verifier-1"] = (Role.Verifier, Password()),
-            ["demo-verifier-2"] = (Role.Verifier, Password()),
-            ["demo-investigator"] = (Role.Investigator, Password()),
-            ["demo-authority"] = (Role.Authority, Password()),
-            ["demo-dpo"] = (Role.DataProtectionOfficer, Password()),
-        };
+        var accounts = new Dictionary<string, DemoAccount>();
         using var anonymous = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
-        await SendAsync<Account>(anonymous.PostAsJsonAsync("api/setup", new { token, username = "demo-admin", displayName = "Demo administrator", password = accounts["demo-admin"].Item2 }, Json, cancellationToken), cancellationToken);
-        using var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
-        foreach (var (name, (role, password)) in accounts.Where(a => a.Key != "demo-admin"))
+        var setup = await SendAsync<SetupResult>(anonymous.PostAsJsonAsync("api/setup", new
         {
-            var account = await SendAsync<Account>(admin.PostAsJsonAsync("api/accounts", new AccountInput(name, name, password), Json, cancellationToken), cancellationToken);
-            await SendAsync<RoleGrant>(admin.PostAsJsonAsync($"api/accounts/{account.Id}/roles", new RoleGrantInput(role), Json, cancellationToken), cancellationToken);
+            token,
+            administrator = new AccountInput("demo-admin", "Demo administrator", "DEMO-0001"),
+            quorum = new[]
+            {
+                new QuorumMember("demo-authority", "Demo authority", "DEMO-0002", Role.Authority),
+                new QuorumMember("demo-dpo", "Demo data-protection officer", "DEMO-0003", Role.DataProtectionOfficer),
+            },
+        }, Json, cancellationToken), cancellationToken);
+        accounts["demo-admin"] = await AcceptAsync(anonymous, setup.Administrator, Role.Administrator, cancellationToken);
+        accounts["demo-authority"] = await AcceptAsync(anonymous, setup.Quorum[0], Role.Authority, cancellationToken);
+        accounts["demo-dpo"] = await AcceptAsync(anonymous, setup.Quorum[1], Role.DataProtectionOfficer, cancellationToken);
+
+        var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
+        var dpo = await SignedInAsync(address, accounts, "demo-dpo", cancellationToken);
+        var people = new (string Name, Role Role, string Reference)[]
+        {
+            ("demo-operator", Role.Operator, "DEMO-0004"), ("demo-verifier-1", Role.Verifier, "DEMO-0005"), ("demo-verifier-2", Role.Verifier, "DEMO-0006"),
+            ("demo-investigator", Role.Investigator, "DEMO-0007"),
+        };
+        foreach (var (name, role, reference) in people)
+        {
+            var invitation = await SendAsync<IssuedInvitation>(admin.PostAsJsonAsync("api/accounts", new AccountInput(name, $"Demo {role}", reference), Json, cancellationToken), cancellationToken);
+            accounts[name] = await AcceptAsync(anonymous, invitation, role, cancellationToken);
+            var grant = await SendAsync<RoleGrant>(admin.PostAsJsonAsync($"api/accounts/{invitation.AccountId}/roles", new RoleGrantInput(role), Json, cancellationToken), cancellationToken);
+            if (grant.Status == GrantStatus.Pending)
+            {
+                await SendAsync<RoleGrant>(dpo.PostAsync($"api/role-grants/{grant.Id}/approve", null, cancellationToken), cancellationToken);
+            }
         }
 
-        await File.WriteAllLinesAsync(AccountsFile, accounts.Select(a => $"{a.Key} {a.Value.Item1} {a.Value.Item2}"), cancellationToken);
+        await File.WriteAllLinesAsync(AccountsFile, accounts.Select(a => $"{a.Key} {a.Value.Role} {a.Value.Password} {a.Value.TotpSecret}"), cancellationToken);
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(AccountsFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
@@ -203,13 +236,40 @@ internal sealed partial class DemoCity(
         return accounts;
     }
 
-    private static async Task<HttpClient> SignedInAsync(string address, Dictionary<string, (Role Role, string Password)> accounts, string name, CancellationToken cancellationToken)
+    /// <summary>The invited person chooses a password, receives the TOTP secret and confirms a code from it.</summary>
+    private async Task<DemoAccount> AcceptAsync(HttpClient anonymous, IssuedInvitation invitation, Role role, CancellationToken cancellationToken)
     {
+        var password = Password();
+        var enrolment = await SendAsync<TotpEnrolment>(anonymous.PostAsJsonAsync("api/invitations/accept", new { code = invitation.Code, password }, Json, cancellationToken), cancellationToken);
+        var code = SecondFactor.NextCode(enrolment.Secret, time.GetUtcNow(), null);
+        await SendAsync<Account>(anonymous.PostAsJsonAsync("api/invitations/confirm", new { code = invitation.Code, totp = code }, Json, cancellationToken), cancellationToken);
+        return new DemoAccount(role, password, enrolment.Secret);
+    }
+
+    private async Task<HttpClient> SignedInAsync(string address, Dictionary<string, DemoAccount> accounts, string name, CancellationToken cancellationToken)
+    {
+        if (_sessions.TryGetValue(name, out var session))
+        {
+            return session;
+        }
+
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
         try
         {
-            var signedIn = await SendAsync<SignedIn>(client.PostAsJsonAsync("api/auth/sign-in", new { username = name, password = accounts[name].Password }, Json, cancellationToken), cancellationToken);
+            // The demo plays each person's authenticator: the next code it would show (the server's record
+            // of the last step used only spares the demo a refused reuse when it restarts within 30 seconds).
+            var last = identities.FindByName(name) is { } account ? identities.Credentials(account.Id).TotpLastStep : null;
+            var totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last);
+            if (totp is null)
+            {
+                // Restarted quickly: every code the server accepts now is used. The next step brings a new one.
+                await Task.Delay(TimeSpan.FromSeconds(SecondFactor.StepSeconds), time, cancellationToken);
+                totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last);
+            }
+
+            var signedIn = await SendAsync<SignedIn>(client.PostAsJsonAsync("api/auth/sign-in", new { username = name, password = accounts[name].Password, totp }, Json, cancellationToken), cancellationToken);
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", signedIn.Token);
+            _sessions[name] = client;
             return client;
         }
         catch

@@ -2,6 +2,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;
@@ -9,6 +10,7 @@ using CityWatch.Vision;
 using CityWatch.Server.Alerts;
 using CityWatch.Server.Audit;
 using CityWatch.Server.Cameras;
+using CityWatch.Server.Cases;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
@@ -27,6 +29,13 @@ public static class CityWatchServer
 {
     public static WebApplication Build(ServerOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Kek is null)
+        {
+            throw new KeyEncryptionKeyRequiredException(
+                $"no key-encryption key: give --kek-file FILE (outside the data folder), --kek-shares-from FILE... or set {KeyEncryptionKey.EnvironmentVariable}");
+        }
+
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
         builder.WebHost.UseUrls(options.Urls);
@@ -39,7 +48,7 @@ public static class CityWatchServer
         builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
         builder.Services.AddCityWatchCore(options);
-        builder.Services.AddIdentity();
+        builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
@@ -50,6 +59,7 @@ public static class CityWatchServer
         }
 
         var app = builder.Build();
+        OpenKeys(app);
         app.UseSecurityHeaders();
         app.UseProblemMapping();
         app.UseAuthentication();
@@ -64,6 +74,7 @@ public static class CityWatchServer
         app.MapCameraApi();
         app.MapLegalBasisApi();
         app.MapDeploymentApi();
+        app.MapCaseApi();
         app.MapWatchlistApi();
         app.MapAlertApi();
         app.MapSubjectAccessApi();
@@ -94,13 +105,30 @@ public static class CityWatchServer
         return app;
     }
 
+    // The keys open at start, before anything listens: the log's signing key is unwrapped (a wrong KEK
+    // stops here), an older data folder's plaintext key files and templates are wrapped and sealed, and
+    // every unwrap so far goes into the log as it opens.
+    private static void OpenKeys(WebApplication app)
+    {
+        try
+        {
+            var audit = app.Services.GetRequiredService<AuditTrail>();
+            app.Services.GetRequiredService<WatchlistStore>().SealPlaintextTemplatesAsync(audit).GetAwaiter().GetResult();
+        }
+        catch
+        {
+            ((IDisposable)app).Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The core services, shared by the server and the CLI's offline commands.</summary>
     public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options)
     {
-        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(options.Time);
         services.AddSingleton(_ =>
         {
-            var database = new CityWatchDatabase(options.DatabasePath);
+            var database = new CityWatchDatabase(options.DatabasePath, options.Kek);
             database.Migrate();
             return database;
         });

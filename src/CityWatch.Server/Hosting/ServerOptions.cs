@@ -5,7 +5,7 @@ public sealed record ServerOptions
 {
     public const string DefaultUrls = "http://127.0.0.1:5080";
 
-    /// <summary>The SQLite file, the evidence folder and the log's keys live here.</summary>
+    /// <summary>The SQLite file and the evidence folder live here; the keys in it are only ever stored wrapped by <see cref="Kek"/>.</summary>
     public required string DataDirectory { get; init; }
 
     /// <summary>The verified model files (filled by `citywatch models fetch`).</summary>
@@ -15,6 +15,12 @@ public sealed record ServerOptions
     public string? AssetsDirectory { get; init; }
 
     public string Urls { get; init; } = DefaultUrls;
+
+    /// <summary>
+    /// The key-encryption key, obtained outside the data folder (key file, environment secret or custodian
+    /// shares: <see cref="Keys.KeyEncryptionKey.Resolve"/>). The server does not start without it.
+    /// </summary>
+    public Keys.KeyEncryptionKey? Kek { get; init; }
 
     public bool Demo { get; init; }
 
@@ -29,6 +35,12 @@ public sealed record ServerOptions
 
     /// <summary>Whether camera streams are ingested and analysed (off for API-only tests).</summary>
     public bool RunCameras { get; init; } = true;
+
+    /// <summary>How long an invitation code can be used (the person sets their own password and second factor with it).</summary>
+    public TimeSpan InvitationLifetime { get; init; } = TimeSpan.FromHours(48);
+
+    /// <summary>The clock everything reads (tests pass a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public string DatabasePath => Path.Combine(DataDirectory, "citywatch.db");
 

@@ -8,18 +8,30 @@ namespace CityWatch.Server.Identity;
 
 internal static class IdentityApi
 {
-    public const string AccountChange = "auth.account_change";
-    public const string RoleChange = "auth.role_change";
+    public const string AccountChange = IdentityActions.AccountChange;
+    public const string RoleChange = IdentityActions.RoleChange;
     public const string KeyCreate = "auth.key_create";
     public const string KeyRevoke = "auth.key_revoke";
 
-    public sealed record SetupInput(string Token, string Username, string DisplayName, string Password);
+    public const string InvitationLimit = "invitation";
 
-    public sealed record SignInInput(string Username, string Password);
+    public sealed record SetupInput(string Token, AccountInput Administrator, IReadOnlyList<QuorumMember> Quorum);
 
-    public static IServiceCollection AddIdentity(this IServiceCollection services)
+    public sealed record SignInInput(string Username, string Password, string? Totp);
+
+    public sealed record AcceptInput(string Code, string Password);
+
+    public sealed record ConfirmInput(string Code, string Totp);
+
+    /// <summary>The public view: how many hold each role now, and every change over time, without names.</summary>
+    public sealed record AccountHistory(IReadOnlyDictionary<string, int> Counts, IReadOnlyList<RoleChange> Changes);
+
+    public static IServiceCollection AddIdentity(this IServiceCollection services, IdentityOptions options)
     {
+        services.AddSingleton(options);
         services.AddSingleton<IdentityStore>();
+        services.AddSingleton<Invitations>();
+        services.AddSingleton<RoleGrants>();
         services.AddSingleton<SignInService>();
         services.AddAuthentication(SessionAuthentication.SchemeName)
             .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, SessionAuthentication>(SessionAuthentication.SchemeName, null);
@@ -31,6 +43,10 @@ internal static class IdentityApi
             options.AddPolicy(Access.SignInLimit, context => RateLimitPartition.GetFixedWindowLimiter(
                 context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = 20, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+            // Invitation codes are 256-bit random, so this only bounds the TOTP guesses of a code holder.
+            options.AddPolicy(InvitationLimit, context => RateLimitPartition.GetFixedWindowLimiter(
+                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                _ => new FixedWindowRateLimiterOptions { PermitLimit = 60, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
             options.OnRejected = async (context, cancellationToken) =>
             {
                 var audit = context.HttpContext.RequestServices.GetRequiredService<AuditTrail>();
@@ -54,13 +70,26 @@ internal static class IdentityApi
     public static IEndpointRouteBuilder MapIdentityApi(this IEndpointRouteBuilder app)
     {
         app.MapPost("/api/setup", async (SignInService signIn, SetupInput input, CancellationToken ct) =>
-            TypedResults.Ok(await signIn.SetUpAsync(input.Token, new AccountInput(input.Username, input.DisplayName, input.Password), ct)))
+            TypedResults.Ok(await signIn.SetUpAsync(input.Token, input.Administrator, input.Quorum, ct)))
             .Public().RequireRateLimiting(Access.SignInLimit).WithTags("Identity");
+
+        var invitations = app.MapGroup("/api/invitations").WithTags("Identity");
+        invitations.MapPost("/accept", async (Invitations store, HttpContext http, AcceptInput input, CancellationToken ct) =>
+            TypedResults.Ok(await store.AcceptAsync(input.Code, input.Password, Remote(http), ct)))
+            .Public().RequireRateLimiting(InvitationLimit);
+        invitations.MapPost("/confirm", async (Invitations store, HttpContext http, ConfirmInput input, CancellationToken ct) =>
+            TypedResults.Ok(await store.ConfirmAsync(input.Code, input.Totp, Remote(http), ct)))
+            .Public().RequireRateLimiting(InvitationLimit);
+        invitations.MapGet("/pending", (Invitations store) => TypedResults.Ok(store.AwaitingApproval())).Allow(Approvers);
+        invitations.MapPost("/{id:long}/approve", async (Invitations store, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(await store.ApproveAsync(id, http.Caller(), ct))).Allow(Oversight);
+        invitations.MapPost("/{id:long}/reject", async (Invitations store, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(await store.RejectAsync(id, http.Caller(), ct))).Allow(Oversight);
 
         var auth = app.MapGroup("/api/auth").WithTags("Identity");
         auth.MapPost("/sign-in", async (SignInService signIn, HttpContext http, SignInInput input, CancellationToken ct) =>
         {
-            var signedIn = await signIn.SignInAsync(input.Username, input.Password, http.Connection.RemoteIpAddress?.ToString() ?? "unknown", ct);
+            var signedIn = await signIn.SignInAsync(input.Username, input.Password, input.Totp, Remote(http), ct);
             http.Response.Cookies.Append(Access.SessionCookie, signedIn.Token, new CookieOptions
             {
                 HttpOnly = true,
@@ -85,38 +114,36 @@ internal static class IdentityApi
 
         var accounts = app.MapGroup("/api/accounts").WithTags("Identity");
         accounts.MapGet("/", (IdentityStore store) => TypedResults.Ok(store.List())).Allow(Role.Administrator, Role.DataProtectionOfficer);
-        accounts.MapPost("/", async (IdentityStore store, AuditTrail audit, ClaimsPrincipal user, AccountInput input, CancellationToken ct) =>
+        accounts.MapPost("/", async (Invitations store, HttpContext http, AccountInput input, CancellationToken ct) =>
         {
-            var account = store.CreateAccount(input, user.Name());
-            await audit.AppendAsync(new AuditRecord(user.Name(), AccountChange, "created", Parameters: Params(("account", account.Username))), ct);
-            return TypedResults.Created($"/api/accounts/{account.Id}", account);
+            var invitation = await store.InviteAsync(input, http.Caller(), ct);
+            return TypedResults.Created($"/api/accounts/{invitation.AccountId}", invitation);
         }).Allow(Role.Administrator);
+        accounts.MapPost("/{id:long}/invitation", async (Invitations store, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(await store.ReissueAsync(id, http.Caller(), ct))).Allow(Role.Administrator);
+        accounts.MapPost("/{id:long}/reset", async (Invitations store, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(await store.ResetAsync(id, http.Caller(), ct))).Allow(Role.Administrator);
         accounts.MapPost("/{id:long}/disable", (IdentityStore store, AuditTrail audit, ClaimsPrincipal user, long id, CancellationToken ct) => SetDisabledAsync(store, audit, user, id, true, ct))
             .Allow(Role.Administrator);
         accounts.MapPost("/{id:long}/enable", (IdentityStore store, AuditTrail audit, ClaimsPrincipal user, long id, CancellationToken ct) => SetDisabledAsync(store, audit, user, id, false, ct))
             .Allow(Role.Administrator);
-        accounts.MapPost("/{id:long}/roles", async (IdentityStore store, AuditTrail audit, HttpContext http, long id, RoleGrantInput input, CancellationToken ct) =>
+        accounts.MapPost("/{id:long}/roles", async (RoleGrants grants, HttpContext http, long id, RoleGrantInput input, CancellationToken ct) =>
         {
-            var caller = http.Caller();
-            if (caller.AccountId == id)
-            {
-                throw new ForbiddenException("An administrator cannot give a role to themselves.");
-            }
-
-            var target = store.Get(id);
-            var grant = store.AddRole(id, input, caller.Name);
-            await audit.AppendAsync(
-                new AuditRecord(caller.Name, RoleChange, "granted", Parameters: Params(("account", target.Username), ("role", input.Role.ToString()), ("grant", Invariant(grant.Id)))),
-                ct);
+            var grant = await grants.GrantAsync(id, input, http.Caller(), ct);
             return TypedResults.Created($"/api/accounts/{id}/roles/{grant.Id}", grant);
         }).Allow(Role.Administrator);
-        accounts.MapDelete("/{id:long}/roles/{grantId:long}", async (IdentityStore store, AuditTrail audit, ClaimsPrincipal user, long id, long grantId, CancellationToken ct) =>
+        accounts.MapDelete("/{id:long}/roles/{grantId:long}", async (RoleGrants grants, HttpContext http, long id, long grantId, CancellationToken ct) =>
         {
-            var target = store.Get(id);
-            store.RemoveRole(id, grantId);
-            await audit.AppendAsync(new AuditRecord(user.Name(), RoleChange, "removed", Parameters: Params(("account", target.Username), ("grant", Invariant(grantId)))), ct);
+            await grants.RemoveAsync(id, grantId, http.Caller(), ct);
             return TypedResults.NoContent();
         }).Allow(Role.Administrator);
+
+        var roleGrants = app.MapGroup("/api/role-grants").WithTags("Identity");
+        roleGrants.MapGet("/pending", (RoleGrants grants) => TypedResults.Ok(grants.Pending())).Allow(Approvers);
+        roleGrants.MapPost("/{id:long}/approve", async (RoleGrants grants, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(await grants.ApproveAsync(id, http.Caller(), ct))).Allow(Oversight);
+        roleGrants.MapPost("/{id:long}/reject", async (RoleGrants grants, HttpContext http, long id, CancellationToken ct) =>
+            TypedResults.Ok(await grants.RejectAsync(id, http.Caller(), ct))).Allow(Oversight);
 
         var keys = app.MapGroup("/api/keys").WithTags("Identity");
         keys.MapGet("/", (IdentityStore store) => TypedResults.Ok(store.Keys())).Allow(Role.Administrator, Role.DataProtectionOfficer);
@@ -135,7 +162,9 @@ internal static class IdentityApi
         }).Allow(Role.Administrator);
 
         // No names: how many accounts hold each role, so the public can see there are no hidden ones.
-        app.MapGet("/api/public/accounts", (IdentityStore store) => TypedResults.Ok(store.CountsByRole().ToDictionary(p => p.Key.ToString(), p => p.Value)))
+        app.MapGet("/api/public/accounts", (IdentityStore store) => TypedResults.Ok(Counts(store)))
+            .Public().WithTags("Transparency");
+        app.MapGet("/api/public/accounts/history", (IdentityStore store) => TypedResults.Ok(new AccountHistory(Counts(store), store.History())))
             .Public().WithTags("Transparency");
         return app;
     }
@@ -147,6 +176,16 @@ internal static class IdentityApi
         await audit.AppendAsync(new AuditRecord(user.Name(), AccountChange, disabled ? "disabled" : "enabled", Parameters: Params(("account", account.Username))), ct);
         return TypedResults.Ok(account);
     }
+
+    /// <summary>Who holds the second-person approvals: the oversight roles.</summary>
+    private static readonly Role[] Oversight = [Role.Authority, Role.DataProtectionOfficer, Role.Verifier];
+
+    /// <summary>Who may see what waits for approval: the oversight roles and the administrators who asked.</summary>
+    private static readonly Role[] Approvers = [Role.Administrator, .. Oversight];
+
+    private static Dictionary<string, int> Counts(IdentityStore store) => store.CountsByRole().ToDictionary(p => p.Key.ToString(), p => p.Value);
+
+    private static string Remote(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
     private static Dictionary<string, string> Params(params (string Key, string Value)[] pairs) => pairs.ToDictionary(p => p.Key, p => p.Value);
 

@@ -4,6 +4,7 @@ using CityWatch.Audit;
 using CityWatch.AuditLog;
 using CityWatch.Data;
 using CityWatch.Tests.Support;
+using CityWatch.Keys;
 
 namespace CityWatch.Tests.Audit;
 
@@ -15,9 +16,10 @@ public sealed class AuditCrashTests
         var directory = TestPaths.NewScratchDirectory();
         var databasePath = Path.Combine(directory, "citywatch.db");
         var testAssembly = typeof(AuditCrashTests).Assembly.Location;
+        var kek = KeyEncryptionKey.Generate();
         for (var round = 0; round < 3; round++)
         {
-            var acknowledged = await RunAndKillAsync(testAssembly, databasePath, 200 + (round * 150));
+            var acknowledged = await RunAndKillAsync(testAssembly, databasePath, kek, 200 + (round * 150));
             Assert.True(acknowledged >= 0, "The child process acknowledged nothing.");
 
             var verification = AuditVerifier.VerifyDatabase(databasePath);
@@ -25,7 +27,7 @@ public sealed class AuditCrashTests
             Assert.True(verification.Size > acknowledged, $"Acknowledged index {acknowledged} is not in the log of size {verification.Size}.");
         }
 
-        var database = new CityWatchDatabase(databasePath);
+        var database = new CityWatchDatabase(databasePath, kek);
         await using var reopened = new AuditTrail(database, TimeProvider.System);
         var next = await reopened.AppendAsync(new AuditRecord("after", AuditActions.Analysis, "ok"));
         Assert.Equal(next + 1, reopened.Size);
@@ -36,7 +38,7 @@ public sealed class AuditCrashTests
         Directory.Delete(directory, recursive: true);
     }
 
-    private static async Task<long> RunAndKillAsync(string testAssembly, string databasePath, int acknowledgementsBeforeKill)
+    private static async Task<long> RunAndKillAsync(string testAssembly, string databasePath, KeyEncryptionKey kek, int acknowledgementsBeforeKill)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet")
         {
@@ -47,6 +49,7 @@ public sealed class AuditCrashTests
         start.ArgumentList.Add(testAssembly);
         start.Environment["DOTNET_STARTUP_HOOKS"] = testAssembly;
         start.Environment["CITYWATCH_AUDIT_CRASH_DB"] = databasePath;
+        start.Environment[KeyEncryptionKey.EnvironmentVariable] = kek.ToBase64();
         using var child = new Process { StartInfo = start };
 #pragma warning disable RS0030 // Tests may start processes; product code goes through ProcessRunner.
         child.Start();

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using CityWatch.Keys;
 
 namespace CityWatch.Tests.Audit;
 
@@ -21,12 +22,22 @@ public sealed class AuditWitnessTests
         using var witnessKey = NoteSigner.Generate("witness.test/w1");
         var witness = new Cosigner(witnessKey);
         var options = new AuditLogOptions { KeyPath = Path.Combine(directory, "log.key") };
+        // One log key for both histories: an older data folder's plaintext key file, migrated into each
+        // database (wrapped by the same KEK) as it opens. The operator who rewrites a log holds both.
+        var kek = KeyEncryptionKey.Generate();
+        string logKey;
+        using (var signer = NoteSigner.Generate(options.Origin))
+        {
+            logKey = signer.ExportPrivateKey();
+        }
+
+        await File.WriteAllTextAsync(options.KeyPath, logKey);
         options.WitnessKeys.Add(witness.VerifierKey);
         var statePath = Path.Combine(directory, "witness-state.json");
         using var http = new HttpClient();
         var output = new StringWriter();
 
-        var honest = new CityWatchDatabase(Path.Combine(directory, "a", "citywatch.db"));
+        var honest = new CityWatchDatabase(Path.Combine(directory, "a", "citywatch.db"), kek);
         honest.Migrate();
         await using (var trail = new AuditTrail(honest, TimeProvider.System, options: options))
         {
@@ -51,7 +62,8 @@ public sealed class AuditWitnessTests
         }
 
         // Same log key, different history: what an operator who rewrote the log would serve.
-        var forked = new CityWatchDatabase(Path.Combine(directory, "b", "citywatch.db"));
+        await File.WriteAllTextAsync(options.KeyPath, logKey);
+        var forked = new CityWatchDatabase(Path.Combine(directory, "b", "citywatch.db"), kek);
         forked.Migrate();
         await using (var trail = new AuditTrail(forked, TimeProvider.System, options: options))
         {

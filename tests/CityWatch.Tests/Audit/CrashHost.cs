@@ -1,6 +1,7 @@
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Keys;
 
 #pragma warning disable CA1050 // The runtime finds a startup hook only as a global type named StartupHook.
 
@@ -19,7 +20,7 @@ internal static class StartupHook
             return;
         }
 
-        var database = new CityWatchDatabase(path);
+        var database = new CityWatchDatabase(path, KeyEncryptionKey.FromBase64(Environment.GetEnvironmentVariable(KeyEncryptionKey.EnvironmentVariable) ?? "", "the crash test"));
         database.Migrate();
         var audit = new AuditTrail(database, TimeProvider.System);
         var output = Console.Out;

@@ -12,13 +12,13 @@ public sealed class CameraImportTests : IDisposable
     public void Dispose() => _city.Dispose();
 
     [Fact]
-    public void Csv_rows_become_sites_and_cameras()
+    public async Task Csv_rows_become_sites_and_cameras()
     {
         var inventory = CameraImport.ParseCsv(Header +
             "S1,Square,44.81,20.46,C1,North,City police,public order,rtsp://127.0.0.1:8554/a,true\n" +
             "S1,Square,44.81,20.46,C2,South,City police,public order,,no\n");
 
-        var result = _city.Cameras.Import(inventory.Sites, inventory.Cameras);
+        var result = await _city.CameraRegister.ImportAsync(inventory.Sites, inventory.Cameras, "admin");
 
         Assert.Equal(2, result.CamerasAdded);
         var cameras = _city.Cameras.List(0, 10);
@@ -31,7 +31,7 @@ public sealed class CameraImportTests : IDisposable
     }
 
     [Fact]
-    public void GeoJson_points_become_sites_and_cameras()
+    public async Task GeoJson_points_become_sites_and_cameras()
     {
         const string geojson = """
             { "type": "FeatureCollection", "features": [
@@ -41,7 +41,7 @@ public sealed class CameraImportTests : IDisposable
             """;
 
         var inventory = CameraImport.ParseGeoJson(geojson);
-        _city.Cameras.Import(inventory.Sites, inventory.Cameras);
+        await _city.CameraRegister.ImportAsync(inventory.Sites, inventory.Cameras, "admin");
 
         var site = Assert.Single(_city.Cameras.ListSites(0, 10).Items);
         Assert.Equal(44.81, site.Latitude);
@@ -80,24 +80,25 @@ public sealed class CameraImportTests : IDisposable
     }
 
     [Fact]
-    public void An_import_that_fails_in_the_database_leaves_nothing_behind()
+    public async Task An_import_that_fails_in_the_database_leaves_nothing_behind()
     {
         var good = new CameraInput("C1", "S1", "North", "City", "order");
         var orphan = new CameraInput("C2", "NO-SUCH-SITE", "South", "City", "order");
 
-        Assert.Throws<InvalidRequestException>(() => _city.Cameras.Import([new SiteInput("S1", "Square", 1, 2, "City")], [good, orphan]));
+        await Assert.ThrowsAsync<InvalidRequestException>(() => _city.CameraRegister.ImportAsync([new SiteInput("S1", "Square", 1, 2, "City")], [good, orphan], "admin"));
 
         Assert.Equal(0, _city.Cameras.List(0, 10).Total);
         Assert.Equal(0, _city.Cameras.ListSites(0, 10).Total);
+        Assert.Empty(_city.Audit.Read(0, 100, CityWatch.Audit.AuditActions.CameraChange)); // nor its record
     }
 
     [Fact]
-    public void Importing_the_same_inventory_again_updates_instead_of_duplicating()
+    public async Task Importing_the_same_inventory_again_updates_instead_of_duplicating()
     {
         var inventory = CameraImport.ParseCsv(Header + "S1,Square,44.81,20.46,C1,North,City police,public order,,true\n");
-        _city.Cameras.Import(inventory.Sites, inventory.Cameras);
+        await _city.CameraRegister.ImportAsync(inventory.Sites, inventory.Cameras, "admin");
 
-        var again = _city.Cameras.Import(inventory.Sites, inventory.Cameras);
+        var again = await _city.CameraRegister.ImportAsync(inventory.Sites, inventory.Cameras, "admin");
 
         Assert.Equal(0, again.CamerasAdded);
         Assert.Equal(1, again.CamerasUpdated);

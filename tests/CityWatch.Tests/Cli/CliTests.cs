@@ -12,7 +12,7 @@ public sealed class CliTests
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("sought");
-        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective);
+        await server.OpenCaseAsync(await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective), "C-1");
         var corrupt = Path.Combine(TestPaths.NewScratchDirectory(), "broken.jpg");
         await File.WriteAllBytesAsync(corrupt, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5]);
 
@@ -44,7 +44,8 @@ public sealed class CliTests
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("sought");
-        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective, CityWatch.Policy.ProcessingPurpose.Enrolment);
+        var basis = await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective, CityWatch.Policy.ProcessingPurpose.Enrolment);
+        await server.OpenCaseAsync(basis, "C-1");
         (await server.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
 
         var (exit, output, errors) = await CliRunner.RunAsync(

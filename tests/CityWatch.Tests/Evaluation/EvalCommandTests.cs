@@ -106,13 +106,14 @@ public sealed class EvalCommandTests
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(data, recursive: true);
+            TestPaths.DeleteKekOf(data);
         }
     }
 
     // The city's register and log as they stand on disk: legal bases, setting proposals, log entries.
     private static (long Bases, long Proposals, long Logged) RegisterOf(string data)
     {
-        using var connection = new CityWatchDatabase(Path.Combine(data, "citywatch.db")).Open();
+        using var connection = new CityWatchDatabase(Path.Combine(data, "citywatch.db"), TestPaths.KekFor(data)).Open();
         var proposals = connection.ExecuteScalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'setting_proposals'") == 0
             ? 0
             : connection.ExecuteScalar<long>("SELECT COUNT(*) FROM setting_proposals");

@@ -4,6 +4,7 @@ using CityWatch.Policy;
 using CityWatch.Tests.Support;
 using CityWatch.Vision;
 using Microsoft.Extensions.Time.Testing;
+using CityWatch.Keys;
 
 namespace CityWatch.Tests.Evaluation;
 

@@ -26,18 +26,6 @@ internal static class GovernanceKit
     public static IReadOnlyList<LoggedAct> Logged(this RunningServer server, string action) =>
         server.Services.GetRequiredService<AuditTrail>().Read(0, 10_000, action);
 
-    /// <summary>An account made by the administrator with the given roles, signed in.</summary>
-    public static async Task<HttpClient> AccountAsync(this RunningServer server, string name, params Role[] roles)
-    {
-        var account = await ApiCalls.ReadAsync<Account>(await server.Admin.PostAsJsonAsync("/api/accounts", new AccountInput(name, name, RunningServer.Password), ApiCalls.Json));
-        foreach (var role in roles)
-        {
-            (await server.Admin.PostAsJsonAsync($"/api/accounts/{account.Id}/roles", new RoleGrantInput(role), ApiCalls.Json)).EnsureSuccessStatusCode();
-        }
-
-        return server.NewClient(await server.SignInAsync(name, RunningServer.Password));
-    }
-
     public static async Task<HttpResponseMessage> AnalyzeAsync(this RunningServer server, string watchlist, string? caseId)
     {
         using var form = new MultipartFormDataContent();

@@ -82,6 +82,7 @@ public sealed class ScopeTests
         var other = await server.AddWatchlistAsync("other");
         var camera = await server.AddCameraAsync("CAM-1", null);
         var basis = await server.AddActiveBasisAsync([camera.Id], [covered.Id]);
+        await server.OpenCaseAsync(basis, "CASE-1");
         await server.ApproveIfChangedAsync(other.Id);
 
         using var deploy = await server.Operator.PostAsJsonAsync("/api/deployments", new DeploymentInput(basis.Id, [camera.Id], [other.Id]), ApiCalls.Json);

@@ -19,7 +19,8 @@ public sealed class SettingsGovernanceTests
         var before = settings.OperatingThreshold("fr_feature");
         // An account holding both roles that propose and approve still cannot approve its own proposal.
         var me = await server.Investigator.GetFromJsonAsync<CityWatch.Identity.Caller>("/api/auth/me", ApiCalls.Json);
-        (await server.Admin.PostAsJsonAsync($"/api/accounts/{me!.AccountId}/roles", new CityWatch.Identity.RoleGrantInput(CityWatch.Identity.Role.DataProtectionOfficer), ApiCalls.Json)).EnsureSuccessStatusCode();
+        await server.ApproveAsync(await ApiCalls.ReadAsync<CityWatch.Identity.RoleGrant>(
+            await server.Admin.PostAsJsonAsync($"/api/accounts/{me!.AccountId}/roles", new CityWatch.Identity.RoleGrantInput(CityWatch.Identity.Role.DataProtectionOfficer), ApiCalls.Json)));
         var proposal = await ApiCalls.ReadAsync<SettingProposal>(await server.Investigator.PostAsJsonAsync(
             "/api/settings/proposals", new ProposalInput(SettingsStore.ThresholdKey("fr_feature"), "0.2", "more alerts please"), ApiCalls.Json));
 

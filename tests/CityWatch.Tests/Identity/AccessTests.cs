@@ -33,14 +33,14 @@ public sealed class AccessTests : IAsyncLifetime
 
         await AssertProblemAsync(reused, HttpStatusCode.Unauthorized);
         Assert.Contains(Log(SessionAuthentication.Denied), a => a.Outcome == "401" && a.Body.Contains("/api/cameras", StringComparison.Ordinal));
-        using var signIn = await _server.Anonymous.PostAsJsonAsync("/api/auth/sign-in", new { username = "operator", password = RunningServer.Password });
+        using var signIn = await _server.Anonymous.PostAsJsonAsync("/api/auth/sign-in", new { username = "operator", password = RunningServer.Password, totp = _server.TotpCode("operator") });
         await AssertProblemAsync(signIn, HttpStatusCode.Unauthorized);
     }
 
     [Fact]
     public async Task An_operator_calling_an_administrator_endpoint_is_refused_and_recorded()
     {
-        using var response = await _server.Operator.PostAsJsonAsync("/api/accounts", new AccountInput("mallory", "Mallory", "a long enough password"), ApiCalls.Json);
+        using var response = await _server.Operator.PostAsJsonAsync("/api/accounts", new AccountInput("mallory", "Mallory", "ID-mallory"), ApiCalls.Json);
 
         await AssertProblemAsync(response, HttpStatusCode.Forbidden);
         Assert.Contains(Log(SessionAuthentication.Denied), a => a.Actor == "operator" && a.Outcome == "403");
@@ -114,7 +114,7 @@ public sealed class AccessTests : IAsyncLifetime
         Assert.Contains(Log(SessionAuthentication.Denied), a => a.Outcome == "429");
         // Locked: even the right password is refused now.
         var locked = await _server.Services.GetRequiredService<SignInService>()
-            .SignInAsync("verifier", RunningServer.Password, "test").ContinueWith(t => t.Exception?.InnerException);
+            .SignInAsync("verifier", RunningServer.Password, _server.TotpCode("verifier"), "test").ContinueWith(t => t.Exception?.InnerException);
         Assert.IsType<UnauthorizedException>(locked);
     }
 
@@ -126,9 +126,7 @@ public sealed class AccessTests : IAsyncLifetime
         var alerts = _server.Services.GetRequiredService<AlertStore>();
         var seen = alerts.Add(Alert(mine.Id));
         var hidden = alerts.Add(Alert(other.Id));
-        var account = await ApiCalls.ReadAsync<Account>(await _server.Admin.PostAsJsonAsync("/api/accounts", new AccountInput("night-shift", "Night shift", RunningServer.Password), ApiCalls.Json));
-        (await _server.Admin.PostAsJsonAsync($"/api/accounts/{account.Id}/roles", new RoleGrantInput(Role.Operator, CameraIds: [mine.Id]), ApiCalls.Json)).EnsureSuccessStatusCode();
-        var scoped = _server.NewClient(await _server.SignInAsync("night-shift", RunningServer.Password));
+        var scoped = await _server.AccountAsync("night-shift", new RoleGrantInput(Role.Operator, CameraIds: [mine.Id]));
 
         var page = await scoped.GetFromJsonAsync<CityWatch.Cameras.Page<Alert>>("/api/alerts", ApiCalls.Json);
         using var forbidden = await scoped.GetAsync($"/api/alerts/{hidden.Id}");
@@ -141,10 +139,8 @@ public sealed class AccessTests : IAsyncLifetime
     [Fact]
     public async Task A_role_past_its_validity_admits_nothing()
     {
-        var account = await ApiCalls.ReadAsync<Account>(await _server.Admin.PostAsJsonAsync("/api/accounts", new AccountInput("temp", "Temp", RunningServer.Password), ApiCalls.Json));
         var now = TimeProvider.System.GetUtcNow();
-        (await _server.Admin.PostAsJsonAsync($"/api/accounts/{account.Id}/roles", new RoleGrantInput(Role.Operator, ValidFrom: now.AddDays(-2), ValidUntil: now.AddDays(-1)), ApiCalls.Json)).EnsureSuccessStatusCode();
-        var expired = _server.NewClient(await _server.SignInAsync("temp", RunningServer.Password));
+        var expired = await _server.AccountAsync("temp", new RoleGrantInput(Role.Operator, ValidFrom: now.AddDays(-2), ValidUntil: now.AddDays(-1)));
 
         using var response = await expired.GetAsync("/api/alerts");
 
@@ -154,7 +150,12 @@ public sealed class AccessTests : IAsyncLifetime
     [Fact]
     public async Task The_set_up_token_works_once_and_the_public_sees_account_counts_without_names()
     {
-        using var again = await _server.Anonymous.PostAsJsonAsync("/api/setup", new { token = "cwsetup_guess", username = "eve", displayName = "Eve", password = RunningServer.Password });
+        using var again = await _server.Anonymous.PostAsJsonAsync("/api/setup", new
+        {
+            token = "cwsetup_guess",
+            administrator = new AccountInput("eve", "Eve", "ID-eve"),
+            quorum = new[] { new QuorumMember("eve-judge", "Eve", "ID-eve-2", Role.Authority), new QuorumMember("eve-dpo", "Eve", "ID-eve-3", Role.DataProtectionOfficer) },
+        }, ApiCalls.Json);
         var counts = await _server.Anonymous.GetFromJsonAsync<Dictionary<string, int>>("/api/public/accounts");
 
         await AssertProblemAsync(again, HttpStatusCode.Unauthorized);
@@ -163,6 +164,7 @@ public sealed class AccessTests : IAsyncLifetime
         Assert.Equal(1, counts["Operator"]);
         Assert.DoesNotContain("admin", JsonSerializer.Serialize(counts), StringComparison.Ordinal);
         Assert.Single(Log(SignInService.Setup));
+        Assert.Contains(Log(SignInService.SetupRefused), a => a.Outcome.Contains("set-up token", StringComparison.Ordinal));
         Assert.Contains(Log(SignInService.SignIn), a => a.Actor == "operator");
         Assert.Equal(6, Log(IdentityApi.RoleChange).Count);
     }

@@ -120,7 +120,8 @@ public sealed class PolicyEngineTests : IDisposable
     [Fact]
     public async Task Retrospective_use_without_a_case_id_is_refused()
     {
-        await _city.ActiveBasisAsync([], [1], ProcessingPurpose.Retrospective);
+        var basis = await _city.ActiveBasisAsync([], [1], ProcessingPurpose.Retrospective);
+        await _city.OpenCaseAsync(basis, "CASE-1");
 
         var refused = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1]));
         var granted = await _city.Policy.AuthorizeAsync(new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1], CaseId: "CASE-1"));
@@ -192,7 +193,8 @@ public sealed class PolicyEngineTests : IDisposable
     {
         var camera = _city.AddCamera("C1");
         var draft = _city.Draft([camera.Id], [1], ProcessingPurpose.Retrospective);
-        await _city.PreparedBasisAsync(draft with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
+        var urgent = await _city.PreparedBasisAsync(draft with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
+        await _city.OpenCaseAsync(urgent, "C-1");
         var live = await _city.PreparedBasisAsync(_city.Draft([camera.Id], [1], ProcessingPurpose.Live) with { Urgent = true, ValidUntil = draft.ValidFrom.AddDays(5) });
         await _city.DeployAsync(live.Id, [camera.Id], [1]);
         var retrospective = new PolicyRequest("tester", ProcessingPurpose.Retrospective, null, [1], CaseId: "C-1");

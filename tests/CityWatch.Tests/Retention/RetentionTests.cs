@@ -100,16 +100,15 @@ public sealed class RetentionTests : IDisposable
     }
 
     [Fact]
-    public void The_master_key_file_is_readable_by_its_owner_only()
+    public void The_master_key_is_stored_only_wrapped_by_the_kek_and_never_as_a_file_in_the_data_folder()
     {
+        Assert.False(alerts.Vault.HasMasterKey);
+
         Add();
 
-        Assert.True(File.Exists(alerts.Vault.MasterKeyPath));
-        Assert.Equal(Path.GetDirectoryName(city.Database.Path), Path.GetDirectoryName(alerts.Vault.MasterKeyPath));
-        if (!OperatingSystem.IsWindows())
-        {
-            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(alerts.Vault.MasterKeyPath));
-        }
+        Assert.True(alerts.Vault.HasMasterKey);
+        Assert.False(File.Exists(Path.Combine(city.Directory, EvidenceVault.MasterKeyFileName)));
+        Assert.DoesNotContain(Directory.EnumerateFiles(city.Directory, "*.key", SearchOption.AllDirectories), _ => true);
     }
 
     [Fact]

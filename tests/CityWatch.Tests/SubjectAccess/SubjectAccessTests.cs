@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Policy;
@@ -22,7 +23,10 @@ public sealed class SubjectAccessTests
         var together = server.AddAlert(EvidenceFixture.PhotoCrop(Path.Combine("knn_examples", "test", "obama_and_biden.jpg")));
         var evidenceFiles = Directory.GetFiles(server.Services.GetRequiredService<AlertStore>().EvidenceDirectory).Length;
 
-        var answer = await ApiCalls.ReadAsync<SubjectAccessAnswer>(await RequestAsync(server, "obama.jpg", "SAR-2026-001"));
+        var request = await RegisterAsync(server);
+        await ApiCalls.ReadAsync<SubjectAccessRequest>(await SearchAsync(server, request.Id, "obama.jpg"));
+        await ApiCalls.ReadAsync<SubjectAccessRequest>(await server.Authority.PostAsync($"/api/subject-access/requests/{request.Id}/approve", null));
+        var answer = await ApiCalls.ReadAsync<SubjectAccessAnswer>(await server.Dpo.GetAsync($"/api/subject-access/requests/{request.Id}/answer"));
 
         Assert.Equal(3, answer.Searched);
         Assert.Equal([alone.Id, together.Id], answer.Records.Select(r => r.AlertId).Order());
@@ -41,34 +45,36 @@ public sealed class SubjectAccessTests
         Assert.True(Detail(shown, bidenBox) < Detail(original, bidenBox) / 4, "the other face keeps its detail");
 
         var logged = Assert.Single(server.Logged(EvidenceActions.SubjectAccess));
-        Assert.Equal(("dpo", "SAR-2026-001", 2), (logged.Actor, logged.CaseId, EvidenceSearchTests.ResultCount(logged)));
+        Assert.Equal(("dpo", request.Reference, 2), (logged.Actor, logged.CaseId, EvidenceSearchTests.ResultCount(logged)));
         Assert.Equal(evidenceFiles, Directory.GetFiles(server.Services.GetRequiredService<AlertStore>().EvidenceDirectory).Length); // the probe is not stored
     }
 
     [Fact]
-    public async Task A_subject_access_request_without_a_reference_is_refused_and_recorded()
+    public async Task A_search_for_an_unregistered_request_processes_nothing()
     {
         await using var server = await RunningServer.StartAsync();
         server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"));
 
-        using var response = await RequestAsync(server, "obama.jpg", reference: null);
+        using var response = await SearchAsync(server, 999, "obama.jpg");
 
-        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        var refusal = Assert.Single(server.Logged(AuditActions.PolicyRefusal));
-        Assert.Equal(("dpo", "a subject-access request needs its request reference"), (refusal.Actor, refusal.Outcome));
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Empty(server.Logged(AuditActions.PolicyGrant));
         Assert.Empty(server.Logged(EvidenceActions.KeyRelease));
     }
 
     [Fact]
-    public async Task Only_the_data_protection_officer_answers_access_requests()
+    public async Task Only_the_data_protection_officer_registers_and_searches_access_requests()
     {
         await using var server = await RunningServer.StartAsync();
+        var request = await RegisterAsync(server);
 
-        using var form = new MultipartFormDataContent { { new StringContent("SAR-1"), "reference" } };
-        using var response = await server.Investigator.PostAsync("/api/subject-access", form);
+        using var form = new MultipartFormDataContent { { new ByteArrayContent(File.ReadAllBytes(TestPaths.Faces("ageitgey", "examples", "obama.jpg"))), "photo", "obama.jpg" } };
+        using var search = await server.Investigator.PostAsync($"/api/subject-access/requests/{request.Id}/search", form);
+        using var register = await server.Investigator.PostAsJsonAsync("/api/subject-access/requests", Input, ApiCalls.Json);
 
-        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Contains(server.Logged(CityWatch.Server.Identity.SessionAuthentication.Denied), d => d.Actor == "investigator");
+        Assert.Equal(HttpStatusCode.Forbidden, search.StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, register.StatusCode);
+        Assert.Equal(2, server.Logged(CityWatch.Server.Identity.SessionAuthentication.Denied).Count(d => d.Actor == "investigator"));
     }
 
     [Fact]
@@ -85,16 +91,17 @@ public sealed class SubjectAccessTests
         Assert.NotSame(image.Pixels, redacted.Pixels);
     }
 
-    private static Task<HttpResponseMessage> RequestAsync(RunningServer server, string photo, string? reference)
-    {
-        var form = new MultipartFormDataContent();
-        form.Add(new ByteArrayContent(File.ReadAllBytes(TestPaths.Faces("ageitgey", "examples", photo))), "photo", photo);
-        if (reference is not null)
-        {
-            form.Add(new StringContent(reference), "reference");
-        }
+    internal static readonly SubjectAccessRequestInput Input = new("passport X1234567", IdentityVerification.DocumentInPerson, TimeProvider.System.GetUtcNow().AddDays(-3));
 
-        return server.Dpo.PostAsync("/api/subject-access", form);
+    /// <summary>The DPO registers a request whose requester's identity was checked in person three days ago.</summary>
+    internal static async Task<SubjectAccessRequest> RegisterAsync(RunningServer server) =>
+        await ApiCalls.ReadAsync<SubjectAccessRequest>(await server.Dpo.PostAsJsonAsync("/api/subject-access/requests", Input, ApiCalls.Json));
+
+    internal static async Task<HttpResponseMessage> SearchAsync(RunningServer server, long requestId, string photo, HttpClient? dpo = null)
+    {
+        using var form = new MultipartFormDataContent();
+        form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(TestPaths.Faces("ageitgey", "examples", photo))), "photo", photo);
+        return await (dpo ?? server.Dpo).PostAsync($"/api/subject-access/requests/{requestId}/search", form);
     }
 
     private static async Task<(FacePipeline Pipeline, ProcessingGrant Grant)> VisionAsync(RunningServer server)

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;
@@ -112,6 +113,15 @@ public static class ApiCalls
 
         return response;
     }
+
+    /// <summary>
+    /// The investigator opens a case under <paramref name="basis"/> covering its whole window, on the given
+    /// cameras (none: supplied media only), expiring with the basis; the offence is the basis's own listed
+    /// offence, or a description.
+    /// </summary>
+    public static async Task<Case> OpenCaseAsync(this RunningServer server, LegalBasis basis, string number, params long[] cameras) =>
+        await ReadAsync<Case>(await server.Investigator.PostAsJsonAsync(
+            "/api/cases", new CaseInput(number, basis.Id, basis.Offence ?? "test offence", cameras, basis.ValidFrom, basis.ValidUntil, basis.ValidUntil), Json));
 
     public static async Task<CameraHealthView?> HealthAsync(this RunningServer server, long cameraId)
     {

@@ -1,7 +1,9 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Data;
+using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -25,7 +27,8 @@ public sealed class TestCity : IDisposable
     public TestCity()
     {
         Directory = TestPaths.NewScratchDirectory();
-        Database = new CityWatchDatabase(Path.Combine(Directory, "citywatch.db"));
+        Kek = TestPaths.KekFor(Directory);
+        Database = new CityWatchDatabase(Path.Combine(Directory, "citywatch.db"), Kek);
         Database.Migrate();
         Audit = new AuditTrail(Database, Time);
         LegalBases = new LegalBasisStore(Database, Audit, Time);
@@ -34,13 +37,18 @@ public sealed class TestCity : IDisposable
         Alerts = new AlertStore(Database, Path.Combine(Directory, "evidence"));
         Scope = new CameraScope(Database);
         Deployments = new DeploymentStore(Database, LegalBases, Watchlists, Scope, Audit, Time);
+        CameraRegister = new CameraRegister(Database, Deployments, Audit);
         Urgency = new UrgencyGuard(Database, LegalBases, Deployments, Watchlists, Alerts, Audit);
-        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Audit, Time);
+        Cases = new CaseStore(Database, LegalBases, Scope, Audit, Time);
+        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Cases, Audit, Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
 
     public string Directory { get; }
+
+    /// <summary>This city's key-encryption key: random, kept in a scratch folder beside <see cref="Directory"/>, never in it.</summary>
+    public KeyEncryptionKey Kek { get; }
 
     public CityWatchDatabase Database { get; }
 
@@ -58,7 +66,12 @@ public sealed class TestCity : IDisposable
 
     public DeploymentStore Deployments { get; }
 
+    /// <summary>The governed camera writes (update, delete, import: recorded, stopping deployments on a changed camera).</summary>
+    public CameraRegister CameraRegister { get; }
+
     public UrgencyGuard Urgency { get; }
+
+    public CaseStore Cases { get; }
 
     public PolicyEngine Policy { get; }
 
@@ -149,6 +162,10 @@ public sealed class TestCity : IDisposable
         }
     }
 
+    /// <summary>A case under <paramref name="basis"/> over its whole window on the given cameras, expiring with it.</summary>
+    public Task<Case> OpenCaseAsync(LegalBasis basis, string number, params long[] cameras) =>
+        Cases.OpenAsync(new CaseInput(number, basis.Id, basis.Offence ?? "test offence", cameras, basis.ValidFrom, basis.ValidUntil, basis.ValidUntil), "test-investigator");
+
     /// <summary>A live grant on a (new) camera for a watchlist (created if missing), from the real engine.</summary>
     public async Task<ProcessingGrant> LiveGrantAsync(long watchlist = 1)
     {
@@ -164,6 +181,7 @@ public sealed class TestCity : IDisposable
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);
+            TestPaths.DeleteKekOf(Directory);
         }
         catch (IOException)
         {

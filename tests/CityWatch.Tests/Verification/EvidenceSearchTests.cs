@@ -6,7 +6,7 @@ using CityWatch.Tests.Support;
 
 namespace CityWatch.Tests.Verification;
 
-/// <summary>Item 8 through the API: a probe photo against stored evidence, only for a case under an active retrospective authorisation.</summary>
+/// <summary>Item 8 through the API: a probe photo against stored evidence, only for a registered case under an active retrospective authorisation.</summary>
 public sealed class EvidenceSearchTests
 {
     [Fact]
@@ -48,11 +48,13 @@ public sealed class EvidenceSearchTests
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("suspects");
         var other = await server.AddWatchlistAsync("elsewhere");
-        await server.AddActiveBasisAsync([], [watchlist.Id], ProcessingPurpose.Retrospective);
-        var obama = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"), watchlistId: watchlist.Id);
-        var biden = server.AddAlert(EvidenceFixture.PhotoCrop("biden.jpg"), watchlistId: watchlist.Id);
-        var both = server.AddAlert(EvidenceFixture.PhotoCrop(Path.Combine("knn_examples", "test", "obama_and_biden.jpg")), watchlistId: watchlist.Id);
-        var outside = server.AddAlert(EvidenceFixture.PhotoCrop("obama-480p.jpg"), watchlistId: other.Id);
+        var camera = await server.AddCameraAsync("CAM-1", null);
+        var basis = await server.AddActiveBasisAsync([camera.Id], [watchlist.Id], ProcessingPurpose.Retrospective);
+        await server.OpenCaseAsync(basis, "CASE-7", camera.Id);
+        var obama = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"), camera.Id, watchlist.Id);
+        var biden = server.AddAlert(EvidenceFixture.PhotoCrop("biden.jpg"), camera.Id, watchlist.Id);
+        var both = server.AddAlert(EvidenceFixture.PhotoCrop(Path.Combine("knn_examples", "test", "obama_and_biden.jpg")), camera.Id, watchlist.Id);
+        var outside = server.AddAlert(EvidenceFixture.PhotoCrop("obama-480p.jpg"), camera.Id, other.Id);
 
         var result = await ApiCalls.ReadAsync<EvidenceSearchResult>(await SearchAsync(server, "obama.jpg", "CASE-7"));
 

@@ -1,0 +1,377 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using CityWatch.Audit;
+using CityWatch.Data;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CityWatch.Identity;
+
+/// <summary>How identity works in this deployment.</summary>
+public sealed record IdentityOptions
+{
+    /// <summary>How long an invitation code can be used once it is open.</summary>
+    public TimeSpan InvitationLifetime { get; init; } = TimeSpan.FromHours(48);
+}
+
+public enum InvitationKind
+{
+    /// <summary>A new account's first password and second factor.</summary>
+    Invitation,
+
+    /// <summary>A new password and second factor for an account that had them (the old ones are cleared).</summary>
+    Reset,
+}
+
+public enum InvitationStatus
+{
+    /// <summary>A reset of an account holding an oversight or administrator role, waiting for a second person.</summary>
+    AwaitingApproval,
+    Open,
+    Used,
+    Rejected,
+
+    /// <summary>Replaced by a newer invitation, or voided after too many wrong confirmation codes.</summary>
+    Void,
+}
+
+/// <summary>An invitation as an administrator receives it: the only time its code is shown (only its hash is stored).</summary>
+public sealed record IssuedInvitation(long Id, long AccountId, string Username, InvitationKind Kind, InvitationStatus Status, string Code, DateTimeOffset? ExpiresAt);
+
+/// <summary>An invitation without its code, as approvers see it.</summary>
+public sealed record InvitationView(long Id, long AccountId, string Username, InvitationKind Kind, InvitationStatus Status, string IssuedBy, DateTimeOffset IssuedAt, DateTimeOffset? ExpiresAt, string? DecidedBy);
+
+/// <summary>
+/// Invitations instead of passwords: an administrator never knows another person's password. Creating
+/// an account makes a one-time code (random, stored hashed, expiring, single use); its holder sets their
+/// own password and enrols TOTP, which they must confirm with one valid code. Resetting an account that
+/// holds an oversight or administrator role would let an administrator take it over, so it waits for the
+/// same second person as a grant of such a role. Every step and every refusal is logged.
+/// </summary>
+public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvider time, IdentityOptions options)
+{
+    /// <summary>Wrong confirmation codes after which the invitation is void (a new one must be issued).</summary>
+    public const int MaxConfirmationFailures = 5;
+
+    public async Task<IssuedInvitation> InviteAsync(AccountInput input, Caller admin, CancellationToken cancellationToken = default)
+    {
+        IssuedInvitation issued;
+        try
+        {
+            using var connection = store.Database.Open();
+            using var transaction = connection.BeginTransaction();
+            var accountId = store.InsertAccount(connection, transaction, input, admin.Name);
+            issued = Issue(connection, transaction, accountId, input.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
+            transaction.Commit();
+        }
+        catch (ConflictException e)
+        {
+            await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.AccountRefused, e.Message, Parameters: Params(("account", input.Username))), cancellationToken);
+            throw;
+        }
+
+        await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.AccountChange, "invited", Parameters: Params(("account", issued.Username), ("invitation", Invariant(issued.Id)))), cancellationToken);
+        return issued;
+    }
+
+    /// <summary>A new code for an account that never accepted; the old code stops working. Never for one that has a password.</summary>
+    public async Task<IssuedInvitation> ReissueAsync(long accountId, Caller admin, CancellationToken cancellationToken = default)
+    {
+        var account = store.Get(accountId);
+        if (account.Accepted)
+        {
+            const string reason = "The account has a password: an invitation is re-issued only to an account that never accepted (reset it instead).";
+            await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.InvitationRefused, reason, Parameters: Params(("account", account.Username))), cancellationToken);
+            throw new ConflictException(reason);
+        }
+
+        IssuedInvitation issued;
+        using (var connection = store.Database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            issued = Issue(connection, transaction, accountId, account.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
+            transaction.Commit();
+        }
+
+        await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.Invitation, "re-issued", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))), cancellationToken);
+        return issued;
+    }
+
+    /// <summary>
+    /// A reset: a new invitation that clears the old password and second factor and ends the account's
+    /// sessions. For an account holding (or awaiting) a role that needs a second person, nothing is
+    /// cleared and the code does not work until an oversight holder approves.
+    /// </summary>
+    public async Task<IssuedInvitation> ResetAsync(long accountId, Caller admin, CancellationToken cancellationToken = default)
+    {
+        if (admin.AccountId == accountId)
+        {
+            throw new ForbiddenException("An administrator cannot reset their own account: another administrator must.");
+        }
+
+        var account = store.Get(accountId);
+        if (!account.Accepted)
+        {
+            throw new ConflictException("The account never accepted its invitation: re-issue the invitation instead.");
+        }
+
+        var guarded = account.Roles.Any(r => r.Status != GrantStatus.Rejected && r.Role.NeedsSecondPerson());
+        IssuedInvitation issued;
+        using (var connection = store.Database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            if (!guarded)
+            {
+                ClearCredentials(connection, transaction, accountId);
+            }
+
+            issued = Issue(connection, transaction, accountId, account.Username, InvitationKind.Reset, guarded ? InvitationStatus.AwaitingApproval : InvitationStatus.Open, admin.Name, admin.AccountId);
+            transaction.Commit();
+        }
+
+        await audit.AppendAsync(
+            new AuditRecord(admin.Name, IdentityActions.Invitation, guarded ? "reset requested; awaiting a second person" : "reset: password and second factor cleared", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))),
+            cancellationToken);
+        return issued;
+    }
+
+    public IReadOnlyList<InvitationView> AwaitingApproval() => Views("WHERE i.status = 'AwaitingApproval'", new { });
+
+    public Task<InvitationView> ApproveAsync(long invitationId, Caller approver, CancellationToken cancellationToken = default) =>
+        DecideAsync(invitationId, approver, approve: true, cancellationToken);
+
+    public Task<InvitationView> RejectAsync(long invitationId, Caller approver, CancellationToken cancellationToken = default) =>
+        DecideAsync(invitationId, approver, approve: false, cancellationToken);
+
+    /// <summary>
+    /// The holder of the code chooses a password; the server makes the TOTP secret and shows it once. Nothing
+    /// takes effect until <see cref="ConfirmAsync"/> proves the authenticator works.
+    /// </summary>
+    public async Task<TotpEnrolment> AcceptAsync(string? code, string? password, string remote, CancellationToken cancellationToken = default)
+    {
+        var invitation = await UsableAsync(code, remote, cancellationToken);
+        PasswordHasher.CheckStrength(password);
+        var enrolment = SecondFactor.NewEnrolment(invitation.Username);
+        using (var connection = store.Database.Open())
+        {
+            connection.Execute(
+                "UPDATE invitations SET pending_password_hash = @hash, pending_totp_secret = @secret, failed_confirmations = 0 WHERE id = @id AND status = 'Open'",
+                new { hash = PasswordHasher.Hash(password!), secret = enrolment.Secret, id = invitation.Id });
+        }
+
+        await audit.AppendAsync(new AuditRecord(invitation.Username, IdentityActions.Invitation, "password chosen; second factor to confirm", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))), cancellationToken);
+        return enrolment;
+    }
+
+    /// <summary>One valid TOTP code finishes accepting: the password and second factor take effect and the code is used up.</summary>
+    public async Task<Account> ConfirmAsync(string? code, string? totp, string remote, CancellationToken cancellationToken = default)
+    {
+        var invitation = await UsableAsync(code, remote, cancellationToken);
+        if (invitation.PendingTotpSecret is null || invitation.PendingPasswordHash is null)
+        {
+            throw new InvalidRequestException("Accept the invitation with a password first; then confirm a code from the authenticator.");
+        }
+
+        var step = SecondFactor.Verify(invitation.PendingTotpSecret, totp, time.GetUtcNow(), null);
+        if (step is null)
+        {
+            var failures = (int)invitation.FailedConfirmations + 1;
+            var voids = failures >= MaxConfirmationFailures;
+            using (var connection = store.Database.Open())
+            {
+                connection.Execute(
+                    "UPDATE invitations SET failed_confirmations = @failures, status = CASE WHEN @voids THEN 'Void' ELSE status END WHERE id = @id",
+                    new { failures, voids, id = invitation.Id });
+            }
+
+            throw await RefusalAsync(invitation.Username, voids ? "wrong TOTP code; invitation void" : "wrong TOTP code", invitation.Id, remote, cancellationToken);
+        }
+
+        using (var connection = store.Database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            var used = connection.Execute(
+                "UPDATE invitations SET status = 'Used', used_at = @now, pending_password_hash = NULL, pending_totp_secret = NULL WHERE id = @id AND status = 'Open'",
+                new { now = Timestamps.Format(time.GetUtcNow()), id = invitation.Id },
+                transaction);
+            if (used == 0)
+            {
+                throw new ConflictException("The invitation was used or replaced meanwhile.");
+            }
+
+            connection.Execute(
+                "UPDATE accounts SET password_hash = @hash, totp_secret = @secret, totp_last_step = @step, failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId",
+                new { hash = invitation.PendingPasswordHash, secret = invitation.PendingTotpSecret, step, accountId = invitation.AccountId },
+                transaction);
+            transaction.Commit();
+        }
+
+        await audit.AppendAsync(new AuditRecord(invitation.Username, IdentityActions.Invitation, "accepted", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))), cancellationToken);
+        return store.Get(invitation.AccountId);
+    }
+
+    /// <summary>Makes a code (voiding any other open or awaiting invitation of the account) inside the caller's transaction.</summary>
+    internal IssuedInvitation Issue(SqliteConnection connection, SqliteTransaction transaction, long accountId, string username, InvitationKind kind, InvitationStatus status, string issuedBy, long? issuedById)
+    {
+        var code = "cwi_" + IdentityStore.Base64Url(RandomNumberGenerator.GetBytes(32));
+        var now = time.GetUtcNow();
+        DateTimeOffset? expires = status == InvitationStatus.Open ? now + options.InvitationLifetime : null;
+        connection.Execute("UPDATE invitations SET status = 'Void' WHERE account_id = @accountId AND status IN ('Open', 'AwaitingApproval')", new { accountId }, transaction);
+        var id = connection.ExecuteScalar<long>(
+            """
+            INSERT INTO invitations (account_id, code_hash, kind, status, issued_by, issued_by_id, issued_at, expires_at)
+            VALUES (@accountId, @hash, @kind, @status, @issuedBy, @issuedById, @now, @expires) RETURNING id
+            """,
+            new
+            {
+                accountId,
+                hash = IdentityStore.HashSecret(code),
+                kind = kind.ToString(),
+                status = status.ToString(),
+                issuedBy,
+                issuedById,
+                now = Timestamps.Format(now),
+                expires = expires is { } e ? Timestamps.Format(e) : null,
+            },
+            transaction);
+        return new IssuedInvitation(id, accountId, username, kind, status, code, expires);
+    }
+
+    private async Task<InvitationView> DecideAsync(long invitationId, Caller approver, bool approve, CancellationToken cancellationToken)
+    {
+        var view = Views("WHERE i.id = @invitationId", new { invitationId }).SingleOrDefault() ?? throw new NotFoundException($"No invitation {invitationId}.");
+        if (view.Status != InvitationStatus.AwaitingApproval)
+        {
+            throw new ConflictException($"Invitation {invitationId} is not awaiting approval.");
+        }
+
+        long? issuedById;
+        using (var connection = store.Database.Open())
+        {
+            issuedById = connection.ExecuteScalar<long?>("SELECT issued_by_id FROM invitations WHERE id = @invitationId", new { invitationId });
+        }
+
+        RoleGrants.CheckSecondPerson(view.AccountId, issuedById, view.IssuedBy, approver, "password reset");
+        var now = time.GetUtcNow();
+        using (var connection = store.Database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            var changed = connection.Execute(
+                "UPDATE invitations SET status = @status, decided_by = @by, decided_at = @now, expires_at = @expires WHERE id = @invitationId AND status = 'AwaitingApproval'",
+                new
+                {
+                    status = (approve ? InvitationStatus.Open : InvitationStatus.Rejected).ToString(),
+                    by = approver.Name,
+                    now = Timestamps.Format(now),
+                    expires = approve ? Timestamps.Format(now + options.InvitationLifetime) : null,
+                    invitationId,
+                },
+                transaction);
+            if (changed == 0)
+            {
+                throw new ConflictException($"Invitation {invitationId} was decided meanwhile.");
+            }
+
+            if (approve)
+            {
+                ClearCredentials(connection, transaction, view.AccountId);
+            }
+
+            transaction.Commit();
+        }
+
+        await audit.AppendAsync(
+            new AuditRecord(approver.Name, IdentityActions.Invitation, approve ? "reset approved: password and second factor cleared" : "reset rejected", Parameters: Params(("account", view.Username), ("invitation", Invariant(invitationId)), ("asked_by", view.IssuedBy))),
+            cancellationToken);
+        return Views("WHERE i.id = @invitationId", new { invitationId }).Single();
+    }
+
+    private static void ClearCredentials(SqliteConnection connection, SqliteTransaction transaction, long accountId)
+    {
+        connection.Execute(
+            "UPDATE accounts SET password_hash = NULL, totp_secret = NULL, totp_last_step = NULL, failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId",
+            new { accountId },
+            transaction);
+        connection.Execute("UPDATE sessions SET revoked = 1 WHERE account_id = @accountId", new { accountId }, transaction);
+    }
+
+    private sealed record Usable(long Id, long AccountId, string Username, string Status, string? ExpiresAt, string? PendingPasswordHash, string? PendingTotpSecret, long FailedConfirmations, long Disabled);
+
+    /// <summary>The open, unexpired invitation behind a code, on an enabled account; anything else is refused and logged.</summary>
+    private async Task<Usable> UsableAsync(string? code, string remote, CancellationToken cancellationToken)
+    {
+        Usable? row = null;
+        if (!string.IsNullOrEmpty(code))
+        {
+            using var connection = store.Database.Open();
+            row = connection.QuerySingleOrDefault<Usable>(
+                """
+                SELECT i.id AS Id, i.account_id AS AccountId, a.username AS Username, i.status AS Status, i.expires_at AS ExpiresAt,
+                       i.pending_password_hash AS PendingPasswordHash, i.pending_totp_secret AS PendingTotpSecret,
+                       i.failed_confirmations AS FailedConfirmations, a.disabled AS Disabled
+                FROM invitations i JOIN accounts a ON a.id = i.account_id WHERE i.code_hash = @hash
+                """,
+                new { hash = IdentityStore.HashSecret(code) });
+        }
+
+        if (row is null)
+        {
+            throw await RefusalAsync(null, "unknown invitation code", null, remote, cancellationToken);
+        }
+
+        var status = Enum.Parse<InvitationStatus>(row.Status);
+        if (status != InvitationStatus.Open)
+        {
+            throw await RefusalAsync(row.Username, status switch
+            {
+                InvitationStatus.Used => "invitation already used",
+                InvitationStatus.AwaitingApproval => "reset not approved yet",
+                InvitationStatus.Rejected => "reset rejected",
+                InvitationStatus.Void => "invitation replaced or void",
+                InvitationStatus.Open => "open",
+                _ => "not usable",
+            }, row.Id, remote, cancellationToken);
+        }
+
+        if (row.ExpiresAt is null || Timestamps.Parse(row.ExpiresAt) <= time.GetUtcNow())
+        {
+            throw await RefusalAsync(row.Username, "invitation expired", row.Id, remote, cancellationToken);
+        }
+
+        if (row.Disabled != 0)
+        {
+            throw await RefusalAsync(row.Username, "account disabled", row.Id, remote, cancellationToken);
+        }
+
+        return row;
+    }
+
+    /// <summary>Logs a refused use of an invitation and returns the exception to throw (401: the code is a credential).</summary>
+    private async Task<UnauthorizedException> RefusalAsync(string? username, string reason, long? invitationId, string remote, CancellationToken cancellationToken)
+    {
+        var parameters = Params(("from", remote));
+        if (invitationId is { } id)
+        {
+            parameters["invitation"] = Invariant(id);
+        }
+
+        await audit.AppendAsync(new AuditRecord(username ?? "anonymous", IdentityActions.InvitationRefused, reason, Parameters: parameters), cancellationToken);
+        return new UnauthorizedException($"The invitation code cannot be used: {reason}.");
+    }
+
+    private IReadOnlyList<InvitationView> Views(string where, object parameters)
+    {
+        using var connection = store.Database.Open();
+        return connection.Query<(long Id, long AccountId, string Username, string Kind, string Status, string IssuedBy, string IssuedAt, string? ExpiresAt, string? DecidedBy)>(
+            $"SELECT i.id, i.account_id, a.username, i.kind, i.status, i.issued_by, i.issued_at, i.expires_at, i.decided_by FROM invitations i JOIN accounts a ON a.id = i.account_id {where} ORDER BY i.id",
+            parameters)
+            .Select(r => new InvitationView(
+                r.Id, r.AccountId, r.Username, Enum.Parse<InvitationKind>(r.Kind), Enum.Parse<InvitationStatus>(r.Status), r.IssuedBy, Timestamps.Parse(r.IssuedAt),
+                r.ExpiresAt is null ? null : Timestamps.Parse(r.ExpiresAt), r.DecidedBy))
+            .ToList();
+    }
+
+    private static Dictionary<string, string> Params(params (string Key, string Value)[] pairs) => pairs.ToDictionary(p => p.Key, p => p.Value);
+
+    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,15 @@
+namespace CityWatch.Keys;
+
+internal static class KeySchema
+{
+    // One row per key of the data folder, only ever wrapped by the KEK (named by kek_id); public_key holds
+    // the public half where there is one (the log's verifier key), so offline verification needs no KEK.
+    public const string Sql = """
+        CREATE TABLE IF NOT EXISTS wrapped_keys (
+            name TEXT PRIMARY KEY,
+            kek_id TEXT NOT NULL,
+            wrapped BLOB NOT NULL,
+            public_key TEXT NULL
+        );
+        """;
+}

@@ -1,0 +1,137 @@
+using System.Globalization;
+using CityWatch.Audit;
+using CityWatch.Cameras;
+using CityWatch.Data;
+
+namespace CityWatch.Policy;
+
+/// <summary>
+/// The governed writes of the camera register. Every creation, change, deletion and import is recorded
+/// (<see cref="AuditActions.CameraChange"/>, with the old and new site and face-recognition flag and a
+/// hash of the stream, never its URL) in the same transaction as the write. A change to what recognition
+/// depends on (the stream, the site, the face-recognition flag) or a deletion also stops, in that
+/// transaction, every running deployment that includes the camera: a camera repointed inside a
+/// deployment is not the camera the deployment was approved for, so recognition on it resumes only under
+/// a new deployment.
+/// </summary>
+public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore deployments, AuditTrail audit)
+{
+    public async Task<Camera> CreateAsync(CameraInput input, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var (camera, staged) = Write<Camera>(connection =>
+        {
+            var created = CameraStore.Insert(connection.Connection, connection.Transaction, input);
+            return (created, [Stage(connection, actor, "created", null, created)]);
+        });
+        await WaitAsync(staged, cancellationToken);
+        return camera;
+    }
+
+    public async Task<Camera> UpdateAsync(long id, CameraInput input, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var (camera, staged) = Write(connection =>
+        {
+            var change = CameraStore.Replace(connection.Connection, connection.Transaction, id, input);
+            return (change.After, Changed(connection, actor, change));
+        });
+        await WaitAsync(staged, cancellationToken);
+        return camera;
+    }
+
+    public async Task DeleteAsync(long id, string actor, CancellationToken cancellationToken = default)
+    {
+        var (_, staged) = Write(connection =>
+        {
+            var deleted = CameraStore.Remove(connection.Connection, connection.Transaction, id);
+            var records = new List<StagedRecord> { Stage(connection, actor, "deleted", deleted, null) };
+            records.AddRange(deployments.StopOnCamera(connection.Connection, connection.Transaction, id, actor));
+            return (deleted, records);
+        });
+        await WaitAsync(staged, cancellationToken);
+    }
+
+    /// <summary>All or nothing: sites and cameras, one record for the import and one per existing camera it changed.</summary>
+    public async Task<ImportResult> ImportAsync(IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sites);
+        ArgumentNullException.ThrowIfNull(cameras);
+        var (result, staged) = Write(connection =>
+        {
+            var (imported, updated) = CameraStore.Import(connection.Connection, connection.Transaction, sites, cameras);
+            var records = new List<StagedRecord>
+            {
+                audit.Stage(connection.Connection, connection.Transaction, new AuditRecord(actor, AuditActions.CameraChange, "imported", Parameters: new Dictionary<string, string>
+                {
+                    ["sites"] = Invariant(imported.Sites),
+                    ["camerasAdded"] = Invariant(imported.CamerasAdded),
+                    ["camerasUpdated"] = Invariant(imported.CamerasUpdated),
+                })),
+            };
+            foreach (var change in updated)
+            {
+                records.AddRange(Changed(connection, actor, change));
+            }
+
+            return (imported, records);
+        });
+        await WaitAsync(staged, cancellationToken);
+        return result;
+    }
+
+    private List<StagedRecord> Changed(Open connection, string actor, CameraChange change)
+    {
+        var records = new List<StagedRecord> { Stage(connection, actor, change.Governed ? "changed" : "edited", change.Before, change.After) };
+        if (change.Governed)
+        {
+            records.AddRange(deployments.StopOnCamera(connection.Connection, connection.Transaction, change.After.Id, actor));
+        }
+
+        return records;
+    }
+
+    // What the log shows of a camera write: which camera, its site, face-recognition flag and stream hash
+    // before and after, and whether the credentials changed; never the URL or the credentials.
+    private StagedRecord Stage(Open connection, string actor, string outcome, Camera? before, Camera? after)
+    {
+        var camera = (after ?? before)!;
+        var parameters = new Dictionary<string, string>
+        {
+            ["camera"] = Invariant(camera.Id),
+            ["code"] = camera.Code,
+            ["oldSite"] = before is null ? "" : Invariant(before.SiteId),
+            ["newSite"] = after is null ? "" : Invariant(after.SiteId),
+            ["oldStream"] = before is null ? "" : StreamCredentials.Fingerprint(before.StreamUrl),
+            ["newStream"] = after is null ? "" : StreamCredentials.Fingerprint(after.StreamUrl),
+            ["oldFaceRecognition"] = before is null ? "" : Flag(before.FaceRecognitionAllowed),
+            ["newFaceRecognition"] = after is null ? "" : Flag(after.FaceRecognitionAllowed),
+            ["credentialsChanged"] = Flag(before is not null && after is not null && StreamCredentials.UserInfo(before.StreamUrl) != StreamCredentials.UserInfo(after.StreamUrl)),
+        };
+        return audit.Stage(connection.Connection, connection.Transaction, new AuditRecord(actor, AuditActions.CameraChange, outcome, Parameters: parameters));
+    }
+
+    // The write and every record it stages commit together, or neither does.
+    private (T Value, IReadOnlyList<StagedRecord> Staged) Write<T>(Func<Open, (T, IReadOnlyList<StagedRecord>)> write)
+    {
+        using var connection = database.Open();
+        using var transaction = connection.BeginTransaction();
+        var result = write(new Open(connection, transaction));
+        transaction.Commit();
+        return result;
+    }
+
+    private async Task WaitAsync(IReadOnlyList<StagedRecord> staged, CancellationToken cancellationToken)
+    {
+        foreach (var record in staged)
+        {
+            await audit.CommittedAsync(record, cancellationToken);
+        }
+    }
+
+    private static string Flag(bool value) => value ? "true" : "false";
+
+    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private readonly record struct Open(Microsoft.Data.Sqlite.SqliteConnection Connection, Microsoft.Data.Sqlite.SqliteTransaction Transaction);
+}

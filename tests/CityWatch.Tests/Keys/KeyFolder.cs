@@ -1,0 +1,104 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using CityWatch.Alerts;
+using CityWatch.Audit;
+using CityWatch.Keys;
+using CityWatch.Matching;
+using CityWatch.Tests.Support;
+using CityWatch.Tests.Verification;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CityWatch.Tests.Keys;
+
+/// <summary>A data folder with people enrolled and an alert with a real crop, made through a real server; and what the keys tests read from it.</summary>
+internal static class KeyFolder
+{
+    public static string Photo(string name) => TestPaths.Faces("ageitgey", "examples", name);
+
+    /// <summary>Two people enrolled on a watchlist and one alert with a photo crop; returns what a thief would want.</summary>
+    public static async Task<Contents> FillAsync(RunningServer server)
+    {
+        var watchlist = await server.AddWatchlistAsync("sought");
+        var camera = await server.AddCameraAsync("CAM-1", null);
+        await server.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
+        (await server.EnrolAsync(watchlist.Id, "obama", Photo("obama.jpg"))).EnsureSuccessStatusCode();
+        (await server.EnrolAsync(watchlist.Id, "biden", Photo("biden.jpg"))).EnsureSuccessStatusCode();
+        var templates = server.Services.GetRequiredService<WatchlistStore>().Templates(watchlist.Id).Select(t => t.Template).ToList();
+        var crop = EvidenceFixture.PhotoCrop("obama.jpg");
+        var alert = server.AddAlert(crop, camera.Id, watchlist.Id);
+        var alerts = server.Services.GetRequiredService<AlertStore>();
+        Assert.Equal(crop, alerts.Crop(alert.Id));
+        return new Contents(watchlist.Id, alert.Id, alerts.CropLocation(alert.Id), templates, crop);
+    }
+
+    public static byte[] Bytes(float[] template) => MemoryMarshal.AsBytes(template.AsSpan()).ToArray();
+
+    public static void Copy(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            // Shared read: the live database is open; this is how anyone with read access takes a copy.
+            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var copy = File.Create(target);
+            source.CopyTo(copy);
+        }
+    }
+
+    /// <summary>The key events recorded (from leaf <paramref name="since"/> on), as (action, key, reason).</summary>
+    public static IReadOnlyList<(string Action, string Key, string Reason)> KeyEvents(RunningServer server, long since = 0) =>
+        server.Services.GetRequiredService<AuditTrail>().Read(since, 100_000)
+            .Where(a => a.Action is AuditActions.KeyUnwrap or AuditActions.KeyMigrate)
+            .Select(a => JsonSerializer.Deserialize<AuditRecord>(a.Body)!)
+            .Select(r => (r.Action, r.Parameters!["key"], r.Parameters["reason"]))
+            .ToList();
+
+    /// <summary>
+    /// Turns a data folder back into what the version before wrapped keys wrote: the log key and the
+    /// evidence master key as plaintext files next to the database, templates as plain floats, no
+    /// <c>wrapped_keys</c> table.
+    /// </summary>
+    public static void MakeOlderVersion(string data, KeyEncryptionKey kek)
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(data, "citywatch.db")};Pooling=False");
+        connection.Open();
+        var keys = connection.Query<(string Name, byte[] Wrapped)>("SELECT name, wrapped FROM wrapped_keys")
+            .ToDictionary(r => r.Name, r => kek.Unwrap(r.Name, r.Wrapped));
+        File.WriteAllBytes(Path.Combine(data, KeyRing.LegacyAuditKeyFile), keys[KeyRing.AuditSigning]);
+        File.WriteAllBytes(Path.Combine(data, KeyRing.LegacyEvidenceKeyFile), keys[KeyRing.EvidenceMaster]);
+        foreach (var (id, template) in connection.Query<(long, byte[])>("SELECT id, template FROM watchlist_entries").ToList())
+        {
+            var plain = Sealing.Open(keys[KeyRing.Template], template, Encoding.ASCII.GetBytes($"watchlist-entry/{id}"));
+            connection.Execute("UPDATE watchlist_entries SET template = @plain WHERE id = @id", new { id, plain });
+        }
+
+        connection.Execute("DROP TABLE wrapped_keys");
+    }
+
+    public static void Delete(string data)
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(data, recursive: true);
+        TestPaths.DeleteKekOf(data);
+    }
+
+    internal sealed record Contents(long WatchlistId, long AlertId, (string File, string KeyId) Crop, IReadOnlyList<float[]> Templates, byte[] CropJpeg)
+    {
+        /// <summary>A scan for these templates' and this crop's bytes (and any JPEG start).</summary>
+        public DataFolderScan Scan()
+        {
+            var scan = new DataFolderScan();
+            foreach (var template in Templates)
+            {
+                scan.Add(Bytes(template), sizeof(float));
+            }
+
+            scan.Add(CropJpeg, 1);
+            return scan;
+        }
+    }
+}

@@ -37,7 +37,7 @@ internal sealed class ReferenceSetup : IDisposable
         Cv2.SetNumThreads(1);
 
         var time = new FrozenTime(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
-        city = EvaluationCity.OpenAsync(null, time).GetAwaiter().GetResult();
+        city = EvaluationCity.OpenAsync(time).GetAwaiter().GetResult();
         Grant = city.GrantAsync().GetAwaiter().GetResult();
         Pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);
 

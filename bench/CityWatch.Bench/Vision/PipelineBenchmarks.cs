@@ -37,7 +37,7 @@ public class PipelineBenchmarks
 
         var time = new FrozenTime(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
         // Detection and embedding alone, as in an accuracy measurement: a scratch city's evaluation basis.
-        city = EvaluationCity.OpenAsync(null, time).GetAwaiter().GetResult();
+        city = EvaluationCity.OpenAsync(time).GetAwaiter().GetResult();
         grant = city.GrantAsync().GetAwaiter().GetResult();
 
         pipeline = new FacePipeline(new VisionOptions { ModelDirectory = models, DetectionSize = DetectionSize }, time);

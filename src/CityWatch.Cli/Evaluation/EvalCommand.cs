@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CityWatch.Cli.Hosting;
@@ -12,8 +13,9 @@ namespace CityWatch.Cli.Evaluation;
 
 /// <summary>
 /// `citywatch eval verify|detect`: recognition and detection accuracy on a labelled set, through the real
-/// pipeline under an evaluation grant from the policy engine (in a scratch data folder unless --data is
-/// given). Figures go to stdout (one JSON object with --json), charts to --out, progress to stderr.
+/// pipeline under an evaluation grant from the policy engine, always in a scratch data folder of its own (an
+/// evaluation never writes into a city's register). Figures go to stdout (one JSON object with --json), charts
+/// to --out, progress to stderr. --calibrate proposes the threshold to a city's server, signed in as a person.
 /// </summary>
 internal static class EvalCommand
 {
@@ -31,11 +33,10 @@ internal static class EvalCommand
         var embedder = new Option<string>("--embedder") { Description = "fr_feature, faceres or mobileface", DefaultValueFactory = _ => FrFeatureEmbedder.ModelName };
         embedder.AcceptOnlyFromAmong([.. VisionOptions.Embedders]);
         var targetFar = new Option<double>("--target-far") { Description = "The false match rate the threshold is reported (and calibrated) for", DefaultValueFactory = _ => 1e-3 };
-        var data = DataOption();
-        var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold in --data; a second person approves it" };
+        var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold to --server, signed in with --token; a second person approves it" };
         var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
         {
-            set, json, output, detector, embedder, CliCommon.Models, targetFar, data, calibrate, CliCommon.KekFile, CliCommon.KekShares,
+            set, json, output, detector, embedder, CliCommon.Models, targetFar, calibrate, CliCommon.Server, CliCommon.Token,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -45,10 +46,9 @@ internal static class EvalCommand
                 throw new InvalidRequestException($"--target-far must be between 0 and 1, not {far.ToString(CultureInfo.InvariantCulture)}");
             }
 
-            var dataFolder = result.GetValue(data);
-            if (result.GetValue(calibrate) && string.IsNullOrWhiteSpace(dataFolder))
+            if (result.GetValue(calibrate) && string.IsNullOrWhiteSpace(result.GetValue(CliCommon.Token)))
             {
-                throw new InvalidRequestException("--calibrate needs --data DIR (the city's data folder); a scratch folder would lose the setting");
+                throw new InvalidRequestException("--calibrate proposes the threshold to the city's server as a signed-in person: give --token (from `citywatch users sign-in`) and --server");
             }
 
             var labelled = VerificationSet.Load(result.GetValue(set)!);
@@ -58,7 +58,7 @@ internal static class EvalCommand
                 Detector = result.GetValue(detector)!,
                 Embedder = result.GetValue(embedder)!,
             };
-            using var city = await EvaluationCity.OpenAsync(dataFolder, TimeProvider.System, DataKek(result, dataFolder), cancellationToken);
+            using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var fars = VerificationMetrics.StandardFars.Append(far).Distinct().ToList();
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
@@ -73,11 +73,15 @@ internal static class EvalCommand
             {
                 var threshold = report.Figures.ThresholdAtFar[far] ?? report.Figures.EerThreshold;
                 var how = report.Figures.ThresholdAtFar[far] is null ? "EER (set too small for the target FAR)" : $"FAR {Number(far)}";
-                // A governed setting: this only proposes it; a second person approves it (POST /api/settings/proposals/{id}/approve).
-                var proposals = new SettingProposals(city.Database, city.Settings, city.Audit, TimeProvider.System);
-                var proposal = await proposals.ProposeAsync(
-                    new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", System.Globalization.CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)"),
-                    EvaluationCity.Actor,
+                // A governed setting: this only proposes it, through the city's server as the signed-in person;
+                // a second person approves it (POST /api/settings/proposals/{id}/approve).
+                using var client = CliCommon.Client(result);
+                var proposal = await CliCommon.ReadAsync<SettingProposal>(
+                    await client.PostAsJsonAsync(
+                        "api/settings/proposals",
+                        new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)"),
+                        CliCommon.JsonOptions,
+                        cancellationToken),
                     cancellationToken);
                 Console.Error.WriteLine($"proposal {proposal.Id}: {proposal.Key} = {proposal.Value}; it takes effect once a second person approves it{(proposal.Warning is { } w ? $" (warning: {w})" : "")}");
                 calibrated = threshold;
@@ -103,11 +107,10 @@ internal static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
         var output = OutOption();
         var detector = DetectorOption();
-        var data = DataOption();
         var floor = new Option<float>("--curve-floor") { Description = "Lowest detector score drawn on the precision-recall curve", DefaultValueFactory = _ => 0.3f };
         var command = new Command("detect", "Detection precision and recall at IoU 0.3 and 0.5 against hand-drawn boxes; precision-recall chart")
         {
-            set, json, output, detector, CliCommon.Models, data, floor, CliCommon.KekFile, CliCommon.KekShares,
+            set, json, output, detector, CliCommon.Models, floor,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -125,7 +128,7 @@ internal static class EvalCommand
                 Detector = result.GetValue(detector)!,
                 ScoreThreshold = curveFloor,
             };
-            using var city = await EvaluationCity.OpenAsync(result.GetValue(data), TimeProvider.System, DataKek(result, result.GetValue(data)), cancellationToken);
+            using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
                 EvaluationRun.DetectAsync(pipeline, city.GrantAsync, labelled, operating, progress, cancellationToken));
@@ -292,15 +295,6 @@ internal static class EvalCommand
     private static Option<string> SetOption(string description) => new("--set") { Description = description, Required = true };
 
     private static Option<string?> OutOption() => new("--out") { Description = "Folder for the PNG charts (none without it)" };
-
-    // A city's data folder opens only with its KEK; a scratch folder gets a throw-away one.
-    private static Keys.KeyEncryptionKey? DataKek(ParseResult result, string? dataFolder) =>
-        string.IsNullOrWhiteSpace(dataFolder) ? null : CliCommon.Kek(result, Path.GetFullPath(dataFolder));
-
-    private static Option<string?> DataOption() => new("--data")
-    {
-        Description = "CityWatch data folder for the evaluation's legal basis, grants and log (default: a scratch folder, deleted afterwards)",
-    };
 
     private static Option<string> DetectorOption()
     {

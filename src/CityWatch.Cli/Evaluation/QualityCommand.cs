@@ -94,7 +94,7 @@ internal static class QualityCommand
             }
         }
 
-        using var scope = await EvaluationCity.OpenAsync(null, TimeProvider.System, null, cancellationToken);
+        using var scope = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
         using var pipeline = new FacePipeline(new VisionOptions { ModelDirectory = modelsDirectory }, TimeProvider.System);
         var shares = new List<GateShare>();
         var separations = new List<Separation>();

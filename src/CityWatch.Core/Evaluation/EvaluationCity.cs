@@ -8,10 +8,13 @@ using CityWatch.Settings;
 namespace CityWatch.Evaluation;
 
 /// <summary>
-/// The governed context an evaluation runs in: a CityWatch data folder (a scratch one by default, deleted
-/// afterwards), its audit trail, an active legal basis for <see cref="ProcessingPurpose.Evaluation"/> (no
-/// watchlist) registered if none is in force, and grants from the real <see cref="PolicyEngine"/>, renewed
-/// shortly before they expire. The pipeline never runs without one.
+/// The governed context an evaluation runs in: a scratch CityWatch data folder of its own, created for the run
+/// and deleted afterwards, its audit trail, an active legal basis for <see cref="ProcessingPurpose.Evaluation"/>
+/// (no watchlist) registered in that scratch register, and grants from the real <see cref="PolicyEngine"/>,
+/// renewed shortly before they expire. The pipeline never runs without one. It never opens a folder it did
+/// not create: the basis it registers is "authorised" by <see cref="Actor"/>, which is no account, and that
+/// must never reach a city's register (an evaluation that changes a city's settings proposes them through
+/// the server, signed in as a person).
 /// </summary>
 internal sealed class EvaluationCity : IDisposable
 {
@@ -19,15 +22,13 @@ internal sealed class EvaluationCity : IDisposable
     public const string BasisTitle = "evaluation on a labelled test set";
     private static readonly TimeSpan RenewMargin = TimeSpan.FromSeconds(2);
 
-    private readonly bool scratch;
     private readonly TimeProvider time;
     private readonly PolicyEngine policy;
     private ProcessingGrant? grant;
 
-    private EvaluationCity(string directory, bool scratch, TimeProvider time, KeyEncryptionKey kek)
+    private EvaluationCity(string directory, TimeProvider time, KeyEncryptionKey kek)
     {
         Directory = directory;
-        this.scratch = scratch;
         this.time = time;
         Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"), kek);
         Database.Migrate();
@@ -37,7 +38,7 @@ internal sealed class EvaluationCity : IDisposable
         Settings = new SettingsStore(Database, Audit, time);
     }
 
-    /// <summary>The data folder in use.</summary>
+    /// <summary>The scratch data folder in use (deleted on dispose).</summary>
     public string Directory { get; }
 
     public CityWatchDatabase Database { get; }
@@ -48,30 +49,22 @@ internal sealed class EvaluationCity : IDisposable
 
     public SettingsStore Settings { get; }
 
-    /// <summary>Whether the data folder is a scratch one that is deleted on dispose.</summary>
-    public bool IsScratch => scratch;
-
-    /// <summary>
-    /// Opens <paramref name="dataDirectory"/> with its KEK (or a new scratch folder with a throw-away KEK, as
-    /// the folder is deleted afterwards) and makes sure an evaluation basis is in force.
-    /// </summary>
-    public static async Task<EvaluationCity> OpenAsync(string? dataDirectory, TimeProvider time, KeyEncryptionKey? kek = null, CancellationToken cancellationToken = default)
+    /// <summary>Creates a new scratch folder and registers and authorises the evaluation basis in it.</summary>
+    public static async Task<EvaluationCity> OpenAsync(TimeProvider time, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(time);
-        var scratch = string.IsNullOrWhiteSpace(dataDirectory);
-        var directory = scratch
-            ? Path.Combine(Path.GetTempPath(), "citywatch-eval", Guid.NewGuid().ToString("N"))
-            : Path.GetFullPath(dataDirectory!);
-        System.IO.Directory.CreateDirectory(directory);
-        if (!scratch && kek is null)
+        var directory = Path.Combine(Path.GetTempPath(), "citywatch-eval", Guid.NewGuid().ToString("N"));
+        if (System.IO.Directory.Exists(directory))
         {
-            throw new KeyEncryptionKeyRequiredException($"the data folder {directory} opens only with its key-encryption key (--kek-file, --kek-shares-from or {KeyEncryptionKey.EnvironmentVariable})");
+            throw new InvalidOperationException($"The evaluation's scratch folder {directory} already exists.");
         }
 
-        var city = new EvaluationCity(directory, scratch, time, kek ?? KeyEncryptionKey.Generate());
+        System.IO.Directory.CreateDirectory(directory);
+        // The scratch folder is deleted afterwards, so it gets a throw-away KEK.
+        var city = new EvaluationCity(directory, time, KeyEncryptionKey.Generate());
         try
         {
-            await city.EnsureBasisAsync(cancellationToken);
+            await city.RegisterBasisAsync(cancellationToken);
             return city;
         }
         catch
@@ -96,27 +89,19 @@ internal sealed class EvaluationCity : IDisposable
     {
         Audit.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        if (scratch)
+        try
         {
-            try
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A scratch folder left in the temp directory does no harm.
-            }
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A scratch folder left in the temp directory does no harm.
         }
     }
 
-    private async Task EnsureBasisAsync(CancellationToken cancellationToken)
+    private async Task RegisterBasisAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        if (LegalBases.InForce(now).Any(b => b.Purposes.Contains(ProcessingPurpose.Evaluation) && b.Title == BasisTitle))
-        {
-            return;
-        }
-
         // Evaluation of a labelled test set still goes through the lifecycle, with the evaluation clause of
         // the DPIA as its prerequisite and the data-protection officer's sign-off as its authorisation.
         var draft = new LegalBasisDraft(

@@ -44,12 +44,11 @@ internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases
             throw new InvalidRequestException($"'expiresAt' must be in the future and no later than the end of legal basis {basis.Id} ({basis.ValidUntil:O}).");
         }
 
-        var underBasis = store.CountUnderBasis(basis.Id);
-        if (underBasis >= basis.MaxWatchlistEntries)
+        // An early refusal saves the embedding work; the cap itself is kept by the insert (below), which counts
+        // and writes in one statement, so concurrent enrolments cannot all pass this check and overshoot it.
+        if (store.CountUnderBasis(basis.Id) >= basis.MaxWatchlistEntries)
         {
-            var reason = $"legal basis {basis.Id} allows at most {basis.MaxWatchlistEntries} watchlist entries and has {underBasis}";
-            await GovernanceLog.RefusalAsync(audit, actor, basis.Id, "enrol", reason, cancellationToken, new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId) });
-            throw new PolicyRefusedException(reason);
+            await RefuseCapAsync(basis, watchlistId, actor, cancellationToken);
         }
 
         input = input with { ExpiresAt = input.ExpiresAt ?? basis.ValidUntil };
@@ -77,10 +76,9 @@ internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases
         }
 
         var salt = RandomNumberGenerator.GetBytes(16);
-        var entry = store.AddEntry(watchlistId, input, vision.EmbedderName, Mean(templates), salt, actor, basis.Id);
-        var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
-        await audit.AppendAsync(
-            new AuditRecord(
+        StagedRecord? staged = null;
+        var entry = store.AddEntry(watchlistId, input, vision.EmbedderName, Mean(templates), salt, actor, basis.Id, basis.MaxWatchlistEntries, (connection, transaction, entryId, templateHash, digest) =>
+            staged = audit.Stage(connection, transaction, new AuditRecord(
                 actor,
                 AuditActions.Enrolment,
                 "enrolled",
@@ -88,16 +86,21 @@ internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases
                 Parameters: new Dictionary<string, string>
                 {
                     ["watchlist"] = Invariant(watchlistId),
-                    ["entry"] = Invariant(entry.Id),
+                    ["entry"] = Invariant(entryId),
                     ["photosUsed"] = Invariant(templates.Count),
                     ["photosRejected"] = Invariant(rejections.Count),
                     ["watchlistCount"] = Invariant(digest.Count),
                     ["watchlistRoot"] = Convert.ToHexStringLower(digest.RootHash),
                 },
                 ResultCount: 1,
-                Commitments: [Commit(entry.Label, salt), entry.TemplateHash]),
-            cancellationToken);
-        return entry;
+                Commitments: [Commit(input.Label, salt), templateHash])));
+        if (entry is null)
+        {
+            await RefuseCapAsync(basis, watchlistId, actor, cancellationToken);
+        }
+
+        await audit.CommittedAsync(staged!, cancellationToken);
+        return entry!;
     }
 
     public async Task RemoveAsync(long watchlistId, long entryId, string actor, CancellationToken cancellationToken = default)
@@ -121,23 +124,42 @@ internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases
     /// </summary>
     public async Task<Watchlist> ApproveAsync(long watchlistId, string actor, CancellationToken cancellationToken = default)
     {
-        var (approved, entries, refusal) = store.Approve(watchlistId, actor);
+        StagedRecord? staged = null;
+        Watchlist? approved;
+        string? refusal;
+        try
+        {
+            (approved, _, refusal) = store.Approve(watchlistId, actor, (connection, transaction, approval) =>
+                staged = audit.Stage(connection, transaction, new AuditRecord(actor, GovernanceActions.WatchlistApproval, "approved", Parameters: new Dictionary<string, string>
+                {
+                    ["watchlist"] = Invariant(watchlistId),
+                    ["digest"] = approval.Digest,
+                    ["count"] = Invariant(approval.Count),
+                    ["entriesApproved"] = string.Join(",", approval.Entries.Select(Invariant)),
+                })));
+        }
+        catch (ConflictException lost)
+        {
+            await GovernanceLog.RefusalAsync(audit, actor, null, "approve watchlist", lost.Message, cancellationToken, new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId) });
+            throw;
+        }
+
         if (approved is null)
         {
             await GovernanceLog.RefusalAsync(audit, actor, null, "approve watchlist", refusal!, cancellationToken, new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId) });
             throw new PolicyRefusedException(refusal!);
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(actor, GovernanceActions.WatchlistApproval, "approved", Parameters: new Dictionary<string, string>
-            {
-                ["watchlist"] = Invariant(watchlistId),
-                ["digest"] = approved.ApprovedDigest!,
-                ["count"] = Invariant(approved.Entries),
-                ["entriesApproved"] = string.Join(",", entries.Select(Invariant)),
-            }),
-            cancellationToken);
+        await audit.CommittedAsync(staged!, cancellationToken);
         return approved;
+    }
+
+    // The cap of a basis reached: the refusal is logged, nothing was stored.
+    private async Task RefuseCapAsync(LegalBasis basis, long watchlistId, string actor, CancellationToken cancellationToken)
+    {
+        var reason = $"legal basis {basis.Id} allows at most {basis.MaxWatchlistEntries} watchlist entries and has {store.CountUnderBasis(basis.Id)}";
+        await GovernanceLog.RefusalAsync(audit, actor, basis.Id, "enrol", reason, cancellationToken, new Dictionary<string, string> { ["watchlist"] = Invariant(watchlistId) });
+        throw new PolicyRefusedException(reason);
     }
 
     private float[]? Template(ProcessingGrant grant, EnrolmentPhoto photo, out string reason)

@@ -61,21 +61,44 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// Stores an enrolled template (L2-normalised) and returns the entry. The watchlist is then changed, so
     /// no longer approved, until a second account approves it (<see cref="Approve"/>).
     /// </summary>
-    internal WatchlistEntry AddEntry(long watchlistId, EntryInput input, string model, float[] template, byte[] labelSalt, string actor, long? legalBasisId = null)
+    internal WatchlistEntry AddEntry(long watchlistId, EntryInput input, string model, float[] template, byte[] labelSalt, string actor, long? legalBasisId = null) =>
+        AddEntry(watchlistId, input, model, template, labelSalt, actor, legalBasisId, cap: null, inTransaction: null)
+        ?? throw new InvalidOperationException("An entry without a cap is always stored.");
+
+    /// <summary>
+    /// Stores an entry only while fewer than <paramref name="cap"/> entries are enrolled under
+    /// <paramref name="legalBasisId"/>: the count and the insert are one statement in one write transaction, so
+    /// concurrent enrolments cannot overshoot the cap. <paramref name="inTransaction"/> runs inside that
+    /// transaction after the insert (the caller stages the enrolment's log record there) with the new entry's id,
+    /// its template hash and the watchlist's new digest. Returns null, and stores nothing, when the cap is reached.
+    /// </summary>
+    internal WatchlistEntry? AddEntry(
+        long watchlistId,
+        EntryInput input,
+        string model,
+        float[] template,
+        byte[] labelSalt,
+        string actor,
+        long? legalBasisId,
+        int? cap,
+        Action<SqliteConnection, SqliteTransaction, long, string, WatchlistDigest>? inTransaction)
     {
         Get(watchlistId);
         var bytes = ToBytes(template);
+        var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var now = Timestamps.Format(time.GetUtcNow());
         // Before the transaction: unwrapping (or creating) the key is recorded in the log first.
         var key = database.Keys.Secret(KeyRing.Template, "enrolment", create: true);
         long id;
         using (var connection = database.Open())
         {
-            using var transaction = connection.BeginTransaction();
-            id = connection.ExecuteScalar<long>(
+            using var transaction = connection.BeginTransaction(deferred: false);
+            var inserted = connection.ExecuteScalar<long?>(
                 """
                 INSERT INTO watchlist_entries (watchlist_id, label, category, image_source, legal_basis_id, enrolled_by, enrolled_at, expires_at, model, template, template_hash, label_salt)
-                VALUES (@watchlistId, @Label, @Category, @ImageSource, @legalBasisId, @actor, @now, @expires, @model, @bytes, @hash, @labelSalt) RETURNING id
+                SELECT @watchlistId, @Label, @Category, @ImageSource, @legalBasisId, @actor, @now, @expires, @model, @bytes, @hash, @labelSalt
+                WHERE @cap IS NULL OR (SELECT COUNT(*) FROM watchlist_entries WHERE legal_basis_id = @legalBasisId) < @cap
+                RETURNING id
                 """,
                 new
                 {
@@ -89,10 +112,18 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                     expires = input.ExpiresAt is { } e ? Timestamps.Format(e) : null,
                     model,
                     bytes = Array.Empty<byte>(),
-                    hash = Convert.ToHexStringLower(SHA256.HashData(bytes)),
+                    hash,
                     labelSalt,
+                    cap,
                 },
                 transaction);
+            if (inserted is not { } newId)
+            {
+                CryptographicOperations.ZeroMemory(bytes);
+                return null;
+            }
+
+            id = newId;
             // The id is the associated data, so the sealed template is written once the row has one, in the same transaction.
             connection.Execute(
                 "UPDATE watchlist_entries SET template = @sealed WHERE id = @id",
@@ -100,6 +131,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                 transaction);
             CryptographicOperations.ZeroMemory(bytes);
             MarkChanged(connection, transaction, watchlistId, actor, now);
+            inTransaction?.Invoke(connection, transaction, id, hash, Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId));
             transaction.Commit();
         }
 
@@ -142,35 +174,56 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// <summary>
     /// Approves the watchlist as it is now: records its digest and stamps every entry not yet approved.
     /// Returns the reason it may not, if any: the approver must be neither the account that last changed
-    /// the list nor one that enrolled an entry awaiting approval (two people see every change).
+    /// the list nor one that enrolled an entry awaiting approval (two people see every change). The checks,
+    /// the digest and the stamps are read and written in one write transaction, so an enrolment that lands
+    /// meanwhile is either approved with the digest that covers it or left for the next approval; a list
+    /// already approved as it stands is a conflict (two concurrent approvals: one takes effect).
+    /// <paramref name="inTransaction"/> runs inside that transaction (the caller stages the approval's record there).
     /// </summary>
-    internal (Watchlist? Approved, IReadOnlyList<long> Entries, string? Refusal) Approve(long watchlistId, string actor)
+    internal (Watchlist? Approved, IReadOnlyList<long> Entries, string? Refusal) Approve(
+        long watchlistId, string actor, Action<SqliteConnection, SqliteTransaction, WatchlistApproval>? inTransaction = null)
     {
-        var watchlist = Get(watchlistId);
-        using var connection = database.Open();
-        using var transaction = connection.BeginTransaction();
-        var pending = connection.Query<(long Id, string EnrolledBy)>(
-            "SELECT id, enrolled_by FROM watchlist_entries WHERE watchlist_id = @watchlistId AND approved_by IS NULL ORDER BY id", new { watchlistId }, transaction).ToList();
-        if (watchlist.ChangedBy == actor)
+        Get(watchlistId);
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            return (null, [], $"{actor} made the last change to watchlist {watchlistId}; another account must approve it");
-        }
+            var (changedBy, approvedDigest) = connection.QuerySingle<(string? ChangedBy, string? ApprovedDigest)>(
+                "SELECT changed_by, approved_digest FROM watchlists WHERE id = @watchlistId", new { watchlistId }, transaction);
+            var pending = connection.Query<(long Id, string EnrolledBy)>(
+                "SELECT id, enrolled_by FROM watchlist_entries WHERE watchlist_id = @watchlistId AND approved_by IS NULL ORDER BY id", new { watchlistId }, transaction).ToList();
+            if (changedBy == actor)
+            {
+                return (null, [], $"{actor} made the last change to watchlist {watchlistId}; another account must approve it");
+            }
 
-        if (pending.FirstOrDefault(p => p.EnrolledBy == actor) is { Id: > 0 } own)
-        {
-            return (null, [], $"{actor} enrolled entry {own.Id}; another account must approve it");
-        }
+            if (pending.FirstOrDefault(p => p.EnrolledBy == actor) is { Id: > 0 } own)
+            {
+                return (null, [], $"{actor} enrolled entry {own.Id}; another account must approve it");
+            }
 
-        var now = Timestamps.Format(time.GetUtcNow());
-        connection.Execute(
-            "UPDATE watchlist_entries SET approved_by = @actor, approved_at = @now WHERE watchlist_id = @watchlistId AND approved_by IS NULL",
-            new { watchlistId, actor, now }, transaction);
-        connection.Execute(
-            "UPDATE watchlists SET approved_digest = @digest, approved_by = @actor, approved_at = @now WHERE id = @watchlistId",
-            new { watchlistId, actor, now, digest = watchlist.CurrentDigest }, transaction);
-        transaction.Commit();
-        return (Get(watchlistId), pending.Select(p => p.Id).ToList(), null);
+            var digest = Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
+            if (approvedDigest == digest.Hex && pending.Count == 0)
+            {
+                throw new ConflictException($"Watchlist {watchlistId} is already approved as it stands; nothing was changed.");
+            }
+
+            var ids = pending.Select(p => p.Id).ToList();
+            var now = Timestamps.Format(time.GetUtcNow());
+            connection.Execute(
+                "UPDATE watchlist_entries SET approved_by = @actor, approved_at = @now WHERE id IN @ids AND approved_by IS NULL",
+                new { ids, actor, now }, transaction);
+            connection.Execute(
+                "UPDATE watchlists SET approved_digest = @digest, approved_by = @actor, approved_at = @now WHERE id = @watchlistId",
+                new { watchlistId, actor, now, digest = digest.Hex }, transaction);
+            inTransaction?.Invoke(connection, transaction, new WatchlistApproval(watchlistId, digest.Hex, digest.Count, ids));
+            transaction.Commit();
+            return (Get(watchlistId), ids, null);
+        }
     }
+
+    /// <summary>The digest of one watchlist as this transaction sees it (for a check made inside a write).</summary>
+    internal static WatchlistDigest Digest(SqliteConnection connection, SqliteTransaction transaction, long watchlistId) =>
+        Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
 
     private List<(long WatchlistId, long EntryId)> RemoveWhere(string where, object parameters, string actor)
     {
@@ -284,11 +337,17 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     public IReadOnlyList<WatchlistDigest> Digests()
     {
         using var connection = database.Open();
+        return Digests(connection, null);
+    }
+
+    private static List<WatchlistDigest> Digests(SqliteConnection connection, SqliteTransaction? transaction)
+    {
         var rows = connection.Query<(long WatchlistId, string Name, long? EntryId, string? TemplateHash)>(
             """
             SELECT w.id, w.name, e.id, e.template_hash FROM watchlists w
             LEFT JOIN watchlist_entries e ON e.watchlist_id = w.id ORDER BY w.id, e.id
-            """).ToList();
+            """,
+            transaction: transaction).ToList();
         return rows.GroupBy(r => (r.WatchlistId, r.Name)).Select(g =>
         {
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -381,6 +440,9 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             ExpiresAt is null ? null : Timestamps.Parse(ExpiresAt), ApprovedBy, ApprovedAt is null ? null : Timestamps.Parse(ApprovedAt), Model, TemplateHash);
     }
 }
+
+/// <summary>What a watchlist approval approved: the digest, the count and the entries it stamped.</summary>
+internal sealed record WatchlistApproval(long WatchlistId, string Digest, long Count, IReadOnlyList<long> Entries);
 
 /// <summary>What is recorded about a person when they are enrolled.</summary>
 public sealed record EntryInput(string Label, string Category, string ImageSource, DateTimeOffset? ExpiresAt = null);

@@ -67,32 +67,55 @@ public sealed class DeploymentStore(
             used.Add(new DeploymentWatchlist(watchlistId, watchlist.ApprovedDigest!));
         }
 
+        // The checks above read; this transaction writes, and within it the basis must still be in the state
+        // that was checked and every watchlist still approved as it stands, or nothing is started: a revocation
+        // or an enrolment that lands between the checks and the start cannot leave a deployment running on it.
         long id;
+        StagedRecord staged;
+        var cameras = input.CameraIds.Distinct().ToList();
         using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            id = connection.ExecuteScalar<long>(
+            var inserted = connection.ExecuteScalar<long?>(
                 """
                 INSERT INTO deployments (legal_basis_id, camera_ids, watchlists, started_by, started_at)
-                VALUES (@basis, @cameras, @lists, @actor, @now) RETURNING id
+                SELECT @basis, @cameras, @lists, @actor, @now
+                WHERE EXISTS (SELECT 1 FROM legal_bases WHERE id = @basis AND state = @state)
+                RETURNING id
                 """,
                 new
                 {
                     basis = basis.Id,
-                    cameras = JsonSerializer.Serialize(input.CameraIds.Distinct()),
+                    state = StateOf(basis),
+                    cameras = JsonSerializer.Serialize(cameras),
                     lists = JsonSerializer.Serialize(used, Json),
                     actor,
                     now = Timestamps.Format(now),
-                });
-        }
+                },
+                transaction);
+            var changed = inserted is null
+                ? $"legal basis {basis.Id} changed while the deployment was being started"
+                : used.FirstOrDefault(w => !StillApproved(connection, transaction, w)) is { } list
+                    ? $"watchlist {list.WatchlistId} changed while the deployment was being started; a second account must re-approve it"
+                    : null;
+            if (changed is not null)
+            {
+                transaction.Rollback();
+                await GovernanceLog.RefusalAsync(audit, actor, basis.Id, "start deployment", changed, cancellationToken);
+                throw new ConflictException($"{changed}; nothing was started.");
+            }
 
-        await audit.AppendAsync(
-            new AuditRecord(actor, GovernanceActions.DeploymentStart, "started", basis.Id, Parameters: new Dictionary<string, string>
+            id = inserted!.Value;
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, GovernanceActions.DeploymentStart, "started", basis.Id, Parameters: new Dictionary<string, string>
             {
                 ["deployment"] = Invariant(id),
-                ["cameras"] = string.Join(",", input.CameraIds.Distinct()),
+                ["cameras"] = string.Join(",", cameras),
                 ["watchlists"] = string.Join(",", used.Select(w => $"{w.WatchlistId}:{w.Digest}")),
-            }),
-            cancellationToken);
+            }));
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
         return Get(id);
     }
 
@@ -112,7 +135,11 @@ public sealed class DeploymentStore(
             await legalBases.RefuseAsync(actor, deployment.LegalBasisId, "stop deployment", $"deployment {id} was started by {deployment.StartedBy}; only they or an overseer may stop it", cancellationToken);
         }
 
-        await StopAsync(deployment, actor, reason ?? "stopped", cancellationToken);
+        if (!await StopAsync(deployment, actor, reason ?? "stopped", cancellationToken))
+        {
+            throw new ConflictException($"Deployment {id} was already stopped.");
+        }
+
         return Get(id);
     }
 
@@ -135,20 +162,25 @@ public sealed class DeploymentStore(
 
     public IReadOnlyList<Deployment> Running() => Query("WHERE stopped_at IS NULL ORDER BY id", null);
 
-    private async Task StopAsync(Deployment deployment, string actor, string reason, CancellationToken cancellationToken)
+    // A compare-and-set: only a running deployment stops, and the stop and its record commit together; of two
+    // concurrent stops one wins (true), the other changes and logs nothing (false).
+    private async Task<bool> StopAsync(Deployment deployment, string actor, string reason, CancellationToken cancellationToken)
     {
         StagedRecord? staged;
         using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var transaction = connection.BeginTransaction(deferred: false))
         {
             staged = Stop(connection, transaction, deployment, actor, reason);
+            if (staged is null)
+            {
+                return false;
+            }
+
             transaction.Commit();
         }
 
-        if (staged is not null)
-        {
-            await audit.CommittedAsync(staged, cancellationToken);
-        }
+        await audit.CommittedAsync(staged, cancellationToken);
+        return true;
     }
 
     /// <summary>
@@ -188,6 +220,13 @@ public sealed class DeploymentStore(
                 ["watchlists"] = string.Join(",", deployment.Watchlists.Select(w => $"{w.WatchlistId}:{w.Digest}")),
             }));
     }
+
+    // The stored state behind a basis in force for live use: authorised, or urgent with its prerequisites recorded.
+    private static string StateOf(LegalBasis basis) => basis.Status == LegalBasisStatus.UrgentActive ? "PrerequisitesRecorded" : "Authorised";
+
+    private static bool StillApproved(SqliteConnection connection, SqliteTransaction transaction, DeploymentWatchlist used) =>
+        connection.ExecuteScalar<string?>("SELECT approved_digest FROM watchlists WHERE id = @id", new { id = used.WatchlistId }, transaction) == used.Digest
+        && WatchlistStore.Digest(connection, transaction, used.WatchlistId).Hex == used.Digest;
 
     private List<Deployment> Query(string where, object? parameters)
     {

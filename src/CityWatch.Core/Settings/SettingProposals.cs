@@ -1,8 +1,10 @@
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Policy;
 using CityWatch.Vision;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Settings;
 
@@ -78,43 +80,86 @@ public sealed class SettingProposals
         }
 
         var warning = Check(input.Key, input.Value);
+        long id;
+        StagedRecord staged;
         using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            var id = connection.ExecuteScalar<long>(
+            id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO setting_proposals (key, value, reason, proposed_by, proposed_at, status, warning)
                 VALUES (@Key, @Value, @Reason, @actor, @now, 'Pending', @warning) RETURNING id
                 """,
-                new { input.Key, input.Value, input.Reason, actor, now = Timestamps.Format(_time.GetUtcNow()), warning });
-            await _audit.AppendAsync(
-                new AuditRecord(actor, Proposed, "pending", Parameters: new Dictionary<string, string>
-                {
-                    ["proposal"] = id.ToString(CultureInfo.InvariantCulture),
-                    ["key"] = input.Key,
-                    ["value"] = input.Value,
-                    ["warning"] = warning ?? "",
-                }),
-                cancellationToken);
-            return Get(id);
+                new { input.Key, input.Value, input.Reason, actor, now = Timestamps.Format(_time.GetUtcNow()), warning },
+                transaction);
+            staged = _audit.Stage(connection, transaction, new AuditRecord(actor, Proposed, "pending", Parameters: new Dictionary<string, string>
+            {
+                ["proposal"] = id.ToString(CultureInfo.InvariantCulture),
+                ["key"] = input.Key,
+                ["value"] = input.Value,
+                ["warning"] = warning ?? "",
+            }));
+            transaction.Commit();
         }
+
+        await _audit.CommittedAsync(staged, cancellationToken);
+        return Get(id);
     }
 
-    /// <summary>Approves and applies a pending proposal. The proposer may not approve their own.</summary>
+    /// <summary>
+    /// Approves and applies a pending proposal. The proposer may not approve their own. The decision, the
+    /// setting and both records are one transaction whose first write is a compare-and-set on the proposal's
+    /// state: of two concurrent approvals one takes effect, the other gets 409 and changes nothing.
+    /// </summary>
     public async Task<SettingProposal> ApproveAsync(long id, string actor, CancellationToken cancellationToken = default)
     {
         var proposal = Pending(id, actor);
         Check(proposal.Key, proposal.Value);
-        Decide(id, ProposalStatus.Approved, actor);
-        await _settings.SetAsync(proposal.Key, proposal.Value, actor, $"proposal {id} by {proposal.ProposedBy}, approved by {actor}: {proposal.Reason}", cancellationToken);
-        await LogDecisionAsync(id, actor, "approved", cancellationToken);
+        var staged = new List<StagedRecord>();
+        try
+        {
+            using var connection = _database.Open();
+            using var transaction = connection.BeginTransaction(deferred: false);
+            staged.Add(Decide(connection, transaction, id, ProposalStatus.Approved, actor, "approved"));
+            staged.Add(_settings.Write(connection, transaction, proposal.Key, proposal.Value, actor, $"proposal {id} by {proposal.ProposedBy}, approved by {actor}: {proposal.Reason}").Staged);
+            transaction.Commit();
+        }
+        catch (ConflictException lost)
+        {
+            await LogLostAsync(id, actor, "approve setting proposal", lost, cancellationToken);
+            throw;
+        }
+        finally
+        {
+            _settings.Refresh(proposal.Key);
+        }
+
+        foreach (var record in staged)
+        {
+            await _audit.CommittedAsync(record, cancellationToken);
+        }
+
         return Get(id);
     }
 
     public async Task<SettingProposal> RejectAsync(long id, string actor, CancellationToken cancellationToken = default)
     {
         Pending(id, actor);
-        Decide(id, ProposalStatus.Rejected, actor);
-        await LogDecisionAsync(id, actor, "rejected", cancellationToken);
+        StagedRecord staged;
+        try
+        {
+            using var connection = _database.Open();
+            using var transaction = connection.BeginTransaction(deferred: false);
+            staged = Decide(connection, transaction, id, ProposalStatus.Rejected, actor, "rejected");
+            transaction.Commit();
+        }
+        catch (ConflictException lost)
+        {
+            await LogLostAsync(id, actor, "reject setting proposal", lost, cancellationToken);
+            throw;
+        }
+
+        await _audit.CommittedAsync(staged, cancellationToken);
         return Get(id);
     }
 
@@ -169,16 +214,23 @@ public sealed class SettingProposals
         return proposal;
     }
 
-    private void Decide(long id, ProposalStatus status, string actor)
+    // The compare-and-set: only a proposal still pending is decided; a lost race throws before anything is written.
+    private StagedRecord Decide(SqliteConnection connection, SqliteTransaction transaction, long id, ProposalStatus status, string actor, string outcome)
     {
-        using var connection = _database.Open();
-        connection.Execute(
+        if (connection.Execute(
             "UPDATE setting_proposals SET status = @status, decided_by = @actor, decided_at = @now WHERE id = @id AND status = 'Pending'",
-            new { id, status = status.ToString(), actor, now = Timestamps.Format(_time.GetUtcNow()) });
+            new { id, status = status.ToString(), actor, now = Timestamps.Format(_time.GetUtcNow()) },
+            transaction) != 1)
+        {
+            throw new ConflictException($"Proposal {id} was decided while this request was being made; nothing was changed.");
+        }
+
+        return _audit.Stage(connection, transaction, new AuditRecord(actor, Decided, outcome, Parameters: new Dictionary<string, string> { ["proposal"] = id.ToString(CultureInfo.InvariantCulture) }));
     }
 
-    private Task<long> LogDecisionAsync(long id, string actor, string outcome, CancellationToken cancellationToken) =>
-        _audit.AppendAsync(new AuditRecord(actor, Decided, outcome, Parameters: new Dictionary<string, string> { ["proposal"] = id.ToString(CultureInfo.InvariantCulture) }), cancellationToken);
+    // A decision that lost a race to another is refused and, like every refusal, recorded.
+    private Task<long> LogLostAsync(long id, string actor, string act, ConflictException lost, CancellationToken cancellationToken) =>
+        GovernanceLog.RefusalAsync(_audit, actor, null, act, lost.Message, cancellationToken, new Dictionary<string, string> { ["proposal"] = id.ToString(CultureInfo.InvariantCulture) });
 
     private List<SettingProposal> Query(string where, object? parameters)
     {

@@ -3,6 +3,7 @@ using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Vision;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Settings;
 
@@ -106,37 +107,55 @@ public sealed class SettingsStore
 
     /// <summary>
     /// The one write: sets <paramref name="key"/> to <paramref name="value"/> and logs the change (old and
-    /// new value, the reason) before returning.
+    /// new value, the reason) in the same transaction, before returning.
     /// </summary>
     internal async Task<Setting> SetAsync(string key, string value, string actor, string reason, CancellationToken cancellationToken = default)
+    {
+        StagedRecord staged;
+        Setting setting;
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
+        {
+            (setting, staged) = Write(connection, transaction, key, value, actor, reason);
+            transaction.Commit();
+        }
+
+        Refresh(key);
+        await audit.CommittedAsync(staged, cancellationToken);
+        return setting;
+    }
+
+    /// <summary>
+    /// The write inside a caller's transaction (an approved proposal): the row and its
+    /// <see cref="AuditActions.SettingChange"/> record. The caller commits, then calls <see cref="Refresh"/>.
+    /// </summary>
+    internal (Setting Setting, StagedRecord Staged) Write(SqliteConnection connection, SqliteTransaction transaction, string key, string value, string actor, string reason)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(key);
         ArgumentNullException.ThrowIfNull(value);
         ArgumentException.ThrowIfNullOrWhiteSpace(actor);
-        var previous = Find(key);
+        var previous = connection.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key", new { key }, transaction);
         var now = time.GetUtcNow();
-        using (var connection = database.Open())
-        {
-            connection.Execute(
-                """
-                INSERT INTO settings (key, value, changed_by, changed_at) VALUES (@key, @value, @actor, @at)
-                ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_by = excluded.changed_by, changed_at = excluded.changed_at
-                """,
-                new { key, value, actor, at = Timestamps.Format(now) });
-        }
-
-        _cache[key] = new Setting(key, value, actor, now);
-
+        connection.Execute(
+            """
+            INSERT INTO settings (key, value, changed_by, changed_at) VALUES (@key, @value, @actor, @at)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_by = excluded.changed_by, changed_at = excluded.changed_at
+            """,
+            new { key, value, actor, at = Timestamps.Format(now) },
+            transaction);
         var parameters = new Dictionary<string, string>
         {
             ["key"] = key,
             ["value"] = value,
-            ["previous"] = previous?.Value ?? "",
+            ["previous"] = previous ?? "",
             ["reason"] = reason ?? "",
         };
-        await audit.AppendAsync(new AuditRecord(actor, AuditActions.SettingChange, "changed", Parameters: parameters), cancellationToken);
-        return new Setting(key, value, actor, now);
+        var staged = audit.Stage(connection, transaction, new AuditRecord(actor, AuditActions.SettingChange, "changed", Parameters: parameters));
+        return (new Setting(key, value, actor, now), staged);
     }
+
+    /// <summary>Drops the cached value of <paramref name="key"/> after a committed write (or a rolled-back one).</summary>
+    internal void Refresh(string key) => _cache.TryRemove(key, out _);
 
     private void EnsureSchema()
     {

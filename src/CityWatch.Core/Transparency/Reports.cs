@@ -31,7 +31,12 @@ public sealed record DeploymentFigures(long DeploymentId, long LegalBasisId, lon
 /// </summary>
 public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployments, CameraStore cameras, WatchlistStore watchlists, AlertStatistics statistics, TimeProvider time)
 {
-    private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UseAdvancedExtensions().Build();
+    // Only what the reports use (pipe tables); no raw HTML, no bare-URL autolinks: whatever a value smuggles past
+    // Escape renders as text, never as markup or a link.
+    private static readonly MarkdownPipeline Pipeline = new MarkdownPipelineBuilder().UsePipeTables().DisableHtml().Build();
+
+    /// <summary>The reports' one inline stylesheet; the server's content security policy admits it by its hash.</summary>
+    public const string Stylesheet = "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.4}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.25rem .5rem;text-align:left}blockquote{border-left:4px solid #c00;margin:0;padding:.5rem 1rem;background:#fee}";
 
     /// <summary>The notification of one use: the basis, its prerequisites, the decision and its deployments.</summary>
     public Report UseNotification(long legalBasisId)
@@ -184,7 +189,7 @@ public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployme
         var markdown = md.ToString();
         var body = Markdown.ToHtml(markdown, Pipeline);
         var html = $"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{System.Net.WebUtility.HtmlEncode(title)}</title>" +
-            "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.4}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.25rem .5rem;text-align:left}blockquote{border-left:4px solid #c00;margin:0;padding:.5rem 1rem;background:#fee}</style>" +
+            $"<style>{Stylesheet}</style>" +
             $"</head><body>\n{body}</body></html>\n";
         return new Report(title, markdown, html);
     }
@@ -206,9 +211,40 @@ public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployme
 
     private static void Row(StringBuilder md, string name, string value) => md.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {Escape(value)} |");
 
-    // Text from people goes into table cells and headings: no Markdown or HTML of its own.
-    private static string Escape(string text) =>
-        System.Net.WebUtility.HtmlEncode(text).Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal).Replace("*", "\\*", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
+    // Text from people goes into table cells, headings and paragraphs as plain text. Every ASCII punctuation
+    // character that Markdown can give a meaning to is backslash-escaped (CommonMark's escape for any of them),
+    // so no value can open a link, an image, an autolink, emphasis, a table cell, an entity or an HTML tag;
+    // '-' and '.' only where they could start a list (first, or after leading digits). Line breaks and other
+    // control characters become spaces, so no value can start a block of its own.
+    internal static string Escape(string text)
+    {
+        var escaped = new StringBuilder(text.Length * 2);
+        var leadingDigits = true;
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            var inert = char.IsAsciiLetterOrDigit(c) || c is ' ' or ',' or ';' or ':' or '/' or '?' or '%' or '\'' or '"' or '@'
+                || (c == '-' && i > 0)
+                || (c == '.' && !leadingDigits)
+                || (c > 127 && !char.IsControl(c));
+            if (inert)
+            {
+                escaped.Append(c);
+            }
+            else if (char.IsAscii(c) && (char.IsPunctuation(c) || char.IsSymbol(c)))
+            {
+                escaped.Append('\\').Append(c);
+            }
+            else
+            {
+                escaped.Append(' ');
+            }
+
+            leadingDigits &= char.IsAsciiDigit(c);
+        }
+
+        return escaped.ToString();
+    }
 
     private static string Format(DateTimeOffset at) => at.ToUniversalTime().ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
 

@@ -49,6 +49,7 @@ public static class CityWatchServer
         builder.Services.AddProblemMapping();
         builder.Services.AddCityWatchCore(options);
         builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
+        builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
@@ -59,12 +60,15 @@ public static class CityWatchServer
 
         var app = builder.Build();
         OpenKeys(app);
+        app.UseSecurityHeaders();
         app.UseProblemMapping();
         app.UseAuthentication();
+        app.UseSameOriginGuard();
         app.UseAuthorization();
         app.UseRateLimiter();
         Readiness.MapHealth(app);
         app.MapIdentityApi();
+        app.MapAntiforgery();
         app.MapOidcSignIn(options.Oidc);
         app.MapEdgeApi();
         app.MapCameraApi();

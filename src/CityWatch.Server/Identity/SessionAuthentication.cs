@@ -41,9 +41,10 @@ internal sealed class SessionAuthentication(
         }
         else
         {
-            var token = headers.Authorization.ToString() is { Length: > 7 } authorization && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            var bearer = headers.Authorization.ToString() is { Length: > 7 } authorization && authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
                 ? authorization[7..].Trim()
-                : Request.Cookies[Access.SessionCookie];
+                : null;
+            var token = bearer ?? Request.Cookies[Access.SessionCookie];
             if (string.IsNullOrEmpty(token))
             {
                 return Task.FromResult(AuthenticateResult.NoResult());
@@ -53,6 +54,12 @@ internal sealed class SessionAuthentication(
             if (caller is null)
             {
                 return Task.FromResult(AuthenticateResult.Fail("The session has ended, or the account is disabled."));
+            }
+
+            if (bearer is null)
+            {
+                // A browser sends the cookie on any site's behalf: SameOriginGuard checks where unsafe requests come from.
+                Context.Items[SameOriginGuard.CookieSession] = true;
             }
         }
 

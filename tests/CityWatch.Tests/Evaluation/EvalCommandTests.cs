@@ -1,7 +1,11 @@
 using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Evaluation;
+using CityWatch.Policy;
 using CityWatch.Settings;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using CityWatch.Tests.Support;
 
 namespace CityWatch.Tests.Evaluation;
@@ -48,14 +52,13 @@ public sealed class EvalCommandTests
     }
 
     [Fact]
-    public async Task Calibrate_proposes_the_threshold_which_applies_only_once_a_second_person_approves()
+    public async Task Calibrate_proposes_the_threshold_through_the_server_as_the_signed_in_person_and_it_applies_only_once_a_second_person_approves()
     {
-        var data = TestPaths.NewScratchDirectory();
-        TestPaths.KekFor(data);
-        var charts = Path.Combine(data, "charts");
+        await using var server = await RunningServer.StartAsync();
+        var charts = Path.Combine(server.Options.DataDirectory, "charts");
         var (exit, output, errors) = await CliRunner.RunAsync(
             "eval", "verify", "--set", TestPaths.Faces("dlib_johns"), "--models", TestPaths.Models, "--json",
-            "--data", data, "--calibrate", "--out", charts, "--kek-file", TestPaths.KekFileFor(data));
+            "--calibrate", "--server", server.Address.ToString(), "--token", server.Tokens["investigator"], "--out", charts);
 
         Assert.True(exit == 0, string.Join("\n", errors));
         var root = JsonDocument.Parse(output).RootElement;
@@ -64,19 +67,57 @@ public sealed class EvalCommandTests
         Assert.Equal(3, root.GetProperty("charts").GetArrayLength());
         Assert.All(root.GetProperty("charts").EnumerateArray(), c => Assert.True(new FileInfo(c.GetString()!).Length > 1000));
 
-        var database = new CityWatchDatabase(Path.Combine(data, "citywatch.db"), TestPaths.KekFor(data));
-        using var audit = new AuditTrail(database, TimeProvider.System);
-        var settings = new SettingsStore(database, audit, TimeProvider.System);
-        var proposals = new SettingProposals(database, settings, audit, TimeProvider.System);
+        var proposals = server.Services.GetRequiredService<SettingProposals>();
+        var settings = server.Services.GetRequiredService<SettingsStore>();
         var proposal = Assert.Single(proposals.List());
         Assert.Equal(ProposalStatus.Pending, proposal.Status);
+        Assert.Equal("investigator", proposal.ProposedBy);
         Assert.NotEqual(calibrated, settings.OperatingThreshold("fr_feature"));
-        await Assert.ThrowsAsync<ForbiddenException>(() => proposals.ApproveAsync(proposal.Id, "cli:eval"));
+        // The city's register holds no evaluation basis: the evaluation ran in a scratch folder of its own.
+        Assert.DoesNotContain(server.Services.GetRequiredService<LegalBasisStore>().List(), b => b.Title == EvaluationCity.BasisTitle);
 
-        await proposals.ApproveAsync(proposal.Id, "dpo");
+        (await server.Dpo.PostAsync($"/api/settings/proposals/{proposal.Id}/approve", null)).EnsureSuccessStatusCode();
 
         Assert.Equal(calibrated, settings.OperatingThreshold("fr_feature"));
-        Assert.Single(audit.Read(0, 1000, AuditActions.SettingChange));
+        Assert.Single(server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.SettingChange));
+    }
+
+    [Fact]
+    public async Task Eval_pointed_at_a_citys_data_folder_is_refused_and_writes_nothing_into_its_register()
+    {
+        var data = TestPaths.NewScratchDirectory();
+        try
+        {
+            await using (var server = await RunningServer.StartAsync(dataDirectory: data))
+            {
+                // The city as it stands: accounts, and no legal basis.
+            }
+
+            var before = RegisterOf(data);
+            var (exit, _, errors) = await CliRunner.RunAsync(
+                "eval", "verify", "--set", TestPaths.Faces("ageitgey", "identities.csv"), "--models", TestPaths.Models, "--data", data);
+
+            Assert.NotEqual(0, exit);
+            Assert.Contains(errors, e => e.Contains("--data", StringComparison.Ordinal));
+            Assert.Equal(before, RegisterOf(data));
+            Assert.Equal(0, before.Bases);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(data, recursive: true);
+            TestPaths.DeleteKekOf(data);
+        }
+    }
+
+    // The city's register and log as they stand on disk: legal bases, setting proposals, log entries.
+    private static (long Bases, long Proposals, long Logged) RegisterOf(string data)
+    {
+        using var connection = new CityWatchDatabase(Path.Combine(data, "citywatch.db"), TestPaths.KekFor(data)).Open();
+        var proposals = connection.ExecuteScalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'setting_proposals'") == 0
+            ? 0
+            : connection.ExecuteScalar<long>("SELECT COUNT(*) FROM setting_proposals");
+        return (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM legal_bases"), proposals, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_leaves"));
     }
 
     [Fact]

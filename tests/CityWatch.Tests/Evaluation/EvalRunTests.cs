@@ -16,7 +16,7 @@ public sealed class EvalRunTests
     [Fact]
     public async Task Fr_feature_separates_the_dlib_johns_with_auc_above_0_99()
     {
-        using var city = await EvaluationCity.OpenAsync(null, TimeProvider.System);
+        using var city = await EvaluationCity.OpenAsync(TimeProvider.System);
         using var pipeline = new FacePipeline(new VisionOptions { ModelDirectory = TestPaths.Models }, TimeProvider.System);
 
         var report = await EvaluationRun.VerifyAsync(pipeline, city.GrantAsync, VerificationSet.Load(TestPaths.Faces("dlib_johns")), Fars);
@@ -37,7 +37,7 @@ public sealed class EvalRunTests
     [InlineData("mobileface", 256)]
     public async Task Every_embedder_runs_on_the_ageitgey_photos_and_ranks_same_above_different(string embedder, int dimensions)
     {
-        using var city = await EvaluationCity.OpenAsync(null, TimeProvider.System);
+        using var city = await EvaluationCity.OpenAsync(TimeProvider.System);
         using var pipeline = new FacePipeline(new VisionOptions { ModelDirectory = TestPaths.Models, Embedder = embedder }, TimeProvider.System);
         Assert.Equal(dimensions, pipeline.EmbeddingDimensions);
 
@@ -56,7 +56,7 @@ public sealed class EvalRunTests
     [InlineData("ultraface")]
     public async Task Both_detectors_find_every_hand_labelled_dlib_face(string detector)
     {
-        using var city = await EvaluationCity.OpenAsync(null, TimeProvider.System);
+        using var city = await EvaluationCity.OpenAsync(TimeProvider.System);
         using var pipeline = new FacePipeline(new VisionOptions { ModelDirectory = TestPaths.Models, Detector = detector, ScoreThreshold = 0.3f }, TimeProvider.System);
 
         var report = await EvaluationRun.DetectAsync(pipeline, city.GrantAsync, DetectionSet.Load(TestPaths.Faces("dlib_faces")), 0.6f);
@@ -84,7 +84,7 @@ public sealed class EvalRunTests
     public async Task The_evaluation_grant_is_renewed_before_it_expires()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));
-        using var city = await EvaluationCity.OpenAsync(null, time);
+        using var city = await EvaluationCity.OpenAsync(time);
         var first = await city.GrantAsync();
         Assert.Equal(ProcessingPurpose.Evaluation, first.Purpose);
         Assert.Empty(first.WatchlistIds);
@@ -97,31 +97,19 @@ public sealed class EvalRunTests
     }
 
     [Fact]
-    public async Task A_scratch_evaluation_folder_is_removed_and_a_named_one_keeps_one_basis()
+    public async Task Every_evaluation_gets_a_new_scratch_folder_with_only_its_own_basis_and_removes_it()
     {
-        string scratch;
-        using (var city = await EvaluationCity.OpenAsync(null, TimeProvider.System))
+        var folders = new List<string>();
+        for (var i = 0; i < 2; i++)
         {
-            scratch = city.Directory;
-            Assert.True(Directory.Exists(scratch));
+            using var city = await EvaluationCity.OpenAsync(TimeProvider.System);
+            folders.Add(city.Directory);
+            Assert.True(Directory.Exists(city.Directory));
+            var basis = Assert.Single(city.LegalBases.List());
+            Assert.Equal(EvaluationCity.BasisTitle, basis.Title);
         }
 
-        Assert.False(Directory.Exists(scratch));
-
-        var named = TestPaths.NewScratchDirectory();
-        var kek = KeyEncryptionKey.Generate();
-        try
-        {
-            for (var i = 0; i < 2; i++)
-            {
-                using var city = await EvaluationCity.OpenAsync(named, TimeProvider.System, kek);
-                Assert.Single(city.LegalBases.List(), b => b.Title == EvaluationCity.BasisTitle);
-            }
-        }
-        finally
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            Directory.Delete(named, recursive: true);
-        }
+        Assert.NotEqual(folders[0], folders[1]);
+        Assert.All(folders, f => Assert.False(Directory.Exists(f)));
     }
 }

@@ -31,6 +31,7 @@ public sealed class AuthorizationMatrixTests
         ["POST /api/auth/sign-out"] = [AnySignedIn],
         ["GET /api/auth/oidc"] = [Public],
         ["GET /api/auth/me"] = [AnySignedIn],
+        ["GET /api/auth/antiforgery"] = [AnySignedIn],
         ["GET /api/public/accounts"] = [Public],
         ["GET /api/public/accounts/history"] = [Public],
         ["POST /api/invitations/accept"] = [Public],

@@ -11,7 +11,7 @@ public sealed class AuditTrailTests
     [Fact]
     public async Task Appends_return_consecutive_indices_and_read_back_canonically()
     {
-        using var city = new TestCity();
+        using var city = await CityWithoutItsTrailAsync();
         await using var audit = new AuditTrail(city.Database, city.Time);
         var parameters = new Dictionary<string, string> { ["b"] = "2", ["a"] = "1" };
         var first = await audit.AppendAsync(new AuditRecord("alice", AuditActions.Analysis, "ok", Parameters: parameters, Commitments: ["c1"]));
@@ -28,7 +28,7 @@ public sealed class AuditTrailTests
     [Fact]
     public async Task Concurrent_appends_all_land_and_the_checkpoint_covers_them()
     {
-        using var city = new TestCity();
+        using var city = await CityWithoutItsTrailAsync();
         var states = new[] { new CommittedState("watchlist 1", 3, Rfc6962.HashLeaf("w"u8)) };
         await using var audit = new AuditTrail(city.Database, city.Time, () => states);
         var indices = await Task.WhenAll(Enumerable.Range(0, 500).Select(i => audit.AppendAsync(new AuditRecord("t", AuditActions.Analysis, i.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
@@ -46,7 +46,7 @@ public sealed class AuditTrailTests
     [Fact]
     public async Task Reopened_log_continues_the_same_tree_and_stays_consistent()
     {
-        using var city = new TestCity();
+        using var city = await CityWithoutItsTrailAsync();
         var verifier = string.Empty;
         (long Size, byte[] Root) before;
         await using (var audit = new AuditTrail(city.Database, city.Time))
@@ -71,7 +71,7 @@ public sealed class AuditTrailTests
     [Fact]
     public async Task Tiles_and_entry_bundles_rebuild_the_signed_root()
     {
-        using var city = new TestCity();
+        using var city = await CityWithoutItsTrailAsync();
         await using var audit = new AuditTrail(city.Database, city.Time);
         await Task.WhenAll(Enumerable.Range(0, 600).Select(_ => audit.AppendAsync(new AuditRecord("t", AuditActions.Match, "ok"))));
         var (checkpoint, _) = Checkpoint.Open(audit.LatestCheckpoint(), NoteVerifier.Parse(audit.VerifierKey));
@@ -99,7 +99,7 @@ public sealed class AuditTrailTests
     [InlineData("swap")]
     public async Task Tampering_with_the_database_file_names_the_first_bad_index(string tamper)
     {
-        using var city = new TestCity();
+        using var city = await CityWithoutItsTrailAsync();
         await using (var audit = new AuditTrail(city.Database, city.Time))
         {
             for (var i = 0; i < 40; i++)
@@ -131,7 +131,7 @@ public sealed class AuditTrailTests
     [Fact]
     public async Task Rewriting_leaf_and_node_together_still_breaks_the_signed_checkpoint()
     {
-        using var city = new TestCity();
+        using var city = await CityWithoutItsTrailAsync();
         await using (var audit = new AuditTrail(city.Database, city.Time))
         {
             for (var i = 0; i < 10; i++)
@@ -156,5 +156,14 @@ public sealed class AuditTrailTests
         var result = AuditVerifier.VerifyDatabase(city.Database.Path);
         Assert.False(result.Ok, result.Message);
         Assert.Contains("does not match its signed checkpoint", result.Message, StringComparison.Ordinal);
+    }
+
+    // A scratch city whose own trail is shut, so the trail under test is the only sequencer over the file
+    // (two would each log the other's records and sign checkpoints with their own committed state).
+    private static async Task<TestCity> CityWithoutItsTrailAsync()
+    {
+        var city = new TestCity();
+        await city.Audit.DisposeAsync();
+        return city;
     }
 }

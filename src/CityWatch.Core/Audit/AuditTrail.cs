@@ -11,9 +11,11 @@ namespace CityWatch.Audit;
 
 /// <summary>
 /// The one writer through which every biometric and governance act is recorded: an append-only RFC 6962
-/// Merkle log in SQLite. One background sequencer takes records from a queue and commits many per
-/// transaction (group commit): the leaves, the tree nodes they complete and a newly signed checkpoint, all
-/// at once. <see cref="AppendAsync"/> completes with the leaf index only after that commit.
+/// Merkle log in SQLite. An act writes its record into the outbox in its own transaction
+/// (<see cref="Stage"/>); one background sequencer moves outbox rows into the log many per transaction (group
+/// commit): the leaves, the tree nodes they complete, a newly signed checkpoint and the deletion of the rows,
+/// all at once. <see cref="AppendAsync"/> and <see cref="CommittedAsync"/> complete with the leaf index only
+/// after that commit.
 /// </summary>
 public sealed class AuditTrail : IDisposable, IAsyncDisposable
 {
@@ -31,7 +33,6 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly Task _sequencer;
     private readonly KeyLogSink _keyLog;
     private CompactRange _range;
-    private long _committedSize;
 
     public AuditTrail(
         CityWatchDatabase database,
@@ -52,11 +53,9 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         using (var connection = database.Open())
         {
             connection.Execute(AuditSchema.Sql);
-            _committedSize = connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves");
-            using var nodes = new SqliteNodeSource(connection);
-            _range = CompactRange.FromNodes(_committedSize, nodes);
+            _range = RangeOf(connection);
             var latest = connection.ExecuteScalar<long?>("SELECT MAX(size) FROM audit_checkpoints");
-            if (latest != _committedSize)
+            if (latest != _range.Size)
             {
                 using var transaction = connection.BeginTransaction();
                 PublishCheckpoint(connection, transaction, latest ?? -1);
@@ -87,7 +86,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         get
         {
             using var connection = _database.Open();
-            return connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves");
+            return SizeOf(connection);
         }
     }
 
@@ -104,7 +103,6 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// </summary>
     public async Task<long> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
     {
-        AuditRecordLimits.Check(record);
         cancellationToken.ThrowIfCancellationRequested();
         StagedRecord staged;
         using (var connection = _database.Open())
@@ -349,7 +347,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         using var connection = _database.Open();
         using var transaction = connection.BeginTransaction();
-        if (connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves", transaction: transaction) != _range.Size)
+        if (SizeOf(connection, transaction) != _range.Size)
         {
             // Another trail over this file logged records since this one last looked: catch up, then go on.
             transaction.Rollback();
@@ -429,7 +427,6 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
 
         transaction.Commit();
-        Interlocked.Exchange(ref _committedSize, _range.Size);
         foreach (var (token, index) in logged)
         {
             if (_waiters.TryRemove(token, out var waiter))
@@ -476,15 +473,22 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
+    private static long SizeOf(SqliteConnection connection, SqliteTransaction? transaction = null) =>
+        connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves", transaction: transaction);
+
+    // The compact range of the stored tree, rebuilt from its nodes (O(log n) reads).
+    private static CompactRange RangeOf(SqliteConnection connection)
+    {
+        using var nodes = new SqliteNodeSource(connection);
+        return CompactRange.FromNodes(SizeOf(connection), nodes);
+    }
+
     private void Reload()
     {
         try
         {
             using var connection = _database.Open();
-            using var nodes = new SqliteNodeSource(connection);
-            var size = connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves");
-            _range = CompactRange.FromNodes(size, nodes);
-            Interlocked.Exchange(ref _committedSize, size);
+            _range = RangeOf(connection);
         }
 #pragma warning disable CA1031 // If even the reload fails, the next batch fails the same way and reports it.
         catch (Exception)

@@ -56,12 +56,14 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
     public async Task<IssuedInvitation> InviteAsync(AccountInput input, Caller admin, CancellationToken cancellationToken = default)
     {
         IssuedInvitation issued;
+        StagedRecord staged;
         try
         {
             using var connection = store.Database.Open();
             using var transaction = connection.BeginTransaction();
             var accountId = store.InsertAccount(connection, transaction, input, admin.Name);
             issued = Issue(connection, transaction, accountId, input.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
+            staged = audit.Stage(connection, transaction, new AuditRecord(admin.Name, IdentityActions.AccountChange, "invited", Parameters: Params(("account", issued.Username), ("invitation", Invariant(issued.Id)))));
             transaction.Commit();
         }
         catch (ConflictException e)
@@ -70,7 +72,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
             throw;
         }
 
-        await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.AccountChange, "invited", Parameters: Params(("account", issued.Username), ("invitation", Invariant(issued.Id)))), cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return issued;
     }
 
@@ -86,14 +88,16 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         }
 
         IssuedInvitation issued;
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
             issued = Issue(connection, transaction, accountId, account.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
+            staged = audit.Stage(connection, transaction, new AuditRecord(admin.Name, IdentityActions.Invitation, "re-issued", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))));
             transaction.Commit();
         }
 
-        await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.Invitation, "re-issued", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))), cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return issued;
     }
 
@@ -117,6 +121,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
 
         var guarded = account.Roles.Any(r => r.Status != GrantStatus.Rejected && r.Role.NeedsSecondPerson());
         IssuedInvitation issued;
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
@@ -126,12 +131,14 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
             }
 
             issued = Issue(connection, transaction, accountId, account.Username, InvitationKind.Reset, guarded ? InvitationStatus.AwaitingApproval : InvitationStatus.Open, admin.Name, admin.AccountId);
+            staged = audit.Stage(
+                connection,
+                transaction,
+                new AuditRecord(admin.Name, IdentityActions.Invitation, guarded ? "reset requested; awaiting a second person" : "reset: password and second factor cleared", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))));
             transaction.Commit();
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(admin.Name, IdentityActions.Invitation, guarded ? "reset requested; awaiting a second person" : "reset: password and second factor cleared", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))),
-            cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return issued;
     }
 
@@ -152,14 +159,19 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         var invitation = await UsableAsync(code, remote, cancellationToken);
         PasswordHasher.CheckStrength(password);
         var enrolment = SecondFactor.NewEnrolment(invitation.Username);
+        StagedRecord staged;
         using (var connection = store.Database.Open())
+        using (var transaction = connection.BeginTransaction())
         {
             connection.Execute(
                 "UPDATE invitations SET pending_password_hash = @hash, pending_totp_secret = @secret, failed_confirmations = 0 WHERE id = @id AND status = 'Open'",
-                new { hash = PasswordHasher.Hash(password!), secret = enrolment.Secret, id = invitation.Id });
+                new { hash = PasswordHasher.Hash(password!), secret = enrolment.Secret, id = invitation.Id },
+                transaction);
+            staged = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.Invitation, "password chosen; second factor to confirm", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))));
+            transaction.Commit();
         }
 
-        await audit.AppendAsync(new AuditRecord(invitation.Username, IdentityActions.Invitation, "password chosen; second factor to confirm", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))), cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return enrolment;
     }
 
@@ -187,6 +199,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
             throw await RefusalAsync(invitation.Username, voids ? "wrong TOTP code; invitation void" : "wrong TOTP code", invitation.Id, remote, cancellationToken);
         }
 
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
@@ -203,10 +216,11 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
                 "UPDATE accounts SET password_hash = @hash, totp_secret = @secret, totp_last_step = @step, failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId",
                 new { hash = invitation.PendingPasswordHash, secret = invitation.PendingTotpSecret, step, accountId = invitation.AccountId },
                 transaction);
+            staged = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.Invitation, "accepted", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))));
             transaction.Commit();
         }
 
-        await audit.AppendAsync(new AuditRecord(invitation.Username, IdentityActions.Invitation, "accepted", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))), cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return store.Get(invitation.AccountId);
     }
 
@@ -253,6 +267,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
 
         RoleGrants.CheckSecondPerson(view.AccountId, issuedById, view.IssuedBy, approver, "password reset");
         var now = time.GetUtcNow();
+        StagedRecord staged;
         using (var connection = store.Database.Open())
         using (var transaction = connection.BeginTransaction())
         {
@@ -277,12 +292,14 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
                 ClearCredentials(connection, transaction, view.AccountId);
             }
 
+            staged = audit.Stage(
+                connection,
+                transaction,
+                new AuditRecord(approver.Name, IdentityActions.Invitation, approve ? "reset approved: password and second factor cleared" : "reset rejected", Parameters: Params(("account", view.Username), ("invitation", Invariant(invitationId)), ("asked_by", view.IssuedBy))));
             transaction.Commit();
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(approver.Name, IdentityActions.Invitation, approve ? "reset approved: password and second factor cleared" : "reset rejected", Parameters: Params(("account", view.Username), ("invitation", Invariant(invitationId)), ("asked_by", view.IssuedBy))),
-            cancellationToken);
+        await audit.CommittedAsync(staged, cancellationToken);
         return Views("WHERE i.id = @invitationId", new { invitationId }).Single();
     }
 

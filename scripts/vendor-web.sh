@@ -42,9 +42,12 @@ for entry in "${packages[@]}"; do
   licence="$(node -e 'console.log(require(process.argv[1]).license)' "$work/$name/package/package.json")"
   mkdir -p "$vendor/$name"
   for f in $files; do
-    install -m 644 "$work/$name/package/$f" "$vendor/$name/$(basename "$f")"
-    sum="$(sha256sum "$vendor/$name/$(basename "$f")" | cut -d' ' -f1)"
-    echo "| $name | $version | $licence | \`$name/$(basename "$f")\` | \`$sum\` |" >> "$work/README.md"
+    # a licence file without an extension gets .txt, so that the server can serve it with a content type
+    target="$(basename "$f")"
+    [ "$target" = "LICENSE" ] && target="LICENSE.txt"
+    install -m 644 "$work/$name/package/$f" "$vendor/$name/$target"
+    sum="$(sha256sum "$vendor/$name/$target" | cut -d' ' -f1)"
+    echo "| $name | $version | $licence | \`$name/$target\` | \`$sum\` |" >> "$work/README.md"
   done
 done
 cp "$work/README.md" "$vendor/README.md"

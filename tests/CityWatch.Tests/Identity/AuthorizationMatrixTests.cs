@@ -120,6 +120,11 @@ public sealed class AuthorizationMatrixTests
         ["GET /audit/proof/inclusion"] = [Public],
         ["GET /audit/proof/consistency"] = [Public],
         ["POST /audit/cosignature"] = [Public],
+        ["GET /"] = [Public],
+        ["GET /register"] = [Public],
+        ["GET /register/cameras.json"] = [Public],
+        ["GET /deployments"] = [Public],
+        ["GET /log"] = [Public],
     };
 
     [Fact]

@@ -87,6 +87,12 @@ internal static class ApiCommand
             table.AddColumn(new TableColumn(new Text(header)));
         }
 
+        if (Console.IsOutputRedirected)
+        {
+            // Into a file or a pipe: one line per row, however wide, so that grep and cut work on it.
+            AnsiConsole.Profile.Width = 400;
+        }
+
         var any = false;
         foreach (var row in rows)
         {
@@ -116,7 +122,7 @@ internal static class ApiCommand
         AnsiConsole.Write(grid);
     }
 
-    public static string Time(DateTimeOffset? at) => at is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture) : "";
+    public static string Time(DateTimeOffset? at) => at is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture) : "";
 
     public static string Ids(IEnumerable<long>? ids) => ids is null ? "" : string.Join(",", ids.Select(i => i.ToString(CultureInfo.InvariantCulture)));
 

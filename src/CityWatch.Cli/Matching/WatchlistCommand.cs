@@ -70,16 +70,10 @@ internal static class WatchlistCommand
         }));
 
         var toApprove = new Argument<string>("watchlist") { Description = "The watchlist's name" };
-        var approve = new Command("approve", "Approve a watchlist as it stands now (Investigator or Authority; a second person, not its last changer)") { toApprove, CliCommon.Server, CliCommon.Token };
-        approve.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
-        {
-            using var client = CliCommon.Client(result);
-            var watchlist = await FindAsync(client, result.GetValue(toApprove)!, cancellationToken);
-            using var response = await client.PostAsync($"api/watchlists/{watchlist.Id}/approve", null, cancellationToken);
-            var approved = await CliCommon.ReadAsync<Watchlist>(response, cancellationToken);
-            Console.WriteLine($"approved watchlist {approved.Id} '{approved.Name}' with {approved.Entries} entries (digest {approved.ApprovedDigest?[..12]})");
-            return 0;
-        }));
+        var approve = ApiCommand.Create("approve", "Approve a watchlist as it stands now (Investigator or Authority; a second person, not its last changer)", toApprove)
+            .Sends<Watchlist>(
+                async (r, client, ct) => await client.PostAsync($"api/watchlists/{(await FindAsync(client, r.GetValue(toApprove)!, ct)).Id}/approve", null, ct),
+                approved => Console.WriteLine($"approved watchlist {approved.Id} '{approved.Name}' with {approved.Entries} entries (digest {approved.ApprovedDigest?[..12]})"));
 
         return new Command("watchlist", "Watchlists and enrolment") { create, enroll, show, approve };
     }

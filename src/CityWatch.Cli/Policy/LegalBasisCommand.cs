@@ -39,11 +39,11 @@ internal static class LegalBasisCommand
         var title = new Option<string?>("--title") { Description = "What the basis is called" };
         var instrument = new Option<string?>("--instrument") { Description = "The legal instrument that allows the processing" };
         var authority = new Option<string?>("--authority") { Description = "The judicial or independent administrative authority that decides" };
-        var objective = new Option<string?>("--objective") { Description = $"One of: {string.Join(", ", Enum.GetNames<LegalObjective>())}" };
+        var objective = new Option<string?>("--objective") { Description = "What it is for (AI Act 5(1)(h))" };
         objective.AcceptOnlyFromAmong(Enum.GetNames<LegalObjective>());
         var objectiveDetail = new Option<string?>("--objective-detail") { Description = "The specific search, threat or suspect the basis is for (required)" };
         var offence = new Option<string?>("--offence") { Description = "The listed offence code, for SeriousOffenceSuspect" };
-        var purposes = new Option<string[]>("--purposes") { Description = $"Any of: {string.Join(", ", Enum.GetNames<ProcessingPurpose>())}", AllowMultipleArgumentsPerToken = true };
+        var purposes = new Option<string[]>("--purposes") { Description = "What processing it allows", AllowMultipleArgumentsPerToken = true };
         purposes.AcceptOnlyFromAmong(Enum.GetNames<ProcessingPurpose>());
         var cameras = new Option<long[]>("--cameras") { Description = "The camera ids it covers", AllowMultipleArgumentsPerToken = true };
         var watchlists = new Option<long[]>("--watchlists") { Description = "The watchlist ids it covers", AllowMultipleArgumentsPerToken = true };

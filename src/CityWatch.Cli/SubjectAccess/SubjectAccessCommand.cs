@@ -16,7 +16,7 @@ internal static class SubjectAccessCommand
     public static Command Create()
     {
         var identity = new Option<string>("--identity-ref") { Description = "The requester's verified identity reference (stored only as a salted hash)", Required = true };
-        var verification = new Option<string>("--verification") { Description = $"How the identity was verified: {string.Join(", ", Enum.GetNames<IdentityVerification>())}", Required = true };
+        var verification = new Option<string>("--verification") { Description = "How the identity was verified", Required = true };
         verification.AcceptOnlyFromAmong(Enum.GetNames<IdentityVerification>());
         var received = new Option<DateTimeOffset?>("--received-at") { Description = "When the request came in (default: now)" };
         var register = ApiCommand.Create("register", "Register a request (DPO)", identity, verification, received)

@@ -11,7 +11,7 @@ internal static class CaseCommand
 {
     public static Command Create()
     {
-        var number = new Option<string>("--number") { Description = "The case number", Required = true };
+        var number = new Option<string>("--number") { Description = "The case number, e.g. PD-2026-0042", Required = true };
         var basis = new Option<long>("--basis") { Description = "The legal basis's id (in force for retrospective use)", Required = true };
         var offence = new Option<string?>("--offence") { Description = "The listed offence code for a suspect search, else what the case is about (default: the basis's offence)" };
         var cameras = new Option<long[]>("--cameras") { Description = "Camera ids it may search (none: supplied media only)", AllowMultipleArgumentsPerToken = true };

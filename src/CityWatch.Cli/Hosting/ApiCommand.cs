@@ -87,12 +87,7 @@ internal static class ApiCommand
             table.AddColumn(new TableColumn(new Text(header)));
         }
 
-        if (Console.IsOutputRedirected)
-        {
-            // Into a file or a pipe: one line per row, however wide, so that grep and cut work on it.
-            AnsiConsole.Profile.Width = 400;
-        }
-
+        Unwrapped();
         var any = false;
         foreach (var row in rows)
         {
@@ -113,6 +108,7 @@ internal static class ApiCommand
     /// <summary>One record as name/value lines; null values are left out.</summary>
     public static void Fields(params (string Name, string? Value)[] fields)
     {
+        Unwrapped();
         var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
         foreach (var (name, value) in fields.Where(f => f.Value is not null))
         {
@@ -120,6 +116,15 @@ internal static class ApiCommand
         }
 
         AnsiConsole.Write(grid);
+    }
+
+    // Into a file or a pipe: one line per row, however wide, so that grep and cut work on it.
+    private static void Unwrapped()
+    {
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = 400;
+        }
     }
 
     public static string Time(DateTimeOffset? at) => at is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm'Z'", CultureInfo.InvariantCulture) : "";

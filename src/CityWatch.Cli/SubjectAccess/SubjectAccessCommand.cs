@@ -18,7 +18,7 @@ internal static class SubjectAccessCommand
         var identity = new Option<string>("--identity-ref") { Description = "The requester's verified identity reference (stored only as a salted hash)", Required = true };
         var verification = new Option<string>("--verification") { Description = "How the identity was verified", Required = true };
         verification.AcceptOnlyFromAmong(Enum.GetNames<IdentityVerification>());
-        var received = new Option<DateTimeOffset?>("--received-at") { Description = "When the request came in (default: now)" };
+        var received = new Option<DateTimeOffset>("--received-at") { Description = "When the request came in (ISO 8601; not in the future): the answer's legal deadline runs from it", Required = true };
         var register = ApiCommand.Create("register", "Register a request (DPO)", identity, verification, received)
             .Sends<SubjectAccessRequest>(
                 (r, client, ct) => client.PostAsync("api/subject-access/requests", ApiCommand.Body(new { identityReference = r.GetValue(identity), verification = r.GetValue(verification), receivedAt = r.GetValue(received) }), ct),

@@ -5,6 +5,7 @@ using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Cli.Hosting;
 using CityWatch.Policy;
+using CityWatch.Settings;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Verification;
 using Microsoft.Extensions.DependencyInjection;
@@ -85,6 +86,39 @@ public sealed class LifecycleCliTests
         Assert.Contains($"# Notification of use: legal basis {basisId}, Search for a missing child", report, StringComparison.Ordinal);
         Assert.Contains("Status | Active", report, StringComparison.Ordinal);
         Directory.Delete(scratch, recursive: true);
+    }
+
+    [Fact]
+    public async Task Cases_settings_subject_access_and_revocation_go_through_the_api_as_the_signed_in_account()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var camera = await server.AddCameraAsync("ARCHIVE", null);
+        var watchlist = await server.AddWatchlistAsync("archive");
+        var basis = await server.AddActiveBasisAsync([camera.Id], [watchlist.Id], ProcessingPurpose.Retrospective);
+
+        var opened = Json(await Cli(server, "investigator", "case", "open", "--number", "PD-2026-0017", "--basis", Text(basis.Id), "--cameras", Text(camera.Id), "--json"));
+        var cases = await Cli(server, "dpo", "case", "list");
+        var closed = await Cli(server, "investigator", "case", "close", Text(opened.GetProperty("id").GetInt64()), "--reason", "solved");
+        var key = SettingsStore.ThresholdKey("fr_feature");
+        var proposal = Json(await Cli(server, "investigator", "settings", "propose", key, "0.5", "--reason", "calibrated on our footage", "--json"));
+        var approved = await Cli(server, "dpo", "settings", "approve", Text(proposal.GetProperty("id").GetInt64()));
+        var settings = Json(await Cli(server, "operator", "settings", "list", "--json"));
+        var request = Json(await Cli(server, "dpo", "subject-access", "register", "--identity-ref", "P-123456", "--verification", "DocumentInPerson", "--received-at", TimeProvider.System.GetUtcNow().AddHours(-2).ToString("O", CultureInfo.InvariantCulture), "--json"));
+        var early = await CliRunner.RunAsync(["subject-access", "approve", Text(request.GetProperty("id").GetInt64()), .. As(server, "authority")]);
+        var requests = await Cli(server, "authority", "subject-access", "list");
+        var revoked = Json(await Cli(server, "dpo", "legal-basis", "revoke", Text(basis.Id), "--json"));
+
+        Assert.Equal(basis.ValidUntil, opened.GetProperty("expiresAt").GetDateTimeOffset());
+        Assert.Contains(cases.Split('\n'), line => line.Contains("PD-2026-0017", StringComparison.Ordinal) && line.Contains("Open", StringComparison.Ordinal));
+        Assert.Contains("closed case", closed, StringComparison.Ordinal);
+        Assert.Contains("proposal", approved, StringComparison.Ordinal);
+        Assert.Contains("approved", approved, StringComparison.Ordinal);
+        Assert.Contains(settings.EnumerateArray(), s => s.GetProperty("key").GetString() == key && s.GetProperty("value").GetString() == "0.5");
+        Assert.DoesNotContain("P-123456", request.GetRawText(), StringComparison.Ordinal);
+        Assert.NotEqual(0, early.ExitCode);
+        Assert.StartsWith("error: server answered 4", Assert.Single(early.Errors), StringComparison.Ordinal);
+        Assert.Contains("Received", requests, StringComparison.Ordinal);
+        Assert.Equal(nameof(LegalBasisStatus.Revoked), revoked.GetProperty("status").GetString());
     }
 
     [Fact]

@@ -16,20 +16,23 @@ internal static class LegalBasisCommand
     public static Command Create()
     {
         var id = new Argument<long>("id") { Description = "The legal basis's id" };
+        var authoriseReference = Reference();
+        var refuseReference = Reference();
+        var reason = new Option<string>("--reason") { Description = "Why it is refused", Required = true };
         return new Command("legal-basis", "Legal bases: register, prerequisites, authorise, refuse, revoke, list, show")
         {
             Register(),
             Prerequisites(id),
-            ApiCommand.Create("authorise", "Authorise a basis with the decision's reference (Authority; not the registrant)", id, Reference(), new Option<string?>("--reason") { Description = "A note on the decision" })
-                .Sends<LegalBasis>((r, client, ct) => DecideAsync(r, client, "authorise", ct), Show),
-            ApiCommand.Create("refuse", "Refuse a basis with the decision's reference and the reason (Authority)", id, Reference(), new Option<string>("--reason") { Description = "Why it is refused", Required = true })
-                .Sends<LegalBasis>((r, client, ct) => DecideAsync(r, client, "refuse", ct), Show),
+            ApiCommand.Create("authorise", "Authorise a basis with the decision's reference (Authority; neither its registrant nor who recorded its prerequisites)", id, authoriseReference)
+                .Sends<LegalBasis>((r, client, ct) => client.PostAsync(Path(r, id, "authorise"), ApiCommand.Body(new AuthorityDecision(r.GetValue(authoriseReference)!)), ct), Show),
+            ApiCommand.Create("refuse", "Refuse a basis with the decision's reference and the reason (Authority)", id, refuseReference, reason)
+                .Sends<LegalBasis>((r, client, ct) => client.PostAsync(Path(r, id, "refuse"), ApiCommand.Body(new AuthorityDecision(r.GetValue(refuseReference)!, r.GetValue(reason))), ct), Show),
             ApiCommand.Create("revoke", "Revoke a basis: it stops granting at once and its deployments stop (Authority or DPO)", id)
-                .Sends<LegalBasis>((r, client, ct) => client.PostAsync(Path(r, "revoke"), null, ct), Show),
+                .Sends<LegalBasis>((r, client, ct) => client.PostAsync(Path(r, id, "revoke"), null, ct), Show),
             ApiCommand.Create("list", "List legal bases with their status (staff)")
                 .Sends<List<LegalBasis>>((_, client, ct) => client.GetAsync("api/legal-bases", ct), List),
             ApiCommand.Create("show", "One legal basis in full (staff)", id)
-                .Sends<LegalBasis>((r, client, ct) => client.GetAsync(Path(r, null), ct), Show),
+                .Sends<LegalBasis>((r, client, ct) => client.GetAsync(Path(r, id, null), ct), Show),
         };
     }
 
@@ -130,25 +133,17 @@ internal static class LegalBasisCommand
                             Set(assessment, field, r.GetValue(option));
                         }
                     }
-                    return client.PostAsync(Path(r, "prerequisites"), ApiCommand.Body(body), ct);
+                    return client.PostAsync(Path(r, id, "prerequisites"), ApiCommand.Body(body), ct);
                 },
                 basis => Console.WriteLine($"legal basis {basis.Id}: prerequisites recorded ({basis.Status}); an authority runs `citywatch legal-basis authorise {basis.Id} --reference REF`"));
     }
 
     private static Option<string> Reference() => new("--reference") { Description = "The decision's reference", Required = true };
 
-    private static Task<HttpResponseMessage> DecideAsync(ParseResult result, HttpClient client, string decision, CancellationToken ct)
+    private static string Path(ParseResult result, Argument<long> id, string? action)
     {
-        var command = result.CommandResult.Command;
-        var reference = result.GetValue<string>("--reference");
-        var reason = command.Options.Any(o => o.Name == "--reason") ? result.GetValue<string?>("--reason") : null;
-        return client.PostAsync(Path(result, decision), ApiCommand.Body(new AuthorityDecision(reference!, reason)), ct);
-    }
-
-    private static string Path(ParseResult result, string? action)
-    {
-        var id = result.GetValue<long>("id").ToString(CultureInfo.InvariantCulture);
-        return action is null ? $"api/legal-bases/{id}" : $"api/legal-bases/{id}/{action}";
+        var path = $"api/legal-bases/{result.GetValue(id).ToString(CultureInfo.InvariantCulture)}";
+        return action is null ? path : $"{path}/{action}";
     }
 
     private static void Set(JsonObject body, string field, string? value)

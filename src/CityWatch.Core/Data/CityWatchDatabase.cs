@@ -76,6 +76,7 @@ public sealed class CityWatchDatabase
             command.ExecuteNonQuery();
         }
 
+        Cameras.CameraSchema.AddMissingColumns(connection, transaction);
         transaction.Commit();
     }
 

@@ -52,16 +52,21 @@ internal static class ProblemMapping
                         CancellationToken.None);
                 }
 
-                var problems = context.RequestServices.GetRequiredService<IProblemDetailsService>();
-                await problems.WriteAsync(new ProblemDetailsContext
+                var problem = new Microsoft.AspNetCore.Mvc.ProblemDetails
+                {
+                    Status = status,
+                    Title = TitleFor(status),
+                    Detail = status == StatusCodes.Status500InternalServerError ? "An unexpected error occurred; it has been logged." : OneLine(error),
+                };
+                if (error is CityWatch.Cameras.InventoryRejectedException rejected)
+                {
+                    problem.Extensions["problems"] = rejected.Problems;
+                }
+
+                await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
                 {
                     HttpContext = context,
-                    ProblemDetails =
-                    {
-                        Status = status,
-                        Title = TitleFor(status),
-                        Detail = status == StatusCodes.Status500InternalServerError ? "An unexpected error occurred; it has been logged." : OneLine(error),
-                    },
+                    ProblemDetails = problem,
                     Exception = error,
                 });
             },

@@ -15,9 +15,20 @@ namespace CityWatch.Server;
 /// </summary>
 internal sealed class HtmlErrorPage : IProblemDetailsWriter
 {
-    public bool CanWrite(ProblemDetailsContext context) =>
-        MediaTypeHeaderValue.TryParseList(context.HttpContext.Request.Headers.Accept, out var accepted)
-        && accepted.Any(a => a.Quality is not 0 && (a.MediaType.Equals("text/html", StringComparison.OrdinalIgnoreCase) || a.MediaType.Equals("application/xhtml+xml", StringComparison.OrdinalIgnoreCase)));
+    // HTML when the caller names it and prefers it to JSON at least as much ("application/json, text/html;q=0.1" stays JSON).
+    public bool CanWrite(ProblemDetailsContext context)
+    {
+        if (!MediaTypeHeaderValue.TryParseList(context.HttpContext.Request.Headers.Accept, out var accepted))
+        {
+            return false;
+        }
+
+        var html = Preference(accepted, "text/html", "application/xhtml+xml");
+        return html > 0 && html >= Preference(accepted, "application/json", "application/problem+json");
+    }
+
+    private static double Preference(IList<MediaTypeHeaderValue> accepted, params string[] types) =>
+        accepted.Where(a => types.Any(t => a.MediaType.Equals(t, StringComparison.OrdinalIgnoreCase))).Select(a => a.Quality ?? 1).DefaultIfEmpty(0).Max();
 
     public async ValueTask WriteAsync(ProblemDetailsContext context)
     {

@@ -61,6 +61,18 @@ public sealed class ErrorResponseTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_caller_preferring_json_to_html_gets_problem_details()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/cameras/999999");
+        request.Headers.Accept.ParseAdd("application/json, text/html;q=0.5");
+
+        using var response = await _server.Admin.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
     public async Task A_caller_accepting_neither_json_nor_html_still_gets_problem_details()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/cameras/999999");

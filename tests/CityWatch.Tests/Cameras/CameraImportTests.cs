@@ -177,6 +177,26 @@ public sealed class CameraImportTests : IDisposable
     }
 
     [Fact]
+    public async Task A_register_from_before_camera_coordinates_keeps_its_cameras_and_gains_the_columns()
+    {
+        var camera = _city.AddCamera("OLD");
+        using (var connection = _city.Database.Open())
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "ALTER TABLE cameras DROP COLUMN latitude; ALTER TABLE cameras DROP COLUMN longitude;";
+            command.ExecuteNonQuery();
+        }
+
+        _city.Database.Migrate();
+
+        var kept = _city.Cameras.Get(camera.Id);
+        Assert.Equal(camera with { Latitude = null, Longitude = null }, kept);
+        var inventory = CameraImport.ParseCsv(Header + "S1,Square,44.81,20.46,OLD,North,City police,public order,,true\n");
+        await _city.CameraRegister.ImportAsync(inventory.Sites, inventory.Cameras, "admin");
+        Assert.Equal(44.81, _city.Cameras.Get(camera.Id).Latitude);
+    }
+
+    [Fact]
     public void The_template_explains_every_column_and_parses_as_it_is()
     {
         var template = CameraImport.Template();

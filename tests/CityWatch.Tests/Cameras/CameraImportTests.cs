@@ -197,6 +197,15 @@ public sealed class CameraImportTests : IDisposable
     }
 
     [Fact]
+    public void The_demo_inventory_parses_without_a_problem()
+    {
+        var inventory = CameraImport.ParseCsv(CityWatch.Server.Demo.DemoInventory.Csv("/tmp/clip.mp4"));
+
+        Assert.Equal(CityWatch.Server.Demo.DemoInventory.Cameras, inventory.Cameras.Count);
+        Assert.Equal(CityWatch.Server.Demo.DemoInventory.Sites, inventory.Sites.Count);
+    }
+
+    [Fact]
     public void The_template_explains_every_column_and_parses_as_it_is()
     {
         var template = CameraImport.Template();

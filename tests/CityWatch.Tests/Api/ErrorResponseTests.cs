@@ -37,7 +37,7 @@ public sealed class ErrorResponseTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
-        Assert.Equal(SecurityHeaders.ContentSecurityPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal(SecurityHeaders.ContentSecurityPolicy(_server.Services.GetRequiredService<CityWatch.Server.Portal.PortalOptions>()), response.Headers.GetValues("Content-Security-Policy").Single());
         var page = await response.Content.ReadAsStringAsync();
         Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt;", page);
         Assert.DoesNotContain("<script>", page);

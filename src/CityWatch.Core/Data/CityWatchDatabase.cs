@@ -94,6 +94,7 @@ public sealed class CityWatchDatabase
             command.ExecuteNonQuery();
         }
 
+        Cameras.CameraSchema.AddMissingColumns(connection, transaction);
         transaction.Commit();
     }
 

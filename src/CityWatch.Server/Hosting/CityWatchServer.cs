@@ -38,7 +38,7 @@ public static class CityWatchServer
         }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new EnumNames()));
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
@@ -48,6 +48,7 @@ public static class CityWatchServer
         builder.Services.AddSingleton<Readiness>();
         builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
+        builder.Services.AddApiDescription();
         builder.Services.AddCityWatchCore(options);
         builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddSameOriginGuard();
@@ -67,9 +68,11 @@ public static class CityWatchServer
         app.UseProblemMapping();
         app.UseAuthentication();
         app.UseSameOriginGuard();
+        app.UseNotFoundForUnknownPaths();
         app.UseAuthorization();
         app.UseRateLimiter();
         Readiness.MapHealth(app);
+        app.MapApiDescription();
         app.MapIdentityApi();
         app.MapAntiforgery();
         app.MapOidcSignIn(options.Oidc);

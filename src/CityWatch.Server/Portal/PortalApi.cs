@@ -164,7 +164,8 @@ public static class PortalApi
         return AllCameras(store).Select(c =>
         {
             var site = sites[c.SiteId];
-            return new RegisterCamera(c.Code, c.Name, site.Name, site.Latitude, site.Longitude, c.Owner, c.Purpose, c.FaceRecognitionAllowed, live.Contains(c.Id), c.RetentionDays, Health(c, monitor));
+            // A camera placed on its own stands there; one without coordinates stands at its site.
+            return new RegisterCamera(c.Code, c.Name, site.Name, c.Latitude ?? site.Latitude, c.Longitude ?? site.Longitude, c.Owner, c.Purpose, c.FaceRecognitionAllowed, live.Contains(c.Id), c.RetentionDays, Health(c, monitor));
         }).ToList();
     }
 

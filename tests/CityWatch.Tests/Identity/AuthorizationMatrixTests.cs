@@ -26,6 +26,7 @@ public sealed class AuthorizationMatrixTests
     private static readonly Dictionary<string, string[]> Expected = new()
     {
         ["GET /healthz"] = [Public],
+        ["GET /openapi/{documentName}.json"] = [Public],
         ["POST /api/setup"] = [Public],
         ["POST /api/auth/sign-in"] = [Public],
         ["POST /api/auth/sign-out"] = [AnySignedIn],
@@ -200,6 +201,7 @@ public sealed class AuthorizationMatrixTests
             .Replace("{entryId:long}", "999999", StringComparison.Ordinal)
             .Replace("{legalBasisId:long}", "999999", StringComparison.Ordinal)
             .Replace("{year:int}", "2026", StringComparison.Ordinal)
+            .Replace("{documentName}", "v1", StringComparison.Ordinal)
             .Replace("{**path}", "0/x000", StringComparison.Ordinal);
 
     private static async Task<bool> IsAccessRefusalAsync(HttpResponseMessage response)

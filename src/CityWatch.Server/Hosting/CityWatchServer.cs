@@ -107,7 +107,7 @@ public static class CityWatchServer
     }
 
     // The keys open at start, before anything listens: the log's signing key is unwrapped (a wrong KEK
-    // stops here), an older data folder's plaintext key files, templates and account secrets are wrapped and sealed, and
+    // stops here), an older data folder's plaintext key files, templates, account secrets and stream credentials are wrapped and sealed, and
     // every unwrap so far goes into the log as it opens.
     private static void OpenKeys(WebApplication app)
     {
@@ -116,6 +116,7 @@ public static class CityWatchServer
             var audit = app.Services.GetRequiredService<AuditTrail>();
             app.Services.GetRequiredService<WatchlistStore>().SealPlaintextTemplatesAsync(audit).GetAwaiter().GetResult();
             app.Services.GetRequiredService<IdentityStore>().SealClearSecretsAsync(audit).GetAwaiter().GetResult();
+            app.Services.GetRequiredService<CameraRegister>().SealClearCredentialsAsync().GetAwaiter().GetResult();
         }
         catch
         {

@@ -169,8 +169,8 @@ public sealed class KeyStartupTests
                 Assert.Equal(contents.CropJpeg, server.Services.GetRequiredService<AlertStore>().Crop(contents.AlertId));
                 Assert.Equal(contents.Templates, server.Services.GetRequiredService<WatchlistStore>().Templates(contents.WatchlistId).Select(t => t.Template));
                 var migrated = KeyFolder.KeyEvents(server).Where(e => e.Action == AuditActions.KeyMigrate).Select(e => e.Key);
-                // The two key files, and the templates sealed (each migration and its record in one transaction).
-                Assert.Equal([KeyRing.AuditSigning, KeyRing.EvidenceMaster, KeyRing.Template], migrated.Order());
+                // The two key files, the templates and the account secrets sealed (each migration and its record in one transaction).
+                Assert.Equal([KeyRing.AccountSecrets, KeyRing.AuditSigning, KeyRing.EvidenceMaster, KeyRing.Template], migrated.Order(StringComparer.Ordinal));
             }
 
             var verification = AuditVerifier.VerifyDatabase(database, verifierKey);

@@ -107,9 +107,14 @@ public sealed class IdentityRecordTests
         Assert.Empty(store.Keys());
 
         var created = await ApiCalls.ReadAsync<CreatedApiKey>(await server.Admin.PostAsJsonAsync("/api/keys", new ApiKeyInput("edge-1", [1, 2]), ApiCalls.Json));
+        await Assert.ThrowsAsync<InvalidRequestException>(() =>
+            store.RevokeKeyAsync(created.Key.Id, new string('a', AuditRecordLimits.Actor + 1), server.Services.GetRequiredService<AuditTrail>()));
+        Assert.Null(Assert.Single(store.Keys()).RevokedAt);
+        Assert.NotNull(store.CallerForKey(created.Secret));
         var revoked = await ApiCalls.ReadAsync<ApiKey>(await server.Admin.PostAsync($"/api/keys/{created.Key.Id}/revoke", null));
 
         Assert.NotNull(revoked.RevokedAt);
+        Assert.Null(store.CallerForKey(created.Secret));
         var records = IdentityRecords.Since(server, since);
         var id = created.Key.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Assert.Single(records, r => r.Action == IdentityApi.KeyCreate && r.Parameters!["key"] == id && r.Parameters["cameras"] == "1,2");

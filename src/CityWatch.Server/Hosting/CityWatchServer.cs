@@ -16,6 +16,7 @@ using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
+using CityWatch.Server.Portal;
 using CityWatch.Server.Recognition;
 using CityWatch.Server.Settings;
 using CityWatch.Server.Transparency;
@@ -54,6 +55,7 @@ public static class CityWatchServer
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
+        builder.Services.AddPortal(options, builder.Configuration);
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoCity>();
@@ -62,6 +64,7 @@ public static class CityWatchServer
         var app = builder.Build();
         OpenKeys(app);
         app.UseSecurityHeaders();
+        app.UsePortalAssets();
         app.UseProblemMapping();
         app.UseAuthentication();
         app.UseSameOriginGuard();
@@ -84,6 +87,7 @@ public static class CityWatchServer
         app.MapSettingsApi();
         app.MapReportApi();
         app.MapAuditApi();
+        app.MapPortal();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -70,6 +70,8 @@ public sealed class AuthorizationMatrixTests
         ["POST /api/legal-bases/{id:long}/authorise"] = ["Authority"],
         ["POST /api/legal-bases/{id:long}/refuse"] = ["Authority"],
         ["POST /api/legal-bases/{id:long}/revoke"] = ["Authority", "DataProtectionOfficer"],
+        ["GET /api/urgent-requests/"] = ["Authority", "DataProtectionOfficer"],
+        ["GET /api/public/urgent-requests"] = [Public],
         ["GET /api/watchlists/"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
         ["GET /api/watchlists/{id:long}"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
         ["GET /api/watchlists/{id:long}/entries"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
@@ -118,6 +120,11 @@ public sealed class AuthorizationMatrixTests
         ["GET /audit/proof/inclusion"] = [Public],
         ["GET /audit/proof/consistency"] = [Public],
         ["POST /audit/cosignature"] = [Public],
+        ["GET /"] = [Public],
+        ["GET /register"] = [Public],
+        ["GET /register/cameras.json"] = [Public],
+        ["GET /deployments"] = [Public],
+        ["GET /log"] = [Public],
     };
 
     [Fact]

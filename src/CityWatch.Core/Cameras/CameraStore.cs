@@ -49,6 +49,9 @@ public sealed class CameraStore(CityWatchDatabase database)
         return connection.QuerySingleOrDefault<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id })?.ToModel();
     }
 
+    /// <summary>The camera's stream URL with its credentials opened, for ingest only.</summary>
+    internal string? IngestUrl(Camera camera) => StreamCredentials.Open(database, camera.StreamUrl);
+
     public IReadOnlyList<Camera> Streaming()
     {
         using var connection = database.Open();

@@ -2,6 +2,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Identity;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
@@ -113,7 +114,7 @@ public static class CityWatchServer
     }
 
     // The keys open at start, before anything listens: the log's signing key is unwrapped (a wrong KEK
-    // stops here), an older data folder's plaintext key files and templates are wrapped and sealed, and
+    // stops here), an older data folder's plaintext key files, templates, account secrets and stream credentials are wrapped and sealed, and
     // every unwrap so far goes into the log as it opens.
     private static void OpenKeys(WebApplication app)
     {
@@ -121,6 +122,8 @@ public static class CityWatchServer
         {
             var audit = app.Services.GetRequiredService<AuditTrail>();
             app.Services.GetRequiredService<WatchlistStore>().SealPlaintextTemplatesAsync(audit).GetAwaiter().GetResult();
+            app.Services.GetRequiredService<IdentityStore>().SealClearSecretsAsync(audit).GetAwaiter().GetResult();
+            app.Services.GetRequiredService<CameraRegister>().SealClearCredentialsAsync().GetAwaiter().GetResult();
         }
         catch
         {

@@ -55,6 +55,33 @@ internal static class AuditEntry
 
     public static string Text(byte[] entry) => Encoding.UTF8.GetString(entry);
 
+    /// <summary>
+    /// The act as the signed leaf states it. A leaf that does not decode (only a tampered one) is shown as
+    /// such, under its index, rather than filled in from elsewhere.
+    /// </summary>
+    public static LoggedAct Decode(long index, byte[] entry)
+    {
+        var text = Text(entry);
+        try
+        {
+            using var json = JsonDocument.Parse(entry);
+            var root = json.RootElement;
+            return new LoggedAct(
+                root.GetProperty("Index").GetInt64(),
+                root.GetProperty("At").GetString() ?? "",
+                root.GetProperty("Actor").GetString() ?? "",
+                root.GetProperty("Action").GetString() ?? "",
+                root.GetProperty("Outcome").GetString() ?? "",
+                root.GetProperty("LegalBasisId") is { ValueKind: JsonValueKind.Number } basis ? basis.GetInt64() : null,
+                root.GetProperty("CaseId").GetString(),
+                text);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return new LoggedAct(index, "", "", "", "undecodable leaf", null, null, text);
+        }
+    }
+
     private static void WriteNullable(Utf8JsonWriter json, string name, long? value)
     {
         if (value is null)

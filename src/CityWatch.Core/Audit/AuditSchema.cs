@@ -33,6 +33,13 @@ internal static class AuditSchema
             line TEXT NOT NULL,
             PRIMARY KEY (size, witness)
         );
+        -- The latest checkpoint each witness cosigned, as the full note (log signature and that witness's
+        -- cosignature): at start the log must still extend it (AuditTrail.StartupFailure).
+        CREATE TABLE IF NOT EXISTS audit_witnessed (
+            witness TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            note TEXT NOT NULL
+        );
         -- The outbox: an act and its record commit together in the act's own transaction; the sequencer
         -- moves each row into the Merkle log (and deletes it) in one later transaction, in id order.
         CREATE TABLE IF NOT EXISTS audit_outbox (

@@ -54,8 +54,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         {
             connection.Execute(AuditSchema.Sql);
             _range = RangeOf(connection);
+            StartupFailure = CheckAtStart(connection);
             var latest = connection.ExecuteScalar<long?>("SELECT MAX(size) FROM audit_checkpoints");
-            if (latest != _range.Size)
+            // A log that fails its check is not re-signed at its present size: the witnessed history stays the evidence.
+            if (StartupFailure is null && latest != _range.Size)
             {
                 using var transaction = connection.BeginTransaction();
                 PublishCheckpoint(connection, transaction, latest ?? -1);
@@ -72,6 +74,15 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             (connection, transaction, keyEvent) => CommittedAsync(Stage(connection, transaction, KeyLog.Record(keyEvent))));
         database.Keys.RecordTo(_keyLog);
     }
+
+    /// <summary>
+    /// Why the log failed the check it passes at start, or null when it passed: it must be at least as long as
+    /// the latest checkpoint any witness cosigned (kept in <c>audit_witnessed</c> and in the witness folders of
+    /// <see cref="AuditLogOptions.WitnessStates"/>), have the witnessed root at that size with a consistency proof
+    /// from there, and every stored leaf must hash into the signed tree. While it is set, the policy engine
+    /// issues no grant.
+    /// </summary>
+    public string? StartupFailure { get; }
 
     /// <summary>The log key's name: also the checkpoint origin.</summary>
     public string Origin => _options.Origin;
@@ -161,18 +172,22 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>The recorded acts, oldest first, for the API and the tests.</summary>
+    /// <summary>
+    /// The recorded acts, oldest first, for the API and the tests: every field is decoded from the signed leaf
+    /// bytes, never read from the other columns (which only index the leaves and may disagree after tampering).
+    /// </summary>
     public IReadOnlyList<LoggedAct> Read(long start, int count, string? action = null)
     {
         using var connection = _database.Open();
-        return connection.Query<(long Index, string At, string Actor, string Action, string Outcome, long? LegalBasisId, string? CaseId, byte[] Entry)>(
+        return connection.Query<(long Index, byte[] Entry)>(
             """
-            SELECT idx, at, actor, action, outcome, legal_basis_id, case_id, entry
+            SELECT idx, entry
             FROM audit_leaves WHERE idx >= @start AND (@action IS NULL OR action = @action)
             ORDER BY idx LIMIT @count
             """,
             new { start, count, action })
-            .Select(r => new LoggedAct(r.Index, r.At, r.Actor, r.Action, r.Outcome, r.LegalBasisId, r.CaseId, AuditEntry.Text(r.Entry)))
+            .Select(r => AuditEntry.Decode(r.Index, r.Entry))
+            .Where(a => action is null || a.Action == action)
             .AsList();
     }
 
@@ -266,9 +281,21 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
                 throw new InvalidRequestException(e.Message);
             }
 
+            var logSignatures = SignedNote.Parse(stored.Value.Note).Signatures;
+            using var transaction = connection.BeginTransaction();
             added += connection.Execute(
                 "INSERT OR REPLACE INTO audit_cosignatures (size, witness, line) VALUES (@size, @witness, @line)",
-                new { size = stored.Value.Size, witness = witness.Name, line = line.ToLine() });
+                new { size = stored.Value.Size, witness = witness.Name, line = line.ToLine() },
+                transaction);
+            // The latest cosigned checkpoint of each witness is kept whole: the start-up check's anchor.
+            connection.Execute(
+                """
+                INSERT INTO audit_witnessed (witness, size, note) VALUES (@witness, @size, @note)
+                ON CONFLICT (witness) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= audit_witnessed.size
+                """,
+                new { witness = witness.Name, size = stored.Value.Size, note = new SignedNote(note.Text, [.. logSignatures, line]).Format() },
+                transaction);
+            transaction.Commit();
         }
 
         return added > 0 ? added : throw new InvalidRequestException("The note carries no cosignature by a witness this log knows.");
@@ -470,6 +497,34 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         if (previousSize >= 0 && previousSize != _range.Size && previousSize / TileId.FullWidth == _range.Size / TileId.FullWidth && previousSize % TileId.FullWidth != 0)
         {
             connection.Execute("DELETE FROM audit_checkpoints WHERE size = @previousSize", new { previousSize }, transaction);
+        }
+    }
+
+    private string? CheckAtStart(SqliteConnection connection)
+    {
+        try
+        {
+            var logKey = NoteVerifier.Parse(_signer.VerifierKey);
+            var anchors = AuditVerifier.StoredAnchors(connection, logKey, _witnesses).ToList();
+            foreach (var directory in _options.WitnessStates)
+            {
+                if (WitnessState.Read(directory) is { } state)
+                {
+                    anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {directory} cosigned"));
+                }
+            }
+
+            if (anchors.Count == 0 && connection.ExecuteScalar<long>("SELECT (SELECT COUNT(*) FROM audit_checkpoints) + (SELECT COUNT(*) FROM audit_leaves)") == 0)
+            {
+                return null; // a new log
+            }
+
+            var result = AuditVerifier.Verify(connection, logKey, anchors);
+            return result.Ok ? null : result.Message;
+        }
+        catch (Exception e) when (e is InvalidRequestException or AuditLogException or IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
         }
     }
 

@@ -200,6 +200,13 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         return row.Note + string.Concat(lines);
     }
 
+    /// <summary>The latest checkpoint each witness cosigned, whole (log signature and that witness's cosignature).</summary>
+    public IReadOnlyList<WitnessedNote> Witnessed()
+    {
+        using var connection = _database.Open();
+        return connection.Query<WitnessedNote>("SELECT witness AS Witness, size AS Size, note AS Note FROM audit_witnessed ORDER BY witness").AsList();
+    }
+
     /// <summary>The stored leaf bytes (canonical JSON) from <paramref name="start"/>, at most <paramref name="count"/>.</summary>
     public IReadOnlyList<byte[]> ReadEntries(long start, int count)
     {
@@ -584,5 +591,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
 /// <summary>A record written to the outbox in an act's transaction; <see cref="AuditTrail.CommittedAsync"/> waits for its leaf.</summary>
 public sealed record StagedRecord(string Token, Task<long> Logged);
+
+public sealed record WitnessedNote(string Witness, long Size, string Note);
 
 public sealed record LoggedAct(long Index, string At, string Actor, string Action, string Outcome, long? LegalBasisId, string? CaseId, string Body);

@@ -18,7 +18,12 @@ public sealed record AuditVerification(bool Ok, long Size, long? FirstBadIndex, 
 /// </summary>
 public static class AuditVerifier
 {
-    public static AuditVerification VerifyDatabase(string databasePath, string? verifierKey = null, long from = 0, long? to = null, IProgress<long>? progress = null, IReadOnlyList<WitnessedCheckpoint>? anchors = null)
+    /// <summary>
+    /// Verifies a database file. With <paramref name="witnessState"/> (a witness's folder) the log must extend
+    /// the checkpoint that witness last cosigned; with <paramref name="witnessKey"/> it must extend the latest
+    /// checkpoint cosigned by that key that the database keeps, and must keep one.
+    /// </summary>
+    public static AuditVerification VerifyDatabase(string databasePath, string? verifierKey = null, long from = 0, long? to = null, IProgress<long>? progress = null, string? witnessState = null, string? witnessKey = null)
     {
         if (!File.Exists(databasePath))
         {
@@ -29,7 +34,27 @@ public static class AuditVerifier
         using var connection = database.Open();
         // The verifier key is stored in clear next to the wrapped signing key: verifying needs no KEK.
         verifierKey ??= KeyRing.StoredPublicKey(connection, KeyRing.AuditSigning) ?? AuditKeyFile.VerifierKeyOf(AuditTrail.KeyPathFor(database));
-        return Verify(connection, NoteVerifier.Parse(verifierKey), anchors ?? [], from, to, progress);
+        var logKey = NoteVerifier.Parse(verifierKey);
+        var anchors = new List<WitnessedCheckpoint>();
+        if (witnessState is not null)
+        {
+            var state = WitnessState.Read(witnessState) ?? throw new NotFoundException($"The witness folder {witnessState} holds no state: the witness has cosigned nothing.");
+            anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {witnessState} cosigned"));
+        }
+
+        if (witnessKey is not null)
+        {
+            var witness = CosignatureVerifier.Parse(witnessKey);
+            var stored = StoredAnchors(connection, logKey, [witness], onlyThese: true);
+            if (stored.Count == 0)
+            {
+                return new AuditVerification(false, 0, 0, $"The database keeps no checkpoint cosigned by the witness {witness.Name}.");
+            }
+
+            anchors.AddRange(stored);
+        }
+
+        return Verify(connection, logKey, anchors, from, to, progress);
     }
 
     /// <summary>
@@ -101,11 +126,6 @@ public static class AuditVerifier
         }
 
         var leafCount = connection.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_leaves");
-        if (checkpoints.Count == 0 && (leafCount > 0 || anchors.Count == 0))
-        {
-            return new AuditVerification(false, 0, 0, "The database holds no signed checkpoint.");
-        }
-
         var signedSize = checkpoints.Count == 0 ? 0 : checkpoints[^1].Size;
         foreach (var anchor in anchors.OrderByDescending(a => a.Size))
         {
@@ -114,6 +134,11 @@ public static class AuditVerifier
                 return new AuditVerification(false, Math.Min(signedSize, leafCount), Math.Min(signedSize, leafCount),
                     $"The log is shorter than {anchor.Source}: it has {Math.Min(signedSize, leafCount)} signed leaves, the witness saw {anchor.Size}. It was cut back.");
             }
+        }
+
+        if (checkpoints.Count == 0)
+        {
+            return new AuditVerification(false, 0, 0, "The database holds no signed checkpoint.");
         }
 
         // Witnessed checkpoints are checked like the log's own, at their sizes, in one pass.

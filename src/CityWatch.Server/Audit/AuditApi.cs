@@ -38,6 +38,11 @@ public static class AuditApi
             http.Response.Headers.CacheControl = Fresh;
             return TypedResults.Text(trail.LatestCheckpoint(), "text/plain; charset=utf-8");
         });
+        audit.MapGet("/witnessed", (AuditTrail trail, HttpContext http) =>
+        {
+            http.Response.Headers.CacheControl = Fresh;
+            return TypedResults.Ok(trail.Witnessed());
+        });
         audit.MapGet("/key", (AuditTrail trail, HttpContext http) =>
         {
             http.Response.Headers.CacheControl = Fresh;

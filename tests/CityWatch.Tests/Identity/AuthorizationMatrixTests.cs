@@ -113,6 +113,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/models/{name}"] = [Public],
         ["GET /audit/checkpoint"] = [Public],
         ["GET /audit/key"] = [Public],
+        ["GET /audit/witnessed"] = [Public],
         ["GET /audit/tile/{**path}"] = [Public],
         ["GET /audit/entries"] = [Public],
         ["GET /audit/proof/inclusion"] = [Public],

@@ -176,7 +176,25 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// The recorded acts, oldest first, for the API and the tests: every field is decoded from the signed leaf
     /// bytes, never read from the other columns (which only index the leaves and may disagree after tampering).
     /// </summary>
+    /// <remarks>Commitments are shown opened here, for staff and tests inside the system; <see cref="ReadSigned"/> is what the public sees.</remarks>
     public IReadOnlyList<LoggedAct> Read(long start, int count, string? action = null)
+    {
+        var acts = ReadSigned(start, count, action);
+        if (acts.Count == 0)
+        {
+            return acts;
+        }
+
+        using var connection = _database.Open();
+        var openings = connection.Query<(string Commitment, string Value)>(
+            "SELECT commitment, value FROM audit_openings WHERE idx BETWEEN @first AND @last",
+            new { first = acts[0].Index, last = acts[^1].Index })
+            .ToDictionary(o => o.Commitment, o => o.Value, StringComparer.Ordinal);
+        return [.. acts.Select(a => AuditEntry.Opened(a, openings))];
+    }
+
+    /// <summary>The acts exactly as the signed leaves state them: commitments stay commitments.</summary>
+    public IReadOnlyList<LoggedAct> ReadSigned(long start, int count, string? action = null)
     {
         using var connection = _database.Open();
         return connection.Query<(long Index, byte[] Entry)>(
@@ -198,6 +216,30 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         var row = connection.QuerySingle<(long Size, string Note)>("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1");
         var lines = connection.Query<string>("SELECT line FROM audit_cosignatures WHERE size = @size ORDER BY witness", new { size = row.Size });
         return row.Note + string.Concat(lines);
+    }
+
+    /// <summary>
+    /// The openings of the commitments in leaf <paramref name="index"/>, each checked against its commitment
+    /// in the signed leaf. The caller logs the opening (it is an act: someone learnt who did what).
+    /// </summary>
+    public IReadOnlyList<AuditOpening> Openings(long index)
+    {
+        using var connection = _database.Open();
+        var entry = connection.QuerySingleOrDefault<byte[]>("SELECT entry FROM audit_leaves WHERE idx = @index", new { index })
+            ?? throw new NotFoundException($"The log has no entry {index}.");
+        var text = AuditEntry.Text(entry);
+        var openings = connection.Query<AuditOpening>(
+            "SELECT field AS Field, commitment AS Commitment, salt AS Salt, value AS Value FROM audit_openings WHERE idx = @index ORDER BY field",
+            new { index }).AsList();
+        foreach (var opening in openings)
+        {
+            if (AuditEntry.Commitment(Convert.FromBase64String(opening.Salt), opening.Value) != opening.Commitment || !text.Contains($"\"{opening.Commitment}\"", StringComparison.Ordinal))
+            {
+                throw new ConflictException($"The stored opening of {opening.Field} in entry {index} does not open its commitment.");
+            }
+        }
+
+        return openings;
     }
 
     /// <summary>The latest checkpoint each witness cosigned, whole (log signature and that witness's cosignature).</summary>
@@ -418,6 +460,13 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             insertNode.ExecuteNonQuery();
         }
 
+        using var insertOpening = connection.CreateCommand();
+        insertOpening.Transaction = transaction;
+        insertOpening.CommandText = "INSERT INTO audit_openings (commitment, idx, field, salt, value) VALUES ($commitment, $idx, $field, $salt, $value)";
+        var openingParameters = new[] { "$commitment", "$idx", "$field", "$salt", "$value" }
+            .Select(name => insertOpening.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        var openings = new List<AuditOpening>();
+
         var previous = _range.Size;
         var logged = new List<(string Token, long Index)>(rows.Count);
         var rejected = new List<(string Token, string Reason)>();
@@ -431,7 +480,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
                 record = JsonSerializer.Deserialize<AuditRecord>(row.Record) ?? throw new InvalidRequestException("The staged record is empty.");
                 AuditRecordLimits.Check(record);
                 at = Timestamps.Parse(row.At);
-                entry = AuditEntry.Encode(_range.Size, at, record);
+                openings.Clear();
+                entry = AuditEntry.EncodePublic(_range.Size, at, record, openings);
             }
             catch (Exception e) when (e is InvalidRequestException or JsonException or FormatException)
             {
@@ -450,6 +500,17 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             }
 
             insertLeaf.ExecuteNonQuery();
+            foreach (var opening in openings)
+            {
+                object[] openingValues = [opening.Commitment, index, opening.Field, opening.Salt, opening.Value];
+                for (var i = 0; i < openingValues.Length; i++)
+                {
+                    openingParameters[i].Value = openingValues[i];
+                }
+
+                insertOpening.ExecuteNonQuery();
+            }
+
             _range.Append(Rfc6962.HashLeaf(entry), StoreNode);
             logged.Add((row.Token, index));
         }

@@ -30,12 +30,18 @@ public sealed class AuditEntriesTests
         var entries = await server.Anonymous.GetFromJsonAsync<List<JsonElement>>($"/audit/entries?start={index}&count=1");
         var shown = Assert.Single(entries!);
         Assert.Equal(index, shown.GetProperty("index").GetInt64());
-        Assert.Equal("alice", shown.GetProperty("actor").GetString());
+        var signed = Assert.Single(trail.ReadSigned(index, 1));
+        Assert.Equal(signed.Actor, shown.GetProperty("actor").GetString()); // the leaf's commitment, not a column
+        Assert.StartsWith("c:", signed.Actor, StringComparison.Ordinal);
         Assert.Equal(AuditActions.Analysis, shown.GetProperty("action").GetString());
         Assert.Equal("looked", shown.GetProperty("outcome").GetString());
         Assert.Equal(7, shown.GetProperty("legalBasisId").GetInt64());
-        Assert.Equal("C-1", shown.GetProperty("caseId").GetString());
+        Assert.Equal(signed.CaseId, shown.GetProperty("caseId").GetString());
         Assert.DoesNotContain("mallory", shown.GetRawText(), StringComparison.Ordinal);
+        Assert.DoesNotContain("C-9", shown.GetRawText(), StringComparison.Ordinal);
+        // Inside the system the commitments open to what the act recorded, not to the rewritten columns.
+        var opened = Assert.Single(trail.Read(index, 1));
+        Assert.Equal(("alice", "C-1"), (opened.Actor, opened.CaseId));
         // A rewritten action column does not slip the act into another action's listing either.
         Assert.DoesNotContain(trail.Read(0, 100_000, AuditActions.PolicyGrant), a => a.Index == index);
     }

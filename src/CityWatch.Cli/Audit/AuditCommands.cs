@@ -11,12 +11,14 @@ internal static class AuditCommands
     internal static Command Create()
     {
         var audit = new Command("audit", "Inspect and verify the tamper-evident audit log");
-        var url = new Option<Uri?>("--url") { Description = "Base URL of a CityWatch server, e.g. http://127.0.0.1:5000" };
+        var url = new Option<string?>("--url") { Description = "Base URL of a CityWatch server, e.g. http://127.0.0.1:5000" };
         var database = new Option<FileInfo?>("--db") { Description = "A CityWatch database file to verify offline" };
         var key = new Option<string?>("--key") { Description = "The log's verifier key (name+id+key); default: the key file next to the database, or the server's /audit/key" };
         var from = new Option<long>("--from") { Description = "First leaf index to check entries from", DefaultValueFactory = _ => 0 };
         var to = new Option<long?>("--to") { Description = "Check entries up to (not including) this index" };
-        var verify = new Command("verify", "Verify the whole log or a range: hashes, tree and signed checkpoints") { url, database, key, from, to };
+        var witnessState = new Option<DirectoryInfo?>("--witness-state") { Description = "A witness's folder: the log must extend the checkpoint that witness last cosigned" };
+        var witnessKey = new Option<string?>("--witness-key") { Description = "A witness's verifier key: the log must extend the latest checkpoint it cosigned" };
+        var verify = new Command("verify", "Verify the whole log or a range: hashes, tree, signed and witnessed checkpoints") { url, database, key, from, to, witnessState, witnessKey };
         verify.SetAction(async (ParseResult r, CancellationToken ct) =>
         {
             var file = r.GetValue(database);
@@ -27,15 +29,23 @@ internal static class AuditCommands
                 return 2;
             }
 
+            Uri? serverUrl = null;
+            if (server is not null && (serverUrl = WitnessCommand.ParseUrl(server, "--url")) is null)
+            {
+                return 2;
+            }
+
+            var state = r.GetValue(witnessState)?.FullName;
+            var witness = r.GetValue(witnessKey);
             try
             {
                 var result = file is not null
-                    ? await WithProgressAsync(progress => Task.FromResult(AuditVerifier.VerifyDatabase(file.FullName, r.GetValue(key), r.GetValue(from), r.GetValue(to), progress)))
-                    : await WithProgressAsync(progress => VerifyUrlAsync(server!, r.GetValue(key), r.GetValue(from), r.GetValue(to), progress, ct));
+                    ? await WithProgressAsync(progress => Task.FromResult(AuditVerifier.VerifyDatabase(file.FullName, r.GetValue(key), r.GetValue(from), r.GetValue(to), progress, state, witness)))
+                    : await WithProgressAsync(progress => VerifyUrlAsync(serverUrl!, r.GetValue(key), r.GetValue(from), r.GetValue(to), progress, ct, state, witness));
                 Console.WriteLine(result.Message);
                 return result.Ok ? 0 : 1;
             }
-            catch (Exception e) when (e is AuditLogException or HttpRequestException or NotFoundException or IOException)
+            catch (Exception e) when (e is AuditLogException or HttpRequestException or NotFoundException or InvalidRequestException or IOException or TaskCanceledException or System.Text.Json.JsonException)
             {
                 Console.Error.WriteLine($"Verification failed: {e.Message}");
                 return 1;
@@ -46,7 +56,7 @@ internal static class AuditCommands
     }
 
     /// <summary>Verifies a served log from its tiles: level-0 tiles must rebuild the signed root, entries must hash to them.</summary>
-    internal static async Task<AuditVerification> VerifyUrlAsync(Uri server, string? verifierKey, long from, long? to, IProgress<long>? progress, CancellationToken ct)
+    internal static async Task<AuditVerification> VerifyUrlAsync(Uri server, string? verifierKey, long from, long? to, IProgress<long>? progress, CancellationToken ct, string? witnessState = null, string? witnessKey = null)
     {
         using var http = new HttpClient();
         var client = new AuditLogClient(http, server);
@@ -56,7 +66,47 @@ internal static class AuditCommands
             Console.Error.WriteLine($"Warning: trusting the key the server presents ({verifierKey}); pass --key to pin it.");
         }
 
-        var (checkpoint, _) = Checkpoint.Open(await client.CheckpointAsync(ct), NoteVerifier.Parse(verifierKey));
+        var logKey = NoteVerifier.Parse(verifierKey);
+        var (checkpoint, _) = Checkpoint.Open(await client.CheckpointAsync(ct), logKey);
+        var anchors = new List<WitnessedCheckpoint>();
+        if (witnessState is not null)
+        {
+            var state = WitnessState.Read(witnessState) ?? throw new NotFoundException($"The witness folder {witnessState} holds no state: the witness has cosigned nothing.");
+            anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {witnessState} cosigned"));
+        }
+
+        if (witnessKey is not null)
+        {
+            var witness = CosignatureVerifier.Parse(witnessKey);
+            var served = (await client.WitnessedAsync(ct)).FirstOrDefault(w => w.Witness == witness.Name);
+            if (served is null)
+            {
+                return Bad(0, $"The log serves no checkpoint cosigned by the witness {witness.Name}.");
+            }
+
+            var (cosigned, note) = Checkpoint.Open(served.Note, logKey);
+            witness.Verify(note);
+            anchors.Add(new WitnessedCheckpoint($"the checkpoint the witness {witness.Name} cosigned", cosigned.Size, cosigned.RootHash));
+        }
+
+        foreach (var anchor in anchors)
+        {
+            if (anchor.Size > checkpoint.Size)
+            {
+                return Bad(checkpoint.Size, $"The log is shorter than {anchor.Source}: it serves {checkpoint.Size} leaves, the witness saw {anchor.Size}. It was cut back.");
+            }
+
+            try
+            {
+                var proof = anchor.Size == checkpoint.Size ? [] : await client.ConsistencyAsync(anchor.Size, checkpoint.Size, ct);
+                ProofVerifier.VerifyConsistency(anchor.Size, checkpoint.Size, anchor.Root, checkpoint.RootHash, proof);
+            }
+            catch (AuditLogException e)
+            {
+                return Bad(anchor.Size, $"The log is not consistent with {anchor.Source}: it was forked or altered ({e.Message}).");
+            }
+        }
+
         var end = Math.Min(to ?? checkpoint.Size, checkpoint.Size);
         var tree = new CompactRange();
         for (long n = 0; n * TileId.FullWidth < checkpoint.Size; n++)

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Http.Json;
 using CityWatch.AuditLog;
 
 namespace CityWatch.Cli.Audit;
@@ -9,6 +10,9 @@ internal sealed class AuditLogClient(HttpClient http, Uri log)
     private readonly Uri _base = new(log.ToString().TrimEnd('/') + "/audit/");
 
     public Task<string> CheckpointAsync(CancellationToken ct) => http.GetStringAsync(new Uri(_base, "checkpoint"), ct);
+
+    public async Task<IReadOnlyList<CityWatch.Audit.WitnessedNote>> WitnessedAsync(CancellationToken ct) =>
+        await http.GetFromJsonAsync<List<CityWatch.Audit.WitnessedNote>>(new Uri(_base, "witnessed"), ct) ?? [];
 
     public async Task<string> VerifierKeyAsync(CancellationToken ct) => (await http.GetStringAsync(new Uri(_base, "key"), ct)).Trim();
 

@@ -14,7 +14,9 @@ internal static class ServeCommand
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
         var oidcAuthority = new Option<string?>("--oidc-authority") { Description = "The city's OpenID Connect provider (optional); the client secret comes from CITYWATCH_OIDC_SECRET" };
         var oidcClient = new Option<string>("--oidc-client-id") { Description = "CityWatch's client id at the provider", DefaultValueFactory = _ => "citywatch" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var witnessKeys = new Option<string[]>("--witness-key") { Description = "A witness's verifier key whose cosignatures the log accepts and keeps (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var witnessStates = new Option<string[]>("--witness-state") { Description = "A witness folder whose state the log is checked against at start (repeatable)", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
@@ -22,6 +24,8 @@ internal static class ServeCommand
             {
                 Urls = result.GetValue(urls)!,
                 Demo = result.GetValue(demo),
+                WitnessKeys = result.GetValue(witnessKeys) ?? [],
+                WitnessStates = [.. (result.GetValue(witnessStates) ?? []).Select(Path.GetFullPath)],
                 DataDirectory = data,
                 Kek = CliCommon.Kek(result, data),
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),

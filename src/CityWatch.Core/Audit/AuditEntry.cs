@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CityWatch.Data;
@@ -9,17 +10,55 @@ namespace CityWatch.Audit;
 /// by key, so that the same act always hashes the same. The property names are the record's, so the body
 /// also deserializes as an <see cref="AuditRecord"/>.
 /// </summary>
+/// <remarks>
+/// Version 1 (no <c>V</c> property) carries every field in clear. Version 2 (<c>"V":2</c> first, what the log
+/// writes now) carries the actor, the case or subject reference and the camera and site ids among the
+/// parameters only as salted commitments <c>c:hex(SHA-256(salt‖value))</c>; the openings (salt and value) are
+/// stored apart, in <c>audit_openings</c>. Both verify the same way: the leaf hash is over the bytes.
+/// </remarks>
 internal static class AuditEntry
 {
-    public static byte[] Encode(long index, DateTimeOffset at, AuditRecord record)
+    /// <summary>The parameters whose values a version-2 leaf commits to instead of showing.</summary>
+    public static readonly IReadOnlySet<string> CommittedParameters = new HashSet<string>(StringComparer.Ordinal) { "camera", "cameras", "site", "sites", "subject", "reference" };
+
+    /// <summary>A version-1 leaf: every field in clear (kept to read and verify older logs).</summary>
+    public static byte[] Encode(long index, DateTimeOffset at, AuditRecord record) => Encode(index, at, record, null);
+
+    /// <summary>A version-2 leaf; the opening of each commitment it makes is added to <paramref name="openings"/>.</summary>
+    public static byte[] EncodePublic(long index, DateTimeOffset at, AuditRecord record, ICollection<AuditOpening> openings) =>
+        Encode(index, at, record, openings ?? throw new ArgumentNullException(nameof(openings)));
+
+    /// <summary>The commitment to <paramref name="value"/> under <paramref name="salt"/>: <c>c:</c> and the hex SHA-256 of salt‖value.</summary>
+    public static string Commitment(byte[] salt, string value) =>
+        "c:" + Convert.ToHexStringLower(SHA256.HashData([.. salt, .. Encoding.UTF8.GetBytes(value)]));
+
+    private static byte[] Encode(long index, DateTimeOffset at, AuditRecord record, ICollection<AuditOpening>? openings)
     {
+        string Shown(string field, string value)
+        {
+            if (openings is null)
+            {
+                return value;
+            }
+
+            var salt = RandomNumberGenerator.GetBytes(16);
+            var commitment = Commitment(salt, value);
+            openings.Add(new AuditOpening(field, commitment, Convert.ToBase64String(salt), value));
+            return commitment;
+        }
+
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false }))
         {
             json.WriteStartObject();
+            if (openings is not null)
+            {
+                json.WriteNumber("V", 2);
+            }
+
             json.WriteNumber("Index", index);
             json.WriteString("At", Timestamps.Format(at));
-            json.WriteString("Actor", record.Actor);
+            json.WriteString("Actor", Shown("Actor", record.Actor));
             json.WriteString("Action", record.Action);
             json.WriteString("Outcome", record.Outcome);
             WriteNullable(json, "LegalBasisId", record.LegalBasisId);
@@ -29,13 +68,13 @@ internal static class AuditEntry
             }
             else
             {
-                json.WriteString("CaseId", record.CaseId);
+                json.WriteString("CaseId", Shown("CaseId", record.CaseId));
             }
 
             json.WriteStartObject("Parameters");
             foreach (var (key, value) in (record.Parameters ?? new Dictionary<string, string>()).OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                json.WriteString(key, value);
+                json.WriteString(key, CommittedParameters.Contains(key) ? Shown(key, value) : value);
             }
 
             json.WriteEndObject();
@@ -55,6 +94,58 @@ internal static class AuditEntry
 
     public static string Text(byte[] entry) => Encoding.UTF8.GetString(entry);
 
+    /// <summary>
+    /// The act as the signed leaf states it. A leaf that does not decode (only a tampered one) is shown as
+    /// such, under its index, rather than filled in from elsewhere.
+    /// </summary>
+    public static LoggedAct Decode(long index, byte[] entry)
+    {
+        var text = Text(entry);
+        try
+        {
+            using var json = JsonDocument.Parse(entry);
+            var root = json.RootElement;
+            return new LoggedAct(
+                root.GetProperty("Index").GetInt64(),
+                root.GetProperty("At").GetString() ?? "",
+                root.GetProperty("Actor").GetString() ?? "",
+                root.GetProperty("Action").GetString() ?? "",
+                root.GetProperty("Outcome").GetString() ?? "",
+                root.GetProperty("LegalBasisId") is { ValueKind: JsonValueKind.Number } basis ? basis.GetInt64() : null,
+                root.GetProperty("CaseId").GetString(),
+                text);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            return new LoggedAct(index, "", "", "", "undecodable leaf", null, null, text);
+        }
+    }
+
+    /// <summary>
+    /// The act with its commitments replaced by their openings, for staff listings inside the system (the
+    /// public read side never does this). <paramref name="openings"/> maps commitment to value.
+    /// </summary>
+    public static LoggedAct Opened(LoggedAct act, IReadOnlyDictionary<string, string> openings)
+    {
+        if (openings.Count == 0 || !act.Body.Contains("\"c:", StringComparison.Ordinal))
+        {
+            return act;
+        }
+
+        var body = act.Body;
+        foreach (var (commitment, value) in openings)
+        {
+            body = body.Replace($"\"{commitment}\"", JsonSerializer.Serialize(value), StringComparison.Ordinal);
+        }
+
+        return act with
+        {
+            Actor = openings.GetValueOrDefault(act.Actor, act.Actor),
+            CaseId = act.CaseId is null ? null : openings.GetValueOrDefault(act.CaseId, act.CaseId),
+            Body = body,
+        };
+    }
+
     private static void WriteNullable(Utf8JsonWriter json, string name, long? value)
     {
         if (value is null)
@@ -67,3 +158,6 @@ internal static class AuditEntry
         }
     }
 }
+
+/// <summary>The opening of one commitment in a version-2 leaf: which field, the commitment, its salt (base64) and the value.</summary>
+public sealed record AuditOpening(string Field, string Commitment, string Salt, string Value);

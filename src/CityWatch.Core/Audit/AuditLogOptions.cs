@@ -17,4 +17,10 @@ public sealed class AuditLogOptions
 
     /// <summary>Verifier keys (cosignature/v1, type 0x04) of the witnesses whose cosignatures the log accepts and publishes.</summary>
     public IList<string> WitnessKeys { get; } = [];
+
+    /// <summary>
+    /// Folders of witnesses whose own state (<see cref="WitnessState"/>) the log is checked against at start,
+    /// besides the cosigned checkpoints it keeps itself: an anchor outside its data folder.
+    /// </summary>
+    public IList<string> WitnessStates { get; } = [];
 }

@@ -32,6 +32,7 @@ public static class AuditActions
     public const string CameraChange = "camera.change";
     public const string SettingChange = "setting.change";
     public const string KeyUnwrap = Keys.KeyRing.UnwrapAction;
+    public const string Opening = "audit.opening";
     public const string KeyMigrate = Keys.KeyRing.MigrateAction;
 }
 
@@ -83,7 +84,9 @@ public static class AuditRecordLimits
         }
 
         // The longest index and time the entry can carry, so the check holds whatever the sequencer assigns.
-        var longest = AuditEntry.Encode(long.MaxValue, DateTimeOffset.MaxValue, record).Length;
+        var longest = Math.Max(
+            AuditEntry.Encode(long.MaxValue, DateTimeOffset.MaxValue, record).Length,
+            AuditEntry.EncodePublic(long.MaxValue, DateTimeOffset.MaxValue, record, new List<AuditOpening>()).Length);
         if (longest > CityWatch.AuditLog.EntryBundle.MaxEntryLength)
         {
             throw new InvalidRequestException($"An audit record of {longest} bytes is longer than the {CityWatch.AuditLog.EntryBundle.MaxEntryLength} a log entry may be.");

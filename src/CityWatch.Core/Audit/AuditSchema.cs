@@ -33,6 +33,23 @@ internal static class AuditSchema
             line TEXT NOT NULL,
             PRIMARY KEY (size, witness)
         );
+        -- The latest checkpoint each witness cosigned, as the full note (log signature and that witness's
+        -- cosignature): at start the log must still extend it (AuditTrail.StartupFailure).
+        CREATE TABLE IF NOT EXISTS audit_witnessed (
+            witness TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            note TEXT NOT NULL
+        );
+        -- The openings of the commitments in version-2 leaves (salt and value): never public; read by the DPO
+        -- and the Authority one entry at a time, each read itself logged.
+        CREATE TABLE IF NOT EXISTS audit_openings (
+            commitment TEXT PRIMARY KEY,
+            idx INTEGER NOT NULL,
+            field TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            value TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS audit_openings_idx ON audit_openings (idx);
         -- The outbox: an act and its record commit together in the act's own transaction; the sequencer
         -- moves each row into the Merkle log (and deletes it) in one later transaction, in id order.
         CREATE TABLE IF NOT EXISTS audit_outbox (

@@ -54,8 +54,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         {
             connection.Execute(AuditSchema.Sql);
             _range = RangeOf(connection);
+            StartupFailure = CheckAtStart(connection);
             var latest = connection.ExecuteScalar<long?>("SELECT MAX(size) FROM audit_checkpoints");
-            if (latest != _range.Size)
+            // A log that fails its check is not re-signed at its present size: the witnessed history stays the evidence.
+            if (StartupFailure is null && latest != _range.Size)
             {
                 using var transaction = connection.BeginTransaction();
                 PublishCheckpoint(connection, transaction, latest ?? -1);
@@ -72,6 +74,15 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             (connection, transaction, keyEvent) => CommittedAsync(Stage(connection, transaction, KeyLog.Record(keyEvent))));
         database.Keys.RecordTo(_keyLog);
     }
+
+    /// <summary>
+    /// Why the log failed the check it passes at start, or null when it passed: it must be at least as long as
+    /// the latest checkpoint any witness cosigned (kept in <c>audit_witnessed</c> and in the witness folders of
+    /// <see cref="AuditLogOptions.WitnessStates"/>), have the witnessed root at that size with a consistency proof
+    /// from there, and every stored leaf must hash into the signed tree. While it is set, the policy engine
+    /// issues no grant.
+    /// </summary>
+    public string? StartupFailure { get; }
 
     /// <summary>The log key's name: also the checkpoint origin.</summary>
     public string Origin => _options.Origin;
@@ -161,18 +172,40 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>The recorded acts, oldest first, for the API and the tests.</summary>
+    /// <summary>
+    /// The recorded acts, oldest first, for the API and the tests: every field is decoded from the signed leaf
+    /// bytes, never read from the other columns (which only index the leaves and may disagree after tampering).
+    /// </summary>
+    /// <remarks>Commitments are shown opened here, for staff and tests inside the system; <see cref="ReadSigned"/> is what the public sees.</remarks>
     public IReadOnlyList<LoggedAct> Read(long start, int count, string? action = null)
     {
+        var acts = ReadSigned(start, count, action);
+        if (acts.Count == 0)
+        {
+            return acts;
+        }
+
         using var connection = _database.Open();
-        return connection.Query<(long Index, string At, string Actor, string Action, string Outcome, long? LegalBasisId, string? CaseId, byte[] Entry)>(
+        var openings = connection.Query<(string Commitment, string Value)>(
+            "SELECT commitment, value FROM audit_openings WHERE idx BETWEEN @first AND @last",
+            new { first = acts[0].Index, last = acts[^1].Index })
+            .ToDictionary(o => o.Commitment, o => o.Value, StringComparer.Ordinal);
+        return [.. acts.Select(a => AuditEntry.Opened(a, openings))];
+    }
+
+    /// <summary>The acts exactly as the signed leaves state them: commitments stay commitments.</summary>
+    public IReadOnlyList<LoggedAct> ReadSigned(long start, int count, string? action = null)
+    {
+        using var connection = _database.Open();
+        return connection.Query<(long Index, byte[] Entry)>(
             """
-            SELECT idx, at, actor, action, outcome, legal_basis_id, case_id, entry
+            SELECT idx, entry
             FROM audit_leaves WHERE idx >= @start AND (@action IS NULL OR action = @action)
             ORDER BY idx LIMIT @count
             """,
             new { start, count, action })
-            .Select(r => new LoggedAct(r.Index, r.At, r.Actor, r.Action, r.Outcome, r.LegalBasisId, r.CaseId, AuditEntry.Text(r.Entry)))
+            .Select(r => AuditEntry.Decode(r.Index, r.Entry))
+            .Where(a => action is null || a.Action == action)
             .AsList();
     }
 
@@ -183,6 +216,37 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         var row = connection.QuerySingle<(long Size, string Note)>("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1");
         var lines = connection.Query<string>("SELECT line FROM audit_cosignatures WHERE size = @size ORDER BY witness", new { size = row.Size });
         return row.Note + string.Concat(lines);
+    }
+
+    /// <summary>
+    /// The openings of the commitments in leaf <paramref name="index"/>, each checked against its commitment
+    /// in the signed leaf. The caller logs the opening (it is an act: someone learnt who did what).
+    /// </summary>
+    public IReadOnlyList<AuditOpening> Openings(long index)
+    {
+        using var connection = _database.Open();
+        var entry = connection.QuerySingleOrDefault<byte[]>("SELECT entry FROM audit_leaves WHERE idx = @index", new { index })
+            ?? throw new NotFoundException($"The log has no entry {index}.");
+        var text = AuditEntry.Text(entry);
+        var openings = connection.Query<AuditOpening>(
+            "SELECT field AS Field, commitment AS Commitment, salt AS Salt, value AS Value FROM audit_openings WHERE idx = @index ORDER BY field",
+            new { index }).AsList();
+        foreach (var opening in openings)
+        {
+            if (AuditEntry.Commitment(Convert.FromBase64String(opening.Salt), opening.Value) != opening.Commitment || !text.Contains($"\"{opening.Commitment}\"", StringComparison.Ordinal))
+            {
+                throw new ConflictException($"The stored opening of {opening.Field} in entry {index} does not open its commitment.");
+            }
+        }
+
+        return openings;
+    }
+
+    /// <summary>The latest checkpoint each witness cosigned, whole (log signature and that witness's cosignature).</summary>
+    public IReadOnlyList<WitnessedNote> Witnessed()
+    {
+        using var connection = _database.Open();
+        return connection.Query<WitnessedNote>("SELECT witness AS Witness, size AS Size, note AS Note FROM audit_witnessed ORDER BY witness").AsList();
     }
 
     /// <summary>The stored leaf bytes (canonical JSON) from <paramref name="start"/>, at most <paramref name="count"/>.</summary>
@@ -266,9 +330,21 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
                 throw new InvalidRequestException(e.Message);
             }
 
+            var logSignatures = SignedNote.Parse(stored.Value.Note).Signatures;
+            using var transaction = connection.BeginTransaction();
             added += connection.Execute(
                 "INSERT OR REPLACE INTO audit_cosignatures (size, witness, line) VALUES (@size, @witness, @line)",
-                new { size = stored.Value.Size, witness = witness.Name, line = line.ToLine() });
+                new { size = stored.Value.Size, witness = witness.Name, line = line.ToLine() },
+                transaction);
+            // The latest cosigned checkpoint of each witness is kept whole: the start-up check's anchor.
+            connection.Execute(
+                """
+                INSERT INTO audit_witnessed (witness, size, note) VALUES (@witness, @size, @note)
+                ON CONFLICT (witness) DO UPDATE SET size = excluded.size, note = excluded.note WHERE excluded.size >= audit_witnessed.size
+                """,
+                new { witness = witness.Name, size = stored.Value.Size, note = new SignedNote(note.Text, [.. logSignatures, line]).Format() },
+                transaction);
+            transaction.Commit();
         }
 
         return added > 0 ? added : throw new InvalidRequestException("The note carries no cosignature by a witness this log knows.");
@@ -384,6 +460,13 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             insertNode.ExecuteNonQuery();
         }
 
+        using var insertOpening = connection.CreateCommand();
+        insertOpening.Transaction = transaction;
+        insertOpening.CommandText = "INSERT INTO audit_openings (commitment, idx, field, salt, value) VALUES ($commitment, $idx, $field, $salt, $value)";
+        var openingParameters = new[] { "$commitment", "$idx", "$field", "$salt", "$value" }
+            .Select(name => insertOpening.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        var openings = new List<AuditOpening>();
+
         var previous = _range.Size;
         var logged = new List<(string Token, long Index)>(rows.Count);
         var rejected = new List<(string Token, string Reason)>();
@@ -397,7 +480,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
                 record = JsonSerializer.Deserialize<AuditRecord>(row.Record) ?? throw new InvalidRequestException("The staged record is empty.");
                 AuditRecordLimits.Check(record);
                 at = Timestamps.Parse(row.At);
-                entry = AuditEntry.Encode(_range.Size, at, record);
+                openings.Clear();
+                entry = AuditEntry.EncodePublic(_range.Size, at, record, openings);
             }
             catch (Exception e) when (e is InvalidRequestException or JsonException or FormatException)
             {
@@ -416,6 +500,17 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             }
 
             insertLeaf.ExecuteNonQuery();
+            foreach (var opening in openings)
+            {
+                object[] openingValues = [opening.Commitment, index, opening.Field, opening.Salt, opening.Value];
+                for (var i = 0; i < openingValues.Length; i++)
+                {
+                    openingParameters[i].Value = openingValues[i];
+                }
+
+                insertOpening.ExecuteNonQuery();
+            }
+
             _range.Append(Rfc6962.HashLeaf(entry), StoreNode);
             logged.Add((row.Token, index));
         }
@@ -470,6 +565,34 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         if (previousSize >= 0 && previousSize != _range.Size && previousSize / TileId.FullWidth == _range.Size / TileId.FullWidth && previousSize % TileId.FullWidth != 0)
         {
             connection.Execute("DELETE FROM audit_checkpoints WHERE size = @previousSize", new { previousSize }, transaction);
+        }
+    }
+
+    private string? CheckAtStart(SqliteConnection connection)
+    {
+        try
+        {
+            var logKey = NoteVerifier.Parse(_signer.VerifierKey);
+            var anchors = AuditVerifier.StoredAnchors(connection, logKey, _witnesses).ToList();
+            foreach (var directory in _options.WitnessStates)
+            {
+                if (WitnessState.Read(directory) is { } state)
+                {
+                    anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {directory} cosigned"));
+                }
+            }
+
+            if (anchors.Count == 0 && connection.ExecuteScalar<long>("SELECT (SELECT COUNT(*) FROM audit_checkpoints) + (SELECT COUNT(*) FROM audit_leaves)") == 0)
+            {
+                return null; // a new log
+            }
+
+            var result = AuditVerifier.Verify(connection, logKey, anchors);
+            return result.Ok ? null : result.Message;
+        }
+        catch (Exception e) when (e is InvalidRequestException or AuditLogException or IOException or UnauthorizedAccessException)
+        {
+            return e.Message;
         }
     }
 
@@ -529,5 +652,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
 /// <summary>A record written to the outbox in an act's transaction; <see cref="AuditTrail.CommittedAsync"/> waits for its leaf.</summary>
 public sealed record StagedRecord(string Token, Task<long> Logged);
+
+public sealed record WitnessedNote(string Witness, long Size, string Note);
 
 public sealed record LoggedAct(long Index, string At, string Actor, string Action, string Outcome, long? LegalBasisId, string? CaseId, string Body);

@@ -2,6 +2,7 @@ using CityWatch.AuditLog;
 using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Audit;
 
@@ -11,11 +12,18 @@ public sealed record AuditVerification(bool Ok, long Size, long? FirstBadIndex, 
 /// <summary>
 /// Verifies a log stored in a database file, offline: every stored leaf is re-hashed and checked against
 /// the stored leaf node, the tree is rebuilt, and every signed checkpoint kept in the file must match the
-/// rebuilt root at its size. The first disagreement names the first bad index.
+/// rebuilt root at its size. Given witnessed checkpoints (anchors), the log must also be at least as long as
+/// each, have the witnessed root at that size, and its stored nodes must prove consistency from there.
+/// The first disagreement names the first bad index.
 /// </summary>
 public static class AuditVerifier
 {
-    public static AuditVerification VerifyDatabase(string databasePath, string? verifierKey = null, long from = 0, long? to = null, IProgress<long>? progress = null)
+    /// <summary>
+    /// Verifies a database file. With <paramref name="witnessState"/> (a witness's folder) the log must extend
+    /// the checkpoint that witness last cosigned; with <paramref name="witnessKey"/> it must extend the latest
+    /// checkpoint cosigned by that key that the database keeps, and must keep one.
+    /// </summary>
+    public static AuditVerification VerifyDatabase(string databasePath, string? verifierKey = null, long from = 0, long? to = null, IProgress<long>? progress = null, string? witnessState = null, string? witnessKey = null)
     {
         if (!File.Exists(databasePath))
         {
@@ -27,7 +35,78 @@ public static class AuditVerifier
         // The verifier key is stored in clear next to the wrapped signing key: verifying needs no KEK.
         verifierKey ??= KeyRing.StoredPublicKey(connection, KeyRing.AuditSigning) ?? AuditKeyFile.VerifierKeyOf(AuditTrail.KeyPathFor(database));
         var logKey = NoteVerifier.Parse(verifierKey);
-        var checkpoints = new List<(long Size, byte[] Root)>();
+        var anchors = new List<WitnessedCheckpoint>();
+        if (witnessState is not null)
+        {
+            var state = WitnessState.Read(witnessState) ?? throw new NotFoundException($"The witness folder {witnessState} holds no state: the witness has cosigned nothing.");
+            anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {witnessState} cosigned"));
+        }
+
+        if (witnessKey is not null)
+        {
+            var witness = CosignatureVerifier.Parse(witnessKey);
+            var stored = StoredAnchors(connection, logKey, [witness], onlyThese: true);
+            if (stored.Count == 0)
+            {
+                return new AuditVerification(false, 0, 0, $"The database keeps no checkpoint cosigned by the witness {witness.Name}.");
+            }
+
+            anchors.AddRange(stored);
+        }
+
+        return Verify(connection, logKey, anchors, from, to, progress);
+    }
+
+    /// <summary>
+    /// The checkpoints cosigned by <paramref name="witness"/> that the database keeps (<c>audit_witnessed</c>),
+    /// each checked under the log key and the witness key; a stored one that does not verify throws.
+    /// </summary>
+    public static IReadOnlyList<WitnessedCheckpoint> StoredAnchors(SqliteConnection connection, NoteVerifier logKey, IReadOnlyList<CosignatureVerifier> witnesses, bool onlyThese = false)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(witnesses);
+        var anchors = new List<WitnessedCheckpoint>();
+        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_witnessed'") == 0)
+        {
+            return anchors;
+        }
+
+        foreach (var (witness, size, note) in connection.Query<(string, long, string)>("SELECT witness, size, note FROM audit_witnessed ORDER BY witness"))
+        {
+            var source = $"the checkpoint witness {witness} cosigned";
+            var known = witnesses.FirstOrDefault(w => w.Name == witness);
+            if (known is null && onlyThese)
+            {
+                continue;
+            }
+
+            try
+            {
+                var (checkpoint, signed) = Checkpoint.Open(note, logKey);
+                known?.Verify(signed);
+                if (checkpoint.Size != size)
+                {
+                    throw new InvalidRequestException($"{source} is stored as size {size} but says size {checkpoint.Size}.");
+                }
+
+                anchors.Add(new WitnessedCheckpoint(source, checkpoint.Size, checkpoint.RootHash));
+            }
+            catch (AuditLogException e)
+            {
+                throw new InvalidRequestException($"{source} (size {size}) does not verify: {e.Message}");
+            }
+        }
+
+        return anchors;
+    }
+
+    /// <summary>Verifies the log over an open connection; see the class summary.</summary>
+    public static AuditVerification Verify(SqliteConnection connection, NoteVerifier logKey, IReadOnlyList<WitnessedCheckpoint> anchors, long from = 0, long? to = null, IProgress<long>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(logKey);
+        ArgumentNullException.ThrowIfNull(anchors);
+        var checkpoints = new List<(long Size, byte[] Root, string What)>();
         foreach (var (size, note) in connection.Query<(long, string)>("SELECT size, note FROM audit_checkpoints ORDER BY size"))
         {
             try
@@ -38,11 +117,22 @@ public static class AuditVerifier
                     return new AuditVerification(false, 0, size, $"The checkpoint stored for size {size} says size {checkpoint.Size}.");
                 }
 
-                checkpoints.Add((size, checkpoint.RootHash));
+                checkpoints.Add((size, checkpoint.RootHash, "its signed checkpoint"));
             }
             catch (AuditLogException e)
             {
                 return new AuditVerification(false, 0, size, $"The checkpoint for size {size} does not verify: {e.Message}");
+            }
+        }
+
+        var leafCount = connection.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_leaves");
+        var signedSize = checkpoints.Count == 0 ? 0 : checkpoints[^1].Size;
+        foreach (var anchor in anchors.OrderByDescending(a => a.Size))
+        {
+            if (anchor.Size > signedSize || anchor.Size > leafCount)
+            {
+                return new AuditVerification(false, Math.Min(signedSize, leafCount), Math.Min(signedSize, leafCount),
+                    $"The log is shorter than {anchor.Source}: it has {Math.Min(signedSize, leafCount)} signed leaves, the witness saw {anchor.Size}. It was cut back.");
             }
         }
 
@@ -51,7 +141,9 @@ public static class AuditVerifier
             return new AuditVerification(false, 0, 0, "The database holds no signed checkpoint.");
         }
 
-        var signedSize = checkpoints[^1].Size;
+        // Witnessed checkpoints are checked like the log's own, at their sizes, in one pass.
+        checkpoints.AddRange(anchors.Select(a => (a.Size, a.Root, a.Source)));
+        checkpoints.Sort((a, b) => a.Size.CompareTo(b.Size));
         var end = Math.Min(to ?? signedSize, signedSize);
         var tree = new CompactRange();
         var nextCheckpoint = 0;
@@ -60,71 +152,89 @@ public static class AuditVerifier
         using var leaves = connection.CreateCommand();
         leaves.CommandText = "SELECT idx, entry FROM audit_leaves WHERE idx < $end ORDER BY idx";
         leaves.Parameters.AddWithValue("$end", signedSize);
-        using var reader = leaves.ExecuteReader();
-        long expected = 0;
-        while (nextCheckpoint < checkpoints.Count && checkpoints[nextCheckpoint].Size == 0)
+        using (var reader = leaves.ExecuteReader())
         {
-            if (!checkpoints[nextCheckpoint].Root.AsSpan().SequenceEqual(Rfc6962.EmptyRoot()))
+            long expected = 0;
+            while (nextCheckpoint < checkpoints.Count && checkpoints[nextCheckpoint].Size == 0)
             {
-                return Bad(0, "The signed checkpoint of the empty log has a wrong root.");
-            }
-
-            nextCheckpoint++;
-        }
-
-        while (expected < signedSize)
-        {
-            if (!reader.Read())
-            {
-                return Bad(expected, $"Leaf {expected} is missing: the signed log has {signedSize} leaves.");
-            }
-
-            var index = reader.GetInt64(0);
-            if (index != expected)
-            {
-                return Bad(expected, $"Leaf {expected} is missing.");
-            }
-
-            var leafHash = Rfc6962.HashLeaf((byte[])reader.GetValue(1));
-            if (index >= from && index < end)
-            {
-                byte[] stored;
-                try
+                if (!checkpoints[nextCheckpoint].Root.AsSpan().SequenceEqual(Rfc6962.EmptyRoot()))
                 {
-                    stored = nodes.GetNode(0, index);
-                }
-                catch (MissingNodeException)
-                {
-                    return Bad(index, $"The hash of leaf {index} is missing.");
+                    return Bad(0, $"The empty log does not match {checkpoints[nextCheckpoint].What}.");
                 }
 
-                if (!stored.AsSpan().SequenceEqual(leafHash))
-                {
-                    return Bad(index, $"Leaf {index} does not match its logged hash.");
-                }
-            }
-
-            tree.Append(leafHash);
-            expected++;
-            while (nextCheckpoint < checkpoints.Count && checkpoints[nextCheckpoint].Size == tree.Size)
-            {
-                if (!tree.Root().AsSpan().SequenceEqual(checkpoints[nextCheckpoint].Root))
-                {
-                    return Bad(Math.Max(lastGood, from), $"The tree at size {tree.Size} does not match its signed checkpoint: a leaf in [{lastGood}, {tree.Size}) was changed.");
-                }
-
-                lastGood = tree.Size;
                 nextCheckpoint++;
             }
 
-            if ((expected & 0xFFF) == 0)
+            while (expected < signedSize)
             {
-                progress?.Report(expected);
+                if (!reader.Read())
+                {
+                    return Bad(expected, $"Leaf {expected} is missing: the signed log has {signedSize} leaves.");
+                }
+
+                var index = reader.GetInt64(0);
+                if (index != expected)
+                {
+                    return Bad(expected, $"Leaf {expected} is missing.");
+                }
+
+                var leafHash = Rfc6962.HashLeaf((byte[])reader.GetValue(1));
+                if (index >= from && index < end)
+                {
+                    byte[] stored;
+                    try
+                    {
+                        stored = nodes.GetNode(0, index);
+                    }
+                    catch (MissingNodeException)
+                    {
+                        return Bad(index, $"The hash of leaf {index} is missing.");
+                    }
+
+                    if (!stored.AsSpan().SequenceEqual(leafHash))
+                    {
+                        return Bad(index, $"Leaf {index} does not match its logged hash: it was altered.");
+                    }
+                }
+
+                tree.Append(leafHash);
+                expected++;
+                while (nextCheckpoint < checkpoints.Count && checkpoints[nextCheckpoint].Size == tree.Size)
+                {
+                    if (!tree.Root().AsSpan().SequenceEqual(checkpoints[nextCheckpoint].Root))
+                    {
+                        return Bad(Math.Max(lastGood, from), $"The tree at size {tree.Size} does not match {checkpoints[nextCheckpoint].What}: the log was forked or a leaf in [{lastGood}, {tree.Size}) was altered.");
+                    }
+
+                    lastGood = tree.Size;
+                    nextCheckpoint++;
+                }
+
+                if ((expected & 0xFFF) == 0)
+                {
+                    progress?.Report(expected);
+                }
+            }
+
+            progress?.Report(expected);
+        }
+
+        // The stored nodes are what proofs are served from: they must prove the log extends each witnessed tree.
+        var root = tree.Root();
+        foreach (var anchor in anchors)
+        {
+            try
+            {
+                ProofVerifier.VerifyConsistency(anchor.Size, signedSize, anchor.Root, root, ProofBuilder.Consistency(nodes, anchor.Size, signedSize));
+            }
+            catch (AuditLogException e)
+            {
+                return Bad(anchor.Size, $"The stored tree does not prove consistency with {anchor.Source}: {e.Message}");
             }
         }
 
-        progress?.Report(expected);
-        return new AuditVerification(true, signedSize, null, $"Verified {signedSize} leaves against {checkpoints.Count} signed checkpoints.");
+        var witnessed = anchors.Count == 0 ? "" : $" and {anchors.Count} witnessed checkpoint{(anchors.Count == 1 ? "" : "s")} (largest size {anchors.Max(a => a.Size)})";
+        return new AuditVerification(true, signedSize, null, $"Verified {signedSize} leaves against {checkpoints.Count - anchors.Count} signed checkpoints{witnessed}.");
 
         static AuditVerification Bad(long index, string message) => new(false, index, index, $"First bad index {index}: {message}");
     }

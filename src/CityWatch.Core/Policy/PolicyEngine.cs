@@ -50,7 +50,11 @@ public sealed class PolicyEngine(
         ArgumentNullException.ThrowIfNull(request);
         await urgency.EnforceAsync(cancellationToken);
         var now = time.GetUtcNow();
-        var verdict = CameraRefusal(request) is { } refusal ? Verdict.Refused(refusal) : Evaluate(request, now);
+        // A log that is shorter than, forked from or altered since what a witness cosigned cannot record acts
+        // anyone could trust: no biometric processing until it is investigated.
+        var verdict = audit.StartupFailure is { } broken ? Verdict.Refused($"the audit log failed its start-up check: {broken}")
+            : CameraRefusal(request) is { } refusal ? Verdict.Refused(refusal)
+            : Evaluate(request, now);
         if (verdict.Reason is not null)
         {
             await audit.AppendAsync(Record(request, AuditActions.PolicyRefusal, verdict.Reason, null, null, null), cancellationToken);

@@ -38,6 +38,11 @@ public static class AuditApi
             http.Response.Headers.CacheControl = Fresh;
             return TypedResults.Text(trail.LatestCheckpoint(), "text/plain; charset=utf-8");
         });
+        audit.MapGet("/witnessed", (AuditTrail trail, HttpContext http) =>
+        {
+            http.Response.Headers.CacheControl = Fresh;
+            return TypedResults.Ok(trail.Witnessed());
+        });
         audit.MapGet("/key", (AuditTrail trail, HttpContext http) =>
         {
             http.Response.Headers.CacheControl = Fresh;
@@ -52,7 +57,7 @@ public static class AuditApi
             }
 
             http.Response.Headers.CacheControl = Fresh;
-            return Results.Ok(trail.Read(start, count));
+            return Results.Ok(trail.ReadSigned(start, count));
         });
         audit.MapGet("/proof/inclusion", (AuditTrail trail, HttpContext http, long index, long size) =>
             Proof(http, () => trail.InclusionProof(index, size)));
@@ -75,6 +80,21 @@ public static class AuditApi
                 return Results.Problem(e.Message, statusCode: 400);
             }
         });
+        // The openings of one entry's commitments, for the oversight roles only; each opening is itself logged
+        // before it is shown.
+        app.MapGet("/api/audit/entries/{id:long}/opening", async (AuditTrail trail, System.Security.Claims.ClaimsPrincipal user, long id, CancellationToken ct) =>
+        {
+            var index = id;
+            var openings = trail.Openings(index);
+            await trail.AppendAsync(
+                new AuditRecord(user.Name(), AuditActions.Opening, "opened", Parameters: new Dictionary<string, string>
+                {
+                    ["index"] = index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["fields"] = string.Join(",", openings.Select(o => o.Field)),
+                }),
+                ct);
+            return TypedResults.Ok(openings);
+        }).Allow(CityWatch.Identity.Role.DataProtectionOfficer, CityWatch.Identity.Role.Authority);
         return app;
     }
 

@@ -64,6 +64,7 @@ public static class CityWatchServer
 
         var app = builder.Build();
         OpenKeys(app);
+        CheckAuditLog(app);
         app.UseSecurityHeaders();
         app.UsePortalAssets();
         app.UseProblemMapping();
@@ -132,6 +133,18 @@ public static class CityWatchServer
         }
     }
 
+    // The log was checked against the latest witnessed checkpoint as it opened: on a log that is shorter,
+    // forked or altered the server still starts (so the public can read what is there and staff can
+    // investigate), but it is not ready and the policy engine grants nothing.
+    private static void CheckAuditLog(WebApplication app)
+    {
+        if (app.Services.GetRequiredService<AuditTrail>().StartupFailure is { } failure)
+        {
+            app.Logger.LogCritical("The audit log failed its start-up check; biometric processing is refused: {Failure}", failure);
+            app.Services.GetRequiredService<Readiness>().MarkFailed($"The audit log failed its start-up check: {failure}");
+        }
+    }
+
     /// <summary>The core services, shared by the server and the CLI's offline commands.</summary>
     public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options)
     {
@@ -147,7 +160,18 @@ public static class CityWatchServer
             var watchlists = sp.GetRequiredService<WatchlistStore>();
             return () => watchlists.Digests().Select(d => new CommittedState($"watchlist/{d.WatchlistId}", d.Count, d.RootHash)).ToList();
         });
-        services.AddAudit();
+        services.AddAudit(audit =>
+        {
+            foreach (var key in options.WitnessKeys)
+            {
+                audit.WitnessKeys.Add(key);
+            }
+
+            foreach (var directory in options.WitnessStates)
+            {
+                audit.WitnessStates.Add(directory);
+            }
+        });
         services.AddPolicy();
         services.AddSingleton<CameraStore>();
         services.AddSingleton<WatchlistStore>();

@@ -24,6 +24,12 @@ public sealed record ServerOptions
 
     public bool Demo { get; init; }
 
+    /// <summary>Verifier keys of the witnesses whose cosignatures the log accepts, publishes and keeps as its start-up anchor.</summary>
+    public IReadOnlyList<string> WitnessKeys { get; init; } = [];
+
+    /// <summary>Witness folders (<c>citywatch witness --dir</c>) whose state the log is checked against at start.</summary>
+    public IReadOnlyList<string> WitnessStates { get; init; } = [];
+
     /// <summary>The face detector (see GET /api/models): yunet or ultraface.</summary>
     public string Detector { get; init; } = "yunet";
 

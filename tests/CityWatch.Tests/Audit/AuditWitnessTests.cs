@@ -33,7 +33,8 @@ public sealed class AuditWitnessTests
 
         await File.WriteAllTextAsync(options.KeyPath, logKey);
         options.WitnessKeys.Add(witness.VerifierKey);
-        var statePath = Path.Combine(directory, "witness-state.json");
+        var witnessDirectory = Path.Combine(directory, "witness");
+        var statePath = WitnessState.PathIn(witnessDirectory);
         using var http = new HttpClient();
         var output = new StringWriter();
 
@@ -44,7 +45,7 @@ public sealed class AuditWitnessTests
             await AppendAsync(trail, "honest", 20);
             await using (var host = await StartAsync(honest, trail))
             {
-                Assert.Equal(0, await WitnessCommand.RunOnceAsync(http, host.Url, statePath, witnessKey, null, TimeProvider.System, output, CancellationToken.None));
+                Assert.Equal(0, await WitnessCommand.RunOnceAsync(http, host.Url, witnessDirectory, witnessKey, null, TimeProvider.System, output, CancellationToken.None));
                 var published = SignedNote.Parse(trail.LatestCheckpoint());
                 CosignatureVerifier.Parse(witness.VerifierKey).Verify(published);
 
@@ -57,7 +58,7 @@ public sealed class AuditWitnessTests
                 Assert.True(verification.Ok, verification.Message);
 
                 await AppendAsync(trail, "honest", 5);
-                Assert.Equal(0, await WitnessCommand.RunOnceAsync(http, host.Url, statePath, witnessKey, null, TimeProvider.System, output, CancellationToken.None));
+                Assert.Equal(0, await WitnessCommand.RunOnceAsync(http, host.Url, witnessDirectory, witnessKey, null, TimeProvider.System, output, CancellationToken.None));
             }
         }
 
@@ -72,7 +73,7 @@ public sealed class AuditWitnessTests
             var stateBefore = await File.ReadAllTextAsync(statePath);
             var refusal = new StringWriter();
 
-            Assert.Equal(WitnessCommand.Forked, await WitnessCommand.RunOnceAsync(http, host.Url, statePath, witnessKey, null, TimeProvider.System, refusal, CancellationToken.None));
+            Assert.Equal(WitnessCommand.Forked, await WitnessCommand.RunOnceAsync(http, host.Url, witnessDirectory, witnessKey, null, TimeProvider.System, refusal, CancellationToken.None));
 
             Assert.Contains("fork detected", refusal.ToString(), StringComparison.Ordinal);
             Assert.Equal(stateBefore, await File.ReadAllTextAsync(statePath));

@@ -116,6 +116,8 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/models/{name}"] = [Public],
         ["GET /audit/checkpoint"] = [Public],
         ["GET /audit/key"] = [Public],
+        ["GET /audit/witnessed"] = [Public],
+        ["GET /api/audit/entries/{id:long}/opening"] = ["Authority", "DataProtectionOfficer"],
         ["GET /audit/tile/{**path}"] = [Public],
         ["GET /audit/entries"] = [Public],
         ["GET /audit/proof/inclusion"] = [Public],

@@ -219,7 +219,7 @@ public sealed class RunningServer : IAsyncDisposable
     /// Starts a server on <paramref name="dataDirectory"/> (default: a new scratch folder) with
     /// <paramref name="kek"/>, by default the data folder's own random KEK kept beside it (<see cref="TestPaths.KekFor"/>).
     /// </summary>
-    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null)
+    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null, IReadOnlyList<string>? witnessKeys = null, IReadOnlyList<string>? witnessStates = null)
     {
         var data = dataDirectory ?? TestPaths.NewScratchDirectory();
         var options = new ServerOptions
@@ -233,6 +233,8 @@ public sealed class RunningServer : IAsyncDisposable
             RunCameras = runCameras,
             Oidc = oidc,
             Time = time ?? TimeProvider.System,
+            WitnessKeys = witnessKeys ?? [],
+            WitnessStates = witnessStates ?? [],
         };
         var app = CityWatchServer.Build(options);
         await app.StartAsync();
@@ -243,6 +245,31 @@ public sealed class RunningServer : IAsyncDisposable
         }
 
         return server;
+    }
+
+    /// <summary>
+    /// A copy of a stopped server's data folder (database, WAL and evidence) in a new scratch folder, with the
+    /// same KEK beside it and the same accounts' TOTP secrets, so a server started on the copy signs them in.
+    /// </summary>
+    public static string CopyDataFolder(string dataDirectory)
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var copy = TestPaths.NewScratchDirectory();
+        foreach (var file in Directory.EnumerateFiles(dataDirectory, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(copy, Path.GetRelativePath(dataDirectory, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(TestPaths.KekFileFor(copy))!);
+        File.Copy(TestPaths.KekFileFor(dataDirectory), TestPaths.KekFileFor(copy));
+        if (KnownSecrets.TryGetValue(dataDirectory, out var secrets))
+        {
+            KnownSecrets[copy] = secrets;
+        }
+
+        return copy;
     }
 
     /// <summary>Polls until <paramref name="condition"/> holds or the deadline passes (then fails with <paramref name="what"/>).</summary>

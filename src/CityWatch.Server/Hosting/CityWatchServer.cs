@@ -2,6 +2,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Investigations;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
@@ -13,6 +14,7 @@ using CityWatch.Server.Cameras;
 using CityWatch.Server.Cases;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
+using CityWatch.Server.Investigations;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Recognition;
@@ -53,6 +55,7 @@ public static class CityWatchServer
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
+        builder.Services.AddInvestigations();
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoCity>();
@@ -79,6 +82,7 @@ public static class CityWatchServer
         app.MapAlertApi();
         app.MapSubjectAccessApi();
         app.MapAnalysisApi();
+        app.MapAnalysisJobApi();
         app.MapModelCardApi();
         app.MapSettingsApi();
         app.MapReportApi();

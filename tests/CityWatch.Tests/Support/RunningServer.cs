@@ -215,7 +215,8 @@ public sealed class RunningServer : IAsyncDisposable
     /// Starts a server on <paramref name="dataDirectory"/> (default: a new scratch folder) with
     /// <paramref name="kek"/>, by default the data folder's own random KEK kept beside it (<see cref="TestPaths.KekFor"/>).
     /// </summary>
-    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null)
+    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null,
+        Func<ServerOptions, ServerOptions>? configure = null)
     {
         var data = dataDirectory ?? TestPaths.NewScratchDirectory();
         var options = new ServerOptions
@@ -230,6 +231,7 @@ public sealed class RunningServer : IAsyncDisposable
             Oidc = oidc,
             Time = time ?? TimeProvider.System,
         };
+        options = configure?.Invoke(options) ?? options;
         var app = CityWatchServer.Build(options);
         await app.StartAsync();
         var server = new RunningServer(app, options, dataDirectory is null);

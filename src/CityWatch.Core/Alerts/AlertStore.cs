@@ -220,6 +220,13 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             .Select(r => r.ToModel()).AsList();
     }
 
+    /// <summary>The candidates a retrospective analysis job stored, in the order found.</summary>
+    public IReadOnlyList<Alert> ForJob(long jobId)
+    {
+        using var connection = database.Open();
+        return connection.Query<AlertRow>("SELECT * FROM alerts WHERE analysis_job_id = @jobId ORDER BY id", new { jobId }).Select(r => r.ToModel()).AsList();
+    }
+
     public Alert Get(long id)
     {
         using var connection = database.Open();

@@ -2,6 +2,7 @@ using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Security.Cryptography;
+using CityWatch.Alerts;
 using CityWatch.Identity;
 using CityWatch.Ingest;
 using CityWatch.Investigations;
@@ -36,6 +37,11 @@ internal static class AnalysisJobApi
         {
             var first = jobs.Get(id); // 404 before the stream starts
             return TypedResults.ServerSentEvents(EventsAsync(jobs, first, ct));
+        }).Allow(Role.Investigator);
+        group.MapGet("/{id:long}/candidates", (AnalysisJobStore jobs, AlertStore alerts, long id) =>
+        {
+            jobs.Get(id);
+            return TypedResults.Ok(alerts.ForJob(id));
         }).Allow(Role.Investigator);
         group.MapPost("/{id:long}/cancel", (AnalysisJobRunner runner, long id) => TypedResults.Ok(runner.Cancel(id))).Allow(Role.Investigator);
         return app;

@@ -86,6 +86,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/analyses/"] = ["Investigator"],
         ["GET /api/analyses/{id:long}"] = ["Investigator"],
         ["GET /api/analyses/{id:long}/events"] = ["Investigator"],
+        ["GET /api/analyses/{id:long}/candidates"] = ["Investigator"],
         ["POST /api/analyses/{id:long}/cancel"] = ["Investigator"],
         ["GET /api/alerts/"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],

@@ -116,6 +116,29 @@ public sealed class AnalysisJobTests
     }
 
     [Fact]
+    public async Task A_cancelled_job_stops_is_logged_like_a_finished_one_and_its_upload_is_deleted()
+    {
+        await using var server = await RunningServer.StartAsync();
+        await CaseAsync(server, "PD-2026-13");
+        var queued = await SubmitAsync(server, await AnalysisVideo.PathAsync(), "PD-2026-13");
+        AnalysisJob? job = null;
+        await RunningServer.WaitUntilAsync(
+            async () => (job = await GetAsync(server, queued.Id)).FramesDone >= 20 || job.IsFinal, TimeSpan.FromMinutes(3), "the job to be under way");
+
+        using var cancel = await server.Investigator.PostAsync($"/api/analyses/{queued.Id}/cancel", null);
+        cancel.EnsureSuccessStatusCode();
+        await RunningServer.WaitUntilAsync(async () => (job = await GetAsync(server, queued.Id)).IsFinal, TimeSpan.FromSeconds(10), "the job to stop after the cancel");
+
+        Assert.Equal((AnalysisJobState.Cancelled, "cancelled on request"), (job!.State, job.Reason));
+        Assert.True(job.FramesDone < job.FramesTotal, $"{job.FramesDone} of {job.FramesTotal} frames");
+        var end = Assert.Single(server.Logged(AuditActions.Analysis), r => r.CaseId == "PD-2026-13");
+        Assert.Equal(("investigator", "cancelled"), (end.Actor, end.Outcome));
+        Assert.Empty(Directory.GetFiles(server.Options.UploadDirectory));
+        using var again = await server.Investigator.PostAsync($"/api/analyses/{queued.Id}/cancel", null);
+        Assert.Equal(AnalysisJobState.Cancelled, (await ApiCalls.ReadAsync<AnalysisJob>(again)).State);
+    }
+
+    [Fact]
     public async Task An_upload_over_the_limit_is_refused_with_the_limit_stated_and_nothing_stored()
     {
         const long limit = 1024 * 1024;

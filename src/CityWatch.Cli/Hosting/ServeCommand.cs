@@ -14,7 +14,9 @@ internal static class ServeCommand
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
         var oidcAuthority = new Option<string?>("--oidc-authority") { Description = "The city's OpenID Connect provider (optional); the client secret comes from CITYWATCH_OIDC_SECRET" };
         var oidcClient = new Option<string>("--oidc-client-id") { Description = "CityWatch's client id at the provider", DefaultValueFactory = _ => "citywatch" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var maxUpload = new Option<long>("--max-upload-mib") { Description = "The largest media file an analysis job accepts by upload, in MiB", DefaultValueFactory = _ => 4096 };
+        var recordings = new Option<string?>("--recordings") { Description = "The folder of recordings the city holds, which `analyze --url` may name (default: none)" };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, maxUpload, recordings, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
@@ -26,6 +28,8 @@ internal static class ServeCommand
                 Kek = CliCommon.Kek(result, data),
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
+                MaxUploadBytes = result.GetValue(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException("--max-upload-mib must be positive"),
+                RecordingsDirectory = result.GetValue(recordings) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
                 Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority
                     ? new OidcOptions(authority, result.GetValue(oidcClient)!, Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))
                     : null,

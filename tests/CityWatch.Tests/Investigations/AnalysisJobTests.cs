@@ -165,6 +165,29 @@ public sealed class AnalysisJobTests
         Assert.Empty(server.Logged(AnalysisJobActions.Queued));
     }
 
+    [Fact]
+    public async Task A_recording_the_city_holds_is_analysed_in_place_and_one_outside_its_folder_is_refused()
+    {
+        var recordings = TestPaths.NewScratchDirectory();
+        File.Copy(TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"), Path.Combine(recordings, "cam7.mp4"));
+        await using var server = await RunningServer.StartAsync(configure: o => o with { RecordingsDirectory = recordings });
+        await CaseAsync(server, "PD-2026-14");
+
+        using var outside = await server.Investigator.PostAsync($"/api/analyses?watchlist=sought&case=PD-2026-14&url={Uri.EscapeDataString("file://" + Lin)}", null);
+        using var held = await server.Investigator.PostAsync("/api/analyses?watchlist=sought&case=PD-2026-14&url=cam7.mp4", null);
+        var queued = await ApiCalls.ReadAsync<AnalysisJob>(held);
+        AnalysisJob? job = null;
+        await RunningServer.WaitUntilAsync(async () => (job = await GetAsync(server, queued.Id)).IsFinal, TimeSpan.FromMinutes(3), "the job to end");
+
+        Assert.Equal(HttpStatusCode.BadRequest, outside.StatusCode);
+        Assert.Contains("outside the recordings folder", await outside.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal((AnalysisJobState.Done, "cam7.mp4"), (job!.State, job.Source));
+        Assert.True(job.Candidates >= 1, $"{job.Candidates} candidates");
+        // A recording is read in place and never deleted.
+        Assert.True(File.Exists(Path.Combine(recordings, "cam7.mp4")));
+        Assert.Single(server.Logged(AnalysisJobActions.Queued));
+    }
+
     // A watchlist "sought" with Lin-Manuel Miranda (in the clip) and Joe Biden (not in it), a basis for
     // enrolment and retrospective use, and a case for supplied media.
     private static async Task<(LegalBasis Basis, CityWatch.Cases.Case Case)> CaseAsync(RunningServer server, string number)

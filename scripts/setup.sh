@@ -2,14 +2,14 @@
 # Installs what CityWatch needs on Debian 12 with the .NET 10 SDK, then builds and fetches the models and
 # demo assets (verified by SHA-256). Safe to run again: each step checks before it acts.
 #   scripts/setup.sh          what the demo needs (ffmpeg)
-#   scripts/setup.sh --test   also what the tests need (GStreamer's RTSP server for a real stream)
+#   scripts/setup.sh --test   also what the tests need (GStreamer's RTSP server for a real stream, Chromium for the portal)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 packages=(ffmpeg)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libgtk-3-0 libatomic1 libdrm2)
+  packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libgtk-3-0 libatomic1 libdrm2 chromium)
 fi
 
 missing=()

@@ -1,11 +1,17 @@
 using System.CommandLine;
+using CityWatch.Cli.Alerts;
 using CityWatch.Cli.Analysis;
 using CityWatch.Cli.Audit;
 using CityWatch.Cli.Cameras;
+using CityWatch.Cli.Cases;
 using CityWatch.Cli.Evaluation;
 using CityWatch.Cli.Hosting;
 using CityWatch.Cli.Identity;
 using CityWatch.Cli.Matching;
+using CityWatch.Cli.Policy;
+using CityWatch.Cli.Settings;
+using CityWatch.Cli.SubjectAccess;
+using CityWatch.Cli.Transparency;
 using CityWatch.Cli.Vision;
 
 var root = new RootCommand("CityWatch: face recognition a city can run in public, under law and in the open")
@@ -14,6 +20,13 @@ var root = new RootCommand("CityWatch: face recognition a city can run in public
     ModelsCommand.Create(),
     CamerasCommand.Create(),
     WatchlistCommand.Create(),
+    LegalBasisCommand.Create(),
+    CaseCommand.Create(),
+    DeploymentCommand.Create(),
+    AlertsCommand.Create(),
+    SettingsCommand.Create(),
+    ReportsCommand.Create(),
+    SubjectAccessCommand.Create(),
     UsersCommand.Create(),
     KeysCommand.Create(),
     AnalyzeCommand.Create(),

@@ -15,10 +15,10 @@ internal static class CliCommon
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_SERVER") ?? "http://127.0.0.1:5080",
     };
 
+    // No default value: System.CommandLine prints defaults in --help, and a token is a secret (read at use, in Client).
     public static readonly Option<string?> Token = new("--token")
     {
-        Description = "A session token from `citywatch users sign-in` (or the CITYWATCH_TOKEN variable)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_TOKEN"),
+        Description = "A session token from `citywatch users sign-in` (default: the CITYWATCH_TOKEN variable)",
     };
 
     public static readonly Option<string> Data = new("--data")
@@ -80,7 +80,7 @@ internal static class CliCommon
     public static HttpClient Client(ParseResult result)
     {
         var client = new HttpClient { BaseAddress = new Uri(result.GetValue(Server)!.TrimEnd('/') + "/"), Timeout = TimeSpan.FromMinutes(5) };
-        if (result.GetValue(Token) is { Length: > 0 } token)
+        if ((result.GetValue(Token) ?? Environment.GetEnvironmentVariable("CITYWATCH_TOKEN")) is { Length: > 0 } token)
         {
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         }
@@ -111,14 +111,16 @@ internal static class CliCommon
             try
             {
                 using var problem = JsonDocument.Parse(body);
-                detail = problem.RootElement.TryGetProperty("detail", out var d) ? d.GetString() ?? body : body;
+                detail = problem.RootElement.TryGetProperty("detail", out var d) && d.GetString() is { Length: > 0 } text ? text
+                    : problem.RootElement.TryGetProperty("title", out var t) && t.GetString() is { Length: > 0 } title ? title
+                    : body;
             }
             catch (JsonException)
             {
                 // not problem details: show the raw text
             }
 
-            throw new InvalidOperationException($"server answered {(int)response.StatusCode}: {detail}");
+            throw new InvalidOperationException($"server answered {(int)response.StatusCode}: {detail.ReplaceLineEndings(" ").Trim()}");
         }
     }
 

@@ -21,9 +21,9 @@ internal static class UsersCommand
         var identityRef = new Option<string>("--identity-ref") { Description = "The person's national id or staff number (stored only as a keyed hash)", Required = true };
         var totp = new Option<string?>("--totp")
         {
-            Description = "The current code from the authenticator app (or the CITYWATCH_TOTP variable)",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_TOTP"),
+            Description = "The current code from the authenticator app (default: the CITYWATCH_TOTP variable)",
         };
+        string? Totp(ParseResult result) => result.GetValue(totp) ?? Environment.GetEnvironmentVariable("CITYWATCH_TOTP");
 
         var setupToken = new Option<string>("--setup-token") { Description = "The one-time token printed at the first start", Required = true };
         var quorum = new Option<string[]>("--quorum")
@@ -53,7 +53,7 @@ internal static class UsersCommand
         signIn.SetAction((result, ct) => CliCommon.Guard(async () =>
         {
             using var client = CliCommon.Client(result);
-            var code = result.GetValue(totp) ?? AnsiConsole.Prompt(new TextPrompt<string>("TOTP code:"));
+            var code = Totp(result) ?? AnsiConsole.Prompt(new TextPrompt<string>("TOTP code:"));
             using var response = await client.PostAsJsonAsync("api/auth/sign-in", new { username = result.GetValue(username), password = CliCommon.Password(), totp = code }, CliCommon.JsonOptions, ct);
             var signedIn = await CliCommon.ReadAsync<SignedIn>(response, ct);
             Console.WriteLine(signedIn.Token);
@@ -65,7 +65,7 @@ internal static class UsersCommand
         accept.SetAction((result, ct) => CliCommon.Guard(async () =>
         {
             using var client = CliCommon.Client(result);
-            if (result.GetValue(totp) is { Length: > 0 } code)
+            if (Totp(result) is { Length: > 0 } code)
             {
                 using var confirmed = await client.PostAsJsonAsync("api/invitations/confirm", new { code = result.GetValue(invitationCode), totp = code }, CliCommon.JsonOptions, ct);
                 var account = await CliCommon.ReadAsync<Account>(confirmed, ct);

@@ -69,7 +69,13 @@ internal static class WatchlistCommand
             return 0;
         }));
 
-        return new Command("watchlist", "Watchlists and enrolment") { create, enroll, show };
+        var toApprove = new Argument<string>("watchlist") { Description = "The watchlist's name" };
+        var approve = ApiCommand.Create("approve", "Approve a watchlist as it stands now (Investigator or Authority; a second person, not its last changer)", toApprove)
+            .Sends<Watchlist>(
+                async (r, client, ct) => await client.PostAsync($"api/watchlists/{(await FindAsync(client, r.GetValue(toApprove)!, ct)).Id}/approve", null, ct),
+                approved => Console.WriteLine($"approved watchlist {approved.Id} '{approved.Name}' with {approved.Entries} entries (digest {approved.ApprovedDigest?[..12]})"));
+
+        return new Command("watchlist", "Watchlists and enrolment") { create, enroll, show, approve };
     }
 
     private static async Task<Watchlist> FindAsync(HttpClient client, string name, CancellationToken cancellationToken)

@@ -17,7 +17,7 @@ namespace CityWatch.Alerts;
 /// moves its last-seen time and frame count on; <see cref="Improve"/> replaces score, box and crop
 /// together (the new crop gets a new file name and key, the row points to it in the same transaction, and
 /// the old file and key go only after the commit) until a verifier has decided on it: from then on its
-/// evidence is frozen. <see cref="Delete"/> destroys keys, rows and files (retention, urgency deletion).
+/// evidence is frozen. <see cref="DeleteAsync"/> destroys keys, rows and files with its record (retention, urgency deletion).
 /// </summary>
 public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory, EvidenceVault? vault = null)
 {
@@ -255,44 +255,71 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     }
 
     /// <summary>
-    /// Deletes alerts for good: in one transaction their keys (crypto-shredding), decisions and rows; then
-    /// their crop files. A file that survives (a failed delete, a backup) can no longer be decrypted.
-    /// Aggregate statistics stay. Returns the ids that existed.
+    /// Deletes alerts for good: in one transaction their keys (crypto-shredding), decisions and rows, and the
+    /// record that proves the deletion (<paramref name="record"/>, given the ids that existed, staged in the
+    /// same transaction); then their crop files, then a WAL checkpoint so that no earlier copy of a key's page
+    /// stays on disk (<see cref="CityWatchDatabase.Checkpoint"/>). A file that survives (a failed delete, a
+    /// backup) can no longer be decrypted. Aggregate statistics stay. Returns the ids that existed, once the
+    /// record is in the log.
     /// </summary>
-    public IReadOnlyList<long> Delete(IReadOnlyCollection<long> ids)
+    public async Task<IReadOnlyList<long>> DeleteAsync(
+        IReadOnlyCollection<long> ids, AuditTrail audit, Func<IReadOnlyList<long>, AuditRecord> record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        var files = new List<string>();
-        var deleted = new List<long>();
+        ArgumentNullException.ThrowIfNull(audit);
+        ArgumentNullException.ThrowIfNull(record);
+        IReadOnlyList<long> deleted;
+        IReadOnlyList<string> files;
+        StagedRecord staged;
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction())
         {
-            foreach (var id in ids)
-            {
-                var row = connection.QuerySingleOrDefault<(string CropPath, string CropKey)?>(
-                    "SELECT crop_path, crop_key FROM alerts WHERE id = @id", new { id }, transaction);
-                if (row is not { } found)
-                {
-                    continue;
-                }
-
-                EvidenceVault.Destroy([found.CropKey], connection, transaction);
-                connection.Execute("DELETE FROM alert_decisions WHERE alert_id = @id", new { id }, transaction);
-                connection.Execute("DELETE FROM alert_decision_refusals WHERE alert_id = @id", new { id }, transaction);
-                connection.Execute("DELETE FROM alerts WHERE id = @id", new { id }, transaction);
-                files.Add(Path.Combine(EvidenceDirectory, found.CropPath));
-                deleted.Add(id);
-            }
-
+            (deleted, files) = DeleteWithin(connection, transaction, ids);
+            staged = audit.Stage(connection, transaction, record(deleted));
             transaction.Commit();
         }
 
+        DeleteFiles(files);
+        database.Checkpoint();
+        await audit.CommittedAsync(staged, cancellationToken);
+        return deleted;
+    }
+
+    /// <summary>
+    /// Deletes alerts' keys, decisions and rows in the caller's transaction; returns the ids that existed and
+    /// the crop files to delete once it commits (<see cref="DeleteFiles"/>).
+    /// </summary>
+    internal (IReadOnlyList<long> Deleted, IReadOnlyList<string> Files) DeleteWithin(SqliteConnection connection, SqliteTransaction transaction, IEnumerable<long> ids)
+    {
+        var files = new List<string>();
+        var deleted = new List<long>();
+        foreach (var id in ids)
+        {
+            var row = connection.QuerySingleOrDefault<(string CropPath, string CropKey)?>(
+                "SELECT crop_path, crop_key FROM alerts WHERE id = @id", new { id }, transaction);
+            if (row is not { } found)
+            {
+                continue;
+            }
+
+            EvidenceVault.Destroy([found.CropKey], connection, transaction);
+            connection.Execute("DELETE FROM alert_decisions WHERE alert_id = @id", new { id }, transaction);
+            connection.Execute("DELETE FROM alert_decision_refusals WHERE alert_id = @id", new { id }, transaction);
+            connection.Execute("DELETE FROM alerts WHERE id = @id", new { id }, transaction);
+            files.Add(Path.Combine(EvidenceDirectory, found.CropPath));
+            deleted.Add(id);
+        }
+
+        return (deleted, files);
+    }
+
+    /// <summary>Deletes the crop files of alerts whose rows are gone (after the deleting transaction committed).</summary>
+    internal static void DeleteFiles(IEnumerable<string> files)
+    {
         foreach (var file in files)
         {
             File.Delete(file);
         }
-
-        return deleted;
     }
 
     /// <summary>Sets the final status of a candidate, in the caller's transaction; false if it was no longer a candidate.</summary>

@@ -1,3 +1,6 @@
+using Dapper;
+using Microsoft.Data.Sqlite;
+
 namespace CityWatch.Cameras;
 
 internal static class CameraSchema
@@ -23,8 +26,20 @@ internal static class CameraSchema
             analysis_fps REAL NOT NULL,
             analysis_width INTEGER NOT NULL,
             retention_days INTEGER NOT NULL,
-            enabled INTEGER NOT NULL
+            enabled INTEGER NOT NULL,
+            latitude REAL NULL,
+            longitude REAL NULL
         );
         CREATE INDEX IF NOT EXISTS cameras_site ON cameras(site_id);
         """;
+
+    /// <summary>Adds the columns a register made before them lacks (a camera's own coordinates). Safe to run again.</summary>
+    public static void AddMissingColumns(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        var columns = connection.Query<string>("SELECT name FROM pragma_table_info('cameras')", transaction: transaction).ToHashSet(StringComparer.Ordinal);
+        foreach (var column in new[] { "latitude", "longitude" }.Where(c => !columns.Contains(c)))
+        {
+            connection.Execute($"ALTER TABLE cameras ADD COLUMN {column} REAL NULL", transaction: transaction);
+        }
+    }
 }

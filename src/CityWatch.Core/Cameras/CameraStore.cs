@@ -16,7 +16,7 @@ public sealed class CameraStore(CityWatchDatabase database)
     public const int DefaultRetentionDays = 30;
     public const int MaxPageSize = 500;
 
-    private const string CameraColumns = "id, code, site_id, name, owner, purpose, stream_url, face_recognition_allowed, analysis_fps, analysis_width, retention_days, enabled";
+    private const string CameraColumns = "id, code, site_id, name, owner, purpose, stream_url, face_recognition_allowed, analysis_fps, analysis_width, retention_days, enabled, latitude, longitude";
 
     public Page<Camera> List(int offset, int limit, long? siteId = null)
     {
@@ -48,6 +48,9 @@ public sealed class CameraStore(CityWatchDatabase database)
         using var connection = database.Open();
         return connection.QuerySingleOrDefault<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id })?.ToModel();
     }
+
+    /// <summary>The camera's stream URL with its credentials opened, for ingest only.</summary>
+    internal string? IngestUrl(Camera camera) => StreamCredentials.Open(database, camera.StreamUrl);
 
     public IReadOnlyList<Camera> Streaming()
     {
@@ -100,7 +103,8 @@ public sealed class CameraStore(CityWatchDatabase database)
                 """
                 UPDATE cameras SET code = @Code, site_id = @siteId, name = @Name, owner = @Owner, purpose = @Purpose,
                     stream_url = @StreamUrl, face_recognition_allowed = @FaceRecognitionAllowed, analysis_fps = @fps,
-                    analysis_width = @width, retention_days = @retention, enabled = @enabled
+                    analysis_width = @width, retention_days = @retention, enabled = @enabled,
+                    latitude = @Latitude, longitude = @Longitude
                 WHERE id = @id
                 """,
                 Parameters(input, siteId, id),
@@ -161,6 +165,19 @@ public sealed class CameraStore(CityWatchDatabase database)
         return (new ImportResult(sites.Count, cameras.Count, camerasAdded, updated.Count), updated);
     }
 
+    /// <summary>
+    /// What importing would do, without doing it: the import runs in a transaction that is rolled back, so
+    /// every check the database makes (a code taken, a site missing) is made, and nothing is kept or logged.
+    /// </summary>
+    public ImportResult CheckImport(IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras)
+    {
+        using var connection = database.Open();
+        using var transaction = connection.BeginTransaction();
+        var (result, _) = Import(connection, transaction, sites, cameras);
+        transaction.Rollback();
+        return result;
+    }
+
     internal static Camera? Find(SqliteConnection connection, SqliteTransaction transaction, long id) =>
         connection.QuerySingleOrDefault<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id }, transaction)?.ToModel();
 
@@ -173,8 +190,8 @@ public sealed class CameraStore(CityWatchDatabase database)
             var id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO cameras (code, site_id, name, owner, purpose, stream_url, face_recognition_allowed, analysis_fps,
-                    analysis_width, retention_days, enabled)
-                VALUES (@Code, @siteId, @Name, @Owner, @Purpose, @StreamUrl, @FaceRecognitionAllowed, @fps, @width, @retention, @enabled)
+                    analysis_width, retention_days, enabled, latitude, longitude)
+                VALUES (@Code, @siteId, @Name, @Owner, @Purpose, @StreamUrl, @FaceRecognitionAllowed, @fps, @width, @retention, @enabled, @Latitude, @Longitude)
                 RETURNING id
                 """,
                 Parameters(input, siteId, 0),
@@ -201,6 +218,8 @@ public sealed class CameraStore(CityWatchDatabase database)
         width = input.AnalysisWidth ?? DefaultAnalysisWidth,
         retention = input.RetentionDays ?? DefaultRetentionDays,
         enabled = input.Enabled ?? !string.IsNullOrWhiteSpace(input.StreamUrl),
+        input.Latitude,
+        input.Longitude,
     };
 
     private static string? Blank(string? url) => string.IsNullOrWhiteSpace(url) ? null : url;
@@ -255,13 +274,18 @@ public sealed class CameraStore(CityWatchDatabase database)
             throw new InvalidRequestException($"Camera '{camera.Code}': retentionDays must be between 0 and 3650.");
         }
 
+        if (camera.Latitude is < -90 or > 90 || camera.Longitude is < -180 or > 180 || camera.Latitude is double.NaN || camera.Longitude is double.NaN)
+        {
+            throw new InvalidRequestException($"Camera '{camera.Code}' has coordinates out of range.");
+        }
+
         if (!string.IsNullOrWhiteSpace(camera.StreamUrl) && !IsSupportedUrl(camera.StreamUrl))
         {
             throw new InvalidRequestException($"Camera '{camera.Code}': stream URL must be rtsp://, http(s):// or file://.");
         }
     }
 
-    private static bool IsSupportedUrl(string url) =>
+    internal static bool IsSupportedUrl(string url) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "rtsp" or "rtsps" or "http" or "https" or "file";
 
     private static void Require(string? value, string name)
@@ -298,6 +322,8 @@ internal sealed class CameraRow
     public int AnalysisWidth { get; set; }
     public int RetentionDays { get; set; }
     public bool Enabled { get; set; }
+    public double? Latitude { get; set; }
+    public double? Longitude { get; set; }
 
-    public Camera ToModel() => new(Id, Code, SiteId, Name, Owner, Purpose, StreamUrl, FaceRecognitionAllowed, AnalysisFps, AnalysisWidth, RetentionDays, Enabled);
+    public Camera ToModel() => new(Id, Code, SiteId, Name, Owner, Purpose, StreamUrl, FaceRecognitionAllowed, AnalysisFps, AnalysisWidth, RetentionDays, Enabled, Latitude, Longitude);
 }

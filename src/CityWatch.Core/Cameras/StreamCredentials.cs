@@ -1,13 +1,19 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
+using CityWatch.Data;
+using CityWatch.Keys;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Cameras;
 
 /// <summary>
 /// Stream credentials are write-only: a URL's user information (<c>rtsp://user:password@host/...</c>) is
-/// stored as given (for now in clear in the database; encrypting it under a key-encryption key is separate
-/// work) and used by ingest, but never shown: the API returns <see cref="Strip"/> and
-/// <see cref="HasCredentials"/>, the audit log only <see cref="Fingerprint"/>.
+/// stored only sealed (<see cref="Seal"/>: AES-GCM under the <see cref="KeyRing.StreamCredentials"/> key,
+/// which the KEK wraps, bound to the URL without it), opened only for ingest (<see cref="Open"/>), and
+/// never shown: the API returns <see cref="Strip"/> and <see cref="HasCredentials"/>, the audit log only
+/// <see cref="Fingerprint"/>. A sealed URL stays a URL (<c>rtsp://cws1.BASE64URL@host/...</c>), so
+/// stripping, merging and fingerprinting work on it unchanged.
 /// </summary>
 public static class StreamCredentials
 {
@@ -69,4 +75,51 @@ public static class StreamCredentials
         var at = url.LastIndexOf('@', (end < 0 ? url.Length : end) - 1, (end < 0 ? url.Length : end) - start);
         return at < 0 ? null : (start, at);
     }
+
+    /// <summary>What sealed user information starts with; the rest is the sealed bytes in base64url.</summary>
+    public const string SealedPrefix = "cws1.";
+
+    /// <summary>Whether the URL's user information is sealed.</summary>
+    public static bool IsSealed(string? url) => UserInfo(url) is { } info && info.StartsWith(SealedPrefix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// The URL with its user information sealed, inside the caller's write transaction; a URL without
+    /// credentials, or already sealed, is returned as it is (and needs no key).
+    /// </summary>
+    internal static string? Seal(CityWatchDatabase database, SqliteConnection connection, SqliteTransaction transaction, string? url)
+    {
+        if (At(url) is not { } at || at.At == at.Start || IsSealed(url))
+        {
+            return url;
+        }
+
+        var key = database.Keys.SecretWithin(KeyRing.StreamCredentials, "camera register: sealing stream credentials", connection, transaction);
+        var info = url![at.Start..at.At];
+        var sealedInfo = SealedPrefix + Base64Url.EncodeToString(Sealing.Seal(key, Encoding.UTF8.GetBytes(info), Binding(url)));
+        return string.Concat(url.AsSpan(0, at.Start), sealedInfo, url.AsSpan(at.At));
+    }
+
+    /// <summary>The URL with its credentials in clear, for ingest only (never stored, shown or logged); an unwrap of the key, logged once per process.</summary>
+    internal static string? Open(CityWatchDatabase database, string? url)
+    {
+        if (!IsSealed(url))
+        {
+            return url;
+        }
+
+        var at = At(url)!.Value;
+        var key = database.Keys.Secret(KeyRing.StreamCredentials, "ingest: opening a camera stream", create: false);
+        try
+        {
+            var info = Sealing.Open(key, Base64Url.DecodeFromChars(url.AsSpan(at.Start + SealedPrefix.Length, at.At - at.Start - SealedPrefix.Length)), Binding(url!));
+            return string.Concat(url.AsSpan(0, at.Start), Encoding.UTF8.GetString(info), url.AsSpan(at.At));
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or FormatException)
+        {
+            throw new InvalidOperationException($"The stream credentials of {Strip(url)} do not open: they were altered or moved from another stream.");
+        }
+    }
+
+    // Sealed credentials belong to the stream they were given for: moved to another URL they do not open.
+    private static byte[] Binding(string url) => Encoding.UTF8.GetBytes("stream/" + Strip(url));
 }

@@ -10,6 +10,8 @@ namespace CityWatch.Data;
 /// cheap (pooled), so callers open one per unit of work and dispose it. Opened with the data folder's
 /// <see cref="KeyEncryptionKey"/>, it offers the <see cref="Keys"/> wrapped by it; opened without one
 /// (offline verification, a copy someone took), everything reads except what those keys protect.
+/// Every connection runs with <c>secure_delete</c> on, so deleted rows (destroyed keys, templates) are
+/// zeroed rather than left in free pages; <see cref="Checkpoint"/> then empties the WAL of older copies.
 /// </summary>
 public sealed class CityWatchDatabase
 {
@@ -52,7 +54,7 @@ public sealed class CityWatchDatabase
         {
             connection.Open();
             using var pragma = connection.CreateCommand();
-            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;";
+            pragma.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; PRAGMA secure_delete=ON;";
             pragma.ExecuteNonQuery();
             return connection;
         }
@@ -61,6 +63,22 @@ public sealed class CityWatchDatabase
             connection.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Copies the WAL into the database file and truncates it to nothing (<c>PRAGMA wal_checkpoint(TRUNCATE)</c>).
+    /// Called after every destruction: with <c>secure_delete</c> on, a deleted row's bytes are overwritten with
+    /// zeros in the page that held it, but earlier versions of that page stay in the WAL until it is
+    /// checkpointed and truncated. Returns false if a reader held the WAL, so that it could not be emptied;
+    /// the next destruction's checkpoint (or the next start) empties it.
+    /// </summary>
+    public bool Checkpoint()
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(TRUNCATE);";
+        using var reader = command.ExecuteReader();
+        return reader.Read() && reader.GetInt64(0) == 0;
     }
 
     /// <summary>Creates every feature's tables if they do not exist yet. Safe to call again.</summary>
@@ -76,6 +94,7 @@ public sealed class CityWatchDatabase
             command.ExecuteNonQuery();
         }
 
+        Cameras.CameraSchema.AddMissingColumns(connection, transaction);
         transaction.Commit();
     }
 

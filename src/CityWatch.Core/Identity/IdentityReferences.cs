@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -8,20 +9,44 @@ namespace CityWatch.Identity;
 /// <summary>
 /// A person's identity reference (national id, staff number) kept only as HMAC-SHA-256 under a random key
 /// made once per database: equal references give equal hashes, so the unique index refuses a second
-/// account for the same person, and the table alone does not say whose reference it is (a guess can be
-/// tested only by someone who also holds the key, i.e. the database file).
+/// account for the same person, and the table alone does not say whose reference it is. The HMAC key is
+/// stored only sealed with the <see cref="KeyRing.AccountSecrets"/> key (wrapped by the KEK), so a copy of
+/// the data folder cannot test a guessed reference either.
 /// </summary>
 internal static class IdentityReferences
 {
     public const int MaxLength = 128;
 
-    public static string Hash(SqliteConnection connection, SqliteTransaction transaction, string? reference)
+    /// <summary>What the sealed HMAC key is bound to.</summary>
+    public const string KeyBinding = "identity-salt";
+
+    public static string Hash(KeyRing keys, SqliteConnection connection, SqliteTransaction transaction, string? reference)
     {
         var normalised = Normalise(reference);
-        connection.Execute("INSERT OR IGNORE INTO identity_salt (id, salt) VALUES (1, @salt)", new { salt = RandomNumberGenerator.GetBytes(32) }, transaction);
-        var key = connection.ExecuteScalar<byte[]>("SELECT salt FROM identity_salt WHERE id = 1", transaction: transaction)!;
-        return Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(normalised)));
+        return Convert.ToHexStringLower(HMACSHA256.HashData(Key(keys, connection, transaction), Encoding.UTF8.GetBytes(normalised)));
     }
+
+    // Made on first use and stored sealed; a key an older version stored in clear is used until the
+    // start-up migration seals it (IdentityStore.SealClearSecretsAsync).
+    private static byte[] Key(KeyRing keys, SqliteConnection connection, SqliteTransaction transaction)
+    {
+        var sealingKey = keys.SecretWithin(KeyRing.AccountSecrets, "identity reference: one account per person", connection, transaction);
+        var stored = connection.ExecuteScalar<byte[]?>("SELECT salt FROM identity_salt WHERE id = 1", transaction: transaction);
+        if (stored is null)
+        {
+            var created = RandomNumberGenerator.GetBytes(32);
+            connection.Execute(
+                "INSERT INTO identity_salt (id, salt) VALUES (1, @salt)",
+                new { salt = Sealing.Seal(sealingKey, created, Encoding.ASCII.GetBytes(KeyBinding)) },
+                transaction);
+            return created;
+        }
+
+        return IsSealed(stored) ? Sealing.Open(sealingKey, stored, Encoding.ASCII.GetBytes(KeyBinding)) : stored;
+    }
+
+    /// <summary>Whether a stored HMAC key is sealed (an older version stored the 32 bytes as they are).</summary>
+    public static bool IsSealed(byte[] stored) => stored.Length == Sealing.Overhead + 32 && Sealing.LooksSealed(stored);
 
     /// <summary>Spaces, dashes, dots and slashes dropped, upper case: "ab-12 345" and "AB12345" are the same reference.</summary>
     public static string Normalise(string? reference)

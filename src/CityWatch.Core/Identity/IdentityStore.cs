@@ -1,7 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
@@ -44,7 +46,10 @@ public sealed record Caller(long? AccountId, string Name, IReadOnlyList<RoleGran
 internal sealed record Credentials(string? PasswordHash, string? TotpSecret, long? TotpLastStep);
 
 /// <summary>
-/// Accounts, their roles, sign-in sessions and edge keys in SQLite. Secrets are stored only as hashes.
+/// Accounts, their roles, sign-in sessions and edge keys in SQLite. Passwords, session tokens and edge keys
+/// are stored only as hashes; the TOTP secrets and the identity-reference HMAC key, which must be read
+/// back, only sealed with the <see cref="KeyRing.AccountSecrets"/> key (wrapped by the KEK). Every change
+/// here is staged with its audit record in the same transaction.
 /// Who may change what (invitations, grants that need a second person) is decided by
 /// <see cref="Invitations"/> and <see cref="RoleGrants"/>; this class holds the rows and the rules that
 /// hold whoever asks (separation of duties, one account per person).
@@ -81,7 +86,7 @@ public sealed class IdentityStore
             throw new InvalidRequestException("An account names the natural person who holds it: personName is 1 to 200 characters.");
         }
 
-        var identity = IdentityReferences.Hash(connection, transaction, input.IdentityReference);
+        var identity = IdentityReferences.Hash(_database.Keys, connection, transaction, input.IdentityReference);
         if (connection.ExecuteScalar<string?>("SELECT username FROM accounts WHERE identity_hash = @identity", new { identity }, transaction) is { } existing)
         {
             throw new ConflictException($"This person already has an account ('{existing}'): one natural person holds at most one account.");
@@ -110,29 +115,42 @@ public sealed class IdentityStore
         return connection.Query<long>("SELECT id FROM accounts ORDER BY id").Select(Get).ToList();
     }
 
-    /// <summary>Disables or enables an account (a disabled one's sessions end at once); the public history records the counts.</summary>
-    public void SetDisabled(long id, bool disabled)
+    /// <summary>
+    /// Disables or enables an account (a disabled one's sessions end at once), with its record in the same
+    /// transaction; the public history records the counts. Nothing changes, and nothing is recorded, if the
+    /// account is already so.
+    /// </summary>
+    public async Task<Account> SetDisabledAsync(long id, bool disabled, string actor, AuditTrail audit, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(audit);
+        var account = Get(id);
         var now = _time.GetUtcNow();
-        var roles = Get(id).Roles.Where(r => r.IsInForceAt(now)).Select(r => r.Role).Distinct().ToList();
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
-        if (connection.Execute("UPDATE accounts SET disabled = @disabled WHERE id = @id AND disabled <> @disabled", new { id, disabled }, transaction) == 0)
+        var roles = account.Roles.Where(r => r.IsInForceAt(now)).Select(r => r.Role).Distinct().ToList();
+        StagedRecord staged;
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
         {
-            return;
+            if (connection.Execute("UPDATE accounts SET disabled = @disabled WHERE id = @id AND disabled <> @disabled", new { id, disabled }, transaction) == 0)
+            {
+                return account;
+            }
+
+            if (disabled)
+            {
+                connection.Execute("UPDATE sessions SET revoked = 1 WHERE account_id = @id", new { id }, transaction);
+            }
+
+            foreach (var role in roles)
+            {
+                RecordChange(connection, transaction, role, disabled ? RoleChangeKind.AccountDisabled : RoleChangeKind.AccountEnabled);
+            }
+
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, IdentityActions.AccountChange, disabled ? "disabled" : "enabled", Parameters: new Dictionary<string, string> { ["account"] = account.Username }));
+            transaction.Commit();
         }
 
-        if (disabled)
-        {
-            connection.Execute("UPDATE sessions SET revoked = 1 WHERE account_id = @id", new { id }, transaction);
-        }
-
-        foreach (var role in roles)
-        {
-            RecordChange(connection, transaction, role, disabled ? RoleChangeKind.AccountDisabled : RoleChangeKind.AccountEnabled);
-        }
-
-        transaction.Commit();
+        await audit.CommittedAsync(staged, cancellationToken);
+        return Get(id);
     }
 
     /// <summary>
@@ -232,19 +250,42 @@ public sealed class IdentityStore
         return counts;
     }
 
+    /// <summary>The account's credentials, its TOTP secret opened (an unwrap of the account-secrets key, logged once per process).</summary>
     internal Credentials Credentials(long accountId)
     {
         using var connection = _database.Open();
-        return connection.QuerySingleOrDefault<Credentials>(
+        var stored = connection.QuerySingleOrDefault<Credentials>(
             "SELECT password_hash AS PasswordHash, totp_secret AS TotpSecret, totp_last_step AS TotpLastStep FROM accounts WHERE id = @accountId", new { accountId })
             ?? throw new NotFoundException($"No account {accountId}.");
+        return stored.TotpSecret is null ? stored : stored with { TotpSecret = OpenTotp(stored.TotpSecret, AccountBinding(accountId)) };
     }
 
-    /// <summary>Remembers the time step of the code just used, so that it cannot be used again.</summary>
-    internal void UseTotpStep(long accountId, long step)
+    /// <summary>What an account's sealed TOTP secret is bound to, so that it cannot be moved to another account.</summary>
+    internal static string AccountBinding(long accountId) => $"account/{accountId.ToString(System.Globalization.CultureInfo.InvariantCulture)}/totp";
+
+    /// <summary>What an invitation's pending TOTP secret is bound to.</summary>
+    internal static string InvitationBinding(long invitationId) => $"invitation/{invitationId.ToString(System.Globalization.CultureInfo.InvariantCulture)}/totp";
+
+    /// <summary>Seals a TOTP secret inside the caller's write transaction.</summary>
+    internal string SealTotp(SqliteConnection connection, SqliteTransaction transaction, string secret, string binding) =>
+        Sealing.SealText(_database.Keys.SecretWithin(KeyRing.AccountSecrets, "enrolling a second factor", connection, transaction), secret, binding);
+
+    /// <summary>Opens a stored TOTP secret (outside any write transaction); one an older version stored in clear is returned as it is until it is sealed at start.</summary>
+    internal string OpenTotp(string stored, string binding)
     {
-        using var connection = _database.Open();
-        connection.Execute("UPDATE accounts SET totp_last_step = @step WHERE id = @accountId", new { accountId, step });
+        if (!Sealing.IsSealedText(stored))
+        {
+            return stored;
+        }
+
+        try
+        {
+            return Sealing.OpenText(_database.Keys.Secret(KeyRing.AccountSecrets, "sign-in: checking a one-time code", create: false), stored, binding);
+        }
+        catch (CryptographicException)
+        {
+            throw new InvalidOperationException($"A sealed TOTP secret ({binding}) does not open: it was altered or moved from another row.");
+        }
     }
 
     internal (int Failures, DateTimeOffset? LockedUntil) Lockout(long accountId)
@@ -254,23 +295,66 @@ public sealed class IdentityStore
         return ((int)row.Failures, row.LockedUntil is null ? null : Timestamps.Parse(row.LockedUntil));
     }
 
-    internal void SetLockout(long accountId, int failures, DateTimeOffset? lockedUntil)
+    /// <summary>
+    /// A failed sign-in: the account's new failure count and lock-out (when the name is known) and the
+    /// record of the failure, in one transaction. A record the log refuses leaves the count as it was.
+    /// </summary>
+    internal async Task RecordFailureAsync(long? accountId, int failures, DateTimeOffset? lockedUntil, AuditRecord record, AuditTrail audit, CancellationToken cancellationToken)
     {
-        using var connection = _database.Open();
-        connection.Execute(
-            "UPDATE accounts SET failed_sign_ins = @failures, locked_until = @until WHERE id = @accountId",
-            new { accountId, failures, until = lockedUntil is { } u ? Timestamps.Format(u) : null });
+        StagedRecord staged;
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            if (accountId is { } id)
+            {
+                connection.Execute(
+                    "UPDATE accounts SET failed_sign_ins = @failures, locked_until = @until WHERE id = @id",
+                    new { id, failures, until = lockedUntil is { } u ? Timestamps.Format(u) : null },
+                    transaction);
+            }
+
+            staged = audit.Stage(connection, transaction, record);
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
     }
 
-    /// <summary>Starts a session and returns its bearer token; only the token's hash is stored.</summary>
-    internal string CreateSession(long accountId, TimeSpan lifetime)
+    /// <summary>
+    /// Starts a session and returns its bearer token (only its hash is stored), with <paramref name="record"/>
+    /// in the same transaction. With a TOTP <paramref name="step"/>, the step is used up there too
+    /// (compare-and-set: a step at or before the last one used, by a concurrent sign-in, returns null) and
+    /// the failure count is cleared. A disabled account gets no session (null).
+    /// </summary>
+    internal async Task<string?> StartSessionAsync(long accountId, long? step, TimeSpan lifetime, AuditRecord record, AuditTrail audit, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(audit);
         var token = "cws_" + Base64Url(RandomNumberGenerator.GetBytes(32));
         var now = _time.GetUtcNow();
-        using var connection = _database.Open();
-        connection.Execute(
-            "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (@hash, @accountId, @now, @expires)",
-            new { hash = HashSecret(token), accountId, now = Timestamps.Format(now), expires = Timestamps.Format(now + lifetime) });
+        StagedRecord staged;
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            var updated = step is { } s
+                ? connection.Execute(
+                    "UPDATE accounts SET totp_last_step = @s, failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId AND disabled = 0 AND (totp_last_step IS NULL OR totp_last_step < @s)",
+                    new { accountId, s },
+                    transaction)
+                : connection.Execute("UPDATE accounts SET failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId AND disabled = 0", new { accountId }, transaction);
+            if (updated == 0)
+            {
+                return null;
+            }
+
+            connection.Execute(
+                "INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES (@hash, @accountId, @now, @expires)",
+                new { hash = HashSecret(token), accountId, now = Timestamps.Format(now), expires = Timestamps.Format(now + lifetime) },
+                transaction);
+            staged = audit.Stage(connection, transaction, record);
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
         return token;
     }
 
@@ -296,30 +380,118 @@ public sealed class IdentityStore
         return account.Disabled ? null : new Caller(account.Id, account.Username, account.Roles.Where(r => r.IsInForceAt(now)).ToList(), null);
     }
 
-    public CreatedApiKey CreateKey(ApiKeyInput input, string actor)
+    /// <summary>The longest edge-key name: the key acts as "edge-key:ID:NAME", which must fit the log's actor field.</summary>
+    public const int MaxKeyName = 64;
+
+    /// <summary>Makes an edge key (only its hash is stored) with its record in the same transaction; the secret is shown once.</summary>
+    public async Task<CreatedApiKey> CreateKeyAsync(ApiKeyInput input, string actor, AuditTrail audit, CancellationToken cancellationToken = default)
     {
-        if (string.IsNullOrWhiteSpace(input.Name) || input.CameraIds is null || input.CameraIds.Count == 0)
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(audit);
+        if (string.IsNullOrWhiteSpace(input.Name) || input.Name.Length > MaxKeyName || input.CameraIds is null || input.CameraIds.Count == 0)
         {
-            throw new InvalidRequestException("An edge key needs a name and the cameras it may report for.");
+            throw new InvalidRequestException($"An edge key needs a name (1 to {MaxKeyName} characters) and the cameras it may report for.");
         }
 
         var secret = "cwk_" + Base64Url(RandomNumberGenerator.GetBytes(32));
-        using var connection = _database.Open();
-        var id = connection.ExecuteScalar<long>(
-            "INSERT INTO api_keys (name, secret_hash, camera_ids, created_at, created_by) VALUES (@Name, @hash, @cameras, @now, @actor) RETURNING id",
-            new { input.Name, hash = HashSecret(secret), cameras = JsonSerializer.Serialize(input.CameraIds), now = Timestamps.Format(_time.GetUtcNow()), actor });
+        long id;
+        StagedRecord staged;
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            id = connection.ExecuteScalar<long>(
+                "INSERT INTO api_keys (name, secret_hash, camera_ids, created_at, created_by) VALUES (@Name, @hash, @cameras, @now, @actor) RETURNING id",
+                new { input.Name, hash = HashSecret(secret), cameras = JsonSerializer.Serialize(input.CameraIds), now = Timestamps.Format(_time.GetUtcNow()), actor },
+                transaction);
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, IdentityActions.KeyCreate, "created", Parameters: new Dictionary<string, string>
+            {
+                ["key"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["cameras"] = string.Join(",", input.CameraIds),
+            }));
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
         return new CreatedApiKey(Keys().Single(k => k.Id == id), secret);
     }
 
-    public ApiKey RevokeKey(long id)
+    /// <summary>Revokes a live edge key with its record in the same transaction.</summary>
+    public async Task<ApiKey> RevokeKeyAsync(long id, string actor, AuditTrail audit, CancellationToken cancellationToken = default)
     {
-        using var connection = _database.Open();
-        if (connection.Execute("UPDATE api_keys SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL", new { id, now = Timestamps.Format(_time.GetUtcNow()) }) == 0)
+        ArgumentNullException.ThrowIfNull(audit);
+        StagedRecord staged;
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
         {
-            throw new NotFoundException($"No live edge key {id}.");
+            if (connection.Execute("UPDATE api_keys SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL", new { id, now = Timestamps.Format(_time.GetUtcNow()) }, transaction) == 0)
+            {
+                throw new NotFoundException($"No live edge key {id}.");
+            }
+
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, IdentityActions.KeyRevoke, "revoked", Parameters: new Dictionary<string, string> { ["key"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+            transaction.Commit();
         }
 
+        await audit.CommittedAsync(staged, cancellationToken);
         return Keys().Single(k => k.Id == id);
+    }
+
+    /// <summary>
+    /// Seals what an older version stored in clear (the identity-reference HMAC key, the accounts' and
+    /// pending invitations' TOTP secrets) in one transaction with its <c>key.migrate</c> record, then
+    /// checkpoints and vacuums so the clear bytes leave the WAL and free pages. Run at start; returns how
+    /// many secrets were sealed.
+    /// </summary>
+    internal async Task<int> SealClearSecretsAsync(AuditTrail audit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(audit);
+        using var connection = _database.Open();
+        var salt = connection.ExecuteScalar<byte[]?>("SELECT salt FROM identity_salt WHERE id = 1");
+        var clearSalt = salt is not null && !IdentityReferences.IsSealed(salt);
+        var accounts = connection.Query<(long Id, string Secret)>("SELECT id, totp_secret FROM accounts WHERE totp_secret IS NOT NULL")
+            .Where(r => !Sealing.IsSealedText(r.Secret)).ToList();
+        var pending = connection.Query<(long Id, string Secret)>("SELECT id, pending_totp_secret FROM invitations WHERE pending_totp_secret IS NOT NULL")
+            .Where(r => !Sealing.IsSealedText(r.Secret)).ToList();
+        var count = (clearSalt ? 1 : 0) + accounts.Count + pending.Count;
+        if (count == 0)
+        {
+            return 0;
+        }
+
+        StagedRecord staged;
+        using (var transaction = connection.BeginTransaction())
+        {
+            var key = _database.Keys.SecretWithin(KeyRing.AccountSecrets, "start-up: sealing account secrets stored in clear by an older version", connection, transaction);
+            if (clearSalt)
+            {
+                connection.Execute(
+                    "UPDATE identity_salt SET salt = @salt WHERE id = 1",
+                    new { salt = Sealing.Seal(key, salt!, Encoding.ASCII.GetBytes(IdentityReferences.KeyBinding)) },
+                    transaction);
+            }
+
+            foreach (var (id, secret) in accounts)
+            {
+                connection.Execute("UPDATE accounts SET totp_secret = @sealed WHERE id = @id", new { id, @sealed = Sealing.SealText(key, secret, AccountBinding(id)) }, transaction);
+            }
+
+            foreach (var (id, secret) in pending)
+            {
+                connection.Execute("UPDATE invitations SET pending_totp_secret = @sealed WHERE id = @id", new { id, @sealed = Sealing.SealText(key, secret, InvitationBinding(id)) }, transaction);
+            }
+
+            staged = audit.Stage(connection, transaction, new AuditRecord(
+                "system:keys",
+                AuditActions.KeyMigrate,
+                "ok",
+                Parameters: new Dictionary<string, string> { ["key"] = KeyRing.AccountSecrets, ["reason"] = "TOTP secrets and the identity-reference key stored in clear by an older version sealed" },
+                ResultCount: count));
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
+        connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        return count;
     }
 
     public IReadOnlyList<ApiKey> Keys()

@@ -165,7 +165,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         {
             connection.Execute(
                 "UPDATE invitations SET pending_password_hash = @hash, pending_totp_secret = @secret, failed_confirmations = 0 WHERE id = @id AND status = 'Open'",
-                new { hash = PasswordHasher.Hash(password!), secret = enrolment.Secret, id = invitation.Id },
+                new { hash = PasswordHasher.Hash(password!), secret = store.SealTotp(connection, transaction, enrolment.Secret, IdentityStore.InvitationBinding(invitation.Id)), id = invitation.Id },
                 transaction);
             staged = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.Invitation, "password chosen; second factor to confirm", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))));
             transaction.Commit();
@@ -184,19 +184,27 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
             throw new InvalidRequestException("Accept the invitation with a password first; then confirm a code from the authenticator.");
         }
 
-        var step = SecondFactor.Verify(invitation.PendingTotpSecret, totp, time.GetUtcNow(), null);
+        var pendingSecret = store.OpenTotp(invitation.PendingTotpSecret, IdentityStore.InvitationBinding(invitation.Id));
+        var step = SecondFactor.Verify(pendingSecret, totp, time.GetUtcNow(), null);
         if (step is null)
         {
             var failures = (int)invitation.FailedConfirmations + 1;
             var voids = failures >= MaxConfirmationFailures;
+            var reason = voids ? "wrong TOTP code; invitation void" : "wrong TOTP code";
+            StagedRecord refused;
             using (var connection = store.Database.Open())
+            using (var transaction = connection.BeginTransaction())
             {
                 connection.Execute(
                     "UPDATE invitations SET failed_confirmations = @failures, status = CASE WHEN @voids THEN 'Void' ELSE status END WHERE id = @id",
-                    new { failures, voids, id = invitation.Id });
+                    new { failures, voids, id = invitation.Id },
+                    transaction);
+                refused = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.InvitationRefused, reason, Parameters: Params(("from", remote), ("invitation", Invariant(invitation.Id)))));
+                transaction.Commit();
             }
 
-            throw await RefusalAsync(invitation.Username, voids ? "wrong TOTP code; invitation void" : "wrong TOTP code", invitation.Id, remote, cancellationToken);
+            await audit.CommittedAsync(refused, cancellationToken);
+            throw new UnauthorizedException($"The invitation code cannot be used: {reason}.");
         }
 
         StagedRecord staged;
@@ -214,7 +222,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
 
             connection.Execute(
                 "UPDATE accounts SET password_hash = @hash, totp_secret = @secret, totp_last_step = @step, failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId",
-                new { hash = invitation.PendingPasswordHash, secret = invitation.PendingTotpSecret, step, accountId = invitation.AccountId },
+                new { hash = invitation.PendingPasswordHash, secret = store.SealTotp(connection, transaction, pendingSecret, IdentityStore.AccountBinding(invitation.AccountId)), step, accountId = invitation.AccountId },
                 transaction);
             staged = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.Invitation, "accepted", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))));
             transaction.Commit();

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Diagnostics;
 using CityWatch.Audit;
 
 namespace CityWatch.Identity;
@@ -65,10 +64,10 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
     /// </summary>
     public async Task<SetupResult> SetUpAsync(string token, AccountInput administrator, IReadOnlyList<QuorumMember>? quorum, CancellationToken cancellationToken = default)
     {
-        SetupResult result;
+        (SetupResult Result, StagedRecord Staged) done;
         try
         {
-            result = SetUpLocked(token, administrator, quorum ?? []);
+            done = SetUpLocked(token, administrator, quorum ?? []);
         }
         catch (Exception e) when (e is UnauthorizedException or InvalidRequestException or ConflictException)
         {
@@ -76,17 +75,13 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
             throw;
         }
 
-        await audit.AppendAsync(
-            new AuditRecord(result.Administrator.Username, Setup, "bootstrap: first administrator and oversight quorum, in force without approval", Parameters: new Dictionary<string, string>
-            {
-                ["administrator"] = result.Administrator.Username,
-                ["quorum"] = string.Join(",", (quorum ?? []).Select(m => $"{m.Username}:{m.Role}")),
-            }),
-            cancellationToken);
-        return result;
+        await audit.CommittedAsync(done.Staged, cancellationToken);
+        return done.Result;
     }
 
-    private SetupResult SetUpLocked(string token, AccountInput administrator, IReadOnlyList<QuorumMember> quorum)
+    // The accounts, grants, invitations and the set-up record in one transaction: a record the log refuses
+    // (a quorum list too long for it) leaves nothing written and the token usable.
+    private (SetupResult, StagedRecord) SetUpLocked(string token, AccountInput administrator, IReadOnlyList<QuorumMember> quorum)
     {
         lock (_setupLock)
         {
@@ -116,69 +111,78 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
                 members.Add(invitations.Issue(connection, transaction, id, member.Username, InvitationKind.Invitation, InvitationStatus.Open, SetupActor, null));
             }
 
+            var staged = audit.Stage(
+                connection,
+                transaction,
+                new AuditRecord(administrator.Username, Setup, "bootstrap: first administrator and oversight quorum, in force without approval", Parameters: new Dictionary<string, string>
+                {
+                    ["administrator"] = administrator.Username,
+                    ["quorum"] = string.Join(",", quorum.Select(m => $"{m.Username}:{m.Role}")),
+                }));
             transaction.Commit();
             _setupTokenHash = null;
-            return new SetupResult(adminInvitation, members);
+            return (new SetupResult(adminInvitation, members), staged);
         }
     }
 
+    /// <summary>
+    /// Password and TOTP sign-in. Every attempt that reaches here is one record: a failure with its new
+    /// failure count and lock-out in one transaction, a success with its session and used-up TOTP step in
+    /// another. The records are not rate-limited themselves; the endpoint's per-address limiter (and the
+    /// lock-out) bound how many attempts there are, and each request it turns away is a record too.
+    /// </summary>
     public async Task<SignedIn> SignInAsync(string username, string password, string? totp, string remote, CancellationToken cancellationToken = default)
     {
         var account = string.IsNullOrWhiteSpace(username) ? null : store.FindByName(username);
         if (account is null)
         {
             PasswordHasher.Verify(password ?? "", DummyHash.Value);
-            await FailAsync("unknown account", null, remote, cancellationToken);
+            throw await FailAsync("unknown account", null, null, remote, cancellationToken);
         }
-        else
+
+        var now = time.GetUtcNow();
+        var (failures, lockedUntil) = store.Lockout(account.Id);
+        if (lockedUntil > now)
         {
-            var now = time.GetUtcNow();
-            var (failures, lockedUntil) = store.Lockout(account.Id);
-            if (lockedUntil > now)
-            {
-                await FailAsync($"locked until {lockedUntil:O}", account.Username, remote, cancellationToken);
-            }
-
-            var credentials = store.Credentials(account.Id);
-            if (credentials.PasswordHash is null || credentials.TotpSecret is null)
-            {
-                PasswordHasher.Verify(password ?? "", DummyHash.Value);
-                await FailAsync("invitation not accepted: no password or second factor yet", account.Username, remote, cancellationToken);
-            }
-
-            var passwordRight = PasswordHasher.Verify(password ?? "", credentials.PasswordHash!);
-            var step = passwordRight ? SecondFactor.Verify(credentials.TotpSecret!, totp, now, credentials.TotpLastStep) : null;
-            var wrong = !passwordRight ? "wrong password" : step is null ? (string.IsNullOrEmpty(totp) ? "no TOTP code" : "wrong or reused TOTP code") : null;
-            if (wrong is not null || step is null)
-            {
-                failures++;
-                var locks = failures >= MaxFailures;
-                store.SetLockout(account.Id, locks ? 0 : failures, locks ? now + LockoutTime : null);
-                await FailAsync(locks ? $"{wrong}; account locked" : wrong!, account.Username, remote, cancellationToken);
-            }
-
-            if (account.Disabled)
-            {
-                await FailAsync("account disabled", account.Username, remote, cancellationToken);
-            }
-
-            store.SetLockout(account.Id, 0, null);
-            store.UseTotpStep(account.Id, step ?? throw new UnreachableException());
-            var token = store.CreateSession(account.Id, SessionLifetime);
-            await audit.AppendAsync(new AuditRecord(account.Username, SignIn, "signed in", Parameters: new Dictionary<string, string> { ["from"] = remote }), cancellationToken);
-            return new SignedIn(token, now + SessionLifetime, account);
+            throw await FailAsync($"locked until {lockedUntil:O}", account, null, remote, cancellationToken);
         }
 
-        throw new UnreachableException();
+        var credentials = store.Credentials(account.Id);
+        if (credentials.PasswordHash is null || credentials.TotpSecret is null)
+        {
+            PasswordHasher.Verify(password ?? "", DummyHash.Value);
+            throw await FailAsync("invitation not accepted: no password or second factor yet", account, null, remote, cancellationToken);
+        }
+
+        var passwordRight = PasswordHasher.Verify(password ?? "", credentials.PasswordHash);
+        var step = passwordRight ? SecondFactor.Verify(credentials.TotpSecret, totp, now, credentials.TotpLastStep) : null;
+        if (step is null)
+        {
+            var wrong = !passwordRight ? "wrong password" : string.IsNullOrEmpty(totp) ? "no TOTP code" : "wrong or reused TOTP code";
+            failures++;
+            var locks = failures >= MaxFailures;
+            throw await FailAsync(locks ? $"{wrong}; account locked" : wrong, account, (locks ? 0 : failures, locks ? now + LockoutTime : null), remote, cancellationToken);
+        }
+
+        if (account.Disabled)
+        {
+            throw await FailAsync("account disabled", account, null, remote, cancellationToken);
+        }
+
+        var record = new AuditRecord(account.Username, SignIn, "signed in", Parameters: new Dictionary<string, string> { ["from"] = remote });
+        var token = await store.StartSessionAsync(account.Id, step, SessionLifetime, record, audit, cancellationToken)
+            ?? throw await FailAsync("TOTP code used by a concurrent sign-in, or account disabled meanwhile", account, null, remote, cancellationToken);
+        return new SignedIn(token, now + SessionLifetime, account);
     }
 
-    private async Task FailAsync(string reason, string? knownName, string remote, CancellationToken cancellationToken)
+    // The record of a failed sign-in, with the account's new failure count and lock-out in the same
+    // transaction; returns the exception to throw. An unknown name is recorded as "anonymous": people type
+    // passwords into the name field.
+    private async Task<UnauthorizedException> FailAsync(string reason, Account? account, (int Failures, DateTimeOffset? LockedUntil)? lockout, string remote, CancellationToken cancellationToken)
     {
-        // An unknown name is not logged at all: people type passwords into the name field.
-        await audit.AppendAsync(
-            new AuditRecord(knownName ?? "anonymous", SignInFailed, reason, Parameters: new Dictionary<string, string> { ["from"] = remote }),
-            cancellationToken);
-        throw new UnauthorizedException(reason.StartsWith("locked", StringComparison.Ordinal) || reason.EndsWith("locked", StringComparison.Ordinal)
+        var record = new AuditRecord(account?.Username ?? "anonymous", SignInFailed, reason, Parameters: new Dictionary<string, string> { ["from"] = remote });
+        await store.RecordFailureAsync(lockout is null ? null : account?.Id, lockout?.Failures ?? 0, lockout?.LockedUntil, record, audit, cancellationToken);
+        return new UnauthorizedException(reason.StartsWith("locked", StringComparison.Ordinal) || reason.EndsWith("locked", StringComparison.Ordinal)
             ? "The account is locked after too many failed sign-ins; try again later."
             : "Wrong name, password or one-time code, or the account is disabled.");
     }

@@ -19,7 +19,8 @@ public sealed record KeyLogSink(Func<KeyEvent, Task> Append, Func<SqliteConnecti
 
 /// <summary>
 /// The keys of one data folder, stored in <c>wrapped_keys</c> only wrapped by the <see cref="KeyEncryptionKey"/>:
-/// the log's Ed25519 signing key, the evidence master key and the template key. Each key is unwrapped at
+/// the log's Ed25519 signing key, the evidence master key, the template key, the account-secrets key (TOTP
+/// secrets, the identity-reference HMAC key) and the stream-credentials key. Each key is unwrapped at
 /// most once per process, and each unwrap is an event the audit log records before the key is used;
 /// events from before the log opened (the log's own key) wait and are recorded as it opens. Creating a key
 /// is not an unwrap and is not logged: its first unwrap, at the next start, is.
@@ -35,6 +36,12 @@ public sealed class KeyRing
     public const string AuditSigning = "audit-signing";
     public const string EvidenceMaster = "evidence-master";
     public const string Template = "template";
+
+    /// <summary>Seals the accounts' TOTP secrets and the identity-reference HMAC key.</summary>
+    public const string AccountSecrets = "account-secrets";
+
+    /// <summary>Seals the user information (user name, password) of camera stream URLs.</summary>
+    public const string StreamCredentials = "stream-credentials";
 
     public const string UnwrapAction = "key.unwrap";
     public const string MigrateAction = "key.migrate";

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 
 namespace CityWatch.Keys;
 
@@ -13,6 +14,9 @@ internal static class Sealing
     private static readonly byte[] Magic = "CWS1"u8.ToArray();
 
     public static int Overhead => Magic.Length + NonceSize + TagSize;
+
+    /// <summary>What a sealed secret stored in a text column starts with (then the sealed bytes in base64).</summary>
+    public const string TextPrefix = "sealed:";
 
     public static bool LooksSealed(ReadOnlySpan<byte> value) => value.Length >= Overhead && value[..Magic.Length].SequenceEqual(Magic);
 
@@ -44,5 +48,22 @@ internal static class Sealing
             plaintext,
             associatedData);
         return plaintext;
+    }
+
+    public static bool IsSealedText(string? value) => value is not null && value.StartsWith(TextPrefix, StringComparison.Ordinal);
+
+    /// <summary>A secret for a text column (a TOTP secret): <see cref="TextPrefix"/> and the sealed UTF-8 bytes in base64.</summary>
+    public static string SealText(byte[] key, string plaintext, string binding) =>
+        TextPrefix + Convert.ToBase64String(Seal(key, Encoding.UTF8.GetBytes(plaintext), Encoding.UTF8.GetBytes(binding)));
+
+    /// <summary>The secret <see cref="SealText"/> sealed; a <see cref="CryptographicException"/> if anything is wrong.</summary>
+    public static string OpenText(byte[] key, string value, string binding)
+    {
+        if (!IsSealedText(value))
+        {
+            throw new CryptographicException("The value is not in the sealed text format.");
+        }
+
+        return Encoding.UTF8.GetString(Open(key, Convert.FromBase64String(value[TextPrefix.Length..]), Encoding.UTF8.GetBytes(binding)));
     }
 }

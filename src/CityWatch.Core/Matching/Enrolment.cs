@@ -103,19 +103,22 @@ internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases
         return entry!;
     }
 
+    /// <summary>Removes an entry and its template; its record is staged in the transaction of the deletion.</summary>
     public async Task RemoveAsync(long watchlistId, long entryId, string actor, CancellationToken cancellationToken = default)
     {
-        store.RemoveEntry(watchlistId, entryId, actor);
-        var digest = store.Digests().Single(d => d.WatchlistId == watchlistId);
-        await audit.AppendAsync(
-            new AuditRecord(actor, AuditActions.EnrolmentRemoval, "removed", Parameters: new Dictionary<string, string>
+        StagedRecord? staged = null;
+        store.RemoveEntry(watchlistId, entryId, actor, (connection, transaction) =>
+        {
+            var digest = WatchlistStore.Digest(connection, transaction, watchlistId);
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, AuditActions.EnrolmentRemoval, "removed", Parameters: new Dictionary<string, string>
             {
                 ["watchlist"] = Invariant(watchlistId),
                 ["entry"] = Invariant(entryId),
                 ["watchlistCount"] = Invariant(digest.Count),
                 ["watchlistRoot"] = Convert.ToHexStringLower(digest.RootHash),
-            }),
-            cancellationToken);
+            }));
+        });
+        await audit.CommittedAsync(staged!, cancellationToken);
     }
 
     /// <summary>

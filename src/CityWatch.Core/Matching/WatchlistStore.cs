@@ -139,7 +139,12 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         return Entries(watchlistId).Single(e => e.Id == id);
     }
 
-    internal void RemoveEntry(long watchlistId, long entryId, string actor = "system")
+    /// <summary>
+    /// Deletes one entry and its sealed template; <paramref name="inTransaction"/> runs in the same transaction
+    /// after the delete (the caller stages the removal's record there). Then the WAL is checkpointed, so that
+    /// no earlier copy of the template's page stays on disk.
+    /// </summary>
+    internal void RemoveEntry(long watchlistId, long entryId, string actor = "system", Action<SqliteConnection, SqliteTransaction>? inTransaction = null)
     {
         using (var connection = database.Open())
         {
@@ -150,9 +155,11 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             }
 
             MarkChanged(connection, transaction, watchlistId, actor, Timestamps.Format(time.GetUtcNow()));
+            inTransaction?.Invoke(connection, transaction);
             transaction.Commit();
         }
 
+        database.Checkpoint();
         Changed?.Invoke(watchlistId);
     }
 
@@ -163,13 +170,47 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         return connection.ExecuteScalar<int>("SELECT COUNT(*) FROM watchlist_entries WHERE legal_basis_id = @legalBasisId", new { legalBasisId });
     }
 
-    /// <summary>Deletes every entry enrolled under a legal basis (urgency refused or late); returns (watchlist, entry) ids.</summary>
-    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveUnderBasis(long legalBasisId, string actor) =>
-        RemoveWhere("legal_basis_id = @legalBasisId", new { legalBasisId }, actor);
+    /// <summary>
+    /// Deletes, in the caller's transaction, every entry enrolled under a legal basis (urgency refused, late or
+    /// revoked); returns (watchlist, entry) ids. After the commit the caller checkpoints and calls <see cref="NotifyChanged"/>.
+    /// </summary>
+    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveUnderBasis(SqliteConnection connection, SqliteTransaction transaction, long legalBasisId, string actor) =>
+        RemoveWhere(connection, transaction, "legal_basis_id = @legalBasisId", new { legalBasisId }, actor);
 
-    /// <summary>Deletes every entry whose expiry is at or before <paramref name="now"/>; returns (watchlist, entry) ids.</summary>
-    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveExpired(DateTimeOffset now, string actor) =>
-        RemoveWhere("expires_at IS NOT NULL AND expires_at <= @now", new { now = Timestamps.Format(now) }, actor);
+    /// <summary>
+    /// Deletes every entry whose expiry is at or before <paramref name="now"/>, <paramref name="inTransaction"/>
+    /// staging the record in the same transaction, then checkpoints the WAL; returns (watchlist, entry) ids.
+    /// </summary>
+    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveExpired(
+        DateTimeOffset now, string actor, Action<SqliteConnection, SqliteTransaction, IReadOnlyList<(long WatchlistId, long EntryId)>>? inTransaction = null)
+    {
+        IReadOnlyList<(long WatchlistId, long EntryId)> removed;
+        using (var connection = database.Open())
+        {
+            using var transaction = connection.BeginTransaction();
+            removed = RemoveWhere(connection, transaction, "expires_at IS NOT NULL AND expires_at <= @now", new { now = Timestamps.Format(now) }, actor);
+            if (removed.Count == 0)
+            {
+                return removed;
+            }
+
+            inTransaction?.Invoke(connection, transaction, removed);
+            transaction.Commit();
+        }
+
+        database.Checkpoint();
+        NotifyChanged(removed.Select(r => r.WatchlistId));
+        return removed;
+    }
+
+    /// <summary>Tells the in-memory index that these watchlists changed (after a removal committed).</summary>
+    internal void NotifyChanged(IEnumerable<long> watchlistIds)
+    {
+        foreach (var watchlistId in watchlistIds.Distinct())
+        {
+            Changed?.Invoke(watchlistId);
+        }
+    }
 
     /// <summary>
     /// Approves the watchlist as it is now: records its digest and stamps every entry not yet approved.
@@ -225,26 +266,14 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     internal static WatchlistDigest Digest(SqliteConnection connection, SqliteTransaction transaction, long watchlistId) =>
         Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
 
-    private List<(long WatchlistId, long EntryId)> RemoveWhere(string where, object parameters, string actor)
+    private List<(long WatchlistId, long EntryId)> RemoveWhere(SqliteConnection connection, SqliteTransaction transaction, string where, object parameters, string actor)
     {
-        List<(long WatchlistId, long EntryId)> removed;
-        using (var connection = database.Open())
+        var removed = connection.Query<(long, long)>($"SELECT watchlist_id, id FROM watchlist_entries WHERE {where} ORDER BY id", parameters, transaction).ToList();
+        connection.Execute($"DELETE FROM watchlist_entries WHERE {where}", parameters, transaction);
+        var now = Timestamps.Format(time.GetUtcNow());
+        foreach (var watchlistId in removed.Select(r => r.Item1).Distinct())
         {
-            using var transaction = connection.BeginTransaction();
-            removed = connection.Query<(long, long)>($"SELECT watchlist_id, id FROM watchlist_entries WHERE {where} ORDER BY id", parameters, transaction).ToList();
-            connection.Execute($"DELETE FROM watchlist_entries WHERE {where}", parameters, transaction);
-            var now = Timestamps.Format(time.GetUtcNow());
-            foreach (var watchlistId in removed.Select(r => r.WatchlistId).Distinct())
-            {
-                MarkChanged(connection, transaction, watchlistId, actor, now);
-            }
-
-            transaction.Commit();
-        }
-
-        foreach (var watchlistId in removed.Select(r => r.WatchlistId).Distinct())
-        {
-            Changed?.Invoke(watchlistId);
+            MarkChanged(connection, transaction, watchlistId, actor, now);
         }
 
         return removed;

@@ -2,6 +2,7 @@ using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using Dapper;
 
 namespace CityWatch.Policy;
 
@@ -21,7 +22,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         ArgumentNullException.ThrowIfNull(input);
         var (camera, staged) = Write<Camera>(connection =>
         {
-            var created = CameraStore.Insert(connection.Connection, connection.Transaction, input);
+            var created = CameraStore.Insert(connection.Connection, connection.Transaction, Sealed(connection, input));
             return (created, [Stage(connection, actor, "created", null, created)]);
         });
         await WaitAsync(staged, cancellationToken);
@@ -33,7 +34,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         ArgumentNullException.ThrowIfNull(input);
         var (camera, staged) = Write(connection =>
         {
-            var change = CameraStore.Replace(connection.Connection, connection.Transaction, id, input);
+            var change = CameraStore.Replace(connection.Connection, connection.Transaction, id, Sealed(connection, input));
             return (change.After, Changed(connection, actor, change));
         });
         await WaitAsync(staged, cancellationToken);
@@ -59,7 +60,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         ArgumentNullException.ThrowIfNull(cameras);
         var (result, staged) = Write(connection =>
         {
-            var (imported, updated) = CameraStore.Import(connection.Connection, connection.Transaction, sites, cameras);
+            var (imported, updated) = CameraStore.Import(connection.Connection, connection.Transaction, sites, cameras.Select(c => Sealed(connection, c)).ToList());
             var records = new List<StagedRecord>
             {
                 audit.Stage(connection.Connection, connection.Transaction, new AuditRecord(actor, AuditActions.CameraChange, "imported", Parameters: new Dictionary<string, string>
@@ -79,6 +80,45 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         await WaitAsync(staged, cancellationToken);
         return result;
     }
+
+    /// <summary>
+    /// Seals the stream credentials an older version stored in clear, in one transaction with their
+    /// <c>key.migrate</c> record, then checkpoints and vacuums the clear bytes away. Run at start; returns how many.
+    /// </summary>
+    internal async Task<int> SealClearCredentialsAsync(CancellationToken cancellationToken = default)
+    {
+        using var connection = database.Open();
+        var clear = connection.Query<(long Id, string Url)>("SELECT id, stream_url FROM cameras WHERE stream_url IS NOT NULL")
+            .Where(r => StreamCredentials.UserInfo(r.Url) is { Length: > 0 } && !StreamCredentials.IsSealed(r.Url)).ToList();
+        if (clear.Count == 0)
+        {
+            return 0;
+        }
+
+        StagedRecord staged;
+        using (var transaction = connection.BeginTransaction())
+        {
+            foreach (var (id, url) in clear)
+            {
+                connection.Execute("UPDATE cameras SET stream_url = @url WHERE id = @id", new { id, url = StreamCredentials.Seal(database, connection, transaction, url) }, transaction);
+            }
+
+            staged = audit.Stage(connection, transaction, new AuditRecord(
+                "system:keys",
+                AuditActions.KeyMigrate,
+                "ok",
+                Parameters: new Dictionary<string, string> { ["key"] = Keys.KeyRing.StreamCredentials, ["reason"] = "stream credentials stored in clear by an older version sealed" },
+                ResultCount: clear.Count));
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
+        connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        return clear.Count;
+    }
+
+    private CameraInput Sealed(Open connection, CameraInput input) =>
+        input with { StreamUrl = StreamCredentials.Seal(database, connection.Connection, connection.Transaction, input.StreamUrl) };
 
     private List<StagedRecord> Changed(Open connection, string actor, CameraChange change)
     {

@@ -9,7 +9,8 @@ namespace CityWatch.Policy;
 /// <summary>
 /// The governance sweep that must happen with no traffic at all: every <see cref="Period"/> (on the
 /// injected clock) it lapses urgent bases past their deadline and destroys what they produced
-/// (<see cref="UrgencyGuard"/>), and removes watchlist entries past their expiry, logging the removal.
+/// (<see cref="UrgencyGuard"/>), and removes watchlist entries past their expiry, the removal and its record in
+/// one transaction, followed by a WAL checkpoint.
 /// </summary>
 public sealed partial class GovernanceJob(
     UrgencyGuard urgency,
@@ -26,16 +27,21 @@ public sealed partial class GovernanceJob(
     public async Task<(int UrgentSettled, int EntriesExpired)> SweepAsync(CancellationToken cancellationToken = default)
     {
         var settled = await urgency.EnforceAsync(cancellationToken);
-        var expired = watchlists.RemoveExpired(time.GetUtcNow(), SystemActor);
-        foreach (var group in expired.GroupBy(e => e.WatchlistId))
+        var staged = new List<StagedRecord>();
+        var expired = watchlists.RemoveExpired(time.GetUtcNow(), SystemActor, (connection, transaction, removed) =>
         {
-            await audit.AppendAsync(
-                new AuditRecord(SystemActor, GovernanceActions.WatchlistExpiry, "expired entries removed", Parameters: new Dictionary<string, string>
+            foreach (var group in removed.GroupBy(e => e.WatchlistId))
+            {
+                staged.Add(audit.Stage(connection, transaction, new AuditRecord(SystemActor, GovernanceActions.WatchlistExpiry, "expired entries removed", Parameters: new Dictionary<string, string>
                 {
                     ["watchlist"] = group.Key.ToString(CultureInfo.InvariantCulture),
                     ["entries"] = string.Join(",", group.Select(e => e.EntryId.ToString(CultureInfo.InvariantCulture))),
-                }, ResultCount: group.Count()),
-                cancellationToken);
+                }, ResultCount: group.Count())));
+            }
+        });
+        foreach (var record in staged)
+        {
+            await audit.CommittedAsync(record, cancellationToken);
         }
 
         return (settled, expired.Count);

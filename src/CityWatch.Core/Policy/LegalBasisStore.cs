@@ -3,6 +3,7 @@ using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Data;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Policy;
 
@@ -19,9 +20,26 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    /// <summary>
+    /// Registers a draft. An urgent draft files its request with the authority in the same transaction
+    /// (<see cref="UrgentRequestRegister"/>), and is refused (the refusal logged) if an urgent basis for the same
+    /// objective, sharing a camera (or both by area only) and a watchlist, was refused, lapsed or revoked
+    /// before it was authorised: urgent use that ended so cannot restart as urgent.
+    /// </summary>
     public async Task<LegalBasis> RegisterAsync(LegalBasisDraft draft, string actor, CancellationToken cancellationToken = default)
     {
         Validate(draft);
+        if (draft.Urgent && EndedUrgentUseLike(draft) is { } earlier)
+        {
+            await RefuseAsync(
+                actor,
+                earlier.Id,
+                "register urgent",
+                $"urgent use for this objective, camera and watchlist ended {earlier.Status} under legal basis {earlier.Id}; it cannot restart as urgent: the authority must authorise a basis before use",
+                cancellationToken,
+                new Dictionary<string, string> { ["objective"] = draft.Objective.ToString(), ["earlierBasis"] = Invariant(earlier.Id) });
+        }
+
         StagedRecord staged;
         long id;
         using (var connection = database.Open())
@@ -56,7 +74,12 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
                     now = Timestamps.Format(time.GetUtcNow()),
                 },
                 transaction);
-            staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent)" : "registered"));
+            if (draft.Urgent)
+            {
+                UrgentRequestRegister.File(connection, transaction, id, draft.Authority, actor, time.GetUtcNow(), LegalBasis.DeadlineFor(draft.ValidFrom, draft.Purposes));
+            }
+
+            staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent): request filed with the authority" : "registered"));
             transaction.Commit();
         }
 
@@ -105,7 +128,8 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             "state = 'Authorised', decision_reference = @reference, decided_by = @actor, decided_at = @now",
             new { reference = decision!.DecisionReference },
             Record(actor, id, "authorised", new Dictionary<string, string> { ["decision"] = decision.DecisionReference }),
-            cancellationToken);
+            cancellationToken,
+            (connection, transaction, now) => UrgentRequestRegister.Answer(connection, transaction, id, UrgentRequestOutcome.Authorised, actor, now));
         return Get(id);
     }
 
@@ -128,7 +152,8 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             "state = 'Refused', decision_reference = @reference, decided_by = @actor, decided_at = @now, refusal_reason = @reason",
             new { reference = decision!.DecisionReference, reason = decision.Reason },
             Record(actor, id, "refused by the authority", new Dictionary<string, string> { ["decision"] = decision.DecisionReference, ["reason"] = decision.Reason ?? "" }),
-            cancellationToken);
+            cancellationToken,
+            (connection, transaction, now) => UrgentRequestRegister.Answer(connection, transaction, id, UrgentRequestOutcome.Refused, actor, now));
         return Get(id);
     }
 
@@ -140,29 +165,74 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
             throw new ConflictException($"Legal basis {id} is already {basis.Status}.");
         }
 
-        await TransitionAsync(id, ["Draft", "PrerequisitesRecorded", "Authorised"], "state = 'Revoked', revoked_by = @actor, revoked_at = @now", null, Record(actor, id, "revoked"), cancellationToken);
+        var unauthorisedUrgent = basis.Urgent && basis.DecidedBy is null;
+        await TransitionAsync(
+            id,
+            ["Draft", "PrerequisitesRecorded", "Authorised"],
+            "state = 'Revoked', revoked_by = @actor, revoked_at = @now",
+            null,
+            Record(actor, id, unauthorisedUrgent ? "revoked (urgent, never authorised: its outputs are destroyed)" : "revoked"),
+            cancellationToken,
+            (connection, transaction, now) => UrgentRequestRegister.Answer(connection, transaction, id, UrgentRequestOutcome.Withdrawn, actor, now));
         return Get(id);
     }
 
-    /// <summary>Marks an urgent basis whose deadline passed without authorisation as lapsed; false if it was not pending.</summary>
-    internal bool MarkLapsed(long id)
+    /// <summary>
+    /// Marks an urgent basis whose deadline passed without authorisation as lapsed, its request lapsed and the
+    /// lapse's record staged in one transaction; false (nothing written) if it was no longer pending.
+    /// </summary>
+    internal async Task<bool> MarkLapsedAsync(LegalBasis basis, string actor, CancellationToken cancellationToken)
     {
-        using var connection = database.Open();
-        return connection.Execute(
-            "UPDATE legal_bases SET state = 'Lapsed' WHERE id = @id AND state IN ('Draft', 'PrerequisitesRecorded') AND urgent = 1", new { id }) == 1;
+        StagedRecord staged;
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            if (connection.Execute(
+                "UPDATE legal_bases SET state = 'Lapsed' WHERE id = @id AND state IN ('Draft', 'PrerequisitesRecorded') AND urgent = 1", new { id = basis.Id }, transaction) != 1)
+            {
+                return false;
+            }
+
+            UrgentRequestRegister.Answer(connection, transaction, basis.Id, UrgentRequestOutcome.Lapsed, actor, time.GetUtcNow());
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, AuditActions.LegalBasisChange, "lapsed: no authorisation by the urgency deadline", basis.Id,
+                Parameters: new Dictionary<string, string> { ["deadline"] = Timestamps.Format(basis.UrgencyDeadline!.Value) }));
+            transaction.Commit();
+        }
+
+        await audit.CommittedAsync(staged, cancellationToken);
+        return true;
     }
 
-    internal void MarkDestroyed(long id)
-    {
-        using var connection = database.Open();
-        connection.Execute("UPDATE legal_bases SET destroyed_at = @now WHERE id = @id", new { id, now = Timestamps.Format(time.GetUtcNow()) });
-    }
+    /// <summary>Marks what an urgent basis produced as destroyed, in the caller's transaction; false if it already was (another sweep settled it).</summary>
+    internal bool MarkDestroyed(SqliteConnection connection, SqliteTransaction transaction, long id) =>
+        connection.Execute(
+            "UPDATE legal_bases SET destroyed_at = @now WHERE id = @id AND destroyed_at IS NULL",
+            new { id, now = Timestamps.Format(time.GetUtcNow()) },
+            transaction) == 1;
 
-    /// <summary>Urgent bases refused, or past their deadline without authorisation, whose data has not been destroyed yet.</summary>
+    /// <summary>
+    /// Urgent bases refused, past their deadline without authorisation, or revoked before any authorisation,
+    /// whose data has not been destroyed yet.
+    /// </summary>
     internal IReadOnlyList<LegalBasis> UrgentToSettle() =>
-        Query("WHERE urgent = 1 AND destroyed_at IS NULL AND state IN ('PrerequisitesRecorded', 'Draft', 'Refused', 'Lapsed')", null)
-            .Where(b => b.Status is LegalBasisStatus.Refused or LegalBasisStatus.Lapsed)
+        Query("WHERE urgent = 1 AND destroyed_at IS NULL AND (state IN ('PrerequisitesRecorded', 'Draft', 'Refused', 'Lapsed') OR (state = 'Revoked' AND decided_by IS NULL))", null)
+            .Where(b => b.Status is LegalBasisStatus.Refused or LegalBasisStatus.Lapsed or LegalBasisStatus.Revoked)
             .ToList();
+
+    /// <summary>
+    /// An urgent basis for the draft's objective, sharing a camera (or, both without cameras, by area) and a
+    /// watchlist with it, that ended without authorisation: refused, lapsed, or revoked undecided.
+    /// </summary>
+    private LegalBasis? EndedUrgentUseLike(LegalBasisDraft draft)
+    {
+        var cameras = draft.CameraIds ?? [];
+        var watchlists = draft.WatchlistIds ?? [];
+        return Query("WHERE urgent = 1 AND objective = @objective ORDER BY id", new { objective = draft.Objective.ToString() })
+            .Where(b => b.Status is LegalBasisStatus.Refused or LegalBasisStatus.Lapsed || (b.Status == LegalBasisStatus.Revoked && b.DecidedBy is null))
+            .FirstOrDefault(b =>
+                (b.CameraIds.Intersect(cameras).Any() || (b.CameraIds.Count == 0 && cameras.Count == 0))
+                && (b.WatchlistIds.Intersect(watchlists).Any() || (b.WatchlistIds.Count == 0 && watchlists.Count == 0)));
+    }
 
     public LegalBasis Get(long id) =>
         Query("WHERE id = @id", new { id }).SingleOrDefault() ?? throw new NotFoundException($"No legal basis {id}.");
@@ -300,13 +370,21 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     // A transition is a compare-and-set: the row changes only if it is still in one of the states the caller
     // checked, and the change and its log record commit in one transaction. Two concurrent decisions on one
     // basis: one wins, the other gets 409 and changes nothing.
-    private async Task TransitionAsync(long id, string[] fromStates, string assignments, object? values, AuditRecord record, CancellationToken cancellationToken)
+    private async Task TransitionAsync(
+        long id,
+        string[] fromStates,
+        string assignments,
+        object? values,
+        AuditRecord record,
+        CancellationToken cancellationToken,
+        Action<SqliteConnection, SqliteTransaction, DateTimeOffset>? alsoInTransaction = null)
     {
+        var now = time.GetUtcNow();
         var arguments = new DynamicParameters(values);
         arguments.Add("id", id);
         arguments.Add("from", fromStates);
         arguments.Add("actor", record.Actor);
-        arguments.Add("now", Timestamps.Format(time.GetUtcNow()));
+        arguments.Add("now", Timestamps.Format(now));
         StagedRecord staged;
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction())
@@ -316,6 +394,7 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
                 throw new ConflictException($"Legal basis {id} changed while this request was being decided; nothing was changed.");
             }
 
+            alsoInTransaction?.Invoke(connection, transaction, now);
             staged = audit.Stage(connection, transaction, record);
             transaction.Commit();
         }

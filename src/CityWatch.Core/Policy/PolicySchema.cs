@@ -47,5 +47,18 @@ internal static class PolicySchema
             stop_reason TEXT NULL
         );
         CREATE INDEX IF NOT EXISTS deployments_running ON deployments(stopped_at);
+        -- One request to the authority per urgent basis, filed as it is registered; the authority's authorisation or
+        -- refusal answers it, the deadline lapses it, a revocation before any answer withdraws it.
+        CREATE TABLE IF NOT EXISTS urgent_requests (
+            id INTEGER PRIMARY KEY,
+            legal_basis_id INTEGER NOT NULL UNIQUE REFERENCES legal_bases(id),
+            authority TEXT NOT NULL,
+            filed_by TEXT NOT NULL,
+            filed_at TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            outcome TEXT NULL,
+            answered_by TEXT NULL,
+            answered_at TEXT NULL
+        );
         """;
 }

@@ -33,6 +33,7 @@ public static class PolicyServices
         services.AddSingleton<DeploymentStore>();
         services.AddSingleton<CameraRegister>();
         services.AddSingleton<UrgencyGuard>();
+        services.AddSingleton<UrgentRequestRegister>();
         services.AddSingleton<CaseStore>();
         services.AddSingleton<PolicyEngine>();
         services.AddSingleton<GovernanceJob>();

@@ -9,11 +9,13 @@ namespace CityWatch.Policy;
 
 /// <summary>
 /// Urgency use (G3, AI Act 5(3)): an urgent basis is in force before its authorisation only until its
-/// deadline (24 h from its start for live use, 48 h for retrospective). If the authority refuses it, or the
-/// deadline passes without an authorisation, the basis stops granting anything and everything made under
-/// it is destroyed: its alerts (rows and crop files), the watchlist entries enrolled under it, and its
-/// running deployments are stopped. The deletion is logged with counts and ids. Checked by the policy
-/// engine at every decision and by <see cref="GovernanceJob"/> in the background.
+/// deadline (24 h from its start for live use, 48 h for retrospective). If the authority refuses it, the
+/// deadline passes without an authorisation, or it is revoked before it was ever authorised, the basis stops
+/// granting anything and everything made under it is destroyed: its alerts (rows, keys and crop files), the
+/// watchlist entries enrolled under it, and its running deployments are stopped. The deletion and its record
+/// (counts and ids) commit in one transaction, then the WAL is checkpointed so that no copy of a destroyed
+/// key or template stays on disk. Checked by the policy engine at every decision and by
+/// <see cref="GovernanceJob"/> in the background.
 /// </summary>
 public sealed class UrgencyGuard(
     CityWatchDatabase database,
@@ -40,7 +42,23 @@ public sealed class UrgencyGuard(
         return legalBases.Get(id);
     }
 
-    /// <summary>Lapses urgent bases past their deadline and destroys what refused or lapsed ones produced. Returns how many were settled.</summary>
+    /// <summary>
+    /// An authority or the DPO revokes a basis, which stops its deployments; an urgent basis that was never
+    /// authorised is then destroyed exactly as a refused one.
+    /// </summary>
+    public async Task<LegalBasis> RevokeAsync(long id, string actor, CancellationToken cancellationToken = default)
+    {
+        var basis = await legalBases.RevokeAsync(id, actor, cancellationToken);
+        await deployments.StopForBasisAsync(id, actor, "legal basis revoked", cancellationToken);
+        if (basis.Urgent && basis.DecidedBy is null)
+        {
+            await EnforceAsync(cancellationToken);
+        }
+
+        return legalBases.Get(id);
+    }
+
+    /// <summary>Lapses urgent bases past their deadline and destroys what refused, lapsed or revoked ones produced. Returns how many were settled.</summary>
     public async Task<int> EnforceAsync(CancellationToken cancellationToken = default)
     {
         var pending = legalBases.UrgentToSettle();
@@ -55,16 +73,15 @@ public sealed class UrgencyGuard(
             var settled = 0;
             foreach (var basis in legalBases.UrgentToSettle())
             {
-                if (basis.Status == LegalBasisStatus.Lapsed && legalBases.MarkLapsed(basis.Id))
+                if (basis.Status == LegalBasisStatus.Lapsed)
                 {
-                    await audit.AppendAsync(
-                        new AuditRecord(SystemActor, AuditActions.LegalBasisChange, "lapsed: no authorisation by the urgency deadline", basis.Id,
-                            Parameters: new Dictionary<string, string> { ["deadline"] = Timestamps.Format(basis.UrgencyDeadline!.Value) }),
-                        cancellationToken);
+                    await legalBases.MarkLapsedAsync(basis, SystemActor, cancellationToken);
                 }
 
-                await DestroyAsync(basis, cancellationToken);
-                settled++;
+                if (await DestroyAsync(basis, cancellationToken))
+                {
+                    settled++;
+                }
             }
 
             return settled;
@@ -75,25 +92,34 @@ public sealed class UrgencyGuard(
         }
     }
 
-    private async Task DestroyAsync(LegalBasis basis, CancellationToken cancellationToken)
+    private async Task<bool> DestroyAsync(LegalBasis basis, CancellationToken cancellationToken)
     {
         var stopped = await deployments.StopForBasisAsync(basis.Id, SystemActor, "urgency use ended without authorisation", cancellationToken);
-        List<long> raised;
+        IReadOnlyList<long> destroyed;
+        IReadOnlyList<string> files;
+        IReadOnlyList<(long WatchlistId, long EntryId)> entries;
+        StagedRecord staged;
         using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            raised = connection.Query<long>("SELECT id FROM alerts WHERE legal_basis_id = @id ORDER BY id", new { id = basis.Id }).ToList();
-        }
+            if (!legalBases.MarkDestroyed(connection, transaction, basis.Id))
+            {
+                return false;
+            }
 
-        // Through the alert store: each crop's key is destroyed (crypto-shredding), its decisions and row deleted, then its file.
-        var destroyed = alerts.Delete(raised);
-
-        var entries = watchlists.RemoveUnderBasis(basis.Id, SystemActor);
-        legalBases.MarkDestroyed(basis.Id);
-        await audit.AppendAsync(
-            new AuditRecord(
+            var raised = connection.Query<long>("SELECT id FROM alerts WHERE legal_basis_id = @id ORDER BY id", new { id = basis.Id }, transaction).ToList();
+            // Each crop's key is destroyed (crypto-shredding), its decisions and row deleted; its file goes after the commit.
+            (destroyed, files) = alerts.DeleteWithin(connection, transaction, raised);
+            entries = watchlists.RemoveUnderBasis(connection, transaction, basis.Id, SystemActor);
+            staged = audit.Stage(connection, transaction, new AuditRecord(
                 SystemActor,
                 GovernanceActions.UrgencyDestruction,
-                basis.Status == LegalBasisStatus.Refused ? "destroyed: urgency use refused" : "destroyed: urgency use not authorised in time",
+                basis.Status switch
+                {
+                    LegalBasisStatus.Refused => "destroyed: urgency use refused",
+                    LegalBasisStatus.Revoked => "destroyed: urgency use revoked before authorisation",
+                    _ => "destroyed: urgency use not authorised in time",
+                },
                 basis.Id,
                 Parameters: new Dictionary<string, string>
                 {
@@ -103,8 +129,15 @@ public sealed class UrgencyGuard(
                     ["entryIds"] = string.Join(",", entries.Select(e => $"{Invariant(e.WatchlistId)}/{Invariant(e.EntryId)}")),
                     ["deploymentsStopped"] = string.Join(",", stopped.Select(Invariant)),
                 },
-                ResultCount: destroyed.Count + entries.Count),
-            cancellationToken);
+                ResultCount: destroyed.Count + entries.Count));
+            transaction.Commit();
+        }
+
+        AlertStore.DeleteFiles(files);
+        watchlists.NotifyChanged(entries.Select(e => e.WatchlistId));
+        database.Checkpoint();
+        await audit.CommittedAsync(staged, cancellationToken);
+        return true;
     }
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);

@@ -91,7 +91,7 @@ internal sealed partial class CameraMonitor(
             if (!_workers.ContainsKey(camera.Id))
             {
                 var analyzer = camera.FaceRecognitionAllowed ? services.GetRequiredService<FrameAnalyzer>() : null;
-                _workers[camera.Id] = Worker.Start(camera, analyzer, time, logger, cancellationToken);
+                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera)!, analyzer, time, logger, cancellationToken);
             }
         }
     }
@@ -103,6 +103,7 @@ internal sealed partial class CameraMonitor(
         private readonly CancellationTokenSource _stop;
         private Task _loop = Task.CompletedTask;
         private FrameAnalyzer? _analyzer;
+        private string _url = "";
         private long _faces;
         private long _alerts;
 
@@ -116,9 +117,9 @@ internal sealed partial class CameraMonitor(
 
         public Camera Camera { get; }
 
-        public static Worker Start(Camera camera, FrameAnalyzer? analyzer, TimeProvider time, ILogger logger, CancellationToken stopping)
+        public static Worker Start(Camera camera, string url, FrameAnalyzer? analyzer, TimeProvider time, ILogger logger, CancellationToken stopping)
         {
-            var (source, isFile) = SourceOf(camera.StreamUrl!);
+            var (source, isFile) = SourceOf(url);
             var options = new IngestOptions
             {
                 AnalysisFps = camera.AnalysisFps,
@@ -128,7 +129,7 @@ internal sealed partial class CameraMonitor(
                 Loop = isFile,
             }.Validate();
             var frameSource = new FrameSource(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source, options, time, logger);
-            var worker = new Worker(camera, frameSource, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer };
+            var worker = new Worker(camera, frameSource, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer, _url = url };
             frameSource.Start();
             worker._loop = Task.Run(() => worker.RunAsync(analyzer, logger), CancellationToken.None);
             return worker;
@@ -139,7 +140,7 @@ internal sealed partial class CameraMonitor(
             var h = _source.Health.Snapshot();
             return new CameraHealthView(
                 h.State.ToString().ToLowerInvariant(), h.Since, h.LastFrameAt, h.FramesDecoded, h.FramesAnalysed, h.FramesDropped,
-                h.Reconnects, h.ConsecutiveFailures, h.LastError, Interlocked.Read(ref _faces), Interlocked.Read(ref _alerts), _state.LastRefusal);
+                h.Reconnects, h.ConsecutiveFailures, StreamCredentials.Scrub(h.LastError, _url), Interlocked.Read(ref _faces), Interlocked.Read(ref _alerts), _state.LastRefusal);
         }
 
         public async ValueTask DisposeAsync()

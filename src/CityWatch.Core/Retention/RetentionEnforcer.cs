@@ -1,6 +1,7 @@
 using System.Globalization;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Policy;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -14,44 +15,60 @@ public sealed record RetentionReport(DateTimeOffset At, IReadOnlyList<long> Cand
 
 /// <summary>
 /// Deletes alerts past their retention: rows, decisions, item keys (so any surviving copy of a crop is
-/// unreadable) and crop files. Each kind deleted is one audit record with its count and ids. Statistics
-/// and the audit log are kept.
+/// unreadable) and crop files, then checkpoints the WAL so that no older copy of a deleted page stays on
+/// disk. Each kind's period applies, and no alert of any kind outlives its legal basis's
+/// <see cref="LegalBasis.MaxRetentionDays"/> (counted from when it was raised). Each kind deleted is one audit
+/// record, with its count and ids, staged in the transaction of the deletion. Statistics and the audit log are kept.
 /// </summary>
-public sealed class RetentionEnforcer(AlertStore alerts, AuditTrail audit, TimeProvider time, RetentionOptions options)
+public sealed class RetentionEnforcer(AlertStore alerts, LegalBasisStore legalBases, AuditTrail audit, TimeProvider time, RetentionOptions options)
 {
     public const string Actor = "retention";
 
     public async Task<RetentionReport> RunOnceAsync(CancellationToken cancellationToken = default)
     {
         var now = time.GetUtcNow();
-        var due = alerts.All()
-            .Where(a => a.Status switch
+        var maximum = legalBases.List().ToDictionary(b => b.Id, b => TimeSpan.FromDays(b.MaxRetentionDays));
+        var due = new Dictionary<string, List<long>>();
+        var byBasis = new HashSet<long>();
+        foreach (var alert in alerts.All())
+        {
+            var ownPeriodOver = alert.Status switch
             {
-                AlertStore.Candidate => a.LastSeen + options.Candidates <= now,
-                AlertStore.Rejected => (a.SettledAt ?? a.At) + options.Rejected <= now,
-                AlertStore.Confirmed => a.At + (options.MaximumRetentionOfBasis(a.LegalBasisId) ?? options.Confirmed) <= now,
+                AlertStore.Candidate => alert.LastSeen + options.Candidates <= now,
+                AlertStore.Rejected => (alert.SettledAt ?? alert.At) + options.Rejected <= now,
+                AlertStore.Confirmed => alert.At + options.Confirmed <= now,
                 _ => false,
-            })
-            .GroupBy(a => a.Status)
-            .ToDictionary(g => g.Key, g => g.Select(a => a.Id).ToList());
-        var report = new RetentionReport(
+            };
+            var basisMaximumOver = maximum.TryGetValue(alert.LegalBasisId, out var max) && alert.At + max <= now;
+            if (ownPeriodOver || basisMaximumOver)
+            {
+                (due.TryGetValue(alert.Status, out var ids) ? ids : due[alert.Status] = []).Add(alert.Id);
+                if (!ownPeriodOver)
+                {
+                    byBasis.Add(alert.Id);
+                }
+            }
+        }
+
+        return new RetentionReport(
             now,
-            await DeleteAsync(due, AlertStore.Candidate, options.Candidates, cancellationToken),
-            await DeleteAsync(due, AlertStore.Rejected, options.Rejected, cancellationToken),
-            await DeleteAsync(due, AlertStore.Confirmed, options.Confirmed, cancellationToken));
-        return report;
+            await DeleteAsync(due, byBasis, AlertStore.Candidate, options.Candidates, cancellationToken),
+            await DeleteAsync(due, byBasis, AlertStore.Rejected, options.Rejected, cancellationToken),
+            await DeleteAsync(due, byBasis, AlertStore.Confirmed, options.Confirmed, cancellationToken));
     }
 
-    private async Task<IReadOnlyList<long>> DeleteAsync(Dictionary<string, List<long>> due, string kind, TimeSpan period, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<long>> DeleteAsync(
+        Dictionary<string, List<long>> due, HashSet<long> byBasis, string kind, TimeSpan period, CancellationToken cancellationToken)
     {
         if (!due.TryGetValue(kind, out var ids) || ids.Count == 0)
         {
             return [];
         }
 
-        var deleted = alerts.Delete(ids);
-        await audit.AppendAsync(
-            new AuditRecord(
+        return await alerts.DeleteAsync(
+            ids,
+            audit,
+            deleted => new AuditRecord(
                 Actor,
                 EvidenceActions.RetentionDeletion,
                 "deleted",
@@ -59,12 +76,14 @@ public sealed class RetentionEnforcer(AlertStore alerts, AuditTrail audit, TimeP
                 {
                     ["kind"] = kind,
                     ["period"] = period.ToString("c", CultureInfo.InvariantCulture),
-                    ["alerts"] = string.Join(",", deleted.Select(id => id.ToString(CultureInfo.InvariantCulture))),
+                    ["alerts"] = Join(deleted),
+                    ["byBasisMaximum"] = Join(deleted.Where(byBasis.Contains)),
                 },
                 ResultCount: deleted.Count),
             cancellationToken);
-        return deleted;
     }
+
+    private static string Join(IEnumerable<long> ids) => string.Join(",", ids.Select(id => id.ToString(CultureInfo.InvariantCulture)));
 }
 
 /// <summary>Runs <see cref="RetentionEnforcer"/> at start and then every <see cref="RetentionOptions.Interval"/> of the <see cref="TimeProvider"/>'s time.</summary>

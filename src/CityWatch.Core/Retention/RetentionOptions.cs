@@ -13,11 +13,8 @@ public sealed record RetentionOptions
     /// <summary>Rejected candidates, counted from the rejection.</summary>
     public TimeSpan Rejected { get; init; } = TimeSpan.FromHours(24);
 
-    /// <summary>Confirmed evidence, counted from when the alert was raised, unless its legal basis sets a maximum (<see cref="MaximumRetentionOfBasis"/>).</summary>
+    /// <summary>Confirmed evidence, counted from when the alert was raised; its legal basis's maximum retention, if shorter, wins.</summary>
     public TimeSpan Confirmed { get; init; } = TimeSpan.FromDays(30);
-
-    /// <summary>A legal basis's maximum retention (null: none set, <see cref="Confirmed"/> applies). The host wires this to the legal-basis register.</summary>
-    public Func<long, TimeSpan?> MaximumRetentionOfBasis { get; init; } = _ => null;
 
     /// <summary>How often the background job looks.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromMinutes(15);

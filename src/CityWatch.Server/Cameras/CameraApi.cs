@@ -56,11 +56,18 @@ internal static class CameraApi
             monitor.Reconcile();
             return TypedResults.NoContent();
         }).Allow(Role.Administrator);
-        cameras.MapPost("/import", async (CameraRegister register, CameraMonitor monitor, HttpRequest request, ClaimsPrincipal user, string? format, CancellationToken ct) =>
+        // All rows or none; every problem of the file in one answer (detail, and "problems" with line, column,
+        // reason); check=true answers what the import would do and stores nothing.
+        cameras.MapPost("/import", async (CameraRegister register, CameraStore store, CameraMonitor monitor, HttpRequest request, ClaimsPrincipal user, string? format, bool? check, CancellationToken ct) =>
         {
             using var reader = new StreamReader(request.Body);
             var content = await reader.ReadToEndAsync(ct);
             var inventory = CameraImport.Parse(content, format ?? request.ContentType?.Split(';')[0] ?? "csv");
+            if (check is true)
+            {
+                return TypedResults.Ok(store.CheckImport(inventory.Sites, inventory.Cameras));
+            }
+
             var result = await register.ImportAsync(inventory.Sites, inventory.Cameras, user.Name(), ct);
             monitor.Reconcile();
             return TypedResults.Ok(result);
@@ -88,10 +95,12 @@ internal sealed record CameraView(
     int AnalysisWidth,
     int RetentionDays,
     bool Enabled,
+    double? Latitude,
+    double? Longitude,
     CameraHealthView? Health)
 {
     public static CameraView Of(Camera c, CameraHealthView? health) => new(
         c.Id, c.Code, c.SiteId, c.Name, c.Owner, c.Purpose, StreamCredentials.Strip(c.StreamUrl), StreamCredentials.HasCredentials(c.StreamUrl),
-        c.FaceRecognitionAllowed, c.AnalysisFps, c.AnalysisWidth, c.RetentionDays, c.Enabled,
+        c.FaceRecognitionAllowed, c.AnalysisFps, c.AnalysisWidth, c.RetentionDays, c.Enabled, c.Latitude, c.Longitude,
         health is null ? null : health with { LastError = StreamCredentials.Scrub(health.LastError, c.StreamUrl) });
 }

@@ -2,6 +2,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Identity;
 using CityWatch.Investigations;
 using CityWatch.Keys;
 using CityWatch.Matching;
@@ -17,6 +18,7 @@ using CityWatch.Server.Identity;
 using CityWatch.Server.Investigations;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
+using CityWatch.Server.Portal;
 using CityWatch.Server.Recognition;
 using CityWatch.Server.Settings;
 using CityWatch.Server.Transparency;
@@ -39,7 +41,7 @@ public static class CityWatchServer
         }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter()));
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new EnumNames()));
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
@@ -49,6 +51,7 @@ public static class CityWatchServer
         builder.Services.AddSingleton<Readiness>();
         builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
+        builder.Services.AddApiDescription();
         builder.Services.AddCityWatchCore(options);
         builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddSameOriginGuard();
@@ -56,6 +59,7 @@ public static class CityWatchServer
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
         builder.Services.AddInvestigations();
+        builder.Services.AddPortal(options, builder.Configuration);
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoCity>();
@@ -64,12 +68,15 @@ public static class CityWatchServer
         var app = builder.Build();
         OpenKeys(app);
         app.UseSecurityHeaders();
+        app.UsePortalAssets();
         app.UseProblemMapping();
         app.UseAuthentication();
         app.UseSameOriginGuard();
+        app.UseNotFoundForUnknownPaths();
         app.UseAuthorization();
         app.UseRateLimiter();
         Readiness.MapHealth(app);
+        app.MapApiDescription();
         app.MapIdentityApi();
         app.MapAntiforgery();
         app.MapOidcSignIn(options.Oidc);
@@ -87,6 +94,7 @@ public static class CityWatchServer
         app.MapSettingsApi();
         app.MapReportApi();
         app.MapAuditApi();
+        app.MapPortal();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {
@@ -110,7 +118,7 @@ public static class CityWatchServer
     }
 
     // The keys open at start, before anything listens: the log's signing key is unwrapped (a wrong KEK
-    // stops here), an older data folder's plaintext key files and templates are wrapped and sealed, and
+    // stops here), an older data folder's plaintext key files, templates, account secrets and stream credentials are wrapped and sealed, and
     // every unwrap so far goes into the log as it opens.
     private static void OpenKeys(WebApplication app)
     {
@@ -118,6 +126,8 @@ public static class CityWatchServer
         {
             var audit = app.Services.GetRequiredService<AuditTrail>();
             app.Services.GetRequiredService<WatchlistStore>().SealPlaintextTemplatesAsync(audit).GetAwaiter().GetResult();
+            app.Services.GetRequiredService<IdentityStore>().SealClearSecretsAsync(audit).GetAwaiter().GetResult();
+            app.Services.GetRequiredService<CameraRegister>().SealClearCredentialsAsync().GetAwaiter().GetResult();
         }
         catch
         {

@@ -39,6 +39,9 @@ public sealed record ServerOptions
     /// <summary>How long an invitation code can be used (the person sets their own password and second factor with it).</summary>
     public TimeSpan InvitationLifetime { get; init; } = TimeSpan.FromHours(48);
 
+    /// <summary>The public camera map's tile URL template (optional; else the configuration's <c>Portal:TileUrl</c>, else no tiles).</summary>
+    public string? PortalTileUrl { get; init; }
+
     /// <summary>The clock everything reads (tests pass a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

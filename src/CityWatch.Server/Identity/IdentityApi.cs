@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Claims;
 using System.Threading.RateLimiting;
 using CityWatch.Audit;
@@ -10,8 +9,8 @@ internal static class IdentityApi
 {
     public const string AccountChange = IdentityActions.AccountChange;
     public const string RoleChange = IdentityActions.RoleChange;
-    public const string KeyCreate = "auth.key_create";
-    public const string KeyRevoke = "auth.key_revoke";
+    public const string KeyCreate = IdentityActions.KeyCreate;
+    public const string KeyRevoke = IdentityActions.KeyRevoke;
 
     public const string InvitationLimit = "invitation";
 
@@ -149,17 +148,11 @@ internal static class IdentityApi
         keys.MapGet("/", (IdentityStore store) => TypedResults.Ok(store.Keys())).Allow(Role.Administrator, Role.DataProtectionOfficer);
         keys.MapPost("/", async (IdentityStore store, AuditTrail audit, ClaimsPrincipal user, ApiKeyInput input, CancellationToken ct) =>
         {
-            var created = store.CreateKey(input, user.Name());
-            await audit.AppendAsync(
-                new AuditRecord(user.Name(), KeyCreate, "created", Parameters: Params(("key", Invariant(created.Key.Id)), ("cameras", string.Join(",", created.Key.CameraIds)))), ct);
+            var created = await store.CreateKeyAsync(input, user.Name(), audit, ct);
             return TypedResults.Created($"/api/keys/{created.Key.Id}", created);
         }).Allow(Role.Administrator);
         keys.MapPost("/{id:long}/revoke", async (IdentityStore store, AuditTrail audit, ClaimsPrincipal user, long id, CancellationToken ct) =>
-        {
-            var key = store.RevokeKey(id);
-            await audit.AppendAsync(new AuditRecord(user.Name(), KeyRevoke, "revoked", Parameters: Params(("key", Invariant(id)))), ct);
-            return TypedResults.Ok(key);
-        }).Allow(Role.Administrator);
+            TypedResults.Ok(await store.RevokeKeyAsync(id, user.Name(), audit, ct))).Allow(Role.Administrator);
 
         // No names: how many accounts hold each role, so the public can see there are no hidden ones.
         app.MapGet("/api/public/accounts", (IdentityStore store) => TypedResults.Ok(Counts(store)))
@@ -169,13 +162,8 @@ internal static class IdentityApi
         return app;
     }
 
-    private static async Task<IResult> SetDisabledAsync(IdentityStore store, AuditTrail audit, ClaimsPrincipal user, long id, bool disabled, CancellationToken ct)
-    {
-        store.SetDisabled(id, disabled);
-        var account = store.Get(id);
-        await audit.AppendAsync(new AuditRecord(user.Name(), AccountChange, disabled ? "disabled" : "enabled", Parameters: Params(("account", account.Username))), ct);
-        return TypedResults.Ok(account);
-    }
+    private static async Task<IResult> SetDisabledAsync(IdentityStore store, AuditTrail audit, ClaimsPrincipal user, long id, bool disabled, CancellationToken ct) =>
+        TypedResults.Ok(await store.SetDisabledAsync(id, disabled, user.Name(), audit, ct));
 
     /// <summary>Who holds the second-person approvals: the oversight roles.</summary>
     private static readonly Role[] Oversight = [Role.Authority, Role.DataProtectionOfficer, Role.Verifier];
@@ -186,8 +174,4 @@ internal static class IdentityApi
     private static Dictionary<string, int> Counts(IdentityStore store) => store.CountsByRole().ToDictionary(p => p.Key.ToString(), p => p.Value);
 
     private static string Remote(HttpContext http) => http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-
-    private static Dictionary<string, string> Params(params (string Key, string Value)[] pairs) => pairs.ToDictionary(p => p.Key, p => p.Value);
-
-    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -13,8 +13,11 @@ public sealed record OidcOptions(string Authority, string ClientId, string Clien
 /// <summary>
 /// Optional sign-in through the city's identity provider. The provider only proves who someone is: the
 /// person must already have an enabled CityWatch account of the same name, whose roles decide what they
-/// may do (no roles are taken from the provider, no account is created on the fly). A successful sign-in
-/// starts an ordinary CityWatch session (the session cookie) and is logged like any other.
+/// may do (no roles are taken from the provider, no account is created on the fly). The provider must also
+/// say it checked a second factor: the ID token's <c>amr</c> claim contains <c>mfa</c> or <c>otp</c>
+/// (RFC 8176); without it the sign-in is refused and recorded, as a password-only sign-in is. A successful
+/// sign-in starts an ordinary CityWatch session (the session cookie), created in one transaction with its
+/// record.
 /// </summary>
 internal static class OidcSignIn
 {
@@ -59,14 +62,29 @@ internal static class OidcSignIn
                     var store = services.GetRequiredService<IdentityStore>();
                     var account = username is null ? null : store.FindByName(username);
                     var audit = services.GetRequiredService<AuditTrail>();
+                    var provider = new Dictionary<string, string> { ["provider"] = options.Authority };
                     if (account is null || account.Disabled)
                     {
-                        await audit.AppendAsync(new AuditRecord(account?.Username ?? "anonymous", SignInService.SignInFailed, "identity provider: no enabled account of that name", Parameters: new Dictionary<string, string> { ["provider"] = options.Authority }));
+                        await audit.AppendAsync(new AuditRecord(account?.Username ?? "anonymous", SignInService.SignInFailed, "identity provider: no enabled account of that name", Parameters: provider));
                         context.Fail("There is no enabled CityWatch account for this person.");
                         return;
                     }
 
-                    var token = store.CreateSession(account.Id, SignInService.SessionLifetime);
+                    if (!HasSecondFactor(context.Principal!))
+                    {
+                        await audit.AppendAsync(new AuditRecord(account.Username, SignInService.SignInFailed, "identity provider: no second factor (amr without mfa or otp)", Parameters: provider));
+                        context.Fail("The identity provider did not report a second factor (amr must contain mfa or otp).");
+                        return;
+                    }
+
+                    var token = await store.StartSessionAsync(
+                        account.Id, null, SignInService.SessionLifetime, new AuditRecord(account.Username, SignInService.SignIn, "signed in", Parameters: provider), audit, context.HttpContext.RequestAborted);
+                    if (token is null)
+                    {
+                        context.Fail("There is no enabled CityWatch account for this person.");
+                        return;
+                    }
+
                     context.HttpContext.Response.Cookies.Append(Access.SessionCookie, token, new CookieOptions
                     {
                         HttpOnly = true,
@@ -74,7 +92,6 @@ internal static class OidcSignIn
                         Secure = context.HttpContext.Request.IsHttps,
                         MaxAge = SignInService.SessionLifetime,
                     });
-                    await audit.AppendAsync(new AuditRecord(account.Username, SignInService.SignIn, "signed in", Parameters: new Dictionary<string, string> { ["provider"] = options.Authority }));
                 };
                 o.Events.OnRemoteFailure = async context =>
                 {
@@ -99,6 +116,13 @@ internal static class OidcSignIn
             .Public().WithTags("Identity");
         return app;
     }
+
+    /// <summary>The values of the ID token's <c>amr</c> claim (RFC 8176) that count as a second factor.</summary>
+    public static readonly string[] SecondFactorMethods = ["mfa", "otp"];
+
+    // The provider's word that it checked a second factor: amr is a JSON array, one claim per value.
+    private static bool HasSecondFactor(System.Security.Claims.ClaimsPrincipal principal) =>
+        principal.FindAll("amr").Any(c => SecondFactorMethods.Contains(c.Value, StringComparer.Ordinal));
 
     // Only a path on this server: never "//host" or a full URL, so sign-in cannot be used to redirect elsewhere.
     private static bool IsLocal(string? url) =>

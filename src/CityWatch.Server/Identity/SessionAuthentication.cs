@@ -76,8 +76,16 @@ internal sealed class SessionAuthentication(
         await RefuseAsync(StatusCodes.Status401Unauthorized, "Sign in required", failure ?? "This needs a signed-in account or an edge key.", "anonymous");
     }
 
-    protected override async Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        await RefuseAsync(StatusCodes.Status403Forbidden, "Not allowed", "Your roles do not allow this.", Context.User.Name());
+    // The refusal names the roles the endpoint admits (its Access declaration) and those the caller holds.
+    protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        var needed = Context.GetEndpoint()?.Metadata.GetMetadata<AllowedRoles>()?.Roles;
+        var held = Context.User.FindAll(ClaimTypes.Role).Select(c => c.Value).ToList();
+        var detail = needed is { Count: > 0 }
+            ? $"This needs the role {string.Join(" or ", needed)}; you hold {(held.Count == 0 ? "no role" : string.Join(", ", held))}."
+            : "Your roles do not allow this.";
+        await RefuseAsync(StatusCodes.Status403Forbidden, "Not allowed", detail, Context.User.Name());
+    }
 
     private async Task RefuseAsync(int status, string title, string detail, string actor)
     {

@@ -8,7 +8,8 @@ namespace CityWatch.Server.Policy;
 /// <summary>
 /// The legal-basis lifecycle: operators and investigators register a draft and record its prerequisites;
 /// an authority (not the registrant) authorises or refuses it with the decision's reference; an authority
-/// or the DPO revokes it, which stops its deployments.
+/// or the DPO revokes it, which stops its deployments (and destroys an urgent basis's outputs if it was never
+/// authorised). Urgent use's requests to the authority are listed for the authority and the DPO, and counted in public.
 /// </summary>
 internal static class LegalBasisApi
 {
@@ -28,12 +29,14 @@ internal static class LegalBasisApi
             TypedResults.Ok(await store.AuthoriseAsync(id, decision, user.Name(), ct))).Allow(Role.Authority);
         group.MapPost("/{id:long}/refuse", async (UrgencyGuard urgency, ClaimsPrincipal user, long id, AuthorityDecision decision, CancellationToken ct) =>
             TypedResults.Ok(await urgency.RefuseAsync(id, decision, user.Name(), ct))).Allow(Role.Authority);
-        group.MapPost("/{id:long}/revoke", async (LegalBasisStore store, DeploymentStore deployments, ClaimsPrincipal user, long id, CancellationToken ct) =>
-        {
-            var basis = await store.RevokeAsync(id, user.Name(), ct);
-            await deployments.StopForBasisAsync(id, user.Name(), "legal basis revoked", ct);
-            return TypedResults.Ok(basis);
-        }).Allow(Role.Authority, Role.DataProtectionOfficer);
+        group.MapPost("/{id:long}/revoke", async (UrgencyGuard urgency, ClaimsPrincipal user, long id, CancellationToken ct) =>
+            TypedResults.Ok(await urgency.RevokeAsync(id, user.Name(), ct))).Allow(Role.Authority, Role.DataProtectionOfficer);
+
+        // Urgent use files a request with the authority, which answers it by authorising or refusing the basis.
+        app.MapGet("/api/urgent-requests/", (UrgentRequestRegister requests) => TypedResults.Ok(requests.List()))
+            .WithTags("Policy").Allow(Role.Authority, Role.DataProtectionOfficer);
+        app.MapGet("/api/public/urgent-requests", (UrgentRequestRegister requests) => TypedResults.Ok(requests.Counts()))
+            .WithTags("Transparency").Public();
         return app;
     }
 }

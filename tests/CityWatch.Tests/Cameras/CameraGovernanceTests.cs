@@ -130,7 +130,10 @@ public sealed class CameraGovernanceTests
 
         Assert.Equal("rtsp://127.0.0.1:8554/square", view.StreamUrl);
         Assert.True(view.HasCredentials);
-        Assert.Equal(Stream, server.Services.GetRequiredService<CameraStore>().Get(view.Id).StreamUrl); // stored as given, used by ingest
+        // Stored sealed (SecretsAtRestTests scans for it), opened only for ingest.
+        var cameras = server.Services.GetRequiredService<CameraStore>();
+        Assert.True(StreamCredentials.IsSealed(cameras.Get(view.Id).StreamUrl));
+        Assert.Equal(Stream, cameras.IngestUrl(cameras.Get(view.Id)));
         Assert.True(Assert.Single(await DeploymentsAsync(server)).Running);
         Assert.Contains(server.Logged(AuditActions.CameraChange), c => c.Outcome == "edited");
         var responses = new[]

@@ -92,7 +92,7 @@ public sealed class CliTests
         var (exit, _, errors) = await CliRunner.RunAsync("cameras", "import", csv, "--server", server.Address.ToString(), "--token", server.Tokens["admin"]);
 
         Assert.NotEqual(0, exit);
-        Assert.Equal("error: line 3: Site 'S1' has coordinates out of range.", Assert.Single(errors));
+        Assert.Equal("error: 1 problem in the inventory, nothing imported: line 3, latitude: 91 is out of range: -90 to 90", Assert.Single(errors));
     }
 
     [Fact]

@@ -26,6 +26,7 @@ public sealed class AuthorizationMatrixTests
     private static readonly Dictionary<string, string[]> Expected = new()
     {
         ["GET /healthz"] = [Public],
+        ["GET /openapi/{documentName}.json"] = [Public],
         ["POST /api/setup"] = [Public],
         ["POST /api/auth/sign-in"] = [Public],
         ["POST /api/auth/sign-out"] = [AnySignedIn],
@@ -70,6 +71,8 @@ public sealed class AuthorizationMatrixTests
         ["POST /api/legal-bases/{id:long}/authorise"] = ["Authority"],
         ["POST /api/legal-bases/{id:long}/refuse"] = ["Authority"],
         ["POST /api/legal-bases/{id:long}/revoke"] = ["Authority", "DataProtectionOfficer"],
+        ["GET /api/urgent-requests/"] = ["Authority", "DataProtectionOfficer"],
+        ["GET /api/public/urgent-requests"] = [Public],
         ["GET /api/watchlists/"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
         ["GET /api/watchlists/{id:long}"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
         ["GET /api/watchlists/{id:long}/entries"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
@@ -124,6 +127,11 @@ public sealed class AuthorizationMatrixTests
         ["GET /audit/proof/inclusion"] = [Public],
         ["GET /audit/proof/consistency"] = [Public],
         ["POST /audit/cosignature"] = [Public],
+        ["GET /"] = [Public],
+        ["GET /register"] = [Public],
+        ["GET /register/cameras.json"] = [Public],
+        ["GET /deployments"] = [Public],
+        ["GET /log"] = [Public],
     };
 
     [Fact]
@@ -199,6 +207,7 @@ public sealed class AuthorizationMatrixTests
             .Replace("{entryId:long}", "999999", StringComparison.Ordinal)
             .Replace("{legalBasisId:long}", "999999", StringComparison.Ordinal)
             .Replace("{year:int}", "2026", StringComparison.Ordinal)
+            .Replace("{documentName}", "v1", StringComparison.Ordinal)
             .Replace("{**path}", "0/x000", StringComparison.Ordinal);
 
     private static async Task<bool> IsAccessRefusalAsync(HttpResponseMessage response)

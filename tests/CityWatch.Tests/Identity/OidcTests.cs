@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
+using CityWatch.Audit;
 using CityWatch.Identity;
 using CityWatch.Server;
 using CityWatch.Server.Identity;
@@ -8,6 +9,7 @@ using CityWatch.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -22,7 +24,7 @@ public sealed class OidcTests
     [Fact]
     public async Task A_person_with_a_local_account_signs_in_through_the_provider_and_gets_a_session()
     {
-        await using var provider = await FakeProvider.StartAsync("operator");
+        await using var provider = await FakeProvider.StartAsync("operator", ["pwd", "otp"]);
         await using var server = await StartAsync(provider);
 
         var (status, client) = await SignInThroughProviderAsync(server);
@@ -38,12 +40,44 @@ public sealed class OidcTests
     [Fact]
     public async Task A_person_the_provider_knows_but_CityWatch_does_not_is_refused()
     {
-        await using var provider = await FakeProvider.StartAsync("stranger");
+        await using var provider = await FakeProvider.StartAsync("stranger", ["mfa"]);
         await using var server = await StartAsync(provider);
 
         var (status, _) = await SignInThroughProviderAsync(server);
 
         Assert.Equal(HttpStatusCode.Unauthorized, status);
+    }
+
+    [Fact]
+    public async Task A_provider_sign_in_without_a_second_factor_is_refused_and_recorded()
+    {
+        await using var provider = await FakeProvider.StartAsync("operator", ["pwd"]);
+        await using var server = await StartAsync(provider);
+        var since = server.Services.GetRequiredService<AuditTrail>().Size;
+
+        var (status, client) = await SignInThroughProviderAsync(server);
+        using var me = await client.GetAsync("/api/auth/me");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+        Assert.Equal(HttpStatusCode.Unauthorized, me.StatusCode);
+        var records = IdentityRecords.Since(server, since);
+        Assert.Contains(records, r => r.Action == SignInService.SignInFailed && r.Actor == "operator" && r.Outcome.Contains("second factor", StringComparison.Ordinal));
+        Assert.DoesNotContain(records, r => r.Action == SignInService.SignIn);
+    }
+
+    [Fact]
+    public async Task A_provider_sign_in_with_mfa_starts_a_session_recorded_with_it()
+    {
+        await using var provider = await FakeProvider.StartAsync("operator", ["mfa"]);
+        await using var server = await StartAsync(provider);
+        var since = server.Services.GetRequiredService<AuditTrail>().Size;
+
+        var (status, client) = await SignInThroughProviderAsync(server);
+        using var me = await client.GetAsync("/api/auth/me");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        me.EnsureSuccessStatusCode();
+        Assert.Contains(IdentityRecords.Since(server, since), r => r.Action == SignInService.SignIn && r.Actor == "operator" && r.Parameters!.ContainsKey("provider"));
     }
 
     private static async Task<RunningServer> StartAsync(FakeProvider provider) =>
@@ -87,7 +121,8 @@ public sealed class OidcTests
 
         public string Address => _app.Urls.First();
 
-        public static async Task<FakeProvider> StartAsync(string username)
+        /// <summary>A provider that signs in <paramref name="username"/> and reports <paramref name="amr"/> as the methods it checked.</summary>
+        public static async Task<FakeProvider> StartAsync(string username, string[] amr)
         {
             var rsa = RSA.Create(2048);
             var key = new RsaSecurityKey(rsa) { KeyId = "test-key" };
@@ -128,7 +163,7 @@ public sealed class OidcTests
                     IssuedAt = now.UtcDateTime,
                     NotBefore = now.UtcDateTime,
                     Expires = now.AddMinutes(5).UtcDateTime,
-                    Claims = new Dictionary<string, object> { ["sub"] = "user-1", ["preferred_username"] = username, ["nonce"] = nonces[form["code"]!] },
+                    Claims = new Dictionary<string, object> { ["sub"] = "user-1", ["preferred_username"] = username, ["nonce"] = nonces[form["code"]!], ["amr"] = amr },
                     SigningCredentials = new SigningCredentials(key, SecurityAlgorithms.RsaSha256),
                 });
                 return Results.Json(new { access_token = "opaque", token_type = "Bearer", expires_in = 300, id_token = token });

@@ -41,6 +41,26 @@ public sealed class SetupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_set_up_whose_record_the_log_refuses_writes_nothing_and_leaves_the_token_usable()
+    {
+        var token = _signIn.IssueSetupToken()!;
+        // Seventy members with 64-character names: the quorum parameter is over the log's limit.
+        var crowd = Enumerable.Range(0, 70)
+            .Select(i => new QuorumMember($"member-{i:D2}-".PadRight(64, 'x'), $"Member {i}", $"ID-M{i}", i % 2 == 0 ? Role.Authority : Role.DataProtectionOfficer))
+            .ToList();
+
+        await Assert.ThrowsAsync<InvalidRequestException>(() => _signIn.SetUpAsync(token, Admin, crowd));
+
+        Assert.False(_store.AnyAccount());
+        Assert.Empty(_store.History());
+        Assert.Empty(_city.Audit.Read(0, 100, SignInService.Setup));
+        Assert.Single(_city.Audit.Read(0, 100, SignInService.SetupRefused));
+        QuorumMember[] quorum = [new("judge", "A Judge", "ID-2", Role.Authority), new("dpo", "A DPO", "ID-3", Role.DataProtectionOfficer)];
+        await _signIn.SetUpAsync(token, Admin, quorum);
+        Assert.Single(_city.Audit.Read(0, 100, SignInService.Setup));
+    }
+
+    [Fact]
     public async Task The_quorum_is_in_force_without_approval_once_and_the_token_then_stops_working()
     {
         var token = _signIn.IssueSetupToken()!;

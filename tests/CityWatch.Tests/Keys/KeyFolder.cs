@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Identity;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Tests.Support;
@@ -59,8 +60,8 @@ internal static class KeyFolder
 
     /// <summary>
     /// Turns a data folder back into what the version before wrapped keys wrote: the log key and the
-    /// evidence master key as plaintext files next to the database, templates as plain floats, no
-    /// <c>wrapped_keys</c> table.
+    /// evidence master key as plaintext files next to the database, templates as plain floats, the TOTP
+    /// secrets and the identity-reference key in clear, no <c>wrapped_keys</c> table.
     /// </summary>
     public static void MakeOlderVersion(string data, KeyEncryptionKey kek)
     {
@@ -74,6 +75,15 @@ internal static class KeyFolder
         {
             var plain = Sealing.Open(keys[KeyRing.Template], template, Encoding.ASCII.GetBytes($"watchlist-entry/{id}"));
             connection.Execute("UPDATE watchlist_entries SET template = @plain WHERE id = @id", new { id, plain });
+        }
+
+        // That version also kept the identity-reference key and the TOTP secrets in clear.
+        var accountKey = keys[KeyRing.AccountSecrets];
+        var salt = connection.QuerySingle<byte[]>("SELECT salt FROM identity_salt WHERE id = 1");
+        connection.Execute("UPDATE identity_salt SET salt = @clear", new { clear = Sealing.Open(accountKey, salt, Encoding.ASCII.GetBytes(IdentityReferences.KeyBinding)) });
+        foreach (var (id, secret) in connection.Query<(long, string)>("SELECT id, totp_secret FROM accounts WHERE totp_secret IS NOT NULL").ToList())
+        {
+            connection.Execute("UPDATE accounts SET totp_secret = @clear WHERE id = @id", new { id, clear = Sealing.OpenText(accountKey, secret, IdentityStore.AccountBinding(id)) });
         }
 
         connection.Execute("DROP TABLE wrapped_keys");

@@ -26,7 +26,7 @@ public sealed class RetentionTests : IDisposable
     [Fact]
     public async Task Records_past_their_time_are_gone_from_the_database_and_the_disk()
     {
-        var enforcer = new RetentionEnforcer(alerts, city.Audit, city.Time, new RetentionOptions());
+        var enforcer = new RetentionEnforcer(alerts, city.LegalBases, city.Audit, city.Time, new RetentionOptions());
         var candidate = Add();
         var rejected = Add();
         var confirmed = Add();
@@ -78,7 +78,7 @@ public sealed class RetentionTests : IDisposable
         Assert.Equal(crop, alerts.Vault.Open(keyId, copy));
 
         city.Time.Advance(TimeSpan.FromDays(8));
-        await new RetentionEnforcer(alerts, city.Audit, city.Time, new RetentionOptions()).RunOnceAsync();
+        await new RetentionEnforcer(alerts, city.LegalBases, city.Audit, city.Time, new RetentionOptions()).RunOnceAsync();
 
         Assert.False(alerts.Vault.Exists(keyId));
         Assert.Throws<EvidenceDestroyedException>(() => alerts.Vault.Open(keyId, copy));
@@ -112,31 +112,12 @@ public sealed class RetentionTests : IDisposable
     }
 
     [Fact]
-    public async Task Confirmed_evidence_follows_its_legal_basis_maximum_retention()
-    {
-        var options = new RetentionOptions { MaximumRetentionOfBasis = basis => basis == 1 ? TimeSpan.FromDays(2) : null };
-        var shortLived = Add(legalBasisId: 1);
-        var usual = Add(legalBasisId: 2);
-        foreach (var alert in new[] { shortLived, usual })
-        {
-            await verification.DecideAsync(alert.Id, "v1", new DecisionInput(VerificationDecision.Confirm), default);
-            await verification.DecideAsync(alert.Id, "v2", new DecisionInput(VerificationDecision.Confirm), default);
-        }
-
-        city.Time.Advance(TimeSpan.FromDays(3));
-        var report = await new RetentionEnforcer(alerts, city.Audit, city.Time, options).RunOnceAsync();
-
-        Assert.Equal([shortLived.Id], report.Confirmed);
-        AssertKept(usual);
-    }
-
-    [Fact]
     public async Task The_background_service_enforces_retention_on_the_clock_it_is_given()
     {
         var options = new RetentionOptions { Interval = TimeSpan.FromHours(1) };
         var alert = Add();
         await verification.DecideAsync(alert.Id, "v1", new DecisionInput(VerificationDecision.Reject), default);
-        using var service = new RetentionService(new RetentionEnforcer(alerts, city.Audit, city.Time, options), city.Time, options, NullLogger<RetentionService>.Instance);
+        using var service = new RetentionService(new RetentionEnforcer(alerts, city.LegalBases, city.Audit, city.Time, options), city.Time, options, NullLogger<RetentionService>.Instance);
         await service.StartAsync(default);
         await RunningServer.WaitUntilAsync(() => Task.FromResult(service.Passes >= 1), TimeSpan.FromSeconds(30), "the first retention pass");
         AssertKept(alert);

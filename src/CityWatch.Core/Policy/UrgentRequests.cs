@@ -1,0 +1,106 @@
+using CityWatch.Data;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CityWatch.Policy;
+
+/// <summary>Where a request for urgent use stands: waiting for the authority, answered, lapsed or withdrawn.</summary>
+public enum UrgentRequestOutcome
+{
+    Pending,
+    Authorised,
+    Refused,
+    Lapsed,
+    Withdrawn,
+}
+
+/// <summary>
+/// The request that urgent use files with the authority (AI Act 5(3)): which basis, which authority, who
+/// filed it and when, by when it must be answered, and the answer.
+/// </summary>
+public sealed record UrgentRequest(
+    long Id,
+    long LegalBasisId,
+    string Title,
+    string Authority,
+    string FiledBy,
+    DateTimeOffset FiledAt,
+    DateTimeOffset Deadline,
+    UrgentRequestOutcome Outcome,
+    string? AnsweredBy,
+    DateTimeOffset? AnsweredAt);
+
+/// <summary>What the public sees of urgent use: counts only.</summary>
+public sealed record UrgentRequestCounts(int Filed, int Answered, int Authorised, int Refused, int Lapsed, int Withdrawn, int Pending);
+
+/// <summary>
+/// The register of urgent-use requests. A request is filed in the transaction that registers an urgent
+/// basis and answered in the transaction of the authority's authorisation or refusal, of the lapse at the
+/// deadline, or of a revocation before any answer (withdrawn), so the register and the log never disagree.
+/// A request past its deadline with no answer yet reads as lapsed.
+/// </summary>
+public sealed class UrgentRequestRegister(CityWatchDatabase database, TimeProvider time)
+{
+    public IReadOnlyList<UrgentRequest> List()
+    {
+        var now = time.GetUtcNow();
+        using var connection = database.Open();
+        return connection.Query<Row>(
+            """
+            SELECT r.id, r.legal_basis_id, b.title, r.authority, r.filed_by, r.filed_at, r.deadline, r.outcome, r.answered_by, r.answered_at
+            FROM urgent_requests r JOIN legal_bases b ON b.id = r.legal_basis_id ORDER BY r.id
+            """).Select(r => r.ToModel(now)).ToList();
+    }
+
+    public UrgentRequestCounts Counts()
+    {
+        var all = List();
+        int Count(UrgentRequestOutcome outcome) => all.Count(r => r.Outcome == outcome);
+        return new UrgentRequestCounts(
+            all.Count,
+            Count(UrgentRequestOutcome.Authorised) + Count(UrgentRequestOutcome.Refused),
+            Count(UrgentRequestOutcome.Authorised),
+            Count(UrgentRequestOutcome.Refused),
+            Count(UrgentRequestOutcome.Lapsed),
+            Count(UrgentRequestOutcome.Withdrawn),
+            Count(UrgentRequestOutcome.Pending));
+    }
+
+    internal static void File(SqliteConnection connection, SqliteTransaction transaction, long legalBasisId, string authority, string actor, DateTimeOffset now, DateTimeOffset deadline) =>
+        connection.Execute(
+            "INSERT INTO urgent_requests (legal_basis_id, authority, filed_by, filed_at, deadline) VALUES (@legalBasisId, @authority, @actor, @now, @deadline)",
+            new { legalBasisId, authority, actor, now = Timestamps.Format(now), deadline = Timestamps.Format(deadline) },
+            transaction);
+
+    /// <summary>Answers the request of a basis, if it has one still unanswered (in the caller's transaction).</summary>
+    internal static void Answer(SqliteConnection connection, SqliteTransaction transaction, long legalBasisId, UrgentRequestOutcome outcome, string actor, DateTimeOffset now) =>
+        connection.Execute(
+            "UPDATE urgent_requests SET outcome = @outcome, answered_by = @actor, answered_at = @now WHERE legal_basis_id = @legalBasisId AND outcome IS NULL",
+            new { legalBasisId, outcome = outcome.ToString(), actor, now = Timestamps.Format(now) },
+            transaction);
+
+    private sealed class Row
+    {
+        public long Id { get; set; }
+        public long LegalBasisId { get; set; }
+        public string Title { get; set; } = "";
+        public string Authority { get; set; } = "";
+        public string FiledBy { get; set; } = "";
+        public string FiledAt { get; set; } = "";
+        public string Deadline { get; set; } = "";
+        public string? Outcome { get; set; }
+        public string? AnsweredBy { get; set; }
+        public string? AnsweredAt { get; set; }
+
+        public UrgentRequest ToModel(DateTimeOffset now)
+        {
+            var deadline = Timestamps.Parse(Deadline);
+            var outcome = Outcome is null
+                ? now >= deadline ? UrgentRequestOutcome.Lapsed : UrgentRequestOutcome.Pending
+                : Enum.Parse<UrgentRequestOutcome>(Outcome);
+            return new UrgentRequest(
+                Id, LegalBasisId, Title, Authority, FiledBy, Timestamps.Parse(FiledAt), deadline, outcome, AnsweredBy,
+                AnsweredAt is null ? null : Timestamps.Parse(AnsweredAt));
+        }
+    }
+}

@@ -1,0 +1,65 @@
+namespace CityWatch.Server.Portal;
+
+// What the public pages show: built from the register, the policy stores and the log, with nothing
+// personal in them (no account names, no stop reasons, no stream URLs).
+
+/// <summary>A camera as the public register lists it.</summary>
+public sealed record RegisterCamera(
+    string Code,
+    string Name,
+    string Place,
+    double Latitude,
+    double Longitude,
+    string Owner,
+    string Purpose,
+    bool FaceRecognitionPossible,
+    bool InLiveUseNow,
+    int RetentionDays,
+    string Health);
+
+public sealed record RegisterPageModel(
+    IReadOnlyList<RegisterCamera> Cameras,
+    int Total,
+    int Matching,
+    int PageNumber,
+    int Pages,
+    string? Query,
+    string? Face,
+    string? TileUrl,
+    string? TileAttribution);
+
+/// <summary>A deployment as the public sees it: its basis, where, with how many watchlist entries, when.</summary>
+public sealed record PublicDeployment(
+    long Id,
+    string BasisTitle,
+    string Instrument,
+    string Authority,
+    bool Demonstration,
+    IReadOnlyList<string> Cameras,
+    long WatchlistEntries,
+    DateTimeOffset ValidFrom,
+    DateTimeOffset ValidUntil,
+    DateTimeOffset StartedAt,
+    DateTimeOffset? StoppedAt);
+
+/// <summary>An authorised basis for live use whose window has not begun: announced before it can be used.</summary>
+public sealed record AnnouncedBasis(
+    string Title,
+    string Instrument,
+    string Authority,
+    bool Demonstration,
+    IReadOnlyList<string> Cameras,
+    DateTimeOffset ValidFrom,
+    DateTimeOffset ValidUntil);
+
+/// <summary>A legal basis in force now, by title (the home page's list).</summary>
+public sealed record BasisInForce(string Title, string Authority, DateTimeOffset ValidUntil);
+
+public sealed record HomePageModel(IReadOnlyList<BasisInForce> InForce, IReadOnlyList<PublicDeployment> Current, int Cameras, int FaceRecognitionCameras);
+
+public sealed record DeploymentsPageModel(IReadOnlyList<PublicDeployment> Current, IReadOnlyList<PublicDeployment> Past, IReadOnlyList<AnnouncedBasis> Announced);
+
+/// <summary>One signature on the checkpoint: the log's own, or a witness's cosignature.</summary>
+public sealed record CheckpointSignature(string Name, string KeyId, bool IsLog);
+
+public sealed record LogPageModel(string Origin, long Size, string RootHash, IReadOnlyList<CheckpointSignature> Signatures, string Note, string VerifierKey, string ServerUrl);

@@ -1,0 +1,97 @@
+using Deque.AxeCore.Playwright;
+using Microsoft.Playwright;
+
+namespace CityWatch.Tests.Portal;
+
+/// <summary>
+/// Debian's Chromium driven by Playwright, headless, one browser for a test class. Missing Chromium is a
+/// failure, not a skip: the portal is untested without it (scripts/setup.sh --test installs it, CI too).
+/// </summary>
+public sealed class Chromium : IAsyncLifetime
+{
+    public const string ExecutablePath = "/usr/bin/chromium";
+
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public IBrowser Browser => _browser ?? throw new InvalidOperationException("Chromium has not started.");
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(ExecutablePath))
+        {
+            throw new InvalidOperationException(
+                $"The portal tests need Debian's chromium at {ExecutablePath}: install it with `scripts/setup.sh --test` (or `sudo apt-get install chromium`).");
+        }
+
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = ExecutablePath, Headless = true });
+    }
+
+    /// <summary>A fresh visitor: no cookies, no cache. The page fails the test on any script error or CSP violation.</summary>
+    public async Task<Visitor> VisitorAsync()
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 }, Locale = "en-GB" });
+        var page = await context.NewPageAsync();
+        var visitor = new Visitor(context, page);
+        page.Console += (_, message) =>
+        {
+            if (message.Type == "error")
+            {
+                visitor.Problems.Add($"console: {message.Text} ({message.Location})");
+            }
+        };
+        page.PageError += (_, error) => visitor.Problems.Add($"script error: {error}");
+        page.Dialog += (_, dialog) => visitor.Problems.Add($"a dialog opened: {dialog.Message}");
+        return visitor;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+    }
+}
+
+/// <summary>One browser context and its page, with what went wrong in it.</summary>
+public sealed class Visitor(IBrowserContext context, IPage page) : IAsyncDisposable
+{
+    public IPage Page { get; } = page;
+
+    public List<string> Problems { get; } = [];
+
+    public async Task<IResponse> OpenAsync(Uri server, string path)
+    {
+        var response = await Page.GotoAsync(new Uri(server, path).ToString(), new PageGotoOptions { WaitUntil = WaitUntilState.Load });
+        Assert.NotNull(response);
+        Assert.Equal(200, response.Status);
+        return response;
+    }
+
+    /// <summary>No script error, CSP violation or dialog so far.</summary>
+    public void AssertNoProblems() => Assert.True(Problems.Count == 0, string.Join("\n", Problems));
+
+    /// <summary>axe-core on the page as it stands: no serious or critical violation.</summary>
+    public async Task AssertAccessibleAsync()
+    {
+        var result = await Page.RunAxe();
+        var severe = result.Violations.Where(v => v.Impact is "serious" or "critical")
+            .Select(v => $"{v.Impact} {v.Id}: {v.Help} ({string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))})")
+            .ToList();
+        Assert.True(severe.Count == 0, $"{Page.Url}:\n{string.Join("\n", severe)}");
+    }
+
+    /// <summary>Saves the page to docs/screenshots/NAME.png (the README and docs/portal.md show them).</summary>
+    public async Task ScreenshotAsync(string name)
+    {
+        var folder = Path.Combine(Support.TestPaths.RepositoryRoot, "docs", "screenshots");
+        Directory.CreateDirectory(folder);
+        await Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(folder, name + ".png"), FullPage = true });
+    }
+
+    public async ValueTask DisposeAsync() => await context.DisposeAsync();
+}

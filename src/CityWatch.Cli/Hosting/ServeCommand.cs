@@ -16,7 +16,9 @@ internal static class ServeCommand
         var oidcClient = new Option<string>("--oidc-client-id") { Description = "CityWatch's client id at the provider", DefaultValueFactory = _ => "citywatch" };
         var witnessKeys = new Option<string[]>("--witness-key") { Description = "A witness's verifier key whose cosignatures the log accepts and keeps (repeatable)", AllowMultipleArgumentsPerToken = true };
         var witnessStates = new Option<string[]>("--witness-state") { Description = "A witness folder whose state the log is checked against at start (repeatable)", AllowMultipleArgumentsPerToken = true };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var maxUpload = new Option<long>("--max-upload-mib") { Description = "The largest media file an analysis job accepts by upload, in MiB", DefaultValueFactory = _ => 4096 };
+        var recordings = new Option<string?>("--recordings") { Description = "The folder of recordings the city holds, which `analyze --url` may name (default: none)" };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
@@ -30,6 +32,8 @@ internal static class ServeCommand
                 Kek = CliCommon.Kek(result, data),
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
+                MaxUploadBytes = result.GetValue(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException("--max-upload-mib must be positive"),
+                RecordingsDirectory = result.GetValue(recordings) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
                 Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority
                     ? new OidcOptions(authority, result.GetValue(oidcClient)!, Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))
                     : null,

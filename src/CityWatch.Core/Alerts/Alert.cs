@@ -37,7 +37,19 @@ public sealed record Alert(
     int Frames,
     float? Quality,
     IReadOnlyList<MatchCandidate> TopCandidates,
-    DateTimeOffset? SettledAt);
+    DateTimeOffset? SettledAt)
+{
+    /// <summary><see cref="AlertStore.Live"/> (a camera) or <see cref="AlertStore.Retrospective"/> (an analysis job on supplied media).</summary>
+    public string Source { get; init; } = AlertStore.Live;
+
+    /// <summary>The analysis job that found it; null for live alerts.</summary>
+    public long? AnalysisJobId { get; init; }
+
+    /// <summary>Where in the analysed video the track was first and last seen; null for live alerts and images.</summary>
+    public TimeSpan? MediaFrom { get; init; }
+
+    public TimeSpan? MediaUntil { get; init; }
+}
 
 /// <summary>What the matcher hands over to be stored as an alert, with the face crop as JPEG.</summary>
 public sealed record NewAlert(
@@ -55,7 +67,11 @@ public sealed record NewAlert(
     Guid? TrackId = null,
     int Frames = 1,
     float? Quality = null,
-    IReadOnlyList<MatchCandidate>? TopCandidates = null);
+    IReadOnlyList<MatchCandidate>? TopCandidates = null)
+{
+    /// <summary>Set for a candidate from a retrospective analysis: the job, and the track's time range in the video.</summary>
+    public (long JobId, TimeSpan From, TimeSpan Until)? Retrospective { get; init; }
+}
 
 /// <summary>A better face for an existing alert: its score, box and crop replace the alert's together.</summary>
 /// <remarks>Once any verifier has decided on the alert, its evidence is frozen: only last seen and frames move on.</remarks>

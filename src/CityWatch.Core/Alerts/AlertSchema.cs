@@ -24,11 +24,16 @@ internal static class AlertSchema
             quality REAL NULL,
             top_candidates TEXT NOT NULL DEFAULT '[]',
             crop_key TEXT NOT NULL DEFAULT '',
-            settled_at TEXT NULL
+            settled_at TEXT NULL,
+            source TEXT NOT NULL DEFAULT 'live',
+            analysis_job_id INTEGER NULL,
+            media_from_ms INTEGER NULL,
+            media_until_ms INTEGER NULL
         );
         CREATE INDEX IF NOT EXISTS alerts_at ON alerts(at);
         CREATE INDEX IF NOT EXISTS alerts_track ON alerts(track_id) WHERE track_id IS NOT NULL;
         CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status);
+        CREATE INDEX IF NOT EXISTS alerts_job ON alerts(analysis_job_id) WHERE analysis_job_id IS NOT NULL;
 
         -- One row per human decision; an account decides once per alert.
         CREATE TABLE IF NOT EXISTS alert_decisions (

@@ -25,11 +25,22 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     public const string Confirmed = "confirmed";
     public const string Rejected = "rejected";
 
+    /// <summary>Sources of an alert: a camera, or a retrospective analysis job.</summary>
+    public const string Live = "live";
+    public const string Retrospective = "retrospective";
+
     public string EvidenceDirectory { get; } = Path.GetFullPath(evidenceDirectory);
 
     public EvidenceVault Vault { get; } = vault ?? EvidenceVault.For(database);
 
-    public Alert Add(NewAlert alert)
+    public Alert Add(NewAlert alert) => Add(alert, null, null).Alert;
+
+    /// <summary>
+    /// Stores an alert with its sealed crop and, when <paramref name="audit"/> is given, stages the audit
+    /// record <paramref name="record"/> makes of its id in the same transaction; the caller awaits
+    /// <see cref="AuditTrail.CommittedAsync"/> with what is returned.
+    /// </summary>
+    public (Alert Alert, StagedRecord? Staged) Add(NewAlert alert, AuditTrail? audit, Func<long, AuditRecord>? record)
     {
         ArgumentNullException.ThrowIfNull(alert);
         Directory.CreateDirectory(EvidenceDirectory);
@@ -42,8 +53,10 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             File.WriteAllBytes(temporary, sealedCrop);
             var id = connection.ExecuteScalar<long>(
                 """
-                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key)
-                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId) RETURNING id
+                INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key,
+                    source, analysis_job_id, media_from_ms, media_until_ms)
+                VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId,
+                    @source, @job, @fromMs, @untilMs) RETURNING id
                 """,
                 new
                 {
@@ -63,14 +76,19 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     alert.Quality,
                     top = JsonSerializer.Serialize(alert.TopCandidates ?? []),
                     keyId,
+                    source = alert.Retrospective is null ? Live : Retrospective,
+                    job = alert.Retrospective?.JobId,
+                    fromMs = (long?)alert.Retrospective?.From.TotalMilliseconds,
+                    untilMs = (long?)alert.Retrospective?.Until.TotalMilliseconds,
                 },
                 transaction);
             var cropName = $"alert-{id}.jpg.sealed";
             connection.Execute("UPDATE alerts SET crop_path = @cropName WHERE id = @id", new { cropName, id }, transaction);
             AlertStatistics.Count(connection, transaction, AlertStatistics.Raised, alert.At, alert.CameraId, alert.LegalBasisId);
+            var staged = audit is null || record is null ? null : audit.Stage(connection, transaction, record(id));
             File.Move(temporary, Path.Combine(EvidenceDirectory, cropName), overwrite: true);
             transaction.Commit();
-            return Get(id);
+            return (Get(id), staged);
         }
         finally
         {
@@ -200,6 +218,13 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         using var connection = database.Open();
         return connection.Query<AlertRow>("SELECT * FROM alerts WHERE @status IS NULL OR status = @status ORDER BY id", new { status })
             .Select(r => r.ToModel()).AsList();
+    }
+
+    /// <summary>The candidates a retrospective analysis job stored, in the order found.</summary>
+    public IReadOnlyList<Alert> ForJob(long jobId)
+    {
+        using var connection = database.Open();
+        return connection.Query<AlertRow>("SELECT * FROM alerts WHERE analysis_job_id = @jobId ORDER BY id", new { jobId }).Select(r => r.ToModel()).AsList();
     }
 
     public Alert Get(long id)
@@ -337,12 +362,22 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         public double? Quality { get; set; }
         public string TopCandidates { get; set; } = "[]";
         public string? SettledAt { get; set; }
+        public string Source { get; set; } = Live;
+        public long? AnalysisJobId { get; set; }
+        public long? MediaFromMs { get; set; }
+        public long? MediaUntilMs { get; set; }
 
         public Alert ToModel() => new(
             Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
             JsonSerializer.Deserialize<FaceBox>(Box)!, Status, TrackId, Timestamps.Parse(LastSeen), (int)Frames,
             Quality is { } q ? (float)q : null,
             JsonSerializer.Deserialize<List<MatchCandidate>>(TopCandidates) ?? [],
-            SettledAt is null ? null : Timestamps.Parse(SettledAt));
+            SettledAt is null ? null : Timestamps.Parse(SettledAt))
+        {
+            Source = Source,
+            AnalysisJobId = AnalysisJobId,
+            MediaFrom = MediaFromMs is { } from ? TimeSpan.FromMilliseconds(from) : null,
+            MediaUntil = MediaUntilMs is { } until ? TimeSpan.FromMilliseconds(until) : null,
+        };
     }
 }

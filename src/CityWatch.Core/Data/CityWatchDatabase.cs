@@ -105,6 +105,7 @@ public sealed class CityWatchDatabase
         Cases.CaseSchema.Sql,
         Matching.WatchlistSchema.Sql,
         Alerts.AlertSchema.Sql,
+        Investigations.AnalysisJobSchema.Sql,
         SubjectAccess.SubjectAccessSchema.Sql,
         Audit.AuditSchema.Sql,
         Identity.IdentitySchema.Sql,

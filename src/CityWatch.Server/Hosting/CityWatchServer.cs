@@ -3,6 +3,7 @@ using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
 using CityWatch.Identity;
+using CityWatch.Investigations;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
@@ -14,6 +15,7 @@ using CityWatch.Server.Cameras;
 using CityWatch.Server.Cases;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
+using CityWatch.Server.Investigations;
 using CityWatch.Server.Matching;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Portal;
@@ -56,6 +58,7 @@ public static class CityWatchServer
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
+        builder.Services.AddInvestigations();
         builder.Services.AddPortal(options, builder.Configuration);
         if (options.Demo)
         {
@@ -87,6 +90,7 @@ public static class CityWatchServer
         app.MapAlertApi();
         app.MapSubjectAccessApi();
         app.MapAnalysisApi();
+        app.MapAnalysisJobApi();
         app.MapModelCardApi();
         app.MapSettingsApi();
         app.MapReportApi();

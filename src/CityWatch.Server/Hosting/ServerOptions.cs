@@ -51,6 +51,15 @@ public sealed record ServerOptions
     /// <summary>The clock everything reads (tests pass a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>The largest media file an analysis job accepts by upload (default 4 GiB); the refusal states it.</summary>
+    public long MaxUploadBytes { get; init; } = 4L * 1024 * 1024 * 1024;
+
+    /// <summary>Recordings the city holds, which an analysis job may name by <c>url</c> (file:// or a path inside it); null: none.</summary>
+    public string? RecordingsDirectory { get; init; }
+
+    /// <summary>Where uploads for analysis jobs are streamed to; each is deleted when its job ends.</summary>
+    public string UploadDirectory => Path.Combine(DataDirectory, "uploads");
+
     public string DatabasePath => Path.Combine(DataDirectory, "citywatch.db");
 
     public string EvidenceDirectory => Path.Combine(DataDirectory, "evidence");

@@ -18,9 +18,10 @@ public sealed class CliTests
 
         var (exit, _, errors) = await CliRunner.RunAsync("analyze", corrupt, "--watchlist", "sought", "--case", "C-1", "--server", server.Address.ToString(), "--token", server.Tokens["investigator"]);
 
+        // The job is queued, fails on decoding, and says why in one line.
         Assert.NotEqual(0, exit);
         var line = Assert.Single(errors);
-        Assert.StartsWith("error: server answered 400", line);
+        Assert.StartsWith("error: analysis job 1 failed: ", line);
         Assert.Contains("broken.jpg", line);
     }
 
@@ -53,11 +54,11 @@ public sealed class CliTests
 
         Assert.True(exit == 0, string.Join('\n', errors));
         Assert.Contains("lin_manuel_miranda", output);
-        Assert.Matches(@"\d+ frame\(s\), \d+ face\(s\), [1-9]\d* matched 'sought'", output);
+        Assert.Matches(@"job 1 done \(100%\): short_hamilton_clip.mp4, case C-1: \d+ frame\(s\), \d+ face\(s\), [1-9]\d* match\(es\), [1-9]\d* candidate\(s\)", output);
         var analysis = Assert.Single(server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.Analysis));
         Assert.Equal("C-1", analysis.CaseId);
-        // The upload was deleted after the analysis.
-        Assert.Empty(Directory.EnumerateFiles(Path.GetTempPath(), "citywatch-analysis-*"));
+        // The upload was deleted when the job ended.
+        Assert.Empty(Directory.EnumerateFiles(server.Options.UploadDirectory));
     }
 
     [Fact]

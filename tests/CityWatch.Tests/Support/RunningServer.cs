@@ -219,7 +219,8 @@ public sealed class RunningServer : IAsyncDisposable
     /// Starts a server on <paramref name="dataDirectory"/> (default: a new scratch folder) with
     /// <paramref name="kek"/>, by default the data folder's own random KEK kept beside it (<see cref="TestPaths.KekFor"/>).
     /// </summary>
-    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null, IReadOnlyList<string>? witnessKeys = null, IReadOnlyList<string>? witnessStates = null)
+    public static async Task<RunningServer> StartAsync(bool demo = false, bool runCameras = false, string? dataDirectory = null, OidcOptions? oidc = null, TimeProvider? time = null, KeyEncryptionKey? kek = null, IReadOnlyList<string>? witnessKeys = null, IReadOnlyList<string>? witnessStates = null,
+        Func<ServerOptions, ServerOptions>? configure = null)
     {
         var data = dataDirectory ?? TestPaths.NewScratchDirectory();
         var options = new ServerOptions
@@ -236,6 +237,7 @@ public sealed class RunningServer : IAsyncDisposable
             WitnessKeys = witnessKeys ?? [],
             WitnessStates = witnessStates ?? [],
         };
+        options = configure?.Invoke(options) ?? options;
         var app = CityWatchServer.Build(options);
         await app.StartAsync();
         var server = new RunningServer(app, options, dataDirectory is null);

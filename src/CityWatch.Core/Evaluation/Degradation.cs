@@ -126,7 +126,8 @@ public sealed record Degradation(int Width, float Blur, int Jpeg, float Upscale)
             var blurred = new SKBitmap(target.Info);
             using var blurCanvas = new SKCanvas(blurred);
             using var resized = SKImage.FromBitmap(target);
-            using var paint = new SKPaint { ImageFilter = SKImageFilter.CreateBlur(blur, blur, SKShaderTileMode.Clamp) };
+            using var filter = SKImageFilter.CreateBlur(blur, blur, SKShaderTileMode.Clamp);
+            using var paint = new SKPaint { ImageFilter = filter };
             blurCanvas.DrawImage(resized, 0, 0, SKSamplingOptions.Default, paint);
             blurCanvas.Flush();
             return blurred;

@@ -33,10 +33,12 @@ internal static class EvalCommand
         var embedder = new Option<string>("--embedder") { Description = "fr_feature, faceres or mobileface", DefaultValueFactory = _ => FrFeatureEmbedder.ModelName };
         embedder.AcceptOnlyFromAmong([.. VisionOptions.Embedders]);
         var targetFar = new Option<double>("--target-far") { Description = "The false match rate the threshold is reported (and calibrated) for", DefaultValueFactory = _ => 1e-3 };
+        var degrade = DegradeOption();
+        var flip = new Option<bool>("--flip-tta") { Description = "Flip test-time augmentation: embed the mirrored aligned face too and average the two (twice the embedder runs)", DefaultValueFactory = _ => new VisionOptions().FlipAugmentation };
         var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold to --server, signed in with --token; a second person approves it" };
         var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
         {
-            set, json, output, detector, embedder, CliCommon.Models, targetFar, calibrate, CliCommon.Server, CliCommon.Token,
+            set, json, output, detector, embedder, CliCommon.Models, targetFar, degrade, flip, calibrate, CliCommon.Server, CliCommon.Token,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -51,21 +53,27 @@ internal static class EvalCommand
                 throw new InvalidRequestException("--calibrate proposes the threshold to the city's server as a signed-in person: give --token (from `citywatch users sign-in`) and --server");
             }
 
+            var degradation = result.GetValue(degrade) is { } spec ? Degradation.Parse(spec) : null;
             var labelled = VerificationSet.Load(result.GetValue(set)!);
             var options = new VisionOptions
             {
                 ModelDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 Detector = result.GetValue(detector)!,
                 Embedder = result.GetValue(embedder)!,
+                FlipAugmentation = result.GetValue(flip),
             };
             using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var fars = VerificationMetrics.StandardFars.Append(far).Distinct().ToList();
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
-                EvaluationRun.VerifyAsync(pipeline, city.GrantAsync, labelled, fars, progress, cancellationToken));
+                EvaluationRun.VerifyAsync(pipeline, city.GrantAsync, labelled, fars, degradation, progress, cancellationToken));
 
             var charts = result.GetValue(output) is { } folder
-                ? EvaluationCharts.WriteVerification(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, report.Embedder), SetName(labelled.Source))
+                ? EvaluationCharts.WriteVerification(
+                    report,
+                    Path.GetFullPath(folder),
+                    ChartPrefix(labelled.Source, report.Detector, report.Embedder, degradation) + (report.FlipAugmentation ? "-flip" : ""),
+                    ChartSetName(labelled.Source, degradation) + (report.FlipAugmentation ? ", flip TTA" : ""))
                 : [];
 
             float? calibrated = null;
@@ -79,7 +87,7 @@ internal static class EvalCommand
                 var proposal = await CliCommon.ReadAsync<SettingProposal>(
                     await client.PostAsJsonAsync(
                         "api/settings/proposals",
-                        new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)"),
+                        new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source}{(degradation is null ? "" : $" {degradation.Description}")}{(report.FlipAugmentation ? " with flip TTA" : "")} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)"),
                         CliCommon.JsonOptions,
                         cancellationToken),
                     cancellationToken);
@@ -107,13 +115,15 @@ internal static class EvalCommand
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
         var output = OutOption();
         var detector = DetectorOption();
+        var degrade = DegradeOption();
         var floor = new Option<float>("--curve-floor") { Description = "Lowest detector score drawn on the precision-recall curve", DefaultValueFactory = _ => 0.3f };
         var command = new Command("detect", "Detection precision and recall at IoU 0.3 and 0.5 against hand-drawn boxes; precision-recall chart")
         {
-            set, json, output, detector, CliCommon.Models, floor,
+            set, json, output, detector, CliCommon.Models, floor, degrade,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
+            var degradation = result.GetValue(degrade) is { } spec ? Degradation.Parse(spec) : null;
             var labelled = DetectionSet.Load(result.GetValue(set)!);
             var operating = new VisionOptions().ScoreThreshold;
             var curveFloor = result.GetValue(floor);
@@ -131,9 +141,9 @@ internal static class EvalCommand
             using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
-                EvaluationRun.DetectAsync(pipeline, city.GrantAsync, labelled, operating, progress, cancellationToken));
+                EvaluationRun.DetectAsync(pipeline, city.GrantAsync, labelled, operating, degradation, progress, cancellationToken));
             var charts = result.GetValue(output) is { } folder
-                ? [EvaluationCharts.WriteDetection(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, null), SetName(labelled.Source))]
+                ? [EvaluationCharts.WriteDetection(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, null, degradation), ChartSetName(labelled.Source, degradation))]
                 : Array.Empty<string>();
 
             if (result.GetValue(json))
@@ -143,6 +153,10 @@ internal static class EvalCommand
             else
             {
                 Console.WriteLine($"{labelled.Source}: {report.Images} images, {report.Faces} labelled faces, detector {report.Detector}");
+                if (degradation is not null)
+                {
+                    Console.WriteLine($"  each image {degradation.Description} (--degrade {degradation.Spec})");
+                }
                 foreach (var f in report.ByIoU)
                 {
                     Console.WriteLine(Text($"  IoU {f.IoU:0.0}: precision {f.Precision:0.000} recall {f.Recall:0.000} at score >= {f.ScoreThreshold:0.00} ({f.TruePositives} hits, {f.FalsePositives} false, {f.Faces - f.TruePositives} missed); AP {f.AveragePrecision:0.000}"));
@@ -176,6 +190,9 @@ internal static class EvalCommand
             ["form"] = report.Form,
             ["detector"] = report.Detector,
             ["embedder"] = report.Embedder,
+            ["degrade"] = report.Degradation?.Spec,
+            ["degradation"] = report.Degradation?.Description,
+            ["flip_tta"] = report.FlipAugmentation,
             ["images"] = report.Images,
             ["pairs"] = f.Genuine + f.Impostor,
             ["genuine"] = f.Genuine,
@@ -216,6 +233,8 @@ internal static class EvalCommand
         {
             ["set"] = report.Set,
             ["detector"] = report.Detector,
+            ["degrade"] = report.Degradation?.Spec,
+            ["degradation"] = report.Degradation?.Description,
             ["images"] = report.Images,
             ["faces"] = report.Faces,
             ["score_threshold"] = report.ByIoU[0].ScoreThreshold,
@@ -228,7 +247,12 @@ internal static class EvalCommand
     private static void PrintVerification(VerificationReport report, double targetFar, IReadOnlyList<string> charts, float? calibrated)
     {
         var f = report.Figures;
-        Console.WriteLine($"{report.Set} ({report.Form}): {report.Images} images, detector {report.Detector}, embedder {report.Embedder}");
+        Console.WriteLine($"{report.Set} ({report.Form}): {report.Images} images, detector {report.Detector}, embedder {report.Embedder}{(report.FlipAugmentation ? " with flip TTA" : "")}");
+        if (report.Degradation is { } degradation)
+        {
+            Console.WriteLine($"  each image {degradation.Description} (--degrade {degradation.Spec})");
+        }
+
         Console.WriteLine($"  no usable face: {report.NoFace.Count} image(s); {report.PairsSkipped} pair(s) skipped because of them");
         foreach (var file in report.NoFace)
         {
@@ -280,8 +304,21 @@ internal static class EvalCommand
         return result;
     }
 
-    private static string ChartPrefix(string source, string detector, string? embedder) =>
-        embedder is null ? $"{SetName(source)}-{detector}" : $"{SetName(source)}-{detector}-{embedder}";
+    // dlib_johns-w200-b0.7-q30-x2-yunet-fr_feature: the degradation is in the file name, so degraded charts
+    // stand beside the clean ones.
+    private static string ChartPrefix(string source, string detector, string? embedder, Degradation? degradation)
+    {
+        var set = degradation is null ? SetName(source) : $"{SetName(source)}-{degradation.FileTag}";
+        return embedder is null ? $"{set}-{detector}" : $"{set}-{detector}-{embedder}";
+    }
+
+    private static string ChartSetName(string source, Degradation? degradation) =>
+        degradation is null ? SetName(source) : $"{SetName(source)} {degradation.Description}";
+
+    private static Option<string?> DegradeOption() => new("--degrade")
+    {
+        Description = "Degrade every image the same way first: width=W,blur=S,jpeg=Q[,upscale=F] (downscale to W px wide, Gaussian blur sigma S, JPEG quality Q, then upscale by F)",
+    };
 
     // dlib_johns for a folder, ageitgey-identities for ageitgey/identities.csv.
     private static string SetName(string source)

@@ -9,6 +9,10 @@ public static class EvaluationCharts
     private const int Width = 720;
     private const int Height = 540;
 
+    // About this many characters of title fit across the chart at ScottPlot's default size; a longer one
+    // (a degraded set's, which names the degradation) is drawn smaller rather than cut off.
+    private const int TitleFits = 66;
+
     /// <summary>Writes roc, det and histogram PNGs for <paramref name="report"/>; returns their paths.</summary>
     public static IReadOnlyList<string> WriteVerification(VerificationReport report, string folder, string prefix, string setName)
     {
@@ -159,6 +163,12 @@ public static class EvaluationCharts
     {
         using var plot = new Plot();
         draw(plot);
+        var title = plot.Axes.Title.Label;
+        if (title.Text.Length > TitleFits)
+        {
+            title.FontSize *= TitleFits / (float)title.Text.Length;
+        }
+
         var path = Path.Combine(folder, name);
         plot.SavePng(path, Width, Height);
         return path;

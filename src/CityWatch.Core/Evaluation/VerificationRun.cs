@@ -9,6 +9,8 @@ public sealed record VerificationReport(
     string Form,
     string Detector,
     string Embedder,
+    Degradation? Degradation,
+    bool FlipAugmentation,
     int Images,
     IReadOnlyList<string> NoFace,
     int PairsSkipped,
@@ -17,12 +19,13 @@ public sealed record VerificationReport(
     VerificationFigures Figures);
 
 /// <summary>The outcome of running the detector over a labelled detection set.</summary>
-public sealed record DetectionReport(string Set, string Detector, int Images, int Faces, float CurveFloor, IReadOnlyList<DetectionFigures> ByIoU);
+public sealed record DetectionReport(string Set, string Detector, Degradation? Degradation, int Images, int Faces, float CurveFloor, IReadOnlyList<DetectionFigures> ByIoU);
 
 /// <summary>
 /// Runs detection, alignment and embedding on every image of a set (the largest face of each), under an
 /// evaluation grant, and scores every labelled pair. Images with no usable face are listed, and the pairs
-/// that need them are counted as skipped: nothing is dropped silently.
+/// that need them are counted as skipped: nothing is dropped silently. With a <see cref="Degradation"/>,
+/// every image is degraded the same way before the pipeline sees it.
 /// </summary>
 internal static class EvaluationRun
 {
@@ -34,6 +37,7 @@ internal static class EvaluationRun
         Func<CancellationToken, Task<ProcessingGrant>> grant,
         VerificationSet set,
         IEnumerable<double> fars,
+        Degradation? degradation = null,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -45,7 +49,7 @@ internal static class EvaluationRun
         for (var i = 0; i < set.Images.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var image = Decode(set.Images[i].Path);
+            var image = Decode(set.Images[i].Path, degradation);
             var current = await grant(cancellationToken);
             var face = pipeline.Detect(current, image).MaxBy(f => f.Box.Area);
             if (face is null)
@@ -75,19 +79,21 @@ internal static class EvaluationRun
         }
 
         var figures = VerificationMetrics.Compute(genuine, impostor, fars);
-        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, set.Images.Count, noFace, skipped, genuine, impostor, figures);
+        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, degradation, pipeline.Options.FlipAugmentation, set.Images.Count, noFace, skipped, genuine, impostor, figures);
     }
 
     /// <summary>
     /// Detects faces in every image of <paramref name="set"/>. The pipeline should run with a low score
     /// threshold (<paramref name="curveFloor"/>) so that the precision-recall curve covers the operating
-    /// point <paramref name="operatingThreshold"/>, at which precision and recall are reported.
+    /// point <paramref name="operatingThreshold"/>, at which precision and recall are reported. A degraded
+    /// image's detections are scaled back to the original's pixels, where the labelled boxes are.
     /// </summary>
     public static async Task<DetectionReport> DetectAsync(
         FacePipeline pipeline,
         Func<CancellationToken, Task<ProcessingGrant>> grant,
         DetectionSet set,
         float operatingThreshold,
+        Degradation? degradation = null,
         IProgress<int>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -99,20 +105,28 @@ internal static class EvaluationRun
         {
             cancellationToken.ThrowIfCancellationRequested();
             var labelled = set.Images[i];
-            var faces = pipeline.Detect(await grant(cancellationToken), Decode(labelled.Path));
-            images.Add(new ImageDetections(labelled.Path, labelled.Boxes, faces.Select(f => new ScoredBox(f.Box, f.Score)).ToList()));
+            var original = Decode(labelled.Path, null);
+            var seen = degradation is null ? original : degradation.Apply(original);
+            var sx = original.Width / (float)seen.Width;
+            var sy = original.Height / (float)seen.Height;
+            var faces = pipeline.Detect(await grant(cancellationToken), seen);
+            images.Add(new ImageDetections(
+                labelled.Path,
+                labelled.Boxes,
+                faces.Select(f => new ScoredBox(new FaceBox(f.Box.X * sx, f.Box.Y * sy, f.Box.Width * sx, f.Box.Height * sy), f.Score)).ToList()));
             progress?.Report(i + 1);
         }
 
         var byIoU = IoUs.Select(iou => DetectionMetrics.Evaluate(images, iou, operatingThreshold)).ToList();
-        return new DetectionReport(set.Source, pipeline.DetectorName, set.Images.Count, set.Faces, pipeline.Options.ScoreThreshold, byIoU);
+        return new DetectionReport(set.Source, pipeline.DetectorName, degradation, set.Images.Count, set.Faces, pipeline.Options.ScoreThreshold, byIoU);
     }
 
-    private static BgrImage Decode(string path)
+    private static BgrImage Decode(string path, Degradation? degradation)
     {
         try
         {
-            return ImageCodec.DecodeFile(path);
+            var image = ImageCodec.DecodeFile(path);
+            return degradation is null ? image : degradation.Apply(image);
         }
         catch (Exception e) when (e is InvalidDataException or InvalidRequestException or IOException)
         {

@@ -15,7 +15,9 @@ internal sealed record EmbedderSpec(string Name, int ChipSize, int Dimensions, b
 /// <summary>
 /// An ONNX embedder fed a face aligned (Umeyama similarity from the five landmarks) onto the ArcFace
 /// template scaled to its chip size. The output is L2-normalised, so cosine similarity is a dot product.
-/// The input tensor is one pinned buffer reused for every face; calls are serialised.
+/// The input tensor is one pinned buffer reused for every face; calls are serialised. With
+/// <see cref="VisionOptions.FlipAugmentation"/> the mirrored chip is embedded too and the two unit vectors
+/// are averaged (and normalised again): two model runs per face.
 /// </summary>
 internal abstract class AlignedEmbedder : IDisposable
 {
@@ -25,6 +27,8 @@ internal abstract class AlignedEmbedder : IDisposable
     private readonly string[] outputNames;
     private readonly float[] input;
     private readonly byte[] chip;
+    private readonly byte[] mirrored;
+    private readonly bool flip;
     private readonly OrtValue inputValue;
     private readonly Point2[] template;
     private readonly Lock gate = new();
@@ -39,6 +43,8 @@ internal abstract class AlignedEmbedder : IDisposable
         template = FaceAligner.ArcFaceTemplate.Select(p => new Point2(p.X * k, p.Y * k)).ToArray();
         input = new float[3 * size * size];
         chip = new byte[3 * size * size];
+        mirrored = new byte[3 * size * size];
+        flip = options.FlipAugmentation;
         using var sessionOptions = options.CreateSessionOptions();
         session = new InferenceSession(modelPath, sessionOptions);
         inputNames = [session.InputNames[0]];
@@ -66,7 +72,7 @@ internal abstract class AlignedEmbedder : IDisposable
         lock (gate)
         {
             FaceAligner.Warp(image, transform, chip, Spec.ChipSize);
-            return Run(chip);
+            return Embedding(chip);
         }
     }
 
@@ -81,7 +87,7 @@ internal abstract class AlignedEmbedder : IDisposable
 
         lock (gate)
         {
-            return Run(alignedChip.Pixels);
+            return Embedding(alignedChip.Pixels);
         }
     }
 
@@ -108,6 +114,43 @@ internal abstract class AlignedEmbedder : IDisposable
                 value /= norm;
             }
         }
+    }
+
+    /// <summary>Mirrors a size x size BGR chip left to right into <paramref name="output"/>.</summary>
+    internal static void Mirror(ReadOnlySpan<byte> bgr, Span<byte> output, int size)
+    {
+        for (var y = 0; y < size; y++)
+        {
+            var row = y * size * 3;
+            for (var x = 0; x < size; x++)
+            {
+                var from = row + (x * 3);
+                var to = row + ((size - 1 - x) * 3);
+                output[to] = bgr[from];
+                output[to + 1] = bgr[from + 1];
+                output[to + 2] = bgr[from + 2];
+            }
+        }
+    }
+
+    // The chip's embedding, or with flip augmentation the normalised mean of the chip's and its mirror's.
+    private float[] Embedding(ReadOnlySpan<byte> bgr)
+    {
+        var embedding = Run(bgr);
+        if (!flip)
+        {
+            return embedding;
+        }
+
+        Mirror(bgr, mirrored, Spec.ChipSize);
+        var other = Run(mirrored);
+        for (var i = 0; i < embedding.Length; i++)
+        {
+            embedding[i] += other[i];
+        }
+
+        Normalise(embedding);
+        return embedding;
     }
 
     private float[] Run(ReadOnlySpan<byte> bgr)

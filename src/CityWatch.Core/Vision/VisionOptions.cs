@@ -22,6 +22,14 @@ public sealed record VisionOptions
     /// <summary>The embedder: "fr_feature" (512-d), "faceres" (1024-d) or "mobileface" (256-d). Templates made by one cannot be compared with another's.</summary>
     public string Embedder { get; init; } = FrFeatureEmbedder.ModelName;
 
+    /// <summary>
+    /// Flip test-time augmentation: the aligned chip and its mirror image are both embedded, each
+    /// L2-normalised, and their mean, normalised again, is the embedding. Twice the embedder runs per face.
+    /// Templates made with it on and off are close but not the same: enrol and match with one setting.
+    /// Measured in docs/evaluation.md ("Flip test-time augmentation").
+    /// </summary>
+    public bool FlipAugmentation { get; init; }
+
     /// <summary>The verified model folder (filled by <c>citywatch models fetch</c>).</summary>
     public string ModelDirectory { get; init; } = "models";
 

@@ -14,6 +14,7 @@ using CityWatch.Server.Cases;
 using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
 using CityWatch.Server.Matching;
+using CityWatch.Server.OperatorConsole;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Portal;
 using CityWatch.Server.Recognition;
@@ -66,6 +67,7 @@ public static class CityWatchServer
         app.UsePortalAssets();
         app.UseProblemMapping();
         app.UseAuthentication();
+        app.UseConsoleSignIn();
         app.UseSameOriginGuard();
         app.UseAuthorization();
         app.UseRateLimiter();
@@ -87,6 +89,7 @@ public static class CityWatchServer
         app.MapReportApi();
         app.MapAuditApi();
         app.MapPortal();
+        app.MapConsole();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

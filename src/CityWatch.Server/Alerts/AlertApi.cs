@@ -18,7 +18,7 @@ internal static class AlertApi
     /// <summary>A probe photo is capped.</summary>
     public const long MaxPhotoBytes = 20L * 1024 * 1024;
 
-    private static readonly Role[] Viewers = [Role.Operator, Role.Verifier, Role.Investigator, Role.DataProtectionOfficer];
+    internal static readonly Role[] Viewers = [Role.Operator, Role.Verifier, Role.Investigator, Role.DataProtectionOfficer];
 
     public static IEndpointRouteBuilder MapAlertApi(this IEndpointRouteBuilder app)
     {
@@ -116,7 +116,7 @@ internal static class AlertApi
     /// The cameras whose alerts the caller may see through <paramref name="roles"/>: the union of those
     /// roles' camera scopes, or null when one of them is unscoped.
     /// </summary>
-    private static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras, Role[] roles)
+    internal static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras, Role[] roles)
     {
         var caller = http.Caller();
         var union = new HashSet<long>();
@@ -134,7 +134,7 @@ internal static class AlertApi
         return union;
     }
 
-    private static Alert InScope(Alert alert, HttpContext http, CameraStore cameras, Role[] roles) =>
+    internal static Alert InScope(Alert alert, HttpContext http, CameraStore cameras, Role[] roles) =>
         Scope(http, cameras, roles) is { } scope && (alert.CameraId is not { } camera || !scope.Contains(camera))
             ? throw new ForbiddenException($"Alert {alert.Id} is from a camera outside your scope.")
             : alert;

@@ -17,6 +17,7 @@ using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
 using CityWatch.Server.Investigations;
 using CityWatch.Server.Matching;
+using CityWatch.Server.OperatorConsole;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Portal;
 using CityWatch.Server.Recognition;
@@ -72,6 +73,7 @@ public static class CityWatchServer
         app.UsePortalAssets();
         app.UseProblemMapping();
         app.UseAuthentication();
+        app.UseConsoleSignIn();
         app.UseSameOriginGuard();
         app.UseNotFoundForUnknownPaths();
         app.UseAuthorization();
@@ -96,6 +98,7 @@ public static class CityWatchServer
         app.MapReportApi();
         app.MapAuditApi();
         app.MapPortal();
+        app.MapConsole();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

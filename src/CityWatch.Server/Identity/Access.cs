@@ -33,6 +33,16 @@ internal static class Access
             : builder.RequireAuthorization(policy => policy.RequireRole(roles.Select(r => r.ToString())));
     }
 
+    /// <summary>The session cookie a browser signs in with (the API's sign-in and the console's set the same one).</summary>
+    public static void SetSessionCookie(HttpContext http, SignedIn signedIn) =>
+        http.Response.Cookies.Append(SessionCookie, signedIn.Token, new CookieOptions
+        {
+            HttpOnly = true,
+            SameSite = SameSiteMode.Strict,
+            Secure = http.Request.IsHttps,
+            Expires = signedIn.ExpiresAt,
+        });
+
     /// <summary>The caller behind the request (set by the authentication handler).</summary>
     public static Caller Caller(this HttpContext context) =>
         context.Items[typeof(Caller)] as Caller ?? throw new UnauthorizedException("Sign in first.");

@@ -89,13 +89,7 @@ internal static class IdentityApi
         auth.MapPost("/sign-in", async (SignInService signIn, HttpContext http, SignInInput input, CancellationToken ct) =>
         {
             var signedIn = await signIn.SignInAsync(input.Username, input.Password, input.Totp, Remote(http), ct);
-            http.Response.Cookies.Append(Access.SessionCookie, signedIn.Token, new CookieOptions
-            {
-                HttpOnly = true,
-                SameSite = SameSiteMode.Strict,
-                Secure = http.Request.IsHttps,
-                Expires = signedIn.ExpiresAt,
-            });
+            Access.SetSessionCookie(http, signedIn);
             return TypedResults.Ok(signedIn);
         }).Public().RequireRateLimiting(Access.SignInLimit);
         auth.MapPost("/sign-out", (IdentityStore store, HttpContext http) =>

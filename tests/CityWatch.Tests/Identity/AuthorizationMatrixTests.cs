@@ -134,6 +134,15 @@ public sealed class AuthorizationMatrixTests
         ["GET /register/cameras.json"] = [Public],
         ["GET /deployments"] = [Public],
         ["GET /log"] = [Public],
+        ["GET /console/sign-in"] = [Public],
+        ["POST /console/sign-in"] = [Public],
+        ["POST /console/sign-out"] = [AnySignedIn],
+        ["GET /console/alerts"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
+        ["GET /console/alerts/stream"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
+        ["GET /console/alerts/{id:long}"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
+        ["POST /console/alerts/{id:long}/decision"] = ["Verifier"],
+        ["GET /console/deployments"] = Staff,
+        ["POST /console/deployments/{id:long}/stop"] = ["Operator", "Authority", "DataProtectionOfficer"],
     };
 
     [Fact]

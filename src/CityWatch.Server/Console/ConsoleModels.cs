@@ -1,0 +1,25 @@
+using CityWatch.Alerts;
+using CityWatch.Policy;
+
+namespace CityWatch.Server.OperatorConsole;
+
+/// <summary>What every console page knows of its viewer: who, and the antiforgery token its forms carry.</summary>
+public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, string TokenField, string Token);
+
+public sealed record SignInPageModel(string TokenField, string Token, string? Username, string? Error);
+
+/// <summary>One line of the queue: an alert as its viewer may see it (blind for a verifier) and its camera.</summary>
+public sealed record QueueAlert(Alert Alert, string Camera);
+
+/// <summary>Alerts of one track (one person followed across frames), newest first; an untracked alert is a group of one.</summary>
+public sealed record QueueGroup(string Track, IReadOnlyList<QueueAlert> Alerts);
+
+public sealed record AlertsPageModel(ConsoleViewer Viewer, IReadOnlyList<QueueGroup> Groups);
+
+public sealed record CandidatePageModel(ConsoleViewer Viewer, QueueAlert Candidate, bool ShowsCrop, bool CanDecide, bool DecidedByViewer, long? NextCandidate);
+
+public sealed record ConsoleDeployment(Deployment Deployment, string Basis, IReadOnlyList<string> Cameras);
+
+public sealed record DeploymentsPageModel(ConsoleViewer Viewer, IReadOnlyList<ConsoleDeployment> Deployments, bool CanStop);
+
+public sealed record MessagePageModel(ConsoleViewer Viewer, string Title, string Message, string BackHref, string BackText);

@@ -17,10 +17,19 @@ if [ -z "${CITYWATCH_KEK:-}" ] && [ -z "${CITYWATCH_KEK_FILE:-}" ]; then
   fi
 fi
 url="${CITYWATCH_DEMO_URL:-http://127.0.0.1:5080}"
+# `scripts/demo.sh --urls URL` moves the server, and the witness with it; other arguments go to serve.
+rest=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --urls) url="${2:?--urls needs a URL}"; shift 2 ;;
+    --urls=*) url="${1#--urls=}"; shift ;;
+    *) rest+=("$1"); shift ;;
+  esac
+done
 witness_dir="${CITYWATCH_DEMO_WITNESS:-$root/.demo-secrets/witness}"
 witness_key="$(./citywatch witness --dir "$witness_dir" --name witness.demo.citywatch.local --print-key)"
 
-./citywatch serve --demo --urls "$url" --witness-key "$witness_key" --witness-state "$witness_dir" "$@" &
+./citywatch serve --demo --urls "$url" --witness-key "$witness_key" --witness-state "$witness_dir" ${rest[@]+"${rest[@]}"} &
 server=$!
 ./citywatch witness --dir "$witness_dir" --log "$url" --interval 5 &
 witness=$!

@@ -150,17 +150,15 @@ public sealed class Int8Gallery
         }
 
         var queries = probes.Length / Dimensions;
-        var queryCodes = new byte[queries * Stride];
-        var queryScales = new float[queries];
+        var probe = new Probes(queries, Stride);
         var signed = new sbyte[Stride];
         for (var q = 0; q < queries; q++)
         {
-            queryScales[q] = QuantiseVector(probes.Slice(q * Dimensions, Dimensions), signed);
-            var target = queryCodes.AsSpan(q * Stride, Stride);
+            probe.Scales[q] = QuantiseVector(probes.Slice(q * Dimensions, Dimensions), signed);
             for (var i = 0; i < Stride; i++)
             {
-                // Stored with a +128 bias as unsigned bytes (what VNNI takes); the other kernels undo it per lane.
-                target[i] = (byte)(signed[i] + 128);
+                probe.Biased[(q * Stride) + i] = (byte)(signed[i] + 128);
+                probe.Wide[(q * Stride) + i] = signed[i];
             }
         }
 
@@ -174,7 +172,7 @@ public sealed class Int8Gallery
                 lists[q] = new TopList(top);
             }
 
-            ScanRows(queryCodes, queries, p * RowsPerPartition, Math.Min(Count, (p + 1) * RowsPerPartition), lists);
+            ScanRows(probe, p * RowsPerPartition, Math.Min(Count, (p + 1) * RowsPerPartition), lists);
             partial[p] = lists;
         });
 
@@ -187,77 +185,112 @@ public sealed class Int8Gallery
                 lists[q].MergeInto(merged);
             }
 
-            results[q] = merged.ToHits(queryScales[q]);
+            results[q] = merged.ToHits(probe.Scales[q]);
         }
 
         return results;
     }
 
-    private void ScanRows(byte[] queryCodes, int queries, int start, int end, TopList[] lists)
+    private void ScanRows(Probes probes, int start, int end, TopList[] lists)
     {
         Span<int> dots = stackalloc int[QueryGroup];
+        var vnni = AvxVnni.IsSupported;
         for (var row = start; row < end; row++)
         {
             var codes = _codes.AsSpan(row * Stride, Stride);
             var scale = _scales[row];
-            var bias = _biases[row];
-            for (var q = 0; q < queries; q += QueryGroup)
+            // The VNNI kernel multiplies unsigned probe bytes (code + 128) by signed row codes; the bias undoes the +128.
+            var bias = vnni ? _biases[row] : 0;
+            var q = 0;
+            for (; q + QueryGroup <= probes.Count; q += QueryGroup)
             {
-                var group = Math.Min(QueryGroup, queries - q);
-                DotGroup(codes, queryCodes.AsSpan(q * Stride, group * Stride), group, dots);
-                for (var g = 0; g < group; g++)
+                if (vnni)
+                {
+                    DotFourVnni(codes, probes.Biased.AsSpan(q * Stride, QueryGroup * Stride), dots);
+                }
+                else
+                {
+                    DotFour(codes, probes.Wide.AsSpan(q * Stride, QueryGroup * Stride), dots);
+                }
+
+                for (var g = 0; g < QueryGroup; g++)
                 {
                     lists[q + g].Offer(row, (dots[g] - bias) * scale);
                 }
             }
+
+            for (; q < probes.Count; q++)
+            {
+                var dot = vnni
+                    ? DotOneVnni(codes, probes.Biased.AsSpan(q * Stride, Stride))
+                    : DotOne(codes, probes.Wide.AsSpan(q * Stride, Stride));
+                lists[q].Offer(row, (dot - bias) * scale);
+            }
         }
     }
 
-    /// <summary>
-    /// Biased dot products (Σ (probe + 128) · row) of one row against up to four probes, the row's vectors loaded
-    /// once per step for all of them.
-    /// </summary>
-    private static void DotGroup(ReadOnlySpan<sbyte> row, ReadOnlySpan<byte> probes, int group, Span<int> dots)
+    /// <summary>Biased dot products Σ (probe + 128) · row of one row against four probes, each row vector loaded once for all four.</summary>
+    private static void DotFourVnni(ReadOnlySpan<sbyte> row, ReadOnlySpan<byte> probes, Span<int> dots)
     {
         var stride = row.Length;
         ref var r = ref MemoryMarshal.GetReference(row);
         ref var p = ref MemoryMarshal.GetReference(probes);
-        if (group == QueryGroup && AvxVnni.IsSupported)
+        var a0 = Vector256<int>.Zero;
+        var a1 = Vector256<int>.Zero;
+        var a2 = Vector256<int>.Zero;
+        var a3 = Vector256<int>.Zero;
+        for (var i = 0; i < stride; i += Vector256<sbyte>.Count)
         {
-            var a0 = Vector256<int>.Zero;
-            var a1 = Vector256<int>.Zero;
-            var a2 = Vector256<int>.Zero;
-            var a3 = Vector256<int>.Zero;
-            for (var i = 0; i < stride; i += Vector256<sbyte>.Count)
-            {
-                var v = Vector256.LoadUnsafe(ref r, (nuint)i);
-                a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.LoadUnsafe(ref p, (nuint)i), v);
-                a1 = AvxVnni.MultiplyWideningAndAdd(a1, Vector256.LoadUnsafe(ref p, (nuint)(stride + i)), v);
-                a2 = AvxVnni.MultiplyWideningAndAdd(a2, Vector256.LoadUnsafe(ref p, (nuint)((2 * stride) + i)), v);
-                a3 = AvxVnni.MultiplyWideningAndAdd(a3, Vector256.LoadUnsafe(ref p, (nuint)((3 * stride) + i)), v);
-            }
-
-            dots[0] = Vector256.Sum(a0);
-            dots[1] = Vector256.Sum(a1);
-            dots[2] = Vector256.Sum(a2);
-            dots[3] = Vector256.Sum(a3);
-            return;
+            var v = Vector256.LoadUnsafe(ref r, (nuint)i);
+            a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.LoadUnsafe(ref p, (nuint)i), v);
+            a1 = AvxVnni.MultiplyWideningAndAdd(a1, Vector256.LoadUnsafe(ref p, (nuint)(stride + i)), v);
+            a2 = AvxVnni.MultiplyWideningAndAdd(a2, Vector256.LoadUnsafe(ref p, (nuint)((2 * stride) + i)), v);
+            a3 = AvxVnni.MultiplyWideningAndAdd(a3, Vector256.LoadUnsafe(ref p, (nuint)((3 * stride) + i)), v);
         }
 
-        if (group == QueryGroup && Avx512BW.IsSupported)
+        dots[0] = Vector256.Sum(a0);
+        dots[1] = Vector256.Sum(a1);
+        dots[2] = Vector256.Sum(a2);
+        dots[3] = Vector256.Sum(a3);
+    }
+
+    private static int DotOneVnni(ReadOnlySpan<sbyte> row, ReadOnlySpan<byte> probe)
+    {
+        ref var r = ref MemoryMarshal.GetReference(row);
+        ref var p = ref MemoryMarshal.GetReference(probe);
+        var a0 = Vector256<int>.Zero;
+        var a1 = Vector256<int>.Zero;
+        for (var i = 0; i < row.Length; i += 2 * Vector256<sbyte>.Count)
         {
-            // Widen 32 codes to 16-bit lanes and multiply-add adjacent pairs into 32-bit sums (VPMADDWD).
+            a0 = AvxVnni.MultiplyWideningAndAdd(a0, Vector256.LoadUnsafe(ref p, (nuint)i), Vector256.LoadUnsafe(ref r, (nuint)i));
+            a1 = AvxVnni.MultiplyWideningAndAdd(a1, Vector256.LoadUnsafe(ref p, (nuint)(i + 32)), Vector256.LoadUnsafe(ref r, (nuint)(i + 32)));
+        }
+
+        return Vector256.Sum(a0 + a1);
+    }
+
+    /// <summary>
+    /// Dot products of one row against four probes held as 16-bit lanes: the row's codes widened once (AVX-512BW
+    /// or Vector256), then a multiply-add of adjacent pairs into 32-bit sums per probe.
+    /// </summary>
+    private static void DotFour(ReadOnlySpan<sbyte> row, ReadOnlySpan<short> probes, Span<int> dots)
+    {
+        var stride = row.Length;
+        ref var r = ref MemoryMarshal.GetReference(row);
+        ref var p = ref MemoryMarshal.GetReference(probes);
+        if (Avx512BW.IsSupported)
+        {
             var a0 = Vector512<int>.Zero;
             var a1 = Vector512<int>.Zero;
             var a2 = Vector512<int>.Zero;
             var a3 = Vector512<int>.Zero;
-            for (var i = 0; i < stride; i += Vector256<sbyte>.Count)
+            for (var i = 0; i < stride; i += Vector512<short>.Count)
             {
                 var v = Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref r, (nuint)i));
-                a0 = Avx512BW.Add(a0, Avx512BW.MultiplyAddAdjacent(Widen(ref p, i), v));
-                a1 = Avx512BW.Add(a1, Avx512BW.MultiplyAddAdjacent(Widen(ref p, stride + i), v));
-                a2 = Avx512BW.Add(a2, Avx512BW.MultiplyAddAdjacent(Widen(ref p, (2 * stride) + i), v));
-                a3 = Avx512BW.Add(a3, Avx512BW.MultiplyAddAdjacent(Widen(ref p, (3 * stride) + i), v));
+                a0 += Avx512BW.MultiplyAddAdjacent(Vector512.LoadUnsafe(ref p, (nuint)i), v);
+                a1 += Avx512BW.MultiplyAddAdjacent(Vector512.LoadUnsafe(ref p, (nuint)(stride + i)), v);
+                a2 += Avx512BW.MultiplyAddAdjacent(Vector512.LoadUnsafe(ref p, (nuint)((2 * stride) + i)), v);
+                a3 += Avx512BW.MultiplyAddAdjacent(Vector512.LoadUnsafe(ref p, (nuint)((3 * stride) + i)), v);
             }
 
             dots[0] = Vector512.Sum(a0);
@@ -267,40 +300,52 @@ public sealed class Int8Gallery
             return;
         }
 
-        for (var g = 0; g < group; g++)
+        for (var g = 0; g < QueryGroup; g++)
         {
-            dots[g] = PortableDot(row, probes.Slice(g * stride, stride));
+            dots[g] = DotOne(row, probes.Slice(g * stride, stride));
         }
     }
 
-    /// <summary>32 biased probe bytes (0..255) zero-extended to 16-bit lanes.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> Widen(ref byte probe, int offset) =>
-        Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref probe, (nuint)offset));
-
-    private static int PortableDot(ReadOnlySpan<sbyte> row, ReadOnlySpan<byte> probe)
+    private static int DotOne(ReadOnlySpan<sbyte> row, ReadOnlySpan<short> probe)
     {
+        ref var r = ref MemoryMarshal.GetReference(row);
+        ref var p = ref MemoryMarshal.GetReference(probe);
+        if (Avx512BW.IsSupported)
+        {
+            var a0 = Vector512<int>.Zero;
+            var a1 = Vector512<int>.Zero;
+            for (var i = 0; i < row.Length; i += 2 * Vector512<short>.Count)
+            {
+                a0 += Avx512BW.MultiplyAddAdjacent(Vector512.LoadUnsafe(ref p, (nuint)i), Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref r, (nuint)i)));
+                a1 += Avx512BW.MultiplyAddAdjacent(Vector512.LoadUnsafe(ref p, (nuint)(i + 32)), Avx512BW.ConvertToVector512Int16(Vector256.LoadUnsafe(ref r, (nuint)(i + 32))));
+            }
+
+            return Vector512.Sum(a0 + a1);
+        }
+
+        // Portable: widen to 16 bits (|products| <= 127 * 127 fit), then to 32 bits to add.
         var sum = Vector256<int>.Zero;
-        var i = 0;
-        for (; i <= row.Length - Vector256<sbyte>.Count; i += Vector256<sbyte>.Count)
+        for (var i = 0; i < row.Length; i += Vector256<sbyte>.Count)
         {
-            var (rowLow, rowHigh) = Vector256.Widen(Vector256.Create(row[i..]));
-            var (probeLow, probeHigh) = Vector256.Widen(Vector256.Create(probe[i..]));
-            // Products of |row| <= 127 and a biased probe byte <= 255 overflow 16-bit sums, so widen to 32 bits.
-            var (rl0, rl1) = Vector256.Widen(rowLow);
-            var (rh0, rh1) = Vector256.Widen(rowHigh);
-            var (pl0, pl1) = Vector256.Widen(probeLow.AsInt16());
-            var (ph0, ph1) = Vector256.Widen(probeHigh.AsInt16());
-            sum += (rl0 * pl0) + (rl1 * pl1) + (rh0 * ph0) + (rh1 * ph1);
+            var (low, high) = Vector256.Widen(Vector256.LoadUnsafe(ref r, (nuint)i));
+            var (p0, p1) = Vector256.Widen(low * Vector256.LoadUnsafe(ref p, (nuint)i));
+            var (p2, p3) = Vector256.Widen(high * Vector256.LoadUnsafe(ref p, (nuint)(i + Vector256<short>.Count)));
+            sum += p0 + p1 + p2 + p3;
         }
 
-        var total = Vector256.Sum(sum);
-        for (; i < row.Length; i++)
-        {
-            total += row[i] * probe[i];
-        }
+        return Vector256.Sum(sum);
+    }
 
-        return total;
+    /// <summary>The quantised probes of one search: biased bytes for VNNI, signed 16-bit lanes for the other kernels.</summary>
+    private sealed class Probes(int count, int stride)
+    {
+        public int Count { get; } = count;
+
+        public float[] Scales { get; } = new float[count];
+
+        public byte[] Biased { get; } = new byte[count * stride];
+
+        public short[] Wide { get; } = new short[count * stride];
     }
 
     private static int PaddedLength(int dimensions) => (dimensions + Alignment - 1) / Alignment * Alignment;

@@ -23,9 +23,10 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Probes scored per pass over the gallery in the batched scan", DefaultValueFactory = _ => 16 };
         var seed = new Option<int>("--seed") { Description = "Seed of the gallery and the probes", DefaultValueFactory = _ => 13 };
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
-        var command = new Command("match", "1:N search: int8 exact (one probe and batched) against today's float scan and the memory bandwidth")
+        var noAnn = new Option<bool>("--no-ann") { Description = "Skip the approximate index and USearch (their graphs take long to build on a small box); their figures print as null" };
+        var command = new Command("match", "1:N search: int8 exact (one probe and batched) against today's float scan and the memory bandwidth; approximate against USearch")
         {
-            entries, queries, batch, seed, json,
+            entries, queries, batch, seed, json, noAnn,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(() =>
         {
@@ -37,7 +38,7 @@ internal static class BenchCommand
                 throw new InvalidRequestException("--entries, --queries and --batch must be at least 1");
             }
 
-            var figures = WithSteps(step => MatchBench.Run(n, q, b, result.GetValue(seed), step));
+            var figures = WithSteps(step => MatchBench.Run(n, q, b, result.GetValue(seed), !result.GetValue(noAnn), step));
             var output = Json(figures);
             if (result.GetValue(json))
             {
@@ -75,6 +76,8 @@ internal static class BenchCommand
         ["ann_recall_at_1"] = f.AnnRecallAt1 is { } annRecall ? Round(annRecall) : null,
         ["usearch_qps"] = f.UsearchQps is { } usearchQps ? Round(usearchQps) : null,
         ["usearch_recall_at_1"] = f.UsearchRecallAt1 is { } usearchRecall ? Round(usearchRecall) : null,
+        ["ann_build_s"] = f.AnnBuildSeconds is { } annBuild ? Round(annBuild) : null,
+        ["usearch_build_s"] = f.UsearchBuildSeconds is { } usearchBuild ? Round(usearchBuild) : null,
     };
 
     private static double Round(double value) => Math.Round(value, 4);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Cloud.Unum.USearch;
 using CityWatch.Matching;
 
 namespace CityWatch.Cli.Bench;
@@ -21,12 +22,15 @@ internal sealed record MatchFigures(
     double? AnnQps,
     double? AnnRecallAt1,
     double? UsearchQps,
-    double? UsearchRecallAt1);
+    double? UsearchRecallAt1,
+    double? AnnBuildSeconds,
+    double? UsearchBuildSeconds);
 
 /// <summary>
 /// `bench match`: a seeded gallery of random unit vectors, probes that are noisy copies of gallery rows (a second
 /// photo of an enrolled face), and each search measured side by side: today's single-threaded float scan, the
-/// int8 exact scan one probe at a time and in batches, against the box's memory bandwidth measured in the same run.
+/// int8 exact scan one probe at a time and in batches, against the box's memory bandwidth measured in the same run;
+/// then the approximate index and plain USearch, with recall@1 against the exact float scan.
 /// </summary>
 internal static class MatchBench
 {
@@ -36,7 +40,7 @@ internal static class MatchBench
     // would otherwise take minutes on a small box.
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(15);
 
-    public static MatchFigures Run(int entries, int queries, int batch, int seed, Action<string> step)
+    public static MatchFigures Run(int entries, int queries, int batch, int seed, bool approximate, Action<string> step)
     {
         step("generating the gallery");
         var random = new Random(seed);
@@ -78,6 +82,42 @@ internal static class MatchBench
             codes.SearchBatch(probes.AsSpan(q * Dimensions, count * Dimensions), 1);
         });
 
+        double? annQps = null, annRecall = null, usearchQps = null, usearchRecall = null, annBuild = null, usearchBuild = null;
+        if (approximate)
+        {
+            step("building the approximate index (HNSW over the int8 codes)");
+            var clock = Stopwatch.StartNew();
+            using var ann = ApproximateIndex.Build(codes);
+            annBuild = clock.Elapsed.TotalSeconds;
+            step("approximate search");
+            var annHits = new int[queries];
+            annQps = Rate(queries, 1, q => annHits[q] = ann.Search(Probe(probes, q), 1)[0].Row);
+            annRecall = Recall(annHits, truth);
+
+            step("building the USearch baseline (float32, its defaults)");
+            clock.Restart();
+            using var usearch = new USearchIndex(MetricKind.Cos, ScalarKind.Float32, Dimensions);
+            var keys = new ulong[entries];
+            var rows = new float[entries][];
+            for (var i = 0; i < entries; i++)
+            {
+                keys[i] = (ulong)i;
+                rows[i] = gallery.AsSpan(i * Dimensions, Dimensions).ToArray();
+            }
+
+            usearch.Add(keys, rows);
+            usearchBuild = clock.Elapsed.TotalSeconds;
+            step("USearch search");
+            var usearchHits = new int[queries];
+            var probeRows = Enumerable.Range(0, queries).Select(q => Probe(probes, q).ToArray()).ToArray();
+            usearchQps = Rate(queries, 1, q =>
+            {
+                usearch.Search(probeRows[q], 1, out var found, out _);
+                usearchHits[q] = found.Length == 0 ? -1 : (int)found[0];
+            });
+            usearchRecall = Recall(usearchHits, truth);
+        }
+
         var bytesPerScan = codes.BytesPerScan;
         return new MatchFigures(
             entries,
@@ -93,10 +133,12 @@ internal static class MatchBench
             batchedQps,
             batchedQps / batch * bytesPerScan / bandwidth,
             Recall(exactHits, truth),
-            null,
-            null,
-            null,
-            null);
+            annQps,
+            annRecall,
+            usearchQps,
+            usearchRecall,
+            annBuild,
+            usearchBuild);
     }
 
     /// <summary>Queries per second over up to <paramref name="queries"/> probes, <paramref name="stepSize"/> per call, within the budget.</summary>

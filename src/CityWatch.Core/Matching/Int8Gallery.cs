@@ -134,6 +134,40 @@ public sealed class Int8Gallery
         return vector;
     }
 
+    /// <summary>The int8 codes of one row (its dimensions, without the padding).</summary>
+    public ReadOnlySpan<sbyte> Codes(int row) => _codes.AsSpan(row * Stride, Dimensions);
+
+    /// <summary>The exact int8 scores of <paramref name="probe"/> against the given rows, in their order.</summary>
+    public GalleryHit[] Score(ReadOnlySpan<float> probe, ReadOnlySpan<int> rows)
+    {
+        if (probe.Length != Dimensions)
+        {
+            throw new ArgumentException($"Probe has {probe.Length} dimensions; the gallery holds {Dimensions}.", nameof(probe));
+        }
+
+        var signed = new sbyte[Stride];
+        var probeScale = QuantiseVector(probe, signed);
+        var vnni = AvxVnni.IsSupported;
+        var biased = new byte[Stride];
+        var wide = new short[Stride];
+        for (var i = 0; i < Stride; i++)
+        {
+            biased[i] = (byte)(signed[i] + 128);
+            wide[i] = signed[i];
+        }
+
+        var hits = new GalleryHit[rows.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var row = rows[i];
+            var codes = _codes.AsSpan(row * Stride, Stride);
+            var dot = vnni ? DotOneVnni(codes, biased) - _biases[row] : DotOne(codes, wide);
+            hits[i] = new GalleryHit(row, dot * _scales[row] * probeScale);
+        }
+
+        return hits;
+    }
+
     /// <summary>The <paramref name="top"/> best rows for one probe, best first.</summary>
     public GalleryHit[] Search(ReadOnlySpan<float> probe, int top) => SearchBatch(probe, top)[0];
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using CityWatch.Cli.Alerts;
 using CityWatch.Cli.Analysis;
 using CityWatch.Cli.Audit;
+using CityWatch.Cli.Bench;
 using CityWatch.Cli.Cameras;
 using CityWatch.Cli.Cases;
 using CityWatch.Cli.Evaluation;
@@ -33,6 +34,7 @@ var root = new RootCommand("CityWatch: face recognition a city can run in public
     EvalCommand.Create(),
     AuditCommands.Create(),
     WitnessCommand.Create(),
+    BenchCommand.Create(),
 };
 
 return await root.Parse(args).InvokeAsync();

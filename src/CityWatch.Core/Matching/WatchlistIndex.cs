@@ -8,10 +8,11 @@ namespace CityWatch.Matching;
 public sealed record MatchCandidate(long WatchlistId, long EntryId, string Label, float Score);
 
 /// <summary>
-/// The in-memory matching index: per watchlist, every template in one contiguous array of L2-normalised
-/// vectors, searched by SIMD dot products (cosine). Brute force is exact, and at city watchlist sizes
-/// (thousands) it costs microseconds; it is reloaded from the store when a watchlist changes.
-/// Searching needs a grant that covers the watchlist.
+/// The in-memory matching index: per watchlist, every template quantised into an <see cref="Int8Gallery"/>
+/// (int8 codes, a scale per row) that an exact SIMD scan across cores searches for the best candidates; those
+/// few are then scored again on the float templates, so a reported score (and the threshold decision) is the
+/// exact cosine. It is reloaded from the store when a watchlist changes. Searching needs a grant that covers
+/// the watchlist.
 /// </summary>
 public sealed class WatchlistIndex
 {
@@ -39,7 +40,7 @@ public sealed class WatchlistIndex
         {
             grant.EnsureCovers(watchlistId, now);
             var gallery = _galleries.GetOrAdd(watchlistId, id => new Lazy<Gallery>(() => Gallery.Load(_store, id))).Value;
-            gallery.Search(probe, threshold, found);
+            gallery.Search(probe, threshold, top, found);
         }
 
         found.Sort((a, b) => b.Score.CompareTo(a.Score));
@@ -72,6 +73,12 @@ public sealed class WatchlistIndex
 
     private sealed class Gallery(long watchlistId, WatchlistEntry[] entries, float[] vectors, int dimensions)
     {
+        // Candidates beyond `top` taken from the int8 scan before the exact float rescoring, so that a row the
+        // quantisation error moved a few places down still makes the final list.
+        private const int Margin = 8;
+
+        private readonly Int8Gallery? _codes = entries.Length == 0 ? null : Int8Gallery.Quantise(vectors, dimensions);
+
         public static Gallery Load(WatchlistStore store, long watchlistId)
         {
             var templates = store.Templates(watchlistId);
@@ -85,9 +92,9 @@ public sealed class WatchlistIndex
             return new Gallery(watchlistId, templates.Select(t => t.Entry).ToArray(), vectors, dimensions);
         }
 
-        public void Search(ReadOnlySpan<float> probe, float threshold, List<MatchCandidate> found)
+        public void Search(ReadOnlySpan<float> probe, float threshold, int top, List<MatchCandidate> found)
         {
-            if (entries.Length == 0)
+            if (_codes is null)
             {
                 return;
             }
@@ -97,8 +104,9 @@ public sealed class WatchlistIndex
                 throw new InvalidOperationException($"Probe has {probe.Length} dimensions; watchlist {watchlistId} holds {dimensions}-dimensional templates.");
             }
 
-            for (var i = 0; i < entries.Length; i++)
+            foreach (var hit in _codes.Search(probe, Math.Max(1, top) + Margin))
             {
+                var i = hit.Row;
                 var score = Dot(probe, vectors.AsSpan(i * dimensions, dimensions));
                 if (score >= threshold)
                 {

@@ -1,0 +1,247 @@
+using System.Diagnostics;
+using Cloud.Unum.USearch;
+using CityWatch.Matching;
+
+namespace CityWatch.Cli.Bench;
+
+/// <summary>The figures of one `bench match` run; every rate measured in the same process, on the same gallery.</summary>
+internal sealed record MatchFigures(
+    int Entries,
+    int Dimensions,
+    int Queries,
+    int Batch,
+    int Cores,
+    string Kernel,
+    double BandwidthGbPerSecond,
+    double FloatBaselineQps,
+    double ExactQps,
+    double BandwidthFraction,
+    double BatchedQps,
+    double BatchedBandwidthFraction,
+    double ExactRecallAt1,
+    double? AnnQps,
+    double? AnnRecallAt1,
+    double? UsearchQps,
+    double? UsearchRecallAt1,
+    double? AnnBuildSeconds,
+    double? UsearchBuildSeconds);
+
+/// <summary>
+/// `bench match`: a seeded gallery of random unit vectors, probes that are noisy copies of gallery rows (a second
+/// photo of an enrolled face), and each search measured side by side: today's single-threaded float scan, the
+/// int8 exact scan one probe at a time and in batches, against the box's memory bandwidth measured in the same run;
+/// then the approximate index and plain USearch, with recall@1 against the exact float scan.
+/// </summary>
+internal static class MatchBench
+{
+    public const int Dimensions = 512;
+
+    // Each rate stops after this long (with at least one query done): the float baseline at a million entries
+    // would otherwise take minutes on a small box.
+    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(15);
+
+    public static MatchFigures Run(int entries, int queries, int batch, int seed, bool approximate, Action<string> step)
+    {
+        step("generating the gallery");
+        var random = new Random(seed);
+        var gallery = UnitVectors(random, entries);
+        var probes = new float[queries * Dimensions];
+        var noise = UnitVectors(random, queries);
+        for (var q = 0; q < queries; q++)
+        {
+            var source = random.Next(entries);
+            for (var i = 0; i < Dimensions; i++)
+            {
+                probes[(q * Dimensions) + i] = gallery[((long)source * Dimensions) + i] + (0.6f * noise[(q * Dimensions) + i]);
+            }
+
+            Normalise(probes.AsSpan(q * Dimensions, Dimensions));
+        }
+
+        step("measuring memory bandwidth");
+        var bandwidth = MeasureBandwidth();
+
+        step("exact float scan (ground truth)");
+        var truth = new int[queries];
+        Parallel.For(0, queries, q => truth[q] = FloatTop1(gallery, Probe(probes, q)));
+
+        step("today's float scan, one core");
+        var floatQps = Rate(queries, 1, q => FloatTop1(gallery, Probe(probes, q)));
+
+        step("quantising to int8");
+        var codes = Int8Gallery.Quantise(gallery, Dimensions);
+
+        step("int8 exact, one probe at a time");
+        var exactHits = new int[queries];
+        var exactQps = Rate(queries, 1, q => exactHits[q] = codes.Search(Probe(probes, q), 1)[0].Row);
+
+        step($"int8 exact, {batch} probes per pass");
+        var batchedQps = Rate(queries, batch, q =>
+        {
+            var count = Math.Min(batch, queries - q);
+            codes.SearchBatch(probes.AsSpan(q * Dimensions, count * Dimensions), 1);
+        });
+
+        double? annQps = null, annRecall = null, usearchQps = null, usearchRecall = null, annBuild = null, usearchBuild = null;
+        if (approximate)
+        {
+            step("building the approximate index (HNSW over the int8 codes)");
+            var clock = Stopwatch.StartNew();
+            using var ann = ApproximateIndex.Build(codes);
+            annBuild = clock.Elapsed.TotalSeconds;
+            step("approximate search");
+            var annHits = new int[queries];
+            annQps = Rate(queries, 1, q => annHits[q] = ann.Search(Probe(probes, q), 1)[0].Row);
+            annRecall = Recall(annHits, truth);
+
+            step("building the USearch baseline (float32, its defaults)");
+            clock.Restart();
+            using var usearch = new USearchIndex(MetricKind.Cos, ScalarKind.Float32, Dimensions);
+            var keys = new ulong[entries];
+            var rows = new float[entries][];
+            for (var i = 0; i < entries; i++)
+            {
+                keys[i] = (ulong)i;
+                rows[i] = gallery.AsSpan(i * Dimensions, Dimensions).ToArray();
+            }
+
+            usearch.Add(keys, rows);
+            usearchBuild = clock.Elapsed.TotalSeconds;
+            step("USearch search");
+            var usearchHits = new int[queries];
+            var probeRows = Enumerable.Range(0, queries).Select(q => Probe(probes, q).ToArray()).ToArray();
+            usearchQps = Rate(queries, 1, q =>
+            {
+                usearch.Search(probeRows[q], 1, out var found, out _);
+                usearchHits[q] = found.Length == 0 ? -1 : (int)found[0];
+            });
+            usearchRecall = Recall(usearchHits, truth);
+        }
+
+        var bytesPerScan = codes.BytesPerScan;
+        return new MatchFigures(
+            entries,
+            Dimensions,
+            queries,
+            batch,
+            Environment.ProcessorCount,
+            Int8Gallery.Kernel,
+            bandwidth / 1e9,
+            floatQps,
+            exactQps,
+            exactQps * bytesPerScan / bandwidth,
+            batchedQps,
+            batchedQps / batch * bytesPerScan / bandwidth,
+            Recall(exactHits, truth),
+            annQps,
+            annRecall,
+            usearchQps,
+            usearchRecall,
+            annBuild,
+            usearchBuild);
+    }
+
+    /// <summary>Queries per second over up to <paramref name="queries"/> probes, <paramref name="stepSize"/> per call, within the budget.</summary>
+    private static double Rate(int queries, int stepSize, Action<int> search)
+    {
+        // One untimed call first, so that compiling the kernel and starting the thread pool are not measured.
+        search(0);
+        var clock = Stopwatch.StartNew();
+        var done = 0;
+        while (done < queries && (done == 0 || clock.Elapsed < Budget))
+        {
+            search(done);
+            done += Math.Min(stepSize, queries - done);
+        }
+
+        return done / clock.Elapsed.TotalSeconds;
+    }
+
+    private static double Recall(int[] found, int[] truth) =>
+        (double)found.Where((row, q) => row == truth[q]).Count() / truth.Length;
+
+    /// <summary>Bytes per second that all cores together read from an array far larger than the caches (best of three passes).</summary>
+    private static double MeasureBandwidth()
+    {
+        var data = new long[128 * 1024 * 1024];
+        Array.Fill(data, 1);
+        var best = 0.0;
+        for (var pass = 0; pass < 3; pass++)
+        {
+            var chunks = Environment.ProcessorCount * 4;
+            var size = data.Length / chunks;
+            var sums = new long[chunks];
+            var clock = Stopwatch.StartNew();
+            Parallel.For(0, chunks, c =>
+            {
+                var span = data.AsSpan(c * size, size);
+                var sum = System.Numerics.Vector<long>.Zero;
+                var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<long, System.Numerics.Vector<long>>(span);
+                foreach (var v in vectors)
+                {
+                    sum += v;
+                }
+
+                sums[c] = System.Numerics.Vector.Sum(sum);
+            });
+            var seconds = clock.Elapsed.TotalSeconds;
+            if (sums.Sum() != (long)size * chunks)
+            {
+                throw new InvalidOperationException("The bandwidth probe read the wrong sum.");
+            }
+
+            best = Math.Max(best, (double)size * chunks * sizeof(long) / seconds);
+        }
+
+        return best;
+    }
+
+    /// <summary>Today's WatchlistIndex scan before int8: one float dot product per row, on one core.</summary>
+    private static int FloatTop1(float[] gallery, ReadOnlySpan<float> probe)
+    {
+        var best = -1;
+        var bestScore = float.NegativeInfinity;
+        var rows = gallery.LongLength / Dimensions;
+        for (var row = 0; row < rows; row++)
+        {
+            var score = WatchlistIndex.Dot(probe, gallery.AsSpan((int)(row * Dimensions), Dimensions));
+            if (score > bestScore)
+            {
+                (best, bestScore) = (row, score);
+            }
+        }
+
+        return best;
+    }
+
+    private static ReadOnlySpan<float> Probe(float[] probes, int q) => probes.AsSpan(q * Dimensions, Dimensions);
+
+    internal static float[] UnitVectors(Random random, int count)
+    {
+        var vectors = new float[(long)count * Dimensions];
+        for (long i = 0; i < vectors.LongLength; i += 2)
+        {
+            // Box-Muller, both outputs: Gaussian components make uniformly distributed directions.
+            var radius = Math.Sqrt(-2 * Math.Log(1 - random.NextDouble()));
+            var angle = 2 * Math.PI * random.NextDouble();
+            vectors[i] = (float)(radius * Math.Cos(angle));
+            vectors[i + 1] = (float)(radius * Math.Sin(angle));
+        }
+
+        for (long row = 0; row < count; row++)
+        {
+            Normalise(vectors.AsSpan((int)(row * Dimensions), Dimensions));
+        }
+
+        return vectors;
+    }
+
+    private static void Normalise(Span<float> vector)
+    {
+        var norm = MathF.Sqrt(WatchlistIndex.Dot(vector, vector));
+        foreach (ref var value in vector)
+        {
+            value /= norm;
+        }
+    }
+}

@@ -40,7 +40,7 @@ public sealed class AnalysisJobTests
         Assert.Null(done.Reason);
         Assert.Equal(100, done.Percent);
         Assert.Equal(done.FramesTotal, done.FramesDone);
-        Assert.InRange(done.FramesDone, 360, 380);
+        Assert.InRange(done.FramesDone, 1180, 1210); // 2 minutes at 10 fps
         // The events went up to 100 % and ended with the finished job.
         Assert.Equal((AnalysisJobState.Done, 100.0), (events[^1].State, events[^1].Percent));
         Assert.Contains(events, e => e.State == AnalysisJobState.Running && e.FramesDone > 0 && e.FramesDone < done.FramesDone);
@@ -99,8 +99,9 @@ public sealed class AnalysisJobTests
         var queued = await SubmitAsync(server, video, "PD-2026-11");
         AnalysisJob? job = null;
         await RunningServer.WaitUntilAsync(
-            async () => (job = await GetAsync(server, queued.Id)).FramesDone >= 60 || job.IsFinal, TimeSpan.FromMinutes(3), "the job to be well under way");
+            async () => (job = await GetAsync(server, queued.Id)).FramesDone >= job.FramesTotal / 2 || job.IsFinal, TimeSpan.FromMinutes(5), "the job to be halfway");
         Assert.Equal(AnalysisJobState.Running, job!.State);
+        Assert.True(job.Candidates >= 1, $"{job.Candidates} candidates before the revocation");
         await ApiCalls.ReadAsync<LegalBasis>(await server.Dpo.PostAsync($"/api/legal-bases/{basis.Id}/revoke", null));
         // Grants are asked for again every ~3 s: the job stops within that and one frame.
         await RunningServer.WaitUntilAsync(async () => (job = await GetAsync(server, queued.Id)).IsFinal, TimeSpan.FromSeconds(10), "the job to stop after the revocation");
@@ -163,6 +164,42 @@ public sealed class AnalysisJobTests
         Assert.Equal(0, Rows(server, "SELECT COUNT(*) FROM analysis_jobs"));
         Assert.False(Directory.Exists(server.Options.UploadDirectory) && Directory.EnumerateFileSystemEntries(server.Options.UploadDirectory).Any());
         Assert.Empty(server.Logged(AnalysisJobActions.Queued));
+    }
+
+    [Fact]
+    public async Task A_1_GiB_upload_streams_to_disk_with_bounded_memory_and_a_body_that_is_no_video_fails_with_the_reason()
+    {
+        const long size = 1L << 30;
+        await using var server = await RunningServer.StartAsync(configure: o => o with { MaxUploadBytes = size + (1 << 20) });
+        await CaseAsync(server, "PD-2026-15");
+        var client = server.NewClient(server.Tokens["investigator"]);
+        client.Timeout = TimeSpan.FromMinutes(10);
+
+        // The test process holds client and server both: its working set, sampled while the gigabyte goes
+        // through, bounds what the server holds.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        using var sampler = new PeakMemory();
+        using var body = new GeneratedContent(size);
+        using var response = await client.PostAsync("/api/analyses?watchlist=sought&case=PD-2026-15&name=big.mp4", body);
+        var (workingSetGrowth, managedGrowth) = sampler.Stop();
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var queued = (await response.Content.ReadFromJsonAsync<AnalysisJob>(ApiCalls.Json))!;
+
+        Assert.Equal(size, body.Written);
+        Assert.True(workingSetGrowth < 200L << 20, $"the working set grew by {workingSetGrowth >> 20} MiB during a {size >> 20} MiB upload");
+        Assert.True(managedGrowth < 100L << 20, $"the managed heap grew by {managedGrowth >> 20} MiB during a {size >> 20} MiB upload");
+        Console.WriteLine($"1 GiB upload: working set +{workingSetGrowth >> 20} MiB, managed heap +{managedGrowth >> 20} MiB at peak");
+
+        // The bytes are no video: the job fails with ffmpeg's reason, is logged, and the gigabyte is deleted.
+        AnalysisJob? job = null;
+        await RunningServer.WaitUntilAsync(async () => (job = await GetAsync(server, queued.Id)).IsFinal, TimeSpan.FromMinutes(2), "the job to end");
+        Assert.Equal(AnalysisJobState.Failed, job!.State);
+        Assert.False(string.IsNullOrWhiteSpace(job.Reason));
+        Assert.DoesNotContain("internal error", job.Reason, StringComparison.Ordinal);
+        Console.WriteLine($"the job failed: {job.Reason}");
+        Assert.Equal("failed", Assert.Single(server.Logged(AuditActions.Analysis), r => r.CaseId == "PD-2026-15").Outcome);
+        Assert.Empty(Directory.GetFiles(server.Options.UploadDirectory));
     }
 
     [Fact]
@@ -240,6 +277,94 @@ public sealed class AnalysisJobTests
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (long)command.ExecuteScalar()!;
+    }
+
+    // A body of deterministic bytes, made as it is sent: nothing of it is stored or held whole by the test.
+    private sealed class GeneratedContent(long size) : HttpContent
+    {
+        public long Written { get; private set; }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            var buffer = new byte[1 << 16];
+            var state = 0x2545F4914F6CDD1DUL;
+            while (Written < size)
+            {
+                for (var i = 0; i < buffer.Length; i += 8)
+                {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    BitConverter.TryWriteBytes(buffer.AsSpan(i), state);
+                }
+
+                var count = (int)Math.Min(buffer.Length, size - Written);
+                await stream.WriteAsync(buffer.AsMemory(0, count));
+                Written += count;
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = size;
+            return true;
+        }
+    }
+
+    // The peak growth of this process's working set and managed heap, sampled every 20 ms until stopped.
+    private sealed class PeakMemory : IDisposable
+    {
+        private readonly long workingSetAtStart = WorkingSet();
+        private readonly long managedAtStart = GC.GetTotalMemory(forceFullCollection: false);
+        private readonly CancellationTokenSource stop = new();
+        private readonly Task sampling;
+        private long peakWorkingSet;
+        private long peakManaged;
+
+        public PeakMemory() => sampling = Task.Run(SampleAsync);
+
+        public (long WorkingSet, long Managed) Stop()
+        {
+            stop.Cancel();
+            sampling.Wait();
+            Sample();
+            return (peakWorkingSet - workingSetAtStart, peakManaged - managedAtStart);
+        }
+
+        public void Dispose()
+        {
+            stop.Cancel();
+            stop.Dispose();
+        }
+
+        private static long WorkingSet()
+        {
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            return process.WorkingSet64;
+        }
+
+        private async Task SampleAsync()
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+            try
+            {
+                do
+                {
+                    Sample();
+                }
+                while (await timer.WaitForNextTickAsync(stop.Token));
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped
+            }
+        }
+
+        private void Sample()
+        {
+            peakWorkingSet = Math.Max(peakWorkingSet, WorkingSet());
+            peakManaged = Math.Max(peakManaged, GC.GetTotalMemory(forceFullCollection: false));
+        }
     }
 
     // A body whose length the client cannot know, so it goes chunked.

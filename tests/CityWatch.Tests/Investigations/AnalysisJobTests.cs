@@ -5,12 +5,14 @@ using System.Net.ServerSentEvents;
 using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Ingest;
 using CityWatch.Investigations;
 using CityWatch.Policy;
 using CityWatch.Server;
 using CityWatch.Tests.Governance;
 using CityWatch.Tests.Support;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CityWatch.Tests.Investigations;
 
@@ -205,6 +207,58 @@ public sealed class AnalysisJobTests
     }
 
     [Fact]
+    public async Task A_1_GiB_upload_to_the_served_server_raises_its_peak_working_set_by_far_less_than_the_upload()
+    {
+        const long size = 1L << 30;
+        var data = TestPaths.NewScratchDirectory();
+        string secret;
+        long? lastStep;
+        await using (var setUp = await RunningServer.StartAsync(dataDirectory: data))
+        {
+            await CaseAsync(setUp, "PD-2026-16");
+            secret = setUp.TotpSecret("investigator");
+            var store = setUp.Services.GetRequiredService<CityWatch.Identity.IdentityStore>();
+            lastStep = store.Credentials(store.FindByName("investigator")!.Id).TotpLastStep;
+        }
+
+        // The same data served by `citywatch serve` in its own process, whose peak working set (VmHWM) the kernel keeps.
+        var port = FreePort();
+        var address = new Uri($"http://127.0.0.1:{port}");
+        await using var served = ProcessRunner.Start(
+            "dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "citywatch.dll"), "serve", "--data", data, "--models", TestPaths.Models, "--urls", address.ToString().TrimEnd('/'), "--kek-file", TestPaths.KekFileFor(data), "--max-upload-mib", "1025"]);
+        var draining = served.StandardOutput.CopyToAsync(Stream.Null);
+        using var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = address, Timeout = TimeSpan.FromMinutes(10) };
+        await RunningServer.WaitUntilAsync(async () => await AnswersAsync(client) || served.HasExited, TimeSpan.FromMinutes(2), "citywatch serve to answer");
+        Assert.False(served.HasExited, string.Join(" ", served.ErrorLines));
+        var step = Math.Max((TimeProvider.System.GetUtcNow().ToUnixTimeSeconds() / 30) - 1, (lastStep ?? 0) + 1);
+        var signedIn = await ApiCalls.ReadAsync<CityWatch.Identity.SignedIn>(await client.PostAsJsonAsync(
+            "/api/auth/sign-in", new { username = "investigator", password = RunningServer.Password, totp = RunningServer.Code(secret, DateTimeOffset.FromUnixTimeSeconds(step * 30)) }));
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", signedIn.Token);
+
+        var before = Memory(served.Id);
+        using var body = new GeneratedContent(size);
+        using var response = await client.PostAsync("/api/analyses?watchlist=sought&case=PD-2026-16&name=big.mp4", body);
+        var after = Memory(served.Id);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var queued = (await response.Content.ReadFromJsonAsync<AnalysisJob>(ApiCalls.Json))!;
+
+        // The peak after, less the resident set before: what the upload can have added at most.
+        var growth = after.PeakKib - before.ResidentKib;
+        Console.WriteLine($"1 GiB upload to citywatch serve: resident {before.ResidentKib >> 10} MiB before, peak {after.PeakKib >> 10} MiB after (was {before.PeakKib >> 10} MiB)");
+        Assert.True(growth < 200 << 10, $"the server's peak working set rose {growth >> 10} MiB above its resident set during a {size >> 20} MiB upload");
+
+        AnalysisJob? job = null;
+        await RunningServer.WaitUntilAsync(
+            async () => (job = (await client.GetFromJsonAsync<AnalysisJob>($"/api/analyses/{queued.Id}", ApiCalls.Json))!).IsFinal, TimeSpan.FromMinutes(2), "the job to end");
+        Assert.Equal(AnalysisJobState.Failed, job!.State);
+        Assert.Empty(Directory.GetFiles(Path.Combine(data, "uploads")));
+        served.Kill();
+        await served.WaitForExitAsync();
+        await draining;
+    }
+
+    [Fact]
     public async Task A_recording_the_city_holds_is_analysed_in_place_and_one_outside_its_folder_is_refused()
     {
         var recordings = TestPaths.NewScratchDirectory();
@@ -279,6 +333,34 @@ public sealed class AnalysisJobTests
         using var command = connection.CreateCommand();
         command.CommandText = sql;
         return (long)command.ExecuteScalar()!;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<bool> AnswersAsync(HttpClient client)
+    {
+        try
+        {
+            using var response = await client.GetAsync("/api/auth/me");
+            return true;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+    }
+
+    // A process's resident set now and its peak so far, in KiB, from /proc/PID/status.
+    private static (long ResidentKib, long PeakKib) Memory(int pid)
+    {
+        var lines = File.ReadAllLines($"/proc/{pid}/status");
+        long Field(string name) => long.Parse(lines.Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        return (Field("VmRSS"), Field("VmHWM"));
     }
 
     // A body of deterministic bytes, made as it is sent: nothing of it is stored or held whole by the test.

@@ -19,8 +19,9 @@ namespace CityWatch.Tests.Investigations;
 /// <summary>
 /// Issue 10 items 1 and 2 on the real server: an analysis runs as a job longer than its grants, reports its
 /// progress by polling and by server-sent events, and turns each matching track into one candidate that two
-/// verifiers decide on; a revoked basis stops it within seconds with the reason, logged; an upload over the
-/// limit is refused with the limit stated and leaves nothing behind.
+/// verifiers decide on (on a 2-minute video at 10 fps); a revoked basis stops it within seconds with the
+/// reason, logged; a 1 GiB upload streams through with bounded memory (in process and to `citywatch serve`,
+/// by its peak working set); an upload over the limit is refused with the limit stated and leaves nothing behind.
 /// </summary>
 public sealed class AnalysisJobTests
 {

@@ -18,6 +18,8 @@ namespace CityWatch.Alerts;
 /// together (the new crop gets a new file name and key, the row points to it in the same transaction, and
 /// the old file and key go only after the commit) until a verifier has decided on it: from then on its
 /// evidence is frozen. <see cref="DeleteAsync"/> destroys keys, rows and files with its record (retention, urgency deletion).
+/// After each committed change that a queue shows (added, improved, settled, decided on, deleted) it
+/// completes <see cref="NextChange"/>, which the console's live queue awaits instead of polling.
 /// </summary>
 public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory, EvidenceVault? vault = null)
 {
@@ -32,6 +34,19 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     public string EvidenceDirectory { get; } = Path.GetFullPath(evidenceDirectory);
 
     public EvidenceVault Vault { get; } = vault ?? EvidenceVault.For(database);
+
+    private TaskCompletionSource _change = NewChange();
+
+    /// <summary>
+    /// Completes after the next committed change of any alert (not <see cref="Touch"/>: last-seen times
+    /// alone). Take it before reading the alerts, then await it: a change between the two is not missed.
+    /// </summary>
+    public Task NextChange => Volatile.Read(ref _change).Task;
+
+    /// <summary>Completes <see cref="NextChange"/>; called after the commit of whatever changed alerts.</summary>
+    internal void NotifyChanged() => Interlocked.Exchange(ref _change, NewChange()).TrySetResult();
+
+    private static TaskCompletionSource NewChange() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public Alert Add(NewAlert alert) => Add(alert, null, null).Alert;
 
@@ -88,6 +103,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             var staged = audit is null || record is null ? null : audit.Stage(connection, transaction, record(id));
             File.Move(temporary, Path.Combine(EvidenceDirectory, cropName), overwrite: true);
             transaction.Commit();
+            NotifyChanged();
             return (Get(id), staged);
         }
         finally
@@ -166,6 +182,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             File.Move(temporary, placed, overwrite: true);
             transaction.Commit();
             placed = null;
+            NotifyChanged();
             File.Delete(Path.Combine(EvidenceDirectory, current.CropPath));
             return Get(id);
         }
@@ -279,6 +296,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             transaction.Commit();
         }
 
+        NotifyChanged();
         DeleteFiles(files);
         database.Checkpoint();
         await audit.CommittedAsync(staged, cancellationToken);

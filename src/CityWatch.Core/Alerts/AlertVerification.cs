@@ -186,6 +186,11 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
             transaction.Commit();
         }
 
+        if (refusal is null)
+        {
+            alerts.NotifyChanged(); // the deciding verifier's view of it changes, and perhaps its status
+        }
+
         await audit.CommittedAsync(staged, cancellationToken);
         if (refusal is not null)
         {

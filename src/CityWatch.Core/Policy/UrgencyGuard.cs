@@ -133,6 +133,7 @@ public sealed class UrgencyGuard(
             transaction.Commit();
         }
 
+        alerts.NotifyChanged();
         AlertStore.DeleteFiles(files);
         watchlists.NotifyChanged(entries.Select(e => e.WatchlistId));
         database.Checkpoint();

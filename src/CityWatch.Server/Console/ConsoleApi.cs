@@ -23,8 +23,12 @@ internal static class ConsoleApi
 {
     public const string SignInPath = "/console/sign-in";
 
-    /// <summary>How often the alert stream looks for a change in the viewer's queue.</summary>
-    public static readonly TimeSpan QueuePoll = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// The alert stream looks again at the viewer's queue when the alert store says something changed
+    /// (<see cref="AlertStore.NextChange"/>), and at the latest after this long: what the viewer may see also
+    /// depends on their camera scope and roles, which change elsewhere.
+    /// </summary>
+    public static readonly TimeSpan QueueFallback = TimeSpan.FromSeconds(30);
 
     private const int QueueSize = 100;
 
@@ -198,7 +202,7 @@ internal static class ConsoleApi
             .ToList();
     }
 
-    /// <summary>The queue again, as HTML, whenever what the caller may see of it changes; until the browser goes.</summary>
+    /// <summary>The queue again, as HTML, whenever what the caller may see of it changes (told by the store); until the browser goes.</summary>
     private static async IAsyncEnumerable<SseItem<string>> QueueUpdates(
         AlertStore store, AlertVerification verification, CameraStore cameras, ILoggerFactory logs, HttpContext http, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -206,6 +210,7 @@ internal static class ConsoleApi
         await using var renderer = new HtmlRenderer(http.RequestServices, logs);
         while (!ct.IsCancellationRequested)
         {
+            var changed = store.NextChange; // before reading, so that a change while rendering is not missed
             var groups = Queue(store, verification, cameras, http);
             var fingerprint = string.Join(';', groups.SelectMany(g => g.Alerts).Select(a => $"{a.Alert.Id}:{a.Alert.Status}:{a.Alert.TrackId}"));
             if (fingerprint != last)
@@ -222,7 +227,11 @@ internal static class ConsoleApi
 
             try
             {
-                await Task.Delay(QueuePoll, ct);
+                await changed.WaitAsync(QueueFallback, ct);
+            }
+            catch (TimeoutException)
+            {
+                // No change in the store: look anyway (scope or roles may have changed).
             }
             catch (OperationCanceledException)
             {

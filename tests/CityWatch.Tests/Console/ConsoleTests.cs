@@ -82,6 +82,13 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         var group = visitor.Page.Locator($"section.track:has(li[data-alert='{first.Id}'])");
         await Assertions.Expect(group.Locator("li")).ToHaveCountAsync(2);
         await Assertions.Expect(group.Locator($"li[data-alert='{sameTrack.Id}']")).ToBeVisibleAsync();
+
+        // A keyboard user on an alert stays on it when the queue is replaced by the next update.
+        var link = visitor.Page.Locator($"li[data-alert='{first.Id}'] a").First;
+        await link.FocusAsync();
+        var later = server.AddAlert(EvidenceFixture.BlankCrop, camera.Id, watchlist.Id);
+        await Assertions.Expect(visitor.Page.Locator($"li[data-alert='{later.Id}']")).ToBeVisibleAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(link).ToBeFocusedAsync();
         visitor.AssertNoProblems();
     }
 

@@ -92,6 +92,11 @@ public static class PortalApi
             var server = $"{http.Request.Scheme}://{http.Request.Host}";
             return Page<LogPage>(http, new LogPageModel(checkpoint.Origin, checkpoint.Size, Convert.ToBase64String(checkpoint.RootHash), signatures, text, trail.VerifierKey, server));
         });
+        app.MapPage("/log/verify", (AuditTrail trail, HttpContext http) =>
+        {
+            var checkpoint = Checkpoint.Parse(SignedNote.Parse(trail.LatestCheckpoint()).Text);
+            return Page<VerifyPage>(http, new VerifyPageModel(checkpoint.Size, trail.VerifierKey, $"{http.Request.Scheme}://{http.Request.Host}"));
+        });
         return app;
     }
 

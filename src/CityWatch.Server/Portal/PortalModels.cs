@@ -63,3 +63,6 @@ public sealed record DeploymentsPageModel(IReadOnlyList<PublicDeployment> Curren
 public sealed record CheckpointSignature(string Name, string KeyId, bool IsLog);
 
 public sealed record LogPageModel(string Origin, long Size, string RootHash, IReadOnlyList<CheckpointSignature> Signatures, string Note, string VerifierKey, string ServerUrl);
+
+/// <summary>The in-browser verification page: what the script needs besides the public log API.</summary>
+public sealed record VerifyPageModel(long Size, string VerifierKey, string ServerUrl);

@@ -136,6 +136,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /deployments"] = [Public],
         ["GET /log"] = [Public],
         ["GET /log/verify"] = [Public],
+        ["GET /statistics"] = [Public],
         ["GET /console/sign-in"] = [Public],
         ["POST /console/sign-in"] = [Public],
         ["POST /console/sign-out"] = [AnySignedIn],

@@ -59,6 +59,18 @@ public static class AuditApi
             http.Response.Headers.CacheControl = Fresh;
             return Results.Ok(trail.ReadSigned(start, count));
         });
+        // One leaf's bytes exactly as hashed into the tree (what the portal's in-browser check hashes); a leaf never changes.
+        audit.MapGet("/leaf/{index:long}", (AuditTrail trail, HttpContext http, long index) =>
+        {
+            var leaf = index < 0 ? [] : trail.ReadEntries(index, 1);
+            if (leaf.Count == 0)
+            {
+                return Results.Problem($"The log has no entry {index}.", statusCode: 404);
+            }
+
+            http.Response.Headers.CacheControl = Immutable;
+            return Results.File(leaf[0], "application/octet-stream");
+        });
         audit.MapGet("/proof/inclusion", (AuditTrail trail, HttpContext http, long index, long size) =>
             Proof(http, () => trail.InclusionProof(index, size)));
         audit.MapGet("/proof/consistency", (AuditTrail trail, HttpContext http, long old, long size) =>

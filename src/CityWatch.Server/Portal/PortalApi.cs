@@ -92,6 +92,28 @@ public static class PortalApi
             var server = $"{http.Request.Scheme}://{http.Request.Host}";
             return Page<LogPage>(http, new LogPageModel(checkpoint.Origin, checkpoint.Size, Convert.ToBase64String(checkpoint.RootHash), signatures, text, trail.VerifierKey, server));
         });
+        app.MapPage("/log/verify", (AuditTrail trail, HttpContext http) =>
+        {
+            var checkpoint = Checkpoint.Parse(SignedNote.Parse(trail.LatestCheckpoint()).Text);
+            return Page<VerifyPage>(http, new VerifyPageModel(checkpoint.Size, trail.VerifierKey, $"{http.Request.Scheme}://{http.Request.Host}"));
+        });
+        app.MapPage("/statistics", (DeploymentStore deployments, LegalBasisStore bases, CityWatch.Alerts.AlertStatistics statistics, CityWatch.Identity.IdentityStore identities, CityWatch.Vision.VisionOptions vision, TimeProvider time, HttpContext http) =>
+        {
+            var all = deployments.List();
+            var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
+            var from = all.Count == 0 ? today : DateOnly.FromDateTime(all.Min(d => d.StartedAt).UtcDateTime);
+            var days = statistics.Statistics(from, today);
+            var figures = all.Select(d =>
+            {
+                var basis = bases.Get(d.LegalBasisId);
+                return new DeploymentStatistics(d.Id, basis.Title, basis.IsDemonstration, d.StartedAt, d.StoppedAt, CityWatch.Transparency.Reports.Figures(d, days));
+            }).ToList();
+            var models = CityWatch.Vision.ModelCards.All
+                .Select(c => new PublicModelCard(c.Name, c.Role.ToString(), c.Licence, c.TrainingData, c.Name == vision.Detector || c.Name == vision.Embedder))
+                .ToList();
+            var counts = identities.CountsByRole().ToDictionary(p => p.Key.ToString(), p => p.Value);
+            return Page<StatisticsPage>(http, new StatisticsPageModel(today.Year, figures, models, counts, identities.History()));
+        });
         return app;
     }
 

@@ -63,3 +63,19 @@ public sealed record DeploymentsPageModel(IReadOnlyList<PublicDeployment> Curren
 public sealed record CheckpointSignature(string Name, string KeyId, bool IsLog);
 
 public sealed record LogPageModel(string Origin, long Size, string RootHash, IReadOnlyList<CheckpointSignature> Signatures, string Note, string VerifierKey, string ServerUrl);
+
+/// <summary>The in-browser verification page: what the script needs besides the public log API.</summary>
+public sealed record VerifyPageModel(long Size, string VerifierKey, string ServerUrl);
+
+/// <summary>One deployment's figures on the statistics page: the annual report's figures over its whole run.</summary>
+public sealed record DeploymentStatistics(long Id, string BasisTitle, bool IsDemonstration, DateTimeOffset StartedAt, DateTimeOffset? StoppedAt, CityWatch.Transparency.DeploymentFigures Figures);
+
+/// <summary>A model card's public summary.</summary>
+public sealed record PublicModelCard(string Name, string Role, string Licence, string TrainingData, bool InUse);
+
+public sealed record StatisticsPageModel(
+    int Year,
+    IReadOnlyList<DeploymentStatistics> Deployments,
+    IReadOnlyList<PublicModelCard> Models,
+    IReadOnlyDictionary<string, int> AccountsByRole,
+    IReadOnlyList<CityWatch.Identity.RoleChange> AccountChanges);

@@ -11,7 +11,8 @@ namespace CityWatch.Server;
 /// three transformers add what the generator cannot see: enums as the names the API reads and writes
 /// (<see cref="EnumNames"/> is a converter of our own, so the generator would leave them untyped), and who may
 /// call each operation, read from the same <see cref="Access"/> declarations the server enforces: the roles in
-/// <c>x-citywatch-roles</c> and the description, and the bearer session as its security requirement.
+/// <c>x-citywatch-roles</c> and the description, and the bearer session as its security requirement. The operation transformer then hands each operation to
+/// <see cref="ApiExamples"/> for its examples and problem responses.
 /// </summary>
 internal static class ApiDescription
 {
@@ -50,7 +51,7 @@ internal static class ApiDescription
 
             return Task.CompletedTask;
         });
-        options.AddOperationTransformer((operation, context, _) =>
+        options.AddOperationTransformer(async (operation, context, ct) =>
         {
             var metadata = context.Description.ActionDescriptor.EndpointMetadata;
             var who = metadata.OfType<PublicEndpoint>().Any()
@@ -72,7 +73,7 @@ internal static class ApiDescription
                 operation.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(SessionScheme, context.Document)] = [] }];
             }
 
-            return Task.CompletedTask;
+            await ApiExamples.ApplyAsync(operation, context, who is ["public"], ct);
         });
     });
 

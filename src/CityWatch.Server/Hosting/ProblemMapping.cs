@@ -108,7 +108,7 @@ internal static class ProblemMapping
         _ => StatusCodes.Status500InternalServerError,
     };
 
-    private static string TitleFor(int status) => status switch
+    internal static string TitleFor(int status) => status switch
     {
         400 => "The request is not valid",
         401 => "Sign in required",

@@ -3,11 +3,14 @@ using System.Runtime.CompilerServices;
 using System.Security.Claims;
 using System.Security.Cryptography;
 using CityWatch.Alerts;
+using CityWatch.Cameras;
+using CityWatch.Cases;
 using CityWatch.Identity;
 using CityWatch.Ingest;
 using CityWatch.Investigations;
 using CityWatch.Matching;
 using CityWatch.Policy;
+using CityWatch.Server.Alerts;
 using CityWatch.Server.Identity;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.WebUtilities;
@@ -31,19 +34,30 @@ internal static class AnalysisJobApi
     {
         var group = app.MapGroup("/api/analyses").WithTags("Investigations");
         group.MapPost("/", CreateAsync).DisableAntiforgery().Allow(Role.Investigator);
-        group.MapGet("/", (AnalysisJobStore jobs, int? limit) => TypedResults.Ok(jobs.List(Math.Clamp(limit ?? 100, 1, 1000)))).Allow(Role.Investigator);
-        group.MapGet("/{id:long}", (AnalysisJobStore jobs, long id) => TypedResults.Ok(jobs.Get(id))).Allow(Role.Investigator);
-        group.MapGet("/{id:long}/events", (AnalysisJobStore jobs, long id, CancellationToken ct) =>
+        group.MapGet("/", (AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, HttpContext http, int? limit) =>
         {
-            var first = jobs.Get(id); // 404 before the stream starts
+            var scope = Scope(http, cameras);
+            return TypedResults.Ok(jobs.List(Math.Clamp(limit ?? 100, 1, 1000)).Where(j => Sees(scope, cases, j)).ToList());
+        }).Allow(Role.Investigator);
+        group.MapGet("/{id:long}", (AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, HttpContext http, long id) =>
+            TypedResults.Ok(InScope(jobs.Get(id), http, cases, cameras))).Allow(Role.Investigator);
+        group.MapGet("/{id:long}/events", (AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, HttpContext http, long id, CancellationToken ct) =>
+        {
+            var first = InScope(jobs.Get(id), http, cases, cameras); // 404 or 403 before the stream starts
             return TypedResults.ServerSentEvents(EventsAsync(jobs, first, ct));
         }).Allow(Role.Investigator);
-        group.MapGet("/{id:long}/candidates", (AnalysisJobStore jobs, AlertStore alerts, long id) =>
+        group.MapGet("/{id:long}/candidates", (AnalysisJobStore jobs, AlertStore alerts, CaseStore cases, CameraStore cameras, HttpContext http, long id) =>
         {
-            jobs.Get(id);
-            return TypedResults.Ok(alerts.ForJob(id));
+            InScope(jobs.Get(id), http, cases, cameras);
+            // Each candidate as /api/alerts shows it: one without a camera in the caller's scope is left out.
+            var scope = Scope(http, cameras);
+            return TypedResults.Ok(alerts.ForJob(id).Where(a => scope is null || (a.CameraId is { } camera && scope.Contains(camera))).ToList());
         }).Allow(Role.Investigator);
-        group.MapPost("/{id:long}/cancel", (AnalysisJobRunner runner, long id) => TypedResults.Ok(runner.Cancel(id))).Allow(Role.Investigator);
+        group.MapPost("/{id:long}/cancel", (AnalysisJobRunner runner, AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, HttpContext http, long id) =>
+        {
+            InScope(jobs.Get(id), http, cases, cameras);
+            return TypedResults.Ok(runner.Cancel(id));
+        }).Allow(Role.Investigator);
         return app;
     }
 
@@ -100,6 +114,23 @@ internal static class AnalysisJobApi
             throw;
         }
     }
+
+    // The investigator's camera scope, as /api/alerts reads it (null: every camera).
+    private static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras) => AlertApi.Scope(http, cameras, [Role.Investigator]);
+
+    /// <summary>
+    /// Whether a caller with <paramref name="scope"/> may see a job: an unscoped investigator sees every job, as
+    /// the case register shows every case; a camera-scoped one sees the jobs of cases whose cameras all lie in
+    /// their scope (a case that names no camera, or one outside it, is another investigator's).
+    /// </summary>
+    private static bool Sees(IReadOnlySet<long>? scope, CaseStore cases, AnalysisJob job) =>
+        scope is null || (cases.Find(job.CaseNumber) is { CameraIds.Count: > 0 } found && found.CameraIds.All(scope.Contains));
+
+    /// <summary>The job, or a 403 (recorded like every refusal) when its case lies outside the caller's camera scope.</summary>
+    private static AnalysisJob InScope(AnalysisJob job, HttpContext http, CaseStore cases, CameraStore cameras) =>
+        Sees(Scope(http, cameras), cases, job)
+            ? job
+            : throw new ForbiddenException($"Analysis job {job.Id} is of case {job.CaseNumber}, whose cameras lie outside your scope.");
 
     /// <summary>Streams the upload (the first file of a multipart form, or the raw body) to a new file; the file is gone if anything fails.</summary>
     private static async Task<(string Path, string Source, string Sha256)> ReceiveAsync(HttpRequest request, ServerOptions options, string? name, CancellationToken ct)

@@ -113,7 +113,7 @@ public sealed class SettingProposals
     /// </summary>
     public async Task<SettingProposal> ApproveAsync(long id, string actor, CancellationToken cancellationToken = default)
     {
-        var proposal = Pending(id, actor);
+        var proposal = await PendingAsync(id, actor, "approve setting proposal", cancellationToken);
         Check(proposal.Key, proposal.Value);
         var staged = new List<StagedRecord>();
         try
@@ -144,7 +144,7 @@ public sealed class SettingProposals
 
     public async Task<SettingProposal> RejectAsync(long id, string actor, CancellationToken cancellationToken = default)
     {
-        Pending(id, actor);
+        await PendingAsync(id, actor, "reject setting proposal", cancellationToken);
         StagedRecord staged;
         try
         {
@@ -195,6 +195,24 @@ public sealed class SettingProposals
                     : null;
             default:
                 throw new InvalidRequestException($"'{key}' is not a governed setting.");
+        }
+    }
+
+    /// <summary>
+    /// The proposal while it is pending. One already decided (the other of two concurrent decisions may have
+    /// committed before this one began) is refused with 409 and the refusal recorded, as when it loses inside
+    /// the transaction.
+    /// </summary>
+    private async Task<SettingProposal> PendingAsync(long id, string actor, string act, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return Pending(id, actor);
+        }
+        catch (ConflictException decided)
+        {
+            await LogLostAsync(id, actor, act, decided, cancellationToken);
+            throw;
         }
     }
 

@@ -576,9 +576,9 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             var anchors = AuditVerifier.StoredAnchors(connection, logKey, _witnesses).ToList();
             foreach (var directory in _options.WitnessStates)
             {
-                if (WitnessState.Read(directory) is { } state)
+                if (WitnessState.AnchorIn(directory, logKey) is { } anchor)
                 {
-                    anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {directory} cosigned"));
+                    anchors.Add(anchor);
                 }
             }
 

@@ -38,8 +38,7 @@ public static class AuditVerifier
         var anchors = new List<WitnessedCheckpoint>();
         if (witnessState is not null)
         {
-            var state = WitnessState.Read(witnessState) ?? throw new NotFoundException($"The witness folder {witnessState} holds no state: the witness has cosigned nothing.");
-            anchors.Add(state.AnchorFor(logKey, $"the checkpoint the witness in {witnessState} cosigned"));
+            anchors.Add(WitnessState.RequiredAnchorIn(witnessState, logKey));
         }
 
         if (witnessKey is not null)

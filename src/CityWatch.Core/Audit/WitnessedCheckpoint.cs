@@ -51,6 +51,14 @@ public sealed record WitnessState(string LogKey, long Size, string Root, string?
         File.Move(temporary, path, overwrite: true);
     }
 
+    /// <summary>The checkpoint the witness keeping its state in <paramref name="directory"/> last cosigned, as an anchor for the log of <paramref name="logKey"/>; null while it has cosigned nothing.</summary>
+    public static WitnessedCheckpoint? AnchorIn(string directory, NoteVerifier logKey) =>
+        Read(directory)?.AnchorFor(logKey, $"the checkpoint the witness in {directory} cosigned");
+
+    /// <summary>As <see cref="AnchorIn"/>, for a check that was told to hold the log to that witness: a witness that cosigned nothing is an error.</summary>
+    public static WitnessedCheckpoint RequiredAnchorIn(string directory, NoteVerifier logKey) =>
+        AnchorIn(directory, logKey) ?? throw new NotFoundException($"The witness folder {directory} holds no state: the witness has cosigned nothing.");
+
     /// <summary>
     /// This state as an anchor for the log whose verifier key is <paramref name="logKey"/>: a state pinned to
     /// another key, or whose cosigned note the log key does not verify, is refused.

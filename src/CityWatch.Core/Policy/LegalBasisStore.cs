@@ -29,7 +29,8 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     public async Task<LegalBasis> RegisterAsync(LegalBasisDraft draft, string actor, CancellationToken cancellationToken = default)
     {
         Validate(draft);
-        if (draft.Urgent && EndedUrgentUseLike(draft) is { } earlier)
+        var (id, staged, earlier) = Insert(draft, actor);
+        if (earlier is not null)
         {
             await RefuseAsync(
                 actor,
@@ -40,51 +41,61 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
                 new Dictionary<string, string> { ["objective"] = draft.Objective.ToString(), ["earlierBasis"] = Invariant(earlier.Id) });
         }
 
-        StagedRecord staged;
-        long id;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction())
-        {
-            id = connection.ExecuteScalar<long>(
-                """
-                INSERT INTO legal_bases (title, instrument, authority, objective, offence, objective_detail, purposes, camera_ids, area,
-                    watchlist_ids, valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
-                VALUES (@Title, @Instrument, @Authority, @objective, @Offence, @ObjectiveDetail, @purposes, @cameras, @area,
-                    @watchlists, @from, @until, @MaxRetentionDays, @MaxWatchlistEntries, @Urgent, 'Draft', @IsDemonstration, @actor, @now) RETURNING id
-                """,
-                new
-                {
-                    draft.Title,
-                    draft.Instrument,
-                    draft.Authority,
-                    objective = draft.Objective.ToString(),
-                    draft.Offence,
-                    draft.ObjectiveDetail,
-                    purposes = JsonSerializer.Serialize(draft.Purposes.Select(p => p.ToString())),
-                    cameras = JsonSerializer.Serialize(draft.CameraIds ?? []),
-                    area = draft.Area is { Count: > 0 } area ? JsonSerializer.Serialize(area, Json) : null,
-                    watchlists = JsonSerializer.Serialize(draft.WatchlistIds ?? []),
-                    from = Timestamps.Format(draft.ValidFrom),
-                    until = Timestamps.Format(draft.ValidUntil),
-                    draft.MaxRetentionDays,
-                    draft.MaxWatchlistEntries,
-                    draft.Urgent,
-                    draft.IsDemonstration,
-                    actor,
-                    now = Timestamps.Format(time.GetUtcNow()),
-                },
-                transaction);
-            if (draft.Urgent)
-            {
-                UrgentRequestRegister.File(connection, transaction, id, draft.Authority, actor, time.GetUtcNow(), LegalBasis.DeadlineFor(draft.ValidFrom, draft.Purposes));
-            }
+        await audit.CommittedAsync(staged!, cancellationToken);
+        return Get(id);
+    }
 
-            staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent): request filed with the authority" : "registered"));
-            transaction.Commit();
+    /// <summary>
+    /// Inserts the draft with its record (and an urgent draft's request) in one transaction that takes the write
+    /// lock first, then looks for an ended urgent use like it: a refusal or lapse committed before is seen, none can
+    /// commit in between, so a registration racing a refusal cannot slip through. Inserts nothing when one is found.
+    /// </summary>
+    private (long Id, StagedRecord? Staged, LegalBasis? EndedUrgentUse) Insert(LegalBasisDraft draft, string actor)
+    {
+        using var connection = database.Open();
+        using var transaction = connection.BeginTransaction(deferred: false);
+        if (draft.Urgent && EndedUrgentUseLike(draft) is { } earlier)
+        {
+            return (0, null, earlier);
         }
 
-        await audit.CommittedAsync(staged, cancellationToken);
-        return Get(id);
+        var id = connection.ExecuteScalar<long>(
+            """
+            INSERT INTO legal_bases (title, instrument, authority, objective, offence, objective_detail, purposes, camera_ids, area,
+                watchlist_ids, valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
+            VALUES (@Title, @Instrument, @Authority, @objective, @Offence, @ObjectiveDetail, @purposes, @cameras, @area,
+                @watchlists, @from, @until, @MaxRetentionDays, @MaxWatchlistEntries, @Urgent, 'Draft', @IsDemonstration, @actor, @now) RETURNING id
+            """,
+            new
+            {
+                draft.Title,
+                draft.Instrument,
+                draft.Authority,
+                objective = draft.Objective.ToString(),
+                draft.Offence,
+                draft.ObjectiveDetail,
+                purposes = JsonSerializer.Serialize(draft.Purposes.Select(p => p.ToString())),
+                cameras = JsonSerializer.Serialize(draft.CameraIds ?? []),
+                area = draft.Area is { Count: > 0 } area ? JsonSerializer.Serialize(area, Json) : null,
+                watchlists = JsonSerializer.Serialize(draft.WatchlistIds ?? []),
+                from = Timestamps.Format(draft.ValidFrom),
+                until = Timestamps.Format(draft.ValidUntil),
+                draft.MaxRetentionDays,
+                draft.MaxWatchlistEntries,
+                draft.Urgent,
+                draft.IsDemonstration,
+                actor,
+                now = Timestamps.Format(time.GetUtcNow()),
+            },
+            transaction);
+        if (draft.Urgent)
+        {
+            UrgentRequestRegister.File(connection, transaction, id, draft.Authority, actor, time.GetUtcNow(), LegalBasis.DeadlineFor(draft.ValidFrom, draft.Purposes));
+        }
+
+        var staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent): request filed with the authority" : "registered"));
+        transaction.Commit();
+        return (id, staged, null);
     }
 
     /// <summary>Records the DPIA, the FRIA, the registration id and the regulator's opinion: Draft to PrerequisitesRecorded.</summary>

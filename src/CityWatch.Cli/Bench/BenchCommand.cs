@@ -7,14 +7,14 @@ using Spectre.Console;
 namespace CityWatch.Cli.Bench;
 
 /// <summary>
-/// `citywatch bench match`: measurements a city can rerun on its own hardware, each beside its baseline in the
+/// `citywatch bench match` and `bench audit`: measurements a city can rerun on its own hardware, each beside its baseline in the
 /// same run; progress on stderr, the figures on stdout (one JSON object with --json).
 /// </summary>
 internal static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match() };
+    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit() };
 
     private static Command Match()
     {
@@ -56,6 +56,66 @@ internal static class BenchCommand
         }));
         return command;
     }
+
+    private static Command Audit()
+    {
+        var seconds = new Option<int>("--seconds") { Description = "How long each of the three measurements stages records", DefaultValueFactory = _ => 5 };
+        var rate = new Option<int>("--rate") { Description = "Records per second offered in the commit-latency measurement", DefaultValueFactory = _ => 10_000 };
+        var writers = new Option<int>("--writers") { Description = "Concurrent writers, each staging records in transactions of its own", DefaultValueFactory = _ => 8 };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var command = new Command("audit", "Audit trail on a temporary data folder: group commit against one leaf per transaction, and the commit latency at an offered rate")
+        {
+            seconds, rate, writers, json,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(() =>
+        {
+            var s = result.GetValue(seconds);
+            var r = result.GetValue(rate);
+            var w = result.GetValue(writers);
+            if (s < 1 || r < 1 || w < 1)
+            {
+                throw new InvalidRequestException("--seconds, --rate and --writers must be at least 1");
+            }
+
+            var output = Json(WithSteps(step => AuditBench.Run(s, r, w, step)));
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(output.ToJsonString(Indented));
+            }
+            else
+            {
+                var table = new Table().AddColumns("figure", "value");
+                foreach (var (key, value) in output)
+                {
+                    table.AddRow(Markup.Escape(key), Markup.Escape(value?.ToJsonString() ?? "null"));
+                }
+
+                AnsiConsole.Write(table);
+            }
+
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    private static JsonObject Json(AuditFigures f) => new()
+    {
+        ["seconds"] = f.Seconds,
+        ["writers"] = f.Writers,
+        ["window"] = f.Window,
+        ["cores"] = f.Cores,
+        ["appended"] = f.Appended,
+        ["appends_per_s"] = Round(f.AppendsPerSecond),
+        ["one_per_transaction_appended"] = f.AppendedOnePerTransaction,
+        ["one_per_transaction_per_s"] = Round(f.OnePerTransactionPerSecond),
+        ["group_commit_speedup"] = Round(f.AppendsPerSecond / f.OnePerTransactionPerSecond),
+        ["offered_per_s"] = Round(f.OfferedPerSecond),
+        ["staged_per_s"] = Round(f.StagedPerSecond),
+        ["timed"] = f.Timed,
+        ["commit_p50_ms"] = Round(f.CommitP50Milliseconds),
+        ["commit_p99_ms"] = Round(f.CommitP99Milliseconds),
+        ["commit_max_ms"] = Round(f.CommitMaxMilliseconds),
+    };
 
     private static JsonObject Json(MatchFigures f) => new()
     {

@@ -33,6 +33,39 @@ public sealed class BenchCliTests
         Assert.Equal(1.0, figures["exact_recall_at_1"]!.GetValue<double>());
     }
 
+    private static readonly string[] AuditKeys =
+    [
+        "appends_per_s", "one_per_transaction_per_s", "commit_p50_ms", "commit_p99_ms", "appended", "one_per_transaction_appended", "staged_per_s", "timed",
+    ];
+
+    [Fact]
+    public async Task Bench_audit_prints_one_json_object_with_positive_figures()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "audit", "--seconds", "1", "--rate", "200", "--writers", "2", "--json");
+
+        Assert.True(exit == 0, string.Join('\n', errors));
+        var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));
+        foreach (var key in AuditKeys)
+        {
+            Assert.True(figures.ContainsKey(key), $"missing {key}");
+            Assert.True(figures[key]!.GetValue<double>() > 0, $"{key} is {figures[key]}");
+        }
+
+        Assert.Equal(200, figures["offered_per_s"]!.GetValue<double>());
+        // The p99 can never be below the median: both come from the same sorted latencies.
+        Assert.True(figures["commit_p99_ms"]!.GetValue<double>() >= figures["commit_p50_ms"]!.GetValue<double>());
+    }
+
+    [Fact]
+    public async Task Bench_audit_with_no_seconds_prints_one_line_and_exits_non_zero()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "audit", "--seconds", "0", "--json");
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("", output.Trim());
+        Assert.StartsWith("error: --seconds", Assert.Single(errors));
+    }
+
     [Fact]
     public async Task Bench_match_with_no_entries_prints_one_line_and_exits_non_zero()
     {

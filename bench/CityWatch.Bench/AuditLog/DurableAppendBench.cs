@@ -24,7 +24,7 @@ public class DurableAppendBench
     {
         _directory = Path.Combine(Path.GetTempPath(), "citywatch-bench", Guid.NewGuid().ToString("N"));
         var database = new CityWatchDatabase(Path.Combine(_directory, "citywatch.db"), KeyEncryptionKey.Generate());
-        database.Migrate();
+        database.Migrate(TimeProvider.System);
         _trail = new AuditTrail(database, TimeProvider.System, options: new AuditLogOptions { MaxBatch = MaxBatch });
     }
 

@@ -5,6 +5,7 @@ namespace CityWatch.Cameras;
 
 internal static class CameraSchema
 {
+    /// <summary>Version 1: the register as it was first made. The camera's own coordinates came later (<see cref="AddCoordinates"/>).</summary>
     public const string Sql = """
         CREATE TABLE IF NOT EXISTS sites (
             id INTEGER PRIMARY KEY,
@@ -26,15 +27,16 @@ internal static class CameraSchema
             analysis_fps REAL NOT NULL,
             analysis_width INTEGER NOT NULL,
             retention_days INTEGER NOT NULL,
-            enabled INTEGER NOT NULL,
-            latitude REAL NULL,
-            longitude REAL NULL
+            enabled INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS cameras_site ON cameras(site_id);
         """;
 
-    /// <summary>Adds the columns a register made before them lacks (a camera's own coordinates). Safe to run again.</summary>
-    public static void AddMissingColumns(SqliteConnection connection, SqliteTransaction transaction)
+    /// <summary>
+    /// Version 2: a camera's own coordinates. Adds only the columns the table lacks, because a data folder made
+    /// before schema versions existed may already have them (its table was created with them, or they were added).
+    /// </summary>
+    public static void AddCoordinates(SqliteConnection connection, SqliteTransaction transaction)
     {
         var columns = connection.Query<string>("SELECT name FROM pragma_table_info('cameras')", transaction: transaction).ToHashSet(StringComparer.Ordinal);
         foreach (var column in new[] { "latitude", "longitude" }.Where(c => !columns.Contains(c)))

@@ -81,34 +81,23 @@ public sealed class CityWatchDatabase
         return reader.Read() && reader.GetInt64(0) == 0;
     }
 
-    /// <summary>Creates every feature's tables if they do not exist yet. Safe to call again.</summary>
-    public void Migrate()
+    /// <summary>
+    /// Brings every feature's tables to the version this code knows (<see cref="SchemaMigrations"/>): each
+    /// numbered migration and its <c>schema_versions</c> row in one transaction. A data folder made before
+    /// versions existed is recognised as version 1 and upgraded in place. Safe to call again; a data folder
+    /// written by a newer CityWatch is refused with a <see cref="SchemaTooNewException"/>.
+    /// </summary>
+    public void Migrate(TimeProvider time)
     {
         using var connection = Open();
-        using var transaction = connection.BeginTransaction();
-        foreach (var sql in Schemas)
-        {
-            using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = sql;
-            command.ExecuteNonQuery();
-        }
-
-        Cameras.CameraSchema.AddMissingColumns(connection, transaction);
-        transaction.Commit();
+        ArgumentNullException.ThrowIfNull(time);
+        SchemaMigrations.Apply(connection, time, Path);
     }
 
-    private static IEnumerable<string> Schemas =>
-    [
-        Cameras.CameraSchema.Sql,
-        Policy.PolicySchema.Sql,
-        Cases.CaseSchema.Sql,
-        Matching.WatchlistSchema.Sql,
-        Alerts.AlertSchema.Sql,
-        Investigations.AnalysisJobSchema.Sql,
-        SubjectAccess.SubjectAccessSchema.Sql,
-        Audit.AuditSchema.Sql,
-        Identity.IdentitySchema.Sql,
-        KeySchema.Sql,
-    ];
+    /// <summary>The schema version each feature's tables are at in this database (what <see cref="Migrate"/> recorded).</summary>
+    public IReadOnlyDictionary<string, int> SchemaVersions()
+    {
+        using var connection = Open();
+        return SchemaMigrations.Versions(connection);
+    }
 }

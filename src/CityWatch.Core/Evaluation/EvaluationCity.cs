@@ -31,7 +31,7 @@ internal sealed class EvaluationCity : IDisposable
         Directory = directory;
         this.time = time;
         Database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"), kek);
-        Database.Migrate();
+        Database.Migrate(time);
         Audit = new AuditTrail(Database, time);
         LegalBases = new LegalBasisStore(Database, Audit, time);
         policy = PolicyServices.Standalone(Database, LegalBases, Audit, time, Path.Combine(directory, "evidence"));

@@ -159,7 +159,7 @@ public static class CityWatchServer
         services.AddSingleton(_ =>
         {
             var database = new CityWatchDatabase(options.DatabasePath, options.Kek);
-            database.Migrate();
+            database.Migrate(options.Time);
             return database;
         });
         services.AddSingleton<Func<IReadOnlyList<CommittedState>>>(sp =>

@@ -39,7 +39,7 @@ public sealed class AuditWitnessTests
         var output = new StringWriter();
 
         var honest = new CityWatchDatabase(Path.Combine(directory, "a", "citywatch.db"), kek);
-        honest.Migrate();
+        honest.Migrate(TimeProvider.System);
         await using (var trail = new AuditTrail(honest, TimeProvider.System, options: options))
         {
             await AppendAsync(trail, "honest", 20);
@@ -65,7 +65,7 @@ public sealed class AuditWitnessTests
         // Same log key, different history: what an operator who rewrote the log would serve.
         await File.WriteAllTextAsync(options.KeyPath, logKey);
         var forked = new CityWatchDatabase(Path.Combine(directory, "b", "citywatch.db"), kek);
-        forked.Migrate();
+        forked.Migrate(TimeProvider.System);
         await using (var trail = new AuditTrail(forked, TimeProvider.System, options: options))
         {
             await AppendAsync(trail, "rewritten", 30);

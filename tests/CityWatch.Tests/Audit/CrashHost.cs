@@ -21,7 +21,7 @@ internal static class StartupHook
         }
 
         var database = new CityWatchDatabase(path, KeyEncryptionKey.FromBase64(Environment.GetEnvironmentVariable(KeyEncryptionKey.EnvironmentVariable) ?? "", "the crash test"));
-        database.Migrate();
+        database.Migrate(TimeProvider.System);
         var audit = new AuditTrail(database, TimeProvider.System);
         var output = Console.Out;
         var gate = new object();

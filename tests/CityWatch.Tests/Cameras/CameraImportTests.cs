@@ -183,11 +183,11 @@ public sealed class CameraImportTests : IDisposable
         using (var connection = _city.Database.Open())
         {
             using var command = connection.CreateCommand();
-            command.CommandText = "ALTER TABLE cameras DROP COLUMN latitude; ALTER TABLE cameras DROP COLUMN longitude;";
+            command.CommandText = "ALTER TABLE cameras DROP COLUMN latitude; ALTER TABLE cameras DROP COLUMN longitude; DROP TABLE schema_versions;";
             command.ExecuteNonQuery();
         }
 
-        _city.Database.Migrate();
+        _city.Database.Migrate(_city.Time);
 
         var kept = _city.Cameras.Get(camera.Id);
         Assert.Equal(camera with { Latitude = null, Longitude = null }, kept);

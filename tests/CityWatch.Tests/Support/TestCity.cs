@@ -24,12 +24,13 @@ public sealed class TestCity : IDisposable
     public const string Approver = "test-approver";
     public const string OperatorActor = "test-operator";
 
-    public TestCity()
+    /// <summary>A fresh city; <paramref name="createSchema"/> (default: <see cref="CityWatchDatabase.Migrate"/>) makes its tables.</summary>
+    public TestCity(Action<CityWatchDatabase, TimeProvider>? createSchema = null)
     {
         Directory = TestPaths.NewScratchDirectory();
         Kek = TestPaths.KekFor(Directory);
         Database = new CityWatchDatabase(Path.Combine(Directory, "citywatch.db"), Kek);
-        Database.Migrate();
+        (createSchema ?? ((database, time) => database.Migrate(time)))(Database, Time);
         Audit = new AuditTrail(Database, Time);
         LegalBases = new LegalBasisStore(Database, Audit, Time);
         Cameras = new CameraStore(Database);

@@ -1,0 +1,129 @@
+using System.Globalization;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CityWatch.Data;
+
+/// <summary>One numbered step of one feature's schema: applied inside the transaction that records it.</summary>
+internal sealed record SchemaMigration(int Version, Action<SqliteConnection, SqliteTransaction> Apply)
+{
+    public static SchemaMigration Sql(int version, string sql) =>
+        new(version, (connection, transaction) => connection.Execute(sql, transaction: transaction));
+}
+
+/// <summary>A feature's tables and the ordered migrations that build them, version 1 first.</summary>
+internal sealed record FeatureSchema(string Feature, IReadOnlyList<SchemaMigration> Migrations)
+{
+    public int Latest => Migrations[^1].Version;
+}
+
+/// <summary>
+/// The data folder's schema records: which version of each feature's tables it holds
+/// (<c>schema_versions</c>), and the migrations that bring it to the version this code knows.
+/// Version 1 of every feature is the <c>CREATE ... IF NOT EXISTS</c> SQL the features had before versions
+/// existed, so a data folder made then (tables, no <c>schema_versions</c>) runs it as a no-op and is recorded
+/// at version 1; later versions then upgrade it in place.
+/// </summary>
+internal static class SchemaMigrations
+{
+    public const string Sql = """
+        CREATE TABLE IF NOT EXISTS schema_versions (
+            feature TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            applied_at TEXT NOT NULL
+        );
+        """;
+
+    /// <summary>Every feature, in dependency order (a feature's tables may refer to those above it).</summary>
+    public static IReadOnlyList<FeatureSchema> Features { get; } =
+    [
+        new("cameras", [
+            SchemaMigration.Sql(1, Cameras.CameraSchema.Sql),
+            new(2, Cameras.CameraSchema.AddCoordinates),
+        ]),
+        new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
+        new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql)]),
+        new("watchlists", [SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql)]),
+        new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql)]),
+        new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
+        new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),
+        new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql)]),
+        new("identity", [SchemaMigration.Sql(1, Identity.IdentitySchema.Sql)]),
+        new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql)]),
+    ];
+
+    /// <summary>
+    /// Brings every feature to its latest version, each migration and its version row in one transaction.
+    /// Refuses, before changing anything, a data folder that records a feature this code does not know or a
+    /// version newer than this code's: a newer CityWatch wrote it, and this one must not write to it.
+    /// </summary>
+    public static void Apply(SqliteConnection connection, TimeProvider time, string path, IReadOnlyList<FeatureSchema>? features = null)
+    {
+        features ??= Features;
+        connection.Execute(Sql);
+        RefuseNewer(connection, features, path);
+        foreach (var feature in features)
+        {
+            foreach (var migration in feature.Migrations)
+            {
+                using var transaction = connection.BeginTransaction();
+                var current = connection.ExecuteScalar<int?>(
+                    "SELECT version FROM schema_versions WHERE feature = @feature", new { feature = feature.Feature }, transaction) ?? 0;
+                if (current > feature.Latest)
+                {
+                    throw new SchemaTooNewException(Describe(path, feature.Feature, current, feature.Latest));
+                }
+
+                if (current >= migration.Version)
+                {
+                    continue;
+                }
+
+                if (current != migration.Version - 1)
+                {
+                    throw new InvalidOperationException(
+                        $"the database {path} records {feature.Feature} at version {current}, but the next migration is version {migration.Version}");
+                }
+
+                migration.Apply(connection, transaction);
+                connection.Execute(
+                    """
+                    INSERT INTO schema_versions (feature, version, applied_at) VALUES (@feature, @version, @at)
+                    ON CONFLICT (feature) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at
+                    """,
+                    new { feature = feature.Feature, version = migration.Version, at = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture) },
+                    transaction);
+                transaction.Commit();
+            }
+        }
+    }
+
+    /// <summary>The version each feature is at in this database (none recorded: absent).</summary>
+    public static IReadOnlyDictionary<string, int> Versions(SqliteConnection connection) =>
+        connection.Query<(string Feature, int Version)>("SELECT feature, version FROM schema_versions")
+            .ToDictionary(r => r.Feature, r => r.Version, StringComparer.Ordinal);
+
+    private static void RefuseNewer(SqliteConnection connection, IReadOnlyList<FeatureSchema> features, string path)
+    {
+        var known = features.ToDictionary(f => f.Feature, f => f.Latest, StringComparer.Ordinal);
+        foreach (var (feature, version) in connection.Query<(string Feature, int Version)>("SELECT feature, version FROM schema_versions ORDER BY feature"))
+        {
+            if (!known.TryGetValue(feature, out var latest))
+            {
+                throw new SchemaTooNewException(
+                    $"the database {path} holds tables of a feature this CityWatch does not know ({feature}, version {version}): it was written by a newer CityWatch; open it with that version");
+            }
+
+            if (version > latest)
+            {
+                throw new SchemaTooNewException(Describe(path, feature, version, latest));
+            }
+        }
+    }
+
+    private static string Describe(string path, string feature, int version, int latest) =>
+        $"the database {path} holds {feature} at schema version {version}, newer than this CityWatch knows ({latest}): it was written by a newer CityWatch; open it with that version";
+}
+
+/// <summary>The data folder was written by a newer CityWatch than this one; it is not opened for writing.</summary>
+public sealed class SchemaTooNewException(string message) : Exception(message);

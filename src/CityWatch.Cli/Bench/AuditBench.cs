@@ -197,7 +197,7 @@ internal static class AuditBench
     private static AuditTrail Open(string directory, int maxBatch, out CityWatchDatabase database)
     {
         database = new CityWatchDatabase(Path.Combine(directory, "citywatch.db"), KeyEncryptionKey.Generate());
-        database.Migrate();
+        database.Migrate(TimeProvider.System);
         var trail = new AuditTrail(database, TimeProvider.System, options: new AuditLogOptions { MaxBatch = maxBatch });
         // The start-up records (its own key's unwrap) are logged before the clock starts.
         trail.FlushAsync().GetAwaiter().GetResult();

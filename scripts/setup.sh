@@ -9,7 +9,7 @@ cd "$root"
 
 packages=(ffmpeg)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libgtk-3-0 libatomic1 libdrm2 chromium nats-server postgresql)
+  packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad libgtk-3-0 libatomic1 libdrm2 chromium nats-server)
 fi
 
 missing=()

@@ -30,6 +30,13 @@ internal static class CameraSchema
             enabled INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS cameras_site ON cameras(site_id);
+        CREATE TABLE IF NOT EXISTS camera_health_days (
+            camera_id INTEGER NOT NULL REFERENCES cameras(id) ON DELETE CASCADE,
+            day TEXT NOT NULL,
+            minutes_observed INTEGER NOT NULL,
+            minutes_up INTEGER NOT NULL,
+            PRIMARY KEY (camera_id, day)
+        ) WITHOUT ROWID;
         """;
 
     /// <summary>

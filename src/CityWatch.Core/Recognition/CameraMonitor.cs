@@ -26,9 +26,12 @@ public sealed record CameraHealthView(
 /// Runs one worker per streaming camera in the register: an ffmpeg frame source and, where face
 /// recognition is allowed, the frame analyzer. Reconciles with the register when it changes, so adding,
 /// disabling or deleting a camera starts or stops its worker. A dead camera only affects its own worker.
+/// Once a minute (by <see cref="TimeProvider"/>) it records each worker's camera as up (frames arriving)
+/// or not in <see cref="CameraUptime"/>, for the register's 30-day share.
 /// </summary>
 internal sealed partial class CameraMonitor(
     CameraStore cameras,
+    CameraUptime uptime,
     IServiceProvider services,
     TimeProvider time,
     ILogger<CameraMonitor> logger,
@@ -42,6 +45,27 @@ internal sealed partial class CameraMonitor(
 
     public CameraHealthView? Health(long cameraId) => _workers.TryGetValue(cameraId, out var worker) ? worker.View() : null;
 
+    /// <summary>The sampling interval of <see cref="CameraUptime"/>.</summary>
+    public static readonly TimeSpan SampleInterval = TimeSpan.FromMinutes(1);
+
+    /// <summary>Records one minute for every camera with a worker: up while its frames arrive.</summary>
+    public void Sample()
+    {
+        var now = time.GetUtcNow();
+        foreach (var (id, worker) in _workers)
+        {
+            try
+            {
+                uptime.Record(id, now, worker.IsUp);
+            }
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
+            {
+                // e.g. the camera was deleted a moment ago (its samples went with it)
+                LogSampleFailed(logger, id, e.Message);
+            }
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!runCameras)
@@ -49,6 +73,7 @@ internal sealed partial class CameraMonitor(
             return;
         }
 
+        var sampling = Task.Run(() => SampleAsync(stoppingToken), CancellationToken.None);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -63,6 +88,7 @@ internal sealed partial class CameraMonitor(
         }
         finally
         {
+            await sampling;
             await Task.WhenAll(_workers.Values.Select(w => w.DisposeAsync().AsTask()));
             _workers.Clear();
         }
@@ -72,6 +98,22 @@ internal sealed partial class CameraMonitor(
     {
         _changed.Dispose();
         base.Dispose();
+    }
+
+    private async Task SampleAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(SampleInterval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                Sample();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
     }
 
     private async Task ReconcileAsync(CancellationToken cancellationToken)
@@ -116,6 +158,8 @@ internal sealed partial class CameraMonitor(
         }
 
         public Camera Camera { get; }
+
+        public bool IsUp => _source.Health.Snapshot().State == CameraState.Online;
 
         public static Worker Start(Camera camera, string url, FrameAnalyzer? analyzer, TimeProvider time, ILogger logger, CancellationToken stopping)
         {
@@ -194,4 +238,7 @@ internal sealed partial class CameraMonitor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {Camera}: frame analysis failed: {Reason}")]
     private static partial void LogAnalysisFailed(ILogger logger, long camera, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {Camera}: health sample not recorded: {Reason}")]
+    private static partial void LogSampleFailed(ILogger logger, long camera, string reason);
 }

@@ -181,6 +181,7 @@ public static class CityWatchServer
         });
         services.AddPolicy();
         services.AddSingleton<CameraStore>();
+        services.AddSingleton<CameraUptime>();
         services.AddSingleton<WatchlistStore>();
         services.AddSingleton<WatchlistIndex>();
         services.AddSingleton(sp => new AlertStore(sp.GetRequiredService<CityWatchDatabase>(), options.EvidenceDirectory));
@@ -208,6 +209,7 @@ public static class CityWatchServer
         services.AddSingleton<MediaAnalyzer>();
         services.AddSingleton(sp => new CameraMonitor(
             sp.GetRequiredService<CameraStore>(),
+            sp.GetRequiredService<CameraUptime>(),
             sp,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CameraMonitor>>(),

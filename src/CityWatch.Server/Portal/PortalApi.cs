@@ -51,19 +51,19 @@ public static class PortalApi
             var current = Deployments(deployments.Running(), bases, register.ToDictionary(c => c.Id), watchlists);
             return Page<HomePage>(http, new HomePageModel(inForce, current, register.Count, register.Count(c => c.FaceRecognitionAllowed)));
         });
-        app.MapPage("/register", (CameraStore cameras, DeploymentStore deployments, CameraMonitor monitor, PortalOptions portal, HttpContext http, string? q, string? face, int? page) =>
+        app.MapPage("/register", (CameraStore cameras, DeploymentStore deployments, CameraMonitor monitor, CameraUptime uptime, PortalOptions portal, HttpContext http, string? q, string? face, int? page) =>
         {
-            var all = Register(cameras, deployments, monitor);
+            var all = Register(cameras, deployments, monitor, uptime);
             var matching = all.Where(c => Matches(c, q, face)).ToList();
             var pages = Math.Max(1, (matching.Count + PageSize - 1) / PageSize);
             var number = Math.Clamp(page ?? 1, 1, pages);
             var shown = matching.Skip((number - 1) * PageSize).Take(PageSize).ToList();
-            return Page<RegisterPage>(http, new RegisterPageModel(shown, all.Count, matching.Count, number, pages, q, face, portal.TileUrl, portal.TileAttribution));
+            return Page<RegisterPage>(http, new RegisterPageModel(shown, all.Count, matching.Count, number, pages, q, face, portal.TileUrl, portal.TileAttribution, all.Count(c => c.UpShare < 0.5)));
         });
-        app.MapGet("/register/cameras.json", (CameraStore cameras, DeploymentStore deployments, CameraMonitor monitor, HttpContext http) =>
+        app.MapGet("/register/cameras.json", (CameraStore cameras, DeploymentStore deployments, CameraMonitor monitor, CameraUptime uptime, HttpContext http) =>
         {
             http.Response.Headers.CacheControl = CacheControl;
-            return TypedResults.Ok(Register(cameras, deployments, monitor));
+            return TypedResults.Ok(Register(cameras, deployments, monitor, uptime));
         }).Public().WithTags("Portal");
         app.MapPage("/deployments", (LegalBasisStore bases, DeploymentStore deployments, CameraStore cameras, WatchlistStore watchlists, TimeProvider time, HttpContext http) =>
         {
@@ -179,15 +179,16 @@ public static class PortalApi
         }
     }
 
-    private static List<RegisterCamera> Register(CameraStore store, DeploymentStore deployments, CameraMonitor monitor)
+    private static List<RegisterCamera> Register(CameraStore store, DeploymentStore deployments, CameraMonitor monitor, CameraUptime uptime)
     {
         var sites = AllSites(store).ToDictionary(s => s.Id);
+        var shares = uptime.Shares();
         var live = deployments.Running().SelectMany(d => d.CameraIds).ToHashSet();
         return AllCameras(store).Select(c =>
         {
             var site = sites[c.SiteId];
             // A camera placed on its own stands there; one without coordinates stands at its site.
-            return new RegisterCamera(c.Code, c.Name, site.Name, c.Latitude ?? site.Latitude, c.Longitude ?? site.Longitude, c.Owner, c.Purpose, c.FaceRecognitionAllowed, live.Contains(c.Id), c.RetentionDays, Health(c, monitor));
+            return new RegisterCamera(c.Code, c.Name, site.Name, c.Latitude ?? site.Latitude, c.Longitude ?? site.Longitude, c.Owner, c.Purpose, c.FaceRecognitionAllowed, live.Contains(c.Id), c.RetentionDays, Health(c, monitor), shares.TryGetValue(c.Id, out var share) ? share : null);
         }).ToList();
     }
 

@@ -11,4 +11,8 @@ public static class PortalFormat
 
     /// <summary>A rate as a percentage with enough digits for small rates; "n/a" when there was nothing to divide by.</summary>
     public static string Rate(double? rate) => rate is { } r ? (r * 100).ToString("0.####", CultureInfo.InvariantCulture) + " %" : "n/a";
+
+    /// <summary>A camera's 30-day share up, in whole percent rounded down (so 100% means never seen down; the epsilon keeps 0.97 from printing 96); "no data" without samples.</summary>
+    public static string UpShare(double? share) =>
+        share is { } s ? $"up {Math.Floor((s * 100) + 1e-9).ToString("0", CultureInfo.InvariantCulture)}% of the last 30 days" : "no data";
 }

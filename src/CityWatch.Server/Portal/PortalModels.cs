@@ -3,7 +3,7 @@ namespace CityWatch.Server.Portal;
 // What the public pages show: built from the register, the policy stores and the log, with nothing
 // personal in them (no account names, no stop reasons, no stream URLs).
 
-/// <summary>A camera as the public register lists it.</summary>
+/// <summary>A camera as the public register lists it; <paramref name="UpShare"/> is the share (0 to 1) of its observed minutes in the last 30 UTC days it was up, null with no data.</summary>
 public sealed record RegisterCamera(
     string Code,
     string Name,
@@ -15,7 +15,8 @@ public sealed record RegisterCamera(
     bool FaceRecognitionPossible,
     bool InLiveUseNow,
     int RetentionDays,
-    string Health);
+    string Health,
+    double? UpShare);
 
 public sealed record RegisterPageModel(
     IReadOnlyList<RegisterCamera> Cameras,
@@ -26,7 +27,8 @@ public sealed record RegisterPageModel(
     string? Query,
     string? Face,
     string? TileUrl,
-    string? TileAttribution);
+    string? TileAttribution,
+    int MostlyDown);
 
 /// <summary>A deployment as the public sees it: its basis, where, with how many watchlist entries, when.</summary>
 public sealed record PublicDeployment(

@@ -30,6 +30,10 @@ internal static class CameraSchema
             enabled INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS cameras_site ON cameras(site_id);
+        """;
+
+    /// <summary>Version 3: minutes observed and up per camera and UTC day, for the register's 30-day health (<see cref="CameraUptime"/>).</summary>
+    public const string HealthDays = """
         CREATE TABLE IF NOT EXISTS camera_health_days (
             camera_id INTEGER NOT NULL REFERENCES cameras(id) ON DELETE CASCADE,
             day TEXT NOT NULL,

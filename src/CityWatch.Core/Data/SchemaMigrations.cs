@@ -40,6 +40,7 @@ internal static class SchemaMigrations
         new("cameras", [
             SchemaMigration.Sql(1, Cameras.CameraSchema.Sql),
             new(2, Cameras.CameraSchema.AddCoordinates),
+            SchemaMigration.Sql(3, Cameras.CameraSchema.HealthDays),
         ]),
         new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
         new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql)]),

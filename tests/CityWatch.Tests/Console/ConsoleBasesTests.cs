@@ -18,7 +18,8 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
     public async Task The_authority_authorises_a_pending_basis_from_the_console_and_the_page_then_shows_it_in_force()
     {
         await using var server = await RunningServer.StartAsync();
-        var pending = await server.PreparedBasisAsync(ApiCalls.Draft([], [], ProcessingPurpose.Retrospective));
+        var watchlist = await server.AddWatchlistAsync("missing persons");
+        var pending = await server.PreparedBasisAsync(ApiCalls.Draft([], [watchlist.Id], ProcessingPurpose.Retrospective));
         Assert.Equal(LegalBasisStatus.PrerequisitesRecorded, pending.Status);
 
         await using var visitor = await chromium.VisitorAsync();
@@ -47,7 +48,8 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
     public async Task The_store_refuses_an_authorisation_without_prerequisites_and_the_page_says_so()
     {
         await using var server = await RunningServer.StartAsync();
-        var draft = await ApiCalls.ReadAsync<LegalBasis>(await server.Investigator.PostAsJsonAsync("/api/legal-bases", ApiCalls.Draft([], [], ProcessingPurpose.Retrospective), ApiCalls.Json));
+        var watchlist = await server.AddWatchlistAsync("missing persons");
+        var draft = await ApiCalls.ReadAsync<LegalBasis>(await server.Investigator.PostAsJsonAsync("/api/legal-bases", ApiCalls.Draft([], [watchlist.Id], ProcessingPurpose.Retrospective), ApiCalls.Json));
 
         await using var visitor = await chromium.VisitorAsync();
         await SignInAsync(server, visitor, "authority", landing: "/console/deployments");
@@ -71,8 +73,9 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
     public async Task A_verifier_sees_the_bases_but_no_action_and_the_page_has_no_serious_accessibility_violation()
     {
         await using var server = await RunningServer.StartAsync();
-        var pending = await server.PreparedBasisAsync(ApiCalls.Draft([], [], ProcessingPurpose.Retrospective));
-        var active = await server.AddActiveBasisAsync([], [], ProcessingPurpose.Retrospective);
+        var watchlist = await server.AddWatchlistAsync("missing persons");
+        var pending = await server.PreparedBasisAsync(ApiCalls.Draft([], [watchlist.Id], ProcessingPurpose.Retrospective));
+        var active = await server.AddActiveBasisAsync([], [watchlist.Id], ProcessingPurpose.Retrospective);
 
         await using var visitor = await chromium.VisitorAsync();
         await SignInAsync(server, visitor, "verifier");

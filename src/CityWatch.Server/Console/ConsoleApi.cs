@@ -159,7 +159,7 @@ internal static class ConsoleApi
     }
 
     /// <summary>The posted form, after its antiforgery token (field and cookie) has been checked.</summary>
-    private static async Task<IFormCollection> FormAsync(IAntiforgery antiforgery, HttpContext http)
+    internal static async Task<IFormCollection> FormAsync(IAntiforgery antiforgery, HttpContext http)
     {
         if (!http.Request.HasFormContentType)
         {
@@ -178,7 +178,7 @@ internal static class ConsoleApi
         return await http.Request.ReadFormAsync(http.RequestAborted);
     }
 
-    private static ConsoleViewer Viewer(IAntiforgery antiforgery, HttpContext http)
+    internal static ConsoleViewer Viewer(IAntiforgery antiforgery, HttpContext http)
     {
         var tokens = antiforgery.GetAndStoreTokens(http);
         var caller = http.Caller();
@@ -259,7 +259,7 @@ internal static class ConsoleApi
     }
 
     /// <summary>A console page: personal, so never cached.</summary>
-    private static RazorComponentResult<TPage> Page<TPage>(HttpContext http, object model)
+    internal static RazorComponentResult<TPage> Page<TPage>(HttpContext http, object model)
         where TPage : IComponent
     {
         http.Response.Headers.CacheControl = "no-store";

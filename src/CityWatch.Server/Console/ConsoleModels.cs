@@ -23,3 +23,6 @@ public sealed record ConsoleDeployment(Deployment Deployment, string Basis, IRea
 public sealed record DeploymentsPageModel(ConsoleViewer Viewer, IReadOnlyList<ConsoleDeployment> Deployments, bool CanStop);
 
 public sealed record MessagePageModel(ConsoleViewer Viewer, string Title, string Message, string BackHref, string BackText);
+
+/// <summary>The legal bases, newest first, and which lifecycle actions the viewer's roles allow (authorise and refuse; revoke).</summary>
+public sealed record BasesPageModel(ConsoleViewer Viewer, IReadOnlyList<LegalBasis> Bases, bool CanDecide, bool CanRevoke);

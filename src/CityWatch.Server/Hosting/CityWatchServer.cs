@@ -99,6 +99,7 @@ public static class CityWatchServer
         app.MapAuditApi();
         app.MapPortal();
         app.MapConsole();
+        app.MapConsoleBases();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

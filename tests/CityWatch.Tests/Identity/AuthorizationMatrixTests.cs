@@ -146,6 +146,10 @@ public sealed class AuthorizationMatrixTests
         ["POST /console/alerts/{id:long}/decision"] = ["Verifier"],
         ["GET /console/deployments"] = Staff,
         ["POST /console/deployments/{id:long}/stop"] = ["Operator", "Authority", "DataProtectionOfficer"],
+        ["GET /console/bases"] = Staff,
+        ["POST /console/bases/{id:long}/authorise"] = ["Authority"],
+        ["POST /console/bases/{id:long}/refuse"] = ["Authority"],
+        ["POST /console/bases/{id:long}/revoke"] = ["Authority", "DataProtectionOfficer"],
     };
 
     [Fact]

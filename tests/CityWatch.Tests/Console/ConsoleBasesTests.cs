@@ -45,7 +45,7 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
     }
 
     [Fact]
-    public async Task The_store_refuses_an_authorisation_without_prerequisites_and_the_page_says_so()
+    public async Task A_draft_offers_the_authority_no_authorisation_only_a_refusal_which_the_store_records()
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("missing persons");

@@ -15,8 +15,9 @@ public sealed class MigrationTests
 
         var expected = SchemaMigrations.Features.ToDictionary(f => f.Feature, f => f.Latest, StringComparer.Ordinal);
         Assert.Equal(expected, city.Database.SchemaVersions());
-        Assert.Equal(2, city.Database.SchemaVersions()["cameras"]);
+        Assert.Equal(3, city.Database.SchemaVersions()["cameras"]);
         Assert.Contains(("cameras", "latitude"), Columns(city.Database));
+        Assert.Contains(("camera_health_days", "minutes_up"), Columns(city.Database));
     }
 
     [Fact]
@@ -100,10 +101,11 @@ public sealed class MigrationTests
     public void A_migration_that_fails_leaves_neither_its_changes_nor_its_version_row()
     {
         using var city = new TestCity();
+        var cameras = SchemaMigrations.Features.Single(f => f.Feature == "cameras").Latest;
         var failing = SchemaMigrations.Features
             .Select(f => f.Feature != "cameras" ? f : f with
             {
-                Migrations = [.. f.Migrations, SchemaMigration.Sql(3, "ALTER TABLE cameras ADD COLUMN half_done TEXT NULL; SELECT * FROM no_such_table;")],
+                Migrations = [.. f.Migrations, SchemaMigration.Sql(cameras + 1, "ALTER TABLE cameras ADD COLUMN half_done TEXT NULL; SELECT * FROM no_such_table;")],
             })
             .ToList();
 
@@ -112,7 +114,7 @@ public sealed class MigrationTests
             Assert.Throws<SqliteException>(() => SchemaMigrations.Apply(connection, city.Time, city.Database.Path, failing));
         }
 
-        Assert.Equal(2, city.Database.SchemaVersions()["cameras"]);
+        Assert.Equal(cameras, city.Database.SchemaVersions()["cameras"]);
         Assert.DoesNotContain(("cameras", "half_done"), Columns(city.Database));
     }
 

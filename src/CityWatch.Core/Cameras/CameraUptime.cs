@@ -15,15 +15,27 @@ public sealed class CameraUptime(CityWatchDatabase database, TimeProvider time)
     public const int WindowDays = 30;
 
     /// <summary>Counts one minute observed for <paramref name="cameraId"/> on the UTC day of <paramref name="at"/>, up or not.</summary>
-    public void Record(long cameraId, DateTimeOffset at, bool up)
+    public void Record(long cameraId, DateTimeOffset at, bool up) => Record(at, [(cameraId, up)]);
+
+    /// <summary>
+    /// Counts one minute observed on the UTC day of <paramref name="at"/> for every camera sampled, in one
+    /// transaction (one disk sync for the whole register, not one per camera). A camera deleted since it was
+    /// sampled is skipped: its samples went with it.
+    /// </summary>
+    public void Record(DateTimeOffset at, IEnumerable<(long CameraId, bool Up)> samples)
     {
+        var day = Day(at);
         using var connection = database.Open();
+        using var transaction = connection.BeginTransaction();
         connection.Execute(
             """
-            INSERT INTO camera_health_days (camera_id, day, minutes_observed, minutes_up) VALUES (@cameraId, @day, 1, @up)
+            INSERT INTO camera_health_days (camera_id, day, minutes_observed, minutes_up)
+            SELECT id, @day, 1, @up FROM cameras WHERE id = @cameraId
             ON CONFLICT (camera_id, day) DO UPDATE SET minutes_observed = minutes_observed + 1, minutes_up = minutes_up + excluded.minutes_up
             """,
-            new { cameraId, day = Day(at), up = up ? 1 : 0 });
+            samples.Select(s => new { cameraId = s.CameraId, day, up = s.Up ? 1 : 0 }),
+            transaction);
+        transaction.Commit();
     }
 
     /// <summary>

@@ -51,18 +51,13 @@ internal sealed partial class CameraMonitor(
     /// <summary>Records one minute for every camera with a worker: up while its frames arrive.</summary>
     public void Sample()
     {
-        var now = time.GetUtcNow();
-        foreach (var (id, worker) in _workers)
+        try
         {
-            try
-            {
-                uptime.Record(id, now, worker.IsUp);
-            }
-            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
-            {
-                // e.g. the camera was deleted a moment ago (its samples went with it)
-                LogSampleFailed(logger, id, e.Message);
-            }
+            uptime.Record(time.GetUtcNow(), _workers.Select(w => (w.Key, w.Value.IsUp)).ToList());
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
+        {
+            LogSampleFailed(logger, e.Message);
         }
     }
 
@@ -239,6 +234,6 @@ internal sealed partial class CameraMonitor(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {Camera}: frame analysis failed: {Reason}")]
     private static partial void LogAnalysisFailed(ILogger logger, long camera, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Camera {Camera}: health sample not recorded: {Reason}")]
-    private static partial void LogSampleFailed(ILogger logger, long camera, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Camera health sample not recorded: {Reason}")]
+    private static partial void LogSampleFailed(ILogger logger, string reason);
 }

@@ -23,7 +23,7 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
         Assert.Equal(LegalBasisStatus.PrerequisitesRecorded, pending.Status);
 
         await using var visitor = await chromium.VisitorAsync();
-        await SignInAsync(server, visitor, "authority", landing: "/console/deployments");
+        await visitor.SignInAsync(server, "authority", landing: "/console/deployments");
         await visitor.Page.GetByRole(AriaRole.Link, new() { Name = "Legal bases" }).ClickAsync();
         await visitor.Page.WaitForURLAsync(new Uri(server.Address, "/console/bases").ToString());
         var row = visitor.Page.Locator($"tr[data-basis='{pending.Id}']");
@@ -52,7 +52,7 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
         var draft = await ApiCalls.ReadAsync<LegalBasis>(await server.Investigator.PostAsJsonAsync("/api/legal-bases", ApiCalls.Draft([], [watchlist.Id], ProcessingPurpose.Retrospective), ApiCalls.Json));
 
         await using var visitor = await chromium.VisitorAsync();
-        await SignInAsync(server, visitor, "authority", landing: "/console/deployments");
+        await visitor.SignInAsync(server, "authority", landing: "/console/deployments");
         await visitor.OpenAsync(server.Address, "/console/bases");
         var row = visitor.Page.Locator($"tr[data-basis='{draft.Id}']");
         await Assertions.Expect(row.Locator("td.status")).ToContainTextAsync("draft");
@@ -78,7 +78,7 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
         var active = await server.AddActiveBasisAsync([], [watchlist.Id], ProcessingPurpose.Retrospective);
 
         await using var visitor = await chromium.VisitorAsync();
-        await SignInAsync(server, visitor, "verifier");
+        await visitor.SignInAsync(server, "verifier");
         await visitor.OpenAsync(server.Address, "/console/bases");
         await Assertions.Expect(visitor.Page.Locator("#bases tbody tr")).ToHaveCountAsync(2);
         await Assertions.Expect(visitor.Page.Locator($"tr[data-basis='{pending.Id}'] td.status")).ToContainTextAsync("pending");
@@ -88,7 +88,7 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
 
         // The DPO may revoke, as through the API, but not decide.
         await using var dpo = await chromium.VisitorAsync();
-        await SignInAsync(server, dpo, "dpo");
+        await dpo.SignInAsync(server, "dpo");
         await dpo.OpenAsync(server.Address, "/console/bases");
         Assert.Equal(0, await dpo.Page.GetByRole(AriaRole.Button, new() { NameRegex = new System.Text.RegularExpressions.Regex("^(Authorise|Refuse)") }).CountAsync());
         await dpo.Page.GetByRole(AriaRole.Button, new() { Name = $"Revoke basis {active.Id}" }).ClickAsync();
@@ -96,15 +96,5 @@ public sealed class ConsoleBasesTests(Chromium chromium) : IClassFixture<Chromiu
         Assert.Equal(LegalBasisStatus.Revoked, server.Services.GetRequiredService<LegalBasisStore>().Get(active.Id).Status);
         visitor.AssertNoProblems();
         dpo.AssertNoProblems();
-    }
-
-    private static async Task SignInAsync(RunningServer server, Visitor visitor, string username, string landing = "/console/alerts")
-    {
-        await visitor.OpenAsync(server.Address, "/console/sign-in");
-        await visitor.Page.GetByLabel("Username").FillAsync(username);
-        await visitor.Page.GetByLabel("Password").FillAsync(RunningServer.Password);
-        await visitor.Page.GetByLabel("Authenticator code").FillAsync(server.TotpCode(username));
-        await visitor.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await visitor.Page.WaitForURLAsync(new Uri(server.Address, landing).ToString());
     }
 }

@@ -35,7 +35,7 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
 
         // The verifier's queue is open, and empty, before anything is watched.
         await using var verifier = await chromium.VisitorAsync();
-        await SignInAsync(server, verifier, "verifier", "/console/alerts");
+        await verifier.SignInAsync(server, "verifier", "/console/alerts");
         await Assertions.Expect(verifier.Page.Locator("#queue-empty")).ToBeVisibleAsync();
         await verifier.Page.EvaluateAsync("() => { window.citywatchNotReloaded = true; }");
 
@@ -58,7 +58,7 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
 
         // 2. An overseer stops the deployment from the console.
         await using var overseer = await chromium.VisitorAsync();
-        await SignInAsync(server, overseer, "authority", "/console/deployments");
+        await overseer.SignInAsync(server, "authority", "/console/deployments");
         var row = overseer.Page.Locator($"tr[data-deployment='{deployment.Id}']");
         await row.GetByLabel("Reason").FillAsync("live stop check");
         await row.GetByRole(AriaRole.Button, new() { Name = $"Stop deployment {deployment.Id}" }).ClickAsync();
@@ -97,7 +97,7 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
         var older = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"), camera.Id, watchlist.Id);
         var newer = server.AddAlert(EvidenceFixture.PhotoCrop("obama2.jpg"), camera.Id, watchlist.Id);
         await using var visitor = await chromium.VisitorAsync();
-        await SignInAsync(server, visitor, "verifier", "/console/alerts");
+        await visitor.SignInAsync(server, "verifier", "/console/alerts");
         var page = visitor.Page;
 
         // Tab from the top of the queue to the newest alert, Enter opens it.
@@ -168,14 +168,4 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
 
     private static List<long> AlertIds(AlertStore alerts, long cameraId) =>
         alerts.List(0, 500, cameraId).Items.Select(a => a.Id).Order().ToList();
-
-    private static async Task SignInAsync(RunningServer server, Visitor visitor, string username, string landing)
-    {
-        await visitor.OpenAsync(server.Address, "/console/sign-in");
-        await visitor.Page.GetByLabel("Username").FillAsync(username);
-        await visitor.Page.GetByLabel("Password").FillAsync(RunningServer.Password);
-        await visitor.Page.GetByLabel("Authenticator code").FillAsync(server.TotpCode(username));
-        await visitor.Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await visitor.Page.WaitForURLAsync(new Uri(server.Address, landing).ToString());
-    }
 }

@@ -62,7 +62,7 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         Assert.Equal(["console: Failed to load resource: the server responded with a status of 401 (Unauthorized)"], visitor.Problems.Select(p => p.Split(" (http", 2)[0]));
         visitor.Problems.Clear(); // the refused sign-in's 401, which Chromium reports as an error
 
-        await SignInAsync(server, visitor, "verifier");
+        await visitor.SignInAsync(server, "verifier");
         await Assertions.Expect(visitor.Page.GetByRole(AriaRole.Heading, new() { Name = "Alerts", Exact = true })).ToBeVisibleAsync();
         await Assertions.Expect(visitor.Page.Locator("#queue-empty")).ToBeVisibleAsync();
 
@@ -102,7 +102,7 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         var path = $"/console/alerts/{alert.Id}";
 
         await using var first = await chromium.VisitorAsync();
-        await SignInAsync(server, first, "verifier");
+        await first.SignInAsync(server, "verifier");
         await first.OpenAsync(server.Address, path);
         var stale = await first.Page.Context.NewPageAsync(); // the same alert left open in a second tab
         await stale.GotoAsync(new Uri(server.Address, path).ToString());
@@ -123,7 +123,7 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
 
         // The second verifier sees the candidate exactly as if nobody had decided.
         await using var second = await chromium.VisitorAsync();
-        await SignInAsync(server, second, "verifier2");
+        await second.SignInAsync(server, "verifier2");
         await Assertions.Expect(second.Page.Locator($"li[data-alert='{alert.Id}']")).ToContainTextAsync("pending");
         await second.OpenAsync(server.Address, path);
         await Assertions.Expect(second.Page.Locator("#status")).ToHaveTextAsync(AlertVerification.Pending);
@@ -154,7 +154,7 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         var deployment = server.Services.GetRequiredService<DeploymentStore>().Running().Single();
 
         await using var visitor = await chromium.VisitorAsync();
-        await SignInAsync(server, visitor, "authority", landing: "/console/deployments");
+        await visitor.SignInAsync(server, "authority", landing: "/console/deployments");
         Assert.Equal(0, await visitor.Page.GetByRole(AriaRole.Link, new() { Name = "Alerts" }).CountAsync()); // an authority does not see alerts
         var row = visitor.Page.Locator($"tr[data-deployment='{deployment.Id}']");
         await Assertions.Expect(row.Locator("td.state")).ToContainTextAsync("running");
@@ -187,7 +187,7 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         }
 
         await using var visitor = await chromium.VisitorAsync();
-        await SignInAsync(server, visitor, "verifier");
+        await visitor.SignInAsync(server, "verifier");
         await visitor.AssertAccessibleAsync();
         await visitor.ScreenshotAsync("console-alerts");
         await visitor.OpenAsync(server.Address, "/console/deployments");
@@ -197,12 +197,6 @@ public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
         visitor.AssertNoProblems();
     }
 
-    private static async Task SignInAsync(RunningServer server, Visitor visitor, string username, string landing = "/console/alerts")
-    {
-        await visitor.OpenAsync(server.Address, "/console/sign-in");
-        await FillSignInAsync(visitor.Page, username, RunningServer.Password, server.TotpCode(username));
-        await visitor.Page.WaitForURLAsync(new Uri(server.Address, landing).ToString());
-    }
 
     private static async Task FillSignInAsync(IPage page, string username, string password, string code)
     {

@@ -72,6 +72,17 @@ public sealed class Visitor(IBrowserContext context, IPage page) : IAsyncDisposa
         return response;
     }
 
+    /// <summary>Signs <paramref name="username"/> in on the console's sign-in page (password and authenticator code) and waits for <paramref name="landing"/>.</summary>
+    public async Task SignInAsync(Support.RunningServer server, string username, string landing = "/console/alerts")
+    {
+        await OpenAsync(server.Address, "/console/sign-in");
+        await Page.GetByLabel("Username").FillAsync(username);
+        await Page.GetByLabel("Password").FillAsync(Support.RunningServer.Password);
+        await Page.GetByLabel("Authenticator code").FillAsync(server.TotpCode(username));
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Page.WaitForURLAsync(new Uri(server.Address, landing).ToString());
+    }
+
     /// <summary>No script error, CSP violation or dialog so far.</summary>
     public void AssertNoProblems() => Assert.True(Problems.Count == 0, string.Join("\n", Problems));
 

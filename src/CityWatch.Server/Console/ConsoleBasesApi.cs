@@ -59,27 +59,15 @@ internal static class ConsoleBasesApi
     private static async Task<IResult> ActAsync(IAntiforgery antiforgery, HttpContext http, string refusedTitle, Func<IFormCollection, Task<LegalBasis>> act)
     {
         var form = await ConsoleApi.FormAsync(antiforgery, http);
-        int status;
-        string message;
         try
         {
             await act(form);
             return TypedResults.Redirect(PagePath);
         }
-        catch (ConflictException refused)
+        catch (Exception refused) when (refused is ConflictException or PolicyRefusedException or InvalidRequestException)
         {
-            (status, message) = (StatusCodes.Status409Conflict, refused.Message);
+            http.Response.StatusCode = ProblemMapping.StatusFor(refused);
+            return ConsoleApi.Page<MessagePage>(http, new MessagePageModel(ConsoleApi.Viewer(antiforgery, http), refusedTitle, refused.Message, PagePath, "Back to the legal bases"));
         }
-        catch (PolicyRefusedException refused)
-        {
-            (status, message) = (StatusCodes.Status403Forbidden, refused.Message);
-        }
-        catch (InvalidRequestException refused)
-        {
-            (status, message) = (StatusCodes.Status400BadRequest, refused.Message);
-        }
-
-        http.Response.StatusCode = status;
-        return ConsoleApi.Page<MessagePage>(http, new MessagePageModel(ConsoleApi.Viewer(antiforgery, http), refusedTitle, message, PagePath, "Back to the legal bases"));
     }
 }

@@ -95,7 +95,7 @@ internal static class ProblemMapping
         return app;
     }
 
-    private static int StatusFor(Exception error) => error switch
+    internal static int StatusFor(Exception error) => error switch
     {
         InvalidRequestException => StatusCodes.Status400BadRequest,
         BadHttpRequestException bad => bad.StatusCode,

@@ -20,7 +20,8 @@ public sealed class CameraUptime(CityWatchDatabase database, TimeProvider time)
     /// <summary>
     /// Counts one minute observed on the UTC day of <paramref name="at"/> for every camera sampled, in one
     /// transaction (one disk sync for the whole register, not one per camera). A camera deleted since it was
-    /// sampled is skipped: its samples went with it.
+    /// sampled is skipped: its samples went with it. Days that have left the window are deleted in the same
+    /// transaction: the register never reports them, so they are not kept.
     /// </summary>
     public void Record(DateTimeOffset at, IEnumerable<(long CameraId, bool Up)> samples)
     {
@@ -34,6 +35,10 @@ public sealed class CameraUptime(CityWatchDatabase database, TimeProvider time)
             ON CONFLICT (camera_id, day) DO UPDATE SET minutes_observed = minutes_observed + 1, minutes_up = minutes_up + excluded.minutes_up
             """,
             samples.Select(s => new { cameraId = s.CameraId, day, up = s.Up ? 1 : 0 }),
+            transaction);
+        connection.Execute(
+            "DELETE FROM camera_health_days WHERE day <= @before",
+            new { before = Day(at.AddDays(-WindowDays)) },
             transaction);
         transaction.Commit();
     }

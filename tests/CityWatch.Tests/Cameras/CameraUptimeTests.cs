@@ -51,6 +51,25 @@ public sealed class CameraUptimeTests
     }
 
     [Fact]
+    public void A_day_that_has_left_the_window_is_deleted_when_the_next_minute_is_recorded()
+    {
+        using var city = new TestCity();
+        var camera = city.AddCamera("CAM-1");
+        var uptime = new CameraUptime(city.Database, city.Time);
+        uptime.Record(camera.Id, city.Time.GetUtcNow(), up: false);
+        Assert.Equal(1, HealthDays(city));
+
+        city.Time.Advance(TimeSpan.FromDays(29));
+        uptime.Record(camera.Id, city.Time.GetUtcNow(), up: true);
+        Assert.Equal(2, HealthDays(city));
+
+        city.Time.Advance(TimeSpan.FromDays(1));
+        uptime.Record(camera.Id, city.Time.GetUtcNow(), up: true);
+        Assert.Equal(2, HealthDays(city));
+        Assert.Equal(1.0, uptime.Shares()[camera.Id]);
+    }
+
+    [Fact]
     public void Deleting_a_camera_deletes_its_health_samples()
     {
         using var city = new TestCity();
@@ -66,5 +85,11 @@ public sealed class CameraUptimeTests
         }
 
         Assert.Empty(uptime.Shares());
+    }
+
+    private static long HealthDays(TestCity city)
+    {
+        using var connection = city.Database.Open();
+        return Dapper.SqlMapper.ExecuteScalar<long>(connection, "SELECT COUNT(*) FROM camera_health_days");
     }
 }

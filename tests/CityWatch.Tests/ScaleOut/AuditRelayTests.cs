@@ -188,6 +188,31 @@ public sealed class AuditRelayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_event_the_database_could_not_take_leaves_nothing_behind_and_lands_when_delivered_again()
+    {
+        var publisher = await AuditPublisher.OpenAsync(_nats);
+        // A trail that has shut down refuses to stage: the failure comes inside the ingest's transaction.
+        var stopped = new AuditTrail(_city.Database, _city.Time);
+        await stopped.DisposeAsync();
+        var failing = await OpenIngestAsync(audit: stopped);
+        await publisher.PublishAsync(AuditEvent.Under(await AcquireAsync("cam-1", "worker-a"), Act("worker-a", "taken on the second delivery")));
+
+        await IngestUntilAsync(failing, c => c.Failed == 1);
+
+        using (var connection = _city.Database.Open())
+        {
+            Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received"));
+            Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM camera_fences"));
+        }
+
+        var ingest = await OpenIngestAsync();
+        await IngestUntilAsync(ingest, c => c.Accepted == 1);
+        Assert.Single(await LoggedAsync("taken on the second delivery"));
+        Assert.Equal(0, failing.Counts.Accepted);
+        AssertLogVerifies();
+    }
+
+    [Fact]
     public async Task A_publish_that_JetStream_does_not_acknowledge_throws_naming_the_event()
     {
         var publisher = await AuditPublisher.OpenAsync(_nats);
@@ -216,8 +241,8 @@ public sealed class AuditRelayTests : IAsyncLifetime
 
     private static AuditRecord Act(string worker, string outcome) => new(worker, AuditActions.Match, outcome);
 
-    private Task<AuditIngest> OpenIngestAsync(string consumer = AuditIngest.DefaultConsumer) =>
-        AuditIngest.OpenAsync(_nats, _city.Database, _city.Audit, _city.Time, new AuditIngestOptions
+    private Task<AuditIngest> OpenIngestAsync(string consumer = AuditIngest.DefaultConsumer, AuditTrail? audit = null) =>
+        AuditIngest.OpenAsync(_nats, _city.Database, audit ?? _city.Audit, _city.Time, new AuditIngestOptions
         {
             Consumer = consumer,
             AckWait = TimeSpan.FromSeconds(1),

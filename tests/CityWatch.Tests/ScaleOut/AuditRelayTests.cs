@@ -2,6 +2,7 @@ using CityWatch.Audit;
 using CityWatch.ScaleOut;
 using CityWatch.Tests.Support;
 using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 
@@ -210,6 +211,55 @@ public sealed class AuditRelayTests : IAsyncLifetime
         Assert.Single(await LoggedAsync("taken on the second delivery"));
         Assert.Equal(0, failing.Counts.Accepted);
         AssertLogVerifies();
+    }
+
+    [Fact]
+    public async Task A_server_given_a_nats_url_takes_worker_events_into_its_log()
+    {
+        await using var server = await RunningServer.StartAsync(configure: o => o with { NatsUrl = _server.Url });
+        var publisher = await AuditPublisher.OpenAsync(_nats);
+        var auditEvent = AuditEvent.Under(await AcquireAsync("cam-1", "worker-a"), Act("worker-a", "through the server"));
+
+        await publisher.PublishAsync(auditEvent);
+
+        var audit = server.Services.GetRequiredService<AuditTrail>();
+        await RunningServer.WaitUntilAsync(
+            async () =>
+            {
+                await audit.FlushAsync();
+                return audit.Read(0, 10_000).Any(a => a.Outcome == "through the server");
+            },
+            TimeSpan.FromSeconds(30),
+            "the worker's event in the server's log");
+        Assert.Single(audit.Read(0, 10_000), a => a.Outcome == "through the server");
+    }
+
+    [Fact]
+    public async Task Serve_refuses_a_nats_url_that_is_not_one_with_one_line()
+    {
+        var data = TestPaths.NewScratchDirectory();
+        try
+        {
+            TestPaths.KekFor(data);
+            var refused = await CliRunner.RunAsync(
+                "serve", "--data", data, "--models", TestPaths.Models, "--urls", "http://127.0.0.1:0", "--kek-file", TestPaths.KekFileFor(data), "--nats", "http://127.0.0.1:4222");
+
+            Assert.Equal(1, refused.ExitCode);
+            Assert.StartsWith("error: --nats must be a nats:// URL", Assert.Single(refused.Errors), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+            TestPaths.DeleteKekOf(data);
+        }
+    }
+
+    [Fact]
+    public async Task Workers_and_the_server_opening_the_stream_at_once_all_succeed()
+    {
+        var opened = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => AuditPublisher.OpenAsync(_nats)));
+
+        Assert.All(opened, p => Assert.Equal(AuditPublisher.DefaultStream, p.Stream));
     }
 
     [Fact]

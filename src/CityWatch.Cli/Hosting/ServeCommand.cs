@@ -18,7 +18,8 @@ internal static class ServeCommand
         var witnessStates = new Option<string[]>("--witness-state") { Description = "A witness folder whose state the log is checked against at start (repeatable)", AllowMultipleArgumentsPerToken = true };
         var maxUpload = new Option<long>("--max-upload-mib") { Description = "The largest media file an analysis job accepts by upload, in MiB", DefaultValueFactory = _ => 4096 };
         var recordings = new Option<string?>("--recordings") { Description = "The folder of recordings the city holds, which `analyze --url` may name (default: none)" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222) whose workers' audit events this server takes into its log (default: none)" };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
@@ -33,6 +34,9 @@ internal static class ServeCommand
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
                 MaxUploadBytes = result.GetValue(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException("--max-upload-mib must be positive"),
+                NatsUrl = result.GetValue(nats) is { Length: > 0 } natsUrl
+                    ? (Uri.TryCreate(natsUrl, UriKind.Absolute, out var parsed) && parsed.Scheme is "nats" or "tls" ? natsUrl : throw new ArgumentException($"--nats must be a nats:// URL, not '{natsUrl}'"))
+                    : null,
                 RecordingsDirectory = result.GetValue(recordings) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
                 Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority
                     ? new OidcOptions(authority, result.GetValue(oidcClient)!, Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))

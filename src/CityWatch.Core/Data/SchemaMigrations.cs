@@ -51,6 +51,7 @@ internal static class SchemaMigrations
         new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql)]),
         new("identity", [SchemaMigration.Sql(1, Identity.IdentitySchema.Sql)]),
         new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql)]),
+        new("scaleout", [SchemaMigration.Sql(1, ScaleOut.ScaleOutSchema.Sql)]),
     ];
 
     /// <summary>

@@ -21,6 +21,7 @@ using CityWatch.Server.OperatorConsole;
 using CityWatch.Server.Policy;
 using CityWatch.Server.Portal;
 using CityWatch.Server.Recognition;
+using CityWatch.Server.ScaleOut;
 using CityWatch.Server.Settings;
 using CityWatch.Server.Transparency;
 using CityWatch.Server.SubjectAccess;
@@ -61,6 +62,7 @@ public static class CityWatchServer
         builder.Services.AddVerificationAndRetention();
         builder.Services.AddInvestigations();
         builder.Services.AddPortal(options, builder.Configuration);
+        builder.Services.AddScaleOut(options);
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoCity>();

@@ -48,6 +48,12 @@ public sealed record ServerOptions
     /// <summary>The public camera map's tile URL template (optional; else the configuration's <c>Portal:TileUrl</c>, else no tiles).</summary>
     public string? PortalTileUrl { get; init; }
 
+    /// <summary>
+    /// The NATS server (<c>nats://host:port</c>, JetStream on) that workers publish audit events to; when set, this
+    /// server takes them into its log (<see cref="CityWatch.ScaleOut.AuditIngest"/>). Null: no ingest.
+    /// </summary>
+    public string? NatsUrl { get; init; }
+
     /// <summary>The clock everything reads (tests pass a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

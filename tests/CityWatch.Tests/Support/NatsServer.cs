@@ -7,18 +7,20 @@ namespace CityWatch.Tests.Support;
 
 /// <summary>
 /// A real nats-server with JetStream (/usr/sbin/nats-server -js) on 127.0.0.1 with a free port and a temporary
-/// store folder; killed, and the folder deleted, on dispose.
+/// store folder; killed, and the folder deleted, on dispose. <see cref="RestartAsync"/> stops and starts it on the same port and folder.
 /// </summary>
 public sealed class NatsServer : IDisposable
 {
     private const string Binary = "/usr/sbin/nats-server";
-    private readonly Process _process;
     private readonly string _storeDir;
+    private readonly int _port;
+    private Process _process;
 
     private NatsServer(Process process, string storeDir, int port)
     {
         _process = process;
         _storeDir = storeDir;
+        _port = port;
         Url = $"nats://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
     }
 
@@ -33,6 +35,50 @@ public sealed class NatsServer : IDisposable
 
         var storeDir = Directory.CreateTempSubdirectory("citywatch-nats-").FullName;
         var port = FreePort();
+        var (process, ready) = Launch(storeDir, port);
+        var server = new NatsServer(process, storeDir, port);
+        try
+        {
+            await ready.WaitAsync(TimeSpan.FromSeconds(30));
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Stops nats-server the way an operator does (SIGTERM: it shuts down cleanly) and starts it again on the same
+    /// port and store folder, so what JetStream stored must come back from disk.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        if (!_process.HasExited)
+        {
+            var kill = new ProcessStartInfo("/bin/kill") { UseShellExecute = false };
+            kill.ArgumentList.Add("-TERM");
+            kill.ArgumentList.Add(_process.Id.ToString(CultureInfo.InvariantCulture));
+#pragma warning disable RS0030
+            using (var signal = Process.Start(kill)!)
+#pragma warning restore RS0030
+            {
+                await signal.WaitForExitAsync();
+            }
+
+            using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await _process.WaitForExitAsync(stopped.Token);
+        }
+
+        _process.Dispose();
+        var (process, ready) = Launch(_storeDir, _port);
+        _process = process;
+        await ready.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    private static (Process Process, Task Ready) Launch(string storeDir, int port)
+    {
         var startInfo = new ProcessStartInfo(Binary)
         {
             UseShellExecute = false,
@@ -71,17 +117,7 @@ public sealed class NatsServer : IDisposable
         process.OutputDataReceived += (_, _) => { };
         process.BeginErrorReadLine();
         process.BeginOutputReadLine();
-        var server = new NatsServer(process, storeDir, port);
-        try
-        {
-            await ready.Task.WaitAsync(TimeSpan.FromSeconds(30));
-            return server;
-        }
-        catch
-        {
-            server.Dispose();
-            throw;
-        }
+        return (process, ready.Task);
     }
 
     public void Dispose()

@@ -6,7 +6,9 @@ namespace CityWatch.Ingest;
 /// Decides, per frame of one camera, whether the frame is worth analysing: it is when its picture changed
 /// since the last analysed frame. Each frame is reduced to a small luma copy (<see cref="Width"/> x
 /// <see cref="Height"/>, each cell the mean grey level of its block of pixels); the frame passes when the mean
-/// absolute difference from the last analysed frame's copy is at least the threshold, and in any case once
+/// absolute difference from the last analysed frame's copy is at least the threshold, or when at least
+/// <see cref="ChangedCells"/> cells changed by <see cref="CellChange"/> grey levels or more (one small person
+/// walking through a wide view moves the mean by well under a grey level, but a few cells by tens), and in any case once
 /// <paramref name="maxSkip"/> has gone by since the last analysed frame (a person standing still is still
 /// seen). The first frame always passes. Not biometric: it looks at the whole picture, never at a face.
 /// One instance per camera; not thread-safe.
@@ -17,6 +19,12 @@ internal sealed class MotionGate(double threshold, TimeSpan maxSkip)
 {
     public const int Width = 64;
     public const int Height = 36;
+
+    /// <summary>A cell whose mean grey level moved this much changed (pixel and compression noise move a cell's mean by a level or two).</summary>
+    public const int CellChange = 16;
+
+    /// <summary>This many changed cells let a frame through whatever the mean difference.</summary>
+    public const int ChangedCells = 3;
 
     private readonly byte[] _current = new byte[Width * Height];
     private readonly byte[] _reference = new byte[Width * Height];
@@ -53,8 +61,9 @@ internal sealed class MotionGate(double threshold, TimeSpan maxSkip)
             return Pass(at);
         }
 
-        LastDifference = MeanAbsoluteDifference(_current, _reference);
-        if (LastDifference >= threshold || at - since >= maxSkip)
+        var (mean, changed) = Compare(_current, _reference);
+        LastDifference = mean;
+        if (mean >= threshold || changed >= ChangedCells || at - since >= maxSkip)
         {
             return Pass(at);
         }
@@ -95,15 +104,22 @@ internal sealed class MotionGate(double threshold, TimeSpan maxSkip)
         }
     }
 
-    private static double MeanAbsoluteDifference(byte[] a, byte[] b)
+    /// <summary>The mean absolute difference of two luma copies, and how many cells differ by at least <see cref="CellChange"/>.</summary>
+    private static (double Mean, int Changed) Compare(byte[] a, byte[] b)
     {
         long sum = 0;
+        var changed = 0;
         for (var i = 0; i < a.Length; i++)
         {
-            sum += Math.Abs(a[i] - b[i]);
+            var d = Math.Abs(a[i] - b[i]);
+            sum += d;
+            if (d >= CellChange)
+            {
+                changed++;
+            }
         }
 
-        return (double)sum / a.Length;
+        return ((double)sum / a.Length, changed);
     }
 
     private bool Pass(TimeSpan at)

@@ -59,6 +59,24 @@ public class MotionGateTests
     }
 
     [Fact]
+    public void A_small_person_walking_through_a_wide_view_passes()
+    {
+        var gate = new MotionGate(threshold: 1.5, maxSkip: TimeSpan.FromSeconds(10));
+        var frame = Noise(640, 360, seed: 1);
+        var walker = Copy(frame);
+        // A distant figure 24 x 60 pixels (under 1 % of the picture), much darker than the scene behind it.
+        for (var y = 200; y < 260; y++)
+        {
+            walker.Pixels.AsSpan((y * walker.Stride) + (300 * 3), 24 * 3).Fill(5);
+        }
+
+        gate.ShouldAnalyse(frame, TimeSpan.Zero);
+
+        Assert.True(gate.ShouldAnalyse(walker, Half));
+        Assert.True(gate.LastDifference < 1.5, $"the mean alone would have gated it: {gate.LastDifference}");
+    }
+
+    [Fact]
     public void A_still_scene_is_analysed_again_once_the_longest_skip_has_gone_by()
     {
         var gate = new MotionGate(threshold: 1.5, maxSkip: TimeSpan.FromSeconds(2));

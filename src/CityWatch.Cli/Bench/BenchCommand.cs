@@ -2,19 +2,20 @@ using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CityWatch.Cli.Hosting;
+using CityWatch.Vision;
 using Spectre.Console;
 
 namespace CityWatch.Cli.Bench;
 
 /// <summary>
-/// `citywatch bench match` and `bench audit`: measurements a city can rerun on its own hardware, each beside its baseline in the
+/// `citywatch bench match`, `bench audit` and `bench ingest`: measurements a city can rerun on its own hardware, each beside its baseline in the
 /// same run; progress on stderr, the figures on stdout (one JSON object with --json).
 /// </summary>
 internal static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit() };
+    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest() };
 
     private static Command Match()
     {
@@ -98,6 +99,100 @@ internal static class BenchCommand
         return command;
     }
 
+    private static Command Ingest()
+    {
+        var seconds = new Option<int>("--seconds") { Description = "Seconds of video each stream decodes (the shared clip, looped)", DefaultValueFactory = _ => 10 };
+        var streams = new Option<int>("--streams") { Description = "Concurrent cameras (frame sources, one ffmpeg each)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var keyInterval = new Option<double>("--keyframe-interval") { Description = "Seconds between key frames of the 720p source the bench encodes (a camera's GOP setting)", DefaultValueFactory = _ => 0.5 };
+        var width = new Option<int>("--source-width") { Description = "Width of the 16:9 source the bench encodes (1280: a 720p main stream; 640: a sub-stream)", DefaultValueFactory = _ => 1280 };
+        var video = new Option<string?>("--video") { Description = "The clip to re-encode as the camera (default: short_hamilton_clip.mp4 in the shared data)" };
+        var source = new Option<string>("--data-source")
+        {
+            Description = "Where the shared sample data is (for the default clip)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? Path.Combine("..", "shared", "data"),
+        };
+        var noDetection = new Option<bool>("--no-detection") { Description = "Decode and gate only: leave face detection out of the per-camera cost (no models needed)" };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var command = new Command("ingest", "Cameras per core: key frames and the motion gate against full decode with the fps filter, CPU time of ffmpeg and this process")
+        {
+            seconds, streams, keyInterval, width, video, source, noDetection, json, CliCommon.Models,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var s = result.GetValue(seconds);
+            var n = result.GetValue(streams);
+            var k = result.GetValue(keyInterval);
+            if (s < 1 || n < 1)
+            {
+                throw new InvalidRequestException("--seconds and --streams must be at least 1");
+            }
+
+            if (!double.IsFinite(k) || k is < 0.04 or > 60)
+            {
+                throw new InvalidRequestException("--keyframe-interval must be from 0.04 to 60 seconds");
+            }
+
+            var w = result.GetValue(width);
+            if (w is < 64 or > 7680 || w % 2 != 0)
+            {
+                throw new InvalidRequestException("--source-width must be an even number from 64 to 7680");
+            }
+
+            var clip = result.GetValue(video) ?? Path.Combine(result.GetValue(source)!, ModelCatalog.HamiltonClip);
+            var models = result.GetValue(noDetection) ? null : Path.GetFullPath(result.GetValue(CliCommon.Models)!);
+            var figures = await WithStepsAsync(step => IngestBench.RunAsync(clip, s, n, k, w, models, step, cancellationToken));
+            var output = Json(figures);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(output.ToJsonString(Indented));
+            }
+            else
+            {
+                var table = new Table().AddColumns("figure", "value");
+                foreach (var (key, value) in output)
+                {
+                    table.AddRow(Markup.Escape(key), Markup.Escape(value?.ToJsonString() ?? "null"));
+                }
+
+                AnsiConsole.Write(table);
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static JsonObject Json(IngestFigures f) => new()
+    {
+        ["seconds"] = f.Seconds,
+        ["streams"] = f.Streams,
+        ["cores"] = f.Cores,
+        ["analysis_fps"] = f.AnalysisFps,
+        ["analysis_width"] = f.AnalysisWidth,
+        ["source"] = f.Source,
+        ["keyframe_interval_s"] = f.KeyFrameIntervalSeconds,
+        ["includes_detection"] = f.IncludesDetection,
+        ["decode_mode"] = f.Product.KeyFramesOnly ? "keyframes" : "all",
+        ["cameras_per_core"] = Round(f.CamerasPerCore),
+        ["baseline_cameras_per_core"] = Round(f.BaselineCamerasPerCore),
+        ["ratio"] = Round(f.CamerasPerCore / f.BaselineCamerasPerCore),
+        ["cpu_ms_per_camera_s"] = Round(1000 * f.Product.CpuPerCameraSecond(f.Streams, f.Seconds)),
+        ["baseline_cpu_ms_per_camera_s"] = Round(1000 * f.Baseline.CpuPerCameraSecond(f.Streams, f.Seconds)),
+        ["ffmpeg_cpu_s"] = Round(f.Product.ChildCpuSeconds),
+        ["own_cpu_s"] = Round(f.Product.CpuSeconds - f.Product.ChildCpuSeconds),
+        ["baseline_ffmpeg_cpu_s"] = Round(f.Baseline.ChildCpuSeconds),
+        ["baseline_own_cpu_s"] = Round(f.Baseline.CpuSeconds - f.Baseline.ChildCpuSeconds),
+        ["frames_decoded"] = f.Product.FramesDecoded,
+        ["frames_gated"] = f.Product.FramesGated,
+        ["frames_detected"] = f.Product.FramesDetected,
+        ["faces"] = f.Product.Faces,
+        ["baseline_frames_decoded"] = f.Baseline.FramesDecoded,
+        ["baseline_frames_detected"] = f.Baseline.FramesDetected,
+        ["baseline_faces"] = f.Baseline.Faces,
+        ["wall_s"] = Round(f.Product.WallSeconds),
+        ["baseline_wall_s"] = Round(f.Baseline.WallSeconds),
+    };
+
     private static JsonObject Json(AuditFigures f) => new()
     {
         ["seconds"] = f.Seconds,
@@ -141,6 +236,18 @@ internal static class BenchCommand
     };
 
     private static double Round(double value) => Math.Round(value, 4);
+
+    /// <summary>The asynchronous <see cref="WithSteps{T}"/>.</summary>
+    private static async Task<T> WithStepsAsync<T>(Func<Action<string>, Task<T>> body)
+    {
+        if (Console.IsErrorRedirected)
+        {
+            return await body(what => Console.Error.WriteLine(what));
+        }
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return await console.Status().StartAsync("starting", context => body(what => context.Status(what)));
+    }
 
     /// <summary>Runs <paramref name="body"/> with a spinner on stderr naming the current step (plain lines when stderr is redirected).</summary>
     private static T WithSteps<T>(Func<Action<string>, T> body)

@@ -34,7 +34,11 @@ internal sealed record CameraHealthSnapshot(
     long Reconnects,
     int ConsecutiveFailures,
     string? LastError,
-    DateTimeOffset? LastErrorAt);
+    DateTimeOffset? LastErrorAt)
+{
+    /// <summary>Frames the motion gate kept from analysis because nothing moved (<see cref="CameraHealth.FrameGated"/>).</summary>
+    public long FramesGated { get; init; }
+}
 
 /// <summary>
 /// The live health record of one camera. <see cref="FrameSource"/> updates it; the camera worker
@@ -50,6 +54,7 @@ internal sealed class CameraHealth
     private long _decoded;
     private long _analysed;
     private long _dropped;
+    private long _gated;
     private long _reconnects;
     private int _consecutiveFailures;
     private string? _lastError;
@@ -81,12 +86,18 @@ internal sealed class CameraHealth
         lock (_lock)
         {
             return new CameraHealthSnapshot(
-                CameraId, _state, _since, _lastFrameAt, _decoded, _analysed, _dropped, _reconnects, _consecutiveFailures, _lastError, _lastErrorAt);
+                CameraId, _state, _since, _lastFrameAt, _decoded, _analysed, _dropped, _reconnects, _consecutiveFailures, _lastError, _lastErrorAt)
+            {
+                FramesGated = Interlocked.Read(ref _gated),
+            };
         }
     }
 
     /// <summary>The consumer finished analysing one frame of this camera.</summary>
     public void FrameAnalysed() => Interlocked.Increment(ref _analysed);
+
+    /// <summary>The consumer's motion gate skipped one frame of this camera (nothing moved).</summary>
+    public void FrameGated() => Interlocked.Increment(ref _gated);
 
     internal void FrameDropped() => Interlocked.Increment(ref _dropped);
 

@@ -15,14 +15,19 @@ internal static class FfmpegCommand
     /// False: the picture is scaled to <paramref name="size"/> (the caller computed it from the source's aspect ratio).
     /// True: the picture is scaled to fit inside <paramref name="size"/> and padded with black, whatever its aspect ratio.
     /// </param>
-    public static IReadOnlyList<string> Decode(VideoSource source, FrameSize size, bool pad, IngestOptions options)
+    /// <param name="keyFramesFit">
+    /// With <see cref="DecodeMode.Auto"/>: the probe found key frames at least AnalysisFps a second, so only key
+    /// frames are decoded (-skip_frame nokey) and the fps filter keeps its grid. Ignored by the other modes.
+    /// </param>
+    public static IReadOnlyList<string> Decode(VideoSource source, FrameSize size, bool pad, IngestOptions options, bool keyFramesFit = false)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
 
+        var eachKeyFrame = options.Decode == DecodeMode.KeyFrames;
         var args = new List<string> { "-nostdin", "-hide_banner", "-loglevel", "error" };
         AddInputOptions(args, source, options);
-        if (options.KeyFramesOnly)
+        if (eachKeyFrame || (options.Decode == DecodeMode.Auto && keyFramesFit))
         {
             args.AddRange(["-skip_frame", "nokey"]);
         }
@@ -34,8 +39,8 @@ internal static class FfmpegCommand
 
         args.AddRange(["-i", InputName(source)]);
         args.AddRange(["-map", "0:v:0", "-an", "-sn", "-dn"]);
-        args.AddRange(["-vf", VideoFilter(size, pad, options.AnalysisFps, options.KeyFramesOnly)]);
-        if (options.KeyFramesOnly)
+        args.AddRange(["-vf", VideoFilter(size, pad, options.AnalysisFps, eachKeyFrame)]);
+        if (eachKeyFrame)
         {
             // Without this the rawvideo muxer would repeat frames to fill the stream's nominal rate.
             args.AddRange(["-fps_mode", "passthrough"]);
@@ -46,7 +51,11 @@ internal static class FfmpegCommand
     }
 
     /// <summary>Arguments for ffprobe describing the first video stream of <paramref name="source"/> as JSON.</summary>
-    public static IReadOnlyList<string> Probe(VideoSource source, IngestOptions options)
+    /// <param name="packetWindow">
+    /// Also list the stream's packets (time and flags, no decoding) over this much of its start, so that
+    /// <see cref="FfmpegOutput.ParseProbe"/> can tell the key-frame interval. Null: the stream only.
+    /// </param>
+    public static IReadOnlyList<string> Probe(VideoSource source, IngestOptions options, TimeSpan? packetWindow = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
@@ -57,7 +66,13 @@ internal static class FfmpegCommand
             AddNetworkOptions(args, source, options);
         }
 
-        args.AddRange(["-select_streams", "v:0", "-show_streams", "-print_format", "json", InputName(source)]);
+        args.AddRange(["-select_streams", "v:0", "-show_streams"]);
+        if (packetWindow is { } window)
+        {
+            args.AddRange(["-show_entries", "packet=pts_time,flags", "-read_intervals", "%+" + window.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)]);
+        }
+
+        args.AddRange(["-print_format", "json", InputName(source)]);
         return args;
     }
 

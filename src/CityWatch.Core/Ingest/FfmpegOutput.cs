@@ -15,6 +15,13 @@ internal sealed record VideoStreamInfo(int Width, int Height, string? Codec, dou
 
     /// <summary>Height of the decoded picture, after ffmpeg's automatic rotation.</summary>
     public int DisplayHeight => Rotation is 90 or 270 ? Width : Height;
+
+    /// <summary>
+    /// When the probe listed packets: the longest gap in seconds between two consecutive key frames seen. Null
+    /// when fewer than two key frames were seen (or no packets were listed): the interval is unknown, or longer
+    /// than the probed window.
+    /// </summary>
+    public double? KeyFrameInterval { get; init; }
 }
 
 /// <summary>ffprobe's output could not be understood, or it names no usable video stream.</summary>
@@ -62,7 +69,10 @@ internal static partial class FfmpegOutput
                     throw new ProbeFormatException("ffprobe reports a video stream without a size (the stream may not have started).");
                 }
 
-                return new VideoStreamInfo(width.Value, height.Value, String(stream, "codec_name"), FrameRate(stream), Rotation(stream));
+                return new VideoStreamInfo(width.Value, height.Value, String(stream, "codec_name"), FrameRate(stream), Rotation(stream))
+                {
+                    KeyFrameInterval = KeyFrameInterval(document.RootElement),
+                };
             }
 
             throw new ProbeFormatException("ffprobe found no video stream.");
@@ -88,6 +98,40 @@ internal static partial class FfmpegOutput
         }
 
         return exitCode is { } code ? $"exited with code {code.ToString(CultureInfo.InvariantCulture)}" : "ended";
+    }
+
+    /// <summary>The longest gap between consecutive key packets ("flags" starting with K) by pts_time; null with fewer than two.</summary>
+    private static double? KeyFrameInterval(JsonElement root)
+    {
+        if (!root.TryGetProperty("packets", out var packets) || packets.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        var times = new List<double>();
+        foreach (var packet in packets.EnumerateArray())
+        {
+            if (String(packet, "flags") is { } flags && flags.StartsWith('K')
+                && String(packet, "pts_time") is { } text
+                && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var time))
+            {
+                times.Add(time);
+            }
+        }
+
+        if (times.Count < 2)
+        {
+            return null;
+        }
+
+        times.Sort();
+        var longest = 0.0;
+        for (var i = 1; i < times.Count; i++)
+        {
+            longest = Math.Max(longest, times[i] - times[i - 1]);
+        }
+
+        return longest;
     }
 
     private static string? String(JsonElement element, string name) =>

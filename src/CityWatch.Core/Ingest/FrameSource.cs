@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
@@ -31,8 +32,12 @@ internal sealed partial class FrameSource : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Channel<VideoFrame> _channel;
     private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentQueue<byte[]> _pool = new();
+    private readonly int _poolCapacity;
     private Task? _run;
     private long _sequence;
+    private int _pooled;
+    private int _keyFramesOnly = -1;
 
     /// <param name="cameraId">Names the camera in frames, health and logs.</param>
     /// <param name="source">rtsp://, http(s):// or another ffmpeg URL, or a local file path.</param>
@@ -53,7 +58,12 @@ internal sealed partial class FrameSource : IAsyncDisposable
             FullMode = IsLive ? BoundedChannelFullMode.DropOldest : BoundedChannelFullMode.Wait,
             SingleWriter = true,
         };
-        _channel = Channel.CreateBounded<VideoFrame>(channelOptions, _ => Health.FrameDropped());
+        _poolCapacity = options.QueueCapacity + 2;
+        _channel = Channel.CreateBounded<VideoFrame>(channelOptions, dropped =>
+        {
+            Health.FrameDropped();
+            Return(dropped);
+        });
     }
 
     public string CameraId { get; }
@@ -67,6 +77,30 @@ internal sealed partial class FrameSource : IAsyncDisposable
 
     /// <summary>The decoded frames. Completes when the source is stopped or a finite file ends (faulted if it failed).</summary>
     public ChannelReader<VideoFrame> Frames => _channel.Reader;
+
+    /// <summary>
+    /// What the current (or last) ffmpeg run decodes: true key frames only, false every frame, null before the
+    /// first run started. With <see cref="DecodeMode.Auto"/> it follows the probe at each connect.
+    /// </summary>
+    public bool? KeyFramesOnly => Volatile.Read(ref _keyFramesOnly) switch { -1 => null, 0 => false, _ => true };
+
+    /// <summary>
+    /// Gives a frame's pixel buffer back for reuse by a later frame. Only for a consumer that is done with the
+    /// frame and holds no reference to its image; a frame never returned is simply collected. Frames the queue
+    /// drops are reused without this.
+    /// </summary>
+    public void Return(VideoFrame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        if (Interlocked.Increment(ref _pooled) <= _poolCapacity)
+        {
+            _pool.Enqueue(frame.Image.Pixels);
+        }
+        else
+        {
+            Interlocked.Decrement(ref _pooled);
+        }
+    }
 
     /// <summary>Completes when the source has stopped; faults with <see cref="IngestException"/> if a finite file failed.</summary>
     public Task Completion => _run ?? throw new InvalidOperationException("The frame source has not been started.");
@@ -198,26 +232,34 @@ internal sealed partial class FrameSource : IAsyncDisposable
     {
         FrameSize size;
         var pad = _options.Height is not null;
-        if (_options.Height is { } height)
-        {
-            size = new FrameSize(_options.Width, height);
-        }
-        else
+        var keyFramesFit = false;
+        if (_options.Height is null || _options.Decode == DecodeMode.Auto)
         {
             var (info, probeError) = await ProbeAsync(stop);
-            if (info is null)
+            if (info is null && _options.Height is null)
             {
                 return (0, probeError);
             }
 
-            size = FrameSize.KeepingAspect(info.DisplayWidth, info.DisplayHeight, _options.Width);
+            // A fixed size needs no probe: if only the key-frame probe failed, decode every frame.
+            size = _options.Height is { } fixedHeight
+                ? new FrameSize(_options.Width, fixedHeight)
+                : FrameSize.KeepingAspect(info!.DisplayWidth, info.DisplayHeight, _options.Width);
+            keyFramesFit = info?.KeyFrameInterval is { } interval && interval <= IngestOptions.KeyFrameSlack / _options.AnalysisFps;
         }
+        else
+        {
+            size = new FrameSize(_options.Width, _options.Height.Value);
+        }
+
+        var keyFramesOnly = _options.Decode == DecodeMode.KeyFrames || (_options.Decode == DecodeMode.Auto && keyFramesFit);
+        Volatile.Write(ref _keyFramesOnly, keyFramesOnly ? 1 : 0);
 
         ProcessRunner runner;
         try
         {
             var logLines = new ProcessRunnerOptions { OnErrorLine = line => LogFfmpegLine(_logger, CameraId, VideoSource.Redact(line)) };
-            runner = ProcessRunner.Start(_options.FfmpegPath, FfmpegCommand.Decode(Source, size, pad, _options), logLines, stop);
+            runner = ProcessRunner.Start(_options.FfmpegPath, FfmpegCommand.Decode(Source, size, pad, _options, keyFramesFit), logLines, stop);
         }
         catch (ProcessStartException e)
         {
@@ -235,7 +277,7 @@ internal sealed partial class FrameSource : IAsyncDisposable
                 // The first frame may also wait for the connection; the timer runs only while reading,
                 // so a slow consumer of a finite file never counts as a stall.
                 stall.CancelAfter(frames == 0 ? _options.ConnectTimeout + _options.StallTimeout : _options.StallTimeout);
-                var pixels = new byte[size.ByteCount];
+                var pixels = Rent(size.ByteCount);
                 try
                 {
                     await runner.StandardOutput.ReadExactlyAsync(pixels, readToken.Token);
@@ -255,7 +297,7 @@ internal sealed partial class FrameSource : IAsyncDisposable
 
                 stall.CancelAfter(Timeout.InfiniteTimeSpan);
                 var now = _time.GetUtcNow();
-                TimeSpan? position = _options.KeyFramesOnly ? null : TimeSpan.FromSeconds(frames / _options.AnalysisFps);
+                TimeSpan? position = _options.Decode == DecodeMode.KeyFrames ? null : TimeSpan.FromSeconds(frames / _options.AnalysisFps);
                 var frame = new VideoFrame(CameraId, new BgrImage(size.Width, size.Height, pixels), now, _sequence++, position);
                 frames++;
                 Health.FrameDecoded(now);
@@ -300,7 +342,7 @@ internal sealed partial class FrameSource : IAsyncDisposable
         using var token = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
         try
         {
-            var result = await ProcessRunner.RunAsync(_options.FfprobePath, FfmpegCommand.Probe(Source, _options), token.Token);
+            var result = await ProcessRunner.RunAsync(_options.FfprobePath, FfmpegCommand.Probe(Source, _options, PacketWindow()), token.Token);
             if (result.ExitCode != 0)
             {
                 return (null, "ffprobe: " + FfmpegOutput.DescribeFailure(result.ErrorLines, result.ExitCode));
@@ -320,6 +362,29 @@ internal sealed partial class FrameSource : IAsyncDisposable
         {
             return (null, $"ffprobe gave no answer within {limit.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture)} s");
         }
+    }
+
+    /// <summary>
+    /// With <see cref="DecodeMode.Auto"/>, how much of the stream's start the probe lists packets for: three
+    /// analysis intervals (1.5 s at 2 frames/s), at least 1 s and at most 10 s, so that a key-frame interval
+    /// that fits shows at least two key frames.
+    /// </summary>
+    private TimeSpan? PacketWindow() =>
+        _options.Decode == DecodeMode.Auto ? TimeSpan.FromSeconds(Math.Clamp(3 / _options.AnalysisFps, 1, 10)) : null;
+
+    /// <summary>A pooled pixel buffer of exactly <paramref name="length"/> bytes, or a new one; buffers of another size (before a reconnect) are let go.</summary>
+    private byte[] Rent(int length)
+    {
+        while (_pool.TryDequeue(out var pixels))
+        {
+            Interlocked.Decrement(ref _pooled);
+            if (pixels.Length == length)
+            {
+                return pixels;
+            }
+        }
+
+        return new byte[length];
     }
 
     private TimeSpan Jitter(TimeSpan delay)

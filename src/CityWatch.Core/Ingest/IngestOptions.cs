@@ -8,6 +8,9 @@ namespace CityWatch.Ingest;
 /// </summary>
 internal sealed record IngestOptions
 {
+    /// <summary>A key-frame interval up to this many analysis intervals still counts as fitting (encoders round the GOP to whole frames).</summary>
+    public const double KeyFrameSlack = 1.1;
+
     public const string SectionName = "Ingest";
 
     /// <summary>Frames per second handed to analysis (ffmpeg's fps filter); the rest are never converted.</summary>
@@ -47,8 +50,22 @@ internal sealed record IngestOptions
     /// <summary>Files only: loop forever (ffmpeg -stream_loop -1); needs <see cref="RealTime"/>. Makes a file act like a live camera.</summary>
     public bool Loop { get; init; }
 
-    /// <summary>Decode key frames only (ffmpeg -skip_frame nokey): far cheaper, at the key-frame rate of the stream.</summary>
-    public bool KeyFramesOnly { get; init; }
+    /// <summary>
+    /// Which frames ffmpeg decodes. Auto (default): at each connect the first seconds of the stream are probed
+    /// for its key-frame interval; key frames only when they come at least <see cref="AnalysisFps"/> a second
+    /// (then on the same fps grid as a full decode), otherwise every frame.
+    /// </summary>
+    public DecodeMode Decode { get; init; } = DecodeMode.Auto;
+
+    /// <summary>
+    /// The motion gate in front of analysis (<see cref="MotionGate"/>): a frame whose downscaled luma differs
+    /// from the last analysed frame by less than this mean absolute difference (grey levels, 0-255) is not
+    /// analysed. 0 turns the gate off.
+    /// </summary>
+    public double MotionThreshold { get; init; } = 1.5;
+
+    /// <summary>The motion gate never skips longer than this in a row, so that a person standing still is still seen.</summary>
+    public TimeSpan MotionMaxSkip { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Decoder threads per source (ffmpeg -threads); 0 lets ffmpeg choose.</summary>
     public int DecoderThreads { get; init; }
@@ -69,6 +86,9 @@ internal sealed record IngestOptions
         Require(ConnectTimeout > TimeSpan.Zero, $"ConnectTimeout must be positive, got {ConnectTimeout}.");
         Require(QueueCapacity is >= 1 and <= 1000, $"QueueCapacity must be from 1 to 1000, got {QueueCapacity}.");
         Require(!Loop || RealTime, "Loop needs RealTime: looping a file as fast as it decodes never ends.");
+        Require(Enum.IsDefined(Decode), $"Decode must be Auto, KeyFrames or All, got {Decode}.");
+        Require(double.IsFinite(MotionThreshold) && MotionThreshold is >= 0 and <= 255, $"MotionThreshold must be from 0 to 255, got {Format(MotionThreshold)}.");
+        Require(MotionMaxSkip >= TimeSpan.Zero, $"MotionMaxSkip must not be negative, got {MotionMaxSkip}.");
         Require(DecoderThreads is >= 0 and <= 64, $"DecoderThreads must be from 0 to 64, got {DecoderThreads}.");
         Require(!string.IsNullOrWhiteSpace(FfmpegPath) && !string.IsNullOrWhiteSpace(FfprobePath), "FfmpegPath and FfprobePath must be set.");
         return this;
@@ -83,4 +103,20 @@ internal sealed record IngestOptions
     }
 
     private static string Format(double value) => value.ToString("0.###", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Which frames ffmpeg decodes (<see cref="IngestOptions.Decode"/>).</summary>
+internal enum DecodeMode
+{
+    /// <summary>Key frames when the probed key-frame interval fits the analysis rate, otherwise all.</summary>
+    Auto,
+
+    /// <summary>
+    /// Key frames only (-skip_frame nokey), whatever their interval: each key frame once, at most AnalysisFps a
+    /// second, never repeated; frames carry no Position (they are not on a fixed grid).
+    /// </summary>
+    KeyFrames,
+
+    /// <summary>Every frame decoded, then sampled to AnalysisFps by the fps filter.</summary>
+    All,
 }

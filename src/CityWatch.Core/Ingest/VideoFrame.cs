@@ -10,7 +10,7 @@ namespace CityWatch.Ingest;
 /// <param name="Position">
 /// Time since the first frame of the current ffmpeg run (frame index / AnalysisFps, the fps filter's
 /// grid). For a file read once, the position in the video (to within a frame interval plus the
-/// video's start offset); it restarts at each reconnect or loop. Null with KeyFramesOnly, whose
+/// video's start offset); it restarts at each reconnect or loop. Null with Decode = KeyFrames, whose
 /// frames are not on a fixed grid.
 /// </param>
 internal sealed record VideoFrame(string CameraId, BgrImage Image, DateTimeOffset CapturedAt, long Sequence, TimeSpan? Position);

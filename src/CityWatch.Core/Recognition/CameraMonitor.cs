@@ -138,14 +138,16 @@ internal sealed partial class CameraMonitor(
         private readonly FrameSource _source;
         private readonly CameraRecognitionState _state;
         private readonly CancellationTokenSource _stop;
+        private readonly MotionGate _gate;
         private Task _loop = Task.CompletedTask;
         private FrameAnalyzer? _analyzer;
         private string _url = "";
         private long _faces;
         private long _alerts;
 
-        private Worker(Camera camera, FrameSource source, CancellationTokenSource stop)
+        private Worker(Camera camera, FrameSource source, IngestOptions options, CancellationTokenSource stop)
         {
+            _gate = new MotionGate(options);
             Camera = camera;
             _source = source;
             _stop = stop;
@@ -168,7 +170,7 @@ internal sealed partial class CameraMonitor(
                 Loop = isFile,
             }.Validate();
             var frameSource = new FrameSource(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source, options, time, logger);
-            var worker = new Worker(camera, frameSource, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer, _url = url };
+            var worker = new Worker(camera, frameSource, options, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer, _url = url };
             frameSource.Start();
             worker._loop = Task.Run(() => worker.RunAsync(analyzer, logger), CancellationToken.None);
             return worker;
@@ -207,7 +209,16 @@ internal sealed partial class CameraMonitor(
             {
                 if (analyzer is null)
                 {
+                    _source.Return(frame);
                     continue; // face recognition not allowed here: frames are not analysed
+                }
+
+                if (!_gate.ShouldAnalyse(frame.Image, TimeSpan.FromTicks(frame.CapturedAt.UtcTicks)))
+                {
+                    // Nothing moved since the last analysed frame: detection would find what it found then.
+                    _source.Health.FrameGated();
+                    _source.Return(frame);
+                    continue;
                 }
 
                 try
@@ -224,6 +235,9 @@ internal sealed partial class CameraMonitor(
                 {
                     LogAnalysisFailed(logger, Camera.Id, e.Message);
                 }
+
+                // The analyser keeps no reference to the picture (crops are encoded as it goes).
+                _source.Return(frame);
             }
         }
 

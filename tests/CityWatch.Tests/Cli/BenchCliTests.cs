@@ -75,4 +75,38 @@ public sealed class BenchCliTests
         Assert.Equal("", output.Trim());
         Assert.StartsWith("error: --entries", Assert.Single(errors));
     }
+
+    [Fact]
+    public async Task Bench_ingest_prints_both_paths_measured_with_sane_figures()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "bench", "ingest", "--json", "--seconds", "2", "--streams", "2", "--data-source", TestPaths.SharedData, "--models", TestPaths.Models);
+
+        Assert.True(exit == 0, string.Join('\n', errors));
+        var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));
+        foreach (var key in (string[])["cameras_per_core", "baseline_cameras_per_core", "ratio", "cpu_ms_per_camera_s", "baseline_cpu_ms_per_camera_s", "baseline_ffmpeg_cpu_s", "ffmpeg_cpu_s"])
+        {
+            Assert.True(figures[key]!.GetValue<double>() > 0, $"{key} is {figures[key]}");
+        }
+
+        Assert.True(figures["includes_detection"]!.GetValue<bool>());
+        // The bench's source has a key frame every 0.5 s: it fits 2 analysed frames a second.
+        Assert.Equal("keyframes", figures["decode_mode"]!.GetValue<string>());
+        // 2 streams x 2 s at 2 frames/s, both ways (the fps filter may add or drop one at the ends).
+        Assert.InRange(figures["baseline_frames_decoded"]!.GetValue<long>(), 6, 10);
+        Assert.InRange(figures["frames_decoded"]!.GetValue<long>(), 6, 10);
+        Assert.Equal(figures["baseline_frames_decoded"]!.GetValue<long>(), figures["baseline_frames_detected"]!.GetValue<long>());
+        Assert.Equal(figures["frames_decoded"]!.GetValue<long>(), figures["frames_detected"]!.GetValue<long>() + figures["frames_gated"]!.GetValue<long>());
+        Assert.Equal(figures["cameras_per_core"]!.GetValue<double>() / figures["baseline_cameras_per_core"]!.GetValue<double>(), figures["ratio"]!.GetValue<double>(), precision: 2);
+    }
+
+    [Fact]
+    public async Task Bench_ingest_with_no_streams_prints_one_line_and_exits_non_zero()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "ingest", "--streams", "0", "--json");
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("", output.Trim());
+        Assert.StartsWith("error: --seconds and --streams", Assert.Single(errors));
+    }
 }

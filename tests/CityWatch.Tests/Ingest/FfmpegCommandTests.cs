@@ -73,11 +73,34 @@ public class FfmpegCommandTests
     [Fact]
     public void Key_frames_only_and_thread_count_are_decoder_options()
     {
-        var args = FfmpegCommand.Decode(VideoSource.Parse("rtsp://127.0.0.1/x"), Size, pad: false, Options with { KeyFramesOnly = true, DecoderThreads = 1 });
+        var args = FfmpegCommand.Decode(VideoSource.Parse("rtsp://127.0.0.1/x"), Size, pad: false, Options with { Decode = DecodeMode.KeyFrames, DecoderThreads = 1 });
 
         AssertInputOption(args, "-skip_frame", "nokey");
         AssertInputOption(args, "-threads", "1");
         AssertSequence(args, "-vf", "select='isnan(prev_selected_t)+gte(t-prev_selected_t,0.5)',scale=320:180,setsar=1", "-fps_mode", "passthrough");
+    }
+
+    [Fact]
+    public void Auto_decodes_key_frames_on_the_fps_grid_only_when_they_fit()
+    {
+        var fits = FfmpegCommand.Decode(VideoSource.Parse("rtsp://127.0.0.1/x"), Size, pad: false, Options, keyFramesFit: true);
+        var doesNot = FfmpegCommand.Decode(VideoSource.Parse("rtsp://127.0.0.1/x"), Size, pad: false, Options, keyFramesFit: false);
+        var all = FfmpegCommand.Decode(VideoSource.Parse("rtsp://127.0.0.1/x"), Size, pad: false, Options with { Decode = DecodeMode.All }, keyFramesFit: true);
+
+        Assert.Equal(DecodeMode.Auto, Options.Decode);
+        AssertInputOption(fits, "-skip_frame", "nokey");
+        AssertSequence(fits, "-vf", "fps=2,scale=320:180,setsar=1");
+        Assert.DoesNotContain("-fps_mode", fits);
+        Assert.DoesNotContain("-skip_frame", doesNot);
+        Assert.DoesNotContain("-skip_frame", all);
+    }
+
+    [Fact]
+    public void Probe_for_auto_decode_lists_packets_over_a_window()
+    {
+        var args = FfmpegCommand.Probe(VideoSource.Parse("rtsp://127.0.0.1/x"), Options, TimeSpan.FromSeconds(1.5));
+
+        AssertSequence(args, "-show_streams", "-show_entries", "packet=pts_time,flags", "-read_intervals", "%+1.5", "-print_format", "json");
     }
 
     [Fact]

@@ -32,6 +32,24 @@ public class FfmpegOutputTests
     }
 
     [Fact]
+    public void Probe_with_packets_gives_the_longest_key_frame_interval()
+    {
+        // 1.5 s of a 1280x720 source encoded with a key frame every 15 frames (0.5 s at 29.97 fps).
+        var info = FfmpegOutput.ParseProbe(IngestTestData.Recorded("ffprobe-packets-gop-0.5s.json"));
+
+        Assert.Equal(1280, info.Width);
+        Assert.Equal(0.5005, info.KeyFrameInterval!.Value, tolerance: 0.0001);
+    }
+
+    [Fact]
+    public void Probe_that_saw_one_key_frame_has_no_interval()
+    {
+        // 1.5 s of the shared clip, whose key frames are about 2 s apart: one key frame in the window.
+        Assert.Null(FfmpegOutput.ParseProbe(IngestTestData.Recorded("ffprobe-packets-gop-2s.json")).KeyFrameInterval);
+        Assert.Null(FfmpegOutput.ParseProbe(IngestTestData.Recorded("ffprobe-file.json")).KeyFrameInterval);
+    }
+
+    [Fact]
     public void Probe_without_streams_is_a_clear_error()
     {
         // What ffprobe prints on stdout when the input cannot be opened.

@@ -28,7 +28,7 @@ public class FileFrameSourceTests
     public async Task Key_frames_only_gives_each_key_frame_once()
     {
         var frames = new List<VideoFrame>();
-        await foreach (var frame in FrameSource.ReadFileAsync(IngestTestData.Clip, new IngestOptions { AnalysisFps = 2, Width = 320, KeyFramesOnly = true }))
+        await foreach (var frame in FrameSource.ReadFileAsync(IngestTestData.Clip, new IngestOptions { AnalysisFps = 2, Width = 320, Decode = DecodeMode.KeyFrames }))
         {
             frames.Add(frame);
         }
@@ -37,6 +37,62 @@ public class FileFrameSourceTests
         Assert.Equal(6, frames.Count);
         Assert.All(frames, f => Assert.Null(f.Position));
         Assert.Equal(frames.Count, frames.Select(f => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(f.Image.Pixels))).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Auto_decodes_key_frames_only_where_they_fit_the_analysis_rate()
+    {
+        // The clip re-encoded with a key frame every 15 frames (0.5 s), like a camera set to a short GOP.
+        var path = Path.Combine(Support.TestPaths.NewScratchDirectory(), "gop-0.5s.mp4");
+        var encode = await ProcessRunner.RunAsync("ffmpeg", [
+            "-nostdin", "-hide_banner", "-loglevel", "error", "-i", IngestTestData.Clip, "-t", "4", "-an", "-c:v", "libx264", "-preset", "ultrafast",
+            "-g", "15", "-keyint_min", "15", "-sc_threshold", "0", "-y", path]);
+        Assert.True(encode.ExitCode == 0, string.Join('\n', encode.ErrorLines));
+
+        var (shortGop, shortFrames) = await DecodeAsync(path);
+        var (clipGop, clipFrames) = await DecodeAsync(IngestTestData.Clip);
+
+        Assert.True(shortGop);
+        // 4 s at 2 frames/s, on the fps filter's grid like a full decode.
+        Assert.InRange(shortFrames.Count, 7, 9);
+        Assert.Equal(TimeSpan.FromSeconds(1.5), shortFrames[3].Position);
+        // The clip's key frames are 2 s apart: every frame is decoded.
+        Assert.False(clipGop);
+        Assert.InRange(clipFrames.Count, 16, 21);
+
+        static async Task<(bool? KeyFramesOnly, List<VideoFrame> Frames)> DecodeAsync(string path)
+        {
+            await using var source = new FrameSource("clip", path, new IngestOptions { AnalysisFps = 2, Width = 160 });
+            source.Start();
+            var frames = new List<VideoFrame>();
+            await foreach (var frame in source.Frames.ReadAllAsync())
+            {
+                frames.Add(frame);
+            }
+
+            await source.Completion;
+            return (source.KeyFramesOnly, frames);
+        }
+    }
+
+    [Fact]
+    public async Task Returned_frame_buffers_are_reused()
+    {
+        await using var source = new FrameSource("clip", IngestTestData.Clip, new IngestOptions { AnalysisFps = 2, Width = 160, QueueCapacity = 1 });
+        source.Start();
+        var seen = new HashSet<byte[]>(ReferenceEqualityComparer.Instance);
+        var frames = 0;
+        await foreach (var frame in source.Frames.ReadAllAsync())
+        {
+            frames++;
+            seen.Add(frame.Image.Pixels);
+            source.Return(frame);
+        }
+
+        await source.Completion;
+        Assert.InRange(frames, 16, 21);
+        // One buffer in the queue, one being filled, one with the consumer: a handful, not one per frame.
+        Assert.InRange(seen.Count, 1, 5);
     }
 
     [Fact]

@@ -74,6 +74,35 @@ public sealed class ConsoleAuditLogTests(Chromium chromium) : IClassFixture<Chro
         visitor.AssertNoProblems();
     }
 
+    [Fact]
+    public async Task The_log_is_paged_newest_first_and_every_entry_is_on_exactly_one_page()
+    {
+        await using var server = await RunningServer.StartAsync();
+        var trail = server.Services.GetRequiredService<AuditTrail>();
+        for (var i = 0; i < 100 && trail.Size <= 60; i++)
+        {
+            await server.AddCameraAsync($"CAM-{i}", null); // each logs a camera change
+            await trail.FlushAsync();
+        }
+
+        var size = await PublishedSizeAsync(server);
+        Assert.True(size > 50, $"the log has {size} entries; the test needs more than one page");
+        var pages = (int)((size + 49) / 50);
+        var seen = new List<long>();
+        for (var page = 1; page <= pages; page++)
+        {
+            var html = await server.Dpo.GetStringAsync(new Uri($"console/log?page={page}", UriKind.Relative));
+            var rows = Regex.Matches(html, "<tr data-index=\"([0-9]+)\"").Select(m => long.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(page < pages ? 50 : size - (50 * (pages - 1)), rows.Count);
+            Assert.Equal(page < pages, html.Contains($"href=\"/console/log?page={page + 1}\"", StringComparison.Ordinal));
+            seen.AddRange(rows);
+        }
+
+        Assert.Equal(Enumerable.Range(0, (int)size).Select(i => size - 1 - i).ToList(), seen);
+        using var beyond = await server.Dpo.GetAsync($"/console/log?page={pages + 1}");
+        Assert.Equal(HttpStatusCode.BadRequest, beyond.StatusCode);
+    }
+
     /// <summary>Flushes the log and waits until the published checkpoint covers every entry (at least two); returns its size.</summary>
     private static async Task<long> PublishedSizeAsync(RunningServer server)
     {

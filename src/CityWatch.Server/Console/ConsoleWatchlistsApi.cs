@@ -33,7 +33,8 @@ internal static class ConsoleWatchlistsApi
         console.MapPost("/watchlists/{id:long}/approve", async Task<IResult> (Enrolment enrolment, IAntiforgery antiforgery, HttpContext http, long id, CancellationToken ct) =>
         {
             var form = await ConsoleApi.FormAsync(antiforgery, http);
-            var back = form["back"].ToString() == "watchlist" ? $"{ListPath}/{id}" : ListPath;
+            var toWatchlist = form["back"].ToString() == "watchlist"; // one of two fixed places, never a posted URL
+            var back = toWatchlist ? $"{ListPath}/{id}" : ListPath;
             try
             {
                 await enrolment.ApproveAsync(id, http.User.Name(), ct);
@@ -42,7 +43,7 @@ internal static class ConsoleWatchlistsApi
             catch (Exception refused) when (refused is ConflictException or PolicyRefusedException)
             {
                 http.Response.StatusCode = ProblemMapping.StatusFor(refused);
-                return ConsoleApi.Page<MessagePage>(http, new MessagePageModel(ConsoleApi.Viewer(antiforgery, http), "Approval refused", refused.Message, back, "Back to the watchlist"));
+                return ConsoleApi.Page<MessagePage>(http, new MessagePageModel(ConsoleApi.Viewer(antiforgery, http), "Approval refused", refused.Message, back, toWatchlist ? "Back to the watchlist" : "Back to the watchlists"));
             }
         }).Allow(WatchlistApi.Approvers);
         return app;

@@ -6,6 +6,7 @@ using CityWatch.Identity;
 using CityWatch.Policy;
 using CityWatch.Server.Alerts;
 using CityWatch.Server.Identity;
+using CityWatch.Server.Matching;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
@@ -182,7 +183,8 @@ internal static class ConsoleApi
     {
         var tokens = antiforgery.GetAndStoreTokens(http);
         var caller = http.Caller();
-        return new ConsoleViewer(http.User.Name(), caller.Roles.Select(r => r.Role.ToString()).Distinct().ToList(), SeesAlerts(caller), tokens.FormFieldName, tokens.RequestToken!);
+        return new ConsoleViewer(
+            http.User.Name(), caller.Roles.Select(r => r.Role.ToString()).Distinct().ToList(), SeesAlerts(caller), WatchlistApi.Viewers.Any(caller.Has), tokens.FormFieldName, tokens.RequestToken!);
     }
 
     /// <summary>Whether the caller's roles admit the alert pages (as they admit <c>GET /api/alerts</c>).</summary>

@@ -1,10 +1,12 @@
 using CityWatch.Alerts;
+using CityWatch.Audit;
+using CityWatch.Matching;
 using CityWatch.Policy;
 
 namespace CityWatch.Server.OperatorConsole;
 
-/// <summary>What every console page knows of its viewer: who, and the antiforgery token its forms carry.</summary>
-public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, string TokenField, string Token);
+/// <summary>What every console page knows of its viewer: who, which pages their roles open, and the antiforgery token its forms carry.</summary>
+public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, bool SeesWatchlists, string TokenField, string Token);
 
 public sealed record SignInPageModel(string TokenField, string Token, string? Username, string? Error);
 
@@ -26,3 +28,18 @@ public sealed record MessagePageModel(ConsoleViewer Viewer, string Title, string
 
 /// <summary>The legal bases, newest first, and which lifecycle actions the viewer's roles allow (authorise and refuse; revoke).</summary>
 public sealed record BasesPageModel(ConsoleViewer Viewer, IReadOnlyList<LegalBasis> Bases, bool CanDecide, bool CanRevoke);
+
+/// <summary>A watchlist with the legal bases that name it.</summary>
+public sealed record ConsoleWatchlist(Watchlist Watchlist, IReadOnlyList<LegalBasis> Bases);
+
+/// <summary>The watchlists, and whether the viewer's roles allow approving one (as <c>POST /api/watchlists/{id}/approve</c>).</summary>
+public sealed record WatchlistsPageModel(ConsoleViewer Viewer, IReadOnlyList<ConsoleWatchlist> Watchlists, bool CanApprove);
+
+/// <summary>One watchlist and its entries (never a template or a photo: who was enrolled, when, by whom).</summary>
+public sealed record WatchlistPageModel(ConsoleViewer Viewer, ConsoleWatchlist Watchlist, IReadOnlyList<WatchlistEntry> Entries, bool CanApprove);
+
+/// <summary>
+/// One page of the audit log, newest first, as its signed leaves state it (<see cref="CityWatch.Audit.AuditTrail.ReadSigned"/>),
+/// with the log's verifier key for the in-browser inclusion check.
+/// </summary>
+public sealed record AuditLogPageModel(ConsoleViewer Viewer, IReadOnlyList<LoggedAct> Entries, long Size, int Page, int Pages, string VerifierKey);

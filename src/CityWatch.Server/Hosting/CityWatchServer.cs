@@ -102,6 +102,8 @@ public static class CityWatchServer
         app.MapPortal();
         app.MapConsole();
         app.MapConsoleBases();
+        app.MapConsoleWatchlists();
+        app.MapConsoleAudit();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -11,7 +11,11 @@ internal static class WatchlistApi
     /// <summary>Enrolment photos are small portraits; anything larger is refused before it is read.</summary>
     public const long MaxPhotoBytes = 20 * 1024 * 1024;
 
-    private static readonly Role[] Viewers = [Role.Operator, Role.Investigator, Role.Verifier, Role.Authority, Role.DataProtectionOfficer];
+    /// <summary>Who may read the watchlists and their entries (the console's watchlist pages admit the same).</summary>
+    internal static readonly Role[] Viewers = [Role.Operator, Role.Investigator, Role.Verifier, Role.Authority, Role.DataProtectionOfficer];
+
+    /// <summary>Who may approve a watchlist as it stands (G5), here and in the console.</summary>
+    internal static readonly Role[] Approvers = [Role.Investigator, Role.Authority];
 
     public static IEndpointRouteBuilder MapWatchlistApi(this IEndpointRouteBuilder app)
     {
@@ -64,7 +68,7 @@ internal static class WatchlistApi
         }).DisableAntiforgery().Allow(Role.Investigator);
         // G5: a second account (not the last changer, not an enroller of a pending entry) approves the list as it stands.
         group.MapPost("/{id:long}/approve", async (Enrolment enrolment, ClaimsPrincipal user, long id, CancellationToken ct) =>
-            TypedResults.Ok(await enrolment.ApproveAsync(id, user.Name(), ct))).Allow(Role.Investigator, Role.Authority);
+            TypedResults.Ok(await enrolment.ApproveAsync(id, user.Name(), ct))).Allow(Approvers);
         group.MapDelete("/{id:long}/entries/{entryId:long}", async (Enrolment enrolment, ClaimsPrincipal user, long id, long entryId, CancellationToken ct) =>
         {
             await enrolment.RemoveAsync(id, entryId, user.Name(), ct);

@@ -150,6 +150,10 @@ public sealed class AuthorizationMatrixTests
         ["POST /console/bases/{id:long}/authorise"] = ["Authority"],
         ["POST /console/bases/{id:long}/refuse"] = ["Authority"],
         ["POST /console/bases/{id:long}/revoke"] = ["Authority", "DataProtectionOfficer"],
+        ["GET /console/watchlists"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
+        ["GET /console/watchlists/{id:long}"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
+        ["POST /console/watchlists/{id:long}/approve"] = ["Investigator", "Authority"],
+        ["GET /console/log"] = Staff,
     };
 
     [Fact]

@@ -20,7 +20,11 @@ public sealed record CameraHealthView(
     string? LastError,
     long FacesDetected,
     long Alerts,
-    string? PolicyRefusal);
+    string? PolicyRefusal)
+{
+    /// <summary>Frames the motion gate kept from analysis because nothing moved since the last analysed one.</summary>
+    public long FramesGated { get; init; }
+}
 
 /// <summary>
 /// Runs one worker per streaming camera in the register: an ffmpeg frame source and, where face
@@ -181,7 +185,10 @@ internal sealed partial class CameraMonitor(
             var h = _source.Health.Snapshot();
             return new CameraHealthView(
                 h.State.ToString().ToLowerInvariant(), h.Since, h.LastFrameAt, h.FramesDecoded, h.FramesAnalysed, h.FramesDropped,
-                h.Reconnects, h.ConsecutiveFailures, StreamCredentials.Scrub(h.LastError, _url), Interlocked.Read(ref _faces), Interlocked.Read(ref _alerts), _state.LastRefusal);
+                h.Reconnects, h.ConsecutiveFailures, StreamCredentials.Scrub(h.LastError, _url), Interlocked.Read(ref _faces), Interlocked.Read(ref _alerts), _state.LastRefusal)
+            {
+                FramesGated = h.FramesGated,
+            };
         }
 
         public async ValueTask DisposeAsync()

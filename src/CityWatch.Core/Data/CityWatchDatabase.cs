@@ -93,7 +93,7 @@ public sealed class CityWatchDatabase
         if (_postgres is not null)
         {
             throw new NotSupportedException(
-                $"this store is not on PostgreSQL yet ({Path}): only the camera register runs on both engines");
+                $"this store is not on PostgreSQL yet ({Path}): only the camera register's stores run on both engines");
         }
 
         var connection = new SqliteConnection(_connectionString);

@@ -8,7 +8,7 @@ using Npgsql;
 namespace CityWatch.Tests.Data;
 
 /// <summary>
-/// The camera register's store on both engines: the same tests, once on a SQLite file and once on a
+/// The camera register's stores (<see cref="CameraStore"/>, <see cref="CameraUptime"/>) on both engines: the same tests, once on a SQLite file and once on a
 /// PostgreSQL database of a real server (<see cref="PostgresServer"/>), each test on an empty database
 /// migrated by <see cref="CityWatchDatabase.Migrate"/>.
 /// </summary>
@@ -164,6 +164,26 @@ public abstract class CameraStoreEngineTests
 
         Assert.Null(store.Find(camera.Id));
         Assert.Equal(1, store.ListSites(0, 10).Total);
+    }
+
+    [Fact]
+    public async Task Uptime_counts_minutes_per_camera_and_day_and_forgets_days_out_of_the_window()
+    {
+        var (database, store) = await StoreAsync();
+        store.CreateSite(Harbour);
+        var up = store.Create(Quay("quay-1"));
+        var flaky = store.Create(Quay("quay-2"));
+        var uptime = new CameraUptime(database, Time);
+        var now = Time.GetUtcNow();
+
+        uptime.Record(now.AddDays(-40), [(up.Id, false)]);
+        uptime.Record(now.AddMinutes(-2), [(up.Id, true), (flaky.Id, true), (flaky.Id + 100, true)]);
+        uptime.Record(now.AddMinutes(-1), [(up.Id, true), (flaky.Id, false)]);
+        uptime.Record(now, [(up.Id, true), (flaky.Id, false), (flaky.Id, false)]);
+
+        Assert.Equal(new Dictionary<long, double> { [up.Id] = 1.0, [flaky.Id] = 0.25 }, uptime.Shares());
+        using var connection = database.Connect();
+        Assert.Equal(2, connection.ExecuteScalar<int>("SELECT COUNT(*) FROM camera_health_days"));
     }
 
     [Fact]

@@ -46,6 +46,12 @@ public sealed class PostgresServer : IDisposable
     public static async Task<PostgresServer> StartAsync()
     {
         var bin = FindBinaries();
+        if (AsRoot && !File.ReadLines("/etc/passwd").Any(line => line.StartsWith("postgres:", StringComparison.Ordinal)))
+        {
+            throw new InvalidOperationException(
+                "initdb refuses to run as root and there is no postgres system user to run it as: install the Debian package postgresql (scripts/setup.sh --test).");
+        }
+
         var folder = Directory.CreateTempSubdirectory("citywatch-pg-").FullName;
         var dataDir = Path.Combine(folder, "data");
         try

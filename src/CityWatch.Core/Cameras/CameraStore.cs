@@ -1,11 +1,11 @@
+using System.Data.Common;
 using CityWatch.Data;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Cameras;
 
 /// <summary>
-/// The camera register in SQLite. Reads, and the writes in a caller's transaction; the governed writes
+/// The camera register, on either engine (SQLite or PostgreSQL: the shared code path, <see cref="SqlDialect"/>). Reads, and the writes in a caller's transaction; the governed writes
 /// (update, delete, import: recorded, and stopping any deployment on a changed camera) are
 /// <c>CameraRegister</c>'s. A failed import leaves nothing half-written.
 /// </summary>
@@ -21,7 +21,7 @@ public sealed class CameraStore(CityWatchDatabase database)
     public Page<Camera> List(int offset, int limit, long? siteId = null)
     {
         CheckPage(offset, limit);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         var filter = siteId is null ? "" : "WHERE site_id = @siteId";
         var total = connection.ExecuteScalar<int>($"SELECT COUNT(*) FROM cameras {filter}", new { siteId });
         var items = connection.Query<CameraRow>(
@@ -33,7 +33,7 @@ public sealed class CameraStore(CityWatchDatabase database)
     public Page<Site> ListSites(int offset, int limit)
     {
         CheckPage(offset, limit);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         var total = connection.ExecuteScalar<int>("SELECT COUNT(*) FROM sites");
         var items = connection.Query<Site>(
             "SELECT id, code, name, latitude, longitude, owner FROM sites ORDER BY id LIMIT @limit OFFSET @offset",
@@ -45,7 +45,7 @@ public sealed class CameraStore(CityWatchDatabase database)
 
     public Camera? Find(long id)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.QuerySingleOrDefault<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id })?.ToModel();
     }
 
@@ -54,15 +54,15 @@ public sealed class CameraStore(CityWatchDatabase database)
 
     public IReadOnlyList<Camera> Streaming()
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<CameraRow>(
-            $"SELECT {CameraColumns} FROM cameras WHERE enabled = 1 AND stream_url IS NOT NULL ORDER BY id").Select(r => r.ToModel()).ToList();
+            $"SELECT {CameraColumns} FROM cameras WHERE enabled = @enabled AND stream_url IS NOT NULL ORDER BY id", new { enabled = true }).Select(r => r.ToModel()).ToList();
     }
 
     public Site CreateSite(SiteInput input)
     {
         Validate(input);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         try
         {
             var id = connection.ExecuteScalar<long>(
@@ -70,7 +70,7 @@ public sealed class CameraStore(CityWatchDatabase database)
                 input);
             return new Site(id, input.Code, input.Name, input.Latitude, input.Longitude, input.Owner);
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (SqlDialect.IsConstraintViolation(e))
         {
             throw new ConflictException($"A site with code '{input.Code}' already exists.");
         }
@@ -78,7 +78,7 @@ public sealed class CameraStore(CityWatchDatabase database)
 
     public Camera Create(CameraInput input)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         using var transaction = connection.BeginTransaction();
         var camera = Insert(connection, transaction, input);
         transaction.Commit();
@@ -91,7 +91,7 @@ public sealed class CameraStore(CityWatchDatabase database)
     /// credentials (<see cref="StreamCredentials.Merge"/>). Callers outside tests go through
     /// <c>CameraRegister</c>, which records the change and stops deployments the camera is in.
     /// </summary>
-    internal static CameraChange Replace(SqliteConnection connection, SqliteTransaction transaction, long id, CameraInput input)
+    internal static CameraChange Replace(DbConnection connection, DbTransaction transaction, long id, CameraInput input)
     {
         Validate(input);
         var before = Find(connection, transaction, id) ?? throw new NotFoundException($"No camera {id}.");
@@ -110,7 +110,7 @@ public sealed class CameraStore(CityWatchDatabase database)
                 Parameters(input, siteId, id),
                 transaction);
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (SqlDialect.IsConstraintViolation(e))
         {
             throw new ConflictException($"A camera with code '{input.Code}' already exists.");
         }
@@ -119,7 +119,7 @@ public sealed class CameraStore(CityWatchDatabase database)
     }
 
     /// <summary>Deletes camera <paramref name="id"/> in the caller's transaction and returns what it was.</summary>
-    internal static Camera Remove(SqliteConnection connection, SqliteTransaction transaction, long id)
+    internal static Camera Remove(DbConnection connection, DbTransaction transaction, long id)
     {
         var camera = Find(connection, transaction, id) ?? throw new NotFoundException($"No camera {id}.");
         connection.Execute("DELETE FROM cameras WHERE id = @id", new { id }, transaction);
@@ -131,7 +131,7 @@ public sealed class CameraStore(CityWatchDatabase database)
     /// invalid one, so the caller's rollback leaves nothing. Returns the counts and every camera changed.
     /// </summary>
     internal static (ImportResult Result, IReadOnlyList<CameraChange> Updated) Import(
-        SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras)
+        DbConnection connection, DbTransaction transaction, IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras)
     {
         foreach (var site in sites)
         {
@@ -171,17 +171,17 @@ public sealed class CameraStore(CityWatchDatabase database)
     /// </summary>
     public ImportResult CheckImport(IReadOnlyList<SiteInput> sites, IReadOnlyList<CameraInput> cameras)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         using var transaction = connection.BeginTransaction();
         var (result, _) = Import(connection, transaction, sites, cameras);
         transaction.Rollback();
         return result;
     }
 
-    internal static Camera? Find(SqliteConnection connection, SqliteTransaction transaction, long id) =>
+    internal static Camera? Find(DbConnection connection, DbTransaction transaction, long id) =>
         connection.QuerySingleOrDefault<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id }, transaction)?.ToModel();
 
-    internal static Camera Insert(SqliteConnection connection, SqliteTransaction transaction, CameraInput input)
+    internal static Camera Insert(DbConnection connection, DbTransaction transaction, CameraInput input)
     {
         Validate(input);
         var siteId = SiteIdFor(connection, transaction, input.SiteCode);
@@ -198,7 +198,7 @@ public sealed class CameraStore(CityWatchDatabase database)
                 transaction);
             return connection.QuerySingle<CameraRow>($"SELECT {CameraColumns} FROM cameras WHERE id = @id", new { id }, transaction).ToModel();
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (SqlDialect.IsConstraintViolation(e))
         {
             throw new ConflictException($"A camera with code '{input.Code}' already exists.");
         }
@@ -224,7 +224,7 @@ public sealed class CameraStore(CityWatchDatabase database)
 
     private static string? Blank(string? url) => string.IsNullOrWhiteSpace(url) ? null : url;
 
-    private static long SiteIdFor(SqliteConnection connection, SqliteTransaction transaction, string siteCode) =>
+    private static long SiteIdFor(DbConnection connection, DbTransaction transaction, string siteCode) =>
         connection.ExecuteScalar<long?>("SELECT id FROM sites WHERE code = @siteCode", new { siteCode }, transaction)
         ?? throw new InvalidRequestException($"No site with code '{siteCode}'.");
 

@@ -7,7 +7,7 @@ namespace CityWatch.Cameras;
 /// <summary>
 /// A camera's health over time, for the public register: per camera and UTC day, how many minutes it was
 /// observed and how many of those it was up (frames arriving). <c>CameraMonitor</c> samples each camera it
-/// ingests once a minute. Nothing personal: a camera id, a date and two counts.
+/// ingests once a minute. Nothing personal: a camera id, a date and two counts. On either engine (<see cref="CityWatchDatabase.Connect"/>).
 /// </summary>
 public sealed class CameraUptime(CityWatchDatabase database, TimeProvider time)
 {
@@ -26,13 +26,14 @@ public sealed class CameraUptime(CityWatchDatabase database, TimeProvider time)
     public void Record(DateTimeOffset at, IEnumerable<(long CameraId, bool Up)> samples)
     {
         var day = Day(at);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         using var transaction = connection.BeginTransaction();
         connection.Execute(
             """
             INSERT INTO camera_health_days (camera_id, day, minutes_observed, minutes_up)
             SELECT id, @day, 1, @up FROM cameras WHERE id = @cameraId
-            ON CONFLICT (camera_id, day) DO UPDATE SET minutes_observed = minutes_observed + 1, minutes_up = minutes_up + excluded.minutes_up
+            ON CONFLICT (camera_id, day) DO UPDATE SET minutes_observed = camera_health_days.minutes_observed + 1,
+                minutes_up = camera_health_days.minutes_up + excluded.minutes_up
             """,
             samples.Select(s => new { cameraId = s.CameraId, day, up = s.Up ? 1 : 0 }),
             transaction);
@@ -50,7 +51,7 @@ public sealed class CameraUptime(CityWatchDatabase database, TimeProvider time)
     public IReadOnlyDictionary<long, double> Shares()
     {
         var today = time.GetUtcNow();
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<(long CameraId, long Observed, long Up)>(
                 """
                 SELECT camera_id, SUM(minutes_observed), SUM(minutes_up) FROM camera_health_days

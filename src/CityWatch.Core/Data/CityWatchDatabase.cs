@@ -1,6 +1,8 @@
+using System.Data.Common;
 using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 
 namespace CityWatch.Data;
 
@@ -12,11 +14,19 @@ namespace CityWatch.Data;
 /// (offline verification, a copy someone took), everything reads except what those keys protect.
 /// Every connection runs with <c>secure_delete</c> on, so deleted rows (destroyed keys, templates) are
 /// zeroed rather than left in free pages; <see cref="Checkpoint"/> then empties the WAL of older copies.
+/// <para>
+/// The same type opens a PostgreSQL database (<see cref="OnPostgres"/>), the scale-out store. There only
+/// the stores converted to the shared code path work: they open their connections with <see cref="Connect"/>
+/// (a <see cref="DbConnection"/> from this database's <see cref="DbDataSource"/>) and write the SQL that
+/// differs through <see cref="Dialect"/>. <see cref="Open"/>, the SQLite-only path of every other store,
+/// refuses on PostgreSQL, and <see cref="Migrate"/> creates only the converted features' tables there.
+/// </para>
 /// </summary>
 public sealed class CityWatchDatabase
 {
-    private readonly string _connectionString;
+    private readonly string _connectionString = "";
     private readonly KeyRing? _keys;
+    private readonly NpgsqlDataSource? _postgres;
 
     static CityWatchDatabase() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
@@ -39,16 +49,53 @@ public sealed class CityWatchDatabase
             DefaultTimeout = 30,
         }.ToString();
         _keys = kek is null ? null : new KeyRing(this, kek);
+        Dialect = SqlDialect.Sqlite;
     }
 
+    private CityWatchDatabase(NpgsqlDataSource postgres, string description)
+    {
+        _postgres = postgres;
+        Path = description;
+        Dialect = SqlDialect.Postgres;
+    }
+
+    /// <summary>
+    /// A PostgreSQL database behind <paramref name="dataSource"/>, which the caller owns (and disposes, closing
+    /// its pool). Without a key-encryption key: the stores that hold wrapped keys, evidence or templates are
+    /// not on PostgreSQL yet.
+    /// </summary>
+    public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
+        return new CityWatchDatabase(dataSource, $"postgresql://{builder.Host}:{builder.Port}/{builder.Database}");
+    }
+
+    /// <summary>The database file (SQLite), or where the PostgreSQL database is (<c>postgresql://host:port/name</c>, no credentials).</summary>
     public string Path { get; }
+
+    /// <summary>The engine's SQL where it differs.</summary>
+    public SqlDialect Dialect { get; }
+
+    /// <summary>
+    /// An open connection on either engine, for the stores on the shared code path. On SQLite it is
+    /// <see cref="Open"/>'s connection (WAL, foreign keys, secure delete); on PostgreSQL one from the pool.
+    /// </summary>
+    public DbConnection Connect() => _postgres is null ? Open() : _postgres.OpenConnection();
 
     /// <summary>The keys of this data folder, unwrapped by its KEK; without a KEK, a <see cref="KeyEncryptionKeyRequiredException"/>.</summary>
     public KeyRing Keys => _keys ?? throw new KeyEncryptionKeyRequiredException(
         $"the database {Path} was opened without its key-encryption key: its keys, evidence and templates stay sealed");
 
+    /// <summary>A SQLite connection, for the stores not yet on the shared code path; refused on PostgreSQL.</summary>
     public SqliteConnection Open()
     {
+        if (_postgres is not null)
+        {
+            throw new NotSupportedException(
+                $"this store is not on PostgreSQL yet ({Path}): only the camera register's stores run on both engines");
+        }
+
         var connection = new SqliteConnection(_connectionString);
         try
         {
@@ -89,15 +136,15 @@ public sealed class CityWatchDatabase
     /// </summary>
     public void Migrate(TimeProvider time)
     {
-        using var connection = Open();
         ArgumentNullException.ThrowIfNull(time);
+        using var connection = Connect();
         SchemaMigrations.Apply(connection, time, Path);
     }
 
     /// <summary>The schema version each feature's tables are at in this database (what <see cref="Migrate"/> recorded).</summary>
     public IReadOnlyDictionary<string, int> SchemaVersions()
     {
-        using var connection = Open();
+        using var connection = Connect();
         return SchemaMigrations.Versions(connection);
     }
 }

@@ -1,20 +1,36 @@
+using System.Data.Common;
 using System.Globalization;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Data;
 
-/// <summary>One numbered step of one feature's schema: applied inside the transaction that records it.</summary>
-internal sealed record SchemaMigration(int Version, Action<SqliteConnection, SqliteTransaction> Apply)
+/// <summary>
+/// One numbered step of one feature's schema: applied inside the transaction that records it. <see cref="Apply"/>
+/// is its SQLite form; <see cref="Postgres"/> its PostgreSQL form, absent while the feature's store is not on
+/// the shared code path.
+/// </summary>
+internal sealed record SchemaMigration(int Version, Action<DbConnection, DbTransaction> Apply, Action<DbConnection, DbTransaction>? Postgres = null)
 {
-    public static SchemaMigration Sql(int version, string sql) =>
-        new(version, (connection, transaction) => connection.Execute(sql, transaction: transaction));
+    public static SchemaMigration Sql(int version, string sql, string? postgres = null) =>
+        new(version, Run(sql), postgres is null ? null : Run(postgres));
+
+    /// <summary>The step on the connection's engine.</summary>
+    public Action<DbConnection, DbTransaction> On(SqlDialect dialect) =>
+        !dialect.IsPostgres ? Apply : Postgres ?? throw new NotSupportedException($"migration {Version} has no PostgreSQL form");
+
+    private static Action<DbConnection, DbTransaction> Run(string sql) =>
+        (connection, transaction) => connection.Execute(sql, transaction: transaction);
 }
 
 /// <summary>A feature's tables and the ordered migrations that build them, version 1 first.</summary>
 internal sealed record FeatureSchema(string Feature, IReadOnlyList<SchemaMigration> Migrations)
 {
     public int Latest => Migrations[^1].Version;
+
+    /// <summary>Whether every migration has a PostgreSQL form, so the feature's store runs on PostgreSQL.</summary>
+    public bool OnPostgres => Migrations.All(m => m.Postgres is not null);
+
+    public bool RunsOn(SqlDialect dialect) => !dialect.IsPostgres || OnPostgres;
 }
 
 /// <summary>
@@ -38,9 +54,9 @@ internal static class SchemaMigrations
     public static IReadOnlyList<FeatureSchema> Features { get; } =
     [
         new("cameras", [
-            SchemaMigration.Sql(1, Cameras.CameraSchema.Sql),
-            new(2, Cameras.CameraSchema.AddCoordinates),
-            SchemaMigration.Sql(3, Cameras.CameraSchema.HealthDays),
+            SchemaMigration.Sql(1, Cameras.CameraSchema.Sql, Cameras.CameraSchema.Postgres),
+            new(2, Cameras.CameraSchema.AddCoordinates, Cameras.CameraSchema.AddCoordinatesPostgres),
+            SchemaMigration.Sql(3, Cameras.CameraSchema.HealthDays, Cameras.CameraSchema.HealthDaysPostgres),
         ]),
         new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
         new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql)]),
@@ -58,10 +74,12 @@ internal static class SchemaMigrations
     /// Brings every feature to its latest version, each migration and its version row in one transaction.
     /// Refuses, before changing anything, a data folder that records a feature this code does not know or a
     /// version newer than this code's: a newer CityWatch wrote it, and this one must not write to it.
+    /// On PostgreSQL only the features whose store is on the shared code path (<see cref="FeatureSchema.OnPostgres"/>).
     /// </summary>
-    public static void Apply(SqliteConnection connection, TimeProvider time, string path, IReadOnlyList<FeatureSchema>? features = null)
+    public static void Apply(DbConnection connection, TimeProvider time, string path, IReadOnlyList<FeatureSchema>? features = null)
     {
-        features ??= Features;
+        var dialect = SqlDialect.Of(connection);
+        features = (features ?? Features).Where(f => f.RunsOn(dialect)).ToList();
         connection.Execute(Sql);
         RefuseNewer(connection, features, path);
         foreach (var feature in features)
@@ -87,7 +105,7 @@ internal static class SchemaMigrations
                         $"the database {path} records {feature.Feature} at version {current}, but the next migration is version {migration.Version}");
                 }
 
-                migration.Apply(connection, transaction);
+                migration.On(dialect)(connection, transaction);
                 connection.Execute(
                     """
                     INSERT INTO schema_versions (feature, version, applied_at) VALUES (@feature, @version, @at)
@@ -101,11 +119,11 @@ internal static class SchemaMigrations
     }
 
     /// <summary>The version each feature is at in this database (none recorded: absent).</summary>
-    public static IReadOnlyDictionary<string, int> Versions(SqliteConnection connection) =>
+    public static IReadOnlyDictionary<string, int> Versions(DbConnection connection) =>
         connection.Query<(string Feature, int Version)>("SELECT feature, version FROM schema_versions")
             .ToDictionary(r => r.Feature, r => r.Version, StringComparer.Ordinal);
 
-    private static void RefuseNewer(SqliteConnection connection, IReadOnlyList<FeatureSchema> features, string path)
+    private static void RefuseNewer(DbConnection connection, IReadOnlyList<FeatureSchema> features, string path)
     {
         var known = features.ToDictionary(f => f.Feature, f => f.Latest, StringComparer.Ordinal);
         foreach (var (feature, version) in connection.Query<(string Feature, int Version)>("SELECT feature, version FROM schema_versions ORDER BY feature"))

@@ -22,6 +22,7 @@ public static class AuditActions
     public const string PolicyRefusal = "policy.refusal";
     public const string LegalBasisChange = "legal_basis.change";
     public const string WatchlistCreate = "watchlist.create";
+    public const string WatchlistDisplay = "watchlist.display";
     public const string Enrolment = "watchlist.enrol";
     public const string EnrolmentRejected = "watchlist.enrol_rejected";
     public const string EnrolmentRemoval = "watchlist.remove";

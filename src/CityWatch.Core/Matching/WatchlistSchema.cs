@@ -35,4 +35,10 @@ internal static class WatchlistSchema
         CREATE INDEX IF NOT EXISTS watchlist_entries_list ON watchlist_entries(watchlist_id);
         CREATE INDEX IF NOT EXISTS watchlist_entries_basis ON watchlist_entries(legal_basis_id);
         """;
+
+    /// <summary>Version 2: how a watchlist's alerts show in the console (a palette colour, an optional tone).</summary>
+    public const string Display = """
+        ALTER TABLE watchlists ADD COLUMN colour TEXT NOT NULL DEFAULT 'blue';
+        ALTER TABLE watchlists ADD COLUMN sound INTEGER NOT NULL DEFAULT 0;
+        """;
 }

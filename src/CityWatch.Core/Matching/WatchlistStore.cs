@@ -26,18 +26,36 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             throw new InvalidRequestException("'name' is required.");
         }
 
+        var colour = WatchlistColours.Check(input.Colour);
         using var connection = database.Open();
         try
         {
             var id = connection.ExecuteScalar<long>(
-                "INSERT INTO watchlists (name, description, created_by, created_at) VALUES (@name, @description, @actor, @now) RETURNING id",
-                new { name = input.Name.Trim(), description = input.Description ?? "", actor, now = Timestamps.Format(time.GetUtcNow()) });
+                "INSERT INTO watchlists (name, description, created_by, created_at, colour, sound) VALUES (@name, @description, @actor, @now, @colour, @sound) RETURNING id",
+                new { name = input.Name.Trim(), description = input.Description ?? "", actor, now = Timestamps.Format(time.GetUtcNow()), colour, sound = input.Sound });
             return Get(id);
         }
         catch (SqliteException e) when (e.SqliteErrorCode == 19)
         {
             throw new ConflictException($"A watchlist named '{input.Name}' already exists.");
         }
+    }
+
+    /// <summary>
+    /// Sets how the watchlist's alerts show in the console (what the input leaves null stays). Not a change to
+    /// its entries: the digest and the approval stand.
+    /// </summary>
+    public Watchlist SetDisplay(long id, WatchlistDisplayInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var current = Get(id);
+        var colour = input.Colour is null ? current.Colour : WatchlistColours.Check(input.Colour);
+        using (var connection = database.Open())
+        {
+            connection.Execute("UPDATE watchlists SET colour = @colour, sound = @sound WHERE id = @id", new { id, colour, sound = input.Sound ?? current.Sound });
+        }
+
+        return Get(id);
     }
 
     public Watchlist Get(long id) =>
@@ -441,10 +459,16 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         public string? ApprovedAt { get; set; }
         public string? ChangedBy { get; set; }
         public string? ChangedAt { get; set; }
+        public string Colour { get; set; } = WatchlistColours.Default;
+        public bool Sound { get; set; }
 
         public Watchlist ToModel(string digest) => new(
             Id, Name, Description, CreatedBy, Timestamps.Parse(CreatedAt), (int)Entries, digest, ApprovedDigest, ApprovedBy,
-            ApprovedAt is null ? null : Timestamps.Parse(ApprovedAt), ChangedBy, ChangedAt is null ? null : Timestamps.Parse(ChangedAt));
+            ApprovedAt is null ? null : Timestamps.Parse(ApprovedAt), ChangedBy, ChangedAt is null ? null : Timestamps.Parse(ChangedAt))
+        {
+            Colour = Colour,
+            Sound = Sound,
+        };
     }
 
     private sealed class EntryRow

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
 using CityWatch.Identity;
+using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Server.Alerts;
 using CityWatch.Server.Identity;
@@ -92,18 +93,18 @@ internal static class ConsoleApi
             return TypedResults.Redirect(SignInPath);
         }).Allow();
 
-        console.MapGet("/alerts", (AlertStore store, AlertVerification verification, CameraStore cameras, IAntiforgery antiforgery, HttpContext http) =>
-            Page<AlertsPage>(http, new AlertsPageModel(Viewer(antiforgery, http), Queue(store, verification, cameras, http)))).Allow(AlertApi.Viewers);
-        console.MapGet("/alerts/stream", (AlertStore store, AlertVerification verification, CameraStore cameras, ILoggerFactory logs, HttpContext http, CancellationToken ct) =>
+        console.MapGet("/alerts", (AlertStore store, AlertVerification verification, CameraStore cameras, WatchlistStore watchlists, IAntiforgery antiforgery, HttpContext http) =>
+            Page<AlertsPage>(http, new AlertsPageModel(Viewer(antiforgery, http), Queue(store, verification, cameras, watchlists, http)))).Allow(AlertApi.Viewers);
+        console.MapGet("/alerts/stream", (AlertStore store, AlertVerification verification, CameraStore cameras, WatchlistStore watchlists, ILoggerFactory logs, HttpContext http, CancellationToken ct) =>
         {
             if (!http.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
             {
                 throw new InvalidRequestException("This is an event stream: open it with EventSource (Accept: text/event-stream).");
             }
 
-            return TypedResults.ServerSentEvents(QueueUpdates(store, verification, cameras, logs, http, ct));
+            return TypedResults.ServerSentEvents(QueueUpdates(store, verification, cameras, watchlists, logs, http, ct));
         }).Allow(AlertApi.Viewers);
-        console.MapGet("/alerts/{id:long}", (AlertStore store, AlertVerification verification, CameraStore cameras, IAntiforgery antiforgery, HttpContext http, long id) =>
+        console.MapGet("/alerts/{id:long}", (AlertStore store, AlertVerification verification, CameraStore cameras, WatchlistStore watchlists, IAntiforgery antiforgery, HttpContext http, long id) =>
         {
             var caller = http.Caller();
             var alert = AlertApi.InScope(store.Get(id), http, cameras, AlertApi.Viewers);
@@ -112,7 +113,7 @@ internal static class ConsoleApi
             var undecided = verifier && verification.IsBlind(http.User.Name(), alert);
             var next = verifier ? verification.Candidates(http.User.Name(), AlertApi.Scope(http, cameras, [Role.Verifier]), 2).Select(c => (long?)c.Id).FirstOrDefault(c => c != id) : null;
             return Page<CandidatePage>(http, new CandidatePageModel(
-                Viewer(antiforgery, http), new QueueAlert(shown, CameraName(cameras, alert.CameraId)),
+                Viewer(antiforgery, http), new QueueAlert(shown, CameraName(cameras, alert.CameraId), Shown(watchlists.List(), alert.WatchlistId)),
                 ShowsCrop: caller.Has(Role.Operator) || verifier || caller.Has(Role.Investigator),
                 CanDecide: undecided, DecidedByViewer: verifier && !undecided && verification.Decisions(id).Any(d => d.Account == http.User.Name()), next));
         }).Allow(AlertApi.Viewers);
@@ -191,30 +192,31 @@ internal static class ConsoleApi
     private static bool SeesAlerts(Caller caller) => AlertApi.Viewers.Any(caller.Has);
 
     /// <summary>The alerts the caller may see, exactly as <c>GET /api/alerts</c> shows them (scope, blind), grouped by track.</summary>
-    private static List<QueueGroup> Queue(AlertStore store, AlertVerification verification, CameraStore cameras, HttpContext http)
+    private static List<QueueGroup> Queue(AlertStore store, AlertVerification verification, CameraStore cameras, WatchlistStore watchlists, HttpContext http)
     {
         var page = store.List(0, QueueSize, null, AlertApi.Scope(http, cameras, AlertApi.Viewers));
         var shown = AlertApi.Blind(http, verification, page.Items, a => a.Id, a => a with { Status = AlertVerification.Pending, SettledAt = null });
         var names = new Dictionary<long, string>();
+        IReadOnlyList<Watchlist> lists = shown.Count == 0 ? [] : watchlists.List();
         return shown
             .GroupBy(a => a.TrackId ?? $"single-{a.Id}")
             .Select(g => new QueueGroup(g.Key.StartsWith("single-", StringComparison.Ordinal) ? $"of alert {g.First().Id}" : g.Key[..Math.Min(8, g.Key.Length)],
-                g.OrderByDescending(a => a.Id).Select(a => new QueueAlert(a, a.CameraId is { } c ? names.TryGetValue(c, out var n) ? n : names[c] = CameraName(cameras, c) : "no camera (uploaded)")).ToList()))
+                g.OrderByDescending(a => a.Id).Select(a => new QueueAlert(a, a.CameraId is { } c ? names.TryGetValue(c, out var n) ? n : names[c] = CameraName(cameras, c) : "no camera (uploaded)", Shown(lists, a.WatchlistId))).ToList()))
             .OrderByDescending(g => g.Alerts[0].Alert.Id)
             .ToList();
     }
 
     /// <summary>The queue again, as HTML, whenever what the caller may see of it changes (told by the store); until the browser goes.</summary>
     private static async IAsyncEnumerable<SseItem<string>> QueueUpdates(
-        AlertStore store, AlertVerification verification, CameraStore cameras, ILoggerFactory logs, HttpContext http, [EnumeratorCancellation] CancellationToken ct)
+        AlertStore store, AlertVerification verification, CameraStore cameras, WatchlistStore watchlists, ILoggerFactory logs, HttpContext http, [EnumeratorCancellation] CancellationToken ct)
     {
         string? last = null;
         await using var renderer = new HtmlRenderer(http.RequestServices, logs);
         while (!ct.IsCancellationRequested)
         {
             var changed = store.NextChange; // before reading, so that a change while rendering is not missed
-            var groups = Queue(store, verification, cameras, http);
-            var fingerprint = string.Join(';', groups.SelectMany(g => g.Alerts).Select(a => $"{a.Alert.Id}:{a.Alert.Status}:{a.Alert.TrackId}"));
+            var groups = Queue(store, verification, cameras, watchlists, http);
+            var fingerprint = string.Join(';', groups.SelectMany(g => g.Alerts).Select(a => $"{a.Alert.Id}:{a.Alert.Status}:{a.Alert.TrackId}:{a.Watchlist}"));
             if (fingerprint != last)
             {
                 var html = await renderer.Dispatcher.InvokeAsync(async () =>
@@ -241,6 +243,12 @@ internal static class ConsoleApi
             }
         }
     }
+
+    /// <summary>How the queue marks an alert of this watchlist; one since removed keeps the default colour and no tone.</summary>
+    private static QueueWatchlist Shown(IReadOnlyList<Watchlist> watchlists, long id) =>
+        watchlists.FirstOrDefault(w => w.Id == id) is { } watchlist
+            ? new QueueWatchlist(watchlist.Name, watchlist.Colour, watchlist.Sound)
+            : new QueueWatchlist($"watchlist {id} (removed)", WatchlistColours.Default, Sound: false);
 
     private static string CameraName(CameraStore cameras, long? id)
     {

@@ -10,8 +10,11 @@ public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, boo
 
 public sealed record SignInPageModel(string TokenField, string Token, string? Username, string? Error);
 
-/// <summary>One line of the queue: an alert as its viewer may see it (blind for a verifier) and its camera.</summary>
-public sealed record QueueAlert(Alert Alert, string Camera);
+/// <summary>One line of the queue: an alert as its viewer may see it (blind for a verifier), its camera and how its watchlist shows.</summary>
+public sealed record QueueAlert(Alert Alert, string Camera, QueueWatchlist Watchlist);
+
+/// <summary>The watchlist of an alert as the queue marks it: its name (always shown as text), its palette colour and whether it plays a tone.</summary>
+public sealed record QueueWatchlist(string Name, string Colour, bool Sound);
 
 /// <summary>Alerts of one track (one person followed across frames), newest first; an untracked alert is a group of one.</summary>
 public sealed record QueueGroup(string Track, IReadOnlyList<QueueAlert> Alerts);

@@ -27,9 +27,16 @@ internal static class WatchlistApi
         {
             var watchlist = store.Create(input, user.Name());
             await audit.AppendAsync(
-                new AuditRecord(user.Name(), AuditActions.WatchlistCreate, "created", Parameters: new Dictionary<string, string> { ["watchlist"] = watchlist.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }),
+                new AuditRecord(user.Name(), AuditActions.WatchlistCreate, "created", Parameters: DisplayParameters(watchlist)),
                 ct);
             return TypedResults.Created($"/api/watchlists/{watchlist.Id}", watchlist);
+        }).Allow(Role.Investigator);
+        // How its alerts show in the console's queue (colour, tone): the role that creates watchlists sets it, and it is logged.
+        group.MapPut("/{id:long}/display", async (WatchlistStore store, AuditTrail audit, ClaimsPrincipal user, long id, WatchlistDisplayInput input, CancellationToken ct) =>
+        {
+            var watchlist = store.SetDisplay(id, input);
+            await audit.AppendAsync(new AuditRecord(user.Name(), AuditActions.WatchlistDisplay, "changed", Parameters: DisplayParameters(watchlist)), ct);
+            return TypedResults.Ok(watchlist);
         }).Allow(Role.Investigator);
 
         // multipart/form-data: label, category, imageSource, optional expiresAt, and one or more files named "photo".
@@ -76,4 +83,11 @@ internal static class WatchlistApi
         }).Allow(Role.Investigator);
         return app;
     }
+
+    private static Dictionary<string, string> DisplayParameters(Watchlist watchlist) => new()
+    {
+        ["watchlist"] = watchlist.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["colour"] = watchlist.Colour,
+        ["sound"] = watchlist.Sound ? "on" : "off",
+    };
 }

@@ -62,6 +62,7 @@ public sealed class OpenApiTests : IAsyncLifetime
         { "/api/cases", "post", typeof(CaseInput) },
         { "/api/cameras", "post", typeof(CameraInput) },
         { "/api/watchlists", "post", typeof(WatchlistInput) },
+        { "/api/watchlists/{id}/display", "put", typeof(WatchlistDisplayInput) },
         { "/api/alerts/{id}/decisions", "post", typeof(DecisionRequest) },
         { "/api/settings/proposals", "post", typeof(ProposalInput) },
         { "/api/subject-access/requests", "post", typeof(SubjectAccessRequestInput) },

@@ -44,12 +44,22 @@ public sealed class MigrationTests
             await city.Audit.AppendAsync(new AuditRecord("t", AuditActions.Analysis, $"act {i}"));
         }
 
+        using (var connection = city.Database.Open())
+        {
+            connection.Execute(
+                "INSERT INTO watchlists (name, description, created_by, created_at) VALUES ('older', '', 't', @at)",
+                new { at = Timestamps.Format(city.Time.GetUtcNow()) });
+        }
+
         var size = city.Audit.Size;
         await city.Audit.DisposeAsync();
         Assert.True(AuditVerifier.VerifyDatabase(city.Database.Path).Ok);
         Assert.False(HasTable(city.Database, "schema_versions"));
 
         city.Database.Migrate(city.Time);
+        // Watchlists version 2: a list from before display colours shows in the default colour, without a tone.
+        var older = city.Watchlists.GetByName("older");
+        Assert.Equal((CityWatch.Matching.WatchlistColours.Default, false), (older.Colour, older.Sound));
 
         Assert.All(SchemaMigrations.Features, f => Assert.Equal(f.Latest, city.Database.SchemaVersions()[f.Feature]));
         Assert.Equal(cameras, cameras.Select(c => city.Cameras.Get(c.Id)));

@@ -78,6 +78,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/watchlists/{id:long}/entries"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
         ["POST /api/watchlists/"] = ["Investigator"],
         ["POST /api/watchlists/{id:long}/approve"] = ["Investigator", "Authority"],
+        ["PUT /api/watchlists/{id:long}/display"] = ["Investigator"],
         ["GET /api/deployments/"] = Staff,
         ["GET /api/deployments/{id:long}"] = Staff,
         ["POST /api/deployments/"] = ["Operator"],

@@ -25,10 +25,11 @@ public sealed record KeyLogSink(Func<KeyEvent, Task> Append, Func<SqliteConnecti
 /// <summary>
 /// The keys of one data folder, stored in <c>wrapped_keys</c> only wrapped by the <see cref="KeyEncryptionKey"/>:
 /// the log's Ed25519 signing key, the evidence master key, the template key, the account-secrets key (TOTP
-/// secrets, the identity-reference HMAC key) and the stream-credentials key. Each key is unwrapped at
+/// secrets, the identity-reference HMAC key), the stream-credentials key and the grant-signing key. Each key is unwrapped at
 /// most once per process, and each unwrap is an event the audit log records before the key is used;
 /// events from before the log opened (the log's own key) wait and are recorded as it opens. Creating a key
-/// is not an unwrap and is not logged: its first unwrap, at the next start, is.
+/// is not an unwrap and is not logged: its first unwrap, at the next start, is (except the grant-signing key,
+/// whose creation is logged with its public key).
 /// </summary>
 /// <remarks>
 /// On first use the ring checks that every stored key is wrapped by this KEK, so a wrong KEK is refused

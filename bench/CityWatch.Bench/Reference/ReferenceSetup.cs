@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Grants;
 using CityWatch.Ingest;
 using CityWatch.Policy;
 using CityWatch.Vision;

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using CityWatch.Audit;
 using CityWatch.Evaluation;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Vision;
 

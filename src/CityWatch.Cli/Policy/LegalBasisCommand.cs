@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using CityWatch.Cli.Hosting;
+using CityWatch.Grants;
 using CityWatch.Policy;
 
 namespace CityWatch.Cli.Policy;

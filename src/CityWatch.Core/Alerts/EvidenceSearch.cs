@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using CityWatch.Audit;
 using CityWatch.Cases;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using Dapper;
 

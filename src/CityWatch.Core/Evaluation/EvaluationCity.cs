@@ -1,6 +1,7 @@
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Grants;
 using CityWatch.Keys;
 using CityWatch.Policy;
 using CityWatch.Settings;

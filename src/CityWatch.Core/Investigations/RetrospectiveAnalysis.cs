@@ -1,6 +1,7 @@
 using System.Globalization;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Ingest;
 using CityWatch.Matching;
 using CityWatch.Policy;

@@ -2,13 +2,18 @@ using System.Security.Cryptography;
 using System.Text;
 using CityWatch.AuditLog;
 using CityWatch.Data;
+using CityWatch.Grants;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Keys;
 
 /// <summary>A key was unwrapped or migrated: what the audit log records (see <see cref="KeyRing.RecordTo"/>).</summary>
-public sealed record KeyEvent(string Action, string Key, string Reason, string KekId);
+/// <remarks>
+/// <paramref name="PublicKey"/> is set for a signing key whose verifiers learn it from the log (the
+/// grant-signing key): base64 of its raw Ed25519 public key.
+/// </remarks>
+public sealed record KeyEvent(string Action, string Key, string Reason, string KekId, string? PublicKey = null);
 
 /// <summary>
 /// Where a <see cref="KeyRing"/> records its events: <paramref name="Append"/> on its own, once logged;
@@ -20,10 +25,11 @@ public sealed record KeyLogSink(Func<KeyEvent, Task> Append, Func<SqliteConnecti
 /// <summary>
 /// The keys of one data folder, stored in <c>wrapped_keys</c> only wrapped by the <see cref="KeyEncryptionKey"/>:
 /// the log's Ed25519 signing key, the evidence master key, the template key, the account-secrets key (TOTP
-/// secrets, the identity-reference HMAC key) and the stream-credentials key. Each key is unwrapped at
+/// secrets, the identity-reference HMAC key), the stream-credentials key and the grant-signing key. Each key is unwrapped at
 /// most once per process, and each unwrap is an event the audit log records before the key is used;
 /// events from before the log opened (the log's own key) wait and are recorded as it opens. Creating a key
-/// is not an unwrap and is not logged: its first unwrap, at the next start, is.
+/// is not an unwrap and is not logged: its first unwrap, at the next start, is (except the grant-signing key,
+/// whose creation is logged with its public key).
 /// </summary>
 /// <remarks>
 /// On first use the ring checks that every stored key is wrapped by this KEK, so a wrong KEK is refused
@@ -43,8 +49,15 @@ public sealed class KeyRing
     /// <summary>Seals the user information (user name, password) of camera stream URLs.</summary>
     public const string StreamCredentials = "stream-credentials";
 
+    /// <summary>
+    /// The policy engine's Ed25519 grant-signing key (a 32-byte seed). Its public half is stored beside it
+    /// and carried, base64, by its key events, the first being its creation (<see cref="CreateAction"/>).
+    /// </summary>
+    public const string GrantSigning = "grant-signing";
+
     public const string UnwrapAction = "key.unwrap";
     public const string MigrateAction = "key.migrate";
+    public const string CreateAction = "key.create";
 
     /// <summary>Where an older data folder kept its plaintext keys, next to the database.</summary>
     public const string LegacyAuditKeyFile = "audit-log.key";
@@ -165,6 +178,13 @@ public sealed class KeyRing
     }
 
     /// <summary>
+    /// The grant-signing key's 32-byte Ed25519 seed: created on first use (that creation recorded with its
+    /// public key), unwrapped once per process (recorded, with its public key) before it is returned.
+    /// </summary>
+    internal byte[] GrantSigningSeed(string reason) =>
+        Obtain(GrantSigning, reason, () => RandomNumberGenerator.GetBytes(SecretSize));
+
+    /// <summary>
     /// A 32-byte key by name (the evidence master key, the template key), unwrapped once per process and
     /// recorded (waiting for the log) before it is returned; created on first use if <paramref name="create"/>.
     /// Never call it inside an open write transaction: use <see cref="SecretWithin"/> there.
@@ -271,7 +291,8 @@ public sealed class KeyRing
             "SELECT kek_id, wrapped FROM wrapped_keys WHERE name = @name", new { name });
         if (row is { } stored)
         {
-            return (Unwrap(name, stored.KekId, stored.Wrapped), new KeyEvent(UnwrapAction, name, reason, _kek.Id));
+            var unwrapped = Unwrap(name, stored.KekId, stored.Wrapped);
+            return (unwrapped, new KeyEvent(UnwrapAction, name, reason, _kek.Id, LoggedPublicKey(name, unwrapped)));
         }
 
         if (generate is null)
@@ -286,7 +307,9 @@ public sealed class KeyRing
             return Load(connection, name, reason, null);
         }
 
-        return (created, null);
+        // Creating a key is not logged, except for a signing key whose verifiers learn it from the log.
+        var logged = LoggedPublicKey(name, created);
+        return (created, logged is null ? null : new KeyEvent(CreateAction, name, reason, _kek.Id, logged));
     }
 
     private byte[] Unwrap(string name, string kekId, byte[] wrapped)
@@ -361,8 +384,16 @@ public sealed class KeyRing
         return plain;
     }
 
+    private static string? LoggedPublicKey(string name, byte[] secret) =>
+        name == GrantSigning ? PublicKeyOf(name, secret) : null;
+
     private static string? PublicKeyOf(string name, byte[] secret)
     {
+        if (name == GrantSigning)
+        {
+            return Convert.ToBase64String(GrantSigner.PublicKeyOf(secret));
+        }
+
         if (name != AuditSigning)
         {
             return null;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Vision;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using Dapper;
 using Microsoft.Data.Sqlite;

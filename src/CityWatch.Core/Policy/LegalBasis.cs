@@ -1,3 +1,5 @@
+using CityWatch.Grants;
+
 namespace CityWatch.Policy;
 
 /// <summary>

@@ -2,6 +2,8 @@ using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Cases;
+using CityWatch.Data;
+using CityWatch.Grants;
 using CityWatch.Matching;
 
 namespace CityWatch.Policy;
@@ -31,6 +33,8 @@ public sealed record PolicyDecision(ProcessingGrant? Grant, string? RefusalReaso
 /// with its reason. Grants are short-lived (<see cref="GrantLifetime"/>), so a revoked, expired or lapsed
 /// basis, a stopped deployment or a changed watchlist stops processing on a running stream within that time.
 /// Before each decision it settles urgent bases past their deadline (<see cref="UrgencyGuard"/>).
+/// A grant it issued can be signed for a worker (<see cref="Sign"/>) with the key ring's grant-signing key;
+/// in one process the grant object itself is used and nothing is signed.
 /// </summary>
 public sealed class PolicyEngine(
     LegalBasisStore legalBases,
@@ -41,9 +45,32 @@ public sealed class PolicyEngine(
     UrgencyGuard urgency,
     CaseStore cases,
     AuditTrail audit,
+    CityWatchDatabase database,
     TimeProvider time)
 {
     public static readonly TimeSpan GrantLifetime = TimeSpan.FromSeconds(10);
+
+    private readonly Lazy<GrantSigner> _signer = new(
+        () => new GrantSigner(database.Keys.GrantSigningSeed("the policy engine signs the grants it issues")),
+        LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The grant-signing key's raw Ed25519 public key, for a worker's <see cref="GrantVerifier"/>.</summary>
+    public byte[] GrantSigningPublicKey => _signer.Value.PublicKey;
+
+    /// <summary>
+    /// The wire form of a grant this engine issued, signed for <paramref name="audience"/> (a worker id);
+    /// a grant from anywhere else (a verified one included) is refused, so only the engine signs.
+    /// </summary>
+    public SignedGrant Sign(ProcessingGrant grant, string audience)
+    {
+        ArgumentNullException.ThrowIfNull(grant);
+        if (grant is not IssuedGrant)
+        {
+            throw new ArgumentException($"Grant {grant.Id} was not issued by this policy engine, so it is not signed.", nameof(grant));
+        }
+
+        return _signer.Value.Sign(grant, audience);
+    }
 
     public async Task<PolicyDecision> AuthorizeAsync(PolicyRequest request, CancellationToken cancellationToken = default)
     {

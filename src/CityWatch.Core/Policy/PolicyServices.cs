@@ -22,7 +22,7 @@ public static class PolicyServices
         var deployments = new DeploymentStore(database, legalBases, watchlists, scope, audit, time);
         var urgency = new UrgencyGuard(database, legalBases, deployments, watchlists, new AlertStore(database, evidenceDirectory), audit);
         var cases = new CaseStore(database, legalBases, scope, audit, time);
-        return new PolicyEngine(legalBases, cameras, deployments, watchlists, scope, urgency, cases, audit, time);
+        return new PolicyEngine(legalBases, cameras, deployments, watchlists, scope, urgency, cases, audit, database, time);
     }
 
     /// <summary>Legal bases, deployments, the case register, the policy engine, the urgency guard and the background governance sweep.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Ingest;
 using CityWatch.Matching;
 using CityWatch.Policy;

@@ -1,4 +1,5 @@
 using CityWatch.Alerts;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Vision;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using CityWatch.Grants;
 using CityWatch.Policy;
 
 namespace CityWatch.Vision;

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using CityWatch.Cameras;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Server.Identity;
 using CityWatch.Matching;

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
 using CityWatch.Cases;
+using CityWatch.Grants;
 using CityWatch.Investigations;
 using CityWatch.Matching;
 using CityWatch.Policy;

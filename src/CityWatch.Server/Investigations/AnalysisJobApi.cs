@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
 using CityWatch.Cases;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Ingest;
 using CityWatch.Investigations;

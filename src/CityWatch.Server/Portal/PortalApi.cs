@@ -2,6 +2,7 @@ using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.AuditLog;
 using CityWatch.Cameras;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;

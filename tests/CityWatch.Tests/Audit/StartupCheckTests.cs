@@ -2,6 +2,7 @@ using System.Net;
 using CityWatch.Audit;
 using CityWatch.AuditLog;
 using CityWatch.Cli.Audit;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;
 using Dapper;

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cases;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using GovernanceKit = CityWatch.Tests.Governance.GovernanceKit;
 using CityWatch.Tests.Support;

@@ -1,4 +1,5 @@
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -12,7 +13,7 @@ public sealed class CliTests
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("sought");
-        await server.OpenCaseAsync(await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective), "C-1");
+        await server.OpenCaseAsync(await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Grants.ProcessingPurpose.Retrospective), "C-1");
         var corrupt = Path.Combine(TestPaths.NewScratchDirectory(), "broken.jpg");
         await File.WriteAllBytesAsync(corrupt, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4, 5]);
 
@@ -45,7 +46,7 @@ public sealed class CliTests
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("sought");
-        var basis = await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Retrospective, CityWatch.Policy.ProcessingPurpose.Enrolment);
+        var basis = await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Grants.ProcessingPurpose.Retrospective, CityWatch.Grants.ProcessingPurpose.Enrolment);
         await server.OpenCaseAsync(basis, "C-1");
         (await server.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
 
@@ -66,7 +67,7 @@ public sealed class CliTests
     {
         await using var server = await RunningServer.StartAsync();
         var watchlist = await server.AddWatchlistAsync("sought");
-        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Policy.ProcessingPurpose.Enrolment);
+        await server.AddActiveBasisAsync([], [watchlist.Id], CityWatch.Grants.ProcessingPurpose.Enrolment);
         var blank = Path.Combine(TestPaths.NewScratchDirectory(), "wall.png");
         using (var bitmap = new SkiaSharp.SKBitmap(200, 200))
         {

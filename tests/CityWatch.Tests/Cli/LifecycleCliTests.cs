@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Cli.Hosting;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Settings;
 using CityWatch.Tests.Support;

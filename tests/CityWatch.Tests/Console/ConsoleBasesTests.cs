@@ -1,4 +1,5 @@
 using System.Net.Http.Json;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Tests.Portal;
 using CityWatch.Tests.Support;

@@ -1,5 +1,6 @@
 using CityWatch.Audit;
 using CityWatch.Evaluation;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;
 using CityWatch.Vision;

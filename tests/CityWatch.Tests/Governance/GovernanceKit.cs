@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Matching;
 using CityWatch.Policy;

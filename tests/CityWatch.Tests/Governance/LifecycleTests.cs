@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;

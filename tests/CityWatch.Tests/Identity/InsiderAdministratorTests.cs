@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Policy;
 using CityWatch.Server.Identity;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Server.Identity;
 using CityWatch.Tests.Governance;

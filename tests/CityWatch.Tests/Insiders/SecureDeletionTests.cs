@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using CityWatch.Alerts;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Retention;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using CityWatch.Alerts;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Investigations;
 using CityWatch.Policy;

@@ -5,6 +5,7 @@ using System.Net.ServerSentEvents;
 using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Ingest;
 using CityWatch.Investigations;
 using CityWatch.Policy;

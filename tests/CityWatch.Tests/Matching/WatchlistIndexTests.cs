@@ -1,3 +1,4 @@
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;

@@ -1,5 +1,6 @@
 using System.Reflection;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;
 
@@ -142,16 +143,19 @@ public sealed class PolicyEngineTests : IDisposable
     }
 
     [Fact]
-    public void Only_the_policy_engine_can_make_a_grant()
+    public void Only_the_policy_engine_and_the_grant_verifier_can_make_a_grant()
     {
         // The grant's constructor is private protected: only subclasses in Core can call it. This checks
-        // that the one subclass is the engine's private type, across every CityWatch assembly loaded.
+        // that there are exactly two, the engine's and the verifier's private sealed types, across every
+        // CityWatch assembly loaded; a third anywhere fails it.
         var assemblies = new[] { typeof(ProcessingGrant).Assembly, typeof(CityWatch.Server.CityWatchServer).Assembly, typeof(PolicyEngineTests).Assembly };
         var subclasses = assemblies.SelectMany(a => a.GetTypes()).Where(t => t.IsSubclassOf(typeof(ProcessingGrant))).ToList();
 
-        var only = Assert.Single(subclasses);
-        Assert.Equal(typeof(PolicyEngine), only.DeclaringType);
-        Assert.True(only.IsNestedPrivate);
+        Assert.Equal(2, subclasses.Count);
+        Assert.Equal(
+            new[] { typeof(GrantVerifier), typeof(PolicyEngine) }.Select(t => t.FullName).Order(),
+            subclasses.Select(t => t.DeclaringType?.FullName).Order());
+        Assert.All(subclasses, t => Assert.True(t.IsNestedPrivate && t.IsSealed, $"{t.FullName} is not a private sealed nested type"));
         Assert.All(
             typeof(ProcessingGrant).GetConstructors(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic),
             c => Assert.True(c.IsFamilyAndAssembly));

@@ -4,6 +4,7 @@ using System.Text.Json.Serialization;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
 using CityWatch.Cases;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;

@@ -3,6 +3,7 @@ using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Cases;
 using CityWatch.Data;
+using CityWatch.Grants;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Policy;
@@ -41,7 +42,7 @@ public sealed class TestCity : IDisposable
         CameraRegister = new CameraRegister(Database, Deployments, Audit);
         Urgency = new UrgencyGuard(Database, LegalBases, Deployments, Watchlists, Alerts, Audit);
         Cases = new CaseStore(Database, LegalBases, Scope, Audit, Time);
-        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Cases, Audit, Time);
+        Policy = new PolicyEngine(LegalBases, Cameras, Deployments, Watchlists, Scope, Urgency, Cases, Audit, Database, Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 27, 9, 0, 0, TimeSpan.Zero));

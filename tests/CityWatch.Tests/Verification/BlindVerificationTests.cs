@@ -4,6 +4,7 @@ using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Policy;
 using CityWatch.Server.Identity;

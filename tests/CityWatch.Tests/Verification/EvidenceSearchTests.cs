@@ -1,6 +1,7 @@
 using System.Net;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;
 

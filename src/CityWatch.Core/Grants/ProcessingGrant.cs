@@ -1,4 +1,4 @@
-namespace CityWatch.Policy;
+namespace CityWatch.Grants;
 
 /// <summary>What biometric processing is for; a legal basis names the purposes it allows.</summary>
 public enum ProcessingPurpose
@@ -28,9 +28,10 @@ public enum ProcessingPurpose
 /// <summary>
 /// Permission to run biometric processing for one purpose, on one camera (or supplied media), against
 /// named watchlists, until a short expiry. Every biometric entry point (detection for identification,
-/// embedding, matching) takes one. The constructor is <c>private protected</c> and the only concrete
-/// grant is a private type inside <see cref="PolicyEngine"/>, so no other code can make one; a test
-/// checks that no other subclass exists.
+/// embedding, matching) takes one. The constructor is <c>private protected</c> and there are exactly two
+/// concrete grants, both private nested types: the one the policy engine issues, and the one
+/// <see cref="GrantVerifier"/> makes from a <see cref="SignedGrant"/> whose signature, key, audience and
+/// validity window check out. No other code can make one; a test checks that no other subclass exists.
 /// </summary>
 public abstract class ProcessingGrant
 {
@@ -98,7 +99,34 @@ public abstract class ProcessingGrant
     }
 }
 
-public sealed class GrantExpiredException(ProcessingGrant grant, DateTimeOffset now)
-    : InvalidOperationException($"Processing grant {grant.Id} is valid from {grant.IssuedAt:O} to {grant.ExpiresAt:O}, not at {now:O}.");
+/// <summary>A grant used outside its validity window.</summary>
+public sealed class GrantExpiredException : InvalidOperationException
+{
+    public GrantExpiredException(ProcessingGrant grant, DateTimeOffset now)
+        : this((grant ?? throw new ArgumentNullException(nameof(grant))).Id, grant.IssuedAt, grant.ExpiresAt, now)
+    {
+    }
 
+    public GrantExpiredException(Guid id, DateTimeOffset issuedAt, DateTimeOffset expiresAt, DateTimeOffset now)
+        : base($"Processing grant {id} is valid from {issuedAt:O} to {expiresAt:O}, not at {now:O}.")
+    {
+    }
+}
+
+/// <summary>A grant used for a watchlist it does not cover.</summary>
 public sealed class GrantScopeException(string message) : InvalidOperationException(message);
+
+/// <summary>A signed grant was refused before any grant was made from it (see <see cref="GrantVerifier"/>).</summary>
+public abstract class GrantVerificationException(string message, Exception? inner = null) : InvalidOperationException(message, inner);
+
+/// <summary>The wire form is not a well-formed signed grant (base64url, canonical claims, a 64-byte signature).</summary>
+public sealed class MalformedGrantException(string message, Exception? inner = null) : GrantVerificationException(message, inner);
+
+/// <summary>The grant names a signing key other than the one this verifier trusts.</summary>
+public sealed class GrantKeyException(string message) : GrantVerificationException(message);
+
+/// <summary>The Ed25519 signature does not verify over the claims.</summary>
+public sealed class GrantSignatureException(string message) : GrantVerificationException(message);
+
+/// <summary>The grant was issued for another worker (or for in-process use).</summary>
+public sealed class GrantAudienceException(string message) : GrantVerificationException(message);

@@ -8,14 +8,14 @@ using Spectre.Console;
 namespace CityWatch.Cli.Bench;
 
 /// <summary>
-/// `citywatch bench match`, `bench audit` and `bench ingest`: measurements a city can rerun on its own hardware, each beside its baseline in the
+/// `citywatch bench match`, `bench audit`, `bench ingest` and `bench pages`: measurements a city can rerun on its own hardware, each beside its baseline in the
 /// same run; progress on stderr, the figures on stdout (one JSON object with --json).
 /// </summary>
 internal static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest() };
+    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest(), Pages() };
 
     private static Command Match()
     {
@@ -161,6 +161,64 @@ internal static class BenchCommand
         }));
         return command;
     }
+
+    private static Command Pages()
+    {
+        var cameras = new Option<int>("--cameras") { Description = "Cameras in the store (two per site)", DefaultValueFactory = _ => 1_000 };
+        var alerts = new Option<int>("--alerts") { Description = "Alerts in the store, spread over the cameras", DefaultValueFactory = _ => 10_000 };
+        var requests = new Option<int>("--requests") { Description = "Timed requests per page, one after another", DefaultValueFactory = _ => 100 };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var command = new Command("pages", "Public portal pages at city size on a temporary server: p50/p95 per page against /healthz, goal 200 ms at p95")
+        {
+            cameras, alerts, requests, json, CliCommon.Models,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var c = result.GetValue(cameras);
+            var a = result.GetValue(alerts);
+            var r = result.GetValue(requests);
+            if (c < 1 || a < 0 || r < 1)
+            {
+                throw new InvalidRequestException("--cameras and --requests must be at least 1, --alerts at least 0");
+            }
+
+            var models = Path.GetFullPath(result.GetValue(CliCommon.Models)!);
+            var figures = await WithStepsAsync(step => PageBench.RunAsync(c, a, r, models, step, cancellationToken));
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(Json(figures).ToJsonString(Indented));
+            }
+            else
+            {
+                var table = new Table().AddColumns("page", "p50 ms", "p95 ms");
+                foreach (var page in figures.Pages.Append(figures.Baseline))
+                {
+                    table.AddRow(Markup.Escape(page.Path), $"{page.P50Ms:0.0}", $"{page.P95Ms:0.0}");
+                }
+
+                AnsiConsole.Write(table);
+                Console.WriteLine($"worst p95 {figures.WorstP95Ms:0.0} ms, goal {PageFigures.GoalMs} ms: {(figures.MeetsGoal ? "met" : "missed")}");
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static JsonObject Json(PageFigures f) => new()
+    {
+        ["cameras"] = f.Cameras,
+        ["alerts"] = f.Alerts,
+        ["requests"] = f.Requests,
+        ["fill_s"] = Round(f.FillSeconds),
+        ["pages"] = new JsonArray([.. f.Pages.Select(p => (JsonNode)new JsonObject { ["path"] = p.Path, ["p50_ms"] = Round(p.P50Ms), ["p95_ms"] = Round(p.P95Ms) })]),
+        ["baseline_path"] = f.Baseline.Path,
+        ["baseline_p50_ms"] = Round(f.Baseline.P50Ms),
+        ["baseline_p95_ms"] = Round(f.Baseline.P95Ms),
+        ["worst_p95_ms"] = Round(f.WorstP95Ms),
+        ["goal_ms"] = PageFigures.GoalMs,
+        ["meets_goal"] = f.MeetsGoal,
+    };
 
     private static JsonObject Json(IngestFigures f) => new()
     {

@@ -109,4 +109,38 @@ public sealed class BenchCliTests
         Assert.Equal("", output.Trim());
         Assert.StartsWith("error: --seconds and --streams", Assert.Single(errors));
     }
+
+    [Fact]
+    public async Task Bench_pages_prints_every_public_page_with_its_percentiles_beside_the_healthz_baseline()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "pages", "--cameras", "50", "--alerts", "100", "--requests", "5", "--json");
+
+        Assert.True(exit == 0, string.Join('\n', errors));
+        var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));
+        Assert.Equal(50, figures["cameras"]!.GetValue<int>());
+        Assert.Equal(100, figures["alerts"]!.GetValue<int>());
+        Assert.Equal(200, figures["goal_ms"]!.GetValue<double>());
+        var pages = figures["pages"]!.AsArray().Select(p => p!.AsObject()).ToList();
+        Assert.Equal(["/", "/register", "/register/cameras.json", "/deployments", "/statistics", "/log", "/log/verify"], pages.Select(p => p["path"]!.GetValue<string>()));
+        foreach (var page in pages)
+        {
+            var p50 = page["p50_ms"]!.GetValue<double>();
+            var p95 = page["p95_ms"]!.GetValue<double>();
+            Assert.True(p50 > 0 && p95 >= p50, $"{page["path"]}: p50 {p50}, p95 {p95}");
+        }
+
+        var worst = figures["worst_p95_ms"]!.GetValue<double>();
+        Assert.Equal(pages.Max(p => p["p95_ms"]!.GetValue<double>()), worst);
+        Assert.True(figures["baseline_p95_ms"]!.GetValue<double>() > 0);
+        Assert.Equal(worst <= 200, figures["meets_goal"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Bench_pages_refuses_zero_requests_with_one_line()
+    {
+        var (exit, _, errors) = await CliRunner.RunAsync("bench", "pages", "--requests", "0");
+
+        Assert.Equal(1, exit);
+        Assert.Contains(errors, line => line.Contains("--requests", StringComparison.Ordinal));
+    }
 }

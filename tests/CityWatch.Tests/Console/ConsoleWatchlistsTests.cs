@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Tests.Portal;

@@ -40,18 +40,7 @@ internal static class BenchCommand
             }
 
             var figures = WithSteps(step => MatchBench.Run(n, q, b, result.GetValue(seed), !result.GetValue(noAnn), step));
-            var output = Json(figures);
-            if (result.GetValue(json))
-            {
-                Console.WriteLine(output.ToJsonString(Indented));
-            }
-            else
-            {
-                foreach (var (key, value) in output)
-                {
-                    Console.WriteLine($"{key,-28} {value?.ToJsonString()}");
-                }
-            }
+            Print(Json(figures), result.GetValue(json));
 
             return Task.FromResult(0);
         }));
@@ -78,21 +67,7 @@ internal static class BenchCommand
                 throw new InvalidRequestException("--seconds, --rate and --writers must be at least 1");
             }
 
-            var output = Json(WithSteps(step => AuditBench.Run(s, r, w, step)));
-            if (result.GetValue(json))
-            {
-                Console.WriteLine(output.ToJsonString(Indented));
-            }
-            else
-            {
-                var table = new Table().AddColumns("figure", "value");
-                foreach (var (key, value) in output)
-                {
-                    table.AddRow(Markup.Escape(key), Markup.Escape(value?.ToJsonString() ?? "null"));
-                }
-
-                AnsiConsole.Write(table);
-            }
+            Print(Json(WithSteps(step => AuditBench.Run(s, r, w, step))), result.GetValue(json));
 
             return Task.FromResult(0);
         }));
@@ -141,21 +116,7 @@ internal static class BenchCommand
             var clip = result.GetValue(video) ?? Path.Combine(result.GetValue(source)!, ModelCatalog.HamiltonClip);
             var models = result.GetValue(noDetection) ? null : Path.GetFullPath(result.GetValue(CliCommon.Models)!);
             var figures = await WithStepsAsync(step => IngestBench.RunAsync(clip, s, n, k, w, models, step, cancellationToken));
-            var output = Json(figures);
-            if (result.GetValue(json))
-            {
-                Console.WriteLine(output.ToJsonString(Indented));
-            }
-            else
-            {
-                var table = new Table().AddColumns("figure", "value");
-                foreach (var (key, value) in output)
-                {
-                    table.AddRow(Markup.Escape(key), Markup.Escape(value?.ToJsonString() ?? "null"));
-                }
-
-                AnsiConsole.Write(table);
-            }
+            Print(Json(figures), result.GetValue(json));
 
             return 0;
         }));
@@ -203,6 +164,24 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    // One JSON object with --json, else a table of the same figures.
+    private static void Print(JsonObject output, bool json)
+    {
+        if (json)
+        {
+            Console.WriteLine(output.ToJsonString(Indented));
+            return;
+        }
+
+        var table = new Table().AddColumns("figure", "value");
+        foreach (var (key, value) in output)
+        {
+            table.AddRow(Markup.Escape(key), Markup.Escape(value?.ToJsonString() ?? "null"));
+        }
+
+        AnsiConsole.Write(table);
     }
 
     private static JsonObject Json(PageFigures f) => new()

@@ -79,45 +79,13 @@ public sealed class NatsServer : IDisposable
 
     private static (Process Process, Task Ready) Launch(string storeDir, int port)
     {
-        var startInfo = new ProcessStartInfo(Binary)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
+        var startInfo = new ProcessStartInfo(Binary);
         foreach (var argument in (string[])["-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", storeDir])
         {
             startInfo.ArgumentList.Add(argument);
         }
 
-        // Tests may start helper processes themselves (the ban on Process.Start is for product code).
-#pragma warning disable RS0030
-        var process = Process.Start(startInfo)!;
-#pragma warning restore RS0030
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var log = new List<string>();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                ready.TrySetException(new InvalidOperationException("nats-server exited: " + string.Join(" | ", log)));
-                return;
-            }
-
-            lock (log)
-            {
-                log.Add(e.Data);
-            }
-
-            if (e.Data.Contains("Server is ready", StringComparison.Ordinal))
-            {
-                ready.TrySetResult();
-            }
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
-        return (process, ready.Task);
+        return ServerProcess.Start(startInfo, "nats-server", "Server is ready");
     }
 
     public void Dispose()

@@ -86,41 +86,11 @@ public sealed class PostgresServer : IDisposable
             startInfo.ArgumentList.Add(argument);
         }
 
-        startInfo.UseShellExecute = false;
-        startInfo.RedirectStandardOutput = true;
-        startInfo.RedirectStandardError = true;
-
-        // Tests may start helper processes themselves (the ban on Process.Start is for product code).
-#pragma warning disable RS0030
-        var process = Process.Start(startInfo)!;
-#pragma warning restore RS0030
-        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var log = new List<string>();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null)
-            {
-                ready.TrySetException(new InvalidOperationException("postgres exited: " + string.Join(" | ", log)));
-                return;
-            }
-
-            lock (log)
-            {
-                log.Add(e.Data);
-            }
-
-            if (e.Data.Contains("database system is ready to accept connections", StringComparison.Ordinal))
-            {
-                ready.TrySetResult();
-            }
-        };
-        process.OutputDataReceived += (_, _) => { };
-        process.BeginErrorReadLine();
-        process.BeginOutputReadLine();
+        var (process, ready) = ServerProcess.Start(startInfo, "postgres", "database system is ready to accept connections");
         var server = new PostgresServer(process, folder, bin, port);
         try
         {
-            await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            await ready.WaitAsync(TimeSpan.FromSeconds(60));
             server.ServerProcessId = int.Parse(File.ReadLines(Path.Combine(dataDir, "postmaster.pid")).First(), CultureInfo.InvariantCulture);
             return server;
         }

@@ -113,7 +113,8 @@ public sealed class BenchCliTests
     [Fact]
     public async Task Bench_pages_prints_every_public_page_with_its_percentiles_beside_the_healthz_baseline()
     {
-        var (exit, output, errors) = await CliRunner.RunAsync("bench", "pages", "--cameras", "50", "--alerts", "100", "--requests", "5", "--json");
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "bench", "pages", "--cameras", "50", "--alerts", "100", "--requests", "5", "--json", "--models", TestPaths.Models);
 
         Assert.True(exit == 0, string.Join('\n', errors));
         var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));

@@ -42,21 +42,44 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>
-    /// Sets how the watchlist's alerts show in the console (what the input leaves null stays). Not a change to
-    /// its entries: the digest and the approval stand.
+    /// Sets how the watchlist's alerts show in the console (what the input leaves null stays), and stages its
+    /// <see cref="AuditActions.WatchlistDisplay"/> record in the same transaction. Not a change to its entries:
+    /// the digest and the approval stand.
     /// </summary>
-    public Watchlist SetDisplay(long id, WatchlistDisplayInput input)
+    public async Task<Watchlist> SetDisplayAsync(long id, WatchlistDisplayInput input, string actor, AuditTrail audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var current = Get(id);
-        var colour = input.Colour is null ? current.Colour : WatchlistColours.Check(input.Colour);
+        ArgumentNullException.ThrowIfNull(audit);
+        var checkedColour = input.Colour is null ? null : WatchlistColours.Check(input.Colour);
+        StagedRecord staged;
         using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            connection.Execute("UPDATE watchlists SET colour = @colour, sound = @sound WHERE id = @id", new { id, colour, sound = input.Sound ?? current.Sound });
+            var current = connection.Query<(string Colour, long Sound)>(
+                "SELECT colour, sound FROM watchlists WHERE id = @id", new { id }, transaction).AsList();
+            if (current.Count == 0)
+            {
+                throw new NotFoundException($"No watchlist {id}.");
+            }
+
+            var colour = checkedColour ?? current[0].Colour;
+            var sound = input.Sound ?? current[0].Sound != 0;
+            connection.Execute("UPDATE watchlists SET colour = @colour, sound = @sound WHERE id = @id", new { id, colour, sound }, transaction);
+            staged = audit.Stage(connection, transaction, new AuditRecord(actor, AuditActions.WatchlistDisplay, "changed", Parameters: DisplayParameters(id, colour, sound)));
+            transaction.Commit();
         }
 
+        await audit.CommittedAsync(staged, cancellationToken);
         return Get(id);
     }
+
+    /// <summary>What the log records of a watchlist's display: its id, colour and tone.</summary>
+    public static Dictionary<string, string> DisplayParameters(long id, string colour, bool sound) => new()
+    {
+        ["watchlist"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["colour"] = colour,
+        ["sound"] = sound ? "on" : "off",
+    };
 
     public Watchlist Get(long id) =>
         Query("WHERE w.id = @id", new { id }).SingleOrDefault() ?? throw new NotFoundException($"No watchlist {id}.");

@@ -27,17 +27,13 @@ internal static class WatchlistApi
         {
             var watchlist = store.Create(input, user.Name());
             await audit.AppendAsync(
-                new AuditRecord(user.Name(), AuditActions.WatchlistCreate, "created", Parameters: DisplayParameters(watchlist)),
+                new AuditRecord(user.Name(), AuditActions.WatchlistCreate, "created", Parameters: WatchlistStore.DisplayParameters(watchlist.Id, watchlist.Colour, watchlist.Sound)),
                 ct);
             return TypedResults.Created($"/api/watchlists/{watchlist.Id}", watchlist);
         }).Allow(Role.Investigator);
         // How its alerts show in the console's queue (colour, tone): the role that creates watchlists sets it, and it is logged.
         group.MapPut("/{id:long}/display", async (WatchlistStore store, AuditTrail audit, ClaimsPrincipal user, long id, WatchlistDisplayInput input, CancellationToken ct) =>
-        {
-            var watchlist = store.SetDisplay(id, input);
-            await audit.AppendAsync(new AuditRecord(user.Name(), AuditActions.WatchlistDisplay, "changed", Parameters: DisplayParameters(watchlist)), ct);
-            return TypedResults.Ok(watchlist);
-        }).Allow(Role.Investigator);
+            TypedResults.Ok(await store.SetDisplayAsync(id, input, user.Name(), audit, ct))).Allow(Role.Investigator);
 
         // multipart/form-data: label, category, imageSource, optional expiresAt, and one or more files named "photo".
         group.MapPost("/{id:long}/entries", async (Enrolment enrolment, HttpRequest request, ClaimsPrincipal user, long id, CancellationToken ct) =>
@@ -83,11 +79,4 @@ internal static class WatchlistApi
         }).Allow(Role.Investigator);
         return app;
     }
-
-    private static Dictionary<string, string> DisplayParameters(Watchlist watchlist) => new()
-    {
-        ["watchlist"] = watchlist.Id.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["colour"] = watchlist.Colour,
-        ["sound"] = watchlist.Sound ? "on" : "off",
-    };
 }

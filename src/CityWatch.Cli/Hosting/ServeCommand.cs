@@ -19,7 +19,9 @@ internal static class ServeCommand
         var maxUpload = new Option<long>("--max-upload-mib") { Description = "The largest media file an analysis job accepts by upload, in MiB", DefaultValueFactory = _ => 4096 };
         var recordings = new Option<string?>("--recordings") { Description = "The folder of recordings the city holds, which `analyze --url` may name (default: none)" };
         var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222) whose workers' audit events this server takes into its log (default: none)" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var worker = new Option<string?>("--worker") { Description = "This process's name as one of several workers: cameras run here only while it holds their lease in NATS (needs --nats; default: ScaleOut:Worker, else none)" };
+        var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
@@ -34,8 +36,11 @@ internal static class ServeCommand
                 ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
                 MaxUploadBytes = result.GetValue(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException("--max-upload-mib must be positive"),
-                NatsUrl = result.GetValue(nats) is { Length: > 0 } natsUrl
-                    ? (Uri.TryCreate(natsUrl, UriKind.Absolute, out var parsed) && parsed.Scheme is "nats" or "tls" ? natsUrl : throw new ArgumentException($"--nats must be a nats:// URL, not '{natsUrl}'"))
+                // Checked, with the configuration's ScaleOut values, by ScaleOutOptions.From as the server is built.
+                NatsUrl = result.GetValue(nats),
+                Worker = result.GetValue(worker),
+                LeaseTtl = result.GetValue(leaseTtl) is { } seconds
+                    ? (double.IsFinite(seconds) && seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--lease-ttl-s must be a positive number of seconds, not {seconds}"))
                     : null,
                 RecordingsDirectory = result.GetValue(recordings) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
                 Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority

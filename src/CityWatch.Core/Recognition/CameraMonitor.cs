@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using CityWatch.Cameras;
 using CityWatch.Ingest;
+using CityWatch.ScaleOut;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -32,6 +33,10 @@ public sealed record CameraHealthView(
 /// disabling or deleting a camera starts or stops its worker. A dead camera only affects its own worker.
 /// Once a minute (by <see cref="TimeProvider"/>) it records each worker's camera as up (frames arriving)
 /// or not in <see cref="CameraUptime"/>, for the register's 30-day share.
+/// With a <see cref="CameraLeaseKeeper"/> (one of several workers) the register's streaming cameras are the set the
+/// keeper shares out, a camera runs only while this worker holds its lease (the keeper's start and stop events
+/// reconcile at once), and every frame is checked with <see cref="CameraLeaseKeeper.MayRun"/> before analysis.
+/// Without one, every streaming camera runs here (one process).
 /// </summary>
 internal sealed partial class CameraMonitor(
     CameraStore cameras,
@@ -39,7 +44,8 @@ internal sealed partial class CameraMonitor(
     IServiceProvider services,
     TimeProvider time,
     ILogger<CameraMonitor> logger,
-    bool runCameras) : BackgroundService
+    bool runCameras,
+    CameraLeaseKeeper? keeper = null) : BackgroundService
 {
     private readonly ConcurrentDictionary<long, Worker> _workers = new();
     private readonly SemaphoreSlim _changed = new(0);
@@ -73,6 +79,12 @@ internal sealed partial class CameraMonitor(
         }
 
         var sampling = Task.Run(() => SampleAsync(stoppingToken), CancellationToken.None);
+        if (keeper is not null)
+        {
+            keeper.CameraStarted += OnLeaseStarted;
+            keeper.CameraStopped += OnLeaseStopped;
+        }
+
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -87,11 +99,23 @@ internal sealed partial class CameraMonitor(
         }
         finally
         {
+            if (keeper is not null)
+            {
+                keeper.CameraStarted -= OnLeaseStarted;
+                keeper.CameraStopped -= OnLeaseStopped;
+            }
+
             await sampling;
             await Task.WhenAll(_workers.Values.Select(w => w.DisposeAsync().AsTask()));
             _workers.Clear();
         }
     }
+
+    private void OnLeaseStarted(CameraLease lease) => Reconcile();
+
+    private void OnLeaseStopped(string cameraId) => Reconcile();
+
+    private static string LeaseId(long cameraId) => cameraId.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public override void Dispose()
     {
@@ -118,6 +142,12 @@ internal sealed partial class CameraMonitor(
     private async Task ReconcileAsync(CancellationToken cancellationToken)
     {
         var wanted = cameras.Streaming().ToDictionary(c => c.Id);
+        if (keeper is not null)
+        {
+            keeper.SetCameras(wanted.Keys.Select(LeaseId));
+            wanted = wanted.Where(c => keeper.MayRun(LeaseId(c.Key))).ToDictionary();
+        }
+
         foreach (var (id, worker) in _workers)
         {
             if (!wanted.TryGetValue(id, out var camera) || camera != worker.Camera)
@@ -132,7 +162,9 @@ internal sealed partial class CameraMonitor(
             if (!_workers.ContainsKey(camera.Id))
             {
                 var analyzer = camera.FaceRecognitionAllowed ? services.GetRequiredService<FrameAnalyzer>() : null;
-                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera)!, analyzer, time, logger, cancellationToken);
+                var leaseId = LeaseId(camera.Id);
+                Func<bool>? mayRun = keeper is null ? null : () => keeper.MayRun(leaseId);
+                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera)!, analyzer, mayRun, time, logger, cancellationToken);
             }
         }
     }
@@ -162,7 +194,7 @@ internal sealed partial class CameraMonitor(
 
         public bool IsUp => _source.Health.Snapshot().State == CameraState.Online;
 
-        public static Worker Start(Camera camera, string url, FrameAnalyzer? analyzer, TimeProvider time, ILogger logger, CancellationToken stopping)
+        public static Worker Start(Camera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, TimeProvider time, ILogger logger, CancellationToken stopping)
         {
             var (source, isFile) = SourceOf(url);
             var options = new IngestOptions
@@ -176,7 +208,7 @@ internal sealed partial class CameraMonitor(
             var frameSource = new FrameSource(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source, options, time, logger);
             var worker = new Worker(camera, frameSource, options, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer, _url = url };
             frameSource.Start();
-            worker._loop = Task.Run(() => worker.RunAsync(analyzer, logger), CancellationToken.None);
+            worker._loop = Task.Run(() => worker.RunAsync(analyzer, mayRun, logger), CancellationToken.None);
             return worker;
         }
 
@@ -210,7 +242,7 @@ internal sealed partial class CameraMonitor(
             _stop.Dispose();
         }
 
-        private async Task RunAsync(FrameAnalyzer? analyzer, ILogger logger)
+        private async Task RunAsync(FrameAnalyzer? analyzer, Func<bool>? mayRun, ILogger logger)
         {
             await foreach (var frame in _source.Frames.ReadAllAsync(_stop.Token))
             {
@@ -218,6 +250,13 @@ internal sealed partial class CameraMonitor(
                 {
                     _source.Return(frame);
                     continue; // face recognition not allowed here: frames are not analysed
+                }
+
+                if (mayRun is not null && !mayRun())
+                {
+                    // The lease lapsed (or was lost) and the keeper's stop has not reached this worker yet: fail closed.
+                    _source.Return(frame);
+                    continue;
                 }
 
                 if (!_gate.ShouldAnalyse(frame.Image, TimeSpan.FromTicks(frame.CapturedAt.UtcTicks)))

@@ -26,6 +26,8 @@ public sealed partial class CameraLeases
     /// <summary>The bucket the leases live in unless told otherwise.</summary>
     public const string DefaultBucket = "citywatch-camera-leases";
 
+    private const string KeyPrefix = "camera.";
+
     private readonly INatsKVStore _store;
     private readonly TimeProvider _time;
 
@@ -113,6 +115,24 @@ public sealed partial class CameraLeases
         return true;
     }
 
+    /// <summary>
+    /// The cameras that have a live lease now (by anyone): the bucket's keys, deletes left out. A key that lapsed
+    /// is gone from the bucket, so it is not listed.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> LeasedCamerasAsync(CancellationToken cancellationToken = default)
+    {
+        var leased = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var key in _store.GetKeysAsync(new NatsKVWatchOpts { IgnoreDeletes = true, MetaOnly = true }, cancellationToken))
+        {
+            if (key.StartsWith(KeyPrefix, StringComparison.Ordinal))
+            {
+                leased.Add(key[KeyPrefix.Length..]);
+            }
+        }
+
+        return leased;
+    }
+
     /// <summary>Whether the holder may still act on <paramref name="lease"/> by its own clock (before <see cref="CameraLease.ExpiresAt"/>).</summary>
     public bool StillHeld(CameraLease lease)
     {
@@ -129,7 +149,7 @@ public sealed partial class CameraLeases
             throw new ArgumentException($"Camera id '{cameraId}' is not a usable lease key (letters, digits, '-', '_', '=' only).", nameof(cameraId));
         }
 
-        return "camera." + cameraId;
+        return KeyPrefix + cameraId;
     }
 
     [GeneratedRegex("^[A-Za-z0-9_=-]{1,200}$")]

@@ -43,6 +43,7 @@ public static class CityWatchServer
         }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
+        var scaleOut = ScaleOutOptions.From(options, builder.Configuration);
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new EnumNames()));
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
@@ -58,11 +59,11 @@ public static class CityWatchServer
         builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
+        builder.Services.AddScaleOut(scaleOut);
         builder.Services.AddCameraMonitoring(options);
         builder.Services.AddVerificationAndRetention();
         builder.Services.AddInvestigations();
         builder.Services.AddPortal(options, builder.Configuration);
-        builder.Services.AddScaleOut(options);
         if (options.Demo)
         {
             builder.Services.AddHostedService<DemoCity>();
@@ -218,7 +219,8 @@ public static class CityWatchServer
             sp,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<CameraMonitor>>(),
-            options.RunCameras));
+            options.RunCameras,
+            sp.GetService<CityWatch.ScaleOut.CameraLeaseKeeper>()));
         services.AddHostedService(sp => sp.GetRequiredService<CameraMonitor>());
         return services;
     }

@@ -54,6 +54,16 @@ public sealed record ServerOptions
     /// </summary>
     public string? NatsUrl { get; init; }
 
+    /// <summary>
+    /// This process's name as one of several workers (letters, digits, '-', '_'; at most 64). With it, a camera runs
+    /// here only while this worker holds its lease (<see cref="CityWatch.ScaleOut.CameraLeaseKeeper"/>); it needs a
+    /// NATS URL. Null: the configuration's <c>ScaleOut:Worker</c>, else none (every camera runs in this process).
+    /// </summary>
+    public string? Worker { get; init; }
+
+    /// <summary>The camera lease TTL. Null: the configuration's <c>ScaleOut:LeaseTtl</c>, else 6 s.</summary>
+    public TimeSpan? LeaseTtl { get; init; }
+
     /// <summary>The clock everything reads (tests pass a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 

@@ -10,7 +10,7 @@ using NATS.Client.JetStream;
 namespace CityWatch.Server.ScaleOut;
 
 /// <summary>
-/// With <see cref="ServerOptions.NatsUrl"/> set, the server takes the workers' audit events off JetStream into its
+/// With a NATS URL (<see cref="ServerOptions.NatsUrl"/> or <c>ScaleOut:Nats</c>), the server takes the workers' audit events off JetStream into its
 /// log (<see cref="AuditIngest"/>). It opens the stream and consumer when NATS answers (retrying every few seconds
 /// until it does), then runs the ingest loop until the host stops.
 /// </summary>
@@ -60,9 +60,14 @@ internal sealed partial class AuditIngestService(
 
 internal static class ScaleOutServices
 {
-    /// <summary>The audit ingest from workers, when the server is given a NATS URL; nothing otherwise.</summary>
-    public static IServiceCollection AddScaleOut(this IServiceCollection services, ServerOptions options)
+    /// <summary>
+    /// With a NATS URL, the audit ingest from workers; with a worker name too, this process's
+    /// <see cref="CameraLeaseKeeper"/> (on its own NATS connection), which <see cref="Recognition.CameraMonitor"/>
+    /// then runs its cameras under. Nothing otherwise.
+    /// </summary>
+    public static IServiceCollection AddScaleOut(this IServiceCollection services, ScaleOutOptions options)
     {
+        services.AddSingleton(options);
         if (options.NatsUrl is { } url)
         {
             services.AddHostedService(sp => new AuditIngestService(
@@ -71,8 +76,49 @@ internal static class ScaleOutServices
                 sp.GetRequiredService<AuditTrail>(),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILogger<AuditIngest>>()));
+
+            if (options.Worker is { } worker)
+            {
+                services.AddSingleton(sp => new LeaseKeeperService(
+                    new NatsConnection(new NatsOpts { Url = url, Name = $"citywatch-worker-{worker}" }),
+                    worker,
+                    options.LeaseTtl,
+                    sp.GetRequiredService<TimeProvider>(),
+                    sp.GetRequiredService<ILogger<CameraLeaseKeeper>>()));
+                services.AddSingleton(sp => sp.GetRequiredService<LeaseKeeperService>().Keeper);
+                services.AddHostedService(sp => sp.GetRequiredService<LeaseKeeperService>());
+            }
         }
 
         return services;
+    }
+}
+
+/// <summary>
+/// Runs this worker's <see cref="CameraLeaseKeeper"/> on its own NATS connection until the host stops (the keeper
+/// then releases every lease), then closes the connection.
+/// </summary>
+internal sealed class LeaseKeeperService : BackgroundService
+{
+    private readonly NatsConnection _nats;
+
+    public LeaseKeeperService(NatsConnection nats, string worker, TimeSpan ttl, TimeProvider time, ILogger<CameraLeaseKeeper> logger)
+    {
+        _nats = nats;
+        Keeper = new CameraLeaseKeeper(nats, worker, ttl, time, logger);
+    }
+
+    public CameraLeaseKeeper Keeper { get; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Keeper.RunAsync(stoppingToken);
+        }
+        finally
+        {
+            await _nats.DisposeAsync();
+        }
     }
 }

@@ -7,7 +7,7 @@ namespace CityWatch.Tests.Support;
 
 /// <summary>
 /// A real nats-server with JetStream (/usr/sbin/nats-server -js) on 127.0.0.1 with a free port and a temporary
-/// store folder; killed, and the folder deleted, on dispose. <see cref="RestartAsync"/> stops and starts it on the same port and folder.
+/// store folder; killed, and the folder deleted, on dispose. <see cref="RestartAsync"/> (or <see cref="StopAsync"/>, then <see cref="StartAgainAsync"/>) stops and starts it on the same port and folder.
 /// </summary>
 public sealed class NatsServer : IDisposable
 {
@@ -55,6 +55,13 @@ public sealed class NatsServer : IDisposable
     /// </summary>
     public async Task RestartAsync()
     {
+        await StopAsync();
+        await StartAgainAsync();
+    }
+
+    /// <summary>Stops nats-server with SIGTERM and waits for it to exit; the port and the store folder stay.</summary>
+    public async Task StopAsync()
+    {
         if (!_process.HasExited)
         {
             var kill = new ProcessStartInfo("/bin/kill") { UseShellExecute = false };
@@ -69,6 +76,15 @@ public sealed class NatsServer : IDisposable
 
             using var stopped = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             await _process.WaitForExitAsync(stopped.Token);
+        }
+    }
+
+    /// <summary>Starts nats-server again (after <see cref="StopAsync"/>) on the same port and store folder.</summary>
+    public async Task StartAgainAsync()
+    {
+        if (!_process.HasExited)
+        {
+            throw new InvalidOperationException("nats-server is still running: StopAsync first.");
         }
 
         _process.Dispose();

@@ -25,10 +25,6 @@ internal static class FfmpegCommand
         ArgumentNullException.ThrowIfNull(options);
 
         var eachKeyFrame = options.Decode == DecodeMode.KeyFrames;
-        // A live stream is sampled by select, as frames come: the fps filter holds each frame until it has seen one
-        // past the next slot (one analysed-frame interval, 500 ms at 2 a second, before a face reaches analysis;
-        // docs/performance.md, latency), and the frames it repeats to keep its rate give a live analysis nothing.
-        var select = eachKeyFrame || source.Kind != SourceKind.File;
         var args = new List<string> { "-nostdin", "-hide_banner", "-loglevel", "error" };
         AddInputOptions(args, source, options);
         if (eachKeyFrame || (options.Decode == DecodeMode.Auto && keyFramesFit))
@@ -43,8 +39,8 @@ internal static class FfmpegCommand
 
         args.AddRange(["-i", InputName(source)]);
         args.AddRange(["-map", "0:v:0", "-an", "-sn", "-dn"]);
-        args.AddRange(["-vf", VideoFilter(size, pad, options.AnalysisFps, select)]);
-        if (select)
+        args.AddRange(["-vf", VideoFilter(size, pad, options.AnalysisFps, eachKeyFrame)]);
+        if (eachKeyFrame)
         {
             // Without this the rawvideo muxer would repeat frames to fill the stream's nominal rate.
             args.AddRange(["-fps_mode", "passthrough"]);
@@ -83,15 +79,14 @@ internal static class FfmpegCommand
     /// <summary>
     /// The -vf chain: sample first (so dropped frames are never scaled), then scale (and pad).
     /// Sampling is the fps filter: a constant rate, repeating a frame if the source is slower. With
-    /// <paramref name="select"/> it is a select that keeps at most <paramref name="fps"/> of the frames that
-    /// reach it per second, each as it comes, and never repeats one: for key frames only (the fps filter would
-    /// fill the gaps between key frames) and for live streams (the fps filter holds a frame back for a slot).
+    /// <paramref name="keyFramesOnly"/> it is a select that keeps at most <paramref name="fps"/> of the
+    /// key frames per second and never repeats one (the fps filter would fill the gaps between key frames).
     /// </summary>
-    public static string VideoFilter(FrameSize size, bool pad, double fps, bool select = false)
+    public static string VideoFilter(FrameSize size, bool pad, double fps, bool keyFramesOnly = false)
     {
         var rate = fps.ToString("0.######", CultureInfo.InvariantCulture);
         var interval = (1 / fps).ToString("0.######", CultureInfo.InvariantCulture);
-        var sample = select ? $"select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})'" : $"fps={rate}";
+        var sample = keyFramesOnly ? $"select='isnan(prev_selected_t)+gte(t-prev_selected_t,{interval})'" : $"fps={rate}";
         var (w, h) = (size.Width.ToString(CultureInfo.InvariantCulture), size.Height.ToString(CultureInfo.InvariantCulture));
         return pad
             ? $"{sample},scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,setsar=1"

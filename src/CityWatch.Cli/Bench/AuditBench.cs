@@ -63,8 +63,8 @@ internal static class AuditBench
                 rate,
                 latency.StagedPerSecond,
                 latency.Milliseconds.Length,
-                Percentile(latency.Milliseconds, 0.50),
-                Percentile(latency.Milliseconds, 0.99),
+                Percentiles.NearestRank(latency.Milliseconds, 0.50),
+                Percentiles.NearestRank(latency.Milliseconds, 0.99),
                 latency.Milliseconds.Length == 0 ? 0 : latency.Milliseconds[^1]);
         }
         finally
@@ -213,7 +213,4 @@ internal static class AuditBench
             throw new InvalidOperationException($"The log holds {size} leaves, fewer than the {staged} records staged.");
         }
     }
-
-    private static double Percentile(double[] sorted, double fraction) =>
-        sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(fraction * sorted.Length) - 1, 0, sorted.Length - 1)];
 }

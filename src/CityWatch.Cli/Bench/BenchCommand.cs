@@ -8,14 +8,14 @@ using Spectre.Console;
 namespace CityWatch.Cli.Bench;
 
 /// <summary>
-/// `citywatch bench match`, `bench audit`, `bench ingest` and `bench pages`: measurements a city can rerun on its own hardware, each beside its baseline in the
+/// `citywatch bench match`, `bench audit`, `bench ingest`, `bench pages` and `bench latency`: measurements a city can rerun on its own hardware, each beside its baseline in the
 /// same run; progress on stderr, the figures on stdout (one JSON object with --json).
 /// </summary>
 internal static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest(), Pages() };
+    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest(), Pages(), Latency() };
 
     private static Command Match()
     {
@@ -166,6 +166,38 @@ internal static class BenchCommand
         return command;
     }
 
+    private static Command Latency()
+    {
+        var faces = new Option<int>("--faces") { Description = "Faces that enter the stream, one after another (a person comes back after the 60 s alert cooldown)", DefaultValueFactory = _ => 12 };
+        var source = new Option<string>("--data-source")
+        {
+            Description = "Where the shared sample data is (the people's photos)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? Path.Combine("..", "shared", "data"),
+        };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object (progress as plain lines on stderr)" };
+        var command = new Command("latency", "From a watchlisted face entering a live stream to its alert in GET /api/alerts and on the console's event stream, goal p95 1 s")
+        {
+            faces, source, json, CliCommon.Models,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var n = result.GetValue(faces);
+            if (n is < 1 or > 1000)
+            {
+                throw new InvalidRequestException("--faces must be from 1 to 1000");
+            }
+
+            var models = Path.GetFullPath(result.GetValue(CliCommon.Models)!);
+            var data = Path.GetFullPath(result.GetValue(source)!);
+            var asJson = result.GetValue(json);
+            var figures = await WithProgressAsync(n, !asJson, progress => LatencyBench.RunAsync(n, models, data, progress, cancellationToken));
+            Print(Json(figures), asJson);
+
+            return 0;
+        }));
+        return command;
+    }
+
     // One JSON object with --json, else a table of the same figures.
     private static void Print(JsonObject output, bool json)
     {
@@ -272,7 +304,62 @@ internal static class BenchCommand
         ["usearch_build_s"] = f.UsearchBuildSeconds is { } usearchBuild ? Round(usearchBuild) : null,
     };
 
+    private static JsonObject Json(LatencyFigures f) => new()
+    {
+        ["faces"] = f.Faces,
+        ["samples"] = f.Samples.Count,
+        ["missed"] = f.Missed,
+        ["p50_ms"] = Round(f.Api.P50Ms),
+        ["p95_ms"] = Round(f.Api.P95Ms),
+        ["max_ms"] = Round(f.Api.MaxMs),
+        ["sse_p50_ms"] = Round(f.Sse.P50Ms),
+        ["sse_p95_ms"] = Round(f.Sse.P95Ms),
+        ["sse_max_ms"] = Round(f.Sse.MaxMs),
+        ["goal_ms"] = LatencyFigures.GoalMs,
+        ["meets_goal"] = f.MeetsGoal,
+        ["ingest_p50_ms"] = Round(f.Ingest.P50Ms),
+        ["ingest_p95_ms"] = Round(f.Ingest.P95Ms),
+        ["analysis_p50_ms"] = Round(f.Analysis.P50Ms),
+        ["analysis_p95_ms"] = Round(f.Analysis.P95Ms),
+        ["publish_p50_ms"] = Round(f.Publish.P50Ms),
+        ["publish_p95_ms"] = Round(f.Publish.P95Ms),
+        ["baseline_frame_interval_ms"] = Round(f.FrameIntervalMs),
+        ["baseline_detect_embed_ms"] = Round(f.DetectEmbedMs),
+        ["poll_interval_ms"] = Round(f.PollIntervalMs),
+        ["analysis_fps"] = f.AnalysisFps,
+        ["stream"] = f.Stream,
+        ["cores"] = f.Cores,
+        ["setup_s"] = Round(f.SetupSeconds),
+        ["samples_ms"] = new JsonArray([.. f.Samples.Select(s => (JsonNode)new JsonObject
+        {
+            ["identity"] = s.Identity, ["alert"] = s.AlertId, ["api_ms"] = Round(s.ApiMs), ["sse_ms"] = Round(s.SseMs), ["ingest_ms"] = Round(s.IngestMs), ["analysis_ms"] = Round(s.AnalysisMs),
+        })]),
+    };
+
     private static double Round(double value) => Math.Round(value, 4);
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with a progress bar on stderr (<paramref name="total"/> steps; the current one named) when
+    /// <paramref name="bar"/> and stderr is a terminal, else with plain lines on stderr.
+    /// </summary>
+    private static async Task<T> WithProgressAsync<T>(int total, bool bar, Func<Action<string, int>, Task<T>> body)
+    {
+        if (!bar || Console.IsErrorRedirected)
+        {
+            return await body((what, _) => Console.Error.WriteLine(what));
+        }
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return await console.Progress().AutoClear(true).StartAsync(async context =>
+        {
+            var task = context.AddTask("starting", maxValue: total);
+            return await body((what, done) =>
+            {
+                task.Description = Markup.Escape(what);
+                task.Value = done;
+            });
+        });
+    }
 
     /// <summary>The asynchronous <see cref="WithSteps{T}"/>.</summary>
     private static async Task<T> WithStepsAsync<T>(Func<Action<string>, Task<T>> body)

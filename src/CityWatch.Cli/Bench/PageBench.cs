@@ -1,10 +1,7 @@
 using System.Diagnostics;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
-using CityWatch.Keys;
-using CityWatch.Server;
 using CityWatch.Vision;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CityWatch.Cli.Bench;
@@ -35,52 +32,21 @@ internal static class PageBench
 
     public static async Task<PageFigures> RunAsync(int cameras, int alerts, int requests, string modelsDirectory, Action<string> step, CancellationToken cancellationToken)
     {
-        var folder = Path.Combine(Path.GetTempPath(), $"citywatch-bench-pages-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(folder);
-
-        // The server logs to the console; its lines go to stderr so that stdout holds the figures alone.
-        var stdout = Console.Out;
-        Console.SetOut(Console.Error);
-        try
+        await using var server = await BenchServer.StartAsync("pages", modelsDirectory, o => o with { RunCameras = false }, cancellationToken);
+        var fill = Stopwatch.StartNew();
+        Fill(server.Services, cameras, alerts, step);
+        fill.Stop();
+        using var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = new Uri(server.Address), Timeout = TimeSpan.FromMinutes(2) };
+        var pages = new List<PageLatency>();
+        foreach (var path in Paths)
         {
-            var options = new ServerOptions
-            {
-                DataDirectory = folder,
-                Kek = KeyEncryptionKey.Generate(),
-                ModelsDirectory = modelsDirectory,
-                Urls = "http://127.0.0.1:0",
-                RunCameras = false,
-            };
-            await using var app = CityWatchServer.Build(options);
-            await app.StartAsync(cancellationToken);
-            var fill = Stopwatch.StartNew();
-            Fill(app.Services, cameras, alerts, step);
-            fill.Stop();
-            using var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = new Uri(app.Urls.First()), Timeout = TimeSpan.FromMinutes(2) };
-            var pages = new List<PageLatency>();
-            foreach (var path in Paths)
-            {
-                step($"requesting {path}");
-                pages.Add(await MeasureAsync(client, path, requests, cancellationToken));
-            }
+            step($"requesting {path}");
+            pages.Add(await MeasureAsync(client, path, requests, cancellationToken));
+        }
 
-            step("requesting /healthz");
-            var baseline = await MeasureAsync(client, "/healthz", requests, cancellationToken);
-            await app.StopAsync(cancellationToken);
-            return new PageFigures(cameras, alerts, requests, fill.Elapsed.TotalSeconds, pages, baseline);
-        }
-        finally
-        {
-            Console.SetOut(stdout);
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException)
-            {
-                // A file the server still held; the folder is in the temporary directory.
-            }
-        }
+        step("requesting /healthz");
+        var baseline = await MeasureAsync(client, "/healthz", requests, cancellationToken);
+        return new PageFigures(cameras, alerts, requests, fill.Elapsed.TotalSeconds, pages, baseline);
     }
 
     private static void Fill(IServiceProvider services, int cameras, int alerts, Action<string> step)
@@ -122,7 +88,7 @@ internal static class PageBench
         }
 
         Array.Sort(times);
-        return new PageLatency(path, Percentile(times, 0.50), Percentile(times, 0.95));
+        return new PageLatency(path, Percentiles.NearestRank(times, 0.50), Percentiles.NearestRank(times, 0.95));
     }
 
     private static async Task RequestAsync(HttpClient client, string path, CancellationToken cancellationToken)
@@ -133,7 +99,4 @@ internal static class PageBench
             throw new InvalidOperationException($"GET {path} answered {(int)response.StatusCode}; the bench measures pages that answer.");
         }
     }
-
-    /// <summary>Nearest-rank percentile of sorted values.</summary>
-    private static double Percentile(double[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }

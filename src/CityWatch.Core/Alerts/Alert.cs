@@ -49,6 +49,13 @@ public sealed record Alert(
     public TimeSpan? MediaFrom { get; init; }
 
     public TimeSpan? MediaUntil { get; init; }
+
+    /// <summary>
+    /// When the camera frame that raised the alert was captured (ingest received it from the stream), so that the
+    /// time from the frame to the operator's queue can be read; null for alerts from supplied media and for alerts
+    /// stored before it was recorded. <see cref="At"/> is when the analysis raised it.
+    /// </summary>
+    public DateTimeOffset? CapturedAt { get; init; }
 }
 
 /// <summary>What the matcher hands over to be stored as an alert, with the face crop as JPEG.</summary>
@@ -71,6 +78,9 @@ public sealed record NewAlert(
 {
     /// <summary>Set for a candidate from a retrospective analysis: the job, and the track's time range in the video.</summary>
     public (long JobId, TimeSpan From, TimeSpan Until)? Retrospective { get; init; }
+
+    /// <summary>When the camera frame that raised it was captured (<see cref="Alert.CapturedAt"/>); null for supplied media.</summary>
+    public DateTimeOffset? CapturedAt { get; init; }
 }
 
 /// <summary>A better face for an existing alert: its score, box and crop replace the alert's together.</summary>

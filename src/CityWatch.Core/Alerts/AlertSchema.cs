@@ -78,4 +78,7 @@ internal static class AlertSchema
             PRIMARY KEY (day, camera_id, legal_basis_id)
         );
         """;
+
+    /// <summary>Version 2: when the frame that raised a live alert was captured (ingest received it); null for older alerts and supplied media.</summary>
+    public const string CapturedAt = "ALTER TABLE alerts ADD COLUMN captured_at TEXT NULL;";
 }

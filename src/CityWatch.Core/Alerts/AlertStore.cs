@@ -69,9 +69,9 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             var id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key,
-                    source, analysis_job_id, media_from_ms, media_until_ms)
+                    source, analysis_job_id, media_from_ms, media_until_ms, captured_at)
                 VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId,
-                    @source, @job, @fromMs, @untilMs) RETURNING id
+                    @source, @job, @fromMs, @untilMs, @capturedAt) RETURNING id
                 """,
                 new
                 {
@@ -95,6 +95,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     job = alert.Retrospective?.JobId,
                     fromMs = (long?)alert.Retrospective?.From.TotalMilliseconds,
                     untilMs = (long?)alert.Retrospective?.Until.TotalMilliseconds,
+                    capturedAt = alert.CapturedAt is { } captured ? Timestamps.Format(captured) : null,
                 },
                 transaction);
             var cropName = $"alert-{id}.jpg.sealed";
@@ -384,6 +385,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         public long? AnalysisJobId { get; set; }
         public long? MediaFromMs { get; set; }
         public long? MediaUntilMs { get; set; }
+        public string? CapturedAt { get; set; }
 
         public Alert ToModel() => new(
             Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
@@ -396,6 +398,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             AnalysisJobId = AnalysisJobId,
             MediaFrom = MediaFromMs is { } from ? TimeSpan.FromMilliseconds(from) : null,
             MediaUntil = MediaUntilMs is { } until ? TimeSpan.FromMilliseconds(until) : null,
+            CapturedAt = CapturedAt is null ? null : Timestamps.Parse(CapturedAt),
         };
     }
 }

@@ -269,7 +269,7 @@ internal sealed partial class CameraMonitor(
 
                 try
                 {
-                    var outcome = await analyzer.AnalyzeAsync(_state, frame.Image, _stop.Token);
+                    var outcome = await analyzer.AnalyzeAsync(_state, frame.Image, frame.CapturedAt, _stop.Token);
                     if (outcome.Analysed)
                     {
                         _source.Health.FrameAnalysed();

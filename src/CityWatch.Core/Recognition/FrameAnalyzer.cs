@@ -79,7 +79,11 @@ internal sealed class FrameAnalyzer(
     /// <summary>The quality gate shared by every camera; its counters show what it turned away, by reason.</summary>
     public QualityGate Quality { get; } = new(options.Quality);
 
-    public async Task<FrameOutcome> AnalyzeAsync(CameraRecognitionState state, BgrImage frame, CancellationToken cancellationToken)
+    public Task<FrameOutcome> AnalyzeAsync(CameraRecognitionState state, BgrImage frame, CancellationToken cancellationToken) =>
+        AnalyzeAsync(state, frame, null, cancellationToken);
+
+    /// <param name="capturedAt">When ingest received the frame (<c>VideoFrame.CapturedAt</c>): an alert it raises records it.</param>
+    public async Task<FrameOutcome> AnalyzeAsync(CameraRecognitionState state, BgrImage frame, DateTimeOffset? capturedAt, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(state);
         var grant = await GrantAsync(state, cancellationToken);
@@ -138,7 +142,7 @@ internal sealed class FrameAnalyzer(
                 var candidates = index.Search(grant, embedding, options.CurrentThreshold, options.TopCandidates);
                 if (candidates.Count > 0)
                 {
-                    await AlertAsync(state, grant, frame, face, quality.Score, track, candidates, now, raised, improved, cancellationToken);
+                    await AlertAsync(state, grant, frame, face, quality.Score, track, candidates, now, capturedAt, raised, improved, cancellationToken);
                 }
             }
             else
@@ -212,6 +216,7 @@ internal sealed class FrameAnalyzer(
         Track track,
         IReadOnlyList<MatchCandidate> candidates,
         DateTimeOffset now,
+        DateTimeOffset? capturedAt,
         List<Alert> raised,
         List<Alert> improved,
         CancellationToken cancellationToken)
@@ -232,7 +237,10 @@ internal sealed class FrameAnalyzer(
         {
             var alert = alerts.Add(new NewAlert(
                 state.CameraId, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score,
-                options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits, quality, candidates));
+                options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits, quality, candidates)
+            {
+                CapturedAt = capturedAt,
+            });
             tracked = new TrackedAlert(alert.Id, best.EntryId, best.Score, track.Hits, now);
             track.Alerts[best.EntryId] = tracked;
             state.RecentAlerts[best.EntryId] = tracked;

@@ -67,13 +67,7 @@ internal sealed partial class DemoCity(
 
     private async Task SeedAsync(CancellationToken cancellationToken)
     {
-        var assets = options.AssetsDirectory ?? throw new InvalidOperationException("The demo needs the assets folder (run `citywatch models fetch`).");
-        var video = Path.Combine(assets, ModelCatalog.HamiltonClip);
-        if (!File.Exists(video))
-        {
-            throw new InvalidOperationException($"Demo video missing at {video}: run `citywatch models fetch`.");
-        }
-
+        var setup = options.DemoSetup ?? DemoSetup.FromAssets(options.AssetsDirectory);
         var address = server.Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
         var accounts = await DemoAccountsAsync(address, cancellationToken);
         var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
@@ -83,7 +77,7 @@ internal sealed partial class DemoCity(
         var cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
         if (cameras.Total == 0)
         {
-            using var csv = new StringContent(DemoInventory.Csv(video), System.Text.Encoding.UTF8, "text/csv");
+            using var csv = new StringContent(setup.CamerasCsv, System.Text.Encoding.UTF8, "text/csv");
             await SendAsync<ImportResult>(admin.PostAsync("api/cameras/import?format=csv", csv, cancellationToken), cancellationToken);
             cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
         }
@@ -131,7 +125,7 @@ internal sealed partial class DemoCity(
         }
 
         var entries = await GetAsync<List<WatchlistEntry>>(investigator, $"api/watchlists/{watchlist.Id}/entries", cancellationToken);
-        foreach (var (identity, photoPath) in ModelCatalog.HamiltonClipPeople)
+        foreach (var (identity, photoPath) in setup.People)
         {
             if (entries.Any(e => e.Label == identity))
             {
@@ -141,8 +135,8 @@ internal sealed partial class DemoCity(
             using var form = new MultipartFormDataContent();
             form.Add(new StringContent(identity), "label");
             form.Add(new StringContent("demonstration"), "category");
-            form.Add(new StringContent($"shared test photo {photoPath}"), "imageSource");
-            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(Path.Combine(assets, photoPath), cancellationToken)), "photo", Path.GetFileName(photoPath));
+            form.Add(new StringContent($"shared test photo {Path.GetFileName(photoPath)}"), "imageSource");
+            form.Add(new ByteArrayContent(await File.ReadAllBytesAsync(photoPath, cancellationToken)), "photo", Path.GetFileName(photoPath));
             await SendAsync<WatchlistEntry>(investigator.PostAsync($"api/watchlists/{watchlist.Id}/entries", form, cancellationToken), cancellationToken);
         }
 
@@ -173,10 +167,19 @@ internal sealed partial class DemoCity(
         }
     }
 
-    private string AccountsFile => Path.Combine(options.DataDirectory, "demo-accounts.txt");
+    private string AccountsFile => AccountsFileIn(options.DataDirectory);
+
+    /// <summary>Where the demo keeps its people's passwords and TOTP secrets (owner-only; it is a demo).</summary>
+    internal static string AccountsFileIn(string dataDirectory) => Path.Combine(dataDirectory, "demo-accounts.txt");
+
+    /// <summary>The demo's people as written to <see cref="AccountsFileIn"/> by an earlier run.</summary>
+    internal static async Task<Dictionary<string, DemoAccount>> ReadAccountsAsync(string file, CancellationToken cancellationToken) =>
+        (await File.ReadAllLinesAsync(file, cancellationToken))
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .ToDictionary(p => p[0], p => new DemoAccount(Enum.Parse<Role>(p[1]), p[2], p[3]));
 
     /// <summary>A demo person: their role, the password they chose and their TOTP secret (printed: it is a demo).</summary>
-    private sealed record DemoAccount(Role Role, string Password, string TotpSecret);
+    internal sealed record DemoAccount(Role Role, string Password, string TotpSecret);
 
     /// <summary>
     /// The demo's people, one per role (two verifiers). Made on the first run through the API as a city
@@ -188,9 +191,7 @@ internal sealed partial class DemoCity(
     {
         if (File.Exists(AccountsFile))
         {
-            return (await File.ReadAllLinesAsync(AccountsFile, cancellationToken))
-                .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                .ToDictionary(p => p[0], p => new DemoAccount(Enum.Parse<Role>(p[1]), p[2], p[3]));
+            return await ReadAccountsAsync(AccountsFile, cancellationToken);
         }
 
         var token = setupToken.Token ?? throw new InvalidOperationException($"Accounts exist but {AccountsFile} is missing: the demo cannot sign in.");
@@ -254,23 +255,31 @@ internal sealed partial class DemoCity(
             return session;
         }
 
+        session = await SignInAsync(address, identities, time, name, accounts[name], cancellationToken);
+        _sessions[name] = session;
+        return session;
+    }
+
+    /// <summary>A client signed in as the demo person <paramref name="name"/> (bearer token), by password and the next TOTP code.</summary>
+    internal static async Task<HttpClient> SignInAsync(
+        string address, IdentityStore identities, TimeProvider time, string name, DemoAccount account, CancellationToken cancellationToken)
+    {
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };
         try
         {
             // The demo plays each person's authenticator: the next code it would show (the server's record
             // of the last step used only spares the demo a refused reuse when it restarts within 30 seconds).
-            var last = identities.FindByName(name) is { } account ? identities.Credentials(account.Id).TotpLastStep : null;
-            var totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last);
+            var last = identities.FindByName(name) is { } known ? identities.Credentials(known.Id).TotpLastStep : null;
+            var totp = SecondFactor.NextCode(account.TotpSecret, time.GetUtcNow(), last);
             if (totp is null)
             {
                 // Restarted quickly: every code the server accepts now is used. The next step brings a new one.
                 await Task.Delay(TimeSpan.FromSeconds(SecondFactor.StepSeconds), time, cancellationToken);
-                totp = SecondFactor.NextCode(accounts[name].TotpSecret, time.GetUtcNow(), last);
+                totp = SecondFactor.NextCode(account.TotpSecret, time.GetUtcNow(), last);
             }
 
-            var signedIn = await SendAsync<SignedIn>(client.PostAsJsonAsync("api/auth/sign-in", new { username = name, password = accounts[name].Password, totp }, Json, cancellationToken), cancellationToken);
+            var signedIn = await SendAsync<SignedIn>(client.PostAsJsonAsync("api/auth/sign-in", new { username = name, password = account.Password, totp }, Json, cancellationToken), cancellationToken);
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", signedIn.Token);
-            _sessions[name] = client;
             return client;
         }
         catch

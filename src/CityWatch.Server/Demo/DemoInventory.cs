@@ -9,6 +9,7 @@ namespace CityWatch.Server.Demo;
 /// recognition allowed; the others are in the register with unreachable `.invalid` stream addresses and
 /// not enabled, so they cost nothing and contact nobody.
 /// </summary>
+/// <remarks><c>bench latency</c> uses the same inventory with one streaming camera on its own stand-in stream.</remarks>
 internal static class DemoInventory
 {
     public const int Sites = 800;
@@ -18,7 +19,9 @@ internal static class DemoInventory
     private static readonly string[] Purposes = ["traffic monitoring", "public order", "transport hub safety", "park safety", "building entrance"];
     private static readonly string[] Owners = ["City transport department", "City police", "Parks authority", "City hall"];
 
-    public static string Csv(string videoPath)
+    /// <param name="streamUrl">What the streaming cameras stream (the demo: the shared video's file:// URL).</param>
+    /// <param name="streaming">How many of the first cameras stream it, face recognition allowed.</param>
+    public static string Csv(string streamUrl, int streaming = Streaming)
     {
         var random = new Random(2026);
         var csv = new StringBuilder("site_code,site_name,latitude,longitude,camera_code,camera_name,owner,purpose,stream_url,face_recognition_allowed,analysis_fps,enabled\n");
@@ -34,11 +37,11 @@ internal static class DemoInventory
             for (var k = 0; k < perSite; k++)
             {
                 camera++;
-                var streaming = camera <= Streaming;
-                var purpose = streaming ? "transport hub safety" : Purposes[random.Next(Purposes.Length)];
-                var url = streaming ? new Uri(videoPath).AbsoluteUri : $"rtsp://cam-{camera:0000}.demo.invalid/stream1";
+                var streams = camera <= streaming;
+                var purpose = streams ? "transport hub safety" : Purposes[random.Next(Purposes.Length)];
+                var url = streams ? streamUrl : $"rtsp://cam-{camera:0000}.demo.invalid/stream1";
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"S{site:000},Demo site {site},{latitude:0.000000},{longitude:0.000000},CAM-{camera:0000},{(streaming ? "Central station hall" : "Camera")} {camera},{Owners[random.Next(Owners.Length)]},{purpose},{url},{(streaming ? "true" : "false")},{(streaming ? "2" : "1")},{(streaming ? "true" : "false")}\n");
+                    $"S{site:000},Demo site {site},{latitude:0.000000},{longitude:0.000000},CAM-{camera:0000},{(streams ? "Central station hall" : "Camera")} {camera},{Owners[random.Next(Owners.Length)]},{purpose},{url},{(streams ? "true" : "false")},{(streams ? "2" : "1")},{(streams ? "true" : "false")}\n");
             }
         }
 

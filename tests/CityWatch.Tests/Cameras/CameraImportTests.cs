@@ -200,7 +200,7 @@ public sealed class CameraImportTests : IDisposable
     [Fact]
     public void The_demo_inventory_parses_without_a_problem()
     {
-        var inventory = CameraImport.ParseCsv(CityWatch.Server.Demo.DemoInventory.Csv("/tmp/clip.mp4"));
+        var inventory = CameraImport.ParseCsv(CityWatch.Server.Demo.DemoInventory.Csv(new Uri("/tmp/clip.mp4").AbsoluteUri));
 
         Assert.Equal(CityWatch.Server.Demo.DemoInventory.Cameras, inventory.Cameras.Count);
         Assert.Equal(CityWatch.Server.Demo.DemoInventory.Sites, inventory.Sites.Count);

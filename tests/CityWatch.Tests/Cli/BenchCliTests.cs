@@ -66,6 +66,19 @@ public sealed class BenchCliTests
         Assert.StartsWith("error: --seconds", Assert.Single(errors));
     }
 
+    [Theory]
+    [InlineData("--faces", "0", "error: --faces must be from 1 to 1000")]
+    [InlineData("--faces", "1001", "error: --faces must be from 1 to 1000")]
+    [InlineData("--data-source", "/nonexistent/citywatch-data", "error: No shared photos at /nonexistent/citywatch-data")]
+    public async Task Bench_latency_with_bad_arguments_prints_one_line_and_exits_1(string option, string value, string error)
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "latency", option, value, "--json");
+
+        Assert.Equal(1, exit);
+        Assert.Equal("", output.Trim());
+        Assert.StartsWith(error, Assert.Single(errors));
+    }
+
     [Fact]
     public async Task Bench_match_with_no_entries_prints_one_line_and_exits_non_zero()
     {

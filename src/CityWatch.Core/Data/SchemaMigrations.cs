@@ -68,6 +68,7 @@ internal static class SchemaMigrations
         new("identity", [SchemaMigration.Sql(1, Identity.IdentitySchema.Sql)]),
         new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql)]),
         new("scaleout", [SchemaMigration.Sql(1, ScaleOut.ScaleOutSchema.Sql)]),
+        new("settings", [SchemaMigration.Sql(1, Settings.SettingsSchema.Sql, Settings.SettingsSchema.Postgres)]),
     ];
 
     /// <summary>

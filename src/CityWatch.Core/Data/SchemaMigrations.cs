@@ -59,8 +59,11 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(3, Cameras.CameraSchema.HealthDays, Cameras.CameraSchema.HealthDaysPostgres),
         ]),
         new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
-        new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql)]),
-        new("watchlists", [SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql), SchemaMigration.Sql(2, Matching.WatchlistSchema.Display)]),
+        new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql, Cases.CaseSchema.Postgres)]),
+        new("watchlists", [
+            SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql, Matching.WatchlistSchema.Postgres),
+            SchemaMigration.Sql(2, Matching.WatchlistSchema.Display, Matching.WatchlistSchema.DisplayPostgres),
+        ]),
         new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),

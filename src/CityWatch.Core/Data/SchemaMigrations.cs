@@ -64,7 +64,7 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql, Matching.WatchlistSchema.Postgres),
             SchemaMigration.Sql(2, Matching.WatchlistSchema.Display, Matching.WatchlistSchema.DisplayPostgres),
         ]),
-        new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql)]),
+        new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql, Alerts.AlertSchema.Postgres)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),
         new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql)]),

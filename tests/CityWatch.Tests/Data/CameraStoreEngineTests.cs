@@ -255,11 +255,14 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
         database.Migrate(Time);
 
         Assert.Equal(SqlDialect.Postgres, database.Dialect);
-        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 2, ["settings"] = 1 }, database.SchemaVersions());
+        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 2, ["alerts"] = 1, ["settings"] = 1 }, database.SchemaVersions());
         using var connection = database.Connect();
         var tables = connection.Query<string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
         Assert.Equal(
-            ["camera_health_days", "cameras", "cases", "schema_versions", "setting_proposals", "settings", "sites", "watchlist_entries", "watchlists"],
+            [
+                "alert_decision_refusals", "alert_decisions", "alert_statistics", "alerts", "camera_health_days", "cameras", "cases", "evidence_keys",
+                "schema_versions", "setting_proposals", "settings", "sites", "watchlist_entries", "watchlists",
+            ],
             tables);
         var types = connection.Query<(string Column, string Type)>(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'cameras' AND column_name IN ('id', 'latitude', 'enabled') ORDER BY column_name");

@@ -1,3 +1,5 @@
+using CityWatch.Data;
+
 namespace CityWatch.Alerts;
 
 internal static class AlertSchema
@@ -71,6 +73,78 @@ internal static class AlertSchema
             day TEXT NOT NULL,
             camera_id INTEGER NOT NULL,
             legal_basis_id INTEGER NOT NULL,
+            raised INTEGER NOT NULL DEFAULT 0,
+            confirmed INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            faces INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, camera_id, legal_basis_id)
+        );
+        """;
+
+    /// <summary>
+    /// Version 1 on PostgreSQL: the same tables, ids the engine assigns, 64-bit floats (<c>DOUBLE PRECISION</c>) for
+    /// scores and quality, a wrapped evidence key in the dialect's blob type (<c>BYTEA</c>).
+    /// </summary>
+    public static readonly string Postgres = $"""
+        CREATE TABLE IF NOT EXISTS alerts (
+            id {SqlDialect.Postgres.IdentityKey},
+            camera_id BIGINT NULL,
+            watchlist_id BIGINT NOT NULL,
+            entry_id BIGINT NOT NULL,
+            label TEXT NOT NULL,
+            legal_basis_id BIGINT NOT NULL,
+            grant_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            score {SqlDialect.Postgres.Real} NOT NULL,
+            threshold {SqlDialect.Postgres.Real} NOT NULL,
+            box TEXT NOT NULL,
+            crop_path TEXT NOT NULL,
+            status TEXT NOT NULL,
+            track_id TEXT NULL,
+            last_seen TEXT NOT NULL,
+            frames INTEGER NOT NULL DEFAULT 1,
+            crop_version INTEGER NOT NULL DEFAULT 0,
+            quality {SqlDialect.Postgres.Real} NULL,
+            top_candidates TEXT NOT NULL DEFAULT '[]',
+            crop_key TEXT NOT NULL DEFAULT '',
+            settled_at TEXT NULL,
+            source TEXT NOT NULL DEFAULT 'live',
+            analysis_job_id BIGINT NULL,
+            media_from_ms BIGINT NULL,
+            media_until_ms BIGINT NULL
+        );
+        CREATE INDEX IF NOT EXISTS alerts_at ON alerts(at);
+        CREATE INDEX IF NOT EXISTS alerts_track ON alerts(track_id) WHERE track_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS alerts_status ON alerts(status);
+        CREATE INDEX IF NOT EXISTS alerts_job ON alerts(analysis_job_id) WHERE analysis_job_id IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS alert_decisions (
+            id {SqlDialect.Postgres.IdentityKey},
+            alert_id BIGINT NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+            account TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            note TEXT NULL,
+            at TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            UNIQUE (alert_id, account)
+        );
+        CREATE TABLE IF NOT EXISTS alert_decision_refusals (
+            id {SqlDialect.Postgres.IdentityKey},
+            alert_id BIGINT NOT NULL,
+            account TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            at TEXT NOT NULL,
+            salt TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS alert_decision_refusals_alert ON alert_decision_refusals(alert_id);
+        CREATE TABLE IF NOT EXISTS evidence_keys (
+            key_id TEXT PRIMARY KEY,
+            wrapped {SqlDialect.Postgres.Blob} NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS alert_statistics (
+            day TEXT NOT NULL,
+            camera_id BIGINT NOT NULL,
+            legal_basis_id BIGINT NOT NULL,
             raised INTEGER NOT NULL DEFAULT 0,
             confirmed INTEGER NOT NULL DEFAULT 0,
             rejected INTEGER NOT NULL DEFAULT 0,

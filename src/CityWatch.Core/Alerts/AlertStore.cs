@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Cameras;
@@ -20,6 +21,14 @@ namespace CityWatch.Alerts;
 /// evidence is frozen. <see cref="DeleteAsync"/> destroys keys, rows and files with its record (retention, urgency deletion).
 /// After each committed change that a queue shows (added, improved, settled, decided on, deleted) it
 /// completes <see cref="NextChange"/>, which the console's live queue awaits instead of polling.
+/// <para>
+/// On the shared code path (<see cref="CityWatchDatabase.Connect"/>, SQLite and PostgreSQL): the reads
+/// (<see cref="Get"/>, <see cref="List"/>, <see cref="All"/>, <see cref="ForJob"/>, <see cref="CropLocation"/>,
+/// <see cref="Find"/>), <see cref="Touch"/> and the guarded <see cref="Settle"/>. On SQLite only: what seals or
+/// destroys evidence keys (<c>Add</c>, <see cref="Improve"/>,
+/// <see cref="Crop"/>, <see cref="DeleteAsync"/>, <see cref="DeleteWithin"/>: the evidence vault needs the key
+/// ring, a destruction the WAL checkpoint) and what stages an audit record (the audit trail is SQLite only).
+/// </para>
 /// </summary>
 public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory, EvidenceVault? vault = null)
 {
@@ -116,9 +125,9 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// <summary>Records that the person of alert <paramref name="id"/> was still seen: last-seen time and frame count never move back.</summary>
     public void Touch(long id, DateTimeOffset lastSeen, int frames)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         var changed = connection.Execute(
-            "UPDATE alerts SET last_seen = MAX(last_seen, @seen), frames = MAX(frames, @frames) WHERE id = @id",
+            $"UPDATE alerts SET {Forward} WHERE id = @id",
             new { id, seen = Timestamps.Format(lastSeen), frames });
         if (changed == 0)
         {
@@ -158,10 +167,10 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             var version = current.CropVersion + 1;
             var cropName = FormattableString.Invariant($"alert-{id}-{version}.jpg.sealed");
             connection.Execute(
-                """
+                $"""
                 UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version, crop_key = @keyId,
                     quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates),
-                    last_seen = MAX(last_seen, @seen), frames = MAX(frames, @Frames)
+                    {Forward}
                 WHERE id = @id
                 """,
                 new
@@ -175,7 +184,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     update.Quality,
                     top = update.TopCandidates is null ? null : JsonSerializer.Serialize(update.TopCandidates),
                     seen = Timestamps.Format(update.LastSeen),
-                    update.Frames,
+                    frames = update.Frames,
                 },
                 transaction);
             EvidenceVault.Destroy([current.CropKey], connection, transaction);
@@ -205,7 +214,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             throw new InvalidRequestException($"offset must not be negative and limit must be between 1 and {CameraStore.MaxPageSize}.");
         }
 
-        using var connection = database.Open();
+        using var connection = database.Connect();
         var conditions = new List<string>();
         if (cameraId is not null)
         {
@@ -214,7 +223,8 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
 
         if (scope is not null)
         {
-            conditions.Add("camera_id IN (SELECT value FROM json_each(@scope))");
+            // No cameras in scope: no alerts.
+            conditions.Add(scope.Count == 0 ? "1 = 0" : database.Dialect.AnyOf("camera_id", "scope"));
         }
 
         if (status is not null)
@@ -223,7 +233,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         }
 
         var filter = conditions.Count == 0 ? "" : "WHERE " + string.Join(" AND ", conditions);
-        var parameters = new { cameraId, limit, offset, status, scope = scope is null ? null : JsonSerializer.Serialize(scope) };
+        var parameters = new { cameraId, limit, offset, status, scope = scope?.Order().ToArray() };
         var total = connection.ExecuteScalar<int>($"SELECT COUNT(*) FROM alerts {filter}", parameters);
         var items = connection.Query<AlertRow>($"SELECT * FROM alerts {filter} ORDER BY id DESC LIMIT @limit OFFSET @offset", parameters)
             .Select(r => r.ToModel()).ToList();
@@ -233,7 +243,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// <summary>Every stored alert (optionally of one status), oldest first: for retention and searches over evidence.</summary>
     public IReadOnlyList<Alert> All(string? status = null)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<AlertRow>("SELECT * FROM alerts WHERE @status IS NULL OR status = @status ORDER BY id", new { status })
             .Select(r => r.ToModel()).AsList();
     }
@@ -241,13 +251,13 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// <summary>The candidates a retrospective analysis job stored, in the order found.</summary>
     public IReadOnlyList<Alert> ForJob(long jobId)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<AlertRow>("SELECT * FROM alerts WHERE analysis_job_id = @jobId ORDER BY id", new { jobId }).Select(r => r.ToModel()).AsList();
     }
 
     public Alert Get(long id)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.QuerySingleOrDefault<AlertRow>("SELECT * FROM alerts WHERE id = @id", new { id })?.ToModel()
             ?? throw new NotFoundException($"No alert {id}.");
     }
@@ -266,7 +276,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// <summary>Where alert <paramref name="id"/>'s sealed crop lies, and the id of its key.</summary>
     public (string File, string KeyId) CropLocation(long id)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         var row = connection.QuerySingleOrDefault<(string CropPath, string CropKey)?>("SELECT crop_path, crop_key FROM alerts WHERE id = @id", new { id })
             ?? throw new NotFoundException($"No alert {id}.");
         return (row.CropPath, row.CropKey);
@@ -342,14 +352,19 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     }
 
     /// <summary>Sets the final status of a candidate, in the caller's transaction; false if it was no longer a candidate.</summary>
-    internal static bool Settle(SqliteConnection connection, SqliteTransaction transaction, long id, string status, DateTimeOffset now) =>
+    internal static bool Settle(DbConnection connection, DbTransaction transaction, long id, string status, DateTimeOffset now) =>
         connection.Execute(
             "UPDATE alerts SET status = @status, settled_at = @now WHERE id = @id AND status = @candidate",
             new { id, status, now = Timestamps.Format(now), candidate = Candidate },
             transaction) == 1;
 
-    internal static Alert? Find(SqliteConnection connection, SqliteTransaction transaction, long id) =>
+    internal static Alert? Find(DbConnection connection, DbTransaction transaction, long id) =>
         connection.QuerySingleOrDefault<AlertRow>("SELECT * FROM alerts WHERE id = @id", new { id }, transaction)?.ToModel();
+
+    // Last seen and frames never move back: the larger of stored and given, in a form both engines take
+    // (SQLite's scalar MAX(a, b) is PostgreSQL's GREATEST). Times are ISO 8601 UTC text, which sorts as time.
+    private const string Forward =
+        "last_seen = CASE WHEN last_seen > @seen THEN last_seen ELSE @seen END, frames = CASE WHEN frames > @frames THEN frames ELSE @frames END";
 
     private sealed class CropRow
     {

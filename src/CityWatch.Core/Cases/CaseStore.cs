@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -14,6 +15,12 @@ namespace CityWatch.Cases;
 /// scope: a listed offence (the basis's own) when the basis is a suspect search, cameras the basis covers, a
 /// time range inside its window and an expiry no later than its end. Opening and closing commit with their
 /// log record; every refused attempt is logged and answered 403 (409 for a duplicate or a closed case).
+/// <para>
+/// The reads and the row writes (<see cref="Insert"/>, the guarded <see cref="TryClose"/>) are on the shared
+/// code path (<see cref="CityWatchDatabase.Connect"/>) and run on SQLite and PostgreSQL. Opening and closing
+/// stage their records through <see cref="AuditTrail"/> and check the basis through <see cref="LegalBasisStore"/>
+/// and <see cref="CameraScope"/>, which are SQLite only, so they stay on SQLite until those move.
+/// </para>
 /// </summary>
 public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStore legalBases, CameraScope scope, AuditTrail audit, TimeProvider time)
 {
@@ -88,28 +95,8 @@ public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStor
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction())
         {
-            id = connection.ExecuteScalar<long>(
-                """
-                INSERT INTO cases (number, legal_basis_id, offence, camera_ids, from_at, until_at, expires_at, opened_by, opened_at)
-                VALUES (@Number, @LegalBasisId, @Offence, @cameras, @from, @until, @expires, @actor, @now) ON CONFLICT (number) DO NOTHING RETURNING id
-                """,
-                new
-                {
-                    input.Number,
-                    input.LegalBasisId,
-                    input.Offence,
-                    cameras = JsonSerializer.Serialize(cameras),
-                    from = Timestamps.Format(input.From),
-                    until = Timestamps.Format(input.Until),
-                    expires = Timestamps.Format(input.ExpiresAt),
-                    actor,
-                    now = Timestamps.Format(now),
-                },
-                transaction);
-            if (id == 0)
-            {
-                throw new ConflictException($"Case number {input.Number} is already registered.");
-            }
+            id = Insert(connection, transaction, input, cameras, actor, now)
+                ?? throw new ConflictException($"Case number {input.Number} is already registered.");
 
             staged = audit.Stage(
                 connection,
@@ -144,11 +131,7 @@ public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStor
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction())
         {
-            var changed = connection.Execute(
-                "UPDATE cases SET closed_by = @actor, closed_at = @now, close_reason = @reason WHERE id = @id AND closed_at IS NULL",
-                new { id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) },
-                transaction);
-            if (changed == 1)
+            if (TryClose(connection, transaction, id, reason, actor, time.GetUtcNow()))
             {
                 staged = audit.Stage(
                     connection,
@@ -176,9 +159,50 @@ public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStor
     public IReadOnlyList<Case> List() => Query("ORDER BY id", null);
 
     /// <summary>Cases opened and closed per legal basis and calendar month (UTC), for the public page.</summary>
-    public IReadOnlyList<CaseCount> Counts()
+    public IReadOnlyList<CaseCount> Counts() => Counts(List());
+
+    /// <summary>
+    /// A case's row, in the caller's transaction on either engine, with <paramref name="cameras"/> as given
+    /// (distinct, in order); returns its id, or null when the number is already registered (nothing written).
+    /// It checks and logs nothing: <see cref="OpenAsync"/> does both.
+    /// </summary>
+    internal static long? Insert(DbConnection connection, DbTransaction transaction, CaseInput input, IReadOnlyList<long> cameras, string actor, DateTimeOffset now) =>
+        connection.ExecuteScalar<long?>(
+            """
+            INSERT INTO cases (number, legal_basis_id, offence, camera_ids, from_at, until_at, expires_at, opened_by, opened_at)
+            VALUES (@Number, @LegalBasisId, @Offence, @cameras, @from, @until, @expires, @actor, @now) ON CONFLICT (number) DO NOTHING RETURNING id
+            """,
+            new
+            {
+                input.Number,
+                input.LegalBasisId,
+                input.Offence,
+                cameras = JsonSerializer.Serialize(cameras),
+                from = Timestamps.Format(input.From),
+                until = Timestamps.Format(input.Until),
+                expires = Timestamps.Format(input.ExpiresAt),
+                actor,
+                now = Timestamps.Format(now),
+            },
+            transaction);
+
+    /// <summary>
+    /// Closes case <paramref name="id"/> in the caller's transaction on either engine, only while it is not
+    /// closed (the guard is in the <c>UPDATE</c>); says whether it did. Logs nothing: <see cref="CloseAsync"/> does.
+    /// </summary>
+    internal static bool TryClose(DbConnection connection, DbTransaction transaction, long id, string? reason, string actor, DateTimeOffset now) =>
+        connection.Execute(
+            "UPDATE cases SET closed_by = @actor, closed_at = @now, close_reason = @reason WHERE id = @id AND closed_at IS NULL",
+            new { id, actor, reason, now = Timestamps.Format(now) },
+            transaction) == 1;
+
+    /// <summary>Every case as <paramref name="transaction"/> sees it, in id order, its status as at <paramref name="now"/> (either engine).</summary>
+    internal static IReadOnlyList<Case> ReadAll(DbConnection connection, DbTransaction? transaction, DateTimeOffset now) =>
+        Query(connection, transaction, "ORDER BY id", null, now);
+
+    /// <summary>Cases opened and closed per legal basis and calendar month (UTC) of <paramref name="all"/>.</summary>
+    internal static IReadOnlyList<CaseCount> Counts(IReadOnlyList<Case> all)
     {
-        var all = List();
         var opened = all.GroupBy(c => (c.LegalBasisId, Month(c.OpenedAt))).ToDictionary(g => g.Key, g => g.Count());
         var closed = all.Where(c => c.ClosedAt is not null).GroupBy(c => (c.LegalBasisId, Month(c.ClosedAt!.Value))).ToDictionary(g => g.Key, g => g.Count());
         return opened.Keys.Union(closed.Keys)
@@ -204,9 +228,12 @@ public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStor
     private List<Case> Query(string where, object? parameters)
     {
         var now = time.GetUtcNow();
-        using var connection = database.Open();
-        return connection.Query<Row>($"SELECT * FROM cases {where}", parameters).Select(r => r.ToModel(now)).ToList();
+        using var connection = database.Connect();
+        return Query(connection, null, where, parameters, now);
     }
+
+    private static List<Case> Query(DbConnection connection, DbTransaction? transaction, string where, object? parameters, DateTimeOffset now) =>
+        connection.Query<Row>($"SELECT * FROM cases {where}", parameters, transaction).Select(r => r.ToModel(now)).ToList();
 
     [GeneratedRegex(NumberFormat, RegexOptions.CultureInvariant)]
     private static partial Regex NumberPattern();

@@ -19,7 +19,9 @@ namespace CityWatch.Data;
 /// the stores converted to the shared code path work: they open their connections with <see cref="Connect"/>
 /// (a <see cref="DbConnection"/> from this database's <see cref="DbDataSource"/>) and write the SQL that
 /// differs through <see cref="Dialect"/>. <see cref="Open"/>, the SQLite-only path of every other store,
-/// refuses on PostgreSQL, and <see cref="Migrate"/> creates only the converted features' tables there.
+/// refuses on PostgreSQL, and <see cref="Migrate"/> creates only the converted features' tables there. A store
+/// whose acts stage audit records (the audit trail is SQLite only) or need <see cref="Keys"/> keeps those acts on
+/// <see cref="Open"/> and puts its reads and row writes on the shared path.
 /// </para>
 /// </summary>
 public sealed class CityWatchDatabase
@@ -93,7 +95,7 @@ public sealed class CityWatchDatabase
         if (_postgres is not null)
         {
             throw new NotSupportedException(
-                $"this store is not on PostgreSQL yet ({Path}): only the camera register's stores run on both engines");
+                $"this store is not on PostgreSQL yet ({Path}): only the stores on the shared code path run on both engines (docs/scale-out.md)");
         }
 
         var connection = new SqliteConnection(_connectionString);

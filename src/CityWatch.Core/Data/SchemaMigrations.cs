@@ -59,15 +59,19 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(3, Cameras.CameraSchema.HealthDays, Cameras.CameraSchema.HealthDaysPostgres),
         ]),
         new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
-        new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql)]),
-        new("watchlists", [SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql), SchemaMigration.Sql(2, Matching.WatchlistSchema.Display)]),
-        new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql), SchemaMigration.Sql(2, Alerts.AlertSchema.CapturedAt)]),
+        new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql, Cases.CaseSchema.Postgres)]),
+        new("watchlists", [
+            SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql, Matching.WatchlistSchema.Postgres),
+            SchemaMigration.Sql(2, Matching.WatchlistSchema.Display, Matching.WatchlistSchema.DisplayPostgres),
+        ]),
+        new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql, Alerts.AlertSchema.Postgres), SchemaMigration.Sql(2, Alerts.AlertSchema.CapturedAt, Alerts.AlertSchema.CapturedAt)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),
         new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql)]),
         new("identity", [SchemaMigration.Sql(1, Identity.IdentitySchema.Sql)]),
         new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql)]),
         new("scaleout", [SchemaMigration.Sql(1, ScaleOut.ScaleOutSchema.Sql)]),
+        new("settings", [SchemaMigration.Sql(1, Settings.SettingsSchema.Sql, Settings.SettingsSchema.Postgres)]),
     ];
 
     /// <summary>

@@ -45,6 +45,13 @@ public sealed class SqlDialect
 
     public bool IsPostgres => ReferenceEquals(this, Postgres);
 
+    /// <summary>
+    /// The condition that <paramref name="column"/> is one of the values of list parameter <paramref name="parameter"/>
+    /// (pass an array): on SQLite Dapper expands <c>IN @p</c> into one parameter per value; with Npgsql it passes
+    /// the array as one parameter, which PostgreSQL takes as <c>= ANY(@p)</c>. An empty list matches nothing on both.
+    /// </summary>
+    public string AnyOf(string column, string parameter) => IsPostgres ? $"{column} = ANY(@{parameter})" : $"{column} IN @{parameter}";
+
     /// <summary>The dialect of an open connection.</summary>
     public static SqlDialect Of(DbConnection connection) => connection switch
     {

@@ -1,3 +1,5 @@
+using CityWatch.Data;
+
 namespace CityWatch.Matching;
 
 internal static class WatchlistSchema
@@ -40,5 +42,49 @@ internal static class WatchlistSchema
     public const string Display = """
         ALTER TABLE watchlists ADD COLUMN colour TEXT NOT NULL DEFAULT 'blue';
         ALTER TABLE watchlists ADD COLUMN sound INTEGER NOT NULL DEFAULT 0;
+        """;
+
+    /// <summary>
+    /// Version 1 on PostgreSQL: the same tables, ids the engine assigns, the sealed template and the label salt
+    /// in the dialect's blob type (<c>BYTEA</c>). <c>legal_basis_id</c> is a plain column here as on SQLite.
+    /// </summary>
+    public static readonly string Postgres = $"""
+        CREATE TABLE IF NOT EXISTS watchlists (
+            id {SqlDialect.Postgres.IdentityKey},
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            approved_digest TEXT NULL,
+            approved_by TEXT NULL,
+            approved_at TEXT NULL,
+            changed_by TEXT NULL,
+            changed_at TEXT NULL
+        );
+        CREATE TABLE IF NOT EXISTS watchlist_entries (
+            id {SqlDialect.Postgres.IdentityKey},
+            watchlist_id BIGINT NOT NULL REFERENCES watchlists(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            category TEXT NOT NULL,
+            image_source TEXT NOT NULL,
+            legal_basis_id BIGINT NULL,
+            enrolled_by TEXT NOT NULL,
+            enrolled_at TEXT NOT NULL,
+            expires_at TEXT NULL,
+            approved_by TEXT NULL,
+            approved_at TEXT NULL,
+            model TEXT NOT NULL,
+            template {SqlDialect.Postgres.Blob} NOT NULL,
+            template_hash TEXT NOT NULL,
+            label_salt {SqlDialect.Postgres.Blob} NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS watchlist_entries_list ON watchlist_entries(watchlist_id);
+        CREATE INDEX IF NOT EXISTS watchlist_entries_basis ON watchlist_entries(legal_basis_id);
+        """;
+
+    /// <summary>Version 2 on PostgreSQL: the tone a <c>BOOLEAN</c>.</summary>
+    public static readonly string DisplayPostgres = $"""
+        ALTER TABLE watchlists ADD COLUMN IF NOT EXISTS colour TEXT NOT NULL DEFAULT 'blue',
+            ADD COLUMN IF NOT EXISTS sound {SqlDialect.Postgres.Boolean} NOT NULL DEFAULT FALSE;
         """;
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Data.Common;
 using System.Security.Cryptography;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -13,6 +14,14 @@ namespace CityWatch.Matching;
 /// the data folder's template key, itself wrapped by the KEK, with the entry id as associated data), so a
 /// copy of the database reads no template and a template moved to another entry does not open. Its hash
 /// (SHA-256 of the plaintext floats, what checkpoints commit to) is unchanged in meaning.
+/// <para>
+/// On the shared code path (<see cref="CityWatchDatabase.Connect"/>, SQLite and PostgreSQL): creating a list,
+/// reading lists, entries (never their templates), counts and digests, and the display row write
+/// (<see cref="WriteDisplay"/>). On SQLite only: what touches templates (<c>AddEntry</c>,
+/// <see cref="Templates"/>, the removals and <see cref="SealPlaintextTemplatesAsync"/>: they need the key ring,
+/// which a PostgreSQL database is opened without, and the WAL checkpoint that follows a destruction), and what
+/// stages an audit record (<see cref="SetDisplayAsync"/>, <see cref="Approve"/>: <see cref="AuditTrail"/> is SQLite only).
+/// </para>
 /// </summary>
 public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time)
 {
@@ -27,7 +36,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         }
 
         var colour = WatchlistColours.Check(input.Colour);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         try
         {
             var id = connection.ExecuteScalar<long>(
@@ -35,7 +44,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                 new { name = input.Name.Trim(), description = input.Description ?? "", actor, now = Timestamps.Format(time.GetUtcNow()), colour, sound = input.Sound });
             return Get(id);
         }
-        catch (SqliteException e) when (e.SqliteErrorCode == 19)
+        catch (DbException e) when (SqlDialect.IsConstraintViolation(e))
         {
             throw new ConflictException($"A watchlist named '{input.Name}' already exists.");
         }
@@ -55,22 +64,27 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         using (var connection = database.Open())
         using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            var current = connection.Query<(string Colour, long Sound)>(
-                "SELECT colour, sound FROM watchlists WHERE id = @id", new { id }, transaction).AsList();
-            if (current.Count == 0)
-            {
-                throw new NotFoundException($"No watchlist {id}.");
-            }
-
-            var colour = checkedColour ?? current[0].Colour;
-            var sound = input.Sound ?? current[0].Sound != 0;
-            connection.Execute("UPDATE watchlists SET colour = @colour, sound = @sound WHERE id = @id", new { id, colour, sound }, transaction);
+            var (colour, sound) = WriteDisplay(connection, transaction, id, checkedColour, input.Sound);
             staged = audit.Stage(connection, transaction, new AuditRecord(actor, AuditActions.WatchlistDisplay, "changed", Parameters: DisplayParameters(id, colour, sound)));
             transaction.Commit();
         }
 
         await audit.CommittedAsync(staged, cancellationToken);
         return Get(id);
+    }
+
+    /// <summary>
+    /// The display row write, in the caller's transaction on either engine: sets what is given (a checked
+    /// palette colour, the tone), keeps what is null, and returns the display as written; a missing list is a
+    /// <see cref="NotFoundException"/> and writes nothing. Logs nothing: <see cref="SetDisplayAsync"/> does.
+    /// </summary>
+    internal static (string Colour, bool Sound) WriteDisplay(DbConnection connection, DbTransaction transaction, long id, string? colour, bool? sound)
+    {
+        var current = connection.QuerySingleOrDefault<DisplayRow>("SELECT colour, sound FROM watchlists WHERE id = @id", new { id }, transaction)
+            ?? throw new NotFoundException($"No watchlist {id}.");
+        var written = (Colour: colour ?? current.Colour, Sound: sound ?? current.Sound);
+        connection.Execute("UPDATE watchlists SET colour = @colour, sound = @sound WHERE id = @id", new { id, colour = written.Colour, sound = written.Sound }, transaction);
+        return written;
     }
 
     /// <summary>What the log records of a watchlist's display: its id, colour and tone.</summary>
@@ -92,9 +106,9 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     public IReadOnlyList<WatchlistEntry> Entries(long watchlistId)
     {
         Get(watchlistId);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<EntryRow>(
-            "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId })
+            $"SELECT {EntryColumns} FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId })
             .Select(r => r.ToModel()).ToList();
     }
 
@@ -207,7 +221,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// <summary>How many entries were enrolled under a legal basis (its size cap counts these).</summary>
     public int CountUnderBasis(long legalBasisId)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.ExecuteScalar<int>("SELECT COUNT(*) FROM watchlist_entries WHERE legal_basis_id = @legalBasisId", new { legalBasisId });
     }
 
@@ -304,10 +318,10 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>The digest of one watchlist as this transaction sees it (for a check made inside a write).</summary>
-    internal static WatchlistDigest Digest(SqliteConnection connection, SqliteTransaction transaction, long watchlistId) =>
+    internal static WatchlistDigest Digest(DbConnection connection, DbTransaction transaction, long watchlistId) =>
         Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
 
-    private List<(long WatchlistId, long EntryId)> RemoveWhere(SqliteConnection connection, SqliteTransaction transaction, string where, object parameters, string actor)
+    private List<(long WatchlistId, long EntryId)> RemoveWhere(DbConnection connection, DbTransaction transaction, string where, object parameters, string actor)
     {
         var removed = connection.Query<(long, long)>($"SELECT watchlist_id, id FROM watchlist_entries WHERE {where} ORDER BY id", parameters, transaction).ToList();
         connection.Execute($"DELETE FROM watchlist_entries WHERE {where}", parameters, transaction);
@@ -320,7 +334,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         return removed;
     }
 
-    private static void MarkChanged(SqliteConnection connection, SqliteTransaction transaction, long watchlistId, string actor, string now) =>
+    private static void MarkChanged(DbConnection connection, DbTransaction transaction, long watchlistId, string actor, string now) =>
         connection.Execute("UPDATE watchlists SET changed_by = @actor, changed_at = @now WHERE id = @watchlistId", new { watchlistId, actor, now }, transaction);
 
     /// <summary>The templates of a watchlist, for the in-memory index. Never exposed through the API.</summary>
@@ -406,11 +420,11 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// </summary>
     public IReadOnlyList<WatchlistDigest> Digests()
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return Digests(connection, null);
     }
 
-    private static List<WatchlistDigest> Digests(SqliteConnection connection, SqliteTransaction? transaction)
+    private static List<WatchlistDigest> Digests(DbConnection connection, DbTransaction? transaction)
     {
         var rows = connection.Query<(long WatchlistId, string Name, long? EntryId, string? TemplateHash)>(
             """
@@ -460,13 +474,22 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     private List<Watchlist> Query(string where, object? parameters)
     {
         var digests = Digests().ToDictionary(d => d.WatchlistId, d => d.Hex);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<WatchlistRow>(
             $"""
             SELECT w.*, (SELECT COUNT(*) FROM watchlist_entries e WHERE e.watchlist_id = w.id) AS entries
             FROM watchlists w {where} ORDER BY w.id
             """,
             parameters).Select(r => r.ToModel(digests.GetValueOrDefault(r.Id, ""))).ToList();
+    }
+
+    // The entry columns but the template: metadata reads never carry the sealed template out of the database.
+    private const string EntryColumns = "id, watchlist_id, label, category, image_source, legal_basis_id, enrolled_by, enrolled_at, expires_at, approved_by, approved_at, model, template_hash";
+
+    private sealed class DisplayRow
+    {
+        public string Colour { get; set; } = WatchlistColours.Default;
+        public bool Sound { get; set; }
     }
 
     private sealed class WatchlistRow

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -34,6 +35,12 @@ public sealed record ProposalInput(string Key, string Value, string Reason);
 /// The governed settings (G12): an embedder's operating threshold and the models in use change only
 /// through a proposal that a second account approves. Both steps are logged; a threshold below the
 /// validated operating point (the model card's measured threshold) carries a warning that the approver sees.
+/// <para>
+/// The table is the <c>settings</c> feature's (<see cref="SettingsSchema"/>). The reads and the row writes
+/// (<see cref="Insert"/>, the compare-and-set <see cref="TryDecide"/>) are on the shared code path and run on
+/// SQLite and PostgreSQL; proposing, approving and rejecting stage their records through
+/// <see cref="AuditTrail"/>, which is SQLite only, so they stay on SQLite until the audit trail moves.
+/// </para>
 /// </summary>
 public sealed class SettingProposals
 {
@@ -41,21 +48,6 @@ public sealed class SettingProposals
     public const string Decided = "setting.decided";
     public const string ModelKey = "vision.embedder";
     public const string DetectorKey = "vision.detector";
-
-    private const string Sql = """
-        CREATE TABLE IF NOT EXISTS setting_proposals (
-            id INTEGER PRIMARY KEY,
-            key TEXT NOT NULL,
-            value TEXT NOT NULL,
-            reason TEXT NOT NULL,
-            proposed_by TEXT NOT NULL,
-            proposed_at TEXT NOT NULL,
-            status TEXT NOT NULL,
-            decided_by TEXT NULL,
-            decided_at TEXT NULL,
-            warning TEXT NULL
-        );
-        """;
 
     private readonly CityWatchDatabase _database;
     private readonly SettingsStore _settings;
@@ -68,8 +60,6 @@ public sealed class SettingProposals
         _settings = settings;
         _audit = audit;
         _time = time;
-        using var connection = database.Open();
-        connection.Execute(Sql);
     }
 
     public async Task<SettingProposal> ProposeAsync(ProposalInput input, string actor, CancellationToken cancellationToken = default)
@@ -85,13 +75,7 @@ public sealed class SettingProposals
         using (var connection = _database.Open())
         using (var transaction = connection.BeginTransaction(deferred: false))
         {
-            id = connection.ExecuteScalar<long>(
-                """
-                INSERT INTO setting_proposals (key, value, reason, proposed_by, proposed_at, status, warning)
-                VALUES (@Key, @Value, @Reason, @actor, @now, 'Pending', @warning) RETURNING id
-                """,
-                new { input.Key, input.Value, input.Reason, actor, now = Timestamps.Format(_time.GetUtcNow()), warning },
-                transaction);
+            id = Insert(connection, transaction, input, actor, _time.GetUtcNow(), warning);
             staged = _audit.Stage(connection, transaction, new AuditRecord(actor, Proposed, "pending", Parameters: new Dictionary<string, string>
             {
                 ["proposal"] = id.ToString(CultureInfo.InvariantCulture),
@@ -232,13 +216,37 @@ public sealed class SettingProposals
         return proposal;
     }
 
+    /// <summary>A pending proposal's row, in the caller's transaction on either engine; returns its id. Logs nothing (<see cref="ProposeAsync"/> does).</summary>
+    internal static long Insert(DbConnection connection, DbTransaction transaction, ProposalInput input, string actor, DateTimeOffset now, string? warning) =>
+        connection.ExecuteScalar<long>(
+            """
+            INSERT INTO setting_proposals (key, value, reason, proposed_by, proposed_at, status, warning)
+            VALUES (@Key, @Value, @Reason, @actor, @now, 'Pending', @warning) RETURNING id
+            """,
+            new { input.Key, input.Value, input.Reason, actor, now = Timestamps.Format(now), warning },
+            transaction);
+
+    /// <summary>
+    /// The compare-and-set on a proposal's state, in the caller's transaction on either engine: decides it only
+    /// while it is still pending, and says whether it did (false: it was decided meanwhile, or there is none).
+    /// </summary>
+    internal static bool TryDecide(DbConnection connection, DbTransaction transaction, long id, ProposalStatus status, string actor, DateTimeOffset now)
+    {
+        if (status == ProposalStatus.Pending)
+        {
+            throw new ArgumentOutOfRangeException(nameof(status), "a decision approves or rejects");
+        }
+
+        return connection.Execute(
+            "UPDATE setting_proposals SET status = @status, decided_by = @actor, decided_at = @now WHERE id = @id AND status = 'Pending'",
+            new { id, status = status.ToString(), actor, now = Timestamps.Format(now) },
+            transaction) == 1;
+    }
+
     // The compare-and-set: only a proposal still pending is decided; a lost race throws before anything is written.
     private StagedRecord Decide(SqliteConnection connection, SqliteTransaction transaction, long id, ProposalStatus status, string actor, string outcome)
     {
-        if (connection.Execute(
-            "UPDATE setting_proposals SET status = @status, decided_by = @actor, decided_at = @now WHERE id = @id AND status = 'Pending'",
-            new { id, status = status.ToString(), actor, now = Timestamps.Format(_time.GetUtcNow()) },
-            transaction) != 1)
+        if (!TryDecide(connection, transaction, id, status, actor, _time.GetUtcNow()))
         {
             throw new ConflictException($"Proposal {id} was decided while this request was being made; nothing was changed.");
         }
@@ -252,11 +260,18 @@ public sealed class SettingProposals
 
     private List<SettingProposal> Query(string where, object? parameters)
     {
-        using var connection = _database.Open();
-        return connection.Query<(long Id, string Key, string Value, string Reason, string ProposedBy, string ProposedAt, string Status, string? DecidedBy, string? DecidedAt, string? Warning)>(
-                $"SELECT id, key, value, reason, proposed_by, proposed_at, status, decided_by, decided_at, warning FROM setting_proposals {where}", parameters)
+        using var connection = _database.Connect();
+        return Query(connection, null, where, parameters);
+    }
+
+    /// <summary>The proposal <paramref name="id"/> as <paramref name="transaction"/> sees it, or null (either engine).</summary>
+    internal static SettingProposal? Read(DbConnection connection, DbTransaction? transaction, long id) =>
+        Query(connection, transaction, "WHERE id = @id", new { id }).SingleOrDefault();
+
+    private static List<SettingProposal> Query(DbConnection connection, DbTransaction? transaction, string where, object? parameters) =>
+        connection.Query<(long Id, string Key, string Value, string Reason, string ProposedBy, string ProposedAt, string Status, string? DecidedBy, string? DecidedAt, string? Warning)>(
+                $"SELECT id, key, value, reason, proposed_by, proposed_at, status, decided_by, decided_at, warning FROM setting_proposals {where}", parameters, transaction)
             .Select(r => new SettingProposal(r.Id, r.Key, r.Value, r.Reason, r.ProposedBy, Timestamps.Parse(r.ProposedAt), Enum.Parse<ProposalStatus>(r.Status),
                 r.DecidedBy, r.DecidedAt is null ? null : Timestamps.Parse(r.DecidedAt), r.Warning))
             .ToList();
-    }
 }

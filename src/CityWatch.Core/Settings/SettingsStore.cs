@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -15,19 +16,16 @@ public sealed record Setting(string Key, string Value, string ChangedBy, DateTim
 /// table. Every change goes through <see cref="SetAsync"/>, the one write, which logs it to the audit trail
 /// (<see cref="AuditActions.SettingChange"/>). It is internal: outside Core a setting changes only through
 /// <see cref="SettingProposals"/>, a proposal approved by a second account.
+/// <para>
+/// The table is the <c>settings</c> feature's (<see cref="SettingsSchema"/>, made by <c>Migrate</c>). Its SQL is
+/// on the shared code path (<see cref="CityWatchDatabase.Connect"/>): the reads and the row write
+/// (<see cref="Upsert"/>) run on SQLite and PostgreSQL. The audited write (<see cref="SetAsync"/>,
+/// <see cref="Write"/>) stages its record through <see cref="AuditTrail"/>, which is SQLite only, so it stays on
+/// SQLite until the audit trail moves.
+/// </para>
 /// </summary>
 public sealed class SettingsStore
 {
-    public const string Sql =
-        """
-        CREATE TABLE IF NOT EXISTS settings (
-            key        TEXT PRIMARY KEY,
-            value      TEXT NOT NULL,
-            changed_by TEXT NOT NULL,
-            changed_at TEXT NOT NULL
-        );
-        """;
-
     private readonly CityWatchDatabase database;
     private readonly AuditTrail audit;
     private readonly TimeProvider time;
@@ -37,7 +35,6 @@ public sealed class SettingsStore
         this.database = database ?? throw new ArgumentNullException(nameof(database));
         this.audit = audit ?? throw new ArgumentNullException(nameof(audit));
         this.time = time ?? throw new ArgumentNullException(nameof(time));
-        EnsureSchema();
     }
 
     /// <summary>The key under which an embedder's operating threshold is stored.</summary>
@@ -90,19 +87,50 @@ public sealed class SettingsStore
 
     private Setting? Load(string key)
     {
-        using var connection = database.Open();
-        var row = connection.QuerySingleOrDefault<(string Key, string Value, string ChangedBy, string ChangedAt)?>(
-            "SELECT key, value, changed_by, changed_at FROM settings WHERE key = @key", new { key });
-        return row is { } r ? new Setting(r.Key, r.Value, r.ChangedBy, Timestamps.Parse(r.ChangedAt)) : null;
+        using var connection = database.Connect();
+        return Read(connection, null, key);
     }
 
     public IReadOnlyList<Setting> List()
     {
-        using var connection = database.Open();
-        return connection.Query<(string Key, string Value, string ChangedBy, string ChangedAt)>(
+        using var connection = database.Connect();
+        return ReadAll(connection);
+    }
+
+    /// <summary>Every stored setting, by key (either engine).</summary>
+    internal static IReadOnlyList<Setting> ReadAll(DbConnection connection) =>
+        connection.Query<(string Key, string Value, string ChangedBy, string ChangedAt)>(
                 "SELECT key, value, changed_by, changed_at FROM settings ORDER BY key")
             .Select(r => new Setting(r.Key, r.Value, r.ChangedBy, Timestamps.Parse(r.ChangedAt)))
             .ToList();
+
+    /// <summary>The stored setting <paramref name="key"/> as <paramref name="transaction"/> sees it, or null (either engine).</summary>
+    internal static Setting? Read(DbConnection connection, DbTransaction? transaction, string key)
+    {
+        var row = connection.QuerySingleOrDefault<(string Key, string Value, string ChangedBy, string ChangedAt)?>(
+            "SELECT key, value, changed_by, changed_at FROM settings WHERE key = @key", new { key }, transaction);
+        return row is { } r ? new Setting(r.Key, r.Value, r.ChangedBy, Timestamps.Parse(r.ChangedAt)) : null;
+    }
+
+    /// <summary>
+    /// The row write, in the caller's transaction on either engine: sets <paramref name="key"/> (one upsert, so
+    /// two writers of a new key do not collide) and returns the value it replaced, or null. It logs nothing:
+    /// callers outside tests go through <see cref="Write"/>, which stages the record in the same transaction.
+    /// </summary>
+    internal static string? Upsert(DbConnection connection, DbTransaction transaction, string key, string value, string actor, DateTimeOffset at)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        ArgumentNullException.ThrowIfNull(value);
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        var previous = connection.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key", new { key }, transaction);
+        connection.Execute(
+            """
+            INSERT INTO settings (key, value, changed_by, changed_at) VALUES (@key, @value, @actor, @at)
+            ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_by = excluded.changed_by, changed_at = excluded.changed_at
+            """,
+            new { key, value, actor, at = Timestamps.Format(at) },
+            transaction);
+        return previous;
     }
 
     /// <summary>
@@ -131,18 +159,8 @@ public sealed class SettingsStore
     /// </summary>
     internal (Setting Setting, StagedRecord Staged) Write(SqliteConnection connection, SqliteTransaction transaction, string key, string value, string actor, string reason)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(key);
-        ArgumentNullException.ThrowIfNull(value);
-        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
-        var previous = connection.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key", new { key }, transaction);
         var now = time.GetUtcNow();
-        connection.Execute(
-            """
-            INSERT INTO settings (key, value, changed_by, changed_at) VALUES (@key, @value, @actor, @at)
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_by = excluded.changed_by, changed_at = excluded.changed_at
-            """,
-            new { key, value, actor, at = Timestamps.Format(now) },
-            transaction);
+        var previous = Upsert(connection, transaction, key, value, actor, now);
         var parameters = new Dictionary<string, string>
         {
             ["key"] = key,
@@ -156,10 +174,4 @@ public sealed class SettingsStore
 
     /// <summary>Drops the cached value of <paramref name="key"/> after a committed write (or a rolled-back one).</summary>
     internal void Refresh(string key) => _cache.TryRemove(key, out _);
-
-    private void EnsureSchema()
-    {
-        using var connection = database.Open();
-        connection.Execute(Sql);
-    }
 }

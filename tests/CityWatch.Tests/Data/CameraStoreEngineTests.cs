@@ -248,17 +248,22 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
     }
 
     [Fact]
-    public async Task An_empty_database_is_migrated_to_the_camera_register_and_only_that()
+    public async Task An_empty_database_is_migrated_to_the_converted_features_and_only_those()
     {
         var database = await NewDatabaseAsync();
 
         database.Migrate(Time);
 
         Assert.Equal(SqlDialect.Postgres, database.Dialect);
-        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3 }, database.SchemaVersions());
+        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 2, ["alerts"] = 2, ["settings"] = 1 }, database.SchemaVersions());
         using var connection = database.Connect();
         var tables = connection.Query<string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
-        Assert.Equal(["camera_health_days", "cameras", "schema_versions", "sites"], tables);
+        Assert.Equal(
+            [
+                "alert_decision_refusals", "alert_decisions", "alert_statistics", "alerts", "camera_health_days", "cameras", "cases", "evidence_keys",
+                "schema_versions", "setting_proposals", "settings", "sites", "watchlist_entries", "watchlists",
+            ],
+            tables);
         var types = connection.Query<(string Column, string Type)>(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'cameras' AND column_name IN ('id', 'latitude', 'enabled') ORDER BY column_name");
         Assert.Equal([("enabled", "boolean"), ("id", "bigint"), ("latitude", "double precision")], types);

@@ -75,6 +75,37 @@ public sealed class MigrationTests
     }
 
     [Fact]
+    public void A_folder_whose_settings_tables_were_made_by_their_stores_upgrades_in_place_and_keeps_its_settings()
+    {
+        // As main made it: every other feature migrated, the settings tables created by the stores' own
+        // CREATE TABLE IF NOT EXISTS when they were constructed, with no schema_versions row.
+        using var city = new TestCity((database, time) =>
+        {
+            using var connection = database.Open();
+            SchemaMigrations.Apply(connection, time, database.Path, SchemaMigrations.Features.Where(f => f.Feature != "settings").ToList());
+            connection.Execute(CityWatch.Settings.SettingsSchema.Sql);
+            connection.Execute(
+                """
+                INSERT INTO settings (key, value, changed_by, changed_at) VALUES ('vision.threshold.faceres', '0.6391', 'approver', '2026-11-01T08:00:00.0000000+00:00');
+                INSERT INTO setting_proposals (key, value, reason, proposed_by, proposed_at, status, decided_by, decided_at)
+                VALUES ('vision.threshold.faceres', '0.6391', 'calibrated', 'proposer', '2026-11-01T07:00:00.0000000+00:00', 'Approved', 'approver', '2026-11-01T08:00:00.0000000+00:00');
+                """);
+        });
+        Assert.False(city.Database.SchemaVersions().ContainsKey("settings"));
+
+        city.Database.Migrate(city.Time);
+
+        Assert.Equal(1, city.Database.SchemaVersions()["settings"]);
+        var settings = new CityWatch.Settings.SettingsStore(city.Database, city.Audit, city.Time);
+        Assert.Equal(0.6391f, settings.OperatingThreshold("faceres"));
+        Assert.Equal(new DateTimeOffset(2026, 11, 1, 8, 0, 0, TimeSpan.Zero), Assert.Single(settings.List()).ChangedAt);
+        var proposal = Assert.Single(new CityWatch.Settings.SettingProposals(city.Database, settings, city.Audit, city.Time).List());
+        Assert.Equal((CityWatch.Settings.ProposalStatus.Approved, "approver"), (proposal.Status, proposal.DecidedBy));
+        using var fresh = new TestCity();
+        Assert.Equal(Columns(fresh.Database).Order(), Columns(city.Database).Order());
+    }
+
+    [Fact]
     public void A_folder_with_a_version_newer_than_the_code_knows_refuses_to_open_and_is_left_as_it_was()
     {
         using var city = new TestCity();

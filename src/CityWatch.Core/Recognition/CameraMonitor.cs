@@ -33,7 +33,7 @@ public sealed record CameraHealthView(
 /// Once a minute (by <see cref="TimeProvider"/>) it records each worker's camera as up (frames arriving)
 /// or not in <see cref="CameraUptime"/>, for the register's 30-day share.
 /// </summary>
-internal sealed partial class CameraMonitor(
+public sealed partial class CameraMonitor(
     CameraStore cameras,
     CameraUptime uptime,
     IServiceProvider services,

@@ -24,7 +24,7 @@ public sealed record EvidenceSearchResult(string CaseId, int Searched, float Thr
 /// inside the case's time range. Results are ranked by score; the search is
 /// logged with its case id and result count, the probe only as its hash. The probe is never stored.
 /// </summary>
-internal sealed class EvidenceSearch(
+public sealed class EvidenceSearch(
     PolicyEngine policy,
     FacePipeline vision,
     WatchlistStore watchlists,

@@ -17,7 +17,7 @@ namespace CityWatch.Evaluation;
 /// must never reach a city's register (an evaluation that changes a city's settings proposes them through
 /// the server, signed in as a person).
 /// </summary>
-internal sealed class EvaluationCity : IDisposable
+public sealed class EvaluationCity : IDisposable
 {
     public const string Actor = "cli:eval";
     public const string BasisTitle = "evaluation on a labelled test set";

@@ -28,7 +28,7 @@ public sealed record DetectionReport(string Set, string Detector, Degradation? D
 /// that need them are counted as skipped: nothing is dropped silently. With a <see cref="Degradation"/>,
 /// every image is degraded the same way before the pipeline sees it.
 /// </summary>
-internal static class EvaluationRun
+public static class EvaluationRun
 {
     /// <summary>IoU bars at which detection is reported.</summary>
     public static IReadOnlyList<double> IoUs { get; } = [0.3, 0.5];

@@ -250,6 +250,13 @@ public sealed class IdentityStore
         return counts;
     }
 
+    /// <summary>The time step of the account's last accepted TOTP code (null before the first), read without opening any secret.</summary>
+    public long? TotpLastStep(long accountId)
+    {
+        using var connection = _database.Open();
+        return connection.QuerySingleOrDefault<long?>("SELECT totp_last_step FROM accounts WHERE id = @accountId", new { accountId });
+    }
+
     /// <summary>The account's credentials, its TOTP secret opened (an unwrap of the account-secrets key, logged once per process).</summary>
     internal Credentials Credentials(long accountId)
     {
@@ -326,7 +333,7 @@ public sealed class IdentityStore
     /// (compare-and-set: a step at or before the last one used, by a concurrent sign-in, returns null) and
     /// the failure count is cleared. A disabled account gets no session (null).
     /// </summary>
-    internal async Task<string?> StartSessionAsync(long accountId, long? step, TimeSpan lifetime, AuditRecord record, AuditTrail audit, CancellationToken cancellationToken)
+    public async Task<string?> StartSessionAsync(long accountId, long? step, TimeSpan lifetime, AuditRecord record, AuditTrail audit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(audit);
         var token = "cws_" + Base64Url(RandomNumberGenerator.GetBytes(32));
@@ -442,7 +449,7 @@ public sealed class IdentityStore
     /// checkpoints and vacuums so the clear bytes leave the WAL and free pages. Run at start; returns how
     /// many secrets were sealed.
     /// </summary>
-    internal async Task<int> SealClearSecretsAsync(AuditTrail audit, CancellationToken cancellationToken = default)
+    public async Task<int> SealClearSecretsAsync(AuditTrail audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(audit);
         using var connection = _database.Open();

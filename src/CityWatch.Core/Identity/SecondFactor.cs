@@ -11,7 +11,7 @@ public sealed record TotpEnrolment(string Secret, string Uri);
 /// either side for clock drift) through Otp.NET. A code is good once: a step at or before the last one
 /// used is refused, so a code seen over someone's shoulder cannot be replayed.
 /// </summary>
-internal static class SecondFactor
+public static class SecondFactor
 {
     public const string Issuer = "CityWatch";
     public const int StepSeconds = 30;

@@ -1,7 +1,7 @@
 namespace CityWatch.Ingest;
 
 /// <summary>Where a camera's ingest stands.</summary>
-internal enum CameraState
+public enum CameraState
 {
     /// <summary>Started, first connection in progress, no failure yet.</summary>
     Connecting,
@@ -23,7 +23,7 @@ internal enum CameraState
 /// <param name="FramesDropped">Frames dropped because the consumer fell behind (oldest first).</param>
 /// <param name="Reconnects">Connection attempts after the first.</param>
 /// <param name="ConsecutiveFailures">Failed attempts since the last frame.</param>
-internal sealed record CameraHealthSnapshot(
+public sealed record CameraHealthSnapshot(
     string CameraId,
     CameraState State,
     DateTimeOffset Since,
@@ -44,7 +44,7 @@ internal sealed record CameraHealthSnapshot(
 /// The live health record of one camera. <see cref="FrameSource"/> updates it; the camera worker
 /// reports <see cref="FrameAnalysed"/>; anyone may read <see cref="Snapshot"/>. Thread-safe.
 /// </summary>
-internal sealed class CameraHealth
+public sealed class CameraHealth
 {
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;

@@ -8,7 +8,7 @@ namespace CityWatch.Ingest;
 /// frames per second, scales them in ffmpeg to the analysis size and writes raw BGR24 frames to
 /// standard output, each exactly <see cref="FrameSize.ByteCount"/> bytes.
 /// </summary>
-internal static class FfmpegCommand
+public static class FfmpegCommand
 {
     /// <summary>Arguments for ffmpeg decoding <paramref name="source"/> to raw frames of exactly <paramref name="size"/>.</summary>
     /// <param name="pad">

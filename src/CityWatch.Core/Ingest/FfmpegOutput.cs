@@ -8,7 +8,7 @@ namespace CityWatch.Ingest;
 /// <param name="Width">Stored width in pixels.</param>
 /// <param name="Height">Stored height in pixels.</param>
 /// <param name="Rotation">Display rotation in degrees (0, 90, 180, 270); ffmpeg applies it when decoding.</param>
-internal sealed record VideoStreamInfo(int Width, int Height, string? Codec, double? FrameRate, int Rotation)
+public sealed record VideoStreamInfo(int Width, int Height, string? Codec, double? FrameRate, int Rotation)
 {
     /// <summary>Width of the decoded picture, after ffmpeg's automatic rotation.</summary>
     public int DisplayWidth => Rotation is 90 or 270 ? Height : Width;
@@ -25,13 +25,13 @@ internal sealed record VideoStreamInfo(int Width, int Height, string? Codec, dou
 }
 
 /// <summary>ffprobe's output could not be understood, or it names no usable video stream.</summary>
-internal sealed class ProbeFormatException(string message) : Exception(message);
+public sealed class ProbeFormatException(string message) : Exception(message);
 
 /// <summary>
 /// Parsing of what ffprobe and ffmpeg print, kept apart from process I/O so that it is tested on
 /// recorded output (testdata/ next to the tests).
 /// </summary>
-internal static partial class FfmpegOutput
+public static partial class FfmpegOutput
 {
     /// <summary>Reads the first video stream from `ffprobe -show_streams -print_format json` output.</summary>
     /// <exception cref="ProbeFormatException">Not JSON, no video stream, or no usable size.</exception>

@@ -1,7 +1,7 @@
 namespace CityWatch.Ingest;
 
 /// <summary>The size of the raw BGR24 frames ffmpeg writes; each frame is exactly <see cref="ByteCount"/> bytes.</summary>
-internal readonly record struct FrameSize(int Width, int Height)
+public readonly record struct FrameSize(int Width, int Height)
 {
     public int ByteCount => checked(Width * Height * 3);
 

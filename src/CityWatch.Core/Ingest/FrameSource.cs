@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace CityWatch.Ingest;
 
 /// <summary>A finite source (a file read once) could not be decoded to its end; the message says why.</summary>
-internal sealed class IngestException(string message) : Exception(message);
+public sealed class IngestException(string message) : Exception(message);
 
 /// <summary>
 /// One camera (or video file): runs ffmpeg through <see cref="ProcessRunner"/>, cuts its standard
@@ -23,7 +23,7 @@ internal sealed class IngestException(string message) : Exception(message);
 /// dropped); <see cref="Frames"/> then completes, with an <see cref="IngestException"/> if ffmpeg failed.
 /// </para>
 /// </summary>
-internal sealed partial class FrameSource : IAsyncDisposable
+public sealed partial class FrameSource : IAsyncDisposable
 {
     private static readonly TimeSpan ExitWait = TimeSpan.FromSeconds(5);
 

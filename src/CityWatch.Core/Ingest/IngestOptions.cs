@@ -6,7 +6,7 @@ namespace CityWatch.Ingest;
 /// How a <see cref="FrameSource"/> samples a camera or a video file. Bound from the "Ingest"
 /// configuration section; the same values apply to every camera a process runs.
 /// </summary>
-internal sealed record IngestOptions
+public sealed record IngestOptions
 {
     /// <summary>A key-frame interval up to this many analysis intervals still counts as fitting (encoders round the GOP to whole frames).</summary>
     public const double KeyFrameSlack = 1.1;
@@ -106,7 +106,7 @@ internal sealed record IngestOptions
 }
 
 /// <summary>Which frames ffmpeg decodes (<see cref="IngestOptions.Decode"/>).</summary>
-internal enum DecodeMode
+public enum DecodeMode
 {
     /// <summary>Key frames when the probed key-frame interval fits the analysis rate, otherwise all.</summary>
     Auto,

@@ -15,7 +15,7 @@ namespace CityWatch.Ingest;
 /// </summary>
 /// <param name="threshold">Mean absolute difference in grey levels (0-255) below which a frame is skipped; 0 lets every frame pass.</param>
 /// <param name="maxSkip">The longest run of skipped frames, in time since the last analysed frame.</param>
-internal sealed class MotionGate(double threshold, TimeSpan maxSkip)
+public sealed class MotionGate(double threshold, TimeSpan maxSkip)
 {
     public const int Width = 64;
     public const int Height = 36;

@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace CityWatch.Ingest;
 
 /// <summary>How <see cref="ProcessRunner"/> treats a child's standard error.</summary>
-internal sealed record ProcessRunnerOptions
+public sealed record ProcessRunnerOptions
 {
     /// <summary>Called for every line the child writes to standard error, on a thread-pool thread.</summary>
     public Action<string>? OnErrorLine { get; init; }
@@ -16,10 +16,10 @@ internal sealed record ProcessRunnerOptions
 }
 
 /// <summary>What a short-lived child process printed, for <see cref="ProcessRunner.RunAsync"/>.</summary>
-internal sealed record ProcessResult(int ExitCode, string StandardOutput, IReadOnlyList<string> ErrorLines);
+public sealed record ProcessResult(int ExitCode, string StandardOutput, IReadOnlyList<string> ErrorLines);
 
 /// <summary>The executable could not be started at all (not installed, not executable).</summary>
-internal sealed class ProcessStartException(string message, Exception inner) : Exception(message, inner);
+public sealed class ProcessStartException(string message, Exception inner) : Exception(message, inner);
 
 /// <summary>
 /// The one place in the product that starts processes (BannedSymbols.txt bans Process.Start elsewhere).
@@ -27,7 +27,7 @@ internal sealed class ProcessStartException(string message, Exception inner) : E
 /// standard output stream and standard error as lines (to a callback and a bounded ring buffer).
 /// Disposing, or cancelling the token given to <see cref="Start"/>, kills the child's whole process tree.
 /// </summary>
-internal sealed class ProcessRunner : IAsyncDisposable
+public sealed class ProcessRunner : IAsyncDisposable
 {
     private static readonly TimeSpan ExitWaitAfterKill = TimeSpan.FromSeconds(5);
 

@@ -13,4 +13,4 @@ namespace CityWatch.Ingest;
 /// video's start offset); it restarts at each reconnect or loop. Null with Decode = KeyFrames, whose
 /// frames are not on a fixed grid.
 /// </param>
-internal sealed record VideoFrame(string CameraId, BgrImage Image, DateTimeOffset CapturedAt, long Sequence, TimeSpan? Position);
+public sealed record VideoFrame(string CameraId, BgrImage Image, DateTimeOffset CapturedAt, long Sequence, TimeSpan? Position);

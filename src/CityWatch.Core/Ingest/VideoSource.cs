@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace CityWatch.Ingest;
 
 /// <summary>What kind of input a source string names; decides the ffmpeg input options and whether it is live.</summary>
-internal enum SourceKind
+public enum SourceKind
 {
     /// <summary>rtsp:// or rtsps://: a live camera, read over TCP.</summary>
     Rtsp,
@@ -19,7 +19,7 @@ internal enum SourceKind
 }
 
 /// <summary>A classified source: a camera URL or a local video file.</summary>
-internal sealed partial record VideoSource(SourceKind Kind, string Location)
+public sealed partial record VideoSource(SourceKind Kind, string Location)
 {
     /// <summary>
     /// Classifies <paramref name="source"/>. Files are resolved to a full path; a file that does not

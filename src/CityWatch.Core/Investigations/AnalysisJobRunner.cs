@@ -12,7 +12,7 @@ namespace CityWatch.Investigations;
 /// each end is logged with the job's counts, and a temporary upload is deleted then, whatever the end.
 /// Jobs a previous process left queued or running are ended as failed when the server starts.
 /// </summary>
-internal sealed partial class AnalysisJobRunner(
+public sealed partial class AnalysisJobRunner(
     AnalysisJobStore jobs,
     RetrospectiveAnalysis analysis,
     CaseStore cases,

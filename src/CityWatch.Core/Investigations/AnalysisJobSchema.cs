@@ -1,6 +1,6 @@
 namespace CityWatch.Investigations;
 
-internal static class AnalysisJobSchema
+public static class AnalysisJobSchema
 {
     public const string Sql = """
         CREATE TABLE IF NOT EXISTS analysis_jobs (

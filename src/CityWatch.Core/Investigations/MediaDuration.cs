@@ -4,7 +4,7 @@ using CityWatch.Ingest;
 namespace CityWatch.Investigations;
 
 /// <summary>How long a video is, by ffprobe (format duration), to give a job its expected frame count.</summary>
-internal static class MediaDuration
+public static class MediaDuration
 {
     /// <summary>Arguments asking ffprobe for the container's duration in seconds, as one bare number.</summary>
     public static IReadOnlyList<string> Arguments(string path) =>

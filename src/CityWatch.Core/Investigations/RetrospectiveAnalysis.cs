@@ -21,7 +21,7 @@ namespace CityWatch.Investigations;
 /// alert and logged in its transaction. Tracks that matched nothing are dropped in memory: no row, no
 /// crop, no embedding. Throws <see cref="PolicyRefusedException"/> when the policy stops the job.
 /// </summary>
-internal sealed class RetrospectiveAnalysis(
+public sealed class RetrospectiveAnalysis(
     PolicyEngine policy,
     FacePipeline vision,
     WatchlistIndex index,

@@ -176,7 +176,7 @@ public sealed class KeyEncryptionKey
     private static byte[] AssociatedData(string keyName) => Encoding.UTF8.GetBytes("citywatch-key/" + keyName);
 
     /// <summary>The full path, or a <see cref="KeyEncryptionKeyException"/> if it lies inside the data folder (also through links).</summary>
-    internal static string RefuseInside(string path, string dataDirectory, string what)
+    public static string RefuseInside(string path, string dataDirectory, string what)
     {
         var full = Path.GetFullPath(path);
         var data = Path.GetFullPath(dataDirectory);

@@ -19,7 +19,7 @@ public sealed record EnrolmentPhoto(string Name, byte[] Bytes);
 /// when that basis ends; a basis caps how many entries may be enrolled under it. Every change leaves the
 /// watchlist unapproved until a second account approves it (<see cref="ApproveAsync"/>).
 /// </summary>
-internal sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, PolicyEngine policy, FacePipeline vision, AuditTrail audit, TimeProvider time)
+public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, PolicyEngine policy, FacePipeline vision, AuditTrail audit, TimeProvider time)
 {
     /// <summary>Faces smaller than this (pixels between the eyes) give templates too poor to enrol.</summary>
     public const float MinimumEyeDistance = 24;

@@ -361,7 +361,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many.
     /// Run at start, so no plain template stays on disk.
     /// </summary>
-    internal async Task<int> SealPlaintextTemplatesAsync(AuditTrail audit, CancellationToken cancellationToken = default)
+    public async Task<int> SealPlaintextTemplatesAsync(AuditTrail audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(audit);
         using var connection = database.Open();

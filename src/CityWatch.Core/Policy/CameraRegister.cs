@@ -85,7 +85,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
     /// Seals the stream credentials an older version stored in clear, in one transaction with their
     /// <c>key.migrate</c> record, then checkpoints and vacuums the clear bytes away. Run at start; returns how many.
     /// </summary>
-    internal async Task<int> SealClearCredentialsAsync(CancellationToken cancellationToken = default)
+    public async Task<int> SealClearCredentialsAsync(CancellationToken cancellationToken = default)
     {
         using var connection = database.Open();
         var clear = connection.Query<(long Id, string Url)>("SELECT id, stream_url FROM cameras WHERE stream_url IS NOT NULL")

@@ -38,7 +38,7 @@ public sealed record CameraHealthView(
 /// reconcile at once), and every frame is checked with <see cref="CameraLeaseKeeper.MayRun"/> before analysis.
 /// Without one, every streaming camera runs here (one process).
 /// </summary>
-internal sealed partial class CameraMonitor(
+public sealed partial class CameraMonitor(
     CameraStore cameras,
     CameraUptime uptime,
     IServiceProvider services,

@@ -59,7 +59,7 @@ public sealed class CameraRecognitionState(long cameraId)
 /// frames) instead of repeating. A face or track that matches nothing is dropped here, in memory: its
 /// embedding and pixels are never written anywhere.
 /// </summary>
-internal sealed class FrameAnalyzer(
+public sealed class FrameAnalyzer(
     PolicyEngine policy,
     FacePipeline vision,
     WatchlistStore watchlists,

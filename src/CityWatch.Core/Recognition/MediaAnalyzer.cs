@@ -23,7 +23,7 @@ public sealed record MediaReport(string File, bool IsVideo, long Frames, IReadOn
 /// rate) against one watchlist, for a case, under a retrospective grant from the policy engine (asked
 /// again whenever it expires during a long video). The act is logged with its case id and result counts.
 /// </summary>
-internal sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, WatchlistIndex index, AuditTrail audit, TimeProvider time, RecognitionOptions options)
+public sealed class MediaAnalyzer(PolicyEngine policy, FacePipeline vision, WatchlistIndex index, AuditTrail audit, TimeProvider time, RecognitionOptions options)
 {
     private static readonly string[] VideoExtensions = [".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v"];
 

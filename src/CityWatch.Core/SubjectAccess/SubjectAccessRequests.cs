@@ -17,7 +17,7 @@ namespace CityWatch.SubjectAccess;
 /// it until a second DPO (not the one who searched) or an authority approves. Every step commits with its
 /// log record; every refused step is logged and answered 403 or 409.
 /// </summary>
-internal sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAccessService service, AlertStore alerts, AuditTrail audit, TimeProvider time)
+public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAccessService service, AlertStore alerts, AuditTrail audit, TimeProvider time)
 {
     public const int MaxIdentityReferenceLength = 256;
 

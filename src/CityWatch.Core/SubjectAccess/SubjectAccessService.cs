@@ -20,7 +20,7 @@ public sealed record SubjectAccessAnswer(string Reference, int Searched, float T
 /// (<see cref="FaceRedaction"/>). The photo and its embedding live in memory for the call only. The caller
 /// (<see cref="SubjectAccessRequests"/>) seals the answer and records the search in one transaction.
 /// </summary>
-internal sealed class SubjectAccessService(
+public sealed class SubjectAccessService(
     PolicyEngine policy, FacePipeline vision, AlertStore alerts, EvidenceAccess evidence, TimeProvider time, RecognitionOptions options)
 {
     public async Task<(SubjectAccessAnswer Answer, Guid GrantId)> SearchAsync(byte[] photo, string reference, string actor, CancellationToken cancellationToken)

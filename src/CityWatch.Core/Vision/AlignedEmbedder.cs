@@ -10,7 +10,7 @@ namespace CityWatch.Vision;
 /// <param name="Rgb">Channel order R,G,B when true, B,G,R when false.</param>
 /// <param name="Offset">Input value = (pixel - Offset) * Scale.</param>
 /// <param name="Scale">See <paramref name="Offset"/>.</param>
-internal sealed record EmbedderSpec(string Name, int ChipSize, int Dimensions, bool ChannelsLast, bool Rgb, float Offset, float Scale);
+public sealed record EmbedderSpec(string Name, int ChipSize, int Dimensions, bool ChannelsLast, bool Rgb, float Offset, float Scale);
 
 /// <summary>
 /// An ONNX embedder fed a face aligned (Umeyama similarity from the five landmarks) onto the ArcFace
@@ -19,7 +19,7 @@ internal sealed record EmbedderSpec(string Name, int ChipSize, int Dimensions, b
 /// <see cref="VisionOptions.FlipAugmentation"/> the mirrored chip is embedded too and the two unit vectors
 /// are averaged (and normalised again): two model runs per face.
 /// </summary>
-internal abstract class AlignedEmbedder : IDisposable
+public abstract class AlignedEmbedder : IDisposable
 {
     private readonly InferenceSession session;
     private readonly RunOptions runOptions = new();

@@ -1,7 +1,7 @@
 namespace CityWatch.Vision;
 
 /// <summary>A face detector: faces in an image, best first, in its pixel coordinates. One frame at a time.</summary>
-internal interface IFaceDetector : IDisposable
+public interface IFaceDetector : IDisposable
 {
     /// <summary>The configuration name (<see cref="VisionOptions.Detector"/>).</summary>
     string Name { get; }

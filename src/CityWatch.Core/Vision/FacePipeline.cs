@@ -14,7 +14,7 @@ public sealed record EmbeddedFace(DetectedFace Face, float[] Embedding);
 /// processing. Built from verified models (<see cref="ModelStore.Verified"/>); one instance per worker is
 /// enough (calls into each model are serialised).
 /// </summary>
-internal sealed class FacePipeline : IDisposable
+public sealed class FacePipeline : IDisposable
 {
     private readonly TimeProvider time;
     private readonly IFaceDetector detector;

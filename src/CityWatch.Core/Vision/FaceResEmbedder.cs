@@ -5,7 +5,7 @@ namespace CityWatch.Vision;
 /// input <c>input_1</c> [1,224,224,3] NHWC, raw 0..255, BGR, aligned onto the ArcFace template doubled for
 /// 224x224; a 1024-d vector out, L2-normalised.
 /// </summary>
-internal sealed class FaceResEmbedder(string modelPath, VisionOptions options)
+public sealed class FaceResEmbedder(string modelPath, VisionOptions options)
     : AlignedEmbedder(modelPath, options, Spec1024)
 {
     public const string ModelName = "faceres";

@@ -4,7 +4,7 @@ namespace CityWatch.Vision;
 /// The fr_feature.onnx embedder: a 112x112 aligned BGR chip in, (x - 127) / 128 as NCHW [1,3,112,112],
 /// a 512-d vector out, L2-normalised.
 /// </summary>
-internal sealed class FrFeatureEmbedder(string modelPath, VisionOptions options)
+public sealed class FrFeatureEmbedder(string modelPath, VisionOptions options)
     : AlignedEmbedder(modelPath, options, Spec512)
 {
     public const string ModelName = "fr_feature";

@@ -5,7 +5,7 @@ namespace CityWatch.Vision;
 /// input <c>data</c> [1,112,112,3] NHWC, raw 0..255, RGB, aligned onto the ArcFace 112x112 template; a
 /// 256-d vector out, L2-normalised. Fast and clearly weaker: a candidate for a cheap first stage.
 /// </summary>
-internal sealed class MobileFaceEmbedder(string modelPath, VisionOptions options)
+public sealed class MobileFaceEmbedder(string modelPath, VisionOptions options)
     : AlignedEmbedder(modelPath, options, Spec256)
 {
     public const string ModelName = "mobileface";

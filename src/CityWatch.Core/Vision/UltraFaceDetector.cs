@@ -13,7 +13,7 @@ namespace CityWatch.Vision;
 /// faces that are not upright and frontal are worse than with YuNet's landmarks (see the model card).
 /// </para>
 /// </summary>
-internal sealed class UltraFaceDetector : IFaceDetector
+public sealed class UltraFaceDetector : IFaceDetector
 {
     public const string ModelName = "ultraface";
     private const int InputWidth = 320;

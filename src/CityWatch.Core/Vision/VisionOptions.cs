@@ -87,7 +87,7 @@ public sealed record VisionOptions
         }
     }
 
-    internal SessionOptions CreateSessionOptions()
+    public SessionOptions CreateSessionOptions()
     {
         var session = new SessionOptions
         {

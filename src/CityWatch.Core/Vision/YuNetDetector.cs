@@ -9,7 +9,7 @@ namespace CityWatch.Vision;
 /// the per-stride outputs are decoded, thresholded, suppressed (NMS) and mapped back to the image.
 /// One instance runs one frame at a time (calls are serialised).
 /// </summary>
-internal sealed class YuNetDetector : IFaceDetector
+public sealed class YuNetDetector : IFaceDetector
 {
     public const string ModelName = "yunet";
 

@@ -269,7 +269,7 @@ internal sealed partial class DemoCity(
         {
             // The demo plays each person's authenticator: the next code it would show (the server's record
             // of the last step used only spares the demo a refused reuse when it restarts within 30 seconds).
-            var last = identities.FindByName(name) is { } known ? identities.Credentials(known.Id).TotpLastStep : null;
+            var last = identities.FindByName(name) is { } known ? identities.TotpLastStep(known.Id) : null;
             var totp = SecondFactor.NextCode(account.TotpSecret, time.GetUtcNow(), last);
             if (totp is null)
             {

@@ -162,6 +162,19 @@ public sealed class PolicyEngineTests : IDisposable
     }
 
     [Fact]
+    public void Core_and_the_server_open_their_internals_to_the_tests_only()
+    {
+        // With the server, the CLI or the bench as friends, Core's internal members (the stores' raw writes,
+        // template reads, session start) would be open to all production code, and a grant subclass in the
+        // server would reach the private protected constructor. Only the test assembly may see them.
+        foreach (var assembly in new[] { typeof(ProcessingGrant).Assembly, typeof(CityWatch.Server.CityWatchServer).Assembly })
+        {
+            var friends = assembly.GetCustomAttributes<System.Runtime.CompilerServices.InternalsVisibleToAttribute>().Select(a => a.AssemblyName).ToList();
+            Assert.Equal(["CityWatch.Tests"], friends);
+        }
+    }
+
+    [Fact]
     public async Task Evaluation_is_granted_only_under_a_basis_for_evaluation_and_never_with_a_watchlist()
     {
         var none = await _city.Policy.AuthorizeAsync(new PolicyRequest("eval", ProcessingPurpose.Evaluation, null, []));

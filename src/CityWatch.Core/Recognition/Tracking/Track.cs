@@ -85,7 +85,7 @@ public sealed class Track
 }
 
 /// <summary>An alert raised for a track, and what is still to be written to it.</summary>
-internal sealed class TrackedAlert(long alertId, long entryId, float score, int frames, DateTimeOffset at)
+public sealed class TrackedAlert(long alertId, long entryId, float score, int frames, DateTimeOffset at)
 {
     public long AlertId { get; } = alertId;
 

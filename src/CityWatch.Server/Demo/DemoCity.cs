@@ -19,7 +19,7 @@ namespace CityWatch.Server.Demo;
 /// watchlist approved by a second account, and a deployment started by an operator). Run again on the same data folder, it finds everything in place and
 /// changes nothing.
 /// </summary>
-internal sealed partial class DemoCity(
+public sealed partial class DemoCity(
     IServer server,
     IHostApplicationLifetime lifetime,
     ServerOptions options,
@@ -170,16 +170,16 @@ internal sealed partial class DemoCity(
     private string AccountsFile => AccountsFileIn(options.DataDirectory);
 
     /// <summary>Where the demo keeps its people's passwords and TOTP secrets (owner-only; it is a demo).</summary>
-    internal static string AccountsFileIn(string dataDirectory) => Path.Combine(dataDirectory, "demo-accounts.txt");
+    public static string AccountsFileIn(string dataDirectory) => Path.Combine(dataDirectory, "demo-accounts.txt");
 
     /// <summary>The demo's people as written to <see cref="AccountsFileIn"/> by an earlier run.</summary>
-    internal static async Task<Dictionary<string, DemoAccount>> ReadAccountsAsync(string file, CancellationToken cancellationToken) =>
+    public static async Task<Dictionary<string, DemoAccount>> ReadAccountsAsync(string file, CancellationToken cancellationToken) =>
         (await File.ReadAllLinesAsync(file, cancellationToken))
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
             .ToDictionary(p => p[0], p => new DemoAccount(Enum.Parse<Role>(p[1]), p[2], p[3]));
 
     /// <summary>A demo person: their role, the password they chose and their TOTP secret (printed: it is a demo).</summary>
-    internal sealed record DemoAccount(Role Role, string Password, string TotpSecret);
+    public sealed record DemoAccount(Role Role, string Password, string TotpSecret);
 
     /// <summary>
     /// The demo's people, one per role (two verifiers). Made on the first run through the API as a city
@@ -261,7 +261,7 @@ internal sealed partial class DemoCity(
     }
 
     /// <summary>A client signed in as the demo person <paramref name="name"/> (bearer token), by password and the next TOTP code.</summary>
-    internal static async Task<HttpClient> SignInAsync(
+    public static async Task<HttpClient> SignInAsync(
         string address, IdentityStore identities, TimeProvider time, string name, DemoAccount account, CancellationToken cancellationToken)
     {
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + "/") };

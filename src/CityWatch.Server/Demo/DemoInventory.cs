@@ -10,7 +10,7 @@ namespace CityWatch.Server.Demo;
 /// not enabled, so they cost nothing and contact nobody.
 /// </summary>
 /// <remarks><c>bench latency</c> uses the same inventory with one streaming camera on its own stand-in stream.</remarks>
-internal static class DemoInventory
+public static class DemoInventory
 {
     public const int Sites = 800;
     public const int Cameras = 1000;

@@ -7,7 +7,7 @@ namespace CityWatch.Server.Demo;
 /// its watchlist, each from a photo file. The demo's own is <see cref="FromAssets"/>; <c>bench latency</c> passes one
 /// streaming camera on its stand-in stream and people from the shared photos.
 /// </summary>
-internal sealed record DemoSetup(string CamerasCsv, IReadOnlyList<(string Identity, string PhotoPath)> People)
+public sealed record DemoSetup(string CamerasCsv, IReadOnlyList<(string Identity, string PhotoPath)> People)
 {
     /// <summary>The demo: three cameras streaming the shared video in real time, the people of that video enrolled.</summary>
     public static DemoSetup FromAssets(string? assets)

@@ -2,7 +2,7 @@ using CityWatch.Server.Identity;
 namespace CityWatch.Server;
 
 /// <summary>Set once the server can serve: schema migrated and, with --demo, the demo city in place.</summary>
-internal sealed class Readiness
+public sealed class Readiness
 {
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

@@ -25,7 +25,7 @@ public sealed record ServerOptions
     public bool Demo { get; init; }
 
     /// <summary>With <see cref="Demo"/>: the cameras and people it is seeded with; null: the demo's own, from <see cref="AssetsDirectory"/>.</summary>
-    internal Demo.DemoSetup? DemoSetup { get; init; }
+    public Demo.DemoSetup? DemoSetup { get; init; }
 
     /// <summary>Verifier keys of the witnesses whose cosignatures the log accepts, publishes and keeps as its start-up anchor.</summary>
     public IReadOnlyList<string> WitnessKeys { get; init; } = [];

@@ -78,4 +78,7 @@ internal static class AlertSchema
             PRIMARY KEY (day, camera_id, legal_basis_id)
         );
         """;
+
+    /// <summary>Version 2: how many of a track's best faces its fused template held when it gave the alert's score (null before).</summary>
+    public const string FusedFrames = "ALTER TABLE alerts ADD COLUMN fused_frames INTEGER NULL;";
 }

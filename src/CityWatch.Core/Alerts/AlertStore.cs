@@ -69,9 +69,9 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             var id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key,
-                    source, analysis_job_id, media_from_ms, media_until_ms)
+                    source, analysis_job_id, media_from_ms, media_until_ms, fused_frames)
                 VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId,
-                    @source, @job, @fromMs, @untilMs) RETURNING id
+                    @source, @job, @fromMs, @untilMs, @FusedFrames) RETURNING id
                 """,
                 new
                 {
@@ -95,6 +95,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     job = alert.Retrospective?.JobId,
                     fromMs = (long?)alert.Retrospective?.From.TotalMilliseconds,
                     untilMs = (long?)alert.Retrospective?.Until.TotalMilliseconds,
+                    alert.FusedFrames,
                 },
                 transaction);
             var cropName = $"alert-{id}.jpg.sealed";
@@ -159,7 +160,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             connection.Execute(
                 """
                 UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version, crop_key = @keyId,
-                    quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates),
+                    quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates), fused_frames = COALESCE(@FusedFrames, fused_frames),
                     last_seen = MAX(last_seen, @seen), frames = MAX(frames, @Frames)
                 WHERE id = @id
                 """,
@@ -175,6 +176,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     top = update.TopCandidates is null ? null : JsonSerializer.Serialize(update.TopCandidates),
                     seen = Timestamps.Format(update.LastSeen),
                     update.Frames,
+                    update.FusedFrames,
                 },
                 transaction);
             EvidenceVault.Destroy([current.CropKey], connection, transaction);
@@ -384,6 +386,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         public long? AnalysisJobId { get; set; }
         public long? MediaFromMs { get; set; }
         public long? MediaUntilMs { get; set; }
+        public long? FusedFrames { get; set; }
 
         public Alert ToModel() => new(
             Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
@@ -396,6 +399,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             AnalysisJobId = AnalysisJobId,
             MediaFrom = MediaFromMs is { } from ? TimeSpan.FromMilliseconds(from) : null,
             MediaUntil = MediaUntilMs is { } until ? TimeSpan.FromMilliseconds(until) : null,
+            FusedFrames = FusedFrames is { } fused ? (int)fused : null,
         };
     }
 }

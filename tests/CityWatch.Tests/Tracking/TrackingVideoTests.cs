@@ -127,13 +127,13 @@ public sealed class TrackingVideoTests(VisionFixture vision)
         }
 
         var alive = state.Tracker!.Active.ToList();
-        Assert.Contains(alive, t => t.BestEmbedding is not null);
+        Assert.Contains(alive, t => t.Template.Fused is not null);
         analyzer.EndTracks(state);
 
         Assert.Equal(0, alerts.List(0, 10).Total);
         Assert.False(Directory.Exists(alerts.EvidenceDirectory) && Directory.EnumerateFileSystemEntries(alerts.EvidenceDirectory).Any());
         Assert.Empty(state.Tracker.Active);
-        Assert.All(alive, t => Assert.Null(t.BestEmbedding));
+        Assert.All(alive, t => Assert.True(t.Template.Fused is null && t.Template.Count == 0));
         var stats = analyzer.Quality.Stats();
         Assert.True(stats.Rejected[QualityRejection.Blurred] > 0 && stats.Rejected[QualityRejection.TooSmall] > 0 && stats.Rejected[QualityRejection.Yaw] > 0);
     }

@@ -56,6 +56,9 @@ public sealed record Alert(
     /// stored before it was recorded. <see cref="At"/> is when the analysis raised it.
     /// </summary>
     public DateTimeOffset? CapturedAt { get; init; }
+
+    /// <summary>How many of the track's best faces the fused template that gave <see cref="Score"/> held; null for alerts from before track templates.</summary>
+    public int? FusedFrames { get; init; }
 }
 
 /// <summary>What the matcher hands over to be stored as an alert, with the face crop as JPEG.</summary>
@@ -81,9 +84,13 @@ public sealed record NewAlert(
 
     /// <summary>When the camera frame that raised it was captured (<see cref="Alert.CapturedAt"/>); null for supplied media.</summary>
     public DateTimeOffset? CapturedAt { get; init; }
+
+    /// <summary>How many faces the track's fused template that gave <see cref="Score"/> held (null: not from a track template).</summary>
+    public int? FusedFrames { get; init; }
 }
 
 /// <summary>A better face for an existing alert: its score, box and crop replace the alert's together.</summary>
 /// <remarks>Once any verifier has decided on the alert, its evidence is frozen: only last seen and frames move on.</remarks>
 public sealed record AlertImprovement(
-    float Score, FaceBox Box, byte[] CropJpeg, DateTimeOffset LastSeen, int Frames, float? Quality = null, IReadOnlyList<MatchCandidate>? TopCandidates = null);
+    float Score, FaceBox Box, byte[] CropJpeg, DateTimeOffset LastSeen, int Frames, float? Quality = null, IReadOnlyList<MatchCandidate>? TopCandidates = null,
+    int? FusedFrames = null);

@@ -155,4 +155,7 @@ internal static class AlertSchema
 
     /// <summary>Version 2: when the frame that raised a live alert was captured (ingest received it); null for older alerts and supplied media.</summary>
     public const string CapturedAt = "ALTER TABLE alerts ADD COLUMN captured_at TEXT NULL;";
+
+    /// <summary>Version 3: how many of a track's best faces its fused template held when it gave the alert's score (null before).</summary>
+    public const string FusedFrames = "ALTER TABLE alerts ADD COLUMN fused_frames INTEGER NULL;";
 }

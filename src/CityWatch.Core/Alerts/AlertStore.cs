@@ -78,9 +78,9 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             var id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key,
-                    source, analysis_job_id, media_from_ms, media_until_ms, captured_at)
+                    source, analysis_job_id, media_from_ms, media_until_ms, captured_at, fused_frames)
                 VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId,
-                    @source, @job, @fromMs, @untilMs, @capturedAt) RETURNING id
+                    @source, @job, @fromMs, @untilMs, @capturedAt, @FusedFrames) RETURNING id
                 """,
                 new
                 {
@@ -105,6 +105,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     fromMs = (long?)alert.Retrospective?.From.TotalMilliseconds,
                     untilMs = (long?)alert.Retrospective?.Until.TotalMilliseconds,
                     capturedAt = alert.CapturedAt is { } captured ? Timestamps.Format(captured) : null,
+                    alert.FusedFrames,
                 },
                 transaction);
             var cropName = $"alert-{id}.jpg.sealed";
@@ -169,7 +170,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             connection.Execute(
                 $"""
                 UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version, crop_key = @keyId,
-                    quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates),
+                    quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates), fused_frames = COALESCE(@FusedFrames, fused_frames),
                     {Forward}
                 WHERE id = @id
                 """,
@@ -185,6 +186,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     top = update.TopCandidates is null ? null : JsonSerializer.Serialize(update.TopCandidates),
                     seen = Timestamps.Format(update.LastSeen),
                     frames = update.Frames,
+                    update.FusedFrames,
                 },
                 transaction);
             EvidenceVault.Destroy([current.CropKey], connection, transaction);
@@ -401,6 +403,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         public long? MediaFromMs { get; set; }
         public long? MediaUntilMs { get; set; }
         public string? CapturedAt { get; set; }
+        public long? FusedFrames { get; set; }
 
         public Alert ToModel() => new(
             Id, CameraId, WatchlistId, EntryId, Label, LegalBasisId, GrantId, Timestamps.Parse(At), (float)Score, (float)Threshold,
@@ -414,6 +417,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             MediaFrom = MediaFromMs is { } from ? TimeSpan.FromMilliseconds(from) : null,
             MediaUntil = MediaUntilMs is { } until ? TimeSpan.FromMilliseconds(until) : null,
             CapturedAt = CapturedAt is null ? null : Timestamps.Parse(CapturedAt),
+            FusedFrames = FusedFrames is { } fused ? (int)fused : null,
         };
     }
 }

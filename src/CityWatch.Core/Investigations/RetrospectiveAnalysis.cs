@@ -131,9 +131,7 @@ public sealed class RetrospectiveAnalysis(
                 continue;
             }
 
-            if (track.BestEmbedding is not null
-                && assessed.Score <= track.BestQuality * (1 + options.Tracking.QualityImprovement)
-                && track.FramesSinceEmbedding + 1 < options.Tracking.ReembedEveryFrames)
+            if (!track.WantsEmbedding(assessed.Score, options.Tracking))
             {
                 track.FramesSinceEmbedding++;
                 continue;
@@ -141,13 +139,13 @@ public sealed class RetrospectiveAnalysis(
 
             var embedding = vision.Embed(grant, image, face);
             track.FramesSinceEmbedding = 0;
-            if (assessed.Score > track.BestQuality)
+            // The track's fused template is matched once per improvement (a face entered its best frames).
+            if (!track.Template.Add(embedding, assessed.Score))
             {
-                track.BestEmbedding = embedding;
-                track.BestQuality = assessed.Score;
+                continue;
             }
 
-            var candidates = index.Search(grant, embedding, options.CurrentThreshold, options.TopCandidates);
+            var candidates = index.Search(grant, track.Template.Fused!, options.CurrentThreshold, options.TopCandidates);
             if (candidates.Count == 0)
             {
                 continue;
@@ -160,6 +158,7 @@ public sealed class RetrospectiveAnalysis(
                 state.Best = candidates;
                 state.Box = face.Box;
                 state.Quality = assessed.Score;
+                state.FusedFrames = track.Template.Count;
                 state.Crop = ImageCodec.EncodeJpeg(image, face.Box.ToPixelRect(image.Width, image.Height, 0.25f));
             }
         }
@@ -185,6 +184,7 @@ public sealed class RetrospectiveAnalysis(
             new NewAlert(null, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score, threshold, box, state.Crop, track.Id, state.MatchedFrames, state.Quality, candidates)
             {
                 Retrospective = (jobId, state.From, state.Until),
+                FusedFrames = state.FusedFrames,
             },
             audit,
             alertId => new AuditRecord(
@@ -205,6 +205,7 @@ public sealed class RetrospectiveAnalysis(
                     ["track"] = track.Id.ToString("N"),
                     ["from"] = state.From.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture),
                     ["until"] = state.Until.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture),
+                    ["fused"] = Invariant(state.FusedFrames),
                 },
                 candidates.Count));
         state.Crop = null;
@@ -251,6 +252,9 @@ public sealed class RetrospectiveAnalysis(
         public FaceBox? Box { get; set; }
 
         public float? Quality { get; set; }
+
+        /// <summary>How many faces the fused template that gave <see cref="Best"/> held.</summary>
+        public int FusedFrames { get; set; }
 
         public byte[]? Crop { get; set; }
     }

@@ -18,6 +18,9 @@ public sealed record FrameOutcome(bool Analysed, int Faces, int Embedded, IReadO
     /// <summary>Faces the quality gate turned away in this frame.</summary>
     public int Rejected { get; init; }
 
+    /// <summary>Watchlist searches this frame made: one per track whose template a better face improved.</summary>
+    public int Searched { get; init; }
+
     /// <summary>Existing alerts given a better score and crop by this frame.</summary>
     public IReadOnlyList<Alert> Improved { get; init; } = [];
 
@@ -106,6 +109,7 @@ public sealed class FrameAnalyzer(
         }
 
         var embedded = 0;
+        var searched = 0;
         var rejected = 0;
         var raised = new List<Alert>();
         var improved = new List<Alert>();
@@ -126,23 +130,20 @@ public sealed class FrameAnalyzer(
                 rejected++;
                 track.FramesSinceEmbedding++;
             }
-            else if (track.BestEmbedding is null
-                || quality.Score > track.BestQuality * (1 + options.Tracking.QualityImprovement)
-                || track.FramesSinceEmbedding + 1 >= options.Tracking.ReembedEveryFrames)
+            else if (track.WantsEmbedding(quality.Score, options.Tracking))
             {
                 var embedding = vision.Embed(grant, frame, face);
                 embedded++;
                 track.FramesSinceEmbedding = 0;
-                if (quality.Score > track.BestQuality)
+                // Matched once per improvement of the track's template (a face entered its best frames), not every frame.
+                if (track.Template.Add(embedding, quality.Score))
                 {
-                    track.BestEmbedding = embedding;
-                    track.BestQuality = quality.Score;
-                }
-
-                var candidates = index.Search(grant, embedding, options.CurrentThreshold, options.TopCandidates);
-                if (candidates.Count > 0)
-                {
-                    await AlertAsync(state, grant, frame, face, quality.Score, track, candidates, now, capturedAt, raised, improved, cancellationToken);
+                    searched++;
+                    var candidates = index.Search(grant, track.Template.Fused!, options.CurrentThreshold, options.TopCandidates);
+                    if (candidates.Count > 0)
+                    {
+                        await AlertAsync(state, grant, frame, face, quality.Score, track, candidates, now, capturedAt, raised, improved, cancellationToken);
+                    }
                 }
             }
             else
@@ -163,6 +164,7 @@ public sealed class FrameAnalyzer(
         return new FrameOutcome(true, faces.Count, embedded, raised, null)
         {
             Rejected = rejected,
+            Searched = searched,
             Improved = improved,
             Tracks = tracker.Active.Count,
         };
@@ -240,6 +242,7 @@ public sealed class FrameAnalyzer(
                 options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits, quality, candidates)
             {
                 CapturedAt = capturedAt,
+                FusedFrames = track.Template.Count,
             });
             tracked = new TrackedAlert(alert.Id, best.EntryId, best.Score, track.Hits, now);
             track.Alerts[best.EntryId] = tracked;
@@ -252,7 +255,7 @@ public sealed class FrameAnalyzer(
         state.RecentAlerts[best.EntryId] = tracked;
         if (best.Score > tracked.Score)
         {
-            var alert = alerts.Improve(tracked.AlertId, new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames, quality, candidates));
+            var alert = alerts.Improve(tracked.AlertId, new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames, quality, candidates, track.Template.Count));
             tracked.Score = best.Score;
             tracked.WrittenAt = now;
             tracked.Dirty = false;
@@ -279,6 +282,7 @@ public sealed class FrameAnalyzer(
                     ["threshold"] = options.CurrentThreshold.ToString("0.0000", CultureInfo.InvariantCulture),
                     ["grant"] = grant.Id.ToString(),
                     ["track"] = track.Id.ToString("N"),
+                    ["fused"] = Invariant(track.Template.Count),
                 },
                 ResultCount: results),
             cancellationToken);

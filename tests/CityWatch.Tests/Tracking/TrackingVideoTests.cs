@@ -79,6 +79,7 @@ public sealed class TrackingVideoTests(VisionFixture vision)
         var raised = 0;
         var improved = 0;
         var embedded = 0;
+        var searched = 0;
         var faces = 0;
 
         await foreach (var frame in FrameSource.ReadFileAsync(Clip, CameraLike))
@@ -89,6 +90,7 @@ public sealed class TrackingVideoTests(VisionFixture vision)
             raised += outcome.Alerts.Count;
             improved += outcome.Improved.Count;
             embedded += outcome.Embedded;
+            searched += outcome.Searched;
             faces += outcome.Faces;
         }
 
@@ -107,6 +109,10 @@ public sealed class TrackingVideoTests(VisionFixture vision)
         Assert.NotEmpty(alerts.Crop(alert.Id));
         // A tracked face is embedded when it gets better, not in every frame.
         Assert.True(embedded < faces, $"{embedded} embeddings for {faces} faces");
+        // The score is the fused template's; it is matched once per improvement of a track's template, never more
+        // often than faces are embedded.
+        Assert.InRange(alert.FusedFrames ?? 0, 1, new RecognitionOptions().Tracking.TemplateFrames);
+        Assert.InRange(searched, 1, embedded);
         var logged = city.Audit.Read(0, 1000, AuditActions.Alert);
         Assert.Single(logged, r => r.Outcome == "candidate");
         Assert.Equal(improved, logged.Count(r => r.Outcome == "improved"));
@@ -127,13 +133,13 @@ public sealed class TrackingVideoTests(VisionFixture vision)
         }
 
         var alive = state.Tracker!.Active.ToList();
-        Assert.Contains(alive, t => t.BestEmbedding is not null);
+        Assert.Contains(alive, t => t.Template.Fused is not null);
         analyzer.EndTracks(state);
 
         Assert.Equal(0, alerts.List(0, 10).Total);
         Assert.False(Directory.Exists(alerts.EvidenceDirectory) && Directory.EnumerateFileSystemEntries(alerts.EvidenceDirectory).Any());
         Assert.Empty(state.Tracker.Active);
-        Assert.All(alive, t => Assert.Null(t.BestEmbedding));
+        Assert.All(alive, t => Assert.True(t.Template.Fused is null && t.Template.Count == 0));
         var stats = analyzer.Quality.Stats();
         Assert.True(stats.Rejected[QualityRejection.Blurred] > 0 && stats.Rejected[QualityRejection.TooSmall] > 0 && stats.Rejected[QualityRejection.Yaw] > 0);
     }

@@ -110,7 +110,7 @@ public sealed class FaceTracker
         {
             if (assigned[b] is null)
             {
-                var track = new Track(++created, boxes[b], frame);
+                var track = new Track(++created, boxes[b], frame, options.TemplateFrames);
                 tracks.Add(track);
                 assigned[b] = track;
             }

@@ -12,8 +12,9 @@ public sealed class Track
     private float velocityX;
     private float velocityY;
 
-    internal Track(long number, FaceBox box, long frame)
+    internal Track(long number, FaceBox box, long frame, int templateFrames = 1)
     {
+        Template = new TrackTemplate(templateFrames);
         Number = number;
         Box = box;
         FirstFrame = frame;
@@ -41,11 +42,11 @@ public sealed class Track
     /// <summary>Frames since it was last seen (0 when seen in the latest frame).</summary>
     public int Missed { get; private set; }
 
-    /// <summary>The quality score (<see cref="FaceQuality.Score"/>) of the face whose embedding is kept; -1 before any.</summary>
-    internal float BestQuality { get; set; } = -1;
+    /// <summary>The quality score (<see cref="FaceQuality.Score"/>) of the track's best embedded face; -1 before any.</summary>
+    internal float BestQuality => Template.BestQuality;
 
-    /// <summary>The embedding of the track's best-quality face so far; null before any, and after the track ends.</summary>
-    internal float[]? BestEmbedding { get; set; }
+    /// <summary>The embeddings of the track's best faces and their fusion (memory only; empty before any, and after the track ends).</summary>
+    internal TrackTemplate Template { get; }
 
     /// <summary>Frames seen since the face was last embedded.</summary>
     internal int FramesSinceEmbedding { get; set; }
@@ -76,12 +77,19 @@ public sealed class Track
 
     internal void Miss() => Missed++;
 
+    /// <summary>
+    /// Whether a face of this quality that passed the gate is worth embedding: the track has none yet, or it
+    /// beats the best by <see cref="TrackingOptions.QualityImprovement"/>, or
+    /// <see cref="TrackingOptions.ReembedEveryFrames"/> frames have passed since the last embedding; and in
+    /// every case only when it would enter the template's best frames (a worse face would change nothing).
+    /// </summary>
+    internal bool WantsEmbedding(float quality, TrackingOptions options) =>
+        Template.Count == 0
+        || (Template.Admits(quality)
+            && (quality > BestQuality * (1 + options.QualityImprovement) || FramesSinceEmbedding + 1 >= options.ReembedEveryFrames));
+
     /// <summary>Drops the biometric state held in memory (the track has ended).</summary>
-    internal void Forget()
-    {
-        BestEmbedding = null;
-        BestQuality = -1;
-    }
+    internal void Forget() => Template.Clear();
 }
 
 /// <summary>An alert raised for a track, and what is still to be written to it.</summary>

@@ -24,6 +24,12 @@ public sealed record TrackingOptions
     /// <summary>... or when this many frames have passed since its last embedding (a face may match better from another angle).</summary>
     public int ReembedEveryFrames { get; init; } = 4;
 
+    /// <summary>
+    /// A track keeps the embeddings of its best this many faces (by quality score) and matches their
+    /// quality-weighted fusion (<see cref="TrackTemplate"/>); 1: the best face alone.
+    /// </summary>
+    public int TemplateFrames { get; init; } = 5;
+
     /// <summary>An alert's last-seen time and frame count are written at most this often while its track lives, and when it ends.</summary>
     public TimeSpan AlertRefreshInterval { get; init; } = TimeSpan.FromSeconds(5);
 
@@ -61,6 +67,11 @@ public sealed record TrackingOptions
         if (ReembedEveryFrames < 1)
         {
             throw new InvalidRequestException($"Tracking:ReembedEveryFrames must be at least 1, not {ReembedEveryFrames}.");
+        }
+
+        if (TemplateFrames is < 1 or > 32)
+        {
+            throw new InvalidRequestException($"Tracking:TemplateFrames must be 1..32, not {TemplateFrames}.");
         }
 
         if (AlertRefreshInterval < TimeSpan.Zero)

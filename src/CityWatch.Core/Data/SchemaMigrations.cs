@@ -60,7 +60,7 @@ internal static class SchemaMigrations
         ]),
         new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
         new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql)]),
-        new("watchlists", [SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql), SchemaMigration.Sql(2, Matching.WatchlistSchema.Display)]),
+        new("watchlists", [SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql), SchemaMigration.Sql(2, Matching.WatchlistSchema.Display), SchemaMigration.Sql(3, Matching.WatchlistSchema.Photo)]),
         new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),

@@ -41,4 +41,14 @@ internal static class WatchlistSchema
         ALTER TABLE watchlists ADD COLUMN colour TEXT NOT NULL DEFAULT 'blue';
         ALTER TABLE watchlists ADD COLUMN sound INTEGER NOT NULL DEFAULT 0;
         """;
+
+    /// <summary>
+    /// Version 3: the face crop of the photo an entry was enrolled from, sealed like evidence (its own key in
+    /// <c>evidence_keys</c>, <see cref="Alerts.EvidenceVault"/>), shown beside the probe on the candidate view.
+    /// Entries enrolled before it have none.
+    /// </summary>
+    public const string Photo = """
+        ALTER TABLE watchlist_entries ADD COLUMN photo BLOB NULL;
+        ALTER TABLE watchlist_entries ADD COLUMN photo_key TEXT NULL;
+        """;
 }

@@ -21,7 +21,8 @@ public sealed record QueueGroup(string Track, IReadOnlyList<QueueAlert> Alerts);
 
 public sealed record AlertsPageModel(ConsoleViewer Viewer, IReadOnlyList<QueueGroup> Groups);
 
-public sealed record CandidatePageModel(ConsoleViewer Viewer, QueueAlert Candidate, bool ShowsCrop, bool CanDecide, bool DecidedByViewer, long? NextCandidate);
+/// <summary>The candidate view: <paramref name="ShowsCrop"/> for the roles that see faces (probe and enrolment photo), the latter when the entry still holds one.</summary>
+public sealed record CandidatePageModel(ConsoleViewer Viewer, QueueAlert Candidate, bool ShowsCrop, bool HasEnrolmentPhoto, bool CanDecide, bool DecidedByViewer, long? NextCandidate);
 
 public sealed record ConsoleDeployment(Deployment Deployment, string Basis, IReadOnlyList<string> Cameras);
 

@@ -95,6 +95,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/alerts/"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}/crop"] = ["Operator", "Verifier", "Investigator"],
+        ["GET /api/alerts/{id:long}/enrolment-photo"] = ["Operator", "Verifier", "Investigator"],
         ["GET /api/alerts/candidates"] = ["Verifier"],
         ["POST /api/alerts/{id:long}/decisions"] = ["Verifier"],
         ["GET /api/alerts/{id:long}/decisions"] = ["DataProtectionOfficer"],

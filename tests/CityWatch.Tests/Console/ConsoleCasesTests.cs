@@ -80,7 +80,8 @@ public sealed class ConsoleCasesTests(Chromium chromium) : IClassFixture<Chromiu
     public async Task The_authority_reads_and_closes_a_case_without_an_open_form_and_an_operator_is_refused_the_register()
     {
         await using var server = await RunningServer.StartAsync();
-        var basis = await server.AddActiveBasisAsync([], [], ProcessingPurpose.Retrospective);
+        var watchlist = await server.AddWatchlistAsync("suspects");
+        var basis = await server.AddActiveBasisAsync([], [watchlist.Id], ProcessingPurpose.Retrospective);
         var opened = await server.OpenCaseAsync(basis, "PD-2026-0043");
 
         await using var authority = await chromium.VisitorAsync();

@@ -63,6 +63,7 @@ internal static class SchemaMigrations
         new("watchlists", [
             SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql, Matching.WatchlistSchema.Postgres),
             SchemaMigration.Sql(2, Matching.WatchlistSchema.Display, Matching.WatchlistSchema.DisplayPostgres),
+            SchemaMigration.Sql(3, Matching.WatchlistSchema.Photo, Matching.WatchlistSchema.PhotoPostgres),
         ]),
         new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql, Alerts.AlertSchema.Postgres), SchemaMigration.Sql(2, Alerts.AlertSchema.CapturedAt, Alerts.AlertSchema.CapturedAt),
             SchemaMigration.Sql(3, Alerts.AlertSchema.FusedFrames, Alerts.AlertSchema.FusedFrames)]),

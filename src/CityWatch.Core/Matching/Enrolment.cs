@@ -55,11 +55,13 @@ public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, 
         input = input with { ExpiresAt = input.ExpiresAt ?? basis.ValidUntil };
         var templates = new List<float[]>();
         var rejections = new List<string>();
+        byte[]? shown = null; // the face crop of the first usable photo: what the candidate view shows beside the probe
         foreach (var photo in photos)
         {
-            if (Template(grant, photo, out var reason) is { } template)
+            if (Template(grant, photo, out var reason, out var crop) is { } template)
             {
                 templates.Add(template);
+                shown ??= crop;
             }
             else
             {
@@ -79,6 +81,8 @@ public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, 
         var salt = RandomNumberGenerator.GetBytes(16);
         StagedRecord? staged = null;
         var entry = store.AddEntry(watchlistId, input, vision.EmbedderName, Mean(templates), salt, actor, basis.Id, basis.MaxWatchlistEntries, (connection, transaction, entryId, templateHash, digest) =>
+        {
+            store.StorePhoto(connection, transaction, entryId, shown!);
             staged = audit.Stage(connection, transaction, new AuditRecord(
                 actor,
                 AuditActions.Enrolment,
@@ -94,7 +98,8 @@ public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, 
                     ["watchlistRoot"] = Convert.ToHexStringLower(digest.RootHash),
                 },
                 ResultCount: 1,
-                Commitments: [Commit(input.Label, salt), templateHash])));
+                Commitments: [Commit(input.Label, salt), templateHash]));
+        });
         if (entry is null)
         {
             await RefuseCapAsync(basis, watchlistId, actor, cancellationToken);
@@ -104,7 +109,7 @@ public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, 
         return entry!;
     }
 
-    /// <summary>Removes an entry and its template; its record is staged in the transaction of the deletion.</summary>
+    /// <summary>Removes an entry, its template and its enrolment photo (the photo's key destroyed); its record is staged in the transaction of the deletion.</summary>
     public async Task RemoveAsync(long watchlistId, long entryId, string actor, CancellationToken cancellationToken = default)
     {
         StagedRecord? staged = null;
@@ -166,8 +171,9 @@ public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, 
         throw new PolicyRefusedException(reason);
     }
 
-    private float[]? Template(ProcessingGrant grant, EnrolmentPhoto photo, out string reason)
+    private float[]? Template(ProcessingGrant grant, EnrolmentPhoto photo, out string reason, out byte[]? crop)
     {
+        crop = null;
         BgrImage image;
         try
         {
@@ -194,6 +200,7 @@ public sealed class Enrolment(WatchlistStore store, LegalBasisStore legalBases, 
         }
 
         reason = "";
+        crop = ImageCodec.EncodeJpeg(image, largest.Box.ToPixelRect(image.Width, image.Height, 0.25f));
         return vision.Embed(grant, image, largest);
     }
 

@@ -87,4 +87,20 @@ internal static class WatchlistSchema
         ALTER TABLE watchlists ADD COLUMN IF NOT EXISTS colour TEXT NOT NULL DEFAULT 'blue',
             ADD COLUMN IF NOT EXISTS sound {SqlDialect.Postgres.Boolean} NOT NULL DEFAULT FALSE;
         """;
+
+    /// <summary>
+    /// Version 3: the face crop of the photo an entry was enrolled from, sealed like evidence (its own key in
+    /// <c>evidence_keys</c>, <see cref="Alerts.EvidenceVault"/>), shown beside the probe on the candidate view.
+    /// Entries enrolled before it have none.
+    /// </summary>
+    public const string Photo = """
+        ALTER TABLE watchlist_entries ADD COLUMN photo BLOB NULL;
+        ALTER TABLE watchlist_entries ADD COLUMN photo_key TEXT NULL;
+        """;
+
+    /// <summary>Version 3 on PostgreSQL: the sealed photo in the dialect's blob type.</summary>
+    public static readonly string PhotoPostgres = $"""
+        ALTER TABLE watchlist_entries ADD COLUMN IF NOT EXISTS photo {SqlDialect.Postgres.Blob} NULL,
+            ADD COLUMN IF NOT EXISTS photo_key TEXT NULL;
+        """;
 }

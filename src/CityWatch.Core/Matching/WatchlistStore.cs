@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Data.Common;
 using System.Security.Cryptography;
+using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Keys;
@@ -204,6 +205,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         using (var connection = database.Open())
         {
             using var transaction = connection.BeginTransaction();
+            DestroyPhotos(connection, transaction, "id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId });
             if (connection.Execute("DELETE FROM watchlist_entries WHERE id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId }, transaction) == 0)
             {
                 throw new NotFoundException($"No entry {entryId} in watchlist {watchlistId}.");
@@ -321,9 +323,11 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     internal static WatchlistDigest Digest(DbConnection connection, DbTransaction transaction, long watchlistId) =>
         Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
 
-    private List<(long WatchlistId, long EntryId)> RemoveWhere(DbConnection connection, DbTransaction transaction, string where, object parameters, string actor)
+    // SQLite only: it destroys the enrolment photos' evidence keys (EvidenceVault is on SQLite).
+    private List<(long WatchlistId, long EntryId)> RemoveWhere(SqliteConnection connection, SqliteTransaction transaction, string where, object parameters, string actor)
     {
         var removed = connection.Query<(long, long)>($"SELECT watchlist_id, id FROM watchlist_entries WHERE {where} ORDER BY id", parameters, transaction).ToList();
+        DestroyPhotos(connection, transaction, where, parameters);
         connection.Execute($"DELETE FROM watchlist_entries WHERE {where}", parameters, transaction);
         var now = Timestamps.Format(time.GetUtcNow());
         foreach (var watchlistId in removed.Select(r => r.Item1).Distinct())
@@ -332,6 +336,61 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         }
 
         return removed;
+    }
+
+    // The enrolment photos of the entries about to be deleted: their keys go in the same transaction (crypto-shredding), the sealed bytes with the rows.
+    private static void DestroyPhotos(SqliteConnection connection, SqliteTransaction transaction, string where, object parameters) =>
+        EvidenceVault.Destroy(
+            connection.Query<string>($"SELECT photo_key FROM watchlist_entries WHERE ({where}) AND photo_key IS NOT NULL", parameters, transaction).ToList(),
+            connection,
+            transaction);
+
+    /// <summary>
+    /// Seals the face crop of the photo entry <paramref name="entryId"/> was enrolled from (JPEG) under its own
+    /// evidence key and stores it with the entry, in the caller's transaction (the enrolment's).
+    /// </summary>
+    internal void StorePhoto(SqliteConnection connection, SqliteTransaction transaction, long entryId, byte[] jpeg)
+    {
+        var (keyId, sealedPhoto) = EvidenceVault.For(database).Seal(jpeg, connection, transaction, time.GetUtcNow());
+        connection.Execute("UPDATE watchlist_entries SET photo = @sealedPhoto, photo_key = @keyId WHERE id = @entryId", new { entryId, sealedPhoto, keyId }, transaction);
+    }
+
+    /// <summary>Whether entry <paramref name="entryId"/> still exists and holds an enrolment photo whose key has not been destroyed.</summary>
+    public bool HasPhoto(long entryId)
+    {
+        using var connection = database.Open();
+        return connection.ExecuteScalar<long>(
+            "SELECT COUNT(*) FROM watchlist_entries e JOIN evidence_keys k ON k.key_id = e.photo_key WHERE e.id = @entryId", new { entryId }) > 0;
+    }
+
+    /// <summary>
+    /// The enrolment photo of entry <paramref name="entryId"/>, decrypted (JPEG); null when the entry is gone or
+    /// holds none. <paramref name="stageView"/> stages the view's audit record in the transaction that reads the
+    /// sealed photo and finds its key, so no photo is read unlogged; the caller awaits the staged record.
+    /// </summary>
+    public (byte[] Jpeg, StagedRecord Logged)? ViewPhoto(long entryId, Func<SqliteConnection, SqliteTransaction, StagedRecord> stageView)
+    {
+        ArgumentNullException.ThrowIfNull(stageView);
+        string keyId;
+        byte[] sealedPhoto;
+        StagedRecord staged;
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction(deferred: false))
+        {
+            var row = connection.QuerySingleOrDefault<(byte[] Photo, string PhotoKey)?>(
+                "SELECT e.photo, e.photo_key FROM watchlist_entries e JOIN evidence_keys k ON k.key_id = e.photo_key WHERE e.id = @entryId",
+                new { entryId }, transaction);
+            if (row is not { } found)
+            {
+                return null;
+            }
+
+            (sealedPhoto, keyId) = found;
+            staged = stageView(connection, transaction);
+            transaction.Commit();
+        }
+
+        return (EvidenceVault.For(database).Open(keyId, sealedPhoto), staged);
     }
 
     private static void MarkChanged(DbConnection connection, DbTransaction transaction, long watchlistId, string actor, string now) =>

@@ -3,6 +3,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Identity;
+using CityWatch.Matching;
 using CityWatch.Server.Identity;
 
 namespace CityWatch.Server.Alerts;
@@ -19,6 +20,9 @@ internal static class AlertApi
     public const long MaxPhotoBytes = 20L * 1024 * 1024;
 
     internal static readonly Role[] Viewers = [Role.Operator, Role.Verifier, Role.Investigator, Role.DataProtectionOfficer];
+
+    /// <summary>The roles that see faces on a candidate: the probe crop and the enrolment photo.</summary>
+    internal static readonly Role[] CropViewers = [Role.Operator, Role.Verifier, Role.Investigator];
 
     public static IEndpointRouteBuilder MapAlertApi(this IEndpointRouteBuilder app)
     {
@@ -37,8 +41,39 @@ internal static class AlertApi
             await audit.AppendAsync(
                 new AuditRecord(http.User.Name(), AuditActions.AlertView, "crop", alert.LegalBasisId, Parameters: new Dictionary<string, string> { ["alert"] = id.ToString(CultureInfo.InvariantCulture) }),
                 ct);
+            http.Response.Headers.CacheControl = "no-store";
             return TypedResults.File(await evidence.CropAsync(alert, http.User.Name(), "view", null, ct), "image/jpeg");
-        }).Allow(Role.Operator, Role.Verifier, Role.Investigator);
+        }).Allow(CropViewers);
+        // The face crop of the photo the alert's entry was enrolled from, for the same roles and scope as the probe crop;
+        // the view's record is staged in the transaction that reads the sealed photo. Nothing of any decision is in it.
+        group.MapGet("/{id:long}/enrolment-photo", async (AlertStore store, CameraStore cameras, WatchlistStore watchlists, AuditTrail audit, HttpContext http, long id, CancellationToken ct) =>
+        {
+            var alert = InScope(store.Get(id), http, cameras, Viewers);
+            var actor = http.User.Name();
+            (byte[] Jpeg, StagedRecord Logged)? viewed;
+            try
+            {
+                viewed = watchlists.ViewPhoto(alert.EntryId, (connection, transaction) => audit.Stage(connection, transaction, new AuditRecord(
+                    actor, AuditActions.AlertView, "enrolment photo", alert.LegalBasisId, Parameters: new Dictionary<string, string>
+                    {
+                        ["alert"] = id.ToString(CultureInfo.InvariantCulture),
+                        ["entry"] = alert.EntryId.ToString(CultureInfo.InvariantCulture),
+                    })));
+            }
+            catch (EvidenceDestroyedException)
+            {
+                viewed = null; // erased between finding its key and opening it
+            }
+
+            if (viewed is not { } photo)
+            {
+                throw new NotFoundException($"Alert {id} has no enrolment photo: its entry was removed, or enrolled before photos were kept.");
+            }
+
+            await audit.CommittedAsync(photo.Logged, ct);
+            http.Response.Headers.CacheControl = "no-store";
+            return TypedResults.File(photo.Jpeg, "image/jpeg");
+        }).Allow(CropViewers);
 
         // Two-person verification: the verifier's queue hides every other decision; the DPO sees them all.
         group.MapGet("/candidates", (AlertVerification verification, CameraStore cameras, HttpContext http, int? limit) =>

@@ -112,9 +112,10 @@ internal static class ConsoleApi
             var verifier = caller.Has(Role.Verifier);
             var undecided = verifier && verification.IsBlind(http.User.Name(), alert);
             var next = verifier ? verification.Candidates(http.User.Name(), AlertApi.Scope(http, cameras, [Role.Verifier]), 2).Select(c => (long?)c.Id).FirstOrDefault(c => c != id) : null;
+            var showsCrop = AlertApi.CropViewers.Any(caller.Has);
             return Page<CandidatePage>(http, new CandidatePageModel(
                 Viewer(antiforgery, http), new QueueAlert(shown, CameraName(cameras, alert.CameraId), Shown(watchlists.List(), alert.WatchlistId)),
-                ShowsCrop: caller.Has(Role.Operator) || verifier || caller.Has(Role.Investigator),
+                ShowsCrop: showsCrop, HasEnrolmentPhoto: showsCrop && watchlists.HasPhoto(alert.EntryId),
                 CanDecide: undecided, DecidedByViewer: verifier && !undecided && verification.Decisions(id).Any(d => d.Account == http.User.Name()), next));
         }).Allow(AlertApi.Viewers);
         console.MapPost("/alerts/{id:long}/decision", async Task<IResult> (AlertVerification verification, AlertStore store, CameraStore cameras, IAntiforgery antiforgery, HttpContext http, long id, CancellationToken ct) =>
@@ -185,7 +186,8 @@ internal static class ConsoleApi
         var tokens = antiforgery.GetAndStoreTokens(http);
         var caller = http.Caller();
         return new ConsoleViewer(
-            http.User.Name(), caller.Roles.Select(r => r.Role.ToString()).Distinct().ToList(), SeesAlerts(caller), WatchlistApi.Viewers.Any(caller.Has), tokens.FormFieldName, tokens.RequestToken!);
+            http.User.Name(), caller.Roles.Select(r => r.Role.ToString()).Distinct().ToList(), SeesAlerts(caller), WatchlistApi.Viewers.Any(caller.Has), tokens.FormFieldName, tokens.RequestToken!,
+            ConsoleCasesApi.Readers.Any(caller.Has));
     }
 
     /// <summary>Whether the caller's roles admit the alert pages (as they admit <c>GET /api/alerts</c>).</summary>

@@ -6,7 +6,7 @@ using CityWatch.Policy;
 namespace CityWatch.Server.OperatorConsole;
 
 /// <summary>What every console page knows of its viewer: who, which pages their roles open, and the antiforgery token its forms carry.</summary>
-public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, bool SeesWatchlists, string TokenField, string Token);
+public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, bool SeesWatchlists, string TokenField, string Token, bool SeesCases = false);
 
 public sealed record SignInPageModel(string TokenField, string Token, string? Username, string? Error);
 
@@ -21,7 +21,8 @@ public sealed record QueueGroup(string Track, IReadOnlyList<QueueAlert> Alerts);
 
 public sealed record AlertsPageModel(ConsoleViewer Viewer, IReadOnlyList<QueueGroup> Groups);
 
-public sealed record CandidatePageModel(ConsoleViewer Viewer, QueueAlert Candidate, bool ShowsCrop, bool CanDecide, bool DecidedByViewer, long? NextCandidate);
+/// <summary>The candidate view: <paramref name="ShowsCrop"/> for the roles that see faces (probe and enrolment photo), the latter when the entry still holds one.</summary>
+public sealed record CandidatePageModel(ConsoleViewer Viewer, QueueAlert Candidate, bool ShowsCrop, bool HasEnrolmentPhoto, bool CanDecide, bool DecidedByViewer, long? NextCandidate);
 
 public sealed record ConsoleDeployment(Deployment Deployment, string Basis, IReadOnlyList<string> Cameras);
 
@@ -46,3 +47,30 @@ public sealed record WatchlistPageModel(ConsoleViewer Viewer, ConsoleWatchlist W
 /// with the log's verifier key for the in-browser inclusion check.
 /// </summary>
 public sealed record AuditLogPageModel(ConsoleViewer Viewer, IReadOnlyList<LoggedAct> Entries, long Size, int Page, int Pages, string VerifierKey);
+
+/// <summary>A governed setting: its key, the value in force (the approved one, or what applies without one) and its last approved change.</summary>
+public sealed record GovernedSetting(string Key, string Value, CityWatch.Settings.Setting? Stored);
+
+/// <summary>
+/// The governed settings, the open proposals, the latest decisions, and whether the viewer's roles allow proposing
+/// (as <c>POST /api/settings/proposals</c>) and deciding (as <c>/approve</c> and <c>/reject</c>).
+/// </summary>
+public sealed record SettingsPageModel(
+    ConsoleViewer Viewer, IReadOnlyList<GovernedSetting> Settings, IReadOnlyList<CityWatch.Settings.SettingProposal> Open,
+    IReadOnlyList<CityWatch.Settings.SettingProposal> Decided, bool CanPropose, bool CanDecide);
+
+/// <summary>A case with its basis as shown and the analysis jobs that name it (those the viewer may see).</summary>
+public sealed record ConsoleCase(CityWatch.Cases.Case Case, string Basis, IReadOnlyList<CityWatch.Investigations.AnalysisJob> Jobs);
+
+/// <summary>A camera a case may name, as the form offers it.</summary>
+public sealed record CaseCamera(long Id, string Name);
+
+/// <summary>
+/// The case register, newest first; for an investigator the form that opens a case (the bases with retrospective
+/// use, the cameras) and the jobs of each case.
+/// </summary>
+public sealed record CasesPageModel(
+    ConsoleViewer Viewer, IReadOnlyList<ConsoleCase> Cases, bool CanOpen, IReadOnlyList<LegalBasis> Bases, IReadOnlyList<CaseCamera> Cameras, bool ShowsJobs);
+
+/// <summary>One case: its facts, its cameras by name, its jobs (for an investigator) and the close form while it is open.</summary>
+public sealed record CasePageModel(ConsoleViewer Viewer, ConsoleCase Case, IReadOnlyList<string> Cameras, bool ShowsJobs);

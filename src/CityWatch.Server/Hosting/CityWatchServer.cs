@@ -105,6 +105,8 @@ public static class CityWatchServer
         app.MapConsoleBases();
         app.MapConsoleWatchlists();
         app.MapConsoleAudit();
+        app.MapConsoleSettings();
+        app.MapConsoleCases();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -117,14 +117,14 @@ internal static class AnalysisJobApi
     }
 
     // The investigator's camera scope, as /api/alerts reads it (null: every camera).
-    private static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras) => AlertApi.Scope(http, cameras, [Role.Investigator]);
+    internal static IReadOnlySet<long>? Scope(HttpContext http, CameraStore cameras) => AlertApi.Scope(http, cameras, [Role.Investigator]);
 
     /// <summary>
     /// Whether a caller with <paramref name="scope"/> may see a job: an unscoped investigator sees every job, as
     /// the case register shows every case; a camera-scoped one sees the jobs of cases whose cameras all lie in
     /// their scope (a case that names no camera, or one outside it, is another investigator's).
     /// </summary>
-    private static bool Sees(IReadOnlySet<long>? scope, CaseStore cases, AnalysisJob job) =>
+    internal static bool Sees(IReadOnlySet<long>? scope, CaseStore cases, AnalysisJob job) =>
         scope is null || (cases.Find(job.CaseNumber) is { CameraIds.Count: > 0 } found && found.CameraIds.All(scope.Contains));
 
     /// <summary>The job, or a 403 (recorded like every refusal) when its case lies outside the caller's camera scope.</summary>

@@ -147,7 +147,7 @@ public abstract class WatchlistStoreEngineTests
 
         database.Migrate(Time);
 
-        Assert.Equal(2, database.SchemaVersions()["watchlists"]);
+        Assert.Equal(3, database.SchemaVersions()["watchlists"]);
         Assert.Equal(list, store.Get(list.Id));
     }
 }

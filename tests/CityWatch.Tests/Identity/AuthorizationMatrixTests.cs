@@ -95,6 +95,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /api/alerts/"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}"] = ["Operator", "Verifier", "Investigator", "DataProtectionOfficer"],
         ["GET /api/alerts/{id:long}/crop"] = ["Operator", "Verifier", "Investigator"],
+        ["GET /api/alerts/{id:long}/enrolment-photo"] = ["Operator", "Verifier", "Investigator"],
         ["GET /api/alerts/candidates"] = ["Verifier"],
         ["POST /api/alerts/{id:long}/decisions"] = ["Verifier"],
         ["GET /api/alerts/{id:long}/decisions"] = ["DataProtectionOfficer"],
@@ -155,6 +156,14 @@ public sealed class AuthorizationMatrixTests
         ["GET /console/watchlists/{id:long}"] = ["Operator", "Investigator", "Verifier", "Authority", "DataProtectionOfficer"],
         ["POST /console/watchlists/{id:long}/approve"] = ["Investigator", "Authority"],
         ["GET /console/log"] = Staff,
+        ["GET /console/settings"] = Staff,
+        ["POST /console/settings/proposals"] = ["Administrator", "Investigator"],
+        ["POST /console/settings/proposals/{id:long}/approve"] = ["DataProtectionOfficer", "Authority"],
+        ["POST /console/settings/proposals/{id:long}/reject"] = ["DataProtectionOfficer", "Authority"],
+        ["GET /console/cases"] = ["Investigator", "Authority", "DataProtectionOfficer"],
+        ["GET /console/cases/{id:long}"] = ["Investigator", "Authority", "DataProtectionOfficer"],
+        ["POST /console/cases"] = ["Investigator"],
+        ["POST /console/cases/{id:long}/close"] = ["Investigator", "Authority", "DataProtectionOfficer"],
     };
 
     [Fact]

@@ -49,15 +49,20 @@ public sealed class CameraRecognitionTests
         var files = Directory.EnumerateFiles(server.Options.DataDirectory, "*", SearchOption.AllDirectories)
             .Select(f => Path.GetFileName(f)).Where(f => !f.StartsWith("citywatch.db", StringComparison.Ordinal) && f != "audit-log.key").ToList();
         Assert.Empty(files);
-        // The only biometric data in the database is the one enrolled template.
+        // The only biometric data in the database is the one enrolled entry: its template and its enrolment photo, both sealed.
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={server.Options.DatabasePath};Mode=ReadOnly");
         connection.Open();
         foreach (var table in connection.Query<string>("SELECT name FROM sqlite_master WHERE type = 'table'"))
         {
             var blobs = connection.ExecuteScalar<long>(BlobCountSql(connection, table));
-            var expected = table == "watchlist_entries" ? 2 : 0; // its (sealed) template and its label salt
+            var expected = table switch
+            {
+                "watchlist_entries" => 3, // its (sealed) template, its label salt and its (sealed) enrolment photo
+                "evidence_keys" => 1, // the enrolment photo's own key, wrapped by the evidence master key
+                _ => 0,
+            };
             // identity_salt: the key that hashes people's identity references (not biometric).
-            // wrapped_keys: the log's signing key and the template key, wrapped by the KEK; no biometric data.
+            // wrapped_keys: the log's signing key, the template key and the evidence master key, wrapped by the KEK; no biometric data.
             Assert.True(
                 blobs == expected || table.StartsWith("audit_", StringComparison.Ordinal) || table is "identity_salt" or "wrapped_keys",
                 $"table {table} holds {blobs} blobs");

@@ -140,7 +140,7 @@ public abstract class WatchlistStoreEngineTests
     }
 
     [Fact]
-    public async Task Migrating_again_keeps_the_watchlists_at_version_2_and_their_rows()
+    public async Task Migrating_again_keeps_the_watchlists_at_their_version_and_their_rows()
     {
         var (database, store) = await StoreAsync();
         var list = store.Create(new WatchlistInput("Wanted", "", "red", Sound: true), "curator");

@@ -43,13 +43,13 @@ public sealed class Track
     public int Missed { get; private set; }
 
     /// <summary>The quality score (<see cref="FaceQuality.Score"/>) of the track's best embedded face; -1 before any.</summary>
-    internal float BestQuality => Template.BestQuality;
+    public float BestQuality => Template.BestQuality;
 
     /// <summary>The embeddings of the track's best faces and their fusion (memory only; empty before any, and after the track ends).</summary>
-    internal TrackTemplate Template { get; }
+    public TrackTemplate Template { get; }
 
     /// <summary>Frames seen since the face was last embedded.</summary>
-    internal int FramesSinceEmbedding { get; set; }
+    public int FramesSinceEmbedding { get; set; }
 
     /// <summary>The alerts this track feeds, by watchlist entry (one per entry, updated while the track lives).</summary>
     internal Dictionary<long, TrackedAlert> Alerts { get; } = [];
@@ -83,13 +83,13 @@ public sealed class Track
     /// <see cref="TrackingOptions.ReembedEveryFrames"/> frames have passed since the last embedding; and in
     /// every case only when it would enter the template's best frames (a worse face would change nothing).
     /// </summary>
-    internal bool WantsEmbedding(float quality, TrackingOptions options) =>
+    public bool WantsEmbedding(float quality, TrackingOptions options) =>
         Template.Count == 0
         || (Template.Admits(quality)
             && (quality > BestQuality * (1 + options.QualityImprovement) || FramesSinceEmbedding + 1 >= options.ReembedEveryFrames));
 
     /// <summary>Drops the biometric state held in memory (the track has ended).</summary>
-    internal void Forget() => Template.Clear();
+    public void Forget() => Template.Clear();
 }
 
 /// <summary>An alert raised for a track, and what is still to be written to it.</summary>

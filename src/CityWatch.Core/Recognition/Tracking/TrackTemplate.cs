@@ -6,7 +6,7 @@ namespace CityWatch.Recognition.Tracking;
 /// template changes only when a face enters the top frames, and that is when it is matched again. It lives
 /// in memory only and is cleared when the track ends.
 /// </summary>
-internal sealed class TrackTemplate
+public sealed class TrackTemplate
 {
     private readonly List<(float Quality, float[] Embedding)> kept;
     private float[]? fused;

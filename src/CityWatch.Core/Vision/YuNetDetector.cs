@@ -129,11 +129,19 @@ internal sealed class YuNetDetector : IFaceDetector
         // Bilinear resize aligns pixel centres: input pixel u sits at crop x = (u + 0.5) * sx - 0.5.
         var mapping = new Mapping(sx, sy, rect.X + (0.5f * sx) - 0.5f, rect.Y + (0.5f * sy) - 0.5f, image.Width, image.Height);
         Refinements++;
-        var best = Run(crop, width, height, ref refinePlan, mapping)
-            .Select(c => (Face: c, IoU: c.Box.IoU(face.Box)))
-            .Where(c => c.IoU >= RefineMinIoU)
-            .MaxBy(c => (c.IoU, c.Face.Score));
-        return best.Face is null ? face : face with { Landmarks = best.Face.Landmarks };
+        DetectedFace? best = null;
+        var bestIoU = RefineMinIoU;
+        foreach (var candidate in Run(crop, width, height, ref refinePlan, mapping))
+        {
+            var iou = candidate.Box.IoU(face.Box);
+            if (iou >= bestIoU)
+            {
+                best = candidate;
+                bestIoU = iou;
+            }
+        }
+
+        return best is null ? face : face with { Landmarks = best.Landmarks };
     }
 
     private static BgrImage Crop(BgrImage image, PixelRect rect)

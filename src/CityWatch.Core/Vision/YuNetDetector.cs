@@ -104,7 +104,7 @@ internal sealed class YuNetDetector : IFaceDetector
 
     /// <summary>
     /// Detects again on a crop around a small face (the box grown by <see cref="RefineMargin"/> of its size on
-    /// each side), upscaled so the eyes come about <see cref="RefineEyes"/> pixels apart (at least x2, at most
+    /// each side, black where it reaches past the frame), upscaled so the eyes come about <see cref="RefineEyes"/> pixels apart (at least x2, at most
     /// <see cref="RefineMaxScale"/>, the crop at most <see cref="RefineMaxSide"/> pixels long). The crop's
     /// detection that overlaps the face most (IoU at least <see cref="RefineMinIoU"/>) gives the landmarks,
     /// mapped back to the frame with pixel centres aligned; box and score stay the frame's. With no such
@@ -112,7 +112,7 @@ internal sealed class YuNetDetector : IFaceDetector
     /// </summary>
     private DetectedFace Refine(BgrImage image, DetectedFace face)
     {
-        var rect = face.Box.ToPixelRect(image.Width, image.Height, RefineMargin);
+        var rect = Around(face.Box, RefineMargin);
         var eyes = Math.Max(1, face.InterEyeDistance);
         var factor = Math.Clamp(RefineEyes / eyes, 2, RefineMaxScale);
         factor = Math.Min(factor, (float)RefineMaxSide / Math.Max(rect.Width, rect.Height));
@@ -144,13 +144,32 @@ internal sealed class YuNetDetector : IFaceDetector
         return best is null ? face : face with { Landmarks = best.Landmarks };
     }
 
-    private static BgrImage Crop(BgrImage image, PixelRect rect)
+    // The box grown by the margin on each side, in whole pixels; it may reach past the frame.
+    private static PixelRect Around(FaceBox box, float margin)
+    {
+        var left = (int)MathF.Floor(box.X - (margin * box.Width));
+        var top = (int)MathF.Floor(box.Y - (margin * box.Height));
+        var right = (int)MathF.Ceiling(box.Right + (margin * box.Width));
+        var bottom = (int)MathF.Ceiling(box.Bottom + (margin * box.Height));
+        return new PixelRect(left, top, Math.Max(1, right - left), Math.Max(1, bottom - top));
+    }
+
+    // The pixels of rect; where it reaches past the frame they are black, as the detector's own padding is,
+    // so a face at the frame's edge keeps its place and size in the crop.
+    internal static BgrImage Crop(BgrImage image, PixelRect rect)
     {
         var pixels = new byte[rect.Width * rect.Height * 3];
-        var row = rect.Width * 3;
-        for (var y = 0; y < rect.Height; y++)
+        var x0 = Math.Max(0, rect.X);
+        var x1 = Math.Min(image.Width, rect.X + rect.Width);
+        var y0 = Math.Max(0, rect.Y);
+        var y1 = Math.Min(image.Height, rect.Y + rect.Height);
+        if (x1 > x0)
         {
-            Buffer.BlockCopy(image.Pixels, ((rect.Y + y) * image.Stride) + (rect.X * 3), pixels, y * row, row);
+            var row = (x1 - x0) * 3;
+            for (var y = y0; y < y1; y++)
+            {
+                Buffer.BlockCopy(image.Pixels, (y * image.Stride) + (x0 * 3), pixels, (((y - rect.Y) * rect.Width) + (x0 - rect.X)) * 3, row);
+            }
         }
 
         return new BgrImage(rect.Width, rect.Height, pixels);

@@ -85,7 +85,12 @@ public static class ModelCards
             Verification("dlib_johns", "citywatch eval verify --set ../shared/data/faces/dlib_johns --embedder fr_feature", 1.000, 0.000, 1.000, 1.000),
             Verification("ageitgey identities.csv", "citywatch eval verify --set ../shared/data/faces/ageitgey/identities.csv --embedder fr_feature", 1.000, 0.000, null, null),
         ],
-        threshold: 0.3404f);
+        threshold: 0.3404f,
+        degraded:
+        [
+            Degraded(FrFeatureEmbedder.ModelName, "width=64,blur=0.7,jpeg=30,upscale=2", 0.3209f, 1.0 / 1210, 1.000),
+            Degraded(FrFeatureEmbedder.ModelName, "width=48,blur=0.7,jpeg=30,upscale=2", 0.3849f, 1.0 / 1210, 0.902),
+        ]);
 
     public static ModelCard FaceRes { get; } = Card(
         FaceResEmbedder.ModelName,

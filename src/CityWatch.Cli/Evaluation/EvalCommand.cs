@@ -35,10 +35,11 @@ internal static class EvalCommand
         var targetFar = new Option<double>("--target-far") { Description = "The false match rate the threshold is reported (and calibrated) for", DefaultValueFactory = _ => 1e-3 };
         var degrade = DegradeOption();
         var flip = new Option<bool>("--flip-tta") { Description = "Flip test-time augmentation: embed the mirrored aligned face too and average the two (twice the embedder runs)", DefaultValueFactory = _ => new VisionOptions().FlipAugmentation };
+        var refine = RefineOption();
         var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold to --server, signed in with --token; a second person approves it" };
         var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
         {
-            set, json, output, detector, embedder, CliCommon.Models, targetFar, degrade, flip, calibrate, CliCommon.Server, CliCommon.Token,
+            set, json, output, detector, embedder, CliCommon.Models, targetFar, degrade, flip, refine, calibrate, CliCommon.Server, CliCommon.Token,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -61,6 +62,7 @@ internal static class EvalCommand
                 Detector = result.GetValue(detector)!,
                 Embedder = result.GetValue(embedder)!,
                 FlipAugmentation = result.GetValue(flip),
+                SmallFaceRefine = result.GetValue(refine),
             };
             using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
@@ -72,8 +74,8 @@ internal static class EvalCommand
                 ? EvaluationCharts.WriteVerification(
                     report,
                     Path.GetFullPath(folder),
-                    ChartPrefix(labelled.Source, report.Detector, report.Embedder, degradation) + (report.FlipAugmentation ? "-flip" : ""),
-                    ChartSetName(labelled.Source, degradation) + (report.FlipAugmentation ? ", flip TTA" : ""))
+                    ChartPrefix(labelled.Source, report.Detector, report.Embedder, degradation) + (report.FlipAugmentation ? "-flip" : "") + RefineTag(report.SmallFaceRefine),
+                    ChartSetName(labelled.Source, degradation) + (report.FlipAugmentation ? ", flip TTA" : "") + RefineWords(report.SmallFaceRefine))
                 : [];
 
             float? calibrated = null;
@@ -87,7 +89,7 @@ internal static class EvalCommand
                 var proposal = await CliCommon.ReadAsync<SettingProposal>(
                     await client.PostAsJsonAsync(
                         "api/settings/proposals",
-                        new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source}{(degradation is null ? "" : $" {degradation.Description}")}{(report.FlipAugmentation ? " with flip TTA" : "")} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs)"),
+                        new ProposalInput(SettingsStore.ThresholdKey(report.Embedder), threshold.ToString("R", CultureInfo.InvariantCulture), $"calibrated at {how} on {labelled.Source}{(degradation is null ? "" : $" {degradation.Description}")}{(report.FlipAugmentation ? " with flip TTA" : "")}{RefineWords(report.SmallFaceRefine)} ({report.Figures.Genuine} genuine, {report.Figures.Impostor} impostor pairs; measured FAR {Number(report.FarAt(threshold))} there)"),
                         CliCommon.JsonOptions,
                         cancellationToken),
                     cancellationToken);
@@ -116,10 +118,11 @@ internal static class EvalCommand
         var output = OutOption();
         var detector = DetectorOption();
         var degrade = DegradeOption();
+        var refine = RefineOption();
         var floor = new Option<float>("--curve-floor") { Description = "Lowest detector score drawn on the precision-recall curve", DefaultValueFactory = _ => 0.3f };
         var command = new Command("detect", "Detection precision and recall at IoU 0.3 and 0.5 against hand-drawn boxes; precision-recall chart")
         {
-            set, json, output, detector, CliCommon.Models, floor, degrade,
+            set, json, output, detector, CliCommon.Models, floor, degrade, refine,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -137,18 +140,21 @@ internal static class EvalCommand
                 ModelDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
                 Detector = result.GetValue(detector)!,
                 ScoreThreshold = curveFloor,
+                SmallFaceRefine = result.GetValue(refine),
             };
             using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
             var report = await WithProgress($"{labelled.Images.Count} images", labelled.Images.Count, progress =>
                 EvaluationRun.DetectAsync(pipeline, city.GrantAsync, labelled, operating, degradation, progress, cancellationToken));
             var charts = result.GetValue(output) is { } folder
-                ? [EvaluationCharts.WriteDetection(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, null, degradation), ChartSetName(labelled.Source, degradation))]
+                ? [EvaluationCharts.WriteDetection(report, Path.GetFullPath(folder), ChartPrefix(labelled.Source, report.Detector, null, degradation) + RefineTag(options.SmallFaceRefine), ChartSetName(labelled.Source, degradation) + RefineWords(options.SmallFaceRefine))]
                 : Array.Empty<string>();
 
             if (result.GetValue(json))
             {
-                Console.WriteLine(DetectionJson(report, charts).ToJsonString(Indented));
+                var detection = DetectionJson(report, charts);
+                detection["small_face_refine"] = options.SmallFaceRefine;
+                Console.WriteLine(detection.ToJsonString(Indented));
             }
             else
             {
@@ -184,6 +190,29 @@ internal static class EvalCommand
             thresholds[Number(far)] = f.ThresholdAtFar[far];
         }
 
+        var operating = OperatingDefault(report.Embedder);
+        var byEyes = new JsonArray();
+        foreach (var b in report.ByInterEye(operating))
+        {
+            byEyes.Add(new JsonObject
+            {
+                ["from"] = b.From,
+                ["to"] = b.To,
+                ["genuine"] = b.Genuine,
+                ["impostor"] = b.Impostor,
+                ["auc"] = b.Auc,
+                ["mean_genuine"] = b.MeanGenuine,
+                ["tar"] = b.Tar,
+                ["far"] = b.Far,
+            });
+        }
+
+        var measuredFar = new JsonObject();
+        foreach (var far in f.ThresholdAtFar.Keys.Order())
+        {
+            measuredFar[Number(far)] = f.ThresholdAtFar[far] is { } t ? report.FarAt(t) : null;
+        }
+
         return new JsonObject
         {
             ["set"] = report.Set,
@@ -193,6 +222,7 @@ internal static class EvalCommand
             ["degrade"] = report.Degradation?.Spec,
             ["degradation"] = report.Degradation?.Description,
             ["flip_tta"] = report.FlipAugmentation,
+            ["small_face_refine"] = report.SmallFaceRefine,
             ["images"] = report.Images,
             ["pairs"] = f.Genuine + f.Impostor,
             ["genuine"] = f.Genuine,
@@ -205,10 +235,14 @@ internal static class EvalCommand
             ["eer_threshold"] = f.EerThreshold,
             ["tar_at_far"] = tar,
             ["threshold_at_far"] = thresholds,
+            ["measured_far_at_threshold"] = measuredFar,
             ["target_far"] = targetFar,
             ["genuine_min"] = report.GenuineScores.Min(),
             ["impostor_max"] = report.ImpostorScores.Max(),
             ["calibrated_threshold"] = calibrated,
+            ["calibrated_far"] = calibrated is { } c ? report.FarAt(c) : null,
+            ["inter_eye_threshold"] = operating,
+            ["by_inter_eye"] = byEyes,
             ["charts"] = new JsonArray([.. charts.Select(c => (JsonNode)c)]),
         };
     }
@@ -247,7 +281,7 @@ internal static class EvalCommand
     private static void PrintVerification(VerificationReport report, double targetFar, IReadOnlyList<string> charts, float? calibrated)
     {
         var f = report.Figures;
-        Console.WriteLine($"{report.Set} ({report.Form}): {report.Images} images, detector {report.Detector}, embedder {report.Embedder}{(report.FlipAugmentation ? " with flip TTA" : "")}");
+        Console.WriteLine($"{report.Set} ({report.Form}): {report.Images} images, detector {report.Detector}, embedder {report.Embedder}{(report.FlipAugmentation ? " with flip TTA" : "")}{RefineWords(report.SmallFaceRefine)}");
         if (report.Degradation is { } degradation)
         {
             Console.WriteLine($"  each image {degradation.Description} (--degrade {degradation.Spec})");
@@ -270,9 +304,17 @@ internal static class EvalCommand
                 : $"  FAR {Number(far)}{label}: set too small ({f.Impostor} impostor pairs; needs at least {Math.Ceiling(1 / far).ToString(CultureInfo.InvariantCulture)})");
         }
 
+        var operating = OperatingDefault(report.Embedder);
+        Console.WriteLine(Text($"  by the smaller inter-eye distance of each pair, at the default operating threshold {operating:0.000}:"));
+        foreach (var b in report.ByInterEye(operating).Where(b => b.Genuine + b.Impostor > 0))
+        {
+            var range = b.To is { } to ? Text($"{b.From:0}-{to:0} px") : Text($">= {b.From:0} px");
+            Console.WriteLine(Text($"    {range}: {b.Genuine} genuine, {b.Impostor} impostor; AUC {F(b.Auc)}, TAR {F(b.Tar)}, FAR {F(b.Far)}"));
+        }
+
         if (calibrated is { } t)
         {
-            Console.WriteLine(Text($"  operating threshold for {report.Embedder} set to {t:0.0000} (logged)"));
+            Console.WriteLine(Text($"  operating threshold for {report.Embedder} proposed: {t:0.0000}, measured FAR there {report.FarAt(t):0.0000}"));
         }
 
         foreach (var chart in charts)
@@ -339,6 +381,22 @@ internal static class EvalCommand
         option.AcceptOnlyFromAmong([.. VisionOptions.Detectors]);
         return option;
     }
+
+    private static Option<float> RefineOption() => new("--small-face-refine")
+    {
+        Description = "Detect again on an upscaled crop when a face's eyes are closer than this many pixels (YuNet; 0: off)",
+        DefaultValueFactory = _ => new VisionOptions().SmallFaceRefine,
+    };
+
+    private static string RefineTag(float refine) => refine > 0 ? $"-refine{Number(refine)}" : "";
+
+    private static string RefineWords(float refine) => refine > 0 ? $", small-face refinement below {Number(refine)} px" : "";
+
+    // The threshold a server uses for the embedder until a city calibrates: the card's plus the margin.
+    private static float OperatingDefault(string embedder) =>
+        (ModelCards.Get(embedder).CalibratedThreshold ?? 0) + SettingsStore.DefaultMargin;
+
+    private static string F(double? value) => value?.ToString("0.000", CultureInfo.InvariantCulture) ?? "-";
 
     private static string Number(double value) => value.ToString("G", CultureInfo.InvariantCulture);
 

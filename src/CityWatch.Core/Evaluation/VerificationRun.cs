@@ -12,12 +12,23 @@ public sealed record VerificationReport(
     string Embedder,
     Degradation? Degradation,
     bool FlipAugmentation,
+    float SmallFaceRefine,
     int Images,
     IReadOnlyList<string> NoFace,
     int PairsSkipped,
     IReadOnlyList<float> GenuineScores,
     IReadOnlyList<float> ImpostorScores,
-    VerificationFigures Figures);
+    IReadOnlyList<float> GenuineEyes,
+    IReadOnlyList<float> ImpostorEyes,
+    VerificationFigures Figures)
+{
+    /// <summary>The figures by face size (<see cref="InterEyeBuckets"/>) at <paramref name="threshold"/>.</summary>
+    public IReadOnlyList<InterEyeBucket> ByInterEye(float threshold) =>
+        InterEyeBuckets.Compute(GenuineScores, GenuineEyes, ImpostorScores, ImpostorEyes, threshold);
+
+    /// <summary>The share of impostor pairs scoring at or above <paramref name="threshold"/>: the false match rate measured there.</summary>
+    public double FarAt(float threshold) => (double)ImpostorScores.Count(s => s >= threshold) / ImpostorScores.Count;
+}
 
 /// <summary>The outcome of running the detector over a labelled detection set.</summary>
 public sealed record DetectionReport(string Set, string Detector, Degradation? Degradation, int Images, int Faces, float CurveFloor, IReadOnlyList<DetectionFigures> ByIoU);
@@ -46,6 +57,7 @@ public static class EvaluationRun
         ArgumentNullException.ThrowIfNull(grant);
         ArgumentNullException.ThrowIfNull(set);
         var embeddings = new float[]?[set.Images.Count];
+        var eyes = new float[set.Images.Count];
         var noFace = new List<string>();
         for (var i = 0; i < set.Images.Count; i++)
         {
@@ -60,6 +72,7 @@ public static class EvaluationRun
             else
             {
                 embeddings[i] = pipeline.Embed(current, image, face);
+                eyes[i] = face.InterEyeDistance;
             }
 
             progress?.Report(i + 1);
@@ -67,6 +80,8 @@ public static class EvaluationRun
 
         var genuine = new List<float>();
         var impostor = new List<float>();
+        var genuineEyes = new List<float>();
+        var impostorEyes = new List<float>();
         var skipped = 0;
         foreach (var pair in set.Pairs)
         {
@@ -77,10 +92,11 @@ public static class EvaluationRun
             }
 
             (pair.Same ? genuine : impostor).Add(FacePipeline.Similarity(a, b));
+            (pair.Same ? genuineEyes : impostorEyes).Add(Math.Min(eyes[pair.First], eyes[pair.Second]));
         }
 
         var figures = VerificationMetrics.Compute(genuine, impostor, fars);
-        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, degradation, pipeline.Options.FlipAugmentation, set.Images.Count, noFace, skipped, genuine, impostor, figures);
+        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, degradation, pipeline.Options.FlipAugmentation, pipeline.Options.SmallFaceRefine, set.Images.Count, noFace, skipped, genuine, impostor, genuineEyes, impostorEyes, figures);
     }
 
     /// <summary>

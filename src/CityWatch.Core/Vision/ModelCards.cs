@@ -7,6 +7,21 @@ namespace CityWatch.Vision;
 public sealed record MeasuredAccuracy(string Set, string Command, IReadOnlyDictionary<string, double?> Figures);
 
 /// <summary>
+/// The operating threshold <c>citywatch eval verify --calibrate</c> proposes on a shared set degraded to CCTV
+/// quality, and the false match rate measured at it.
+/// </summary>
+/// <param name="Set">The set, as named in docs/evaluation.md.</param>
+/// <param name="Degrade">The <c>--degrade</c> spec every image went through.</param>
+/// <param name="Command">The command that measured it.</param>
+/// <param name="TargetFar">The false match rate the threshold was chosen for (<c>--target-far</c>).</param>
+/// <param name="Threshold">The threshold proposed.</param>
+/// <param name="MeasuredFar">The share of the set's impostor pairs at or above <see cref="Threshold"/>.</param>
+/// <param name="Tar">The share of its genuine pairs at or above it.</param>
+/// <param name="Genuine">Genuine pairs measured.</param>
+/// <param name="Impostor">Impostor pairs measured.</param>
+public sealed record DegradedCalibration(string Set, string Degrade, string Command, double TargetFar, float Threshold, double MeasuredFar, double Tar, int Genuine, int Impostor);
+
+/// <summary>
 /// What a deployment must know about a model before it runs it: where it comes from, its licence, what is
 /// known of its training data, how it is fed, and the accuracy we measured. Served at GET /api/models.
 /// </summary>
@@ -21,13 +36,16 @@ public sealed record ModelCard(
     string Input,
     string Notes,
     IReadOnlyList<MeasuredAccuracy> Measured,
-    float? CalibratedThreshold);
+    float? CalibratedThreshold,
+    IReadOnlyList<DegradedCalibration> DegradedCalibrations);
 
 /// <summary>
 /// The model cards, as data in code. The figures come from docs/evaluation.md (same commands, models from
 /// ../shared/models). An embedder's calibrated threshold is its threshold at FAR 1e-3 on dlib_johns (1210
 /// impostor pairs, the only shared set large enough): the default of
-/// <see cref="Settings.SettingsStore.OperatingThreshold"/> until a city calibrates on its own data.
+/// <see cref="Settings.SettingsStore.OperatingThreshold"/> until a city calibrates on its own data. Beside it,
+/// <see cref="ModelCard.DegradedCalibrations"/> records what the same calibration proposes at CCTV quality
+/// (docs/evaluation.md, "Calibration at CCTV quality"); it informs a city's choice and is not applied.
 /// </summary>
 public static class ModelCards
 {
@@ -67,7 +85,12 @@ public static class ModelCards
             Verification("dlib_johns", "citywatch eval verify --set ../shared/data/faces/dlib_johns --embedder fr_feature", 1.000, 0.000, 1.000, 1.000),
             Verification("ageitgey identities.csv", "citywatch eval verify --set ../shared/data/faces/ageitgey/identities.csv --embedder fr_feature", 1.000, 0.000, null, null),
         ],
-        threshold: 0.3404f);
+        threshold: 0.3404f,
+        degraded:
+        [
+            Degraded(FrFeatureEmbedder.ModelName, "width=64,blur=0.7,jpeg=30,upscale=2", 0.3209f, 1.0 / 1210, 1.000),
+            Degraded(FrFeatureEmbedder.ModelName, "width=48,blur=0.7,jpeg=30,upscale=2", 0.3849f, 1.0 / 1210, 0.902),
+        ]);
 
     public static ModelCard FaceRes { get; } = Card(
         FaceResEmbedder.ModelName,
@@ -100,8 +123,22 @@ public static class ModelCards
         All.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal))
         ?? throw new NotFoundException($"No model card for '{name}': the models are {string.Join(", ", All.Select(c => c.Name))}.");
 
-    private static ModelCard Card(string name, ModelInfo model, string trainingData, string notes, IReadOnlyList<MeasuredAccuracy> measured, float? threshold) =>
-        new(name, model.Role, model.FileName, model.Sha256, model.Source.Describe(), model.Licence, trainingData, model.InputSpec, notes, measured, threshold);
+    private static ModelCard Card(
+        string name, ModelInfo model, string trainingData, string notes, IReadOnlyList<MeasuredAccuracy> measured, float? threshold, IReadOnlyList<DegradedCalibration>? degraded = null) =>
+        new(name, model.Role, model.FileName, model.Sha256, model.Source.Describe(), model.Licence, trainingData, model.InputSpec, notes, measured, threshold, degraded ?? []);
+
+    // The threshold at FAR 1e-3 on dlib_johns degraded by spec (the only shared set with 1000+ impostor pairs).
+    private static DegradedCalibration Degraded(string embedder, string spec, float threshold, double measuredFar, double tar) =>
+        new(
+            $"dlib_johns ({Caveat})",
+            spec,
+            $"citywatch eval verify --set ../shared/data/faces/dlib_johns --embedder {embedder} --degrade {spec} --target-far 0.001 --calibrate",
+            1e-3,
+            threshold,
+            measuredFar,
+            tar,
+            275,
+            1210);
 
     private static MeasuredAccuracy Verification(string set, string command, double auc, double eer, double? tarAtFar001, double? tarAtFar0001) =>
         new($"{set} ({Caveat})", command, new Dictionary<string, double?>

@@ -39,6 +39,14 @@ public sealed record VisionOptions
     /// <summary>Scale images whose long side is below <see cref="DetectionSize"/> up to it (off: small images are used as they are).</summary>
     public bool AllowUpscale { get; init; }
 
+    /// <summary>
+    /// Small-face refinement (YuNet only): a face whose eyes are closer than this many pixels in the
+    /// detector's input is detected again on an upscaled crop around it, and the crop's landmarks are used
+    /// for alignment (box and score stay). One extra, small detector run per such face; 0 turns it off.
+    /// Measured in docs/evaluation.md ("Small faces").
+    /// </summary>
+    public float SmallFaceRefine { get; init; }
+
     /// <summary>Minimum detector score, sqrt(cls * obj), 0..1.</summary>
     public float ScoreThreshold { get; init; } = 0.6f;
 
@@ -69,6 +77,11 @@ public sealed record VisionOptions
         if (DetectionSize is < 32 or > 4096)
         {
             throw new InvalidRequestException($"Vision:DetectionSize must be 32..4096, not {DetectionSize}.");
+        }
+
+        if (SmallFaceRefine is < 0 or > 200 || float.IsNaN(SmallFaceRefine))
+        {
+            throw new InvalidRequestException($"Vision:SmallFaceRefine must be 0..200 pixels (0: off), not {SmallFaceRefine}.");
         }
 
         if (ScoreThreshold is <= 0 or >= 1)

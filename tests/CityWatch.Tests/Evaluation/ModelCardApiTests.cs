@@ -40,6 +40,17 @@ public sealed class ModelCardApiTests
         var card = cards["fr_feature"].GetProperty("card");
         Assert.Contains("NOT STATED", card.GetProperty("trainingData").GetString(), StringComparison.Ordinal);
         Assert.NotEmpty(card.GetProperty("measured").EnumerateArray());
+        // The calibration at CCTV quality: the threshold proposed on a degraded set and the FAR measured there.
+        var degraded = card.GetProperty("degradedCalibrations").EnumerateArray().ToList();
+        Assert.NotEmpty(degraded);
+        foreach (var calibration in degraded)
+        {
+            Assert.Contains("upscale", calibration.GetProperty("degrade").GetString(), StringComparison.Ordinal);
+            Assert.InRange(calibration.GetProperty("measuredFar").GetDouble(), 0, calibration.GetProperty("targetFar").GetDouble());
+            Assert.InRange(calibration.GetProperty("threshold").GetSingle(), 0.1f, 0.9f);
+        }
+
+        Assert.Empty(cards["yunet"].GetProperty("card").GetProperty("degradedCalibrations").EnumerateArray());
 
         using var one = await client.GetAsync("/api/models/mobileface");
         Assert.Equal(HttpStatusCode.OK, one.StatusCode);

@@ -67,6 +67,21 @@ public sealed class QualityGateTests
     }
 
     [Fact]
+    public void The_default_size_bar_is_12_px_where_recognition_stops_holding_on_degraded_sets()
+    {
+        // docs/evaluation.md ("Small faces"): below 12 px between the eyes, degraded pairs separate poorly and
+        // impostors pass the operating threshold; from 12 px they separate (AUC >= 0.99).
+        Assert.Equal(12, new QualityOptions().MinInterEyeDistance);
+        var image = Textured(400, 400, 5);
+
+        var below = QualityGate.Measure(image, Face(11.5f, 0), Options);
+        var at = QualityGate.Measure(image, Face(12.5f, 0), Options);
+
+        Assert.Equal(QualityRejection.TooSmall, below.Rejection);
+        Assert.NotEqual(QualityRejection.TooSmall, at.Rejection);
+    }
+
+    [Fact]
     public void A_tiny_face_is_rejected_as_too_small_before_anything_else_is_measured()
     {
         var tiny = Face(6, 0) with { Score = 0.1f };

@@ -204,48 +204,18 @@ public abstract class CameraStoreEngineTests
 
 public sealed class CameraStoreOnSqliteTests : CameraStoreEngineTests, IDisposable
 {
-    private readonly string _directory = TestPaths.NewScratchDirectory();
+    private readonly SqliteDatabases _databases = new();
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() =>
-        Task.FromResult(new CityWatchDatabase(Path.Combine(_directory, "citywatch.db")));
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-}
-
-/// <summary>One PostgreSQL server for the class; every test takes its own database on it.</summary>
-public sealed class PostgresFixture : IAsyncLifetime
-{
-    public PostgresServer Server { get; private set; } = null!;
-
-    public async Task InitializeAsync() => Server = await PostgresServer.StartAsync();
-
-    public Task DisposeAsync()
-    {
-        Server.Dispose();
-        return Task.CompletedTask;
-    }
+    public void Dispose() => _databases.Dispose();
 }
 
 public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : CameraStoreEngineTests, IClassFixture<PostgresFixture>, IDisposable
 {
-    private readonly List<NpgsqlDataSource> _sources = [];
+    private readonly PostgresDatabases _databases = new(postgres);
 
-    protected override async Task<CityWatchDatabase> NewDatabaseAsync()
-    {
-        var source = NpgsqlDataSource.Create(await postgres.Server.CreateDatabaseAsync());
-        _sources.Add(source);
-        return CityWatchDatabase.OnPostgres(source);
-    }
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
     [Fact]
     public async Task An_empty_database_is_migrated_to_the_converted_features_and_only_those()
@@ -285,11 +255,5 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
         Assert.Contains("not on PostgreSQL yet", unconverted.Message, StringComparison.Ordinal);
     }
 
-    public void Dispose()
-    {
-        foreach (var source in _sources)
-        {
-            source.Dispose();
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }

@@ -139,10 +139,9 @@ public abstract class CaseStoreEngineTests
 
 public sealed class CaseStoreOnSqliteTests : CaseStoreEngineTests, IDisposable
 {
-    private readonly string _directory = TestPaths.NewScratchDirectory();
+    private readonly SqliteDatabases _databases = new();
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() =>
-        Task.FromResult(new CityWatchDatabase(Path.Combine(_directory, "citywatch.db")));
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
     // SQLite checks the reference to legal_bases (PostgreSQL has no such table yet): the bases the tests name exist.
     protected override void Prepare(CityWatchDatabase database)
@@ -157,35 +156,14 @@ public sealed class CaseStoreOnSqliteTests : CaseStoreEngineTests, IDisposable
             new[] { new { id = 7 }, new { id = 8 }, new { id = 9 } });
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }
 
 public sealed class CaseStoreOnPostgresTests(PostgresFixture postgres) : CaseStoreEngineTests, IClassFixture<PostgresFixture>, IDisposable
 {
-    private readonly List<NpgsqlDataSource> _sources = [];
+    private readonly PostgresDatabases _databases = new(postgres);
 
-    protected override async Task<CityWatchDatabase> NewDatabaseAsync()
-    {
-        var source = NpgsqlDataSource.Create(await postgres.Server.CreateDatabaseAsync());
-        _sources.Add(source);
-        return CityWatchDatabase.OnPostgres(source);
-    }
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
-    public void Dispose()
-    {
-        foreach (var source in _sources)
-        {
-            source.Dispose();
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }

@@ -144,40 +144,18 @@ public abstract class SettingsStoreEngineTests
 
 public sealed class SettingsStoreOnSqliteTests : SettingsStoreEngineTests, IDisposable
 {
-    private readonly string _directory = TestPaths.NewScratchDirectory();
+    private readonly SqliteDatabases _databases = new();
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() =>
-        Task.FromResult(new CityWatchDatabase(Path.Combine(_directory, "citywatch.db")));
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }
 
 public sealed class SettingsStoreOnPostgresTests(PostgresFixture postgres) : SettingsStoreEngineTests, IClassFixture<PostgresFixture>, IDisposable
 {
-    private readonly List<NpgsqlDataSource> _sources = [];
+    private readonly PostgresDatabases _databases = new(postgres);
 
-    protected override async Task<CityWatchDatabase> NewDatabaseAsync()
-    {
-        var source = NpgsqlDataSource.Create(await postgres.Server.CreateDatabaseAsync());
-        _sources.Add(source);
-        return CityWatchDatabase.OnPostgres(source);
-    }
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
-    public void Dispose()
-    {
-        foreach (var source in _sources)
-        {
-            source.Dispose();
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }

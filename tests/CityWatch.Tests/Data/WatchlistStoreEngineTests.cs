@@ -154,34 +154,18 @@ public abstract class WatchlistStoreEngineTests
 
 public sealed class WatchlistStoreOnSqliteTests : WatchlistStoreEngineTests, IDisposable
 {
-    private readonly string _directory = TestPaths.NewScratchDirectory();
+    private readonly SqliteDatabases _databases = new();
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() =>
-        Task.FromResult(new CityWatchDatabase(Path.Combine(_directory, "citywatch.db")));
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }
 
 public sealed class WatchlistStoreOnPostgresTests(PostgresFixture postgres) : WatchlistStoreEngineTests, IClassFixture<PostgresFixture>, IDisposable
 {
-    private readonly List<NpgsqlDataSource> _sources = [];
+    private readonly PostgresDatabases _databases = new(postgres);
 
-    protected override async Task<CityWatchDatabase> NewDatabaseAsync()
-    {
-        var source = NpgsqlDataSource.Create(await postgres.Server.CreateDatabaseAsync());
-        _sources.Add(source);
-        return CityWatchDatabase.OnPostgres(source);
-    }
+    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
 
     [Fact]
     public async Task Templates_and_label_salts_are_bytea_and_the_tone_a_boolean()
@@ -199,11 +183,5 @@ public sealed class WatchlistStoreOnPostgresTests(PostgresFixture postgres) : Wa
         Assert.Equal([("watchlist_entries", "id", "bigint"), ("watchlist_entries", "label_salt", "bytea"), ("watchlist_entries", "template", "bytea"), ("watchlists", "sound", "boolean")], types);
     }
 
-    public void Dispose()
-    {
-        foreach (var source in _sources)
-        {
-            source.Dispose();
-        }
-    }
+    public void Dispose() => _databases.Dispose();
 }

@@ -88,6 +88,8 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
         overseer.AssertNoProblems();
     }
 
+    private static readonly PageWaitForURLOptions Document = new() { WaitUntil = WaitUntilState.DOMContentLoaded, Timeout = 60_000 };
+
     [Fact]
     public async Task A_verifier_works_the_queue_by_keyboard_alone_with_focus_always_visible()
     {
@@ -103,20 +105,24 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
         // Tab from the top of the queue to the newest alert, Enter opens it.
         await TabToAsync(page, $"a[href='/console/alerts/{newer.Id}']");
         await page.Keyboard.PressAsync("Enter");
-        await page.WaitForURLAsync(new Uri(server.Address, $"/console/alerts/{newer.Id}").ToString());
+        await page.WaitForURLAsync(new Uri(server.Address, $"/console/alerts/{newer.Id}").ToString(), Document);
         await visitor.AssertAccessibleAsync();
 
         // r rejects and goes on to the next candidate; s skips it, back to the queue.
+        // Each shortcut is pressed once the page's decision controls are there; the waits are for the document,
+        // not for its images (each probe and enrolment photo view is an audited read that commits to the log,
+        // which on a loaded CI box can take longer than the default timeout allows).
         await page.Keyboard.PressAsync("r");
-        await page.WaitForURLAsync(new Uri(server.Address, $"/console/alerts/{older.Id}").ToString());
+        await page.WaitForURLAsync(new Uri(server.Address, $"/console/alerts/{older.Id}").ToString(), Document);
+        await Assertions.Expect(page.Locator("#skip")).ToBeVisibleAsync();
         await page.Keyboard.PressAsync("s");
-        await page.WaitForURLAsync(new Uri(server.Address, "/console/alerts").ToString());
+        await page.WaitForURLAsync(new Uri(server.Address, "/console/alerts").ToString(), Document);
         Assert.Empty(server.Services.GetRequiredService<AlertVerification>().Decisions(older.Id));
 
         // Tab to the skipped one, open it, Tab through the decision's controls in order, Enter on Confirm.
         await TabToAsync(page, $"a[href='/console/alerts/{older.Id}']");
         await page.Keyboard.PressAsync("Enter");
-        await page.WaitForURLAsync(new Uri(server.Address, $"/console/alerts/{older.Id}").ToString());
+        await page.WaitForURLAsync(new Uri(server.Address, $"/console/alerts/{older.Id}").ToString(), Document);
         await TabToAsync(page, "#confirm");
         await page.Keyboard.PressAsync("Tab");
         Assert.Equal("reject", await FocusedAsync(page));
@@ -126,7 +132,7 @@ public sealed class ConsoleLiveTests(Chromium chromium) : IClassFixture<Chromium
         await page.Keyboard.PressAsync("Shift+Tab");
         Assert.Equal("confirm", await FocusedAsync(page));
         await page.Keyboard.PressAsync("Enter");
-        await page.WaitForURLAsync(new Uri(server.Address, "/console/alerts").ToString());
+        await page.WaitForURLAsync(new Uri(server.Address, "/console/alerts").ToString(), Document);
 
         var verification = server.Services.GetRequiredService<AlertVerification>();
         Assert.Equal(VerificationDecision.Reject, Assert.Single(verification.Decisions(newer.Id)).Decision);

@@ -15,6 +15,12 @@ public sealed class AuditLogOptions
     /// <summary>How often the sequencer looks into the outbox when nobody woke it (wall-clock time).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// On PostgreSQL, how often a server that does not run the sequencer tries to take it over (the advisory
+    /// lock <see cref="AuditTrail.SequencerLockKey"/>); a leader that lost its lock waits three times this long.
+    /// </summary>
+    public TimeSpan LeaderRetry { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Verifier keys (cosignature/v1, type 0x04) of the witnesses whose cosignatures the log accepts and publishes.</summary>
     public IList<string> WitnessKeys { get; } = [];
 

@@ -73,4 +73,80 @@ internal static class AuditSchema
         CREATE TRIGGER IF NOT EXISTS audit_nodes_no_delete BEFORE DELETE ON audit_nodes
             BEGIN SELECT RAISE(ABORT, 'audit_nodes is append-only'); END;
         """;
+
+    // The same tables on PostgreSQL: BIGINT indexes, BYTEA bytes, an identity outbox id, and one trigger
+    // function that refuses UPDATE and DELETE on the leaves and the nodes. audit_sequenced is PostgreSQL's
+    // alone: there several servers stage, and the one that runs the sequencer (AuditTrail.IsSequencer) leaves
+    // the leaf index (or the refusal) of a record another server staged there, in the same transaction, for
+    // that server to collect and delete.
+    public const string Postgres = """
+        CREATE TABLE IF NOT EXISTS audit_leaves (
+            idx BIGINT PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            legal_basis_id BIGINT NULL,
+            case_id TEXT NULL,
+            entry BYTEA NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS audit_leaves_action ON audit_leaves (action, idx);
+        CREATE TABLE IF NOT EXISTS audit_nodes (
+            level INTEGER NOT NULL,
+            idx BIGINT NOT NULL,
+            hash BYTEA NOT NULL,
+            PRIMARY KEY (level, idx)
+        );
+        CREATE TABLE IF NOT EXISTS audit_checkpoints (
+            size BIGINT PRIMARY KEY,
+            note TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_cosignatures (
+            size BIGINT NOT NULL,
+            witness TEXT NOT NULL,
+            line TEXT NOT NULL,
+            PRIMARY KEY (size, witness)
+        );
+        CREATE TABLE IF NOT EXISTS audit_witnessed (
+            witness TEXT PRIMARY KEY,
+            size BIGINT NOT NULL,
+            note TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_openings (
+            commitment TEXT PRIMARY KEY,
+            idx BIGINT NOT NULL,
+            field TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            value TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS audit_openings_idx ON audit_openings (idx);
+        CREATE TABLE IF NOT EXISTS audit_outbox (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            token TEXT NOT NULL,
+            at TEXT NOT NULL,
+            record TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_outbox_rejected (
+            token TEXT NOT NULL,
+            at TEXT NOT NULL,
+            record TEXT NOT NULL,
+            reason TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_sequenced (
+            token TEXT PRIMARY KEY,
+            idx BIGINT NULL,
+            reason TEXT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END;
+            $$;
+        CREATE OR REPLACE TRIGGER audit_leaves_append_only BEFORE UPDATE OR DELETE ON audit_leaves
+            FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+        CREATE OR REPLACE TRIGGER audit_nodes_append_only BEFORE UPDATE OR DELETE ON audit_nodes
+            FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+        """;
+
+    /// <summary>The audit tables in the engine's form (both are safe to run again).</summary>
+    public static string For(CityWatch.Data.SqlDialect dialect) => dialect.IsPostgres ? Postgres : Sql;
 }

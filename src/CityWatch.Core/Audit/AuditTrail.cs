@@ -1,21 +1,31 @@
 using System.Collections.Concurrent;
+using System.Data;
+using System.Data.Common;
 using System.Text.Json;
 using System.Threading.Channels;
 using CityWatch.AuditLog;
 using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Audit;
 
 /// <summary>
 /// The one writer through which every biometric and governance act is recorded: an append-only RFC 6962
-/// Merkle log in SQLite. An act writes its record into the outbox in its own transaction
+/// Merkle log in the database, SQLite or PostgreSQL. An act writes its record into the outbox in its own transaction
 /// (<see cref="Stage"/>); one background sequencer moves outbox rows into the log many per transaction (group
 /// commit): the leaves, the tree nodes they complete, a newly signed checkpoint and the deletion of the rows,
 /// all at once. <see cref="AppendAsync"/> and <see cref="CommittedAsync"/> complete with the leaf index only
 /// after that commit.
+/// <para>
+/// On PostgreSQL several servers share one log: every one stages, and only the one holding the session-level
+/// advisory lock <see cref="SequencerLockKey"/> (on a connection it keeps open for that) runs the sequencer
+/// (<see cref="IsSequencer"/>). The others try for the lock every <see cref="AuditLogOptions.LeaderRetry"/>;
+/// when the leader's connection dies PostgreSQL frees the lock and one of them takes over. Each append also
+/// takes the transaction lock <see cref="AppendLockKey"/> and reads the committed tree before it writes, so
+/// two servers that both believe they lead for a moment still extend one tree. A record staged on one server
+/// and logged by another comes back through <c>audit_sequenced</c>, written in the logging transaction.
+/// </para>
 /// </summary>
 public sealed class AuditTrail : IDisposable, IAsyncDisposable
 {
@@ -32,7 +42,21 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly ConcurrentDictionary<string, Waiter> _waiters;
     private readonly Task _sequencer;
     private readonly KeyLogSink _keyLog;
+    private readonly bool _postgres;
     private CompactRange _range;
+    // PostgreSQL: the connection that holds the sequencer lock while this trail leads; used by the sequencer task alone.
+    private DbConnection? _lockConnection;
+    private DateTimeOffset _nextLeaderTry = DateTimeOffset.MinValue;
+    private DateTimeOffset _nextPrune = DateTimeOffset.MinValue;
+    private volatile bool _isSequencer;
+
+    private static readonly TimeSpan WaiterLifetime = TimeSpan.FromMinutes(10);
+
+    /// <summary>The PostgreSQL session-level advisory lock whose holder runs the sequencer ("CWAUDSEQ").</summary>
+    public const long SequencerLockKey = 0x43_57_41_55_44_53_45_51;
+
+    /// <summary>The PostgreSQL transaction-level advisory lock each append (and the start-up checkpoint) takes ("CWAUDAPP").</summary>
+    public const long AppendLockKey = 0x43_57_41_55_44_41_50_50;
 
     public AuditTrail(
         CityWatchDatabase database,
@@ -41,28 +65,40 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         AuditLogOptions? options = null)
     {
         _database = database ?? throw new ArgumentNullException(nameof(database));
-        _waiters = WaitersByDatabase.GetOrAdd(database.Path, _ => new ConcurrentDictionary<string, Waiter>(StringComparer.Ordinal));
+        _postgres = database.Dialect.IsPostgres;
+        // On PostgreSQL each trail is a server of its own: what another one logs for it comes back through audit_sequenced.
+        _waiters = _postgres
+            ? new ConcurrentDictionary<string, Waiter>(StringComparer.Ordinal)
+            : WaitersByDatabase.GetOrAdd(database.Path, _ => new ConcurrentDictionary<string, Waiter>(StringComparer.Ordinal));
         _time = time ?? throw new ArgumentNullException(nameof(time));
         _committedState = committedState;
         _options = options ?? new AuditLogOptions();
         ArgumentOutOfRangeException.ThrowIfLessThan(_options.MaxBatch, 1);
         // The signing key is wrapped by the data folder's KEK; an older plaintext key file is migrated.
-        _signer = database.Keys.AuditSigner(_options.Origin, KeyPathFor(database, _options));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(_options.LeaderRetry, TimeSpan.Zero);
+        // A PostgreSQL database has no older plaintext key file beside it.
+        _signer = database.Keys.AuditSigner(_options.Origin, _postgres ? _options.KeyPath : KeyPathFor(database, _options));
         _witnesses = [.. _options.WitnessKeys.Select(CosignatureVerifier.Parse)];
 
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
-            connection.Execute(AuditSchema.Sql);
-            _range = RangeOf(connection);
+            using (var schema = BeginAppend(connection))
+            {
+                connection.Execute(AuditSchema.For(database.Dialect), transaction: schema);
+                schema.Commit();
+            }
+
             StartupFailure = CheckAtStart(connection);
-            var latest = connection.ExecuteScalar<long?>("SELECT MAX(size) FROM audit_checkpoints");
+            using var transaction = BeginAppend(connection);
+            _range = RangeOf(connection, transaction);
+            var latest = connection.ExecuteScalar<long?>("SELECT MAX(size) FROM audit_checkpoints", transaction: transaction);
             // A log that fails its check is not re-signed at its present size: the witnessed history stays the evidence.
             if (StartupFailure is null && latest != _range.Size)
             {
-                using var transaction = connection.BeginTransaction();
                 PublishCheckpoint(connection, transaction, latest ?? -1);
-                transaction.Commit();
             }
+
+            transaction.Commit();
         }
 
         // Records staged before a crash or a stop are logged first.
@@ -84,6 +120,12 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// </summary>
     public string? StartupFailure { get; }
 
+    /// <summary>
+    /// Whether this trail runs the sequencer now: always on SQLite (one process); on PostgreSQL while it holds
+    /// <see cref="SequencerLockKey"/>. Every trail stages either way.
+    /// </summary>
+    public bool IsSequencer => !_postgres || _isSequencer;
+
     /// <summary>The log key's name: also the checkpoint origin.</summary>
     public string Origin => _options.Origin;
 
@@ -96,7 +138,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         get
         {
-            using var connection = _database.Open();
+            using var connection = _database.Connect();
             return SizeOf(connection);
         }
     }
@@ -116,7 +158,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         StagedRecord staged;
-        using (var connection = _database.Open())
+        using (var connection = _database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
             staged = Stage(connection, transaction, record);
@@ -132,7 +174,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// a record the log would refuse throws before anything is written. After the transaction commits,
     /// <see cref="CommittedAsync"/> waits until the sequencer has moved the record into the Merkle log.
     /// </summary>
-    public StagedRecord Stage(SqliteConnection connection, SqliteTransaction transaction, AuditRecord record)
+    public StagedRecord Stage(DbConnection connection, DbTransaction transaction, AuditRecord record)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(record);
@@ -163,7 +205,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// <summary>Waits until every record committed to the outbox so far is in the log.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
     {
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         var last = connection.ExecuteScalar<long?>("SELECT MAX(id) FROM audit_outbox");
         while (last is not null && connection.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_outbox WHERE id <= @last", new { last }) > 0)
         {
@@ -185,7 +227,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             return acts;
         }
 
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         var openings = connection.Query<(string Commitment, string Value)>(
             "SELECT commitment, value FROM audit_openings WHERE idx BETWEEN @first AND @last",
             new { first = acts[0].Index, last = acts[^1].Index })
@@ -196,7 +238,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// <summary>The acts exactly as the signed leaves state them: commitments stay commitments.</summary>
     public IReadOnlyList<LoggedAct> ReadSigned(long start, int count, string? action = null)
     {
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         return connection.Query<(long Index, byte[] Entry)>(
             """
             SELECT idx, entry
@@ -212,7 +254,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// <summary>The latest signed checkpoint, with every accepted witness cosignature appended.</summary>
     public string LatestCheckpoint()
     {
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         var row = connection.QuerySingle<(long Size, string Note)>("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1");
         var lines = connection.Query<string>("SELECT line FROM audit_cosignatures WHERE size = @size ORDER BY witness", new { size = row.Size });
         return row.Note + string.Concat(lines);
@@ -224,7 +266,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// </summary>
     public IReadOnlyList<AuditOpening> Openings(long index)
     {
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         var entry = connection.QuerySingleOrDefault<byte[]>("SELECT entry FROM audit_leaves WHERE idx = @index", new { index })
             ?? throw new NotFoundException($"The log has no entry {index}.");
         var text = AuditEntry.Text(entry);
@@ -245,14 +287,14 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// <summary>The latest checkpoint each witness cosigned, whole (log signature and that witness's cosignature).</summary>
     public IReadOnlyList<WitnessedNote> Witnessed()
     {
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         return connection.Query<WitnessedNote>("SELECT witness AS Witness, size AS Size, note AS Note FROM audit_witnessed ORDER BY witness").AsList();
     }
 
     /// <summary>The stored leaf bytes (canonical JSON) from <paramref name="start"/>, at most <paramref name="count"/>.</summary>
     public IReadOnlyList<byte[]> ReadEntries(long start, int count)
     {
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         return connection.Query<byte[]>("SELECT entry FROM audit_leaves WHERE idx >= @start ORDER BY idx LIMIT @count", new { start, count }).AsList();
     }
 
@@ -260,8 +302,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public byte[] ReadTile(TileId tile)
     {
         CheckTile(tile, hashTile: true);
-        using var connection = _database.Open();
-        using var nodes = new SqliteNodeSource(connection);
+        using var connection = _database.Connect();
+        using var nodes = new DbNodeSource(connection);
         return Tiles.Read(nodes, tile);
     }
 
@@ -275,16 +317,16 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public IReadOnlyList<byte[]> InclusionProof(long index, long size)
     {
         CheckSize(size);
-        using var connection = _database.Open();
-        using var nodes = new SqliteNodeSource(connection);
+        using var connection = _database.Connect();
+        using var nodes = new DbNodeSource(connection);
         return ProofBuilder.Inclusion(nodes, index, size);
     }
 
     public IReadOnlyList<byte[]> ConsistencyProof(long oldSize, long newSize)
     {
         CheckSize(newSize);
-        using var connection = _database.Open();
-        using var nodes = new SqliteNodeSource(connection);
+        using var connection = _database.Connect();
+        using var nodes = new DbNodeSource(connection);
         return ProofBuilder.Consistency(nodes, oldSize, newSize);
     }
 
@@ -304,7 +346,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             throw new InvalidRequestException(e.Message);
         }
 
-        using var connection = _database.Open();
+        using var connection = _database.Connect();
         var stored = connection.QuerySingleOrDefault<(long Size, string Note)?>(
             "SELECT size, note FROM audit_checkpoints WHERE size = (SELECT MAX(size) FROM audit_checkpoints)");
         if (stored is null || SignedNote.Parse(stored.Value.Note).Text != note.Text)
@@ -333,7 +375,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             var logSignatures = SignedNote.Parse(stored.Value.Note).Signatures;
             using var transaction = connection.BeginTransaction();
             added += connection.Execute(
-                "INSERT OR REPLACE INTO audit_cosignatures (size, witness, line) VALUES (@size, @witness, @line)",
+                "INSERT INTO audit_cosignatures (size, witness, line) VALUES (@size, @witness, @line) ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line",
                 new { size = stored.Value.Size, witness = witness.Name, line = line.ToLine() },
                 transaction);
             // The latest cosigned checkpoint of each witness is kept whole: the start-up check's anchor.
@@ -368,33 +410,78 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     // Drains the outbox into the log, oldest first, many rows per transaction (group commit). It wakes when a
     // record is staged or awaited, and every poll interval anyway, so a record whose transaction committed
-    // after the wake-up (or before a crash) is still logged.
+    // after the wake-up (or before a crash) is still logged. On PostgreSQL each wake-up first settles who leads.
     private async Task SequenceAsync()
     {
         var reader = _queue.Reader;
-        while (true)
+        try
         {
-            // Wall-clock time on purpose: the poll is about the machine, not the city's (possibly simulated) clock.
-            using (var poll = new CancellationTokenSource(_options.PollInterval, TimeProvider.System))
+            while (true)
             {
-                try
+                // Wall-clock time on purpose: the poll is about the machine, not the city's (possibly simulated) clock.
+                using (var poll = new CancellationTokenSource(_options.PollInterval, TimeProvider.System))
                 {
-                    if (!await reader.WaitToReadAsync(poll.Token).ConfigureAwait(false))
+                    try
                     {
-                        DrainAll();
-                        return;
+                        if (!await reader.WaitToReadAsync(poll.Token).ConfigureAwait(false))
+                        {
+                            Tick();
+                            return;
+                        }
+                    }
+                    catch (OperationCanceledException) when (poll.IsCancellationRequested)
+                    {
                     }
                 }
-                catch (OperationCanceledException) when (poll.IsCancellationRequested)
+
+                while (reader.TryRead(out _))
                 {
                 }
-            }
 
-            while (reader.TryRead(out _))
-            {
+                Tick();
             }
+        }
+        finally
+        {
+            ReleaseLeadership();
+        }
+    }
 
+    private void Tick()
+    {
+        if (HoldsSequencer())
+        {
             DrainAll();
+        }
+
+        if (_postgres)
+        {
+            CollectSequenced();
+            PruneSequenced();
+        }
+
+        ForgetAbandonedWaiters();
+    }
+
+    // The leader drops, once a minute, what no server collected within a waiter's lifetime (its server stopped).
+    private void PruneSequenced()
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        if (!_isSequencer || now < _nextPrune)
+        {
+            return;
+        }
+
+        _nextPrune = now + TimeSpan.FromMinutes(1);
+        try
+        {
+            using var connection = _database.Connect();
+            connection.Execute("DELETE FROM audit_sequenced WHERE at < @cutoff", new { cutoff = Timestamps.Format(now - WaiterLifetime) });
+        }
+#pragma warning disable CA1031 // Pruned at the next minute instead.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
         }
     }
 
@@ -412,8 +499,169 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         {
             Reload();
         }
+    }
 
-        ForgetAbandonedWaiters();
+    // PostgreSQL leader election. The leader checks its lock connection on every wake-up; when that connection
+    // is gone (terminated, the network cut) PostgreSQL has freed the lock, and this trail steps down and waits
+    // three retry intervals, so that a standby whose own connection is sound takes over first. A standby tries
+    // pg_try_advisory_lock once per retry interval; on success it reloads the committed tree before it appends.
+    private bool HoldsSequencer()
+    {
+        if (!_postgres)
+        {
+            return true;
+        }
+
+        var now = TimeProvider.System.GetUtcNow();
+        if (_lockConnection is { } held)
+        {
+            try
+            {
+                held.ExecuteScalar<int>("SELECT 1");
+                return true;
+            }
+#pragma warning disable CA1031 // Any failure of the lock connection means the lock may be gone: step down.
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+                _isSequencer = false;
+                _lockConnection = null;
+                DisposeQuietly(held);
+                _nextLeaderTry = now + (3 * _options.LeaderRetry);
+                return false;
+            }
+        }
+
+        if (now < _nextLeaderTry)
+        {
+            return false;
+        }
+
+        _nextLeaderTry = now + _options.LeaderRetry;
+        DbConnection? connection = null;
+        try
+        {
+            connection = _database.Connect();
+            if (!connection.ExecuteScalar<bool>("SELECT pg_try_advisory_lock(@key)", new { key = SequencerLockKey }))
+            {
+                DisposeQuietly(connection);
+                return false;
+            }
+
+            _lockConnection = connection;
+            Reload();
+            _isSequencer = true;
+            return true;
+        }
+#pragma warning disable CA1031 // The database may be unreachable for a while: try again at the next interval.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            if (connection is not null)
+            {
+                DisposeQuietly(connection);
+            }
+
+            return false;
+        }
+    }
+
+    // On stop: unlock explicitly (a pooled connection keeps its session, and its locks, when it goes back to the pool).
+    private void ReleaseLeadership()
+    {
+        if (_lockConnection is not { } held)
+        {
+            return;
+        }
+
+        _isSequencer = false;
+        _lockConnection = null;
+        try
+        {
+            held.Execute("SELECT pg_advisory_unlock(@key)", new { key = SequencerLockKey });
+        }
+#pragma warning disable CA1031 // A dead connection has released the lock already.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+
+        DisposeQuietly(held);
+    }
+
+    private static void DisposeQuietly(DbConnection connection)
+    {
+        try
+        {
+            connection.Dispose();
+        }
+#pragma warning disable CA1031 // Closing a broken connection may throw; it is gone either way.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    // PostgreSQL: the records this trail staged that another server logged (or refused), collected and deleted.
+    private void CollectSequenced()
+    {
+        if (_waiters.IsEmpty)
+        {
+            return;
+        }
+
+        try
+        {
+            using var connection = _database.Connect();
+            var tokens = _waiters.Keys.ToArray();
+            var rows = connection.Query<(string Token, long? Index, string? Reason)>(
+                "SELECT token, idx, reason FROM audit_sequenced WHERE token = ANY(@tokens)", new { tokens }).AsList();
+            if (rows.Count == 0)
+            {
+                return;
+            }
+
+            connection.Execute("DELETE FROM audit_sequenced WHERE token = ANY(@done)", new { done = rows.Select(r => r.Token).ToArray() });
+            foreach (var (token, index, reason) in rows)
+            {
+                Complete(token, index, reason);
+            }
+        }
+#pragma warning disable CA1031 // Collected at the next wake-up instead.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private void Complete(string token, long? index, string? reason)
+    {
+        if (!_waiters.TryRemove(token, out var waiter))
+        {
+            return;
+        }
+
+        if (index is { } logged)
+        {
+            waiter.Done.TrySetResult(logged);
+        }
+        else
+        {
+            waiter.Done.TrySetException(new InvalidRequestException(reason ?? "The staged record was refused."));
+        }
+    }
+
+    // An append's transaction: on PostgreSQL it first takes the append lock, so appends (and the start-up
+    // checkpoint) of every server run one after another and each reads the tree its predecessor committed.
+    private DbTransaction BeginAppend(DbConnection connection)
+    {
+        var transaction = connection.BeginTransaction();
+        if (_postgres)
+        {
+            connection.Execute("SELECT pg_advisory_xact_lock(@key)", new { key = AppendLockKey }, transaction);
+        }
+
+        return transaction;
     }
 
     // One transaction: the next rows of the outbox become leaves, their nodes and a new checkpoint are
@@ -421,11 +669,11 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     // moves to audit_outbox_rejected in the same transaction, so it never blocks or fails the others.
     private int Drain()
     {
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
+        using var connection = _database.Connect();
+        using var transaction = BeginAppend(connection);
         if (SizeOf(connection, transaction) != _range.Size)
         {
-            // Another trail over this file logged records since this one last looked: catch up, then go on.
+            // Another trail over this database logged records since this one last looked: catch up, then go on.
             transaction.Rollback();
             Reload();
             return _options.MaxBatch;
@@ -442,16 +690,21 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         insertLeaf.Transaction = transaction;
         insertLeaf.CommandText = """
             INSERT INTO audit_leaves (idx, at, actor, action, outcome, legal_basis_id, case_id, entry)
-            VALUES ($idx, $at, $actor, $action, $outcome, $basis, $case, $entry)
+            VALUES (@idx, @at, @actor, @action, @outcome, @basis, @case, @entry)
             """;
-        var leafParameters = new[] { "$idx", "$at", "$actor", "$action", "$outcome", "$basis", "$case", "$entry" }
-            .Select(name => insertLeaf.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        var leafParameters = new[]
+        {
+            insertLeaf.AddParameter("idx", DbType.Int64), insertLeaf.AddParameter("at", DbType.String),
+            insertLeaf.AddParameter("actor", DbType.String), insertLeaf.AddParameter("action", DbType.String),
+            insertLeaf.AddParameter("outcome", DbType.String), insertLeaf.AddParameter("basis", DbType.Int64),
+            insertLeaf.AddParameter("case", DbType.String), insertLeaf.AddParameter("entry", DbType.Binary),
+        };
         using var insertNode = connection.CreateCommand();
         insertNode.Transaction = transaction;
-        insertNode.CommandText = "INSERT INTO audit_nodes (level, idx, hash) VALUES ($level, $idx, $hash)";
-        var level = insertNode.Parameters.Add("$level", SqliteType.Integer);
-        var nodeIndex = insertNode.Parameters.Add("$idx", SqliteType.Integer);
-        var hash = insertNode.Parameters.Add("$hash", SqliteType.Blob);
+        insertNode.CommandText = "INSERT INTO audit_nodes (level, idx, hash) VALUES (@level, @idx, @hash)";
+        var level = insertNode.AddParameter("level", DbType.Int32);
+        var nodeIndex = insertNode.AddParameter("idx", DbType.Int64);
+        var hash = insertNode.AddParameter("hash", DbType.Binary);
         void StoreNode(int l, long i, byte[] h)
         {
             level.Value = l;
@@ -462,9 +715,13 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
         using var insertOpening = connection.CreateCommand();
         insertOpening.Transaction = transaction;
-        insertOpening.CommandText = "INSERT INTO audit_openings (commitment, idx, field, salt, value) VALUES ($commitment, $idx, $field, $salt, $value)";
-        var openingParameters = new[] { "$commitment", "$idx", "$field", "$salt", "$value" }
-            .Select(name => insertOpening.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        insertOpening.CommandText = "INSERT INTO audit_openings (commitment, idx, field, salt, value) VALUES (@commitment, @idx, @field, @salt, @value)";
+        var openingParameters = new[]
+        {
+            insertOpening.AddParameter("commitment", DbType.String), insertOpening.AddParameter("idx", DbType.Int64),
+            insertOpening.AddParameter("field", DbType.String), insertOpening.AddParameter("salt", DbType.String),
+            insertOpening.AddParameter("value", DbType.String),
+        };
         var openings = new List<AuditOpening>();
 
         var previous = _range.Size;
@@ -515,7 +772,24 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             logged.Add((row.Token, index));
         }
 
-        connection.Execute("DELETE FROM audit_outbox WHERE id <= @last", new { last = rows[^1].Id }, transaction);
+        if (_postgres)
+        {
+            // Exactly the rows read: under READ COMMITTED a row with a lower id may have committed since the SELECT.
+            connection.Execute("DELETE FROM audit_outbox WHERE id = ANY(@ids)", new { ids = rows.Select(r => r.Id).ToArray() }, transaction);
+            // What another server staged goes back to it through audit_sequenced, in this same transaction.
+            var now = Timestamps.Format(TimeProvider.System.GetUtcNow());
+            connection.Execute(
+                "INSERT INTO audit_sequenced (token, idx, reason, at) VALUES (@Token, @Index, @Reason, @At) ON CONFLICT (token) DO NOTHING",
+                logged.Where(l => !_waiters.ContainsKey(l.Token)).Select(l => new { l.Token, Index = (long?)l.Index, Reason = (string?)null, At = now })
+                    .Concat(rejected.Where(r => !_waiters.ContainsKey(r.Token)).Select(r => new { r.Token, Index = (long?)null, Reason = (string?)r.Reason, At = now }))
+                    .ToList(),
+                transaction);
+        }
+        else
+        {
+            connection.Execute("DELETE FROM audit_outbox WHERE id <= @last", new { last = rows[^1].Id }, transaction);
+        }
+
         if (_range.Size != previous)
         {
             PublishCheckpoint(connection, transaction, previous);
@@ -524,18 +798,12 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         transaction.Commit();
         foreach (var (token, index) in logged)
         {
-            if (_waiters.TryRemove(token, out var waiter))
-            {
-                waiter.Done.TrySetResult(index);
-            }
+            Complete(token, index, null);
         }
 
         foreach (var (token, reason) in rejected)
         {
-            if (_waiters.TryRemove(token, out var waiter))
-            {
-                waiter.Done.TrySetException(new InvalidRequestException(reason));
-            }
+            Complete(token, null, reason);
         }
 
         return rows.Count;
@@ -544,7 +812,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     // A staged record whose transaction rolled back never reaches the log; its waiter is dropped after a while.
     private void ForgetAbandonedWaiters()
     {
-        var cutoff = TimeProvider.System.GetUtcNow() - TimeSpan.FromMinutes(10);
+        var cutoff = TimeProvider.System.GetUtcNow() - WaiterLifetime;
         foreach (var (token, waiter) in _waiters)
         {
             if (waiter.Since < cutoff)
@@ -556,19 +824,22 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
     // Signs a checkpoint for the current range. The previous one is dropped unless it closes a 256-leaf tile,
     // so the history keeps one checkpoint per full tile and the latest.
-    private void PublishCheckpoint(SqliteConnection connection, SqliteTransaction transaction, long previousSize)
+    private void PublishCheckpoint(DbConnection connection, DbTransaction transaction, long previousSize)
     {
         var states = _committedState?.Invoke() ?? [];
         var checkpoint = new Checkpoint(_options.Origin, _range.Size, _range.Root(), [.. states.Select(s => s.ToExtensionLine())]);
         var note = _signer.SignNote(checkpoint.ToText()).Format();
-        connection.Execute("INSERT OR REPLACE INTO audit_checkpoints (size, note) VALUES (@size, @note)", new { size = _range.Size, note }, transaction);
+        connection.Execute(
+            "INSERT INTO audit_checkpoints (size, note) VALUES (@size, @note) ON CONFLICT (size) DO UPDATE SET note = excluded.note",
+            new { size = _range.Size, note },
+            transaction);
         if (previousSize >= 0 && previousSize != _range.Size && previousSize / TileId.FullWidth == _range.Size / TileId.FullWidth && previousSize % TileId.FullWidth != 0)
         {
             connection.Execute("DELETE FROM audit_checkpoints WHERE size = @previousSize", new { previousSize }, transaction);
         }
     }
 
-    private string? CheckAtStart(SqliteConnection connection)
+    private string? CheckAtStart(DbConnection connection)
     {
         try
         {
@@ -596,21 +867,21 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
-    private static long SizeOf(SqliteConnection connection, SqliteTransaction? transaction = null) =>
+    private static long SizeOf(DbConnection connection, DbTransaction? transaction = null) =>
         connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves", transaction: transaction);
 
     // The compact range of the stored tree, rebuilt from its nodes (O(log n) reads).
-    private static CompactRange RangeOf(SqliteConnection connection)
+    private static CompactRange RangeOf(DbConnection connection, DbTransaction? transaction = null)
     {
-        using var nodes = new SqliteNodeSource(connection);
-        return CompactRange.FromNodes(SizeOf(connection), nodes);
+        using var nodes = new DbNodeSource(connection, transaction);
+        return CompactRange.FromNodes(SizeOf(connection, transaction), nodes);
     }
 
     private void Reload()
     {
         try
         {
-            using var connection = _database.Open();
+            using var connection = _database.Connect();
             _range = RangeOf(connection);
         }
 #pragma warning disable CA1031 // If even the reload fails, the next batch fails the same way and reports it.

@@ -2,7 +2,7 @@ using CityWatch.AuditLog;
 using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace CityWatch.Audit;
 
@@ -60,12 +60,12 @@ public static class AuditVerifier
     /// The checkpoints cosigned by <paramref name="witness"/> that the database keeps (<c>audit_witnessed</c>),
     /// each checked under the log key and the witness key; a stored one that does not verify throws.
     /// </summary>
-    public static IReadOnlyList<WitnessedCheckpoint> StoredAnchors(SqliteConnection connection, NoteVerifier logKey, IReadOnlyList<CosignatureVerifier> witnesses, bool onlyThese = false)
+    public static IReadOnlyList<WitnessedCheckpoint> StoredAnchors(DbConnection connection, NoteVerifier logKey, IReadOnlyList<CosignatureVerifier> witnesses, bool onlyThese = false)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(witnesses);
         var anchors = new List<WitnessedCheckpoint>();
-        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE name = 'audit_witnessed'") == 0)
+        if (!SqlDialect.Of(connection).TableExists(connection, "audit_witnessed"))
         {
             return anchors;
         }
@@ -99,8 +99,8 @@ public static class AuditVerifier
         return anchors;
     }
 
-    /// <summary>Verifies the log over an open connection; see the class summary.</summary>
-    public static AuditVerification Verify(SqliteConnection connection, NoteVerifier logKey, IReadOnlyList<WitnessedCheckpoint> anchors, long from = 0, long? to = null, IProgress<long>? progress = null)
+    /// <summary>Verifies the log over an open connection, on either engine; see the class summary.</summary>
+    public static AuditVerification Verify(DbConnection connection, NoteVerifier logKey, IReadOnlyList<WitnessedCheckpoint> anchors, long from = 0, long? to = null, IProgress<long>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(logKey);
@@ -147,11 +147,10 @@ public static class AuditVerifier
         var tree = new CompactRange();
         var nextCheckpoint = 0;
         var lastGood = 0L;
-        using var nodes = new SqliteNodeSource(connection);
-        using var leaves = connection.CreateCommand();
-        leaves.CommandText = "SELECT idx, entry FROM audit_leaves WHERE idx < $end ORDER BY idx";
-        leaves.Parameters.AddWithValue("$end", signedSize);
-        using (var reader = leaves.ExecuteReader())
+        using var nodes = new DbNodeSource(connection);
+        // Read a page of leaves at a time: PostgreSQL runs one command per connection at once, and the stored
+        // leaf hashes are read over the same connection as the leaves are checked.
+        using (var reader = Leaves(connection, signedSize).GetEnumerator())
         {
             long expected = 0;
             while (nextCheckpoint < checkpoints.Count && checkpoints[nextCheckpoint].Size == 0)
@@ -166,18 +165,18 @@ public static class AuditVerifier
 
             while (expected < signedSize)
             {
-                if (!reader.Read())
+                if (!reader.MoveNext())
                 {
                     return Bad(expected, $"Leaf {expected} is missing: the signed log has {signedSize} leaves.");
                 }
 
-                var index = reader.GetInt64(0);
+                var (index, entry) = reader.Current;
                 if (index != expected)
                 {
                     return Bad(expected, $"Leaf {expected} is missing.");
                 }
 
-                var leafHash = Rfc6962.HashLeaf((byte[])reader.GetValue(1));
+                var leafHash = Rfc6962.HashLeaf(entry);
                 if (index >= from && index < end)
                 {
                     byte[] stored;
@@ -236,5 +235,28 @@ public static class AuditVerifier
         return new AuditVerification(true, signedSize, null, $"Verified {signedSize} leaves against {checkpoints.Count - anchors.Count} signed checkpoints{witnessed}.");
 
         static AuditVerification Bad(long index, string message) => new(false, index, index, $"First bad index {index}: {message}");
+    }
+
+    // The leaves below end, oldest first, read a page at a time (each page whole before it is checked).
+    private static IEnumerable<(long Index, byte[] Entry)> Leaves(DbConnection connection, long end, int page = 4096)
+    {
+        var next = 0L;
+        while (next < end)
+        {
+            var rows = connection.Query<(long Index, byte[] Entry)>(
+                "SELECT idx, entry FROM audit_leaves WHERE idx >= @next AND idx < @end ORDER BY idx LIMIT @page",
+                new { next, end, page }).AsList();
+            foreach (var row in rows)
+            {
+                yield return row;
+            }
+
+            if (rows.Count < page)
+            {
+                yield break;
+            }
+
+            next = rows[^1].Index + 1;
+        }
     }
 }

@@ -19,9 +19,10 @@ namespace CityWatch.Data;
 /// the stores converted to the shared code path work: they open their connections with <see cref="Connect"/>
 /// (a <see cref="DbConnection"/> from this database's <see cref="DbDataSource"/>) and write the SQL that
 /// differs through <see cref="Dialect"/>. <see cref="Open"/>, the SQLite-only path of every other store,
-/// refuses on PostgreSQL, and <see cref="Migrate"/> creates only the converted features' tables there. A store
-/// whose acts stage audit records (the audit trail is SQLite only) or need <see cref="Keys"/> keeps those acts on
-/// <see cref="Open"/> and puts its reads and row writes on the shared path.
+/// refuses on PostgreSQL, and <see cref="Migrate"/> creates only the converted features' tables there. The
+/// audit trail and the key ring run on both engines (the ring when the database is opened with its KEK); a store
+/// whose acts still use <see cref="Open"/> keeps those acts on SQLite and puts its reads and row writes on the
+/// shared path.
 /// </para>
 /// </summary>
 public sealed class CityWatchDatabase
@@ -50,27 +51,35 @@ public sealed class CityWatchDatabase
             Pooling = true,
             DefaultTimeout = 30,
         }.ToString();
-        _keys = kek is null ? null : new KeyRing(this, kek);
         Dialect = SqlDialect.Sqlite;
+        _keys = kek is null ? null : new KeyRing(this, kek);
     }
 
-    private CityWatchDatabase(NpgsqlDataSource postgres, string description)
+    private CityWatchDatabase(NpgsqlDataSource postgres, string description, KeyEncryptionKey? kek)
     {
         _postgres = postgres;
         Path = description;
         Dialect = SqlDialect.Postgres;
+        _keys = kek is null ? null : new KeyRing(this, kek);
     }
 
     /// <summary>
     /// A PostgreSQL database behind <paramref name="dataSource"/>, which the caller owns (and disposes, closing
     /// its pool). Without a key-encryption key: the stores that hold wrapped keys, evidence or templates are
-    /// not on PostgreSQL yet.
+    /// not on PostgreSQL yet, and the audit trail, which signs with a wrapped key, needs the other overload.
     /// </summary>
-    public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource)
+    public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource) => OnPostgres(dataSource, null);
+
+    /// <summary>
+    /// A PostgreSQL database behind <paramref name="dataSource"/> with the <see cref="Keys"/> wrapped by
+    /// <paramref name="kek"/> (their <c>wrapped_keys</c> table in that database): what the audit trail needs to
+    /// sign its checkpoints there. Every server of one city opens it with the same KEK.
+    /// </summary>
+    public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource, KeyEncryptionKey? kek)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
-        return new CityWatchDatabase(dataSource, $"postgresql://{builder.Host}:{builder.Port}/{builder.Database}");
+        return new CityWatchDatabase(dataSource, $"postgresql://{builder.Host}:{builder.Port}/{builder.Database}", kek);
     }
 
     /// <summary>The database file (SQLite), or where the PostgreSQL database is (<c>postgresql://host:port/name</c>, no credentials).</summary>

@@ -69,9 +69,9 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(3, Alerts.AlertSchema.FusedFrames, Alerts.AlertSchema.FusedFrames)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),
-        new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql)]),
+        new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql, Audit.AuditSchema.Postgres)]),
         new("identity", [SchemaMigration.Sql(1, Identity.IdentitySchema.Sql)]),
-        new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql)]),
+        new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql, Keys.KeySchema.Postgres)]),
         new("scaleout", [SchemaMigration.Sql(1, ScaleOut.ScaleOutSchema.Sql)]),
         new("settings", [SchemaMigration.Sql(1, Settings.SettingsSchema.Sql, Settings.SettingsSchema.Postgres)]),
     ];

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Dapper;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -51,6 +52,13 @@ public sealed class SqlDialect
     /// the array as one parameter, which PostgreSQL takes as <c>= ANY(@p)</c>. An empty list matches nothing on both.
     /// </summary>
     public string AnyOf(string column, string parameter) => IsPostgres ? $"{column} = ANY(@{parameter})" : $"{column} IN @{parameter}";
+
+    /// <summary>Whether the table <paramref name="table"/> exists (in the schema the connection searches first, on PostgreSQL).</summary>
+    public bool TableExists(DbConnection connection, string table) => connection.ExecuteScalar<long>(
+        IsPostgres
+            ? "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = @table"
+            : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @table",
+        new { table }) > 0;
 
     /// <summary>The dialect of an open connection.</summary>
     public static SqlDialect Of(DbConnection connection) => connection switch

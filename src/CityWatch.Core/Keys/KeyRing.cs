@@ -1,10 +1,10 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.AuditLog;
 using CityWatch.Data;
 using CityWatch.Grants;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Keys;
 
@@ -20,7 +20,7 @@ public sealed record KeyEvent(string Action, string Key, string Reason, string K
 /// <paramref name="Stage"/> inside a caller's transaction (the audit outbox), returning the task that
 /// completes once the record is in the log.
 /// </summary>
-public sealed record KeyLogSink(Func<KeyEvent, Task> Append, Func<SqliteConnection, SqliteTransaction, KeyEvent, Task> Stage);
+public sealed record KeyLogSink(Func<KeyEvent, Task> Append, Func<DbConnection, DbTransaction, KeyEvent, Task> Stage);
 
 /// <summary>
 /// The keys of one data folder, stored in <c>wrapped_keys</c> only wrapped by the <see cref="KeyEncryptionKey"/>:
@@ -79,6 +79,11 @@ public sealed class KeyRing
     {
         _database = database;
         _kek = kek;
+        if (database.Dialect.IsPostgres)
+        {
+            return; // no older data folder there: its keys were never plaintext files
+        }
+
         var directory = Path.GetDirectoryName(database.Path)!;
         _legacyFiles[AuditSigning] = Path.Combine(directory, LegacyAuditKeyFile);
         _legacyFiles[EvidenceMaster] = Path.Combine(directory, LegacyEvidenceKeyFile);
@@ -108,10 +113,10 @@ public sealed class KeyRing
     }
 
     /// <summary>The public key stored with a wrapped key (the log's verifier key), readable without the KEK; null if none.</summary>
-    public static string? StoredPublicKey(SqliteConnection connection, string name)
+    public static string? StoredPublicKey(DbConnection connection, string name)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var exists = connection.ExecuteScalar<long>("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'wrapped_keys'") > 0;
+        var exists = SqlDialect.Of(connection).TableExists(connection, "wrapped_keys");
         return exists ? connection.ExecuteScalar<string?>("SELECT public_key FROM wrapped_keys WHERE name = @name", new { name }) : null;
     }
 
@@ -197,7 +202,7 @@ public sealed class KeyRing
     /// in that transaction, so it commits with the act or not at all; the key is kept for later calls only
     /// once that record is in the log. A key created here is written in that transaction.
     /// </summary>
-    internal byte[] SecretWithin(string name, string reason, SqliteConnection connection, SqliteTransaction transaction)
+    internal byte[] SecretWithin(string name, string reason, DbConnection connection, DbTransaction transaction)
     {
         lock (_gate)
         {
@@ -242,8 +247,8 @@ public sealed class KeyRing
     /// <summary>Whether a key of that name is stored (wrapped), without unwrapping it.</summary>
     internal bool Has(string name)
     {
-        using var connection = _database.Open();
-        connection.Execute(KeySchema.Sql);
+        using var connection = _database.Connect();
+        connection.Execute(KeySchema.For(_database.Dialect));
         return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM wrapped_keys WHERE name = @name", new { name }) > 0
             || (_legacyFiles.TryGetValue(name, out var legacy) && File.Exists(legacy));
     }
@@ -269,7 +274,7 @@ public sealed class KeyRing
             }
             else
             {
-                using var connection = _database.Open();
+                using var connection = _database.Connect();
                 (secret, keyEvent) = Load(connection, name, reason, generate);
             }
         }
@@ -285,7 +290,7 @@ public sealed class KeyRing
         }
     }
 
-    private (byte[] Secret, KeyEvent? Event) Load(SqliteConnection connection, string name, string reason, Func<byte[]>? generate)
+    private (byte[] Secret, KeyEvent? Event) Load(DbConnection connection, string name, string reason, Func<byte[]>? generate)
     {
         var row = connection.QuerySingleOrDefault<(string KekId, byte[] Wrapped)?>(
             "SELECT kek_id, wrapped FROM wrapped_keys WHERE name = @name", new { name });
@@ -322,9 +327,9 @@ public sealed class KeyRing
         return _kek.Unwrap(name, wrapped);
     }
 
-    private bool Store(SqliteConnection connection, SqliteTransaction? transaction, string name, byte[] secret) =>
+    private bool Store(DbConnection connection, DbTransaction? transaction, string name, byte[] secret) =>
         connection.Execute(
-            "INSERT OR IGNORE INTO wrapped_keys (name, kek_id, wrapped, public_key) VALUES (@name, @kekId, @wrapped, @publicKey)",
+            "INSERT INTO wrapped_keys (name, kek_id, wrapped, public_key) VALUES (@name, @kekId, @wrapped, @publicKey) ON CONFLICT (name) DO NOTHING",
             new { name, kekId = _kek.Id, wrapped = _kek.Wrap(name, secret), publicKey = PublicKeyOf(name, secret) },
             transaction) == 1;
 
@@ -410,8 +415,8 @@ public sealed class KeyRing
             return;
         }
 
-        using var connection = _database.Open();
-        connection.Execute(KeySchema.Sql);
+        using var connection = _database.Connect();
+        connection.Execute(KeySchema.For(_database.Dialect));
         var foreign = connection.ExecuteScalar<string?>("SELECT kek_id FROM wrapped_keys WHERE kek_id <> @id LIMIT 1", new { id = _kek.Id });
         if (foreign is not null)
         {

@@ -12,4 +12,16 @@ internal static class KeySchema
             public_key TEXT NULL
         );
         """;
+
+    public const string Postgres = """
+        CREATE TABLE IF NOT EXISTS wrapped_keys (
+            name TEXT PRIMARY KEY,
+            kek_id TEXT NOT NULL,
+            wrapped BYTEA NOT NULL,
+            public_key TEXT NULL
+        );
+        """;
+
+    /// <summary>The table in the engine's form.</summary>
+    public static string For(CityWatch.Data.SqlDialect dialect) => dialect.IsPostgres ? Postgres : Sql;
 }

@@ -1,4 +1,5 @@
 using CityWatch.Data;
+using CityWatch.Keys;
 using Npgsql;
 
 namespace CityWatch.Tests.Support;
@@ -9,8 +10,11 @@ public sealed class SqliteDatabases : IDisposable
     private readonly string _directory = TestPaths.NewScratchDirectory();
     private int _count;
 
-    public Task<CityWatchDatabase> NewAsync() =>
-        Task.FromResult(new CityWatchDatabase(Path.Combine(_directory, $"citywatch-{Interlocked.Increment(ref _count)}.db")));
+    public Task<CityWatchDatabase> NewAsync() => NewAsync(null);
+
+    /// <summary>A fresh database opened with <paramref name="kek"/> (its key ring), as the audit trail needs.</summary>
+    public Task<CityWatchDatabase> NewAsync(KeyEncryptionKey? kek) =>
+        Task.FromResult(new CityWatchDatabase(Path.Combine(_directory, $"citywatch-{Interlocked.Increment(ref _count)}.db"), kek));
 
     public void Dispose()
     {
@@ -30,11 +34,19 @@ public sealed class PostgresDatabases(PostgresFixture postgres) : IDisposable
 {
     private readonly List<NpgsqlDataSource> _sources = [];
 
-    public async Task<CityWatchDatabase> NewAsync()
+    public Task<CityWatchDatabase> NewAsync() => NewAsync(null);
+
+    /// <summary>A fresh database opened with <paramref name="kek"/> (its key ring), as the audit trail needs.</summary>
+    public async Task<CityWatchDatabase> NewAsync(KeyEncryptionKey? kek) => Open(await postgres.Server.CreateDatabaseAsync(), kek);
+
+    /// <summary>A fresh database on the server, not opened yet: each <see cref="Open"/> of it is another "server" (its own pool).</summary>
+    public Task<string> NewConnectionStringAsync() => postgres.Server.CreateDatabaseAsync();
+
+    public CityWatchDatabase Open(string connectionString, KeyEncryptionKey? kek)
     {
-        var source = NpgsqlDataSource.Create(await postgres.Server.CreateDatabaseAsync());
+        var source = NpgsqlDataSource.Create(connectionString);
         _sources.Add(source);
-        return CityWatchDatabase.OnPostgres(source);
+        return CityWatchDatabase.OnPostgres(source, kek);
     }
 
     public void Dispose()

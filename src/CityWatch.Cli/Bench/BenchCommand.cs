@@ -8,14 +8,14 @@ using Spectre.Console;
 namespace CityWatch.Cli.Bench;
 
 /// <summary>
-/// `citywatch bench match`, `bench audit`, `bench ingest`, `bench pages` and `bench latency`: measurements a city can rerun on its own hardware, each beside its baseline in the
+/// `citywatch bench match`, `bench audit`, `bench ingest`, `bench analysis`, `bench pages` and `bench latency`: measurements a city can rerun on its own hardware, each beside its baseline in the
 /// same run; progress on stderr, the figures on stdout (one JSON object with --json).
 /// </summary>
 internal static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest(), Pages(), Latency() };
+    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest(), Analysis(), Pages(), Latency() };
 
     private static Command Match()
     {
@@ -116,6 +116,47 @@ internal static class BenchCommand
             var clip = result.GetValue(video) ?? Path.Combine(result.GetValue(source)!, ModelCatalog.HamiltonClip);
             var models = result.GetValue(noDetection) ? null : Path.GetFullPath(result.GetValue(CliCommon.Models)!);
             var figures = await WithStepsAsync(step => IngestBench.RunAsync(clip, s, n, k, w, models, step, cancellationToken));
+            Print(Json(figures), result.GetValue(json));
+
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Analysis()
+    {
+        var frames = new Option<int>("--frames") { Description = "Decoded frames of the clip each measurement analyses (10 a second of video)", DefaultValueFactory = _ => 90 };
+        var rounds = new Option<int>("--rounds") { Description = "Times each measurement runs, interleaved; the figures are medians", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int>("--batch") { Description = "Faces per embedder run in the batched measurement", DefaultValueFactory = _ => 8 };
+        var video = new Option<string?>("--video") { Description = "The clip to analyse (default: short_hamilton_clip.mp4 in the shared data)" };
+        var source = new Option<string>("--data-source")
+        {
+            Description = "Where the shared sample data is (for the default clip)",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? Path.Combine("..", "shared", "data"),
+        };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var command = new Command("analysis", "Detect + embed on 1 and 2 threads (a session per thread) against the old one-session-per-model path; embedding one face per run against batches")
+        {
+            frames, rounds, batch, video, source, json, CliCommon.Models,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var f = result.GetValue(frames);
+            var r = result.GetValue(rounds);
+            var b = result.GetValue(batch);
+            if (f < 1 || r < 1)
+            {
+                throw new InvalidRequestException("--frames and --rounds must be at least 1");
+            }
+
+            if (b is < 1 or > 64)
+            {
+                throw new InvalidRequestException("--batch must be from 1 to 64");
+            }
+
+            var clip = result.GetValue(video) ?? Path.Combine(result.GetValue(source)!, ModelCatalog.HamiltonClip);
+            var models = Path.GetFullPath(result.GetValue(CliCommon.Models)!);
+            var figures = await WithStepsAsync(step => AnalysisBench.RunAsync(clip, f, r, b, models, step, cancellationToken));
             Print(Json(figures), result.GetValue(json));
 
             return 0;
@@ -229,6 +270,28 @@ internal static class BenchCommand
         ["worst_p95_ms"] = Round(f.WorstP95Ms),
         ["goal_ms"] = PageFigures.GoalMs,
         ["meets_goal"] = f.MeetsGoal,
+    };
+
+    private static JsonObject Json(AnalysisFigures f) => new()
+    {
+        ["frames"] = f.Frames,
+        ["faces"] = f.Faces,
+        ["rounds"] = f.Rounds,
+        ["source"] = f.Source,
+        ["detector"] = f.Detector,
+        ["embedder"] = f.Embedder,
+        ["frames_per_s_1_thread"] = Round(f.FramesPerSecondOneThread),
+        ["frames_per_s_2_threads"] = Round(f.FramesPerSecondTwoThreads),
+        ["scaling_1_to_2"] = Round(f.ScalingOneToTwo),
+        ["scaling_goal"] = AnalysisFigures.ScalingGoal,
+        ["baseline_frames_per_s"] = Round(f.BaselineFramesPerSecond),
+        ["speedup_over_baseline"] = Round(f.SpeedupOverBaseline),
+        ["embed_ms_per_face_single"] = Round(f.EmbedMsPerFaceSingle),
+        ["embed_ms_per_face_batched"] = Round(f.EmbedMsPerFaceBatched),
+        ["batch_size"] = f.BatchSize,
+        ["batched_max_difference"] = f.BatchedMaxDifference,
+        ["cores"] = f.Cores,
+        ["load_average_1m"] = f.LoadAverage,
     };
 
     private static JsonObject Json(IngestFigures f) => new()

@@ -15,12 +15,21 @@ public sealed record EmbedderSpec(string Name, int ChipSize, int Dimensions, boo
 /// <summary>
 /// An ONNX embedder fed a face aligned (Umeyama similarity from the five landmarks) onto the ArcFace
 /// template scaled to its chip size. The output is L2-normalised, so cosine similarity is a dot product.
-/// The input tensor is one pinned buffer reused for every face; calls are serialised. With
+/// The input tensor is one buffer reused for every face; calls are serialised (one session per instance:
+/// <see cref="FacePipeline"/> keeps one instance per analysis thread). With
 /// <see cref="VisionOptions.FlipAugmentation"/> the mirrored chip is embedded too and the two unit vectors
 /// are averaged (and normalised again): two model runs per face.
+/// <para>
+/// Batches: the shipped graphs are fixed at a batch of one. With <see cref="VisionOptions.EmbedBatchSize"/>
+/// above 1 the session is made from the graph rewritten to take any batch (<see cref="BatchGraph"/>), kept
+/// only if a probe batch of two gives, within 1e-5, what the two chips give alone; otherwise the original
+/// graph is used and <see cref="BatchLimit"/> is 1 (<see cref="EmbedBatch"/> then runs once per chip).
+/// </para>
 /// </summary>
 public abstract class AlignedEmbedder : IDisposable
 {
+    private const float ProbeTolerance = 1e-5f;
+
     private readonly InferenceSession session;
     private readonly RunOptions runOptions = new();
     private readonly string[] inputNames;
@@ -28,8 +37,8 @@ public abstract class AlignedEmbedder : IDisposable
     private readonly float[] input;
     private readonly byte[] chip;
     private readonly byte[] mirrored;
+    private readonly byte[] chips;
     private readonly bool flip;
-    private readonly OrtValue inputValue;
     private readonly Point2[] template;
     private readonly Lock gate = new();
 
@@ -41,16 +50,30 @@ public abstract class AlignedEmbedder : IDisposable
         var size = spec.ChipSize;
         var k = size / (float)FaceAligner.ChipSize;
         template = FaceAligner.ArcFaceTemplate.Select(p => new Point2(p.X * k, p.Y * k)).ToArray();
-        input = new float[3 * size * size];
         chip = new byte[3 * size * size];
         mirrored = new byte[3 * size * size];
         flip = options.FlipAugmentation;
         using var sessionOptions = options.CreateSessionOptions();
-        session = new InferenceSession(modelPath, sessionOptions);
+        var batched = options.EmbedBatchSize > 1 ? BatchGraph.TryRewrite(File.ReadAllBytes(modelPath)) : null;
+        session = batched is null ? new InferenceSession(modelPath, sessionOptions) : new InferenceSession(batched, sessionOptions);
         inputNames = [session.InputNames[0]];
         outputNames = [session.OutputNames[0]];
-        inputValue = OrtValue.CreateTensorValueFromMemory(input, spec.ChannelsLast ? [1, size, size, 3] : [1, 3, size, size]);
+        BatchLimit = batched is null ? 1 : options.EmbedBatchSize;
+        input = new float[BatchLimit * 3 * size * size];
+        if (batched is not null && !BatchesAlike())
+        {
+            session.Dispose();
+            session = new InferenceSession(modelPath, sessionOptions);
+            inputNames = [session.InputNames[0]];
+            outputNames = [session.OutputNames[0]];
+            BatchLimit = 1;
+        }
+
+        chips = new byte[BatchLimit * 3 * size * size];
     }
+
+    /// <summary>Most chips one model run embeds: <see cref="VisionOptions.EmbedBatchSize"/> where the graph takes a batch, else 1.</summary>
+    public int BatchLimit { get; }
 
     public EmbedderSpec Spec { get; }
 
@@ -91,9 +114,73 @@ public abstract class AlignedEmbedder : IDisposable
         }
     }
 
+    /// <summary>
+    /// Aligns and embeds every face, in order, up to <see cref="BatchLimit"/> chips per model run (with flip
+    /// augmentation a face is two chips); each embedding equals, within 1e-5, what <see cref="Embed"/> gives.
+    /// </summary>
+    public float[][] EmbedBatch(IReadOnlyList<(BgrImage Frame, DetectedFace Face)> faces)
+    {
+        ArgumentNullException.ThrowIfNull(faces);
+        var transforms = new SimilarityTransform[faces.Count];
+        for (var i = 0; i < faces.Count; i++)
+        {
+            ArgumentNullException.ThrowIfNull(faces[i].Frame);
+            ArgumentNullException.ThrowIfNull(faces[i].Face);
+            transforms[i] = FaceAligner.Estimate(faces[i].Face.Landmarks, template);
+        }
+
+        var result = new float[faces.Count][];
+        var chipBytes = 3 * Spec.ChipSize * Spec.ChipSize;
+        var perFace = flip ? 2 : 1;
+        var facesPerRun = Math.Max(1, BatchLimit / perFace);
+        lock (gate)
+        {
+            for (var first = 0; first < faces.Count; first += facesPerRun)
+            {
+                var count = Math.Min(facesPerRun, faces.Count - first);
+                if (count * perFace > BatchLimit)
+                {
+                    // A batch limit of 1 with flip augmentation: the single-face path.
+                    result[first] = Embed(faces[first].Frame, faces[first].Face);
+                    continue;
+                }
+
+                for (var i = 0; i < count; i++)
+                {
+                    var target = chips.AsSpan(i * perFace * chipBytes, chipBytes);
+                    FaceAligner.Warp(faces[first + i].Frame, transforms[first + i], chip, Spec.ChipSize);
+                    chip.CopyTo(target);
+                    if (flip)
+                    {
+                        Mirror(chip, chips.AsSpan(((i * perFace) + 1) * chipBytes, chipBytes), Spec.ChipSize);
+                    }
+                }
+
+                var rows = Run(chips.AsSpan(0, count * perFace * chipBytes), count * perFace);
+                for (var i = 0; i < count; i++)
+                {
+                    var embedding = rows[i * perFace];
+                    if (flip)
+                    {
+                        var other = rows[(i * perFace) + 1];
+                        for (var d = 0; d < embedding.Length; d++)
+                        {
+                            embedding[d] += other[d];
+                        }
+
+                        Normalise(embedding);
+                    }
+
+                    result[first + i] = embedding;
+                }
+            }
+        }
+
+        return result;
+    }
+
     public void Dispose()
     {
-        inputValue.Dispose();
         session.Dispose();
         runOptions.Dispose();
     }
@@ -153,32 +240,87 @@ public abstract class AlignedEmbedder : IDisposable
         return embedding;
     }
 
-    private float[] Run(ReadOnlySpan<byte> bgr)
+    private float[] Run(ReadOnlySpan<byte> bgr) => Run(bgr, 1)[0];
+
+    // The normalised embeddings of `count` chips stored one after another in bgr: one model run.
+    private float[][] Run(ReadOnlySpan<byte> bgr, int count)
     {
-        var plane = Spec.ChipSize * Spec.ChipSize;
+        var rows = RunUncounted(bgr, count);
+        Runs++;
+        return rows;
+    }
+
+    private float[][] RunUncounted(ReadOnlySpan<byte> bgr, int count)
+    {
+        var size = Spec.ChipSize;
+        var plane = size * size;
         var offset = Spec.Offset;
         var scale = Spec.Scale;
         // Source channel for input channel c: BGR as stored, or reversed for RGB.
         int first = Spec.Rgb ? 2 : 0, step = Spec.Rgb ? -1 : 1;
-        for (int i = 0, p = 0; i < plane; i++, p += 3)
+        for (var n = 0; n < count; n++)
         {
-            for (var c = 0; c < 3; c++)
+            var source = bgr.Slice(n * 3 * plane, 3 * plane);
+            var target = input.AsSpan(n * 3 * plane, 3 * plane);
+            for (int i = 0, p = 0; i < plane; i++, p += 3)
             {
-                var value = (bgr[p + first + (step * c)] - offset) * scale;
-                input[Spec.ChannelsLast ? p + c : (c * plane) + i] = value;
+                for (var c = 0; c < 3; c++)
+                {
+                    var pixel = (source[p + first + (step * c)] - offset) * scale;
+                    target[Spec.ChannelsLast ? p + c : (c * plane) + i] = pixel;
+                }
             }
         }
 
-        using var outputs = session.Run(runOptions, inputNames, [inputValue], outputNames);
-        Runs++;
+        using var value = OrtValue.CreateTensorValueFromMemory(
+            OrtMemoryInfo.DefaultInstance, input.AsMemory(0, count * 3 * plane), Spec.ChannelsLast ? [count, size, size, 3] : [count, 3, size, size]);
+        using var outputs = session.Run(runOptions, inputNames, [value], outputNames);
         var raw = outputs[0].GetTensorDataAsSpan<float>();
-        if (raw.Length != Spec.Dimensions)
+        if (raw.Length != count * Spec.Dimensions)
         {
-            throw new InvalidDataException($"{Spec.Name} gave {raw.Length} values, expected {Spec.Dimensions}.");
+            throw new InvalidDataException($"{Spec.Name} gave {raw.Length} values for {count} chips, expected {count * Spec.Dimensions}.");
         }
 
-        var embedding = raw.ToArray();
-        Normalise(embedding);
-        return embedding;
+        var rows = new float[count][];
+        for (var n = 0; n < count; n++)
+        {
+            rows[n] = raw.Slice(n * Spec.Dimensions, Spec.Dimensions).ToArray();
+            Normalise(rows[n]);
+        }
+
+        return rows;
+    }
+
+    // Whether the session's batch of two gives what each chip gives alone (two fixed pseudo-random chips).
+    private bool BatchesAlike()
+    {
+        var chipBytes = 3 * Spec.ChipSize * Spec.ChipSize;
+        var probe = new byte[2 * chipBytes];
+        new Random(20261203).NextBytes(probe);
+        try
+        {
+            var together = RunUncounted(probe, 2);
+            for (var n = 0; n < 2; n++)
+            {
+                var alone = RunUncounted(probe.AsSpan(n * chipBytes, chipBytes), 1)[0];
+                for (var d = 0; d < alone.Length; d++)
+                {
+                    if (Math.Abs(alone[d] - together[n][d]) > ProbeTolerance)
+                    {
+                        return false;
+                    }
+                }
+            }
+
+            return true;
+        }
+        catch (OnnxRuntimeException)
+        {
+            return false;
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
     }
 }

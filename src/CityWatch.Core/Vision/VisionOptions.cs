@@ -56,6 +56,19 @@ public sealed record VisionOptions
     /// <summary>ONNX Runtime intra-op threads per model; one was faster and steadier than two on a 2-core host.</summary>
     public int IntraOpThreads { get; init; } = 1;
 
+    /// <summary>
+    /// Sessions per model: up to this many threads detect and embed at once, each on its own ONNX Runtime
+    /// session (made when first needed); more threads wait for a free one. 1 is the old single locked
+    /// session per model. Default: the machine's core count. Measured in docs/performance.md ("Analysis on every core").
+    /// </summary>
+    public int AnalysisThreads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Most aligned faces embedded in one model run by <see cref="FacePipeline.EmbedBatch"/> (where the
+    /// embedder's graph takes a batch; otherwise they are embedded one at a time).
+    /// </summary>
+    public int EmbedBatchSize { get; init; } = 8;
+
     /// <summary>Throws <see cref="InvalidRequestException"/> naming the first bad setting.</summary>
     public void Validate()
     {
@@ -97,6 +110,16 @@ public sealed record VisionOptions
         if (IntraOpThreads is < 1 or > 64)
         {
             throw new InvalidRequestException($"Vision:IntraOpThreads must be 1..64, not {IntraOpThreads}.");
+        }
+
+        if (AnalysisThreads is < 1 or > 256)
+        {
+            throw new InvalidRequestException($"Vision:AnalysisThreads must be 1..256, not {AnalysisThreads}.");
+        }
+
+        if (EmbedBatchSize is < 1 or > 64)
+        {
+            throw new InvalidRequestException($"Vision:EmbedBatchSize must be 1..64, not {EmbedBatchSize}.");
         }
     }
 

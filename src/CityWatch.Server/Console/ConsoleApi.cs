@@ -187,7 +187,7 @@ internal static class ConsoleApi
         var caller = http.Caller();
         return new ConsoleViewer(
             http.User.Name(), caller.Roles.Select(r => r.Role.ToString()).Distinct().ToList(), SeesAlerts(caller), WatchlistApi.Viewers.Any(caller.Has), tokens.FormFieldName, tokens.RequestToken!,
-            ConsoleCasesApi.Readers.Any(caller.Has), caller.Has(Role.Investigator));
+            ConsoleCasesApi.Readers.Any(caller.Has));
     }
 
     /// <summary>Whether the caller's roles admit the alert pages (as they admit <c>GET /api/alerts</c>).</summary>

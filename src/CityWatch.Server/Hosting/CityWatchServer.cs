@@ -107,7 +107,6 @@ public static class CityWatchServer
         app.MapConsoleAudit();
         app.MapConsoleSettings();
         app.MapConsoleCases();
-        app.MapConsoleJobs();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -65,9 +65,12 @@ public sealed record VisionOptions
 
     /// <summary>
     /// Most aligned faces embedded in one model run by <see cref="FacePipeline.EmbedBatch"/> (where the
-    /// embedder's graph takes a batch; otherwise they are embedded one at a time).
+    /// embedder's graph takes a batch; otherwise they are embedded one at a time). Default 1: the shipped graph
+    /// as it is. The live frame path embeds one face at a time and does not call EmbedBatch, and above 1 every
+    /// embedder session reads the model again, rewrites it to a free batch dimension and probes it, which only
+    /// pays off for a caller that batches (the analysis bench sets it).
     /// </summary>
-    public int EmbedBatchSize { get; init; } = 8;
+    public int EmbedBatchSize { get; init; } = 1;
 
     /// <summary>Throws <see cref="InvalidRequestException"/> naming the first bad setting.</summary>
     public void Validate()

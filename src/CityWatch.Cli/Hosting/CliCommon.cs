@@ -50,11 +50,14 @@ internal static class CliCommon
     /// refused inside <paramref name="dataDirectory"/>. The environment secret is removed from this process's
     /// environment once read, so that no child process (ffmpeg) inherits it.
     /// </summary>
-    public static KeyEncryptionKey Kek(ParseResult result, string dataDirectory)
+    public static KeyEncryptionKey Kek(ParseResult result, string dataDirectory) =>
+        Kek(result.GetValue(KekFile), result.GetValue(KekShares), dataDirectory);
+
+    public static KeyEncryptionKey Kek(string? kekFile, string[]? shareFolders, string dataDirectory)
     {
         var secret = Environment.GetEnvironmentVariable(KeyEncryptionKey.EnvironmentVariable);
         Environment.SetEnvironmentVariable(KeyEncryptionKey.EnvironmentVariable, null);
-        return KeyEncryptionKey.Resolve(result.GetValue(KekFile), result.GetValue(KekShares), secret, dataDirectory, Console.In);
+        return KeyEncryptionKey.Resolve(kekFile, shareFolders, secret, dataDirectory, Console.In);
     }
 
     /// <summary>Runs a command body; any failure becomes one line on stderr and exit code 1.</summary>

@@ -21,30 +21,31 @@ internal static class ServeCommand
         var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222): this server takes its workers' audit events into its log, and with --worker holds camera leases there (default: ScaleOut:Nats, else none)" };
         var worker = new Option<string?>("--worker") { Description = "This process's name as one of several workers: cameras run here only while it holds their lease in NATS (needs --nats; default: ScaleOut:Worker, else none)" };
         var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
-            var data = Path.GetFullPath(result.GetValue(CliCommon.Data)!);
+            var settings = new ServeSettings(result, ServeSettings.Load());
+            var data = Path.GetFullPath(settings.Value(CliCommon.Data));
             var options = new ServerOptions
             {
-                Urls = result.GetValue(urls)!,
-                Demo = result.GetValue(demo),
-                WitnessKeys = result.GetValue(witnessKeys) ?? [],
-                WitnessStates = [.. (result.GetValue(witnessStates) ?? []).Select(Path.GetFullPath)],
+                Urls = settings.Value(urls),
+                Demo = settings.Value(demo),
+                WitnessKeys = settings.Values(witnessKeys),
+                WitnessStates = [.. settings.Values(witnessStates).Select(Path.GetFullPath)],
                 DataDirectory = data,
-                Kek = CliCommon.Kek(result, data),
-                ModelsDirectory = Path.GetFullPath(result.GetValue(CliCommon.Models)!),
-                AssetsDirectory = Path.GetFullPath(result.GetValue(assets)!),
-                MaxUploadBytes = result.GetValue(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException("--max-upload-mib must be positive"),
+                Kek = CliCommon.Kek(settings.Value(CliCommon.KekFile), settings.Values(CliCommon.KekShares), data),
+                ModelsDirectory = Path.GetFullPath(settings.Value(CliCommon.Models)),
+                AssetsDirectory = Path.GetFullPath(settings.Value(assets)),
+                MaxUploadBytes = settings.Value(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException($"--max-upload-mib ({ServeSettings.Key(maxUpload)}) must be positive"),
                 // Checked, with the configuration's ScaleOut values, by ScaleOutOptions.From as the server is built.
                 NatsUrl = result.GetValue(nats),
                 Worker = result.GetValue(worker),
                 LeaseTtl = result.GetValue(leaseTtl) is { } seconds
                     ? (double.IsFinite(seconds) && seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--lease-ttl-s must be a positive number of seconds, not {seconds}"))
                     : null,
-                RecordingsDirectory = result.GetValue(recordings) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
-                Oidc = result.GetValue(oidcAuthority) is { Length: > 0 } authority
-                    ? new OidcOptions(authority, result.GetValue(oidcClient)!, Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))
+                RecordingsDirectory = settings.Value(recordings) is { Length: > 0 } folder ? Path.GetFullPath(folder) : null,
+                Oidc = settings.Value(oidcAuthority) is { Length: > 0 } authority
+                    ? new OidcOptions(authority, settings.Value(oidcClient), Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))
                     : null,
             };
             await using var app = CityWatchServer.Build(options);

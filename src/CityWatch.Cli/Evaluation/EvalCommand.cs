@@ -36,10 +36,12 @@ internal static class EvalCommand
         var degrade = DegradeOption();
         var flip = new Option<bool>("--flip-tta") { Description = "Flip test-time augmentation: embed the mirrored aligned face too and average the two (twice the embedder runs)", DefaultValueFactory = _ => new VisionOptions().FlipAugmentation };
         var refine = RefineOption();
+        var fuse = new Option<string?>("--fuse-with") { Description = "Score fusion: embed every face with this second embedder too and score the mean of the two z-normalised cosines (twice the embedder work)" };
+        fuse.AcceptOnlyFromAmong([.. VisionOptions.Embedders]);
         var calibrate = new Option<bool>("--calibrate") { Description = "Propose the threshold at --target-far (or, where the set is too small, at the EER) as the embedder's operating threshold to --server, signed in with --token; a second person approves it" };
         var command = new Command("verify", "Genuine/impostor pair accuracy: AUC, EER, TAR at FAR, thresholds; ROC, DET and score charts")
         {
-            set, json, output, detector, embedder, CliCommon.Models, targetFar, degrade, flip, refine, calibrate, CliCommon.Server, CliCommon.Token,
+            set, json, output, detector, embedder, CliCommon.Models, targetFar, degrade, flip, refine, fuse, calibrate, CliCommon.Server, CliCommon.Token,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -47,6 +49,11 @@ internal static class EvalCommand
             if (far is <= 0 or >= 1)
             {
                 throw new InvalidRequestException($"--target-far must be between 0 and 1, not {far.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            if (result.GetValue(calibrate) && result.GetValue(fuse) is not null)
+            {
+                throw new InvalidRequestException("--calibrate with --fuse-with: a fused score has no operating-threshold setting; calibrate each embedder on its own");
             }
 
             if (result.GetValue(calibrate) && string.IsNullOrWhiteSpace(result.GetValue(CliCommon.Token)))
@@ -63,6 +70,7 @@ internal static class EvalCommand
                 Embedder = result.GetValue(embedder)!,
                 FlipAugmentation = result.GetValue(flip),
                 SmallFaceRefine = result.GetValue(refine),
+                FuseWith = result.GetValue(fuse),
             };
             using var city = await EvaluationCity.OpenAsync(TimeProvider.System, cancellationToken);
             using var pipeline = new FacePipeline(options, TimeProvider.System);
@@ -190,7 +198,7 @@ internal static class EvalCommand
             thresholds[Number(far)] = f.ThresholdAtFar[far];
         }
 
-        var operating = OperatingDefault(report.Embedder);
+        var operating = OperatingDefault(report);
         var byEyes = new JsonArray();
         foreach (var b in report.ByInterEye(operating))
         {
@@ -222,6 +230,8 @@ internal static class EvalCommand
             ["degrade"] = report.Degradation?.Spec,
             ["degradation"] = report.Degradation?.Description,
             ["flip_tta"] = report.FlipAugmentation,
+            ["fuse_with"] = report.Fusion?.Secondary.Embedder,
+            ["fusion_weights"] = report.Fusion is { } fusion ? new JsonObject { [fusion.Primary.Embedder] = fusion.PrimaryWeight, [fusion.Secondary.Embedder] = fusion.SecondaryWeight } : null,
             ["small_face_refine"] = report.SmallFaceRefine,
             ["images"] = report.Images,
             ["pairs"] = f.Genuine + f.Impostor,
@@ -239,6 +249,8 @@ internal static class EvalCommand
             ["target_far"] = targetFar,
             ["genuine_min"] = report.GenuineScores.Min(),
             ["impostor_max"] = report.ImpostorScores.Max(),
+            ["impostor_mean"] = report.ImpostorSpread().Mean,
+            ["impostor_sd"] = report.ImpostorSpread().StandardDeviation,
             ["calibrated_threshold"] = calibrated,
             ["calibrated_far"] = calibrated is { } c ? report.FarAt(c) : null,
             ["inter_eye_threshold"] = operating,
@@ -287,6 +299,11 @@ internal static class EvalCommand
             Console.WriteLine($"  each image {degradation.Description} (--degrade {degradation.Spec})");
         }
 
+        if (report.Fusion is { } fusion)
+        {
+            Console.WriteLine(Text($"  score fusion: {fusion.PrimaryWeight:0.000} x {fusion.Primary.Embedder} + {fusion.SecondaryWeight:0.000} x {fusion.Secondary.Embedder} cosine (the mean of their z-normalised scores)"));
+        }
+
         Console.WriteLine($"  no usable face: {report.NoFace.Count} image(s); {report.PairsSkipped} pair(s) skipped because of them");
         foreach (var file in report.NoFace)
         {
@@ -304,7 +321,7 @@ internal static class EvalCommand
                 : $"  FAR {Number(far)}{label}: set too small ({f.Impostor} impostor pairs; needs at least {Math.Ceiling(1 / far).ToString(CultureInfo.InvariantCulture)})");
         }
 
-        var operating = OperatingDefault(report.Embedder);
+        var operating = OperatingDefault(report);
         Console.WriteLine(Text($"  by the smaller inter-eye distance of each pair, at the default operating threshold {operating:0.000}:"));
         foreach (var b in report.ByInterEye(operating).Where(b => b.Genuine + b.Impostor > 0))
         {
@@ -392,7 +409,12 @@ internal static class EvalCommand
 
     private static string RefineWords(float refine) => refine > 0 ? $", small-face refinement below {Number(refine)} px" : "";
 
-    // The threshold a server uses for the embedder until a city calibrates: the card's plus the margin.
+    // The threshold a server uses for the embedder until a city calibrates: the card's plus the margin. For a
+    // fused score (no card of its own) the same fusion of the two embedders' thresholds.
+    private static float OperatingDefault(VerificationReport report) => report.Fusion is { } fusion
+        ? fusion.Score(OperatingDefault(fusion.Primary.Embedder), OperatingDefault(fusion.Secondary.Embedder))
+        : OperatingDefault(report.Embedder);
+
     private static float OperatingDefault(string embedder) =>
         (ModelCards.Get(embedder).CalibratedThreshold ?? 0) + SettingsStore.DefaultMargin;
 

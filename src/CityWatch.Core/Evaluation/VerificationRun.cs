@@ -12,6 +12,7 @@ public sealed record VerificationReport(
     string Embedder,
     Degradation? Degradation,
     bool FlipAugmentation,
+    ScoreFusion? Fusion,
     float SmallFaceRefine,
     int Images,
     IReadOnlyList<string> NoFace,
@@ -28,6 +29,13 @@ public sealed record VerificationReport(
 
     /// <summary>The share of impostor pairs scoring at or above <paramref name="threshold"/>: the false match rate measured there.</summary>
     public double FarAt(float threshold) => (double)ImpostorScores.Count(s => s >= threshold) / ImpostorScores.Count;
+
+    /// <summary>Mean and standard deviation of the impostor scores (the statistics <see cref="ScoreFusion"/> normalises by).</summary>
+    public (double Mean, double StandardDeviation) ImpostorSpread()
+    {
+        var mean = ImpostorScores.Average(s => (double)s);
+        return (mean, Math.Sqrt(ImpostorScores.Average(s => (s - mean) * (s - mean))));
+    }
 }
 
 /// <summary>The outcome of running the detector over a labelled detection set.</summary>
@@ -96,7 +104,7 @@ public static class EvaluationRun
         }
 
         var figures = VerificationMetrics.Compute(genuine, impostor, fars);
-        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, degradation, pipeline.Options.FlipAugmentation, pipeline.Options.SmallFaceRefine, set.Images.Count, noFace, skipped, genuine, impostor, genuineEyes, impostorEyes, figures);
+        return new VerificationReport(set.Source, set.Form, pipeline.DetectorName, pipeline.EmbedderName, degradation, pipeline.Options.FlipAugmentation, pipeline.Fusion, pipeline.Options.SmallFaceRefine, set.Images.Count, noFace, skipped, genuine, impostor, genuineEyes, impostorEyes, figures);
     }
 
     /// <summary>

@@ -12,13 +12,16 @@ public sealed record EmbeddedFace(DetectedFace Face, float[] Embedding);
 /// <see cref="ProcessingGrant"/> and checks it is still valid before any model runs: no grant, no
 /// processing. Built from verified models (<see cref="ModelStore.Verified"/>). Thread-safe: each model has
 /// a pool of up to <see cref="VisionOptions.AnalysisThreads"/> ONNX Runtime sessions, each used by one
-/// thread at a time, so one instance serves every analysis thread (no lock across them).
+/// thread at a time, so one instance serves every analysis thread (no lock across them). With
+/// <see cref="VisionOptions.FuseWith"/> a second embedder embeds every face too and the embedding is their
+/// <see cref="ScoreFusion"/>.
 /// </summary>
 public sealed class FacePipeline : IDisposable
 {
     private readonly TimeProvider time;
     private readonly SessionPool<IFaceDetector> detectors;
     private readonly SessionPool<AlignedEmbedder> embedders;
+    private readonly SessionPool<AlignedEmbedder>? second;
 
     public FacePipeline(VisionOptions options, TimeProvider time)
     {
@@ -29,26 +32,26 @@ public sealed class FacePipeline : IDisposable
         this.time = time;
         var detectorPath = ModelStore.Verified(options.ModelDirectory, DetectorModel(options.Detector));
         var embedderPath = ModelStore.Verified(options.ModelDirectory, EmbedderModel(options.Embedder));
+        var secondPath = options.FuseWith is { } fuseWith ? ModelStore.Verified(options.ModelDirectory, EmbedderModel(fuseWith)) : null;
+        Fusion = options.FuseWith is { } other ? new ScoreFusion(options.Embedder, other) : null;
         IFaceDetector NewDetector() => options.Detector switch
         {
             UltraFaceDetector.ModelName => new UltraFaceDetector(detectorPath, options),
             _ => new YuNetDetector(detectorPath, options),
         };
-        AlignedEmbedder NewEmbedder() => options.Embedder switch
-        {
-            FaceResEmbedder.ModelName => new FaceResEmbedder(embedderPath, options),
-            MobileFaceEmbedder.ModelName => new MobileFaceEmbedder(embedderPath, options),
-            _ => new FrFeatureEmbedder(embedderPath, options),
-        };
+        AlignedEmbedder NewEmbedder() => Embedder(options.Embedder, embedderPath, options);
+        AlignedEmbedder NewSecond() => Embedder(options.FuseWith!, secondPath!, options);
 
         // One of each now, so a bad model fails here; more are made as more threads come at once.
         detectors = new SessionPool<IFaceDetector>(NewDetector(), NewDetector, options.AnalysisThreads);
         try
         {
             embedders = new SessionPool<AlignedEmbedder>(NewEmbedder(), NewEmbedder, options.AnalysisThreads);
+            second = Fusion is null ? null : new SessionPool<AlignedEmbedder>(NewSecond(), NewSecond, options.AnalysisThreads);
         }
         catch
         {
+            embedders?.Dispose();
             detectors.Dispose();
             throw;
         }
@@ -56,14 +59,17 @@ public sealed class FacePipeline : IDisposable
 
     public VisionOptions Options { get; }
 
-    /// <summary>Length of every embedding this pipeline makes (it depends on the embedder).</summary>
-    public int EmbeddingDimensions => embedders.First.Dimensions;
+    /// <summary>Length of every embedding this pipeline makes (it depends on the embedder, and with fusion is the sum of both).</summary>
+    public int EmbeddingDimensions => embedders.First.Dimensions + (second?.First.Dimensions ?? 0);
+
+    /// <summary>The score fusion in force (<see cref="VisionOptions.FuseWith"/>), or null.</summary>
+    public ScoreFusion? Fusion { get; }
 
     /// <summary>The configured detector's name.</summary>
     public string DetectorName => detectors.First.Name;
 
-    /// <summary>The configured embedder's name; embeddings of different embedders cannot be compared.</summary>
-    public string EmbedderName => embedders.First.Name;
+    /// <summary>The configured embedder's name ("fr_feature+faceres" with fusion); embeddings of different embedders cannot be compared.</summary>
+    public string EmbedderName => Fusion?.Name ?? embedders.First.Name;
 
     /// <summary>Sessions per model: the most threads that detect (or embed) at once (<see cref="VisionOptions.AnalysisThreads"/>).</summary>
     public int AnalysisThreads => detectors.Capacity;
@@ -94,8 +100,8 @@ public sealed class FacePipeline : IDisposable
     /// <summary>Detector runs so far (for metrics, and for tests that check nothing ran).</summary>
     public long DetectorRuns => detectors.Sum(d => d.Runs);
 
-    /// <summary>Embedder runs so far.</summary>
-    public long EmbedderRuns => embedders.Sum(e => e.Runs);
+    /// <summary>Embedder runs so far (of both embedders with fusion).</summary>
+    public long EmbedderRuns => embedders.Sum(e => e.Runs) + (second?.Sum(e => e.Runs) ?? 0);
 
     /// <summary>Faces in <paramref name="image"/>, best first, in its pixel coordinates.</summary>
     /// <exception cref="GrantExpiredException">The grant is not valid now; nothing ran.</exception>
@@ -111,12 +117,23 @@ public sealed class FacePipeline : IDisposable
     public float[] Embed(ProcessingGrant grant, BgrImage image, DetectedFace face)
     {
         Ensure(grant);
-        using var lease = embedders.Rent();
-        return lease.Value.Embed(image, face);
+        float[] embedding;
+        using (var lease = embedders.Rent())
+        {
+            embedding = lease.Value.Embed(image, face);
+        }
+
+        if (second is null)
+        {
+            return embedding;
+        }
+
+        using var other = second.Rent();
+        return Fusion!.Fuse(embedding, other.Value.Embed(image, face));
     }
 
     /// <summary>Most aligned faces one embedder run takes in <see cref="EmbedBatch"/>: <see cref="VisionOptions.EmbedBatchSize"/> where the embedder's graph takes a batch, else 1.</summary>
-    public int EmbedBatchLimit => embedders.First.BatchLimit;
+    public int EmbedBatchLimit => Math.Min(embedders.First.BatchLimit, second?.First.BatchLimit ?? int.MaxValue);
 
     /// <summary>
     /// The embeddings of several faces (from one frame or many), in order, in as few model runs as
@@ -132,8 +149,20 @@ public sealed class FacePipeline : IDisposable
             return [];
         }
 
-        using var lease = embedders.Rent();
-        return lease.Value.EmbedBatch(faces);
+        float[][] embeddings;
+        using (var lease = embedders.Rent())
+        {
+            embeddings = lease.Value.EmbedBatch(faces);
+        }
+
+        if (second is null)
+        {
+            return embeddings;
+        }
+
+        using var other = second.Rent();
+        var others = other.Value.EmbedBatch(faces);
+        return embeddings.Select((e, i) => Fusion!.Fuse(e, others[i])).ToList();
     }
 
     /// <summary>
@@ -162,7 +191,15 @@ public sealed class FacePipeline : IDisposable
     {
         detectors.Dispose();
         embedders.Dispose();
+        second?.Dispose();
     }
+
+    private static AlignedEmbedder Embedder(string name, string path, VisionOptions options) => name switch
+    {
+        FaceResEmbedder.ModelName => new FaceResEmbedder(path, options),
+        MobileFaceEmbedder.ModelName => new MobileFaceEmbedder(path, options),
+        _ => new FrFeatureEmbedder(path, options),
+    };
 
     private void Ensure(ProcessingGrant grant)
     {

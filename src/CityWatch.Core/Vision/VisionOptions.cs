@@ -30,6 +30,15 @@ public sealed record VisionOptions
     /// </summary>
     public bool FlipAugmentation { get; init; }
 
+    /// <summary>
+    /// Score fusion (<see cref="ScoreFusion"/>): a second embedder ("faceres", "fr_feature" or "mobileface", not
+    /// <see cref="Embedder"/>) that embeds every face too; the embedding is the two laid end to end, weighted so
+    /// that its cosine is the mean of the two z-normalised scores. Null (the default): off. Twice the embedder
+    /// work per face, and templates of another name ("fr_feature+faceres") that compare with nothing else.
+    /// Measured in docs/evaluation.md ("Score fusion").
+    /// </summary>
+    public string? FuseWith { get; init; }
+
     /// <summary>The verified model folder (filled by <c>citywatch models fetch</c>).</summary>
     public string ModelDirectory { get; init; } = "models";
 
@@ -88,6 +97,11 @@ public sealed record VisionOptions
         if (!Embedders.Contains(Embedder, StringComparer.Ordinal))
         {
             throw new InvalidRequestException($"Vision:Embedder must be one of {string.Join(", ", Embedders)}, not '{Embedder}'.");
+        }
+
+        if (FuseWith is not null && (!Embedders.Contains(FuseWith, StringComparer.Ordinal) || FuseWith == Embedder))
+        {
+            throw new InvalidRequestException($"Vision:FuseWith must be one of {string.Join(", ", Embedders.Where(e => e != Embedder))} (an embedder other than Vision:Embedder), not '{FuseWith}'.");
         }
 
         if (DetectionSize is < 32 or > 4096)

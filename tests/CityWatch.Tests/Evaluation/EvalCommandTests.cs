@@ -52,6 +52,23 @@ public sealed class EvalCommandTests
     }
 
     [Fact]
+    public async Task Verify_with_fuse_with_scores_the_fused_embedder_and_names_it_and_its_weights()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "eval", "verify", "--set", TestPaths.Faces("ageitgey", "identities.csv"), "--models", TestPaths.Models, "--json", "--fuse-with", "faceres");
+
+        Assert.True(exit == 0, string.Join("\n", errors));
+        var root = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("fr_feature+faceres", root.GetProperty("embedder").GetString());
+        Assert.Equal("faceres", root.GetProperty("fuse_with").GetString());
+        var weights = root.GetProperty("fusion_weights");
+        Assert.Equal(1.0, weights.GetProperty("fr_feature").GetDouble() + weights.GetProperty("faceres").GetDouble(), 5);
+        Assert.Equal(105, root.GetProperty("pairs").GetInt32());
+        Assert.InRange(root.GetProperty("auc").GetDouble(), 0.99, 1.0);
+        Assert.True(root.GetProperty("impostor_sd").GetDouble() > 0);
+    }
+
+    [Fact]
     public async Task Calibrate_proposes_the_threshold_through_the_server_as_the_signed_in_person_and_it_applies_only_once_a_second_person_approves()
     {
         await using var server = await RunningServer.StartAsync();
@@ -138,6 +155,8 @@ public sealed class EvalCommandTests
     [InlineData("verify", "--set", "@ageitgey", "--calibrate")]
     [InlineData("verify", "--set", "@ageitgey", "--target-far", "2")]
     [InlineData("detect", "--set", "@ageitgey")]
+    [InlineData("verify", "--set", "@ageitgey", "--fuse-with", "fr_feature")]
+    [InlineData("verify", "--set", "@ageitgey", "--fuse-with", "faceres", "--calibrate", "--token", "t")]
     public async Task Bad_input_gives_one_error_line_and_a_non_zero_exit(params string[] arguments)
     {
         var resolved = arguments.Select(a => a == "@ageitgey" ? TestPaths.Faces("ageitgey", "identities.csv") : a).ToArray();

@@ -66,7 +66,7 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(3, Matching.WatchlistSchema.Photo, Matching.WatchlistSchema.PhotoPostgres),
         ]),
         new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql, Alerts.AlertSchema.Postgres), SchemaMigration.Sql(2, Alerts.AlertSchema.CapturedAt, Alerts.AlertSchema.CapturedAt),
-            SchemaMigration.Sql(3, Alerts.AlertSchema.FusedFrames, Alerts.AlertSchema.FusedFrames)]),
+            SchemaMigration.Sql(3, Alerts.AlertSchema.FusedFrames, Alerts.AlertSchema.FusedFrames), SchemaMigration.Sql(4, Alerts.AlertSchema.SourceKey, Alerts.AlertSchema.SourceKey)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),
         new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql, Audit.AuditSchema.Postgres)]),

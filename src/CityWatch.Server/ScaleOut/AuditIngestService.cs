@@ -62,7 +62,7 @@ internal static class ScaleOutServices
 {
     /// <summary>
     /// With a NATS URL, the audit ingest from workers; in the server role, the responders to its workers' requests
-    /// (<see cref="WorkerResponderService"/>) and the crop-sealing key; with a worker name too, this process's
+    /// (<see cref="WorkerResponderService"/>), the candidate ingest (<see cref="CandidateIngestService"/>) and the crop-sealing key; with a worker name too, this process's
     /// <see cref="CameraLeaseKeeper"/> (on its own NATS connection), which <see cref="Recognition.CameraMonitor"/>
     /// then runs its cameras under. Nothing otherwise.
     /// </summary>
@@ -82,6 +82,15 @@ internal static class ScaleOutServices
             {
                 services.AddSingleton(sp => new CropSealing(sp.GetRequiredService<CityWatchDatabase>()));
                 services.AddHostedService(sp => new WorkerResponderService(sp, options, sp.GetRequiredService<ILogger<WorkerRequests>>()));
+                services.AddHostedService(sp => new CandidateIngestService(
+                    url,
+                    sp.GetRequiredService<CityWatchDatabase>(),
+                    sp.GetRequiredService<CityWatch.Alerts.AlertStore>(),
+                    sp.GetRequiredService<CropSealing>(),
+                    sp.GetRequiredService<CityWatch.Policy.PolicyEngine>(),
+                    sp.GetRequiredService<AuditTrail>(),
+                    sp.GetRequiredService<TimeProvider>(),
+                    sp.GetRequiredService<ILogger<CandidateIngest>>()));
             }
 
             if (options.Worker is { } worker)

@@ -21,7 +21,8 @@ internal static class ServeCommand
         var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222): this server takes its workers' audit events into its log, and with --worker holds camera leases there (default: ScaleOut:Nats, else none)" };
         var worker = new Option<string?>("--worker") { Description = "This process's name as one of several workers: cameras run here only while it holds their lease in NATS (needs --nats; default: ScaleOut:Worker, else none)" };
         var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var role = new Option<string?>("--role") { Description = "all (one process: API, policy, ingest, recognition), server (answers its workers over NATS and runs no cameras; needs --nats) or worker (default: ScaleOut:Role, else all)" };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var settings = new ServeSettings(result, ServeSettings.Load());
@@ -38,6 +39,7 @@ internal static class ServeCommand
                 AssetsDirectory = Path.GetFullPath(settings.Value(assets)),
                 MaxUploadBytes = settings.Value(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException($"--max-upload-mib ({ServeSettings.Key(maxUpload)}) must be positive"),
                 // Checked, with the configuration's ScaleOut values, by ScaleOutOptions.From as the server is built.
+                Role = result.GetValue(role),
                 NatsUrl = result.GetValue(nats),
                 Worker = result.GetValue(worker),
                 LeaseTtl = result.GetValue(leaseTtl) is { } seconds

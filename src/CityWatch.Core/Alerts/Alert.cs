@@ -87,6 +87,9 @@ public sealed record NewAlert(
 
     /// <summary>How many faces the track's fused template that gave <see cref="Score"/> held (null: not from a track template).</summary>
     public int? FusedFrames { get; init; }
+
+    /// <summary>The worker's own id for the alert when a worker raised it (the server role's candidate ingest); null in process.</summary>
+    public string? SourceKey { get; init; }
 }
 
 /// <summary>A better face for an existing alert: its score, box and crop replace the alert's together.</summary>

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Data;
 using Dapper;
@@ -59,12 +60,24 @@ public sealed class AlertStatistics(CityWatchDatabase database)
         }
 
         using var connection = database.Open();
+        AddFaces(connection, null, at, cameraId, legalBasisId, faces);
+    }
+
+    /// <summary>Adds analysed faces as <see cref="AddFaces(DateTimeOffset, long?, long, long)"/> does, in the caller's transaction.</summary>
+    internal static void AddFaces(DbConnection connection, DbTransaction? transaction, DateTimeOffset at, long? cameraId, long legalBasisId, long faces)
+    {
+        if (faces <= 0)
+        {
+            return;
+        }
+
         connection.Execute(
             """
             INSERT INTO alert_statistics (day, camera_id, legal_basis_id, faces) VALUES (@day, @camera, @basis, @faces)
             ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET faces = faces + excluded.faces
             """,
-            new { day = Day(DateOnly.FromDateTime(at.UtcDateTime)), camera = cameraId ?? 0, basis = legalBasisId, faces });
+            new { day = Day(DateOnly.FromDateTime(at.UtcDateTime)), camera = cameraId ?? 0, basis = legalBasisId, faces },
+            transaction);
     }
 
     /// <summary>Adds one to <paramref name="counter"/> for the alert raised at <paramref name="raisedAt"/>, in the caller's transaction.</summary>

@@ -68,20 +68,39 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     public (Alert Alert, StagedRecord? Staged) Add(NewAlert alert, AuditTrail? audit, Func<long, AuditRecord>? record)
     {
         ArgumentNullException.ThrowIfNull(alert);
+        long id;
+        StagedRecord? staged;
+        using (var connection = database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            id = AddWithin(connection, transaction, alert);
+            staged = audit is null || record is null ? null : audit.Stage(connection, transaction, record(id));
+            transaction.Commit();
+        }
+
+        NotifyChanged();
+        return (Get(id), staged);
+    }
+
+    /// <summary>
+    /// Stores an alert with its sealed crop (its file placed), counted in the statistics, inside the caller's
+    /// transaction; returns its id. The caller commits, then calls <see cref="NotifyChanged"/>.
+    /// </summary>
+    internal long AddWithin(SqliteConnection connection, SqliteTransaction transaction, NewAlert alert)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
         Directory.CreateDirectory(EvidenceDirectory);
         var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.bin");
         try
         {
-            using var connection = database.Open();
-            using var transaction = connection.BeginTransaction();
             var (keyId, sealedCrop) = Vault.Seal(alert.CropJpeg, connection, transaction, alert.At);
             File.WriteAllBytes(temporary, sealedCrop);
             var id = connection.ExecuteScalar<long>(
                 """
                 INSERT INTO alerts (camera_id, watchlist_id, entry_id, label, legal_basis_id, grant_id, at, score, threshold, box, crop_path, status, track_id, last_seen, frames, quality, top_candidates, crop_key,
-                    source, analysis_job_id, media_from_ms, media_until_ms, captured_at, fused_frames)
+                    source, analysis_job_id, media_from_ms, media_until_ms, captured_at, fused_frames, source_key)
                 VALUES (@CameraId, @WatchlistId, @EntryId, @Label, @LegalBasisId, @grant, @at, @Score, @Threshold, @box, '', @status, @track, @at, @Frames, @Quality, @top, @keyId,
-                    @source, @job, @fromMs, @untilMs, @capturedAt, @FusedFrames) RETURNING id
+                    @source, @job, @fromMs, @untilMs, @capturedAt, @FusedFrames, @SourceKey) RETURNING id
                 """,
                 new
                 {
@@ -107,16 +126,14 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     untilMs = (long?)alert.Retrospective?.Until.TotalMilliseconds,
                     capturedAt = alert.CapturedAt is { } captured ? Timestamps.Format(captured) : null,
                     alert.FusedFrames,
+                    alert.SourceKey,
                 },
                 transaction);
             var cropName = $"alert-{id}.jpg.sealed";
             connection.Execute("UPDATE alerts SET crop_path = @cropName WHERE id = @id", new { cropName, id }, transaction);
             AlertStatistics.Count(connection, transaction, AlertStatistics.Raised, alert.At, alert.CameraId, alert.LegalBasisId);
-            var staged = audit is null || record is null ? null : audit.Stage(connection, transaction, record(id));
             File.Move(temporary, Path.Combine(EvidenceDirectory, cropName), overwrite: true);
-            transaction.Commit();
-            NotifyChanged();
-            return (Get(id), staged);
+            return id;
         }
         finally
         {
@@ -128,14 +145,18 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     public void Touch(long id, DateTimeOffset lastSeen, int frames)
     {
         using var connection = database.Connect();
-        var changed = connection.Execute(
-            $"UPDATE alerts SET {Forward} WHERE id = @id",
-            new { id, seen = Timestamps.Format(lastSeen), frames });
-        if (changed == 0)
+        if (!Touch(connection, null, id, lastSeen, frames))
         {
             throw new NotFoundException($"No alert {id}.");
         }
     }
+
+    /// <summary>Moves last seen and frames of alert <paramref name="id"/> forward in the caller's transaction; false if there is no such alert.</summary>
+    internal static bool Touch(DbConnection connection, DbTransaction? transaction, long id, DateTimeOffset lastSeen, int frames) =>
+        connection.Execute(
+            $"UPDATE alerts SET {Forward} WHERE id = @id",
+            new { id, seen = Timestamps.Format(lastSeen), frames },
+            transaction) > 0;
 
     /// <summary>
     /// Replaces the score, box, quality, candidates and crop of alert <paramref name="id"/> with a better
@@ -145,13 +166,47 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     public Alert Improve(long id, AlertImprovement update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        Directory.CreateDirectory(EvidenceDirectory);
-        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.bin");
         string? placed = null;
         try
         {
             using var connection = database.Open();
             using var transaction = connection.BeginTransaction();
+            if (ImproveWithin(connection, transaction, id, update) is not { } improved)
+            {
+                transaction.Rollback();
+                Touch(id, update.LastSeen, update.Frames);
+                return Get(id);
+            }
+
+            placed = improved.Placed;
+            transaction.Commit();
+            placed = null;
+            NotifyChanged();
+            File.Delete(Path.Combine(EvidenceDirectory, improved.Replaced));
+            return Get(id);
+        }
+        finally
+        {
+            if (placed is not null)
+            {
+                File.Delete(placed); // the row still points at the old crop
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replaces the evidence of alert <paramref name="id"/> as <see cref="Improve"/> does, inside the caller's
+    /// transaction, and returns the new crop's file (already in place: delete it if the transaction does not commit)
+    /// and the replaced crop's file name (delete it once it has). Null, with nothing written, when the evidence is
+    /// frozen (decided or settled); <see cref="NotFoundException"/> when there is no such alert.
+    /// </summary>
+    internal (string Placed, string Replaced)? ImproveWithin(SqliteConnection connection, SqliteTransaction transaction, long id, AlertImprovement update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        Directory.CreateDirectory(EvidenceDirectory);
+        var temporary = Path.Combine(EvidenceDirectory, $".incoming-{Guid.NewGuid():N}.bin");
+        try
+        {
             var current = connection.QuerySingleOrDefault<CropRow>(
                 "SELECT crop_path, crop_version, crop_key, status, (SELECT COUNT(*) FROM alert_decisions d WHERE d.alert_id = a.id) AS decisions FROM alerts a WHERE id = @id",
                 new { id },
@@ -159,9 +214,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                 ?? throw new NotFoundException($"No alert {id}.");
             if (current.Status != Candidate || current.Decisions > 0)
             {
-                transaction.Rollback();
-                Touch(id, update.LastSeen, update.Frames);
-                return Get(id);
+                return null;
             }
 
             var (keyId, sealedCrop) = Vault.Seal(update.CropJpeg, connection, transaction, update.LastSeen);
@@ -191,21 +244,13 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                 },
                 transaction);
             EvidenceVault.Destroy([current.CropKey], connection, transaction);
-            placed = Path.Combine(EvidenceDirectory, cropName);
+            var placed = Path.Combine(EvidenceDirectory, cropName);
             File.Move(temporary, placed, overwrite: true);
-            transaction.Commit();
-            placed = null;
-            NotifyChanged();
-            File.Delete(Path.Combine(EvidenceDirectory, current.CropPath));
-            return Get(id);
+            return (placed, current.CropPath);
         }
         finally
         {
             File.Delete(temporary);
-            if (placed is not null)
-            {
-                File.Delete(placed); // the row still points at the old crop
-            }
         }
     }
 

@@ -55,6 +55,13 @@ public sealed class KeyRing
     /// </summary>
     public const string GrantSigning = "grant-signing";
 
+    /// <summary>
+    /// The server's X25519 crop-sealing key (a 32-byte private key): workers seal candidate crops to its public
+    /// half (<c>ScaleOut.CropSealing</c>). Like the grant-signing key, its public half is stored beside it and its
+    /// creation and unwraps are logged with it.
+    /// </summary>
+    public const string CropSealing = "crop-sealing";
+
     public const string UnwrapAction = "key.unwrap";
     public const string MigrateAction = "key.migrate";
     public const string CreateAction = "key.create";
@@ -188,6 +195,13 @@ public sealed class KeyRing
     /// </summary>
     internal byte[] GrantSigningSeed(string reason) =>
         Obtain(GrantSigning, reason, () => RandomNumberGenerator.GetBytes(SecretSize));
+
+    /// <summary>
+    /// The crop-sealing key's 32-byte X25519 private key: created on first use (that creation recorded with its
+    /// public key), unwrapped once per process (recorded, with its public key) before it is returned.
+    /// </summary>
+    internal byte[] CropSealingSecret(string reason) =>
+        Obtain(CropSealing, reason, () => RandomNumberGenerator.GetBytes(SecretSize));
 
     /// <summary>
     /// A 32-byte key by name (the evidence master key, the template key), unwrapped once per process and
@@ -390,13 +404,19 @@ public sealed class KeyRing
     }
 
     private static string? LoggedPublicKey(string name, byte[] secret) =>
-        name == GrantSigning ? PublicKeyOf(name, secret) : null;
+        name is GrantSigning or CropSealing ? PublicKeyOf(name, secret) : null;
 
     private static string? PublicKeyOf(string name, byte[] secret)
     {
         if (name == GrantSigning)
         {
             return Convert.ToBase64String(GrantSigner.PublicKeyOf(secret));
+        }
+
+        if (name == CropSealing)
+        {
+            using var key = NSec.Cryptography.Key.Import(NSec.Cryptography.KeyAgreementAlgorithm.X25519, secret, NSec.Cryptography.KeyBlobFormat.RawPrivateKey);
+            return Convert.ToBase64String(key.PublicKey.Export(NSec.Cryptography.KeyBlobFormat.RawPublicKey));
         }
 
         if (name != AuditSigning)

@@ -66,7 +66,7 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(3, WatchlistSchema.Photo, WatchlistSchema.PhotoPostgres),
         ]),
         new("alerts", [SchemaMigration.Sql(1, AlertSchema.Sql, AlertSchema.Postgres), SchemaMigration.Sql(2, AlertSchema.CapturedAt, AlertSchema.CapturedAt),
-            SchemaMigration.Sql(3, AlertSchema.FusedFrames, AlertSchema.FusedFrames)]),
+            SchemaMigration.Sql(3, AlertSchema.FusedFrames, AlertSchema.FusedFrames), SchemaMigration.Sql(4, AlertSchema.SourceKey, AlertSchema.SourceKey)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccessSchema.Sql)]),
         new("audit", [SchemaMigration.Sql(1, AuditSchema.Sql, AuditSchema.Postgres)]),

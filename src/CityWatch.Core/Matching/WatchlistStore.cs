@@ -416,6 +416,24 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>
+    /// The templates of <paramref name="watchlistIds"/> read inside the caller's transaction (a gallery released to a
+    /// worker, whose release record is staged in that transaction); the template key's unwrap, if this is its first
+    /// use, is staged there too. Never exposed through the API.
+    /// </summary>
+    internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(DbConnection connection, DbTransaction transaction, IReadOnlyList<long> watchlistIds, string reason)
+    {
+        var rows = connection.Query<EntryRow>(
+            "SELECT * FROM watchlist_entries WHERE watchlist_id IN @watchlistIds ORDER BY watchlist_id, id", new { watchlistIds }, transaction).ToList();
+        if (rows.Count == 0)
+        {
+            return [];
+        }
+
+        var key = database.Keys.SecretWithin(KeyRing.Template, reason, connection, transaction);
+        return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
+    }
+
+    /// <summary>
     /// Seals the templates an older data folder stored as plain floats (recognised by their hash matching
     /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many.
     /// Run at start, so no plain template stays on disk.

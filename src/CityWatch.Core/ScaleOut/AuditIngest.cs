@@ -2,7 +2,6 @@ using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
 using Dapper;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
@@ -73,6 +72,8 @@ public sealed partial class AuditIngest
     public const string StaleEventAction = "scaleout.stale_event";
 
     private const string MsgIdHeader = "Nats-Msg-Id";
+
+    private const string Name = "Audit ingest";
 
     private readonly INatsJSConsumer _consumer;
     private readonly CityWatchDatabase _database;
@@ -149,90 +150,19 @@ public sealed partial class AuditIngest
     /// waiting up to <see cref="AuditIngestOptions.FetchWait"/>. A failed pull (nats-server down or restarting)
     /// is logged and retried after <see cref="AuditIngestOptions.RetryDelay"/>; it never ends the loop.
     /// </summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
-            {
-                var opts = new NatsJSFetchOpts { MaxMsgs = _options.BatchSize, Expires = _options.FetchWait };
-                await foreach (var message in _consumer.FetchAsync<byte[]>(opts, cancellationToken: cancellationToken))
-                {
-                    await HandleAsync(message, cancellationToken);
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-#pragma warning disable CA1031 // The loop must outlive any one failed pull: unacked messages are redelivered.
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                LogPullFailed(_logger, e.Message);
-                try
-                {
-                    await Task.Delay(_options.RetryDelay, TimeProvider.System, cancellationToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        PullIngest.RunAsync(_consumer, _options.BatchSize, _options.FetchWait, _options.RetryDelay, HandleAsync, _logger, Name, cancellationToken);
 
     /// <summary>Takes in the messages available now (at most <paramref name="max"/>) without waiting for more; returns how many it handled.</summary>
-    public async Task<int> ProcessAvailableAsync(int max = 256, CancellationToken cancellationToken = default)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        var handled = 0;
-        await foreach (var message in _consumer.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = max }, cancellationToken: cancellationToken))
-        {
-            await HandleAsync(message, cancellationToken);
-            handled++;
-        }
+    public Task<int> ProcessAvailableAsync(int max = 256, CancellationToken cancellationToken = default) =>
+        PullIngest.ProcessAvailableAsync(_consumer, max, HandleAsync, cancellationToken);
 
-        return handled;
-    }
-
-    // Record, then ack (or terminate). A message the database could not take is left for redelivery after
-    // RetryDelay; a failed ack only means a redelivery, which the event-id table turns into a no-op.
+    // Record, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
     private async Task HandleAsync(INatsJSMsg<byte[]> message, CancellationToken cancellationToken)
     {
-        IngestOutcome outcome;
-        try
-        {
-            outcome = Record(message);
-        }
-        catch (Exception e) when (e is SqliteException or IOException or InvalidOperationException or ObjectDisposedException)
+        if (!await PullIngest.HandleAsync(message, Record, _options.RetryDelay, _logger, Name, cancellationToken))
         {
             Interlocked.Increment(ref _failed);
-            LogRecordFailed(_logger, message.Metadata?.Sequence.Stream ?? 0, e.Message);
-            await TryAsync(() => message.NakAsync(new AckOpts { NakDelay = _options.RetryDelay }, cancellationToken));
-            return;
-        }
-
-        var acked = outcome == IngestOutcome.Malformed
-            ? await TryAsync(() => message.AckTerminateAsync(new AckOpts { DoubleAck = true }, cancellationToken))
-            : await TryAsync(() => message.AckAsync(new AckOpts { DoubleAck = true }, cancellationToken));
-        if (!acked)
-        {
-            Interlocked.Increment(ref _failed);
-        }
-    }
-
-    private async Task<bool> TryAsync(Func<ValueTask> ack)
-    {
-        try
-        {
-            await ack();
-            return true;
-        }
-        catch (Exception e) when (e is NatsException or TimeoutException)
-        {
-            LogAckFailed(_logger, e.Message);
-            return false;
         }
     }
 
@@ -368,15 +298,6 @@ public sealed partial class AuditIngest
         };
         return auditEvent.Record with { Parameters = parameters };
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Audit ingest: pull failed ({Reason}); retrying")]
-    private static partial void LogPullFailed(ILogger logger, string reason);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Audit ingest: message {Sequence} not recorded ({Reason}); it will be redelivered")]
-    private static partial void LogRecordFailed(ILogger logger, ulong sequence, string reason);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Audit ingest: ack failed ({Reason}); the message will be redelivered and found a duplicate")]
-    private static partial void LogAckFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Audit ingest: message {Sequence} on {Subject} terminated as malformed: {Reason}")]
     private static partial void LogMalformed(ILogger logger, long sequence, string subject, string reason);

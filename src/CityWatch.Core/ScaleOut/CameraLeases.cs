@@ -133,6 +133,22 @@ public sealed partial class CameraLeases
         return leased;
     }
 
+    /// <summary>
+    /// Who holds the camera now and at which revision (the bucket's value and its revision), or null when no live
+    /// lease exists. The server checks a worker's request against it: the worker must be the holder at exactly the
+    /// revision it names.
+    /// </summary>
+    public async Task<(string Worker, ulong Revision)?> HolderAsync(string cameraId, CancellationToken cancellationToken = default)
+    {
+        var result = await _store.TryGetEntryAsync<string>(Key(cameraId), cancellationToken: cancellationToken);
+        if (!result.Success)
+        {
+            return result.Error is NatsKVKeyNotFoundException or NatsKVKeyDeletedException ? null : throw result.Error;
+        }
+
+        return result.Value.Value is { Length: > 0 } worker ? (worker, result.Value.Revision) : null;
+    }
+
     /// <summary>Whether the holder may still act on <paramref name="lease"/> by its own clock (before <see cref="CameraLease.ExpiresAt"/>).</summary>
     public bool StillHeld(CameraLease lease)
     {

@@ -26,6 +26,12 @@ public static class WorkerProtocol
 
     private const string GallerySubjectPrefix = "citywatch.server.gallery.";
 
+    /// <summary>Every worker's grant subject (the last token is the worker): what the server subscribes to.</summary>
+    public const string AllGrantSubjects = GrantSubjectPrefix + "*";
+
+    /// <summary>Every worker's gallery subject (the last token is the worker): what the server subscribes to.</summary>
+    public const string AllGallerySubjects = GallerySubjectPrefix + "*";
+
     /// <summary>Request: <see cref="GrantRequest"/>; reply: <see cref="GrantReply"/>. One subject per worker, so that NATS permissions can bind a worker to its own.</summary>
     public static string GrantSubject(string worker) => GrantSubjectPrefix + CheckedWorker(worker);
 

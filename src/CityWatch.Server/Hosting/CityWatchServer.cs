@@ -60,7 +60,8 @@ public static class CityWatchServer
         builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
         builder.Services.AddScaleOut(scaleOut);
-        builder.Services.AddCameraMonitoring(options);
+        // The server role runs no cameras: its workers do.
+        builder.Services.AddCameraMonitoring(scaleOut.Role == ServerRole.Server ? options with { RunCameras = false } : options);
         builder.Services.AddVerificationAndRetention();
         builder.Services.AddInvestigations();
         builder.Services.AddPortal(options, builder.Configuration);

@@ -64,6 +64,12 @@ public sealed record ServerOptions
     /// </summary>
     public string? Worker { get; init; }
 
+    /// <summary>
+    /// What this process runs: <c>all</c> (one process, the default), <c>server</c> (answers its workers over NATS and
+    /// runs no cameras; needs a NATS URL) or <c>worker</c>. Null: the configuration's <c>ScaleOut:Role</c>, else <c>all</c>.
+    /// </summary>
+    public string? Role { get; init; }
+
     /// <summary>The camera lease TTL. Null: the configuration's <c>ScaleOut:LeaseTtl</c>, else 6 s.</summary>
     public TimeSpan? LeaseTtl { get; init; }
 

@@ -61,7 +61,8 @@ internal sealed partial class AuditIngestService(
 internal static class ScaleOutServices
 {
     /// <summary>
-    /// With a NATS URL, the audit ingest from workers; with a worker name too, this process's
+    /// With a NATS URL, the audit ingest from workers; in the server role, the responders to its workers' requests
+    /// (<see cref="WorkerResponderService"/>), the candidate ingest (<see cref="CandidateIngestService"/>) and the crop-sealing key; with a worker name too, this process's
     /// <see cref="CameraLeaseKeeper"/> (on its own NATS connection), which <see cref="Recognition.CameraMonitor"/>
     /// then runs its cameras under. Nothing otherwise.
     /// </summary>
@@ -76,6 +77,21 @@ internal static class ScaleOutServices
                 sp.GetRequiredService<AuditTrail>(),
                 sp.GetRequiredService<TimeProvider>(),
                 sp.GetRequiredService<ILogger<AuditIngest>>()));
+
+            if (options.Role == ServerRole.Server)
+            {
+                services.AddSingleton(sp => new CropSealing(sp.GetRequiredService<CityWatchDatabase>()));
+                services.AddHostedService(sp => new WorkerResponderService(sp, options, sp.GetRequiredService<ILogger<WorkerRequests>>()));
+                services.AddHostedService(sp => new CandidateIngestService(
+                    url,
+                    sp.GetRequiredService<CityWatchDatabase>(),
+                    sp.GetRequiredService<CityWatch.Alerts.AlertStore>(),
+                    sp.GetRequiredService<CropSealing>(),
+                    sp.GetRequiredService<CityWatch.Policy.PolicyEngine>(),
+                    sp.GetRequiredService<AuditTrail>(),
+                    sp.GetRequiredService<TimeProvider>(),
+                    sp.GetRequiredService<ILogger<CandidateIngest>>()));
+            }
 
             if (options.Worker is { } worker)
             {

@@ -10,6 +10,7 @@ namespace CityWatch.Server.ScaleOut;
 /// </summary>
 public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan LeaseTtl)
 {
+    public const string RoleKey = "ScaleOut:Role";
     public const string NatsKey = "ScaleOut:Nats";
     public const string WorkerKey = "ScaleOut:Worker";
     public const string LeaseTtlKey = "ScaleOut:LeaseTtl";
@@ -48,8 +49,39 @@ public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan L
             throw new ArgumentException($"--lease-ttl-s ({LeaseTtlKey}) must be between {MinLeaseTtl.TotalSeconds:0} s and {MaxLeaseTtl.TotalSeconds:0} s, not {ttl.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s");
         }
 
-        return new ScaleOutOptions(nats, worker, ttl);
+        var roleText = Blank(options.Role) ?? Blank(configuration[RoleKey]) ?? "all";
+        var role = roleText switch
+        {
+            "all" => ServerRole.All,
+            "server" => ServerRole.Server,
+            "worker" => throw new ArgumentException("the worker role is not in this build"),
+            _ => throw new ArgumentException($"--role ({RoleKey}) must be all, server or worker, not '{roleText}'"),
+        };
+        if (role == ServerRole.Server && nats is null)
+        {
+            throw new ArgumentException($"--role server needs --nats ({NatsKey}): its workers reach it there");
+        }
+
+        if (role == ServerRole.Server && worker is not null)
+        {
+            throw new ArgumentException($"--role server runs no cameras, so it takes no --worker ({WorkerKey})");
+        }
+
+        return new ScaleOutOptions(nats, worker, ttl) { Role = role };
     }
 
+    /// <summary>Which part of CityWatch this process runs (<c>--role</c>, <c>ScaleOut:Role</c>); default <see cref="ServerRole.All"/>.</summary>
+    public ServerRole Role { get; init; } = ServerRole.All;
+
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+}
+
+/// <summary>What a <c>serve</c> process runs.</summary>
+public enum ServerRole
+{
+    /// <summary>Everything in one process, as before the roles were split (the default).</summary>
+    All,
+
+    /// <summary>The register, the policy engine, the stores and the audit log, answering its workers over NATS; no cameras.</summary>
+    Server,
 }

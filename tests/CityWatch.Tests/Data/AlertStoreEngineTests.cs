@@ -157,7 +157,7 @@ public abstract class AlertStoreEngineTests
 
         database.Migrate(Time);
 
-        Assert.Equal(3, database.SchemaVersions()["alerts"]);
+        Assert.Equal(4, database.SchemaVersions()["alerts"]);
         Assert.Equal(id, store.Get(id).Id);
     }
 }

@@ -156,4 +156,13 @@ internal static class AlertSchema
 
     /// <summary>Version 3: how many of a track's best faces its fused template held when it gave the alert's score (null before).</summary>
     public const string FusedFrames = "ALTER TABLE alerts ADD COLUMN fused_frames INTEGER NULL;";
+
+    /// <summary>
+    /// Version 4: the worker's own id for a live alert it raised in the server role (<c>CandidateEvent.AlertKey</c>), by
+    /// which its later Improved and Touched events find it; null for alerts raised in process. Unique where set.
+    /// </summary>
+    public const string SourceKey = """
+        ALTER TABLE alerts ADD COLUMN source_key TEXT NULL;
+        CREATE UNIQUE INDEX alerts_source_key ON alerts (source_key) WHERE source_key IS NOT NULL;
+        """;
 }

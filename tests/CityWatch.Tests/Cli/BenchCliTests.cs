@@ -181,7 +181,7 @@ public sealed class BenchCliTests
             Assert.Equal(11, cameras.Count);
             Assert.All(cameras.Zip(cameras.Skip(1)), p => Assert.True(p.Second < p.First, $"{p.Second} after {p.First}"));
             Assert.Equal(Path.GetFullPath(chart), figures["chart"]!.GetValue<string>());
-            Assert.Equal("\x89PNG"u8.ToArray(), File.ReadAllBytes(chart)[..4]);
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(chart)[..4]); // the PNG signature
         }
         finally
         {

@@ -135,9 +135,10 @@ internal static class BenchCommand
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("CITYWATCH_DATA_SOURCE") ?? Path.Combine("..", "shared", "data"),
         };
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
-        var command = new Command("analysis", "Detect + embed on 1 and 2 threads (a session per thread) against the old one-session-per-model path; embedding one face per run against batches")
+        var chart = new Option<string?>("--chart") { Description = "Also write a PNG of cameras per core against faces per frame (from the measured stage costs) to this file" };
+        var command = new Command("analysis", "Detect + embed on 1 and 2 threads (a session per thread) against the old one-session-per-model path; embedding one face per run against batches; CPU per stage")
         {
-            frames, rounds, batch, video, source, json, CliCommon.Models,
+            frames, rounds, batch, video, source, json, chart, CliCommon.Models,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -157,7 +158,15 @@ internal static class BenchCommand
             var clip = result.GetValue(video) ?? Path.Combine(result.GetValue(source)!, ModelCatalog.HamiltonClip);
             var models = Path.GetFullPath(result.GetValue(CliCommon.Models)!);
             var figures = await WithStepsAsync(step => AnalysisBench.RunAsync(clip, f, r, b, models, step, cancellationToken));
-            Print(Json(figures), result.GetValue(json));
+            var png = result.GetValue(chart);
+            if (png is not null)
+            {
+                AnalysisChart.Write(figures, png);
+            }
+
+            var printed = Json(figures);
+            printed["chart"] = png is null ? null : Path.GetFullPath(png);
+            Print(printed, result.GetValue(json));
 
             return 0;
         }));
@@ -286,12 +295,35 @@ internal static class BenchCommand
         ["scaling_goal"] = AnalysisFigures.ScalingGoal,
         ["baseline_frames_per_s"] = Round(f.BaselineFramesPerSecond),
         ["speedup_over_baseline"] = Round(f.SpeedupOverBaseline),
-        ["embed_ms_per_face_single"] = Round(f.EmbedMsPerFaceSingle),
-        ["embed_ms_per_face_batched"] = Round(f.EmbedMsPerFaceBatched),
+        ["embed_ms_per_face_single"] = Round(f.Single.WallMs),
+        ["embed_cpu_ms_per_face_single"] = Round(f.Single.CpuMs),
+        ["embed_ms_per_face_single_2_threads"] = Round(f.SingleTwoThreads.WallMs),
+        ["embed_cpu_ms_per_face_single_2_threads"] = Round(f.SingleTwoThreads.CpuMs),
+        ["embed_ms_per_face_batched"] = Round(f.Batched.WallMs),
+        ["embed_cpu_ms_per_face_batched"] = Round(f.Batched.CpuMs),
+        ["single_graph"] = "shipped",
+        ["batched_graph"] = f.BatchSize > 1 ? "rewritten" : "shipped",
         ["batch_size"] = f.BatchSize,
         ["batched_max_difference"] = f.BatchedMaxDifference,
+        ["profile"] = new JsonObject
+        {
+            ["decode_cpu_ms_per_camera_s"] = Round(f.Profile.DecodeCpuMsPerCameraSecond),
+            ["detect_ms_per_frame"] = Round(f.Profile.Detect.WallMs),
+            ["detect_cpu_ms_per_frame"] = Round(f.Profile.Detect.CpuMs),
+            ["align_ms_per_face"] = Round(f.Profile.Align.WallMs),
+            ["align_cpu_ms_per_face"] = Round(f.Profile.Align.CpuMs),
+            ["embed_ms_per_face"] = Round(f.Profile.Embed.WallMs),
+            ["embed_cpu_ms_per_face"] = Round(f.Profile.Embed.CpuMs),
+            ["match_ms_per_face"] = Round(f.Profile.Match.WallMs),
+            ["match_cpu_ms_per_face"] = Round(f.Profile.Match.CpuMs),
+            ["gallery_entries"] = f.Profile.GalleryEntries,
+            ["analysed_fps"] = StageProfile.DemoFps,
+        },
+        ["cameras_per_core_by_faces"] = new JsonArray(AnalysisChart.Points(f.Profile)
+            .Select(p => (JsonNode)new JsonObject { ["faces"] = p.Faces, ["cameras_per_core"] = Round(p.CamerasPerCore) }).ToArray()),
         ["cores"] = f.Cores,
-        ["load_average_1m"] = f.LoadAverage,
+        ["load_average_1m_start"] = f.LoadAverage.Start,
+        ["load_average_1m"] = f.LoadAverage.End,
     };
 
     private static JsonObject Json(IngestFigures f) => new()

@@ -181,7 +181,7 @@ internal static class IngestBench
     /// CPU ticks of this process (utime + stime) and of its waited-for children (cutime + cstime): every ffmpeg and
     /// ffprobe a frame source ran has exited and been reaped by the time its source completes.
     /// </summary>
-    private static (long Total, long Children) CpuTicks()
+    internal static (long Total, long Children) CpuTicks()
     {
         var stat = File.ReadAllText("/proc/self/stat");
         // Fields after the command name (which may hold spaces) start at field 3, "state".

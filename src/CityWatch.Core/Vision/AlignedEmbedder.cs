@@ -21,9 +21,11 @@ public sealed record EmbedderSpec(string Name, int ChipSize, int Dimensions, boo
 /// are averaged (and normalised again): two model runs per face.
 /// <para>
 /// Batches: the shipped graphs are fixed at a batch of one. With <see cref="VisionOptions.EmbedBatchSize"/>
-/// above 1 the session is made from the graph rewritten to take any batch (<see cref="BatchGraph"/>), kept
-/// only if a probe batch of two gives, within 1e-5, what the two chips give alone; otherwise the original
-/// graph is used and <see cref="BatchLimit"/> is 1 (<see cref="EmbedBatch"/> then runs once per chip).
+/// above 1 a second session is made from the graph rewritten to take any batch (<see cref="BatchGraph"/>), kept
+/// only if a probe batch of two gives, within 1e-5, what the two chips give alone on the shipped graph;
+/// otherwise there is none and <see cref="BatchLimit"/> is 1 (<see cref="EmbedBatch"/> then runs once per chip).
+/// Only runs of two or more chips use the rewritten graph: one chip always runs on the shipped graph, which is
+/// what the models were measured on (docs/performance.md, "Analysis on every core").
 /// </para>
 /// </summary>
 public abstract class AlignedEmbedder : IDisposable
@@ -31,6 +33,7 @@ public abstract class AlignedEmbedder : IDisposable
     private const float ProbeTolerance = 1e-5f;
 
     private readonly InferenceSession session;
+    private readonly InferenceSession? batchSession;
     private readonly RunOptions runOptions = new();
     private readonly string[] inputNames;
     private readonly string[] outputNames;
@@ -54,18 +57,17 @@ public abstract class AlignedEmbedder : IDisposable
         mirrored = new byte[3 * size * size];
         flip = options.FlipAugmentation;
         using var sessionOptions = options.CreateSessionOptions();
-        var batched = options.EmbedBatchSize > 1 ? BatchGraph.TryRewrite(File.ReadAllBytes(modelPath)) : null;
-        session = batched is null ? new InferenceSession(modelPath, sessionOptions) : new InferenceSession(batched, sessionOptions);
+        session = new InferenceSession(modelPath, sessionOptions);
         inputNames = [session.InputNames[0]];
         outputNames = [session.OutputNames[0]];
-        BatchLimit = batched is null ? 1 : options.EmbedBatchSize;
+        var batched = options.EmbedBatchSize > 1 ? BatchGraph.TryRewrite(File.ReadAllBytes(modelPath)) : null;
+        batchSession = batched is null ? null : new InferenceSession(batched, sessionOptions);
+        BatchLimit = batchSession is null ? 1 : options.EmbedBatchSize;
         input = new float[BatchLimit * 3 * size * size];
-        if (batched is not null && !BatchesAlike())
+        if (batchSession is not null && !BatchesAlike())
         {
-            session.Dispose();
-            session = new InferenceSession(modelPath, sessionOptions);
-            inputNames = [session.InputNames[0]];
-            outputNames = [session.OutputNames[0]];
+            batchSession.Dispose();
+            batchSession = null;
             BatchLimit = 1;
         }
 
@@ -83,6 +85,9 @@ public abstract class AlignedEmbedder : IDisposable
 
     /// <summary>How many times the model has run (for metrics and tests).</summary>
     public long Runs { get; private set; }
+
+    /// <summary>How many of <see cref="Runs"/> embedded two or more chips at once, on the rewritten graph.</summary>
+    public long BatchedRuns { get; private set; }
 
     /// <summary>The template the landmarks are aligned onto, in chip pixels.</summary>
     public IReadOnlyList<Point2> Template => template;
@@ -182,6 +187,7 @@ public abstract class AlignedEmbedder : IDisposable
     public void Dispose()
     {
         session.Dispose();
+        batchSession?.Dispose();
         runOptions.Dispose();
     }
 
@@ -247,6 +253,11 @@ public abstract class AlignedEmbedder : IDisposable
     {
         var rows = RunUncounted(bgr, count);
         Runs++;
+        if (count > 1)
+        {
+            BatchedRuns++;
+        }
+
         return rows;
     }
 
@@ -274,7 +285,9 @@ public abstract class AlignedEmbedder : IDisposable
 
         using var value = OrtValue.CreateTensorValueFromMemory(
             OrtMemoryInfo.DefaultInstance, input.AsMemory(0, count * 3 * plane), Spec.ChannelsLast ? [count, size, size, 3] : [count, 3, size, size]);
-        using var outputs = session.Run(runOptions, inputNames, [value], outputNames);
+        // One chip on the shipped graph; several (only where the rewritten graph passed its probe) on the rewritten one.
+        var graph = count == 1 ? session : batchSession ?? throw new InvalidOperationException($"{Spec.Name} has no batched graph for {count} chips.");
+        using var outputs = graph.Run(runOptions, inputNames, [value], outputNames);
         var raw = outputs[0].GetTensorDataAsSpan<float>();
         if (raw.Length != count * Spec.Dimensions)
         {
@@ -291,7 +304,7 @@ public abstract class AlignedEmbedder : IDisposable
         return rows;
     }
 
-    // Whether the session's batch of two gives what each chip gives alone (two fixed pseudo-random chips).
+    // Whether the rewritten graph's batch of two gives what each chip gives alone on the shipped graph (two fixed pseudo-random chips).
     private bool BatchesAlike()
     {
         var chipBytes = 3 * Spec.ChipSize * Spec.ChipSize;

@@ -103,6 +103,9 @@ public sealed class FacePipeline : IDisposable
     /// <summary>Embedder runs so far (of both embedders with fusion).</summary>
     public long EmbedderRuns => embedders.Sum(e => e.Runs) + (second?.Sum(e => e.Runs) ?? 0);
 
+    /// <summary>Embedder runs so far that took two or more chips (on the rewritten batch graph; one chip always runs on the shipped graph).</summary>
+    public long EmbedderBatchedRuns => embedders.Sum(e => e.BatchedRuns);
+
     /// <summary>Faces in <paramref name="image"/>, best first, in its pixel coordinates.</summary>
     /// <exception cref="GrantExpiredException">The grant is not valid now; nothing ran.</exception>
     public IReadOnlyList<DetectedFace> Detect(ProcessingGrant grant, BgrImage image)

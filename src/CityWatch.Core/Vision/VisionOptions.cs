@@ -75,9 +75,10 @@ public sealed record VisionOptions
     /// <summary>
     /// Most aligned faces embedded in one model run by <see cref="FacePipeline.EmbedBatch"/> (where the
     /// embedder's graph takes a batch; otherwise they are embedded one at a time). Default 1: the shipped graph
-    /// as it is. The live frame path embeds one face at a time and does not call EmbedBatch, and above 1 every
-    /// embedder session reads the model again, rewrites it to a free batch dimension and probes it, which only
-    /// pays off for a caller that batches (the analysis bench sets it).
+    /// alone. The live frame path embeds one face at a time and does not call EmbedBatch; above 1 every embedder
+    /// keeps a second session on the model rewritten to a free batch dimension (read, rewritten and probed when
+    /// the session is made) for runs of two or more chips, while a single chip still runs on the shipped graph.
+    /// Only a caller that batches gains from it (the analysis bench sets it).
     /// </summary>
     public int EmbedBatchSize { get; init; } = 1;
 

@@ -150,6 +150,56 @@ public sealed class BenchCliTests
     }
 
     [Fact]
+    public async Task Bench_analysis_prints_single_and_batched_embedding_on_their_graphs_with_a_stage_profile_and_its_chart()
+    {
+        var chart = Path.Combine(Path.GetTempPath(), $"citywatch-analysis-{Guid.NewGuid():N}.png");
+        try
+        {
+            var (exit, output, errors) = await CliRunner.RunAsync(
+                "bench", "analysis", "--json", "--frames", "4", "--rounds", "1", "--batch", "2", "--chart", chart, "--data-source", TestPaths.SharedData, "--models", TestPaths.Models);
+
+            Assert.True(exit == 0, string.Join('\n', errors));
+            var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));
+            Assert.Equal("shipped", figures["single_graph"]!.GetValue<string>());
+            Assert.Equal("rewritten", figures["batched_graph"]!.GetValue<string>());
+            Assert.Equal(2, figures["batch_size"]!.GetValue<int>());
+            Assert.InRange(figures["batched_max_difference"]!.GetValue<double>(), 0, 1e-5);
+            foreach (var key in (string[])["frames_per_s_1_thread", "frames_per_s_2_threads", "baseline_frames_per_s", "embed_ms_per_face_single", "embed_cpu_ms_per_face_single",
+                "embed_ms_per_face_single_2_threads", "embed_cpu_ms_per_face_single_2_threads", "embed_ms_per_face_batched", "embed_cpu_ms_per_face_batched"])
+            {
+                Assert.True(figures[key]!.GetValue<double>() > 0, $"{key} is {figures[key]}");
+            }
+
+            var profile = figures["profile"]!.AsObject();
+            foreach (var key in (string[])["decode_cpu_ms_per_camera_s", "detect_ms_per_frame", "detect_cpu_ms_per_frame", "embed_ms_per_face", "embed_cpu_ms_per_face", "match_ms_per_face"])
+            {
+                Assert.True(profile[key]!.GetValue<double>() > 0, $"profile {key} is {profile[key]}");
+            }
+
+            // More faces per frame cost more: the cameras a core carries fall with every face.
+            var cameras = figures["cameras_per_core_by_faces"]!.AsArray().Select(p => p!["cameras_per_core"]!.GetValue<double>()).ToList();
+            Assert.Equal(11, cameras.Count);
+            Assert.All(cameras.Zip(cameras.Skip(1)), p => Assert.True(p.Second < p.First, $"{p.Second} after {p.First}"));
+            Assert.Equal(Path.GetFullPath(chart), figures["chart"]!.GetValue<string>());
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(chart)[..4]); // the PNG signature
+        }
+        finally
+        {
+            File.Delete(chart);
+        }
+    }
+
+    [Fact]
+    public async Task Bench_analysis_with_a_bad_batch_prints_one_line_and_exits_non_zero()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "analysis", "--batch", "0", "--json");
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("", output.Trim());
+        Assert.StartsWith("error: --batch must be from 1 to 64", Assert.Single(errors));
+    }
+
+    [Fact]
     public async Task Bench_pages_refuses_zero_requests_with_one_line()
     {
         var (exit, _, errors) = await CliRunner.RunAsync("bench", "pages", "--requests", "0");

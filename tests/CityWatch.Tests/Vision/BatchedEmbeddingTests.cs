@@ -59,6 +59,28 @@ public sealed class BatchedEmbeddingTests
     }
 
     [Fact]
+    public async Task One_face_always_runs_on_the_shipped_graph_even_where_batching_is_on()
+    {
+        using var city = new TestCity();
+        using var pipeline = new FacePipeline(VisionFixture.Options with { EmbedBatchSize = 4 }, city.Time);
+        var grant = await city.LiveGrantAsync();
+        var faces = Faces(pipeline, grant).Take(5).ToList();
+        Assert.Equal(5, faces.Count);
+        Assert.Equal(4, pipeline.EmbedBatchLimit);
+
+        var runs = pipeline.EmbedderRuns;
+        pipeline.Embed(grant, faces[0].Frame, faces[0].Face);
+        pipeline.EmbedBatch(grant, [faces[0]]);
+        Assert.Equal(runs + 2, pipeline.EmbedderRuns);
+        Assert.Equal(0, pipeline.EmbedderBatchedRuns);
+
+        // Five faces at four a run: one run of four on the rewritten graph, the fifth alone on the shipped one.
+        pipeline.EmbedBatch(grant, faces);
+        Assert.Equal(runs + 4, pipeline.EmbedderRuns);
+        Assert.Equal(1, pipeline.EmbedderBatchedRuns);
+    }
+
+    [Fact]
     public async Task Without_batching_a_batch_is_embedded_one_run_per_face_with_the_same_results()
     {
         using var city = new TestCity();

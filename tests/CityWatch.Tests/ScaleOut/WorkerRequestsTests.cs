@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using CityWatch.Audit;
+using CityWatch.Data;
 using CityWatch.Grants;
 using CityWatch.Keys;
 using CityWatch.Policy;

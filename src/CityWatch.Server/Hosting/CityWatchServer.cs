@@ -107,6 +107,7 @@ public static class CityWatchServer
         app.MapConsoleAudit();
         app.MapConsoleSettings();
         app.MapConsoleCases();
+        app.MapConsoleJobs();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

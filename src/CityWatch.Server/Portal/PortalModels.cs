@@ -80,4 +80,23 @@ public sealed record StatisticsPageModel(
     IReadOnlyList<DeploymentStatistics> Deployments,
     IReadOnlyList<PublicModelCard> Models,
     IReadOnlyDictionary<string, int> AccountsByRole,
-    IReadOnlyList<CityWatch.Identity.RoleChange> AccountChanges);
+    IReadOnlyList<CityWatch.Identity.RoleChange> AccountChanges,
+    IReadOnlyList<YearStatistics> Years);
+
+/// <summary>
+/// One UTC year of the stored statistics, every camera and basis together (live and retrospective): faces analysed,
+/// alerts raised, alerts a verifier confirmed and rejected (false alerts). Aggregate counts only.
+/// </summary>
+public sealed record YearStatistics(int Year, long Faces, long Alerts, long Confirmed, long FalseAlerts)
+{
+    public double? FalseAlertRateAgainstFaces => Faces == 0 ? null : (double)FalseAlerts / Faces;
+
+    public double? FalseAlertRateAgainstAlerts => Alerts == 0 ? null : (double)FalseAlerts / Alerts;
+
+    /// <summary>The days' counts summed per year, newest year first.</summary>
+    public static IReadOnlyList<YearStatistics> Of(IEnumerable<CityWatch.Alerts.DailyAlertStatistics> days) =>
+        days.GroupBy(d => d.Day.Year)
+            .Select(g => new YearStatistics(g.Key, g.Sum(d => d.Faces), g.Sum(d => (long)d.Raised), g.Sum(d => (long)d.Confirmed), g.Sum(d => (long)d.Rejected)))
+            .OrderByDescending(y => y.Year)
+            .ToList();
+}

@@ -102,8 +102,8 @@ public static class PortalApi
         {
             var all = deployments.List();
             var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
-            // Every stored day: the per-year table counts them all (live and retrospective), each deployment its own days.
-            var days = statistics.Statistics(DateOnly.MinValue, today);
+            var from = all.Count == 0 ? today : DateOnly.FromDateTime(all.Min(d => d.StartedAt).UtcDateTime);
+            var days = statistics.Statistics(from, today);
             var figures = all.Select(d =>
             {
                 var basis = bases.Get(d.LegalBasisId);
@@ -113,7 +113,7 @@ public static class PortalApi
                 .Select(c => new PublicModelCard(c.Name, c.Role.ToString(), c.Licence, c.TrainingData, c.Name == vision.Detector || c.Name == vision.Embedder))
                 .ToList();
             var counts = identities.CountsByRole().ToDictionary(p => p.Key.ToString(), p => p.Value);
-            return Page<StatisticsPage>(http, new StatisticsPageModel(today.Year, figures, models, counts, identities.History(), YearStatistics.Of(days)));
+            return Page<StatisticsPage>(http, new StatisticsPageModel(today.Year, figures, models, counts, identities.History(), statistics.Years(today).Select(YearStatistics.Of).ToList()));
         });
         return app;
     }

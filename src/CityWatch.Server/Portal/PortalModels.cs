@@ -93,10 +93,7 @@ public sealed record YearStatistics(int Year, long Faces, long Alerts, long Conf
 
     public double? FalseAlertRateAgainstAlerts => Alerts == 0 ? null : (double)FalseAlerts / Alerts;
 
-    /// <summary>The days' counts summed per year, newest year first.</summary>
-    public static IReadOnlyList<YearStatistics> Of(IEnumerable<CityWatch.Alerts.DailyAlertStatistics> days) =>
-        days.GroupBy(d => d.Day.Year)
-            .Select(g => new YearStatistics(g.Key, g.Sum(d => d.Faces), g.Sum(d => (long)d.Raised), g.Sum(d => (long)d.Confirmed), g.Sum(d => (long)d.Rejected)))
-            .OrderByDescending(y => y.Year)
-            .ToList();
+    /// <summary>The year as <see cref="CityWatch.Alerts.AlertStatistics.Years"/> sums it.</summary>
+    public static YearStatistics Of(CityWatch.Alerts.YearlyAlertStatistics year) =>
+        new(year.Year, year.Faces, year.Raised, year.Confirmed, year.Rejected);
 }

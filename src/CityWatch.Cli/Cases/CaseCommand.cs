@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using CityWatch.Cases;
 using CityWatch.Cli.Hosting;
 using CityWatch.Policy;
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Evidence;
 using CityWatch.Matching;
 using CityWatch.Vision;
 using Dapper;

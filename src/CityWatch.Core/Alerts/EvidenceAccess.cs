@@ -1,5 +1,6 @@
 using System.Globalization;
 using CityWatch.Audit;
+using CityWatch.Evidence;
 
 namespace CityWatch.Alerts;
 

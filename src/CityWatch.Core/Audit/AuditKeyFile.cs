@@ -4,7 +4,7 @@ namespace CityWatch.Audit;
 
 /// <summary>
 /// The plaintext <c>audit-log.key</c> of an older data folder (Go-note private key string). The key now lives
-/// wrapped by the KEK (<see cref="Keys.KeyRing"/>), which migrates such a file on first open and deletes it;
+/// wrapped by the KEK (<see cref="Data.KeyRing"/>), which migrates such a file on first open and deletes it;
 /// this reads the verifier key of one that is still there, for offline verification of an unmigrated copy.
 /// </summary>
 internal static class AuditKeyFile

@@ -32,9 +32,9 @@ public static class AuditActions
     public const string Analysis = "analysis";
     public const string CameraChange = "camera.change";
     public const string SettingChange = "setting.change";
-    public const string KeyUnwrap = Keys.KeyRing.UnwrapAction;
+    public const string KeyUnwrap = Data.KeyRing.UnwrapAction;
     public const string Opening = "audit.opening";
-    public const string KeyMigrate = Keys.KeyRing.MigrateAction;
+    public const string KeyMigrate = Data.KeyRing.MigrateAction;
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using CityWatch.Data;
 using CityWatch.Keys;
 
 namespace CityWatch.Audit;

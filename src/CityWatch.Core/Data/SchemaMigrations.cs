@@ -54,26 +54,26 @@ internal static class SchemaMigrations
     public static IReadOnlyList<FeatureSchema> Features { get; } =
     [
         new("cameras", [
-            SchemaMigration.Sql(1, Cameras.CameraSchema.Sql, Cameras.CameraSchema.Postgres),
-            new(2, Cameras.CameraSchema.AddCoordinates, Cameras.CameraSchema.AddCoordinatesPostgres),
-            SchemaMigration.Sql(3, Cameras.CameraSchema.HealthDays, Cameras.CameraSchema.HealthDaysPostgres),
+            SchemaMigration.Sql(1, CameraSchema.Sql, CameraSchema.Postgres),
+            new(2, CameraSchema.AddCoordinates, CameraSchema.AddCoordinatesPostgres),
+            SchemaMigration.Sql(3, CameraSchema.HealthDays, CameraSchema.HealthDaysPostgres),
         ]),
-        new("policy", [SchemaMigration.Sql(1, Policy.PolicySchema.Sql)]),
-        new("cases", [SchemaMigration.Sql(1, Cases.CaseSchema.Sql, Cases.CaseSchema.Postgres)]),
+        new("policy", [SchemaMigration.Sql(1, PolicySchema.Sql)]),
+        new("cases", [SchemaMigration.Sql(1, CaseSchema.Sql, CaseSchema.Postgres)]),
         new("watchlists", [
-            SchemaMigration.Sql(1, Matching.WatchlistSchema.Sql, Matching.WatchlistSchema.Postgres),
-            SchemaMigration.Sql(2, Matching.WatchlistSchema.Display, Matching.WatchlistSchema.DisplayPostgres),
-            SchemaMigration.Sql(3, Matching.WatchlistSchema.Photo, Matching.WatchlistSchema.PhotoPostgres),
+            SchemaMigration.Sql(1, WatchlistSchema.Sql, WatchlistSchema.Postgres),
+            SchemaMigration.Sql(2, WatchlistSchema.Display, WatchlistSchema.DisplayPostgres),
+            SchemaMigration.Sql(3, WatchlistSchema.Photo, WatchlistSchema.PhotoPostgres),
         ]),
-        new("alerts", [SchemaMigration.Sql(1, Alerts.AlertSchema.Sql, Alerts.AlertSchema.Postgres), SchemaMigration.Sql(2, Alerts.AlertSchema.CapturedAt, Alerts.AlertSchema.CapturedAt),
-            SchemaMigration.Sql(3, Alerts.AlertSchema.FusedFrames, Alerts.AlertSchema.FusedFrames)]),
-        new("analysis_jobs", [SchemaMigration.Sql(1, Investigations.AnalysisJobSchema.Sql)]),
-        new("subject_access", [SchemaMigration.Sql(1, SubjectAccess.SubjectAccessSchema.Sql)]),
-        new("audit", [SchemaMigration.Sql(1, Audit.AuditSchema.Sql, Audit.AuditSchema.Postgres)]),
-        new("identity", [SchemaMigration.Sql(1, Identity.IdentitySchema.Sql)]),
-        new("keys", [SchemaMigration.Sql(1, Keys.KeySchema.Sql, Keys.KeySchema.Postgres)]),
-        new("scaleout", [SchemaMigration.Sql(1, ScaleOut.ScaleOutSchema.Sql)]),
-        new("settings", [SchemaMigration.Sql(1, Settings.SettingsSchema.Sql, Settings.SettingsSchema.Postgres)]),
+        new("alerts", [SchemaMigration.Sql(1, AlertSchema.Sql, AlertSchema.Postgres), SchemaMigration.Sql(2, AlertSchema.CapturedAt, AlertSchema.CapturedAt),
+            SchemaMigration.Sql(3, AlertSchema.FusedFrames, AlertSchema.FusedFrames)]),
+        new("analysis_jobs", [SchemaMigration.Sql(1, AnalysisJobSchema.Sql)]),
+        new("subject_access", [SchemaMigration.Sql(1, SubjectAccessSchema.Sql)]),
+        new("audit", [SchemaMigration.Sql(1, AuditSchema.Sql, AuditSchema.Postgres)]),
+        new("identity", [SchemaMigration.Sql(1, IdentitySchema.Sql)]),
+        new("keys", [SchemaMigration.Sql(1, KeySchema.Sql, KeySchema.Postgres)]),
+        new("scaleout", [SchemaMigration.Sql(1, ScaleOutSchema.Sql)]),
+        new("settings", [SchemaMigration.Sql(1, SettingsSchema.Sql, SettingsSchema.Postgres)]),
     ];
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;

@@ -1,5 +1,4 @@
 using System.Threading.Channels;
-using CityWatch.Cases;
 using CityWatch.Policy;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Numerics;
 using CityWatch.Grants;
-using CityWatch.Policy;
 
 namespace CityWatch.Matching;
 

@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Data.Common;
 using System.Security.Cryptography;
-using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Evidence;
 using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;

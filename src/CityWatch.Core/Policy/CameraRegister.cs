@@ -107,7 +107,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
                 "system:keys",
                 AuditActions.KeyMigrate,
                 "ok",
-                Parameters: new Dictionary<string, string> { ["key"] = Keys.KeyRing.StreamCredentials, ["reason"] = "stream credentials stored in clear by an older version sealed" },
+                Parameters: new Dictionary<string, string> { ["key"] = Data.KeyRing.StreamCredentials, ["reason"] = "stream credentials stored in clear by an older version sealed" },
                 ResultCount: clear.Count));
             transaction.Commit();
         }

@@ -1,10 +1,10 @@
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Data;
 using CityWatch.Grants;
 using CityWatch.Matching;
+using CityWatch.Policy;
 
 namespace CityWatch.Policy;
 

@@ -1,9 +1,9 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Data;
 using CityWatch.Matching;
+using CityWatch.Policy;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CityWatch.Policy;

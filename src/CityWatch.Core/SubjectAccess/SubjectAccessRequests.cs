@@ -5,6 +5,7 @@ using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Evidence;
 using Dapper;
 
 namespace CityWatch.SubjectAccess;

@@ -1,5 +1,6 @@
 using CityWatch.Alerts;
 using CityWatch.Grants;
+using CityWatch.Investigations;
 using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Vision;

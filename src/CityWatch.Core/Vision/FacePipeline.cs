@@ -1,6 +1,5 @@
 using System.Numerics.Tensors;
 using CityWatch.Grants;
-using CityWatch.Policy;
 
 namespace CityWatch.Vision;
 

@@ -2,7 +2,9 @@ using System.Globalization;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
+using CityWatch.Evidence;
 using CityWatch.Identity;
+using CityWatch.Investigations;
 using CityWatch.Matching;
 using CityWatch.Server.Identity;
 

@@ -1,4 +1,5 @@
 using CityWatch.Alerts;
+using CityWatch.Investigations;
 using CityWatch.Retention;
 using CityWatch.SubjectAccess;
 

@@ -1,6 +1,6 @@
 using System.Security.Claims;
-using CityWatch.Cases;
 using CityWatch.Identity;
+using CityWatch.Policy;
 using CityWatch.Server.Identity;
 
 namespace CityWatch.Server.Cases;

@@ -1,8 +1,7 @@
 using System.Globalization;
 using CityWatch.Cameras;
-using CityWatch.Cases;
-using CityWatch.Identity;
 using CityWatch.Grants;
+using CityWatch.Identity;
 using CityWatch.Investigations;
 using CityWatch.Policy;
 using CityWatch.Server.Identity;

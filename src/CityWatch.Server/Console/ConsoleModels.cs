@@ -74,7 +74,7 @@ public sealed record SettingsPageModel(
     IReadOnlyList<CityWatch.Settings.SettingProposal> Decided, bool CanPropose, bool CanDecide);
 
 /// <summary>A case with its basis as shown and the analysis jobs that name it (those the viewer may see).</summary>
-public sealed record ConsoleCase(CityWatch.Cases.Case Case, string Basis, IReadOnlyList<CityWatch.Investigations.AnalysisJob> Jobs);
+public sealed record ConsoleCase(CityWatch.Policy.Case Case, string Basis, IReadOnlyList<CityWatch.Investigations.AnalysisJob> Jobs);
 
 /// <summary>A camera a case may name, as the form offers it.</summary>
 public sealed record CaseCamera(long Id, string Name);

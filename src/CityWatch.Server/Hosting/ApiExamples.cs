@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Grants;
 using CityWatch.Investigations;
 using CityWatch.Matching;

@@ -4,7 +4,6 @@ using System.Security.Claims;
 using System.Security.Cryptography;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Grants;
 using CityWatch.Identity;
 using CityWatch.Ingest;

@@ -1,8 +1,9 @@
-using CityWatch.Server.Identity;
-using CityWatch.Identity;
 using System.Security.Claims;
 using CityWatch.Audit;
+using CityWatch.Identity;
 using CityWatch.Matching;
+using CityWatch.Policy;
+using CityWatch.Server.Identity;
 
 namespace CityWatch.Server.Matching;
 

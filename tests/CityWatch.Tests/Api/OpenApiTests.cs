@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Investigations;
 using CityWatch.Matching;
 using CityWatch.Policy;

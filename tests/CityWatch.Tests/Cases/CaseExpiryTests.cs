@@ -1,5 +1,4 @@
 using CityWatch.Audit;
-using CityWatch.Cases;
 using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;

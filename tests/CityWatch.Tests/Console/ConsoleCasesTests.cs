@@ -1,6 +1,6 @@
 using System.Net;
-using CityWatch.Cases;
 using CityWatch.Grants;
+using CityWatch.Policy;
 using CityWatch.Tests.Portal;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Verification;

@@ -1,6 +1,7 @@
 using System.Net;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Evidence;
 using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Tests.Portal;

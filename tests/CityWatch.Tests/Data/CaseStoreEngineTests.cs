@@ -1,5 +1,5 @@
-using CityWatch.Cases;
 using CityWatch.Data;
+using CityWatch.Policy;
 using CityWatch.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.Time.Testing;

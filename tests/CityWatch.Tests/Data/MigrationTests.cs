@@ -83,7 +83,7 @@ public sealed class MigrationTests
         {
             using var connection = database.Open();
             SchemaMigrations.Apply(connection, time, database.Path, SchemaMigrations.Features.Where(f => f.Feature != "settings").ToList());
-            connection.Execute(CityWatch.Settings.SettingsSchema.Sql);
+            connection.Execute(SettingsSchema.Sql);
             connection.Execute(
                 """
                 INSERT INTO settings (key, value, changed_by, changed_at) VALUES ('vision.threshold.faceres', '0.6391', 'approver', '2026-11-01T08:00:00.0000000+00:00');
@@ -169,7 +169,7 @@ public sealed class MigrationTests
             feature.Migrations.Single(m => m.Version == 1).Apply(connection, transaction);
         }
 
-        CityWatch.Cameras.CameraSchema.AddCoordinates(connection, transaction);
+        CameraSchema.AddCoordinates(connection, transaction);
         transaction.Commit();
     }
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CityWatch.Audit;
+using CityWatch.Data;
 using CityWatch.Grants;
 using CityWatch.Keys;
 using CityWatch.Policy;

@@ -288,7 +288,7 @@ public sealed class AnalysisJobTests
 
     // A watchlist "sought" with Lin-Manuel Miranda (in the clip) and Joe Biden (not in it), a basis for
     // enrolment and retrospective use, and a case for supplied media.
-    private static async Task<(LegalBasis Basis, CityWatch.Cases.Case Case)> CaseAsync(RunningServer server, string number)
+    private static async Task<(LegalBasis Basis, CityWatch.Policy.Case Case)> CaseAsync(RunningServer server, string number)
     {
         var watchlist = await server.AddWatchlistAsync("sought");
         var camera = await server.AddCameraAsync("CAM-1", null);

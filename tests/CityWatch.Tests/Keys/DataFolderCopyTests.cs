@@ -1,6 +1,7 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Evidence;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Tests.Support;

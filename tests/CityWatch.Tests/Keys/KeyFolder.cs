@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Data;
 using CityWatch.Identity;
 using CityWatch.Keys;
 using CityWatch.Matching;

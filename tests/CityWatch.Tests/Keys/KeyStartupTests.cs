@@ -1,5 +1,6 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Data;
 using CityWatch.Keys;
 using CityWatch.Matching;
 using CityWatch.Tests.Support;

@@ -1,5 +1,6 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
+using CityWatch.Evidence;
 using CityWatch.Matching;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Verification;

@@ -1,5 +1,6 @@
 using CityWatch.Alerts;
 using CityWatch.Matching;
+using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Vision;

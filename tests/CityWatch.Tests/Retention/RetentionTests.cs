@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using CityWatch.Alerts;
+using CityWatch.Evidence;
 using CityWatch.Retention;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Verification;

@@ -3,7 +3,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using CityWatch.Alerts;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;

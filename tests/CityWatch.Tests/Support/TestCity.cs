@@ -1,7 +1,6 @@
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Data;
 using CityWatch.Grants;
 using CityWatch.Keys;

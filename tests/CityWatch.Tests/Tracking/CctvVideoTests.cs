@@ -3,6 +3,7 @@ using CityWatch.Alerts;
 using CityWatch.Grants;
 using CityWatch.Investigations;
 using CityWatch.Matching;
+using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Vision;

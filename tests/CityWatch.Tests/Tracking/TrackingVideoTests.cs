@@ -2,6 +2,7 @@ using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Ingest;
 using CityWatch.Matching;
+using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Recognition.Tracking;
 using CityWatch.Tests.Support;

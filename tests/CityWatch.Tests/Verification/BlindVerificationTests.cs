@@ -6,6 +6,7 @@ using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Grants;
 using CityWatch.Identity;
+using CityWatch.Investigations;
 using CityWatch.Policy;
 using CityWatch.Server.Identity;
 using CityWatch.SubjectAccess;

@@ -2,6 +2,7 @@ using System.Net;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Grants;
+using CityWatch.Investigations;
 using CityWatch.Policy;
 using CityWatch.Tests.Support;
 

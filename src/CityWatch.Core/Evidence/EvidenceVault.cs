@@ -5,7 +5,7 @@ using CityWatch.Keys;
 using Dapper;
 using Microsoft.Data.Sqlite;
 
-namespace CityWatch.Alerts;
+namespace CityWatch.Evidence;
 
 /// <summary>The key of an evidence item is gone (retention or urgency deletion): the item can never be read again.</summary>
 public sealed class EvidenceDestroyedException(string keyId)

@@ -1,6 +1,4 @@
-using CityWatch.Data;
-
-namespace CityWatch.Alerts;
+namespace CityWatch.Data;
 
 internal static class AlertSchema
 {

@@ -1,4 +1,4 @@
-namespace CityWatch.Audit;
+namespace CityWatch.Data;
 
 internal static class AuditSchema
 {

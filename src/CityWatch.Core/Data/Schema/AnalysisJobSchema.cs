@@ -1,4 +1,4 @@
-namespace CityWatch.Investigations;
+namespace CityWatch.Data;
 
 public static class AnalysisJobSchema
 {

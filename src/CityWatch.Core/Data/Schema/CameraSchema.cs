@@ -1,7 +1,7 @@
 using System.Data.Common;
 using Dapper;
 
-namespace CityWatch.Cameras;
+namespace CityWatch.Data;
 
 internal static class CameraSchema
 {

@@ -1,6 +1,4 @@
-using CityWatch.Data;
-
-namespace CityWatch.Matching;
+namespace CityWatch.Data;
 
 internal static class WatchlistSchema
 {
@@ -90,7 +88,7 @@ internal static class WatchlistSchema
 
     /// <summary>
     /// Version 3: the face crop of the photo an entry was enrolled from, sealed like evidence (its own key in
-    /// <c>evidence_keys</c>, <see cref="Alerts.EvidenceVault"/>), shown beside the probe on the candidate view.
+    /// <c>evidence_keys</c>, <see cref="Evidence.EvidenceVault"/>), shown beside the probe on the candidate view.
     /// Entries enrolled before it have none.
     /// </summary>
     public const string Photo = """

@@ -1,4 +1,4 @@
-namespace CityWatch.Keys;
+namespace CityWatch.Data;
 
 internal static class KeySchema
 {

@@ -3,10 +3,10 @@ using System.Security.Cryptography;
 using System.Text;
 using CityWatch.Audit;
 using CityWatch.Grants;
-using CityWatch.Policy;
+using CityWatch.Matching;
 using CityWatch.Vision;
 
-namespace CityWatch.Matching;
+namespace CityWatch.Policy;
 
 /// <summary>A photo offered for enrolment: its name (for messages) and its bytes.</summary>
 public sealed record EnrolmentPhoto(string Name, byte[] Bytes);

@@ -1,14 +1,14 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using CityWatch.Alerts;
 using CityWatch.Audit;
-using CityWatch.Cases;
 using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Policy;
 using CityWatch.Recognition;
 using CityWatch.Vision;
 
-namespace CityWatch.Alerts;
+namespace CityWatch.Investigations;
 
 /// <summary>A stored alert whose crop matched the probe.</summary>
 public sealed record EvidenceMatch(long AlertId, long? CameraId, DateTimeOffset At, string Status, long WatchlistId, long LegalBasisId, float Score);

@@ -5,10 +5,9 @@ using System.Text.RegularExpressions;
 using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Grants;
-using CityWatch.Policy;
 using Dapper;
 
-namespace CityWatch.Cases;
+namespace CityWatch.Policy;
 
 /// <summary>
 /// The register of cases. A case is opened under a legal basis in force for retrospective use, inside its

@@ -1,4 +1,4 @@
-namespace CityWatch.Cases;
+namespace CityWatch.Policy;
 
 /// <summary>Where a case stands: open until closed, or until its expiry passes (then reported as expired).</summary>
 public enum CaseStatus

@@ -1,8 +1,9 @@
+using CityWatch.Alerts;
 using CityWatch.Grants;
 using CityWatch.Policy;
 using CityWatch.Vision;
 
-namespace CityWatch.Alerts;
+namespace CityWatch.Investigations;
 
 /// <summary>A face found in a decrypted crop, with its similarity to the probe.</summary>
 internal sealed record CropFace(DetectedFace Face, float Score);

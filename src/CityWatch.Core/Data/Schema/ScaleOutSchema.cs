@@ -1,4 +1,4 @@
-namespace CityWatch.ScaleOut;
+namespace CityWatch.Data;
 
 internal static class ScaleOutSchema
 {

@@ -1,4 +1,4 @@
-namespace CityWatch.Identity;
+namespace CityWatch.Data;
 
 internal static class IdentitySchema
 {

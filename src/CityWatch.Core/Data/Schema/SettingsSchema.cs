@@ -1,4 +1,4 @@
-namespace CityWatch.Settings;
+namespace CityWatch.Data;
 
 /// <summary>
 /// The settings feature's tables: the stored settings (<see cref="SettingsStore"/>) and the proposals that

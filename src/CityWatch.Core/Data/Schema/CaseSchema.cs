@@ -1,4 +1,4 @@
-namespace CityWatch.Cases;
+namespace CityWatch.Data;
 
 internal static class CaseSchema
 {

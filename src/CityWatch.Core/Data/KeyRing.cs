@@ -2,11 +2,11 @@ using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.AuditLog;
-using CityWatch.Data;
 using CityWatch.Grants;
+using CityWatch.Keys;
 using Dapper;
 
-namespace CityWatch.Keys;
+namespace CityWatch.Data;
 
 /// <summary>A key was unwrapped or migrated: what the audit log records (see <see cref="KeyRing.RecordTo"/>).</summary>
 /// <remarks>

@@ -1,4 +1,4 @@
-namespace CityWatch.Policy;
+namespace CityWatch.Data;
 
 internal static class PolicySchema
 {

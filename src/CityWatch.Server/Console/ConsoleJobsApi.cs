@@ -1,10 +1,10 @@
 using System.Net.ServerSentEvents;
 using System.Runtime.CompilerServices;
 using CityWatch.Cameras;
-using CityWatch.Cases;
 using CityWatch.Identity;
 using CityWatch.Investigations;
 using CityWatch.Matching;
+using CityWatch.Policy;
 using CityWatch.Server.Identity;
 using CityWatch.Server.Investigations;
 using Microsoft.AspNetCore.Antiforgery;

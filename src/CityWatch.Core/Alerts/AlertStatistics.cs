@@ -14,6 +14,9 @@ namespace CityWatch.Alerts;
 /// <param name="Faces">Faces analysed under a grant of that basis on that camera that day (the denominator of the false-alert rate against faces).</param>
 public sealed record DailyAlertStatistics(DateOnly Day, long? CameraId, long LegalBasisId, int Raised, int Confirmed, int Rejected, long Faces = 0);
 
+/// <summary>One UTC year's counts, every camera and legal basis together: alerts raised, confirmed, rejected (false alerts), faces analysed.</summary>
+public sealed record YearlyAlertStatistics(int Year, long Raised, long Confirmed, long Rejected, long Faces);
+
 /// <summary>
 /// Aggregate alert counts that outlive the alerts: counted in the same transaction as the alert or the
 /// decision, never deleted by retention. They hold no personal data. The report feature reads
@@ -48,6 +51,23 @@ public sealed class AlertStatistics(CityWatchDatabase database)
                 (int)r.Confirmed,
                 (int)r.Rejected,
                 r.Faces))
+            .AsList();
+    }
+
+    /// <summary>
+    /// The counts summed per UTC year up to <paramref name="to"/>, every camera and legal basis together (live and
+    /// retrospective), newest year first: the rows the annual report is drawn from, added up in the database.
+    /// </summary>
+    public IReadOnlyList<YearlyAlertStatistics> Years(DateOnly to)
+    {
+        using var connection = database.Open();
+        return connection.Query<(long Year, long Raised, long Confirmed, long Rejected, long Faces)>(
+            """
+            SELECT CAST(substr(day, 1, 4) AS INTEGER) AS year, SUM(raised), SUM(confirmed), SUM(rejected), SUM(faces)
+            FROM alert_statistics WHERE day <= @to GROUP BY substr(day, 1, 4) ORDER BY year DESC
+            """,
+            new { to = Day(to) })
+            .Select(r => new YearlyAlertStatistics((int)r.Year, r.Raised, r.Confirmed, r.Rejected, r.Faces))
             .AsList();
     }
 

@@ -187,7 +187,25 @@ internal static class ConsoleApi
         var caller = http.Caller();
         return new ConsoleViewer(
             http.User.Name(), caller.Roles.Select(r => r.Role.ToString()).Distinct().ToList(), SeesAlerts(caller), WatchlistApi.Viewers.Any(caller.Has), tokens.FormFieldName, tokens.RequestToken!,
-            ConsoleCasesApi.Readers.Any(caller.Has));
+            ConsoleCasesApi.Readers.Any(caller.Has), caller.Has(Role.Investigator));
+    }
+
+    /// <summary>
+    /// Every registered camera as a form offers it (code and name, by id), read page by page so that a city with more
+    /// cameras than one page holds can still choose each of them: a form names a camera by choice, never by typed id.
+    /// </summary>
+    internal static List<CaseCamera> CameraChoices(CameraStore cameras)
+    {
+        var choices = new List<CaseCamera>();
+        for (var offset = 0; ; offset += CameraStore.MaxPageSize)
+        {
+            var page = cameras.List(offset, CameraStore.MaxPageSize, null);
+            choices.AddRange(page.Items.Select(c => new CaseCamera(c.Id, $"{c.Code} ({c.Name})")));
+            if (page.Items.Count < CameraStore.MaxPageSize || choices.Count >= page.Total)
+            {
+                return choices;
+            }
+        }
     }
 
     /// <summary>Whether the caller's roles admit the alert pages (as they admit <c>GET /api/alerts</c>).</summary>

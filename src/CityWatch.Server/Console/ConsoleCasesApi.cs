@@ -41,7 +41,7 @@ internal static class ConsoleCasesApi
                 rows,
                 canOpen,
                 canOpen ? allBases.Where(b => b.Purposes.Contains(ProcessingPurpose.Retrospective)).OrderByDescending(b => b.Id).ToList() : [],
-                canOpen ? cameras.List(0, CameraStore.MaxPageSize, null).Items.Select(c => new CaseCamera(c.Id, $"{c.Code} ({c.Name})")).ToList() : [],
+                canOpen ? ConsoleApi.CameraChoices(cameras) : [],
                 shownJobs is not null));
         }).Allow(Readers);
         console.MapGet("/cases/{id:long}", (CaseStore cases, LegalBasisStore bases, CameraStore cameras, AnalysisJobStore jobs, IAntiforgery antiforgery, HttpContext http, long id) =>

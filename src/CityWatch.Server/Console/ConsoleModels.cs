@@ -6,7 +6,7 @@ using CityWatch.Policy;
 namespace CityWatch.Server.OperatorConsole;
 
 /// <summary>What every console page knows of its viewer: who, which pages their roles open, and the antiforgery token its forms carry.</summary>
-public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, bool SeesWatchlists, string TokenField, string Token, bool SeesCases = false);
+public sealed record ConsoleViewer(string Name, IReadOnlyList<string> Roles, bool SeesAlerts, bool SeesWatchlists, string TokenField, string Token, bool SeesCases = false, bool SeesJobs = false);
 
 public sealed record SignInPageModel(string TokenField, string Token, string? Username, string? Error);
 
@@ -30,8 +30,22 @@ public sealed record DeploymentsPageModel(ConsoleViewer Viewer, IReadOnlyList<Co
 
 public sealed record MessagePageModel(ConsoleViewer Viewer, string Title, string Message, string BackHref, string BackText);
 
-/// <summary>The legal bases, newest first, and which lifecycle actions the viewer's roles allow (authorise and refuse; revoke).</summary>
-public sealed record BasesPageModel(ConsoleViewer Viewer, IReadOnlyList<LegalBasis> Bases, bool CanDecide, bool CanRevoke);
+/// <summary>
+/// The legal bases, newest first, which lifecycle actions the viewer's roles allow (authorise and refuse; revoke),
+/// and for operators and investigators the form that registers a draft.
+/// </summary>
+public sealed record BasesPageModel(ConsoleViewer Viewer, IReadOnlyList<LegalBasis> Bases, bool CanDecide, bool CanRevoke, BasisForm? Register = null);
+
+/// <summary>
+/// The registration form: the cameras and watchlists it offers (id and name), and after a refused post the problem's
+/// message and the fields as they were posted.
+/// </summary>
+public sealed record BasisForm(IReadOnlyList<CaseCamera> Cameras, IReadOnlyList<CaseCamera> Watchlists, string? Error, Microsoft.AspNetCore.Http.IFormCollection? Posted)
+{
+    public string Value(string field) => Posted?[field].ToString() ?? "";
+
+    public bool Has(string field, string value) => Posted?[field].Contains(value) == true;
+}
 
 /// <summary>A watchlist with the legal bases that name it.</summary>
 public sealed record ConsoleWatchlist(Watchlist Watchlist, IReadOnlyList<LegalBasis> Bases);
@@ -74,3 +88,9 @@ public sealed record CasesPageModel(
 
 /// <summary>One case: its facts, its cameras by name, its jobs (for an investigator) and the close form while it is open.</summary>
 public sealed record CasePageModel(ConsoleViewer Viewer, ConsoleCase Case, IReadOnlyList<string> Cameras, bool ShowsJobs);
+
+/// <summary>The analysis jobs the viewer may see (as <c>GET /api/analyses</c> lists them), newest first.</summary>
+public sealed record JobsPageModel(ConsoleViewer Viewer, IReadOnlyList<CityWatch.Investigations.AnalysisJob> Jobs);
+
+/// <summary>One analysis job, its watchlist by name, and the case page it belongs to (null when the case is no longer registered).</summary>
+public sealed record JobPageModel(ConsoleViewer Viewer, CityWatch.Investigations.AnalysisJob Job, string Watchlist, long? CaseId);

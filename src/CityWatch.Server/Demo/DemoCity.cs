@@ -238,8 +238,11 @@ public sealed partial class DemoCity(
         return accounts;
     }
 
-    /// <summary>The invited person chooses a password, receives the TOTP secret and confirms a code from it.</summary>
-    private async Task<DemoAccount> AcceptAsync(HttpClient anonymous, IssuedInvitation invitation, Role role, CancellationToken cancellationToken)
+    private Task<DemoAccount> AcceptAsync(HttpClient anonymous, IssuedInvitation invitation, Role role, CancellationToken cancellationToken) =>
+        AcceptAsync(anonymous, invitation, role, time, cancellationToken);
+
+    /// <summary>The invited person chooses a random password, receives the TOTP secret and confirms a code from it (the demo and the benches play the person).</summary>
+    public static async Task<DemoAccount> AcceptAsync(HttpClient anonymous, IssuedInvitation invitation, Role role, TimeProvider time, CancellationToken cancellationToken)
     {
         var password = Password();
         var enrolment = await SendAsync<TotpEnrolment>(anonymous.PostAsJsonAsync("api/invitations/accept", new { code = invitation.Code, password }, Json, cancellationToken), cancellationToken);

@@ -108,6 +108,7 @@ public static class CityWatchServer
         app.MapConsoleAudit();
         app.MapConsoleSettings();
         app.MapConsoleCases();
+        app.MapConsoleJobs();
 
         app.Lifetime.ApplicationStarted.Register(() =>
         {

@@ -127,7 +127,7 @@ internal static class AnalysisJobApi
         scope is null || (cases.Find(job.CaseNumber) is { CameraIds.Count: > 0 } found && found.CameraIds.All(scope.Contains));
 
     /// <summary>The job, or a 403 (recorded like every refusal) when its case lies outside the caller's camera scope.</summary>
-    private static AnalysisJob InScope(AnalysisJob job, HttpContext http, CaseStore cases, CameraStore cameras) =>
+    internal static AnalysisJob InScope(AnalysisJob job, HttpContext http, CaseStore cases, CameraStore cameras) =>
         Sees(Scope(http, cameras), cases, job)
             ? job
             : throw new ForbiddenException($"Analysis job {job.Id} is of case {job.CaseNumber}, whose cameras lie outside your scope.");

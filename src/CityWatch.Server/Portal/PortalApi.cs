@@ -113,7 +113,7 @@ public static class PortalApi
                 .Select(c => new PublicModelCard(c.Name, c.Role.ToString(), c.Licence, c.TrainingData, c.Name == vision.Detector || c.Name == vision.Embedder))
                 .ToList();
             var counts = identities.CountsByRole().ToDictionary(p => p.Key.ToString(), p => p.Value);
-            return Page<StatisticsPage>(http, new StatisticsPageModel(today.Year, figures, models, counts, identities.History()));
+            return Page<StatisticsPage>(http, new StatisticsPageModel(today.Year, figures, models, counts, identities.History(), statistics.Years(today).Select(YearStatistics.Of).ToList()));
         });
         return app;
     }

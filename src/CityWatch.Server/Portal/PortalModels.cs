@@ -80,4 +80,20 @@ public sealed record StatisticsPageModel(
     IReadOnlyList<DeploymentStatistics> Deployments,
     IReadOnlyList<PublicModelCard> Models,
     IReadOnlyDictionary<string, int> AccountsByRole,
-    IReadOnlyList<CityWatch.Identity.RoleChange> AccountChanges);
+    IReadOnlyList<CityWatch.Identity.RoleChange> AccountChanges,
+    IReadOnlyList<YearStatistics> Years);
+
+/// <summary>
+/// One UTC year of the stored statistics, every camera and basis together (live and retrospective): faces analysed,
+/// alerts raised, alerts a verifier confirmed and rejected (false alerts). Aggregate counts only.
+/// </summary>
+public sealed record YearStatistics(int Year, long Faces, long Alerts, long Confirmed, long FalseAlerts)
+{
+    public double? FalseAlertRateAgainstFaces => Faces == 0 ? null : (double)FalseAlerts / Faces;
+
+    public double? FalseAlertRateAgainstAlerts => Alerts == 0 ? null : (double)FalseAlerts / Alerts;
+
+    /// <summary>The year as <see cref="CityWatch.Alerts.AlertStatistics.Years"/> sums it.</summary>
+    public static YearStatistics Of(CityWatch.Alerts.YearlyAlertStatistics year) =>
+        new(year.Year, year.Faces, year.Raised, year.Confirmed, year.Rejected);
+}

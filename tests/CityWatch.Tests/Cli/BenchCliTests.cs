@@ -124,7 +124,7 @@ public sealed class BenchCliTests
     }
 
     [Fact]
-    public async Task Bench_pages_prints_every_public_page_with_its_percentiles_beside_the_healthz_baseline()
+    public async Task Bench_pages_signs_in_and_prints_every_public_and_console_page_with_its_percentiles_beside_the_healthz_baseline()
     {
         var (exit, output, errors) = await CliRunner.RunAsync(
             "bench", "pages", "--cameras", "50", "--alerts", "100", "--requests", "5", "--json", "--models", TestPaths.Models);
@@ -135,7 +135,15 @@ public sealed class BenchCliTests
         Assert.Equal(100, figures["alerts"]!.GetValue<int>());
         Assert.Equal(200, figures["goal_ms"]!.GetValue<double>());
         var pages = figures["pages"]!.AsArray().Select(p => p!.AsObject()).ToList();
-        Assert.Equal(["/", "/register", "/register/cameras.json", "/deployments", "/statistics", "/log", "/log/verify"], pages.Select(p => p["path"]!.GetValue<string>()));
+        // The console pages as the signed-in investigator gets them (the bench stops with an error on any answer but 2xx):
+        // the queue, the newest of the 100 alerts, the other console pages, the jobs and the newest of its 20 jobs.
+        Assert.Equal(
+            [
+                "/", "/register", "/register/cameras.json", "/deployments", "/statistics", "/log", "/log/verify",
+                "/console/alerts", "/console/alerts/100", "/console/deployments", "/console/bases", "/console/cases",
+                "/console/jobs", "/console/jobs/20", "/console/watchlists", "/console/settings", "/console/log",
+            ],
+            pages.Select(p => p["path"]!.GetValue<string>()));
         foreach (var page in pages)
         {
             var p50 = page["p50_ms"]!.GetValue<double>();

@@ -149,6 +149,7 @@ public sealed class AuthorizationMatrixTests
         ["GET /console/deployments"] = Staff,
         ["POST /console/deployments/{id:long}/stop"] = ["Operator", "Authority", "DataProtectionOfficer"],
         ["GET /console/bases"] = Staff,
+        ["POST /console/bases"] = ["Operator", "Investigator"],
         ["POST /console/bases/{id:long}/authorise"] = ["Authority"],
         ["POST /console/bases/{id:long}/refuse"] = ["Authority"],
         ["POST /console/bases/{id:long}/revoke"] = ["Authority", "DataProtectionOfficer"],
@@ -164,6 +165,10 @@ public sealed class AuthorizationMatrixTests
         ["GET /console/cases/{id:long}"] = ["Investigator", "Authority", "DataProtectionOfficer"],
         ["POST /console/cases"] = ["Investigator"],
         ["POST /console/cases/{id:long}/close"] = ["Investigator", "Authority", "DataProtectionOfficer"],
+        ["GET /console/jobs"] = ["Investigator"],
+        ["GET /console/jobs/{id:long}"] = ["Investigator"],
+        ["GET /console/jobs/{id:long}/stream"] = ["Investigator"],
+        ["POST /console/jobs/{id:long}/cancel"] = ["Investigator"],
     };
 
     [Fact]

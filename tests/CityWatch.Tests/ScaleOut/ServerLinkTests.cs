@@ -180,6 +180,31 @@ public sealed class ServerLinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_candidate_not_acknowledged_stays_queued_and_goes_with_its_own_id_once_nats_is_back()
+    {
+        var publisher = await CandidatePublisher.OpenAsync(_nats);
+        var candidate = new CandidateEvent(
+            Guid.NewGuid().ToString("N"), CandidateKind.Touched, _camera, Revision, Worker, "grant", _city.Time.GetUtcNow(), "key",
+            Touched: new TouchedCandidate(_city.Time.GetUtcNow(), 3));
+        await _server.StopAsync();
+
+        Assert.True(publisher.Enqueue(candidate));
+        Assert.False(await publisher.SendHeadAsync());
+        Assert.Equal(1, publisher.Pending);
+
+        await _server.StartAgainAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (!await publisher.SendHeadAsync(limit.Token))
+        {
+            await Task.Delay(200, limit.Token);
+        }
+
+        Assert.Equal(0, publisher.Pending);
+        var message = Assert.Single(await StoredCandidatesAsync());
+        Assert.Equal(candidate.EventId, WorkerProtocol.Parse<CandidateEvent>(message.Data!).EventId);
+    }
+
+    [Fact]
     public async Task With_nats_down_the_camera_loses_its_grant_and_gallery_within_the_grant_lifetime()
     {
         var link = await LinkAsync(_city.Time);

@@ -18,7 +18,7 @@ public sealed class WatchlistIndex
 {
     private readonly WatchlistStore _store;
     private readonly TimeProvider _time;
-    private readonly ConcurrentDictionary<long, Lazy<Gallery>> _galleries = new();
+    private readonly ConcurrentDictionary<long, Lazy<TemplateGallery>> _galleries = new();
 
     public WatchlistIndex(WatchlistStore store, TimeProvider time)
     {
@@ -34,17 +34,8 @@ public sealed class WatchlistIndex
     public IReadOnlyList<MatchCandidate> Search(ProcessingGrant grant, ReadOnlySpan<float> probe, float threshold, int top = 3)
     {
         ArgumentNullException.ThrowIfNull(grant);
-        var now = _time.GetUtcNow();
-        var found = new List<MatchCandidate>();
-        foreach (var watchlistId in grant.WatchlistIds)
-        {
-            grant.EnsureCovers(watchlistId, now);
-            var gallery = _galleries.GetOrAdd(watchlistId, id => new Lazy<Gallery>(() => Gallery.Load(_store, id))).Value;
-            gallery.Search(probe, threshold, top, found);
-        }
-
-        found.Sort((a, b) => b.Score.CompareTo(a.Score));
-        return found.Count > top ? found.GetRange(0, top) : found;
+        return TemplateGallery.Search(
+            grant, _time.GetUtcNow(), id => _galleries.GetOrAdd(id, w => new Lazy<TemplateGallery>(() => TemplateGallery.Load(_store, w))).Value, probe, threshold, top);
     }
 
     /// <summary>Cosine similarity of two L2-normalised vectors.</summary>
@@ -69,50 +60,5 @@ public sealed class WatchlistIndex
         }
 
         return total;
-    }
-
-    private sealed class Gallery(long watchlistId, WatchlistEntry[] entries, float[] vectors, int dimensions)
-    {
-        // Candidates beyond `top` taken from the int8 scan before the exact float rescoring, so that a row the
-        // quantisation error moved a few places down still makes the final list.
-        private const int Margin = 8;
-
-        private readonly Int8Gallery? _codes = entries.Length == 0 ? null : Int8Gallery.Quantise(vectors, dimensions);
-
-        public static Gallery Load(WatchlistStore store, long watchlistId)
-        {
-            var templates = store.Templates(watchlistId);
-            var dimensions = templates.Count == 0 ? 0 : templates[0].Template.Length;
-            var vectors = new float[templates.Count * dimensions];
-            for (var i = 0; i < templates.Count; i++)
-            {
-                templates[i].Template.CopyTo(vectors, i * dimensions);
-            }
-
-            return new Gallery(watchlistId, templates.Select(t => t.Entry).ToArray(), vectors, dimensions);
-        }
-
-        public void Search(ReadOnlySpan<float> probe, float threshold, int top, List<MatchCandidate> found)
-        {
-            if (_codes is null)
-            {
-                return;
-            }
-
-            if (probe.Length != dimensions)
-            {
-                throw new InvalidOperationException($"Probe has {probe.Length} dimensions; watchlist {watchlistId} holds {dimensions}-dimensional templates.");
-            }
-
-            foreach (var hit in _codes.Search(probe, Math.Max(1, top) + Margin))
-            {
-                var i = hit.Row;
-                var score = Dot(probe, vectors.AsSpan(i * dimensions, dimensions));
-                if (score >= threshold)
-                {
-                    found.Add(new MatchCandidate(watchlistId, entries[i].Id, entries[i].Label, score));
-                }
-            }
-        }
     }
 }

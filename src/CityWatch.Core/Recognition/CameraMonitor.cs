@@ -36,11 +36,12 @@ public sealed record CameraHealthView(
 /// With a <see cref="CameraLeaseKeeper"/> (one of several workers) the register's streaming cameras are the set the
 /// keeper shares out, a camera runs only while this worker holds its lease (the keeper's start and stop events
 /// reconcile at once), and every frame is checked with <see cref="CameraLeaseKeeper.MayRun"/> before analysis.
-/// Without one, every streaming camera runs here (one process).
+/// Without one, every streaming camera runs here (one process). The cameras come from an <see cref="IStreamingCameras"/>
+/// (the register, or on a worker the server); without a <see cref="CameraUptime"/> (a worker has no database) nothing is sampled.
 /// </summary>
 public sealed partial class CameraMonitor(
-    CameraStore cameras,
-    CameraUptime uptime,
+    IStreamingCameras cameras,
+    CameraUptime? uptime,
     IServiceProvider services,
     TimeProvider time,
     ILogger<CameraMonitor> logger,
@@ -61,6 +62,11 @@ public sealed partial class CameraMonitor(
     /// <summary>Records one minute for every camera with a worker: up while its frames arrive.</summary>
     public void Sample()
     {
+        if (uptime is null)
+        {
+            return;
+        }
+
         try
         {
             uptime.Record(time.GetUtcNow(), _workers.Select(w => (w.Key, w.Value.IsUp)).ToList());
@@ -78,7 +84,7 @@ public sealed partial class CameraMonitor(
             return;
         }
 
-        var sampling = Task.Run(() => SampleAsync(stoppingToken), CancellationToken.None);
+        var sampling = uptime is null ? Task.CompletedTask : Task.Run(() => SampleAsync(stoppingToken), CancellationToken.None);
         if (keeper is not null)
         {
             keeper.CameraStarted += OnLeaseStarted;
@@ -164,7 +170,7 @@ public sealed partial class CameraMonitor(
                 var analyzer = camera.FaceRecognitionAllowed ? services.GetRequiredService<FrameAnalyzer>() : null;
                 var leaseId = LeaseId(camera.Id);
                 Func<bool>? mayRun = keeper is null ? null : () => keeper.MayRun(leaseId);
-                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera)!, analyzer, mayRun, time, logger, cancellationToken);
+                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera), analyzer, mayRun, time, logger, cancellationToken);
             }
         }
     }
@@ -181,7 +187,7 @@ public sealed partial class CameraMonitor(
         private long _faces;
         private long _alerts;
 
-        private Worker(Camera camera, FrameSource source, IngestOptions options, CancellationTokenSource stop)
+        private Worker(StreamingCamera camera, FrameSource source, IngestOptions options, CancellationTokenSource stop)
         {
             _gate = new MotionGate(options);
             Camera = camera;
@@ -190,11 +196,11 @@ public sealed partial class CameraMonitor(
             _state = new CameraRecognitionState(camera.Id);
         }
 
-        public Camera Camera { get; }
+        public StreamingCamera Camera { get; }
 
         public bool IsUp => _source.Health.Snapshot().State == CameraState.Online;
 
-        public static Worker Start(Camera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, TimeProvider time, ILogger logger, CancellationToken stopping)
+        public static Worker Start(StreamingCamera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, TimeProvider time, ILogger logger, CancellationToken stopping)
         {
             var (source, isFile) = SourceOf(url);
             var options = new IngestOptions
@@ -274,7 +280,7 @@ public sealed partial class CameraMonitor(
                     {
                         _source.Health.FrameAnalysed();
                         Interlocked.Add(ref _faces, outcome.Faces);
-                        Interlocked.Add(ref _alerts, outcome.Alerts.Count);
+                        Interlocked.Add(ref _alerts, outcome.Raised);
                     }
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Grants;
@@ -26,6 +25,9 @@ public sealed record FrameOutcome(bool Analysed, int Faces, int Embedded, IReadO
 
     /// <summary>Tracks alive after this frame.</summary>
     public int Tracks { get; init; }
+
+    /// <summary>Alerts raised by this frame, counting those a worker sent to the server (which has their rows, so <see cref="Alerts"/> lacks them).</summary>
+    public int Raised { get; init; }
 }
 
 /// <summary>
@@ -60,19 +62,27 @@ public sealed class CameraRecognitionState(long cameraId)
 /// when its face passes the gate and is better than before (or now and then), keeps its best embedding,
 /// and raises one alert per watchlist entry, which later frames update (better score and crop, last seen,
 /// frames) instead of repeating. A face or track that matches nothing is dropped here, in memory: its
-/// embedding and pixels are never written anywhere.
+/// embedding and pixels are never written anywhere. Grants, the gallery and the writes go through an
+/// <see cref="IRecognitionLink"/>: in one process the stores (<see cref="InProcessRecognitionLink"/>), on a worker the
+/// server over NATS.
 /// </summary>
-public sealed class FrameAnalyzer(
-    PolicyEngine policy,
-    FacePipeline vision,
-    WatchlistStore watchlists,
-    WatchlistIndex index,
-    AlertStore alerts,
-    AlertStatistics statistics,
-    AuditTrail audit,
-    TimeProvider time,
-    RecognitionOptions options)
+public sealed class FrameAnalyzer(IRecognitionLink link, FacePipeline vision, TimeProvider time, RecognitionOptions options)
 {
+    /// <summary>The analyser of one process, over the stores.</summary>
+    public FrameAnalyzer(
+        PolicyEngine policy,
+        FacePipeline vision,
+        WatchlistStore watchlists,
+        WatchlistIndex index,
+        AlertStore alerts,
+        AlertStatistics statistics,
+        AuditTrail audit,
+        TimeProvider time,
+        RecognitionOptions options)
+        : this(new InProcessRecognitionLink(policy, watchlists, index, alerts, statistics, audit, options), vision, time, options)
+    {
+    }
+
     public const string CameraActor = "camera-pipeline";
 
     private static readonly TimeSpan StatisticsInterval = TimeSpan.FromSeconds(10);
@@ -111,8 +121,8 @@ public sealed class FrameAnalyzer(
         var embedded = 0;
         var searched = 0;
         var rejected = 0;
-        var raised = new List<Alert>();
-        var improved = new List<Alert>();
+        var raised = new List<LinkedAlert>();
+        var improved = new List<LinkedAlert>();
         for (var i = 0; i < faces.Count; i++)
         {
             var face = faces[i];
@@ -139,10 +149,11 @@ public sealed class FrameAnalyzer(
                 if (track.Template.Add(embedding, quality.Score))
                 {
                     searched++;
-                    var candidates = index.Search(grant, track.Template.Fused!, options.CurrentThreshold, options.TopCandidates);
+                    var threshold = link.Threshold(grant);
+                    var candidates = link.Search(grant, track.Template.Fused!, threshold, options.TopCandidates);
                     if (candidates.Count > 0)
                     {
-                        await AlertAsync(state, grant, frame, face, quality.Score, track, candidates, now, capturedAt, raised, improved, cancellationToken);
+                        await AlertAsync(state, grant, frame, face, quality.Score, threshold, track, candidates, now, capturedAt, raised, improved, cancellationToken);
                     }
                 }
             }
@@ -161,11 +172,12 @@ public sealed class FrameAnalyzer(
         }
 
         Prune(state, now);
-        return new FrameOutcome(true, faces.Count, embedded, raised, null)
+        return new FrameOutcome(true, faces.Count, embedded, raised.Where(a => a.Stored is not null).Select(a => a.Stored!).ToList(), null)
         {
+            Raised = raised.Count,
             Rejected = rejected,
             Searched = searched,
-            Improved = improved,
+            Improved = improved.Where(a => a.Stored is not null).Select(a => a.Stored!).ToList(),
             Tracks = tracker.Active.Count,
         };
     }
@@ -205,7 +217,7 @@ public sealed class FrameAnalyzer(
     private void FlushFaces(CameraRecognitionState state)
     {
         var (basis, faces, since) = state.PendingFaces;
-        statistics.AddFaces(since, state.CameraId, basis, faces);
+        link.AddFaces(since, state.CameraId, basis, faces);
         state.PendingFaces = (basis, 0, since);
     }
 
@@ -215,12 +227,13 @@ public sealed class FrameAnalyzer(
         BgrImage frame,
         DetectedFace face,
         float quality,
+        float threshold,
         Track track,
         IReadOnlyList<MatchCandidate> candidates,
         DateTimeOffset now,
         DateTimeOffset? capturedAt,
-        List<Alert> raised,
-        List<Alert> improved,
+        List<LinkedAlert> raised,
+        List<LinkedAlert> improved,
         CancellationToken cancellationToken)
     {
         var best = candidates[0];
@@ -235,19 +248,23 @@ public sealed class FrameAnalyzer(
             track.Alerts[best.EntryId] = tracked;
         }
 
+        var trace = new CandidateTrace(state.CameraId, track.Id, track.Template.Count, threshold, candidates);
         if (tracked is null)
         {
-            var alert = alerts.Add(new NewAlert(
-                state.CameraId, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score,
-                options.CurrentThreshold, face.Box, Crop(frame, face), track.Id, track.Hits, quality, candidates)
-            {
-                CapturedAt = capturedAt,
-                FusedFrames = track.Template.Count,
-            });
-            tracked = new TrackedAlert(alert.Id, best.EntryId, best.Score, track.Hits, now);
+            var alert = await link.RaiseAsync(
+                grant,
+                new NewAlert(
+                    state.CameraId, best.WatchlistId, best.EntryId, best.Label, grant.LegalBasisId, grant.Id, now, best.Score,
+                    threshold, face.Box, Crop(frame, face), track.Id, track.Hits, quality, candidates)
+                {
+                    CapturedAt = capturedAt,
+                    FusedFrames = track.Template.Count,
+                },
+                trace,
+                cancellationToken);
+            tracked = new TrackedAlert(alert, best.EntryId, best.Score, track.Hits, now);
             track.Alerts[best.EntryId] = tracked;
             state.RecentAlerts[best.EntryId] = tracked;
-            await LogAsync("candidate", alert.Id, state.CameraId, best, track, grant, candidates.Count, cancellationToken);
             raised.Add(alert);
             return;
         }
@@ -255,37 +272,19 @@ public sealed class FrameAnalyzer(
         state.RecentAlerts[best.EntryId] = tracked;
         if (best.Score > tracked.Score)
         {
-            var alert = alerts.Improve(tracked.AlertId, new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames, quality, candidates, track.Template.Count));
+            var alert = await link.ImproveAsync(
+                grant,
+                tracked.Alert,
+                new AlertImprovement(best.Score, face.Box, Crop(frame, face), now, tracked.Frames, quality, candidates, track.Template.Count),
+                trace,
+                cancellationToken);
+            tracked.Alert = alert;
             tracked.Score = best.Score;
             tracked.WrittenAt = now;
             tracked.Dirty = false;
-            await LogAsync("improved", alert.Id, state.CameraId, best, track, grant, candidates.Count, cancellationToken);
             improved.Add(alert);
         }
     }
-
-    private Task LogAsync(
-        string outcome, long alertId, long cameraId, MatchCandidate best, Track track, ProcessingGrant grant, int results, CancellationToken cancellationToken) =>
-        audit.AppendAsync(
-            new AuditRecord(
-                CameraActor,
-                AuditActions.Alert,
-                outcome,
-                grant.LegalBasisId,
-                Parameters: new Dictionary<string, string>
-                {
-                    ["alert"] = Invariant(alertId),
-                    ["camera"] = Invariant(cameraId),
-                    ["watchlist"] = Invariant(best.WatchlistId),
-                    ["entry"] = Invariant(best.EntryId),
-                    ["score"] = best.Score.ToString("0.0000", CultureInfo.InvariantCulture),
-                    ["threshold"] = options.CurrentThreshold.ToString("0.0000", CultureInfo.InvariantCulture),
-                    ["grant"] = grant.Id.ToString(),
-                    ["track"] = track.Id.ToString("N"),
-                    ["fused"] = Invariant(track.Template.Count),
-                },
-                ResultCount: results),
-            cancellationToken);
 
     private void End(Track track)
     {
@@ -300,7 +299,7 @@ public sealed class FrameAnalyzer(
 
     private void Write(TrackedAlert tracked, DateTimeOffset now)
     {
-        alerts.Touch(tracked.AlertId, tracked.LastSeen, tracked.Frames);
+        link.Touch(tracked.Alert, tracked.LastSeen, tracked.Frames);
         tracked.WrittenAt = now;
         tracked.Dirty = false;
     }
@@ -334,12 +333,10 @@ public sealed class FrameAnalyzer(
             return null;
         }
 
-        var all = watchlists.List().Select(w => w.Id).ToList();
-        var decision = await policy.AuthorizeAsync(
-            new PolicyRequest(CameraActor, ProcessingPurpose.Live, state.CameraId, all, AllowPartial: true), cancellationToken);
+        var decision = await link.GrantAsync(state.CameraId, cancellationToken);
         if (decision.Grant is null)
         {
-            state.LastRefusal = decision.RefusalReason;
+            state.LastRefusal = decision.Refusal;
             state.RetryAfter = now + options.RefusalBackoff;
             return null;
         }
@@ -348,6 +345,4 @@ public sealed class FrameAnalyzer(
         state.Grant = decision.Grant;
         return decision.Grant;
     }
-
-    private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -218,7 +218,7 @@ public static class CityWatchServer
         services.AddSingleton<FrameAnalyzer>();
         services.AddSingleton<MediaAnalyzer>();
         services.AddSingleton(sp => new CameraMonitor(
-            sp.GetRequiredService<CameraStore>(),
+            new RegisterCameras(sp.GetRequiredService<CameraStore>()),
             sp.GetRequiredService<CameraUptime>(),
             sp,
             sp.GetRequiredService<TimeProvider>(),

@@ -93,9 +93,10 @@ public sealed class Track
 }
 
 /// <summary>An alert raised for a track, and what is still to be written to it.</summary>
-public sealed class TrackedAlert(long alertId, long entryId, float score, int frames, DateTimeOffset at)
+public sealed class TrackedAlert(LinkedAlert alert, long entryId, float score, int frames, DateTimeOffset at)
 {
-    public long AlertId { get; } = alertId;
+    /// <summary>The alert as the recognition link knows it (a stored alert, or a worker's alert key).</summary>
+    public LinkedAlert Alert { get; set; } = alert;
 
     public long EntryId { get; } = entryId;
 

@@ -1,0 +1,207 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CityWatch.ScaleOut;
+
+/// <summary>What JetStream answered to a stored candidate event: its stream sequence, and whether its id was already stored.</summary>
+public sealed record CandidateAck(ulong StreamSequence, bool Duplicate);
+
+/// <summary>
+/// The worker's side of the candidate stream: each <see cref="CandidateEvent"/> goes as JSON to
+/// <see cref="WorkerProtocol.CandidateSubject"/> of the file-backed stream <see cref="WorkerProtocol.CandidateStream"/>,
+/// its event id as the JetStream message id (<c>Nats-Msg-Id</c>). <see cref="PublishAsync"/> returns only on JetStream's
+/// acknowledgement. <see cref="Enqueue"/> (what the analyser uses) keeps events in order in memory and
+/// <see cref="RunAsync"/> sends them one by one: an event that is not acknowledged stays at the head and is sent again,
+/// with the same id, until it is, so the server takes it once. At most <see cref="MaxPending"/> events wait; beyond that a
+/// new one is refused (counted in <see cref="Refused"/>) rather than an older one dropped.
+/// </summary>
+public sealed partial class CandidatePublisher
+{
+    /// <summary>The most events kept waiting for an acknowledgement.</summary>
+    public const int MaxPending = 4096;
+
+    /// <summary>How long one publish waits for JetStream's acknowledgement.</summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
+
+    private readonly INatsJSContext _js;
+    private readonly ILogger _logger;
+    private readonly Queue<CandidateEvent> _pending = new();
+    private readonly SemaphoreSlim _queued = new(0);
+    private long _acknowledged;
+    private long _refused;
+
+    private CandidatePublisher(INatsJSContext js, ILogger logger)
+    {
+        _js = js;
+        _logger = logger;
+    }
+
+    /// <summary>Events acknowledged by JetStream so far (duplicates included).</summary>
+    public long Acknowledged => Interlocked.Read(ref _acknowledged);
+
+    /// <summary>Events refused because <see cref="MaxPending"/> were already waiting.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
+
+    /// <summary>Events waiting for an acknowledgement.</summary>
+    public int Pending
+    {
+        get
+        {
+            lock (_pending)
+            {
+                return _pending.Count;
+            }
+        }
+    }
+
+    /// <summary>Opens the publisher, creating the candidate stream (or bringing its configuration up to date) first.</summary>
+    public static async Task<CandidatePublisher> OpenAsync(INatsConnection nats, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(nats);
+        var js = new NatsJSContext(nats);
+        await EnsureStreamAsync(js, cancellationToken);
+        return new CandidatePublisher(js, logger ?? NullLogger.Instance);
+    }
+
+    /// <summary>
+    /// The candidate stream: every <c>citywatch.candidates.&gt;</c> subject, on disk, message ids remembered for
+    /// <see cref="AuditPublisher.DuplicateWindow"/> (the server's event-id table covers any later copy).
+    /// </summary>
+    public static async Task EnsureStreamAsync(INatsJSContext js, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(js);
+        var config = new StreamConfig(WorkerProtocol.CandidateStream, [WorkerProtocol.CandidateSubjectPrefix + ">"])
+        {
+            Description = "CityWatch candidates from workers to the server (citywatch.candidates.<worker>)",
+            Storage = StreamConfigStorage.File,
+            DuplicateWindow = AuditPublisher.DuplicateWindow,
+        };
+        await js.CreateOrUpdateStreamAsync(config, cancellationToken);
+    }
+
+    /// <summary>Publishes <paramref name="candidate"/> and waits for JetStream's acknowledgement; <see cref="CandidateNotStoredException"/> without one.</summary>
+    public async Task<CandidateAck> PublishAsync(CandidateEvent candidate, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(candidate);
+        PubAckResponse ack;
+        // A client cut off from nats-server waits for the reconnect: bounded here, so the event stays queued and goes again.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(PublishTimeout);
+        try
+        {
+            ack = await _js.PublishAsync(
+                WorkerProtocol.CandidateSubject(candidate.Worker),
+                WorkerProtocol.ToJson(candidate),
+                opts: new NatsJSPubOpts { MsgId = candidate.EventId },
+                cancellationToken: limit.Token);
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException
+            || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new CandidateNotStoredException(candidate.EventId, e.Message, e);
+        }
+
+        if (ack.Error is { } error)
+        {
+            throw new CandidateNotStoredException(candidate.EventId, $"{error.Description} ({error.Code})");
+        }
+
+        if (ack.Stream != WorkerProtocol.CandidateStream)
+        {
+            throw new CandidateNotStoredException(candidate.EventId, $"acknowledged by stream '{ack.Stream}', not '{WorkerProtocol.CandidateStream}'");
+        }
+
+        Interlocked.Increment(ref _acknowledged);
+        return new CandidateAck(ack.Seq, ack.Duplicate);
+    }
+
+    /// <summary>Queues <paramref name="candidate"/> for <see cref="RunAsync"/>; false (and counted) when <see cref="MaxPending"/> already wait.</summary>
+    public bool Enqueue(CandidateEvent candidate)
+    {
+        ArgumentNullException.ThrowIfNull(candidate);
+        lock (_pending)
+        {
+            if (_pending.Count >= MaxPending)
+            {
+                Interlocked.Increment(ref _refused);
+                LogRefused(_logger, candidate.EventId, candidate.CameraId, MaxPending);
+                return false;
+            }
+
+            _pending.Enqueue(candidate);
+        }
+
+        _queued.Release();
+        return true;
+    }
+
+    /// <summary>Sends what is queued, in order, until cancelled; an unacknowledged event is sent again (same id) after a short wait.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await _queued.WaitAsync(cancellationToken);
+                while (!await SendHeadAsync(cancellationToken))
+                {
+                    await Task.Delay(RetryDelay, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // stopping: what is still queued was not acknowledged, and is lost with the process (the server never had it).
+        }
+    }
+
+    /// <summary>Sends the oldest queued event; true once it is acknowledged (and removed) or when nothing is queued.</summary>
+    public async Task<bool> SendHeadAsync(CancellationToken cancellationToken = default)
+    {
+        CandidateEvent? head;
+        lock (_pending)
+        {
+            _pending.TryPeek(out head);
+        }
+
+        if (head is null)
+        {
+            return true;
+        }
+
+        try
+        {
+            await PublishAsync(head, cancellationToken);
+        }
+        catch (CandidateNotStoredException e)
+        {
+            LogNotStored(_logger, e.Message);
+            return false;
+        }
+
+        lock (_pending)
+        {
+            _pending.Dequeue();
+        }
+
+        return true;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Candidate not stored yet, sending it again: {Reason}")]
+    private static partial void LogNotStored(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Candidate event {EventId} on camera {Camera} refused: {Max} events already wait for JetStream")]
+    private static partial void LogRefused(ILogger logger, string eventId, long camera, int max);
+}
+
+/// <summary>JetStream did not acknowledge a candidate event: it may not be stored. Send it again with the same id.</summary>
+public sealed class CandidateNotStoredException(string eventId, string message, Exception? inner = null)
+    : Exception($"candidate event {eventId} was not acknowledged by JetStream: {message}", inner)
+{
+    public string EventId { get; } = eventId;
+}

@@ -4,12 +4,12 @@ using System.Text;
 using CityWatch.Alerts;
 using CityWatch.Grants;
 using CityWatch.Matching;
-using CityWatch.Recognition;
+using CityWatch.ScaleOut;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 
-namespace CityWatch.ScaleOut;
+namespace CityWatch.Recognition;
 
 /// <summary>
 /// A worker's client of the server over NATS (<see cref="WorkerProtocol"/>), and the recognition link and camera source

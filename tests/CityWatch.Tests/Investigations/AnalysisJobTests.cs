@@ -80,7 +80,7 @@ public sealed class AnalysisJobTests
 
         // Logged like a live alert, each candidate in its own transaction, and the job's end with its counts.
         Assert.Equal(candidates.Count, server.Logged(AnalysisJobActions.Candidate).Count(r => r.CaseId == "PD-2026-10"));
-        var end = Assert.Single(server.Logged(AuditActions.Analysis), r => r.CaseId == "PD-2026-10");
+        var end = await JobEndLoggedAsync(server, "PD-2026-10");
         Assert.Equal(("investigator", "completed", basis.Id), (end.Actor, end.Outcome, end.LegalBasisId));
 
         // Verified by two people like a live alert; exportable only once confirmed.
@@ -118,7 +118,7 @@ public sealed class AnalysisJobTests
         Assert.Equal(AnalysisJobState.Failed, job.State);
         Assert.StartsWith("stopped by policy: ", job.Reason, StringComparison.Ordinal);
         Assert.True(job.FramesDone < job.FramesTotal, $"{job.FramesDone} of {job.FramesTotal} frames");
-        var end = Assert.Single(server.Logged(AuditActions.Analysis), r => r.CaseId == "PD-2026-11");
+        var end = await JobEndLoggedAsync(server, "PD-2026-11");
         Assert.Equal("failed", end.Outcome);
         Assert.Contains(job.Reason!, end.Body, StringComparison.Ordinal);
         Assert.Contains(server.Logged(AuditActions.PolicyRefusal), r => r.CaseId == "PD-2026-11");
@@ -288,6 +288,17 @@ public sealed class AnalysisJobTests
 
     // A watchlist "sought" with Lin-Manuel Miranda (in the clip) and Joe Biden (not in it), a basis for
     // enrolment and retrospective use, and a case for supplied media.
+    /// <summary>
+    /// The job's end record: staged in the transaction that ends the job, so it is durable once the job reads as
+    /// ended, and in the log once the sequencer has appended it (a moment later on a loaded machine).
+    /// </summary>
+    private static async Task<LoggedAct> JobEndLoggedAsync(RunningServer server, string caseNumber)
+    {
+        await RunningServer.WaitUntilAsync(
+            () => Task.FromResult(server.Logged(AuditActions.Analysis).Any(r => r.CaseId == caseNumber)), TimeSpan.FromSeconds(30), "the job's end to be logged");
+        return Assert.Single(server.Logged(AuditActions.Analysis), r => r.CaseId == caseNumber);
+    }
+
     private static async Task<(LegalBasis Basis, CityWatch.Policy.Case Case)> CaseAsync(RunningServer server, string number)
     {
         var watchlist = await server.AddWatchlistAsync("sought");

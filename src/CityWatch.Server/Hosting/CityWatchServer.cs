@@ -104,6 +104,7 @@ public static class CityWatchServer
         app.MapPortal();
         app.MapConsole();
         app.MapConsoleBases();
+        app.MapConsoleCameras();
         app.MapConsoleWatchlists();
         app.MapConsoleAudit();
         app.MapConsoleSettings();

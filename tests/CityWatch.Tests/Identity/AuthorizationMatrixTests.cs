@@ -148,6 +148,8 @@ public sealed class AuthorizationMatrixTests
         ["POST /console/alerts/{id:long}/decision"] = ["Verifier"],
         ["GET /console/deployments"] = Staff,
         ["POST /console/deployments/{id:long}/stop"] = ["Operator", "Authority", "DataProtectionOfficer"],
+        ["GET /console/cameras"] = Staff,
+        ["GET /console/cameras/{id:long}"] = Staff,
         ["GET /console/bases"] = Staff,
         ["POST /console/bases"] = ["Operator", "Investigator"],
         ["POST /console/bases/{id:long}/authorise"] = ["Authority"],

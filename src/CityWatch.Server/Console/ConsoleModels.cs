@@ -110,3 +110,9 @@ public sealed record CamerasPageModel(
 public sealed record CameraPageModel(
     ConsoleViewer Viewer, ConsoleCamera Camera, string? StreamUrl, bool HasCredentials, CityWatch.Recognition.CameraHealthView? Health,
     IReadOnlyList<LegalBasis> Bases, IReadOnlyList<ConsoleDeployment> Deployments);
+
+/// <summary>The reports the viewer may read: the annual reports of the years with deployments (every staff member), and for the authority and the DPO each legal basis's notification of use.</summary>
+public sealed record ReportsPageModel(ConsoleViewer Viewer, IReadOnlyList<int> Years, IReadOnlyList<LegalBasis>? Bases);
+
+/// <summary>One report framed by the console: its title, its body as HTML (Markdig, raw HTML disabled) and where the API serves it for download.</summary>
+public sealed record ReportPageModel(ConsoleViewer Viewer, string Title, string Body, string Download);

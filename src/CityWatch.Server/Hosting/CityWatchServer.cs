@@ -105,6 +105,7 @@ public static class CityWatchServer
         app.MapConsole();
         app.MapConsoleBases();
         app.MapConsoleCameras();
+        app.MapConsoleReports();
         app.MapConsoleWatchlists();
         app.MapConsoleAudit();
         app.MapConsoleSettings();

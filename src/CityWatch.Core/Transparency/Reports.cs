@@ -8,8 +8,8 @@ using Markdig;
 
 namespace CityWatch.Transparency;
 
-/// <summary>A report in the two forms the regulator, the data-protection authority and the public read.</summary>
-public sealed record Report(string Title, string Markdown, string Html);
+/// <summary>A report in the two forms the regulator, the data-protection authority and the public read; <paramref name="Body"/> is the HTML's body alone, for a page that frames it (no raw HTML from the Markdown: it is disabled).</summary>
+public sealed record Report(string Title, string Markdown, string Html, string Body);
 
 /// <summary>What one deployment did in a period: the figures G17 asks for.</summary>
 public sealed record DeploymentFigures(long DeploymentId, long LegalBasisId, long Faces, int Alerts, int Confirmed, int FalseAlerts)
@@ -191,7 +191,7 @@ public sealed class Reports(LegalBasisStore legalBases, DeploymentStore deployme
         var html = $"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{System.Net.WebUtility.HtmlEncode(title)}</title>" +
             $"<style>{Stylesheet}</style>" +
             $"</head><body>\n{body}</body></html>\n";
-        return new Report(title, markdown, html);
+        return new Report(title, markdown, html, body);
     }
 
     private string CameraList(IReadOnlyList<long> ids) =>

@@ -94,3 +94,25 @@ public sealed record JobsPageModel(ConsoleViewer Viewer, IReadOnlyList<CityWatch
 
 /// <summary>One analysis job, its watchlist by name, and the case page it belongs to (null when the case is no longer registered).</summary>
 public sealed record JobPageModel(ConsoleViewer Viewer, CityWatch.Investigations.AnalysisJob Job, string Watchlist, long? CaseId);
+
+/// <summary>A camera as the console lists it: the register entry, its site's name and its health in words (the portal's words).</summary>
+public sealed record ConsoleCamera(CityWatch.Cameras.Camera Camera, string Site, string Health);
+
+/// <summary>The camera list: one page of the cameras matching the filters, the filters as given, and the health words to filter by.</summary>
+public sealed record CamerasPageModel(
+    ConsoleViewer Viewer, IReadOnlyList<ConsoleCamera> Cameras, int Total, int Matching, int Page, int Pages,
+    string? Query, string? Health, string? Face, IReadOnlyList<string> HealthStates, string? TileUrl, string? TileAttribution);
+
+/// <summary>
+/// One camera: its register entry (the stream URL without its credentials), its health (the last error scrubbed of them),
+/// the legal bases that name it and the deployments that cover it.
+/// </summary>
+public sealed record CameraPageModel(
+    ConsoleViewer Viewer, ConsoleCamera Camera, string? StreamUrl, bool HasCredentials, CityWatch.Recognition.CameraHealthView? Health,
+    IReadOnlyList<LegalBasis> Bases, IReadOnlyList<ConsoleDeployment> Deployments);
+
+/// <summary>The reports the viewer may read: the annual reports of the years with deployments (every staff member), and for the authority and the DPO each legal basis's notification of use.</summary>
+public sealed record ReportsPageModel(ConsoleViewer Viewer, IReadOnlyList<int> Years, IReadOnlyList<LegalBasis>? Bases);
+
+/// <summary>One report framed by the console: its title, its body as HTML (Markdig, raw HTML disabled) and where the API serves it for download.</summary>
+public sealed record ReportPageModel(ConsoleViewer Viewer, string Title, string Body, string Download);

@@ -104,6 +104,8 @@ public static class CityWatchServer
         app.MapPortal();
         app.MapConsole();
         app.MapConsoleBases();
+        app.MapConsoleCameras();
+        app.MapConsoleReports();
         app.MapConsoleWatchlists();
         app.MapConsoleAudit();
         app.MapConsoleSettings();

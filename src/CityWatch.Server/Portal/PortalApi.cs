@@ -152,7 +152,7 @@ public static class PortalApi
     }
 
     /// <summary>Every camera in the register, read a page at a time.</summary>
-    private static List<Camera> AllCameras(CameraStore store)
+    internal static List<Camera> AllCameras(CameraStore store)
     {
         var cameras = new List<Camera>();
         for (var offset = 0; ; offset += CameraStore.MaxPageSize)
@@ -166,7 +166,7 @@ public static class PortalApi
         }
     }
 
-    private static List<Site> AllSites(CameraStore store)
+    internal static List<Site> AllSites(CameraStore store)
     {
         var sites = new List<Site>();
         for (var offset = 0; ; offset += CameraStore.MaxPageSize)
@@ -194,7 +194,7 @@ public static class PortalApi
     }
 
     /// <summary>The camera's state in words: its stream's health where the server ingests it.</summary>
-    private static string Health(Camera camera, CameraMonitor monitor) => camera switch
+    internal static string Health(Camera camera, CameraMonitor monitor) => camera switch
     {
         { StreamUrl: null } => "not streamed to CityWatch",
         { Enabled: false } => "switched off",

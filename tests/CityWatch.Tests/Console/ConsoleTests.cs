@@ -17,7 +17,7 @@ namespace CityWatch.Tests.OperatorConsole;
 /// </summary>
 public sealed class ConsoleTests(Chromium chromium) : IClassFixture<Chromium>
 {
-    private static readonly string[] ConsolePages = ["/console/alerts", "/console/alerts/1", "/console/deployments", "/console/alerts/stream", "/console/bases", "/console/watchlists", "/console/watchlists/1", "/console/log", "/console/settings", "/console/cases", "/console/cases/1", "/console/jobs", "/console/jobs/1", "/console/jobs/1/stream"];
+    private static readonly string[] ConsolePages = ["/console/alerts", "/console/alerts/1", "/console/deployments", "/console/alerts/stream", "/console/cameras", "/console/cameras/1", "/console/reports", "/console/reports/annual/2026", "/console/reports/uses/1", "/console/bases", "/console/watchlists", "/console/watchlists/1", "/console/log", "/console/settings", "/console/cases", "/console/cases/1", "/console/jobs", "/console/jobs/1", "/console/jobs/1/stream"];
 
     [Fact]
     public async Task A_signed_out_visitor_reaching_any_console_page_is_sent_to_sign_in_and_sees_none_of_it()

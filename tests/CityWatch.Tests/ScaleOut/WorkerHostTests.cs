@@ -22,7 +22,7 @@ public sealed class WorkerHostTests
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
 
     [Fact]
-    public async Task A_worker_over_nats_raises_the_alert_on_a_server_that_runs_no_camera_and_stops_with_its_host()
+    public async Task A_worker_over_nats_raises_the_alert_on_a_server_that_runs_no_camera_and_stops_without_nats()
     {
         using var nats = await NatsServer.StartAsync();
         using var rtsp = await RtspTestServer.StartAsync(Clip);
@@ -58,6 +58,14 @@ public sealed class WorkerHostTests
             Assert.Null(server.Services.GetRequiredService<CameraMonitor>().Health(camera.Id));
             Assert.NotNull(worker.Monitor!.Health(camera.Id));
             Assert.Contains(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), worker.Keeper!.Held());
+
+            // Fail closed: with nats-server gone the worker cannot renew its lease or its grant, and its camera stops.
+            await nats.StopAsync();
+            await RunningServer.WaitUntilAsync(
+                () => Task.FromResult(worker.Keeper.Held().Count == 0 && worker.Monitor.Health(camera.Id) is null && worker.Link!.GrantedCameras == 0),
+                TimeSpan.FromSeconds(60),
+                "the worker's camera to stop without NATS");
+            Assert.Null(worker.Link!.Gallery(camera.Id));
         }
         finally
         {

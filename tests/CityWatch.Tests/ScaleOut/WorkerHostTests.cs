@@ -39,17 +39,8 @@ public sealed class WorkerHostTests
         var worker = host.Services.GetRequiredService<WorkerService>();
         try
         {
-            await RunningServer.WaitUntilAsync(async () => (await server.AlertsAsync()).Total > 0, Deadline, "an alert from the worker");
-
-            var alert = (await server.AlertsAsync()).Items[0];
-            Assert.Equal(camera.Id, alert.CameraId);
-            Assert.Equal("lin_manuel_miranda", alert.Label);
-            Assert.True(alert.Score >= alert.Threshold);
             // The crop came sealed over NATS and is opened from the server's evidence vault.
-            using var crop = await server.Operator.GetAsync($"/api/alerts/{alert.Id}/crop");
-            crop.EnsureSuccessStatusCode();
-            Assert.Equal("image/jpeg", crop.Content.Headers.ContentType?.MediaType);
-            Assert.True((await crop.Content.ReadAsByteArrayAsync()).Length > 100);
+            await CityWatch.Tests.Recognition.CameraRecognitionTests.AssertAlertWithCropAsync(server, camera.Id, "lin_manuel_miranda", Deadline);
             var records = server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.Alert);
             Assert.Contains(records, r => r.Actor == $"worker:{Worker}");
             var verification = AuditVerifier.VerifyDatabase(server.Options.DatabasePath);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CityWatch.Server;
 using CityWatch.Server.Identity;
+using CityWatch.Server.ScaleOut;
 using Microsoft.Extensions.Hosting;
 
 namespace CityWatch.Cli.Hosting;
@@ -21,7 +22,7 @@ internal static class ServeCommand
         var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222): this server takes its workers' audit events into its log, and with --worker holds camera leases there (default: ScaleOut:Nats, else none)" };
         var worker = new Option<string?>("--worker") { Description = "This process's name as one of several workers: cameras run here only while it holds their lease in NATS (needs --nats; default: ScaleOut:Worker, else none)" };
         var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
-        var role = new Option<string?>("--role") { Description = "all (one process: API, policy, ingest, recognition), server (answers its workers over NATS and runs no cameras; needs --nats) or worker (default: ScaleOut:Role, else all)" };
+        var role = new Option<string?>("--role") { Description = "all (one process: API, policy, ingest, recognition), server (answers its workers over NATS and runs no cameras; needs --nats) or worker (cameras and recognition against a server over NATS, no data folder or key-encryption key; needs --nats, --worker and ScaleOut:GrantKey) (default: ScaleOut:Role, else all)" };
         var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -34,7 +35,6 @@ internal static class ServeCommand
                 WitnessKeys = settings.Values(witnessKeys),
                 WitnessStates = [.. settings.Values(witnessStates).Select(Path.GetFullPath)],
                 DataDirectory = data,
-                Kek = CliCommon.Kek(settings.Value(CliCommon.KekFile), settings.Values(CliCommon.KekShares), data),
                 ModelsDirectory = Path.GetFullPath(settings.Value(CliCommon.Models)),
                 AssetsDirectory = Path.GetFullPath(settings.Value(assets)),
                 MaxUploadBytes = settings.Value(maxUpload) is > 0 and var mib ? mib * 1024 * 1024 : throw new ArgumentException($"--max-upload-mib ({ServeSettings.Key(maxUpload)}) must be positive"),
@@ -50,6 +50,16 @@ internal static class ServeCommand
                     ? new OidcOptions(authority, settings.Value(oidcClient), Environment.GetEnvironmentVariable("CITYWATCH_OIDC_SECRET") ?? throw new InvalidOperationException("set CITYWATCH_OIDC_SECRET to the client secret"))
                     : null,
             };
+            if (ScaleOutOptions.From(options, ServeSettings.Load()).Role == ServerRole.Worker)
+            {
+                // A worker stores nothing: no data folder, no key-encryption key.
+                using var worker = WorkerHost.Build(WorkerHostOptions.From(options, ServeSettings.Load()));
+                await worker.StartAsync(cancellationToken);
+                await worker.WaitForShutdownAsync(cancellationToken);
+                return 0;
+            }
+
+            options = options with { Kek = CliCommon.Kek(settings.Value(CliCommon.KekFile), settings.Values(CliCommon.KekShares), data) };
             await using var app = CityWatchServer.Build(options);
             await app.StartAsync(cancellationToken);
             await app.WaitForShutdownAsync(cancellationToken);

@@ -44,6 +44,11 @@ public static class CityWatchServer
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
         var scaleOut = ScaleOutOptions.From(options, builder.Configuration);
+        if (scaleOut.Role == ServerRole.Worker)
+        {
+            throw new ArgumentException("the worker role is its own host (WorkerHost), not this server");
+        }
+
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new EnumNames()));
         builder.WebHost.UseUrls(options.Urls);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);

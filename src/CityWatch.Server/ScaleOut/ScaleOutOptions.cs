@@ -54,12 +54,17 @@ public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan L
         {
             "all" => ServerRole.All,
             "server" => ServerRole.Server,
-            "worker" => throw new ArgumentException("the worker role is not in this build"),
+            "worker" => ServerRole.Worker,
             _ => throw new ArgumentException($"--role ({RoleKey}) must be all, server or worker, not '{roleText}'"),
         };
         if (role == ServerRole.Server && nats is null)
         {
             throw new ArgumentException($"--role server needs --nats ({NatsKey}): its workers reach it there");
+        }
+
+        if (role == ServerRole.Worker && (nats is null || worker is null))
+        {
+            throw new ArgumentException($"--role worker needs --nats ({NatsKey}) and --worker ({WorkerKey}): it runs the cameras it leases there");
         }
 
         if (role == ServerRole.Server && worker is not null)
@@ -84,4 +89,7 @@ public enum ServerRole
 
     /// <summary>The register, the policy engine, the stores and the audit log, answering its workers over NATS; no cameras.</summary>
     Server,
+
+    /// <summary>Cameras and recognition only, against a server over NATS (<see cref="WorkerHost"/>): no database, no data folder, no key-encryption key.</summary>
+    Worker,
 }

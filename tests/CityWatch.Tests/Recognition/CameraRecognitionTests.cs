@@ -22,15 +22,7 @@ public sealed class CameraRecognitionTests
         await using var server = await RunningServer.StartAsync(runCameras: true);
         var camera = await WatchedCameraAsync(server, rtsp.Url, "lin_manuel_miranda", "lin-manuel-miranda.png");
 
-        await RunningServer.WaitUntilAsync(async () => (await server.AlertsAsync()).Total > 0, Deadline, "an alert");
-
-        var alert = (await server.AlertsAsync()).Items[0];
-        Assert.Equal(camera.Id, alert.CameraId);
-        Assert.Equal("lin_manuel_miranda", alert.Label);
-        Assert.True(alert.Score >= alert.Threshold);
-        using var crop = await server.Operator.GetAsync($"/api/alerts/{alert.Id}/crop");
-        crop.EnsureSuccessStatusCode();
-        Assert.Equal("image/jpeg", crop.Content.Headers.ContentType?.MediaType);
+        await AssertAlertWithCropAsync(server, camera.Id, "lin_manuel_miranda", Deadline);
         Assert.NotEmpty(server.Services.GetRequiredService<AuditTrail>().Read(0, 1000, AuditActions.Alert));
     }
 
@@ -107,6 +99,21 @@ public sealed class CameraRecognitionTests
         Assert.Equal("offline", deadHealth.State);
         Assert.False(string.IsNullOrEmpty(deadHealth.LastError));
         Assert.Equal("online", (await server.HealthAsync(live.Id))!.State);
+    }
+
+    /// <summary>Waits for the first alert and checks it: on that camera, for that person, scored above its threshold, with a JPEG crop the API opens from the vault.</summary>
+    internal static async Task AssertAlertWithCropAsync(RunningServer server, long cameraId, string label, TimeSpan deadline)
+    {
+        await RunningServer.WaitUntilAsync(async () => (await server.AlertsAsync()).Total > 0, deadline, "an alert");
+
+        var alert = (await server.AlertsAsync()).Items[0];
+        Assert.Equal(cameraId, alert.CameraId);
+        Assert.Equal(label, alert.Label);
+        Assert.True(alert.Score >= alert.Threshold);
+        using var crop = await server.Operator.GetAsync($"/api/alerts/{alert.Id}/crop");
+        crop.EnsureSuccessStatusCode();
+        Assert.Equal("image/jpeg", crop.Content.Headers.ContentType?.MediaType);
+        Assert.True((await crop.Content.ReadAsByteArrayAsync()).Length > 100);
     }
 
     // A camera on the stream, a watchlist with one person enrolled from a shared photo, and a basis

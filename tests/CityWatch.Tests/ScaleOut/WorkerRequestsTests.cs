@@ -261,17 +261,18 @@ public sealed class WorkerRequestsTests : IAsyncLifetime
         Assert.Equal(ServerRole.All, ScaleOutOptions.From(options with { Role = "all" }, configured).Role);
         var noNats = Assert.Throws<ArgumentException>(() => ScaleOutOptions.From(options with { Role = "server" }, empty));
         var worker = Assert.Throws<ArgumentException>(() => ScaleOutOptions.From(options with { Role = "worker" }, empty));
+        Assert.Equal(ServerRole.Worker, ScaleOutOptions.From(options with { Role = "worker", Worker = "w1" }, configured).Role);
         var bad = Assert.Throws<ArgumentException>(() => ScaleOutOptions.From(options with { Role = "both" }, empty));
         var withWorker = Assert.Throws<ArgumentException>(() => ScaleOutOptions.From(options with { Worker = "w1" }, configured));
 
         Assert.StartsWith("--role server needs --nats", noNats.Message, StringComparison.Ordinal);
-        Assert.Equal("the worker role is not in this build", worker.Message);
+        Assert.StartsWith("--role worker needs --nats", worker.Message, StringComparison.Ordinal);
         Assert.Equal("--role (ScaleOut:Role) must be all, server or worker, not 'both'", bad.Message);
         Assert.Contains("runs no cameras", withWorker.Message, StringComparison.Ordinal);
     }
 
     [Theory]
-    [InlineData("--role worker", "error: the worker role is not in this build")]
+    [InlineData("--role worker", "error: --role worker needs --nats")]
     [InlineData("--role both", "error: --role (ScaleOut:Role) must be all, server or worker, not 'both'")]
     [InlineData("--role server", "error: --role server needs --nats")]
     public async Task Serve_refuses_a_bad_role_with_one_line_and_exit_1(string flags, string expected)

@@ -1,0 +1,220 @@
+using System.Globalization;
+using CityWatch.Recognition;
+using CityWatch.ScaleOut;
+using CityWatch.Vision;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NATS.Client.Core;
+
+namespace CityWatch.Server.ScaleOut;
+
+/// <summary>
+/// What a worker (<c>serve --role worker</c>) needs: NATS, its name, the lease TTL, the server's grant-signing public
+/// key (<c>ScaleOut:GrantKey</c>, base64 of the raw 32 bytes, as in the log's <c>key.create</c> record) and the models.
+/// No data folder and no key-encryption key: a worker stores nothing.
+/// </summary>
+public sealed record WorkerHostOptions(string NatsUrl, string Worker, TimeSpan LeaseTtl, byte[] GrantKey, string ModelsDirectory)
+{
+    public const string GrantKeyKey = "ScaleOut:GrantKey";
+
+    /// <summary>How often the worker asks the server for its camera list.</summary>
+    public static readonly TimeSpan DefaultRegisterInterval = TimeSpan.FromSeconds(5);
+
+    public string Detector { get; init; } = "yunet";
+
+    public string Embedder { get; init; } = "fr_feature";
+
+    public TimeSpan RegisterInterval { get; init; } = DefaultRegisterInterval;
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Resolves the worker's settings (flags first, then configuration); a missing or bad one throws <see cref="ArgumentException"/> with one line.</summary>
+    public static WorkerHostOptions From(ServerOptions options, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(configuration);
+        var scaleOut = ScaleOutOptions.From(options, configuration);
+        if (scaleOut.Role != ServerRole.Worker || scaleOut.NatsUrl is not { } nats || scaleOut.Worker is not { } worker)
+        {
+            throw new ArgumentException("this process is not in the worker role (--role worker --nats URL --worker NAME)");
+        }
+
+        var text = configuration[GrantKeyKey];
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw new ArgumentException($"--role worker needs the server's grant-signing public key in {GrantKeyKey} (base64, 32 bytes; environment ScaleOut__GrantKey)");
+        }
+
+        var key = new byte[32];
+        if (!Convert.TryFromBase64String(text.Trim(), key, out var written) || written != key.Length)
+        {
+            throw new ArgumentException($"{GrantKeyKey} must be the base64 of a 32-byte grant-signing public key");
+        }
+
+        return new WorkerHostOptions(nats, worker, scaleOut.LeaseTtl, key, options.ModelsDirectory)
+        {
+            Detector = options.Detector,
+            Embedder = options.Embedder,
+            Time = options.Time,
+        };
+    }
+}
+
+/// <summary>
+/// The worker role: one process with no database, no data folder and no key-encryption key. On one NATS connection it
+/// holds camera leases (<see cref="CameraLeaseKeeper"/>), asks the server for its cameras, grants and galleries
+/// (<see cref="ServerLink"/>, which verifies every grant with the configured key) and publishes what it finds
+/// (<see cref="CandidatePublisher"/>); the same <see cref="FrameAnalyzer"/> and <see cref="CameraMonitor"/> as one
+/// process run over that link. Without NATS the leases and grants lapse and the cameras stop (fail closed).
+/// </summary>
+public static class WorkerHost
+{
+    /// <summary>Builds the worker's host; the models are verified here, so a bad model folder fails before anything starts.</summary>
+    public static IHost Build(WorkerHostOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            ApplicationName = typeof(WorkerHost).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddFilter("NATS", LogLevel.Warning);
+        var vision = new FacePipeline(new VisionOptions { ModelDirectory = options.ModelsDirectory, Detector = options.Detector, Embedder = options.Embedder }, options.Time);
+        builder.Services.AddSingleton(vision);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<WorkerService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WorkerService>());
+        return builder.Build();
+    }
+}
+
+/// <summary>Opens the candidate stream (retrying until NATS answers), then runs the keeper, the publisher, the register loop and the camera monitor until the host stops.</summary>
+public sealed partial class WorkerService(WorkerHostOptions options, FacePipeline vision, ILoggerFactory loggers) : BackgroundService
+{
+    private static readonly TimeSpan OpenRetry = TimeSpan.FromSeconds(2);
+
+    private readonly ILogger _logger = loggers.CreateLogger<WorkerService>();
+
+    /// <summary>The link to the server once the worker is running (null before).</summary>
+    public ServerLink? Link { get; private set; }
+
+    /// <summary>This worker's lease keeper once running (null before).</summary>
+    public CameraLeaseKeeper? Keeper { get; private set; }
+
+    /// <summary>The camera monitor once running (null before).</summary>
+    public CameraMonitor? Monitor { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var time = options.Time;
+        await using var nats = new NatsConnection(new NatsOpts { Url = options.NatsUrl, Name = $"citywatch-worker-{options.Worker}" });
+        CandidatePublisher? publisher = null;
+        while (publisher is null)
+        {
+            try
+            {
+                publisher = await CandidatePublisher.OpenAsync(nats, loggers.CreateLogger<CandidatePublisher>(), stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
+            {
+                LogOpenFailed(_logger, options.NatsUrl, e.Message);
+                try
+                {
+                    await Task.Delay(OpenRetry, TimeProvider.System, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+
+        var keeper = new CameraLeaseKeeper(nats, options.Worker, options.LeaseTtl, time, loggers.CreateLogger<CameraLeaseKeeper>());
+        var link = new ServerLink(
+            nats,
+            options.Worker,
+            options.GrantKey,
+            id => keeper.Lease(id.ToString(CultureInfo.InvariantCulture)),
+            publisher,
+            time,
+            loggers.CreateLogger<ServerLink>());
+        var analyzer = new FrameAnalyzer(link, vision, time, new RecognitionOptions());
+        await using var services = new ServiceCollection().AddSingleton(analyzer).BuildServiceProvider();
+        using var monitor = new CameraMonitor(link, null, services, time, loggers.CreateLogger<CameraMonitor>(), runCameras: true, keeper);
+        Keeper = keeper;
+        Link = link;
+        Monitor = monitor;
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var keeping = keeper.RunAsync(stop.Token);
+        var publishing = publisher.RunAsync(stop.Token);
+        await monitor.StartAsync(stop.Token);
+        try
+        {
+            await RegisterLoopAsync(link, monitor, stoppingToken);
+        }
+        finally
+        {
+            await monitor.StopAsync(CancellationToken.None);
+            await stop.CancelAsync();
+            await Task.WhenAll(Quietly(keeping), Quietly(publishing));
+        }
+    }
+
+    private async Task RegisterLoopAsync(ServerLink link, CameraMonitor monitor, CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.RegisterInterval, TimeProvider.System);
+        try
+        {
+            do
+            {
+                try
+                {
+                    if (await link.RegisterAsync(stoppingToken))
+                    {
+                        LogRegister(_logger, link.Streaming().Count, link.RegisterVersion ?? 0);
+                        monitor.Reconcile();
+                    }
+                }
+                catch (Exception e) when (e is NatsException or TimeoutException or MalformedWorkerMessageException || (e is OperationCanceledException && !stoppingToken.IsCancellationRequested))
+                {
+                    // The cameras already known keep running only while their leases and grants hold.
+                    LogRegisterFailed(_logger, e.Message);
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
+        }
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate stream on {Url} ({Reason}); retrying")]
+    private static partial void LogOpenFailed(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker: the server lists {Cameras} streaming cameras (version {Version})")]
+    private static partial void LogRegister(ILogger logger, int cameras, long version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: the server did not answer the register request ({Reason})")]
+    private static partial void LogRegisterFailed(ILogger logger, string reason);
+}

@@ -47,19 +47,21 @@ internal static class PageBench
     /// <summary>
     /// The console pages measured, every one an investigator may open: the alert queue, the newest alert's candidate view,
     /// deployments, legal bases (with the registration form listing every camera), cases, the jobs and the newest job,
-    /// watchlists, governed settings and the audit log's first page.
+    /// watchlists, governed settings, the audit log's first page, the camera list (every camera, filtered in memory) and the
+    /// newest camera's detail (when there is a camera), and the reports.
     /// </summary>
-    public static IReadOnlyList<string> ConsolePaths(long newestAlert, long newestJob) =>
+    public static IReadOnlyList<string> ConsolePaths(long newestAlert, long newestJob, long newestCamera) =>
     [
         "/console/alerts", $"/console/alerts/{newestAlert}", "/console/deployments", "/console/bases", "/console/cases",
         "/console/jobs", $"/console/jobs/{newestJob}", "/console/watchlists", "/console/settings", "/console/log",
+        "/console/cameras", .. newestCamera > 0 ? [$"/console/cameras/{newestCamera}"] : Array.Empty<string>(), "/console/reports",
     ];
 
     public static async Task<PageFigures> RunAsync(int cameras, int alerts, int requests, string modelsDirectory, Action<string> step, CancellationToken cancellationToken)
     {
         await using var server = await BenchServer.StartAsync("pages", modelsDirectory, o => o with { RunCameras = false }, cancellationToken);
         var fill = Stopwatch.StartNew();
-        var (newestAlert, newestJob) = await FillAsync(server.Services, cameras, alerts, step, cancellationToken);
+        var (newestAlert, newestJob, newestCamera) = await FillAsync(server.Services, cameras, alerts, step, cancellationToken);
         fill.Stop();
         using var client = new HttpClient(new HttpClientHandler { UseCookies = false }) { BaseAddress = new Uri(server.Address), Timeout = TimeSpan.FromMinutes(2) };
         var pages = new List<PageLatency>();
@@ -74,7 +76,7 @@ internal static class PageBench
         using var console = new HttpClient(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = new Uri(server.Address), Timeout = TimeSpan.FromMinutes(2) };
         console.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await SignInAsync(server, cancellationToken));
         console.DefaultRequestHeaders.Accept.ParseAdd("text/html");
-        foreach (var path in ConsolePaths(newestAlert, newestJob))
+        foreach (var path in ConsolePaths(newestAlert, newestJob, newestCamera))
         {
             step($"requesting {path}");
             pages.Add(await MeasureAsync(console, path, requests, cancellationToken));
@@ -85,7 +87,7 @@ internal static class PageBench
         return new PageFigures(cameras, alerts, requests, fill.Elapsed.TotalSeconds, pages, baseline);
     }
 
-    private static async Task<(long NewestAlert, long NewestJob)> FillAsync(IServiceProvider services, int cameras, int alerts, Action<string> step, CancellationToken cancellationToken)
+    private static async Task<(long NewestAlert, long NewestJob, long NewestCamera)> FillAsync(IServiceProvider services, int cameras, int alerts, Action<string> step, CancellationToken cancellationToken)
     {
         var store = services.GetRequiredService<CameraStore>();
         var ids = new long[cameras];
@@ -122,7 +124,7 @@ internal static class PageBench
             newestJob = (await jobs.FinishAsync(job.Id, AnalysisJobState.Done, null, new AnalysisProgress(1200, 1200, 40, 2, 1), 1, 0.5f, cancellationToken)).Id;
         }
 
-        return (newestAlert, newestJob);
+        return (newestAlert, newestJob, cameras == 0 ? 0 : ids[^1]);
     }
 
     /// <summary>

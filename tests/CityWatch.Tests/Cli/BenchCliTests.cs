@@ -136,12 +136,14 @@ public sealed class BenchCliTests
         Assert.Equal(200, figures["goal_ms"]!.GetValue<double>());
         var pages = figures["pages"]!.AsArray().Select(p => p!.AsObject()).ToList();
         // The console pages as the signed-in investigator gets them (the bench stops with an error on any answer but 2xx):
-        // the queue, the newest of the 100 alerts, the other console pages, the jobs and the newest of its 20 jobs.
+        // the queue, the newest of the 100 alerts, the other console pages, the jobs and the newest of its 20 jobs, the cameras
+        // and the newest of the 50, the reports.
         Assert.Equal(
             [
                 "/", "/register", "/register/cameras.json", "/deployments", "/statistics", "/log", "/log/verify",
                 "/console/alerts", "/console/alerts/100", "/console/deployments", "/console/bases", "/console/cases",
                 "/console/jobs", "/console/jobs/20", "/console/watchlists", "/console/settings", "/console/log",
+                "/console/cameras", "/console/cameras/50", "/console/reports",
             ],
             pages.Select(p => p["path"]!.GetValue<string>()));
         foreach (var page in pages)

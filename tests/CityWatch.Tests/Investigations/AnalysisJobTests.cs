@@ -23,9 +23,14 @@ namespace CityWatch.Tests.Investigations;
 /// verifiers decide on (on a 2-minute video at 10 fps); a revoked basis stops it within seconds with the
 /// reason, logged; a 1 GiB upload streams through with bounded memory (in process and to `citywatch serve`,
 /// by its peak working set); an upload over the limit is refused with the limit stated and leaves nothing behind.
+/// They run alone, after the parallel tests: the 1 GiB upload tests bound the whole test process's working set,
+/// which other tests loading models at the same time would inflate.
 /// </summary>
+[Collection(Alone)]
 public sealed class AnalysisJobTests
 {
+    public const string Alone = "analysis jobs, alone";
+
     private static readonly string Lin = TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png");
     private static readonly string Biden = TestPaths.Faces("ageitgey", "examples", "biden.jpg");
 
@@ -473,3 +478,6 @@ public sealed class AnalysisJobTests
         public override bool CanSeek => false;
     }
 }
+
+[CollectionDefinition(AnalysisJobTests.Alone, DisableParallelization = true)]
+public sealed class AnalysisJobsAlone;

@@ -100,10 +100,11 @@ public sealed class RunningServer : IAsyncDisposable
         var last = store.FindByName(username) is { } account ? store.Credentials(account.Id).TotpLastStep : null;
         var (current, step) = Step(last);
         var untilNextStep = 30_000 - Options.Time.GetUtcNow().ToUnixTimeMilliseconds() % 30_000;
-        if (step == current - 1 && untilNextStep < 3_000 && Options.Time == TimeProvider.System)
+        if (step == current - 1 && untilNextStep < 10_000 && Options.Time == TimeProvider.System)
         {
             // On a loaded machine the request can reach the server after the step boundary, when the previous
-            // step is no longer accepted: wait for the boundary (under 3 s) and take the code then.
+            // step is no longer accepted (a browser sign-in fills three fields and clicks before it sends): wait for
+            // the boundary (under 10 s) and take the code then.
             Thread.Sleep(TimeSpan.FromMilliseconds(untilNextStep + 100));
             (current, step) = Step(last);
         }

@@ -72,14 +72,28 @@ public sealed partial class CameraLeases
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(worker);
         var key = Key(cameraId);
-        var sentAt = _time.GetUtcNow();
-        var result = await _store.TryCreateAsync(key, worker, cancellationToken: cancellationToken);
-        if (!result.Success)
+        // A create that finds the key looks it up to see whether it is only a delete marker; when the server
+        // expires the key between those two steps, the client reports "key not found". The key is gone then,
+        // so the create is tried once more.
+        for (var attempt = 1; ; attempt++)
         {
-            return result.Error is NatsKVCreateException ? null : throw result.Error;
-        }
+            var sentAt = _time.GetUtcNow();
+            var result = await _store.TryCreateAsync(key, worker, cancellationToken: cancellationToken);
+            if (result.Success)
+            {
+                return new CameraLease(cameraId, worker, result.Value, sentAt + Ttl);
+            }
 
-        return new CameraLease(cameraId, worker, result.Value, sentAt + Ttl);
+            switch (result.Error)
+            {
+                case NatsKVCreateException:
+                    return null;
+                case NatsKVKeyNotFoundException when attempt < 3:
+                    continue;
+                default:
+                    throw result.Error;
+            }
+        }
     }
 
     /// <summary>

@@ -41,7 +41,7 @@ internal static class ConsoleJobsApi
             var job = AnalysisJobApi.InScope(jobs.Get(id), http, cases, cameras);
             return ConsoleApi.Page<JobPage>(http, new JobPageModel(ConsoleApi.Viewer(antiforgery, http), job, WatchlistName(watchlists, job.WatchlistId), cases.Find(job.CaseNumber)?.Id));
         }).Allow(Role.Investigator);
-        console.MapGet("/jobs/{id:long}/stream", (AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, IAntiforgery antiforgery, ILoggerFactory logs, HttpContext http, long id, CancellationToken ct) =>
+        console.MapGet("/jobs/{id:long}/stream", (AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, ILoggerFactory logs, HttpContext http, long id, CancellationToken ct) =>
         {
             if (!http.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
             {
@@ -49,8 +49,7 @@ internal static class ConsoleJobsApi
             }
 
             var first = AnalysisJobApi.InScope(jobs.Get(id), http, cases, cameras); // 404 or 403 before the stream starts
-            var viewer = ConsoleApi.Viewer(antiforgery, http); // the cancel form's token, while headers can still be written
-            return TypedResults.ServerSentEvents(ProgressAsync(jobs, first, viewer, logs, http, ct));
+            return TypedResults.ServerSentEvents(ProgressAsync(jobs, first, logs, http, ct));
         }).Allow(Role.Investigator);
         console.MapPost("/jobs/{id:long}/cancel", async Task<IResult> (AnalysisJobRunner runner, AnalysisJobStore jobs, CaseStore cases, CameraStore cameras, IAntiforgery antiforgery, HttpContext http, long id) =>
         {
@@ -62,12 +61,15 @@ internal static class ConsoleJobsApi
         return app;
     }
 
+    /// <summary>The job page's cancel form, replaced out of band (htmx) by nothing once the job has ended.</summary>
+    private const string NoCancelForm = "<div id=\"job-cancel\" hx-swap-oob=\"true\"></div>";
+
     /// <summary>
     /// The job's progress as HTML (event <c>progress</c>) whenever it changes, then <c>end</c> once it is final, after
     /// which the stream closes (and the page's <c>sse-close</c> keeps the browser from opening it again).
     /// </summary>
     private static async IAsyncEnumerable<SseItem<string>> ProgressAsync(
-        AnalysisJobStore jobs, AnalysisJob first, ConsoleViewer viewer, ILoggerFactory logs, HttpContext http, [EnumeratorCancellation] CancellationToken ct)
+        AnalysisJobStore jobs, AnalysisJob first, ILoggerFactory logs, HttpContext http, [EnumeratorCancellation] CancellationToken ct)
     {
         await using var renderer = new HtmlRenderer(http.RequestServices, logs);
         var job = first;
@@ -78,8 +80,8 @@ internal static class ConsoleJobsApi
             {
                 var shown = job;
                 var html = await renderer.Dispatcher.InvokeAsync(async () =>
-                    (await renderer.RenderComponentAsync<JobProgress>(ParameterView.FromDictionary(new Dictionary<string, object?> { ["Job"] = shown, ["Viewer"] = viewer }))).ToHtmlString());
-                yield return new SseItem<string>(html.ReplaceLineEndings(" "), "progress");
+                    (await renderer.RenderComponentAsync<JobProgress>(ParameterView.FromDictionary(new Dictionary<string, object?> { ["Job"] = shown }))).ToHtmlString());
+                yield return new SseItem<string>(html.ReplaceLineEndings(" ") + (job.IsFinal ? NoCancelForm : ""), "progress");
                 sent = job;
             }
 

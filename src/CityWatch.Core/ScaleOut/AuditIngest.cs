@@ -58,7 +58,9 @@ public sealed record AuditIngestCounts(long Accepted, long Duplicates, long Stal
 /// <c>camera_fences</c> (lower: the event is dropped, and the refusal is recorded and logged; equal or higher:
 /// accepted, and the mark rises); its record is staged with <see cref="AuditTrail.Stage"/>. Only after the commit
 /// is the message acked, so a crash between the two leads to a redelivery, which the event-id table turns into a
-/// no-op. A message that is not a usable event is recorded and terminated; no message stops the loop.
+/// no-op. A message that is not a usable event is recorded and terminated; no message stops the loop. A usable
+/// event is one a worker may send (<see cref="WorkerAuditActions"/>): its record's actor is the worker itself and
+/// its action a lease move; anything else a worker names is refused the same way.
 /// </summary>
 public sealed partial class AuditIngest
 {
@@ -187,6 +189,11 @@ public sealed partial class AuditIngest
             if (msgId != auditEvent.EventId)
             {
                 throw new MalformedAuditEventException($"the message id '{msgId}' is not the event id '{auditEvent.EventId}'");
+            }
+
+            if (WorkerAuditActions.Problem(auditEvent) is { } refused)
+            {
+                throw new MalformedAuditEventException(refused);
             }
 
             record = WithProvenance(auditEvent);

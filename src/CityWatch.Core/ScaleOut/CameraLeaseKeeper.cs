@@ -10,6 +10,22 @@ namespace CityWatch.ScaleOut;
 /// <summary>How many leases a keeper has taken, given up and lost since it started.</summary>
 public readonly record struct LeaseMoves(long Acquired, long Released, long Lost);
 
+/// <summary>What happened to one of a keeper's leases.</summary>
+public enum LeaseMoveKind
+{
+    /// <summary>Taken: the camera may run on this worker now.</summary>
+    Acquired,
+
+    /// <summary>Given up (above the share, gone from the register, or the worker leaving); the camera was stopped first.</summary>
+    Released,
+
+    /// <summary>Refused at renew or expired on the keeper's clock; the camera was stopped at once.</summary>
+    Lost,
+}
+
+/// <summary>One lease move, with the lease as it was (its revision is the fencing token) and, when lost or released, why.</summary>
+public sealed record LeaseMove(CameraLease Lease, LeaseMoveKind Kind, string? Reason);
+
 /// <summary>
 /// One per worker process: holds this worker's share of the cameras through <see cref="CameraLeases"/>. Every
 /// <see cref="Round"/> (a third of the TTL) it announces the worker as live in <see cref="LiveBucket"/> (MaxAge =
@@ -81,6 +97,12 @@ public sealed partial class CameraLeaseKeeper
     /// release is sent), refused at renew, or found expired. <see cref="MayRun"/> is already false.
     /// </summary>
     public event Action<string>? CameraStopped;
+
+    /// <summary>
+    /// Raised (on the round's thread) after <see cref="CameraStarted"/> and <see cref="CameraStopped"/>, with the lease and
+    /// what became of it: what a worker reports to the server's log (<see cref="LeaseAudit"/>).
+    /// </summary>
+    public event Action<LeaseMove>? LeaseMoved;
 
     public string Worker { get; }
 
@@ -213,7 +235,7 @@ public sealed partial class CameraLeaseKeeper
                 .ToList();
             foreach (var camera in surplus)
             {
-                await ReleaseAsync(leases, camera, ct);
+                await ReleaseAsync(leases, camera, wanted.Contains(camera), ct);
             }
 
             if (_held.Count < share)
@@ -236,6 +258,7 @@ public sealed partial class CameraLeaseKeeper
                         _held[camera] = lease;
                         Interlocked.Increment(ref _acquired);
                         Raise(CameraStarted, lease);
+                        Raise(LeaseMoved, new LeaseMove(lease, LeaseMoveKind.Acquired, null));
                     }
                 }
             }
@@ -283,13 +306,14 @@ public sealed partial class CameraLeaseKeeper
         }
     }
 
-    private async Task ReleaseAsync(CameraLeases leases, string camera, CancellationToken ct)
+    private async Task ReleaseAsync(CameraLeases leases, string camera, bool wanted, CancellationToken ct)
     {
         if (_held.TryRemove(camera, out var lease))
         {
             // Stop first, then let go: nobody can take the camera before this worker has stopped it.
             Interlocked.Increment(ref _released);
             Raise(CameraStopped, camera);
+            Raise(LeaseMoved, new LeaseMove(lease, LeaseMoveKind.Released, wanted ? "above this worker's share" : "no longer in the register"));
             await leases.ReleaseAsync(lease, ct);
         }
     }
@@ -310,6 +334,7 @@ public sealed partial class CameraLeaseKeeper
             Interlocked.Increment(ref _lost);
             LogLost(_logger, Worker, lease.CameraId, why);
             Raise(CameraStopped, lease.CameraId);
+            Raise(LeaseMoved, new LeaseMove(lease, LeaseMoveKind.Lost, why));
         }
     }
 
@@ -323,6 +348,7 @@ public sealed partial class CameraLeaseKeeper
             {
                 Interlocked.Increment(ref _released);
                 Raise(CameraStopped, lease.CameraId);
+                Raise(LeaseMoved, new LeaseMove(lease, LeaseMoveKind.Released, "the worker is stopping"));
             }
         }
 

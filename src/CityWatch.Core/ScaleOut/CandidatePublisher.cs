@@ -30,34 +30,24 @@ public sealed partial class CandidatePublisher
 
     private readonly INatsJSContext _js;
     private readonly ILogger _logger;
-    private readonly Queue<CandidateEvent> _pending = new();
-    private readonly SemaphoreSlim _queued = new(0);
+    private readonly OutboundQueue<CandidateEvent> _queue;
     private long _acknowledged;
-    private long _refused;
 
     private CandidatePublisher(INatsJSContext js, ILogger logger)
     {
         _js = js;
         _logger = logger;
+        _queue = new OutboundQueue<CandidateEvent>(TrySendAsync, MaxPending, RetryDelay);
     }
 
     /// <summary>Events acknowledged by JetStream so far (duplicates included).</summary>
     public long Acknowledged => Interlocked.Read(ref _acknowledged);
 
     /// <summary>Events refused because <see cref="MaxPending"/> were already waiting.</summary>
-    public long Refused => Interlocked.Read(ref _refused);
+    public long Refused => _queue.Refused;
 
     /// <summary>Events waiting for an acknowledgement.</summary>
-    public int Pending
-    {
-        get
-        {
-            lock (_pending)
-            {
-                return _pending.Count;
-            }
-        }
-    }
+    public int Pending => _queue.Pending;
 
     /// <summary>Opens the publisher, creating the candidate stream (or bringing its configuration up to date) first.</summary>
     public static async Task<CandidatePublisher> OpenAsync(INatsConnection nats, ILogger? logger = null, CancellationToken cancellationToken = default)
@@ -124,72 +114,33 @@ public sealed partial class CandidatePublisher
     public bool Enqueue(CandidateEvent candidate)
     {
         ArgumentNullException.ThrowIfNull(candidate);
-        lock (_pending)
-        {
-            if (_pending.Count >= MaxPending)
-            {
-                Interlocked.Increment(ref _refused);
-                LogRefused(_logger, candidate.EventId, candidate.CameraId, MaxPending);
-                return false;
-            }
-
-            _pending.Enqueue(candidate);
-        }
-
-        _queued.Release();
-        return true;
-    }
-
-    /// <summary>Sends what is queued, in order, until cancelled; an unacknowledged event is sent again (same id) after a short wait.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                await _queued.WaitAsync(cancellationToken);
-                while (!await SendHeadAsync(cancellationToken))
-                {
-                    await Task.Delay(RetryDelay, cancellationToken);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // stopping: what is still queued was not acknowledged, and is lost with the process (the server never had it).
-        }
-    }
-
-    /// <summary>Sends the oldest queued event; true once it is acknowledged (and removed) or when nothing is queued.</summary>
-    public async Task<bool> SendHeadAsync(CancellationToken cancellationToken = default)
-    {
-        CandidateEvent? head;
-        lock (_pending)
-        {
-            _pending.TryPeek(out head);
-        }
-
-        if (head is null)
+        if (_queue.Enqueue(candidate))
         {
             return true;
         }
 
+        LogRefused(_logger, candidate.EventId, candidate.CameraId, MaxPending);
+        return false;
+    }
+
+    /// <summary>Sends what is queued, in order, until cancelled; an unacknowledged event is sent again (same id) after a short wait.</summary>
+    public Task RunAsync(CancellationToken cancellationToken) => _queue.RunAsync(cancellationToken);
+
+    /// <summary>Sends the oldest queued event; true once it is acknowledged (and removed) or when nothing is queued.</summary>
+    public Task<bool> SendHeadAsync(CancellationToken cancellationToken = default) => _queue.SendHeadAsync(cancellationToken);
+
+    private async Task<bool> TrySendAsync(CandidateEvent candidate, CancellationToken cancellationToken)
+    {
         try
         {
-            await PublishAsync(head, cancellationToken);
+            await PublishAsync(candidate, cancellationToken);
+            return true;
         }
         catch (CandidateNotStoredException e)
         {
             LogNotStored(_logger, e.Message);
             return false;
         }
-
-        lock (_pending)
-        {
-            _pending.Dequeue();
-        }
-
-        return true;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Candidate not stored yet, sending it again: {Reason}")]

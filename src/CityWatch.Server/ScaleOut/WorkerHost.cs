@@ -95,6 +95,7 @@ public static class WorkerHost
 public sealed partial class WorkerService(WorkerHostOptions options, FacePipeline vision, ILoggerFactory loggers) : BackgroundService
 {
     private static readonly TimeSpan OpenRetry = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan LeaveDrain = TimeSpan.FromSeconds(3);
 
     private readonly ILogger _logger = loggers.CreateLogger<WorkerService>();
 
@@ -111,12 +112,15 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     {
         var time = options.Time;
         await using var nats = new NatsConnection(new NatsOpts { Url = options.NatsUrl, Name = $"citywatch-worker-{options.Worker}" });
+        var keeper = new CameraLeaseKeeper(nats, options.Worker, options.LeaseTtl, time, loggers.CreateLogger<CameraLeaseKeeper>());
         CandidatePublisher? publisher = null;
-        while (publisher is null)
+        LeaseAudit? leaseAudit = null;
+        while (publisher is null || leaseAudit is null)
         {
             try
             {
-                publisher = await CandidatePublisher.OpenAsync(nats, loggers.CreateLogger<CandidatePublisher>(), stoppingToken);
+                publisher ??= await CandidatePublisher.OpenAsync(nats, loggers.CreateLogger<CandidatePublisher>(), stoppingToken);
+                leaseAudit ??= await LeaseAudit.OpenAsync(nats, keeper, loggers.CreateLogger<LeaseAudit>(), stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -136,7 +140,6 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
             }
         }
 
-        var keeper = new CameraLeaseKeeper(nats, options.Worker, options.LeaseTtl, time, loggers.CreateLogger<CameraLeaseKeeper>());
         var link = new ServerLink(
             nats,
             options.Worker,
@@ -155,6 +158,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var keeping = keeper.RunAsync(stop.Token);
         var publishing = publisher.RunAsync(stop.Token);
+        var logging = leaseAudit.RunAsync(stop.Token);
         await monitor.StartAsync(stop.Token);
         try
         {
@@ -164,7 +168,13 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         {
             await monitor.StopAsync(CancellationToken.None);
             await stop.CancelAsync();
-            await Task.WhenAll(Quietly(keeping), Quietly(publishing));
+            await Task.WhenAll(Quietly(keeping), Quietly(publishing), Quietly(logging));
+
+            // The keeper released its leases on the way out: those moves still go to the log, for a short while.
+            if (await leaseAudit.DrainAsync(LeaveDrain) is > 0 and var unsent)
+            {
+                LogLeaseEventsUnsent(_logger, unsent);
+            }
         }
     }
 
@@ -209,8 +219,11 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate stream on {Url} ({Reason}); retrying")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate and events streams on {Url} ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: {Count} lease events were not acknowledged before the worker stopped; the leases lapse on the server's clock")]
+    private static partial void LogLeaseEventsUnsent(ILogger logger, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker: the server lists {Cameras} streaming cameras (version {Version})")]
     private static partial void LogRegister(ILogger logger, int cameras, long version);

@@ -47,7 +47,7 @@ public sealed class AuditRelayTests : IAsyncLifetime
         Assert.False(ack.Duplicate);
         Assert.Equal(0, await ingest.ProcessAvailableAsync());
         var act = Assert.Single(await LoggedAsync("match on cam-1"));
-        Assert.Equal("worker-a", act.Actor);
+        Assert.Equal("worker:worker-a", act.Actor);
         Assert.Contains("scaleout.fence", act.Body, StringComparison.Ordinal);
         Assert.Contains($"\"{lease.Revision}\"", act.Body, StringComparison.Ordinal);
         Assert.Equal(new AuditIngestCounts(1, 0, 0, 0, 0), ingest.Counts);
@@ -151,6 +151,80 @@ public sealed class AuditRelayTests : IAsyncLifetime
         Assert.Equal(0, consumer.Info.NumAckPending);
         Assert.Equal(0UL, consumer.Info.NumPending);
         Assert.Equal(0, await ingest.ProcessAvailableAsync());
+        AssertLogVerifies();
+    }
+
+    [Fact]
+    public async Task A_worker_cannot_log_as_someone_else_nor_log_anything_but_its_lease_moves()
+    {
+        var publisher = await AuditPublisher.OpenAsync(_nats);
+        var ingest = await OpenIngestAsync();
+        var lease = await AcquireAsync("cam-1", "worker-a");
+
+        await publisher.PublishAsync(AuditEvent.Under(lease, new AuditRecord("admin", WorkerAuditActions.LeaseAcquired, "as the administrator")));
+        await publisher.PublishAsync(AuditEvent.Under(lease, new AuditRecord("worker:worker-b", WorkerAuditActions.LeaseLost, "as another worker")));
+        await publisher.PublishAsync(AuditEvent.Under(lease, new AuditRecord("worker:worker-a", AuditActions.Match, "a match the server never saw")));
+        await publisher.PublishAsync(AuditEvent.Under(lease, new AuditRecord("worker:worker-a", AuditActions.PolicyGrant, "a grant the server never gave")));
+        await publisher.PublishAsync(AuditEvent.Under(lease, Act("worker-a", "its own lease move")));
+        await IngestUntilAsync(ingest, c => c.Malformed == 4 && c.Accepted == 1);
+
+        Assert.Single(await LoggedAsync("its own lease move"));
+        foreach (var refused in new[] { "as the administrator", "as another worker", "a match the server never saw", "a grant the server never gave" })
+        {
+            Assert.Empty(await LoggedAsync(refused));
+        }
+
+        using (var connection = _city.Database.Open())
+        {
+            var reasons = connection.Query<string>("SELECT reason FROM scaleout_rejected ORDER BY stream_seq").ToList();
+            Assert.Equal(4, reasons.Count);
+            Assert.Equal("a worker logs only as itself ('worker:worker-a'), not as 'admin'", reasons[0]);
+            Assert.Equal("a worker logs only as itself ('worker:worker-a'), not as 'worker:worker-b'", reasons[1]);
+            Assert.StartsWith("a worker may not log 'match'", reasons[2], StringComparison.Ordinal);
+            Assert.StartsWith("a worker may not log 'policy.grant'", reasons[3], StringComparison.Ordinal);
+            Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received WHERE outcome <> 'accepted'"));
+        }
+
+        AssertLogVerifies();
+    }
+
+    [Fact]
+    public async Task A_workers_lease_moves_reach_the_log_under_its_name_with_their_revisions_and_reasons()
+    {
+        var ingest = await OpenIngestAsync();
+        var keeper = new CameraLeaseKeeper(_nats, "worker-a", TimeSpan.FromMinutes(1), TimeProvider.System);
+        var leaseAudit = await LeaseAudit.OpenAsync(_nats, keeper);
+        var moves = new List<LeaseMove>();
+        keeper.LeaseMoved += moves.Add;
+        keeper.SetCameras(["cam-1", "cam-2"]);
+        await keeper.RoundAsync();
+        Assert.NotNull(keeper.Lease("cam-1"));
+        Assert.NotNull(keeper.Lease("cam-2"));
+
+        keeper.SetCameras(["cam-1"]);
+        await keeper.RoundAsync();
+        Assert.Equal(0, await leaseAudit.DrainAsync(TimeSpan.FromSeconds(10)));
+        await IngestUntilAsync(ingest, c => c.Accepted == 3);
+
+        Assert.Equal(3, leaseAudit.Acknowledged);
+        Assert.Equal([LeaseMoveKind.Acquired, LeaseMoveKind.Acquired, LeaseMoveKind.Released], moves.Select(m => m.Kind));
+        await _city.Audit.FlushAsync();
+        var acquired = _city.Audit.Read(0, 10_000, WorkerAuditActions.LeaseAcquired);
+        Assert.Equal(["cam-1", "cam-2"], acquired.Select(a => Parameter(a, "camera")).Order(StringComparer.Ordinal));
+        Assert.All(acquired, a => Assert.Equal("worker:worker-a", a.Actor));
+        foreach (var move in moves.Where(m => m.Kind == LeaseMoveKind.Acquired))
+        {
+            var logged = acquired.Single(a => Parameter(a, "camera") == move.Lease.CameraId);
+            Assert.Equal(move.Lease.Revision.ToString(System.Globalization.CultureInfo.InvariantCulture), Parameter(logged, "revision"));
+        }
+
+        // The release names the revision the lease had then (renewed since it was taken) and why it went.
+        var gone = moves[^1].Lease;
+        var released = Assert.Single(_city.Audit.Read(0, 10_000, WorkerAuditActions.LeaseReleased));
+        Assert.Equal("cam-2", Parameter(released, "camera"));
+        Assert.Equal(gone.Revision.ToString(System.Globalization.CultureInfo.InvariantCulture), Parameter(released, "revision"));
+        Assert.Equal("no longer in the register", Parameter(released, "reason"));
+        Assert.Equal($"gave up a camera's lease (revision {gone.Revision}): no longer in the register", released.Outcome);
         AssertLogVerifies();
     }
 
@@ -289,7 +363,8 @@ public sealed class AuditRelayTests : IAsyncLifetime
         Assert.Contains("not an audit event", missing.Message, StringComparison.Ordinal);
     }
 
-    private static AuditRecord Act(string worker, string outcome) => new(worker, AuditActions.Match, outcome);
+    // What a worker may log: a lease move, under its own name.
+    private static AuditRecord Act(string worker, string outcome) => new(WorkerRequests.WorkerActor(worker), WorkerAuditActions.LeaseAcquired, outcome);
 
     private Task<AuditIngest> OpenIngestAsync(string consumer = AuditIngest.DefaultConsumer, AuditTrail? audit = null) =>
         AuditIngest.OpenAsync(_nats, _city.Database, audit ?? _city.Audit, _city.Time, new AuditIngestOptions
@@ -310,6 +385,12 @@ public sealed class AuditRelayTests : IAsyncLifetime
     {
         await _city.Audit.FlushAsync();
         return [.. _city.Audit.Read(0, 10_000).Where(a => a.Outcome == outcome)];
+    }
+
+    private static string? Parameter(LoggedAct act, string key)
+    {
+        using var body = System.Text.Json.JsonDocument.Parse(act.Body);
+        return body.RootElement.GetProperty("Parameters").TryGetProperty(key, out var value) ? value.GetString() : null;
     }
 
     private void AssertLogVerifies()

@@ -152,10 +152,12 @@ internal static partial class SimCommand
             var frames = after.Sum(a => a.Latest.FramesAnalysed) - before.Sum(b => b.Latest.FramesAnalysed);
             var faces = after.Sum(a => a.Latest.Faces) - before.Sum(b => b.Latest.Faces);
             var cpu = after.Sum(a => a.Cpu) - before.Sum(b => b.Cpu);
-            var cameraSeconds = settings.Cameras * window;
+            // Camera-seconds actually analysed: on a box too small for N cameras the queues drop frames, and the cost
+            // per camera is what analysing one camera at its rate takes, not CPU spread over cameras left unanalysed.
+            var cameraSeconds = Math.Max(1, frames) / (double)Server.Demo.DemoInventory.StreamingAnalysisFps;
             var perWorker = leases.Owners().GroupBy(o => o.Value).ToDictionary(g => g.Key, g => g.Count());
             var camerasPerWorker = workers.Select(w => perWorker.GetValueOrDefault(w.Name)).ToList();
-            var analysedPerCameraS = frames / cameraSeconds;
+            var analysedPerCameraS = frames / (settings.Cameras * window);
             progress($"{frames / window:0.0} frames/s analysed, {faces / window:0.0} faces/s, {cpu / window:0.00} CPU cores busy");
 
             double? failover = null;

@@ -11,6 +11,7 @@ using CityWatch.Cli.Identity;
 using CityWatch.Cli.Matching;
 using CityWatch.Cli.Policy;
 using CityWatch.Cli.Settings;
+using CityWatch.Cli.Simulation;
 using CityWatch.Cli.SubjectAccess;
 using CityWatch.Cli.Transparency;
 using CityWatch.Cli.Vision;
@@ -35,6 +36,7 @@ var root = new RootCommand("CityWatch: face recognition a city can run in public
     AuditCommands.Create(),
     WitnessCommand.Create(),
     BenchCommand.Create(),
+    SimCommand.Create(),
 };
 
 return await root.Parse(args).InvokeAsync();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using CityWatch.Server;
+using CityWatch.Server.Demo;
 using CityWatch.Server.Identity;
 using CityWatch.Server.ScaleOut;
 using Microsoft.Extensions.Hosting;
@@ -23,7 +24,9 @@ internal static class ServeCommand
         var worker = new Option<string?>("--worker") { Description = "This process's name as one of several workers: cameras run here only while it holds their lease in NATS (needs --nats; default: ScaleOut:Worker, else none)" };
         var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
         var role = new Option<string?>("--role") { Description = "all (one process: API, policy, ingest, recognition), server (answers its workers over NATS and runs no cameras; needs --nats) or worker (cameras and recognition against a server over NATS, no data folder or key-encryption key; needs --nats, --worker and ScaleOut:GrantKey) (default: ScaleOut:Role, else all)" };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var replay = new Option<string?>("--replay") { Description = "Worker role only, a simulation: every camera this worker runs plays this video (decoded once, held in memory) instead of its stream; leases, grants and analysis as for a stream (default: none)" };
+        var demoStreaming = new Option<int>("--demo-streaming") { Description = "With --demo: how many of the demo's cameras stream the demo video with face recognition allowed (citywatch sim uses more)", DefaultValueFactory = _ => DemoInventory.Streaming };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, replay, demoStreaming, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var settings = new ServeSettings(result, ServeSettings.Load());
@@ -32,6 +35,7 @@ internal static class ServeCommand
             {
                 Urls = settings.Value(urls),
                 Demo = settings.Value(demo),
+                DemoStreaming = settings.Value(demoStreaming) is >= 1 and <= DemoInventory.Cameras and var streamingCount ? streamingCount : throw new ArgumentException($"--demo-streaming ({ServeSettings.Key(demoStreaming)}) must be from 1 to {DemoInventory.Cameras}"),
                 WitnessKeys = settings.Values(witnessKeys),
                 WitnessStates = [.. settings.Values(witnessStates).Select(Path.GetFullPath)],
                 DataDirectory = data,
@@ -53,7 +57,13 @@ internal static class ServeCommand
             if (ScaleOutOptions.From(options, ServeSettings.Load()).Role == ServerRole.Worker)
             {
                 // A worker stores nothing: no data folder, no key-encryption key.
-                using var worker = WorkerHost.Build(WorkerHostOptions.From(options, ServeSettings.Load()));
+                var replayFile = settings.Value(replay) is { Length: > 0 } clip ? Path.GetFullPath(clip) : null;
+                if (replayFile is not null && !File.Exists(replayFile))
+                {
+                    throw new ArgumentException($"--replay: no such file {replayFile}");
+                }
+
+                using var worker = WorkerHost.Build(WorkerHostOptions.From(options, ServeSettings.Load()) with { Replay = replayFile });
                 await worker.StartAsync(cancellationToken);
                 await worker.WaitForShutdownAsync(cancellationToken);
                 return 0;

@@ -38,6 +38,7 @@ public sealed partial class FrameSource : IAsyncDisposable
     private long _sequence;
     private int _pooled;
     private int _keyFramesOnly = -1;
+    private ReplayClip? _replay;
 
     /// <param name="cameraId">Names the camera in frames, health and logs.</param>
     /// <param name="source">rtsp://, http(s):// or another ffmpeg URL, or a local file path.</param>
@@ -66,6 +67,17 @@ public sealed partial class FrameSource : IAsyncDisposable
         });
     }
 
+    /// <summary>
+    /// A simulated camera: it plays <paramref name="clip"/> (already decoded, shared) at the analysis rate, looping,
+    /// from a start that differs per camera, instead of running ffmpeg on a stream. Health, queue and dropping are
+    /// those of a live source, so what consumes the frames cannot tell the difference.
+    /// </summary>
+    public static FrameSource Replaying(string cameraId, ReplayClip clip, IngestOptions options, TimeProvider? timeProvider = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(clip);
+        return new FrameSource(cameraId, clip.Path, options with { Loop = true }, timeProvider, logger) { _replay = clip };
+    }
+
     public string CameraId { get; }
 
     public VideoSource Source { get; }
@@ -92,6 +104,11 @@ public sealed partial class FrameSource : IAsyncDisposable
     public void Return(VideoFrame frame)
     {
         ArgumentNullException.ThrowIfNull(frame);
+        if (_replay is not null)
+        {
+            return; // the clip's frames are shared, never reused as buffers
+        }
+
         if (Interlocked.Increment(ref _pooled) <= _poolCapacity)
         {
             _pool.Enqueue(frame.Image.Pixels);
@@ -169,6 +186,12 @@ public sealed partial class FrameSource : IAsyncDisposable
         Exception? failure = null;
         try
         {
+            if (_replay is not null)
+            {
+                await ReplayAsync(_replay, stop);
+                return;
+            }
+
             var backoff = _options.BackoffMin;
             for (var attempt = 0; ; attempt++)
             {
@@ -224,6 +247,22 @@ public sealed partial class FrameSource : IAsyncDisposable
         if (failure is not null)
         {
             throw failure;
+        }
+    }
+
+    /// <summary>Plays the clip at the analysis rate until stopped, starting at a point of it that depends on the camera.</summary>
+    private async Task ReplayAsync(ReplayClip clip, CancellationToken stop)
+    {
+        var interval = TimeSpan.FromSeconds(1 / _options.AnalysisFps);
+        var offset = TimeSpan.FromSeconds((uint)CameraId.Aggregate(17, (h, c) => unchecked((h * 31) + c)) % Math.Max(1, (int)clip.Duration.TotalSeconds));
+        using var timer = new PeriodicTimer(interval, _time);
+        var started = _time.GetUtcNow();
+        while (await timer.WaitForNextTickAsync(stop))
+        {
+            var now = _time.GetUtcNow();
+            var position = offset + (now - started);
+            Health.FrameDecoded(now);
+            await _channel.Writer.WriteAsync(new VideoFrame(CameraId, clip.At(position), now, _sequence++, position), stop);
         }
     }
 

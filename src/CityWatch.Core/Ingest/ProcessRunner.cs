@@ -13,6 +13,9 @@ public sealed record ProcessRunnerOptions
     public int ErrorLinesKept { get; init; } = 32;
 
     public string? WorkingDirectory { get; init; }
+
+    /// <summary>Environment variables set for the child on top of this process's (e.g. a worker's grant key, which must not be an argument).</summary>
+    public IReadOnlyDictionary<string, string>? Environment { get; init; }
 }
 
 /// <summary>What a short-lived child process printed, for <see cref="ProcessRunner.RunAsync"/>.</summary>
@@ -107,6 +110,11 @@ public sealed class ProcessRunner : IAsyncDisposable
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
+        }
+
+        foreach (var (name, value) in options.Environment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[name] = value;
         }
 
         var process = new Process { StartInfo = startInfo };

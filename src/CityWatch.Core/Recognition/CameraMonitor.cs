@@ -38,6 +38,8 @@ public sealed record CameraHealthView(
 /// reconcile at once), and every frame is checked with <see cref="CameraLeaseKeeper.MayRun"/> before analysis.
 /// Without one, every streaming camera runs here (one process). The cameras come from an <see cref="IStreamingCameras"/>
 /// (the register, or on a worker the server); without a <see cref="CameraUptime"/> (a worker has no database) nothing is sampled.
+/// With a <see cref="ReplayClip"/> (a simulated worker, <c>citywatch sim</c>) every camera plays that clip instead of
+/// opening its stream; leases, grants and analysis are unchanged.
 /// </summary>
 public sealed partial class CameraMonitor(
     IStreamingCameras cameras,
@@ -46,8 +48,12 @@ public sealed partial class CameraMonitor(
     TimeProvider time,
     ILogger<CameraMonitor> logger,
     bool runCameras,
-    CameraLeaseKeeper? keeper = null) : BackgroundService
+    CameraLeaseKeeper? keeper = null,
+    ReplayClip? replay = null) : BackgroundService
 {
+    private long _retiredAnalysed;
+    private long _retiredFaces;
+
     private readonly ConcurrentDictionary<long, Worker> _workers = new();
     private readonly SemaphoreSlim _changed = new(0);
 
@@ -55,6 +61,25 @@ public sealed partial class CameraMonitor(
     public void Reconcile() => _changed.Release();
 
     public CameraHealthView? Health(long cameraId) => _workers.TryGetValue(cameraId, out var worker) ? worker.View() : null;
+
+    /// <summary>
+    /// Cameras running now, and frames analysed and faces found since start (cameras stopped since included), for the
+    /// worker's periodic stats line that <c>citywatch sim</c> reads.
+    /// </summary>
+    public (int Cameras, long FramesAnalysed, long Faces) Totals()
+    {
+        long analysed = Interlocked.Read(ref _retiredAnalysed), faces = Interlocked.Read(ref _retiredFaces);
+        var running = 0;
+        foreach (var worker in _workers.Values)
+        {
+            var view = worker.View();
+            analysed += view.FramesAnalysed;
+            faces += view.FacesDetected;
+            running++;
+        }
+
+        return (running, analysed, faces);
+    }
 
     /// <summary>The sampling interval of <see cref="CameraUptime"/>.</summary>
     public static readonly TimeSpan SampleInterval = TimeSpan.FromMinutes(1);
@@ -160,6 +185,9 @@ public sealed partial class CameraMonitor(
             {
                 _workers.TryRemove(id, out _);
                 await worker.DisposeAsync();
+                var view = worker.View();
+                Interlocked.Add(ref _retiredAnalysed, view.FramesAnalysed);
+                Interlocked.Add(ref _retiredFaces, view.FacesDetected);
             }
         }
 
@@ -170,7 +198,7 @@ public sealed partial class CameraMonitor(
                 var analyzer = camera.FaceRecognitionAllowed ? services.GetRequiredService<FrameAnalyzer>() : null;
                 var leaseId = LeaseId(camera.Id);
                 Func<bool>? mayRun = keeper is null ? null : () => keeper.MayRun(leaseId);
-                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera), analyzer, mayRun, time, logger, cancellationToken);
+                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera), analyzer, mayRun, replay, time, logger, cancellationToken);
             }
         }
     }
@@ -200,7 +228,7 @@ public sealed partial class CameraMonitor(
 
         public bool IsUp => _source.Health.Snapshot().State == CameraState.Online;
 
-        public static Worker Start(StreamingCamera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, TimeProvider time, ILogger logger, CancellationToken stopping)
+        public static Worker Start(StreamingCamera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, ReplayClip? replay, TimeProvider time, ILogger logger, CancellationToken stopping)
         {
             var (source, isFile) = SourceOf(url);
             var options = new IngestOptions
@@ -211,7 +239,8 @@ public sealed partial class CameraMonitor(
                 RealTime = isFile,
                 Loop = isFile,
             }.Validate();
-            var frameSource = new FrameSource(camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source, options, time, logger);
+            var id = camera.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var frameSource = replay is null ? new FrameSource(id, source, options, time, logger) : FrameSource.Replaying(id, replay, options, time, logger);
             var worker = new Worker(camera, frameSource, options, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer, _url = url };
             frameSource.Start();
             worker._loop = Task.Run(() => worker.RunAsync(analyzer, mayRun, logger), CancellationToken.None);

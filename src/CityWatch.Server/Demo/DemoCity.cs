@@ -67,19 +67,19 @@ public sealed partial class DemoCity(
 
     private async Task SeedAsync(CancellationToken cancellationToken)
     {
-        var setup = options.DemoSetup ?? DemoSetup.FromAssets(options.AssetsDirectory);
+        var setup = options.DemoSetup ?? DemoSetup.FromAssets(options.AssetsDirectory, options.DemoStreaming);
         var address = server.Features.Get<IServerAddressesFeature>()!.Addresses.First().Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal).Replace("[::]", "127.0.0.1", StringComparison.Ordinal);
         var accounts = await DemoAccountsAsync(address, cancellationToken);
         var admin = await SignedInAsync(address, accounts, "demo-admin", cancellationToken);
         var investigator = await SignedInAsync(address, accounts, "demo-investigator", cancellationToken);
         var authority = await SignedInAsync(address, accounts, "demo-authority", cancellationToken);
 
-        var cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
+        var cameras = await FirstCamerasAsync(admin, options.DemoStreaming, cancellationToken);
         if (cameras.Total == 0)
         {
             using var csv = new StringContent(setup.CamerasCsv, System.Text.Encoding.UTF8, "text/csv");
             await SendAsync<ImportResult>(admin.PostAsync("api/cameras/import?format=csv", csv, cancellationToken), cancellationToken);
-            cameras = await GetAsync<Page<Camera>>(admin, "api/cameras?limit=" + DemoInventory.Streaming, cancellationToken);
+            cameras = await FirstCamerasAsync(admin, options.DemoStreaming, cancellationToken);
         }
 
         var watchlists = await GetAsync<List<Watchlist>>(investigator, "api/watchlists", cancellationToken);
@@ -165,6 +165,25 @@ public sealed partial class DemoCity(
         {
             Console.WriteLine($"  {name,-20} {account.Role,-22} {account.Password} {account.TotpSecret}");
         }
+    }
+
+    /// <summary>The register's first <paramref name="count"/> cameras (the streaming ones come first), page by page.</summary>
+    private static async Task<Page<Camera>> FirstCamerasAsync(HttpClient admin, int count, CancellationToken cancellationToken)
+    {
+        var items = new List<Camera>();
+        var total = 0;
+        while (items.Count < count)
+        {
+            var page = await GetAsync<Page<Camera>>(admin, $"api/cameras?offset={items.Count}&limit={Math.Min(count - items.Count, CameraStore.MaxPageSize)}", cancellationToken);
+            total = page.Total;
+            items.AddRange(page.Items);
+            if (page.Items.Count == 0)
+            {
+                break;
+            }
+        }
+
+        return new Page<Camera>(items, total, 0, count);
     }
 
     private string AccountsFile => AccountsFileIn(options.DataDirectory);

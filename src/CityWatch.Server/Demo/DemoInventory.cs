@@ -16,6 +16,9 @@ public static class DemoInventory
     public const int Cameras = 1000;
     public const int Streaming = 3;
 
+    /// <summary>The analysis rate of the streaming cameras (the others: 1), in frames per second.</summary>
+    public const int StreamingAnalysisFps = 2;
+
     private static readonly string[] Purposes = ["traffic monitoring", "public order", "transport hub safety", "park safety", "building entrance"];
     private static readonly string[] Owners = ["City transport department", "City police", "Parks authority", "City hall"];
 
@@ -41,7 +44,7 @@ public static class DemoInventory
                 var purpose = streams ? "transport hub safety" : Purposes[random.Next(Purposes.Length)];
                 var url = streams ? streamUrl : $"rtsp://cam-{camera:0000}.demo.invalid/stream1";
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"S{site:000},Demo site {site},{latitude:0.000000},{longitude:0.000000},CAM-{camera:0000},{(streams ? "Central station hall" : "Camera")} {camera},{Owners[random.Next(Owners.Length)]},{purpose},{url},{(streams ? "true" : "false")},{(streams ? "2" : "1")},{(streams ? "true" : "false")}\n");
+                    $"S{site:000},Demo site {site},{latitude:0.000000},{longitude:0.000000},CAM-{camera:0000},{(streams ? "Central station hall" : "Camera")} {camera},{Owners[random.Next(Owners.Length)]},{purpose},{url},{(streams ? "true" : "false")},{(streams ? StreamingAnalysisFps : 1)},{(streams ? "true" : "false")}\n");
             }
         }
 

@@ -10,7 +10,7 @@ namespace CityWatch.Server.Demo;
 public sealed record DemoSetup(string CamerasCsv, IReadOnlyList<(string Identity, string PhotoPath)> People)
 {
     /// <summary>The demo: three cameras streaming the shared video in real time, the people of that video enrolled.</summary>
-    public static DemoSetup FromAssets(string? assets)
+    public static DemoSetup FromAssets(string? assets, int streaming = DemoInventory.Streaming)
     {
         if (assets is null)
         {
@@ -23,6 +23,6 @@ public sealed record DemoSetup(string CamerasCsv, IReadOnlyList<(string Identity
             throw new InvalidOperationException($"Demo video missing at {video}: run `citywatch models fetch`.");
         }
 
-        return new DemoSetup(DemoInventory.Csv(new Uri(video).AbsoluteUri), [.. ModelCatalog.HamiltonClipPeople.Select(p => (p.Identity, Path.Combine(assets, p.RelativePath)))]);
+        return new DemoSetup(DemoInventory.Csv(new Uri(video).AbsoluteUri, streaming), [.. ModelCatalog.HamiltonClipPeople.Select(p => (p.Identity, Path.Combine(assets, p.RelativePath)))]);
     }
 }

@@ -24,6 +24,9 @@ public sealed record ServerOptions
 
     public bool Demo { get; init; }
 
+    /// <summary>With <see cref="Demo"/> and its own setup: how many of its cameras stream the demo video (more for <c>citywatch sim</c>).</summary>
+    public int DemoStreaming { get; init; } = CityWatch.Server.Demo.DemoInventory.Streaming;
+
     /// <summary>With <see cref="Demo"/>: the cameras and people it is seeded with; null: the demo's own, from <see cref="AssetsDirectory"/>.</summary>
     public Demo.DemoSetup? DemoSetup { get; init; }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CityWatch.Ingest;
 using CityWatch.Recognition;
 using CityWatch.ScaleOut;
 using CityWatch.Vision;
@@ -28,6 +29,15 @@ public sealed record WorkerHostOptions(string NatsUrl, string Worker, TimeSpan L
     public TimeSpan RegisterInterval { get; init; } = DefaultRegisterInterval;
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// A simulation (<c>--replay FILE</c>, <c>Serve:Replay</c>): every camera this worker runs plays this video, decoded
+    /// once at start and held in memory, instead of its stream; null: the cameras' streams.
+    /// </summary>
+    public string? Replay { get; init; }
+
+    /// <summary>How often the worker logs its counters (the stats line <c>citywatch sim</c> reads).</summary>
+    public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Resolves the worker's settings (flags first, then configuration); a missing or bad one throws <see cref="ArgumentException"/> with one line.</summary>
     public static WorkerHostOptions From(ServerOptions options, IConfiguration configuration)
@@ -140,6 +150,13 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
             }
         }
 
+        ReplayClip? replay = null;
+        if (options.Replay is { } file)
+        {
+            replay = await ReplayClip.DecodeAsync(file, new IngestOptions().Width, stoppingToken);
+            LogSimulation(_logger, options.Worker, file, replay.Frames.Count, replay.Duration.TotalSeconds);
+        }
+
         var link = new ServerLink(
             nats,
             options.Worker,
@@ -150,7 +167,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
             loggers.CreateLogger<ServerLink>());
         var analyzer = new FrameAnalyzer(link, vision, time, new RecognitionOptions());
         await using var services = new ServiceCollection().AddSingleton(analyzer).BuildServiceProvider();
-        using var monitor = new CameraMonitor(link, null, services, time, loggers.CreateLogger<CameraMonitor>(), runCameras: true, keeper);
+        using var monitor = new CameraMonitor(link, null, services, time, loggers.CreateLogger<CameraMonitor>(), runCameras: true, keeper, replay);
         Keeper = keeper;
         Link = link;
         Monitor = monitor;
@@ -159,6 +176,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         var keeping = keeper.RunAsync(stop.Token);
         var publishing = publisher.RunAsync(stop.Token);
         var logging = leaseAudit.RunAsync(stop.Token);
+        var stats = StatsLoopAsync(monitor, publisher, stop.Token);
         await monitor.StartAsync(stop.Token);
         try
         {
@@ -168,7 +186,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         {
             await monitor.StopAsync(CancellationToken.None);
             await stop.CancelAsync();
-            await Task.WhenAll(Quietly(keeping), Quietly(publishing), Quietly(logging));
+            await Task.WhenAll(Quietly(keeping), Quietly(publishing), Quietly(logging), Quietly(stats));
 
             // The keeper released its leases on the way out: those moves still go to the log, for a short while.
             if (await leaseAudit.DrainAsync(LeaveDrain) is > 0 and var unsent)
@@ -207,6 +225,17 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         }
     }
 
+    /// <summary>One line of counters every <see cref="WorkerHostOptions.StatsInterval"/>: cumulative since start, so a reader takes differences.</summary>
+    private async Task StatsLoopAsync(CameraMonitor monitor, CandidatePublisher publisher, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(options.StatsInterval, options.Time);
+        while (await timer.WaitForNextTickAsync(stop))
+        {
+            var (cameras, analysed, faces) = monitor.Totals();
+            LogStats(_logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged);
+        }
+    }
+
     private static async Task Quietly(Task task)
     {
         try
@@ -218,6 +247,13 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
             // stopping
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker {Worker}: SIMULATION: every camera plays {File} ({Frames} frames, {Seconds:0.0} s, decoded once), not its stream")]
+    private static partial void LogSimulation(ILogger logger, string worker, string file, int frames, double seconds);
+
+    /// <summary>Parsed by <c>citywatch sim</c>: keep the keys.</summary>
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates}")]
+    private static partial void LogStats(ILogger logger, string worker, int cameras, long analysed, long faces, long candidates);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate and events streams on {Url} ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);

@@ -1,0 +1,557 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
+using CityWatch.Cli.Bench;
+using CityWatch.Cli.Hosting;
+using CityWatch.Ingest;
+using CityWatch.Policy;
+using CityWatch.ScaleOut;
+using CityWatch.Vision;
+using Microsoft.Extensions.DependencyInjection;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.KeyValueStore;
+using Spectre.Console;
+
+namespace CityWatch.Cli.Simulation;
+
+/// <summary>
+/// <c>citywatch sim</c>: a city on one box. It starts nats-server (127.0.0.1, a free port, a temporary store), the
+/// server role in this process on a temporary SQLite data folder with the demo seeded so that N cameras stream, and K
+/// worker processes (<c>serve --role worker --replay</c>: every camera plays the demo clip held in memory, so the cost
+/// measured is recognition's and the lease, grant and gallery path is the real one). It measures the workers over a
+/// window (their stats lines and their CPU from /proc), optionally kills one with SIGKILL and times how long its cameras
+/// take to be leased by a survivor (watching the lease bucket on its own NATS connection), then drains and counts the
+/// candidate events JetStream acknowledged that the server never consumed. Everything it started it stops, also on
+/// error or Ctrl-C.
+/// </summary>
+internal static partial class SimCommand
+{
+    private const string NatsServerBinary = "/usr/sbin/nats-server";
+
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(180);
+    private static readonly TimeSpan FailoverTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+
+    public static Command Create()
+    {
+        var cameras = new Option<int>("--cameras") { Description = "How many cameras stream (the demo city's first N, 1 to 1000)", DefaultValueFactory = _ => 1000 };
+        var workers = new Option<int>("--workers") { Description = "How many worker processes", DefaultValueFactory = _ => 3 };
+        var seconds = new Option<double>("--seconds") { Description = "The measuring window in seconds, after every camera runs", DefaultValueFactory = _ => 30 };
+        var kill = new Option<bool>("--kill-worker") { Description = "After the window, kill one worker with SIGKILL and time its cameras' move to the others" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout (progress stays on stderr)" };
+        var ttl = new Option<double>("--lease-ttl-s") { Description = "The camera lease TTL in seconds", DefaultValueFactory = _ => 6 };
+        var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets (the clip and the enrolled people)", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
+        var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (SQLite) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
+        {
+            cameras, workers, seconds, kill, json, ttl, assets, CliCommon.Models,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
+        {
+            var settings = new SimSettings(
+                result.GetValue(cameras),
+                result.GetValue(workers),
+                result.GetValue(seconds),
+                result.GetValue(kill),
+                result.GetValue(ttl),
+                Path.GetFullPath(result.GetValue(assets)!),
+                Path.GetFullPath(result.GetValue(CliCommon.Models)!)).Validate();
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+            var report = await RunAsync(settings, line => console.MarkupLineInterpolated($"[grey]sim:[/] {line}"), cancellationToken);
+            if (result.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(report, Json));
+            }
+            else
+            {
+                console.WriteLine(JsonSerializer.Serialize(report, Json));
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Runs the whole simulation; every process started is stopped before this returns or throws.</summary>
+    public static async Task<SimReport> RunAsync(SimSettings settings, Action<string> progress, CancellationToken cancellationToken)
+    {
+        var clip = Path.Combine(settings.Assets, ModelCatalog.HamiltonClip);
+        var store = Directory.CreateTempSubdirectory("citywatch-sim-nats-").FullName;
+        var workers = new List<SimWorker>();
+        ProcessRunner? nats = null;
+        BenchServer? server = null;
+        try
+        {
+            var port = FreePort();
+            var natsUrl = $"nats://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            nats = ProcessRunner.Start(
+                NatsServerBinary,
+                ["-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", store],
+                new ProcessRunnerOptions { OnErrorLine = line => { if (line.Contains("Server is ready", StringComparison.Ordinal)) { ready.TrySetResult(); } } },
+                cancellationToken);
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            progress($"nats-server on {natsUrl}");
+
+            var ttl = TimeSpan.FromSeconds(settings.LeaseTtlSeconds);
+            server = await BenchServer.StartAsync("sim", settings.Models, o => o with
+            {
+                Demo = true,
+                DemoStreaming = settings.Cameras,
+                AssetsDirectory = settings.Assets,
+                Role = "server",
+                NatsUrl = natsUrl,
+                LeaseTtl = ttl,
+            }, cancellationToken);
+            var grantKey = Convert.ToBase64String(server.Services.GetRequiredService<PolicyEngine>().GrantSigningPublicKey);
+            progress($"server (in this process, SQLite in {server.Folder}) on {server.Address}");
+
+            await using var connection = new NatsConnection(new NatsOpts { Url = natsUrl, Name = "citywatch-sim" });
+            var kv = new NatsKVContext(new NatsJSContext(connection));
+            var leases = new LeaseWatch();
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var watch = Task.Run(() => leases.RunAsync(kv, watching.Token), CancellationToken.None);
+
+            for (var i = 1; i <= settings.Workers; i++)
+            {
+                workers.Add(SimWorker.Start($"sim-w{i.ToString(CultureInfo.InvariantCulture)}", natsUrl, grantKey, settings, clip, cancellationToken));
+            }
+
+            progress($"{settings.Workers} workers started, each replaying {clip}");
+
+            // Settle: every camera leased and running somewhere.
+            var time = TimeProvider.System;
+            var settleStart = time.GetTimestamp();
+            while (workers.Sum(w => w.Latest.Cameras) < settings.Cameras || leases.Owners().Count < settings.Cameras)
+            {
+                if (time.GetElapsedTime(settleStart) > SettleTimeout)
+                {
+                    throw new InvalidOperationException($"after {SettleTimeout.TotalSeconds:0} s only {workers.Sum(w => w.Latest.Cameras)} of {settings.Cameras} cameras run ({leases.Owners().Count} leased)");
+                }
+
+                foreach (var worker in workers.Where(w => w.HasExited))
+                {
+                    throw new InvalidOperationException($"worker {worker.Name} exited: {worker.LastLines}");
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(500), time, cancellationToken);
+            }
+
+            var settled = time.GetElapsedTime(settleStart).TotalSeconds;
+            progress($"all {settings.Cameras} cameras run after {settled:0.0} s; measuring {settings.Seconds:0} s");
+            var before = workers.Select(w => (w.Latest, Cpu: w.CpuSeconds())).ToList();
+            var windowStart = time.GetTimestamp();
+            await Task.Delay(TimeSpan.FromSeconds(settings.Seconds), time, cancellationToken);
+            var window = time.GetElapsedTime(windowStart).TotalSeconds;
+            var after = workers.Select(w => (w.Latest, Cpu: w.CpuSeconds())).ToList();
+            var frames = after.Sum(a => a.Latest.FramesAnalysed) - before.Sum(b => b.Latest.FramesAnalysed);
+            var faces = after.Sum(a => a.Latest.Faces) - before.Sum(b => b.Latest.Faces);
+            var cpu = after.Sum(a => a.Cpu) - before.Sum(b => b.Cpu);
+            // Camera-seconds actually analysed: on a box too small for N cameras the queues drop frames, and the cost
+            // per camera is what analysing one camera at its rate takes, not CPU spread over cameras left unanalysed.
+            var cameraSeconds = Math.Max(1, frames) / (double)Server.Demo.DemoInventory.StreamingAnalysisFps;
+            var perWorker = leases.Owners().GroupBy(o => o.Value).ToDictionary(g => g.Key, g => g.Count());
+            var camerasPerWorker = workers.Select(w => perWorker.GetValueOrDefault(w.Name)).ToList();
+            var analysedPerCameraS = frames / (settings.Cameras * window);
+            progress($"{frames / window:0.0} frames/s analysed, {faces / window:0.0} faces/s, {cpu / window:0.00} CPU cores busy");
+
+            double? failover = null;
+            string? killed = null;
+            if (settings.KillWorker)
+            {
+                var victim = workers.OrderByDescending(w => perWorker.GetValueOrDefault(w.Name)).First();
+                killed = victim.Name;
+                var itsCameras = leases.Owners().Where(o => o.Value == victim.Name).Select(o => o.Key).ToList();
+                var killedAt = time.GetUtcNow();
+                victim.KillHard();
+                progress($"killed {victim.Name} (SIGKILL), holding {itsCameras.Count} cameras");
+                var killStart = time.GetTimestamp();
+                while (time.GetElapsedTime(killStart) < FailoverTimeout)
+                {
+                    var moved = itsCameras.Select(c => leases.MovedAfter(c, victim.Name, killedAt)).ToList();
+                    if (moved.All(m => m is not null))
+                    {
+                        failover = itsCameras.Count == 0 ? 0 : moved.Max(m => (m!.Value - killedAt).TotalSeconds);
+                        break;
+                    }
+
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
+                }
+
+                progress(failover is { } f ? $"its cameras resumed on the others within {f:0.00} s" : $"its cameras did not all resume within {FailoverTimeout.TotalSeconds:0} s");
+            }
+
+            var candidates = workers.Sum(w => w.Latest.Candidates);
+            var leaseMoves = leases.Moves;
+            progress("stopping the workers, then draining the candidate stream");
+            await Task.WhenAll(workers.Select(w => w.DisposeAsync().AsTask()));
+            var lost = await AcknowledgedLostAsync(connection, time, cancellationToken);
+            await watching.CancelAsync();
+            await Quietly(watch);
+
+            return new SimReport(
+                settings.Cameras,
+                settings.Workers,
+                camerasPerWorker,
+                Round(settled),
+                Round(window),
+                Round(frames / window),
+                Round(faces / window),
+                Round(analysedPerCameraS),
+                candidates,
+                leaseMoves,
+                Round(cpu / cameraSeconds, 5),
+                Round(cpu / cameraSeconds * 1000),
+                killed,
+                failover is { } s ? Round(s) : null,
+                lost);
+        }
+        finally
+        {
+            await Task.WhenAll(workers.Select(w => w.DisposeAsync().AsTask()));
+            if (server is not null)
+            {
+                await server.DisposeAsync();
+            }
+
+            if (nats is not null)
+            {
+                await nats.DisposeAsync();
+            }
+
+            try
+            {
+                Directory.Delete(store, recursive: true);
+            }
+            catch (IOException)
+            {
+                // nats-server's files, in the temporary directory.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits (a bounded time) for the server's durable consumer to have acknowledged everything in the candidate
+    /// stream, then returns how many stored messages it has not: stream last sequence minus the consumer's ack floor.
+    /// </summary>
+    private static async Task<long> AcknowledgedLostAsync(NatsConnection connection, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var js = new NatsJSContext(connection);
+        var start = time.GetTimestamp();
+        while (true)
+        {
+            var stream = await js.GetStreamAsync(WorkerProtocol.CandidateStream, cancellationToken: cancellationToken);
+            var last = (long)stream.Info.State.LastSeq;
+            long floor;
+            try
+            {
+                var consumer = await js.GetConsumerAsync(WorkerProtocol.CandidateStream, CandidateIngest.DefaultConsumer, cancellationToken);
+                floor = (long)(consumer.Info.AckFloor?.StreamSeq ?? 0);
+            }
+            catch (NatsJSApiException)
+            {
+                floor = 0; // no consumer: nothing was taken
+            }
+
+            var lost = Math.Max(0, last - floor);
+            if (lost == 0 || time.GetElapsedTime(start) > DrainTimeout)
+            {
+                return lost;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
+        }
+    }
+
+    private static double Round(double value, int digits = 3) => Math.Round(value, digits);
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task Quietly(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (OperationCanceledException)
+        {
+            // stopped
+        }
+    }
+
+    /// <summary>Follows the lease bucket: who holds each camera, when each put happened, and how often a camera changed hands.</summary>
+    private sealed class LeaseWatch
+    {
+        private readonly Lock _lock = new();
+        private readonly Dictionary<string, (string Worker, DateTimeOffset Since)> _owners = new(StringComparer.Ordinal);
+        private int _moves;
+
+        public int Moves
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _moves;
+                }
+            }
+        }
+
+        public Dictionary<string, string> Owners()
+        {
+            lock (_lock)
+            {
+                return _owners.ToDictionary(o => o.Key, o => o.Value.Worker, StringComparer.Ordinal);
+            }
+        }
+
+        /// <summary>When the camera was first put by a worker other than <paramref name="from"/> after <paramref name="after"/>; null: not yet.</summary>
+        public DateTimeOffset? MovedAfter(string camera, string from, DateTimeOffset after)
+        {
+            lock (_lock)
+            {
+                return _owners.TryGetValue(camera, out var owner) && owner.Worker != from && owner.Since >= after ? owner.Since : null;
+            }
+        }
+
+        public async Task RunAsync(NatsKVContext kv, CancellationToken cancellationToken)
+        {
+            INatsKVStore? store = null;
+            while (store is null)
+            {
+                try
+                {
+                    store = await kv.GetStoreAsync(CameraLeases.DefaultBucket, cancellationToken);
+                }
+                catch (NatsKVException)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), TimeProvider.System, cancellationToken);
+                }
+                catch (NatsJSApiException)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), TimeProvider.System, cancellationToken);
+                }
+            }
+
+            await foreach (var entry in store.WatchAsync<string>(">", cancellationToken: cancellationToken))
+            {
+                if (entry.Operation != NatsKVOperation.Put || entry.Value is not { Length: > 0 } worker || !entry.Key.StartsWith("camera.", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var camera = entry.Key["camera.".Length..];
+                lock (_lock)
+                {
+                    if (_owners.TryGetValue(camera, out var owner))
+                    {
+                        if (owner.Worker != worker)
+                        {
+                            _moves++;
+                            _owners[camera] = (worker, TimeProvider.System.GetUtcNow());
+                        }
+                    }
+                    else
+                    {
+                        _owners[camera] = (worker, TimeProvider.System.GetUtcNow());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// <summary>The sim's flags, checked: a bad one is a one-line <see cref="ArgumentException"/> (exit 1).</summary>
+internal sealed record SimSettings(int Cameras, int Workers, double Seconds, bool KillWorker, double LeaseTtlSeconds, string Assets, string Models)
+{
+    public SimSettings Validate()
+    {
+        if (Cameras is < 1 or > Server.Demo.DemoInventory.Cameras)
+        {
+            throw new ArgumentException($"--cameras must be from 1 to {Server.Demo.DemoInventory.Cameras}, not {Cameras}");
+        }
+
+        if (Workers < 1)
+        {
+            throw new ArgumentException($"--workers must be at least 1, not {Workers}");
+        }
+
+        if (KillWorker && Workers < 2)
+        {
+            throw new ArgumentException("--kill-worker needs at least 2 workers (one to kill, one to take over)");
+        }
+
+        if (!double.IsFinite(Seconds) || Seconds <= 0)
+        {
+            throw new ArgumentException($"--seconds must be a positive number, not {Seconds}");
+        }
+
+        if (!double.IsFinite(LeaseTtlSeconds) || LeaseTtlSeconds <= 0)
+        {
+            throw new ArgumentException($"--lease-ttl-s must be a positive number, not {LeaseTtlSeconds}");
+        }
+
+        if (!File.Exists("/usr/sbin/nats-server"))
+        {
+            throw new ArgumentException("nats-server not found at /usr/sbin/nats-server (install the Debian package nats-server)");
+        }
+
+        if (!File.Exists(Path.Combine(Assets, ModelCatalog.HamiltonClip)))
+        {
+            throw new ArgumentException($"the demo clip is missing at {Path.Combine(Assets, ModelCatalog.HamiltonClip)} (run `citywatch models fetch`, or pass --assets)");
+        }
+
+        return this;
+    }
+}
+
+/// <summary>What the sim measured (snake_case keys, one JSON object).</summary>
+internal sealed record SimReport(
+    [property: JsonPropertyName("cameras")] int Cameras,
+    [property: JsonPropertyName("workers")] int Workers,
+    [property: JsonPropertyName("cameras_per_worker")] IReadOnlyList<int> CamerasPerWorker,
+    [property: JsonPropertyName("settle_s")] double SettleSeconds,
+    [property: JsonPropertyName("window_s")] double WindowSeconds,
+    [property: JsonPropertyName("frames_per_s")] double FramesPerSecond,
+    [property: JsonPropertyName("faces_per_s")] double FacesPerSecond,
+    [property: JsonPropertyName("analysed_fps_per_camera")] double AnalysedFpsPerCamera,
+    [property: JsonPropertyName("candidates")] long Candidates,
+    [property: JsonPropertyName("lease_moves")] int LeaseMoves,
+    [property: JsonPropertyName("cpu_s_per_camera_s")] double CpuSecondsPerCameraSecond,
+    [property: JsonPropertyName("cores_per_1000_cameras")] double CoresPer1000Cameras,
+    [property: JsonPropertyName("killed_worker")] string? KilledWorker,
+    [property: JsonPropertyName("failover_resume_s")] double? FailoverResumeSeconds,
+    [property: JsonPropertyName("acknowledged_lost")] long AcknowledgedLost);
+
+/// <summary>
+/// One worker child process (<c>dotnet citywatch.dll serve --role worker ... --replay CLIP</c>, or the apphost): its
+/// standard output read line by line for the stats line, its CPU time from /proc.
+/// </summary>
+internal sealed partial class SimWorker : IAsyncDisposable
+{
+    private readonly ProcessRunner _runner;
+    private readonly Task _reading;
+    private readonly Queue<string> _lines = new();
+    private WorkerStats _latest = new(0, 0, 0, 0);
+    private int _disposed;
+
+    private SimWorker(string name, ProcessRunner runner)
+    {
+        Name = name;
+        _runner = runner;
+        _reading = Task.Run(ReadAsync);
+    }
+
+    public string Name { get; }
+
+    public bool HasExited => _runner.HasExited;
+
+    public WorkerStats Latest => Volatile.Read(ref _latest);
+
+    public string LastLines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return string.Join(" | ", _lines.Concat(_runner.ErrorLines).TakeLast(4));
+            }
+        }
+    }
+
+    public static SimWorker Start(string name, string natsUrl, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
+    {
+        var (file, prefix) = Self();
+        string[] arguments = [.. prefix, "serve", "--role", "worker", "--nats", natsUrl, "--worker", name, "--models", settings.Models,
+            "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture), "--replay", clip];
+        var runner = ProcessRunner.Start(file, arguments, new ProcessRunnerOptions
+        {
+            Environment = new Dictionary<string, string> { ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
+        }, cancellationToken);
+        return new SimWorker(name, runner);
+    }
+
+    /// <summary>The worker's user+system CPU seconds so far, from /proc/PID/stat (0 once it has gone).</summary>
+    public double CpuSeconds()
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{_runner.Id.ToString(CultureInfo.InvariantCulture)}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based), in clock ticks (USER_HZ = 100 on Linux).
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>SIGKILL, as a crash: the worker releases nothing.</summary>
+    public void KillHard() => _runner.Kill();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _runner.DisposeAsync();
+        try
+        {
+            await _reading;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // its output closed
+        }
+    }
+
+    /// <summary>How to start this CLI again: the apphost itself, or <c>dotnet citywatch.dll</c>.</summary>
+    private static (string File, string[] Prefix) Self()
+    {
+        var process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
+        var dll = typeof(SimWorker).Assembly.Location;
+        return Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? (process, [dll]) : (process, []);
+    }
+
+    private async Task ReadAsync()
+    {
+        using var reader = new StreamReader(_runner.StandardOutput);
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            lock (_lines)
+            {
+                _lines.Enqueue(line);
+                if (_lines.Count > 8)
+                {
+                    _lines.Dequeue();
+                }
+            }
+
+            var match = StatsLine().Match(line);
+            if (match.Success)
+            {
+                long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
+                Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates")));
+            }
+        }
+    }
+
+    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+)")]
+    private static partial Regex StatsLine();
+}
+
+/// <summary>One worker's cumulative counters from its last stats line.</summary>
+internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates);

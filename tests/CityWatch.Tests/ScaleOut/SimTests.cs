@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using CityWatch.Tests.Support;
+
+namespace CityWatch.Tests.ScaleOut;
+
+/// <summary>
+/// <c>citywatch sim</c> with real processes: the CLI (a child), its nats-server and its worker processes. A small city
+/// with one worker killed by SIGKILL: every camera runs, the killed worker's cameras come back on the survivors within
+/// the lease TTL and a little, no candidate JetStream acknowledged is left unconsumed, and nothing is left running.
+/// </summary>
+public sealed class SimTests
+{
+    [Fact]
+    public async Task A_small_sim_with_a_worker_killed_moves_its_cameras_and_loses_no_acknowledged_candidate()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "sim", "--cameras", "12", "--workers", "3", "--seconds", "8", "--kill-worker", "--json", "--lease-ttl-s", "4",
+            "--models", TestPaths.Models, "--assets", TestPaths.SharedData);
+        Assert.True(exit == 0, $"sim exited {exit}: {string.Join(" | ", errors.TakeLast(6))}");
+
+        using var report = JsonDocument.Parse(output);
+        var root = report.RootElement;
+        Assert.Equal(12, root.GetProperty("cameras").GetInt32());
+        var perWorker = root.GetProperty("cameras_per_worker").EnumerateArray().Select(e => e.GetInt32()).ToList();
+        Assert.Equal(3, perWorker.Count);
+        Assert.Equal(12, perWorker.Sum());
+        Assert.True(root.GetProperty("frames_per_s").GetDouble() > 0, output);
+        Assert.True(root.GetProperty("cpu_s_per_camera_s").GetDouble() > 0, output);
+        var resume = root.GetProperty("failover_resume_s");
+        Assert.Equal(JsonValueKind.Number, resume.ValueKind);
+        Assert.InRange(resume.GetDouble(), 0, 10);
+        Assert.True(root.GetProperty("lease_moves").GetInt32() >= perWorker.Max(), output);
+        Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
+        Assert.Empty(LeftRunning());
+    }
+
+    [Theory]
+    [InlineData("--workers 0", "error: --workers must be at least 1, not 0")]
+    [InlineData("--workers 1 --kill-worker", "error: --kill-worker needs at least 2 workers")]
+    [InlineData("--cameras 0", "error: --cameras must be from 1 to 1000, not 0")]
+    public async Task Bad_input_is_one_line_and_exit_1(string arguments, string error)
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(["sim", .. arguments.Split(' '), "--assets", TestPaths.SharedData]);
+        Assert.Equal(1, exit);
+        Assert.Equal("", output);
+        var line = Assert.Single(errors);
+        Assert.StartsWith(error, line, StringComparison.Ordinal);
+    }
+
+    /// <summary>Processes a sim started (its workers and its nats-server) that still run.</summary>
+    private static List<string> LeftRunning()
+    {
+        var left = new List<string>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                continue;
+            }
+
+            try
+            {
+                var command = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                if (command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal)))
+                {
+                    left.Add(command);
+                }
+            }
+            catch (IOException)
+            {
+                // gone meanwhile
+            }
+            catch (UnauthorizedAccessException)
+            {
+                // not ours
+            }
+        }
+
+        return left;
+    }
+}

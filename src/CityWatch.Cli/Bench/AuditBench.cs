@@ -14,6 +14,8 @@ internal sealed record AuditFigures(
     int Cores,
     long Appended,
     double AppendsPerSecond,
+    long StagedOnePerTransaction,
+    double StagedOnePerTransactionPerSecond,
     long AppendedOnePerTransaction,
     double OnePerTransactionPerSecond,
     double OfferedPerSecond,
@@ -25,10 +27,12 @@ internal sealed record AuditFigures(
 
 /// <summary>
 /// `bench audit`: the audit trail on a new data folder in a temporary directory (the real SQLite file, WAL,
-/// synchronous=FULL, the real signing key), measured three ways in one run: concurrent writers staging records
-/// through the outbox with the group-commit sequencer (<see cref="AuditLogOptions.MaxBatch"/> 1024); the same
+/// synchronous=FULL, the real signing key), measured in one run: concurrent callers of
+/// <see cref="AuditTrail.AppendAsync"/> (writer-side group commit: many records per outbox transaction); the same
+/// writers each staging one record per outbox transaction of its own (one fsync per record: what AppendAsync did
+/// before), both with the group-commit sequencer (<see cref="AuditLogOptions.MaxBatch"/> 1024); the same
 /// writers with MaxBatch 1, so that every leaf is sequenced, its nodes stored and a checkpoint signed in a
-/// transaction of its own (the baseline); and the time from staging a record to its leaf being committed, at an
+/// transaction of its own (the baseline); and the time from calling AppendAsync to its leaf being committed, at an
 /// offered rate.
 /// </summary>
 internal static class AuditBench
@@ -42,13 +46,16 @@ internal static class AuditBench
         try
         {
             var duration = TimeSpan.FromSeconds(seconds);
-            step($"group commit: {writers} writers staging for {seconds} s");
-            var (appended, appendsPerSecond) = Throughput(Path.Combine(root, "group"), maxBatch: 1024, writers, duration);
+            step($"AppendAsync (writer-side group commit): {writers} writers for {seconds} s");
+            var (appended, appendsPerSecond) = Throughput(Path.Combine(root, "append"), maxBatch: 1024, writers, duration, AppendOne);
 
-            step($"baseline: one leaf per transaction, {writers} writers for {seconds} s");
-            var (onePerTransaction, onePerTransactionPerSecond) = Throughput(Path.Combine(root, "single"), maxBatch: 1, writers, duration);
+            step($"baseline: one record per outbox transaction, {writers} writers for {seconds} s");
+            var (stagedSingly, stagedSinglyPerSecond) = Throughput(Path.Combine(root, "group"), maxBatch: 1024, writers, duration, StageOne);
 
-            step($"commit latency at {rate} records/s offered for {seconds} s");
+            step($"baseline: one leaf per sequencer transaction, {writers} writers for {seconds} s");
+            var (onePerTransaction, onePerTransactionPerSecond) = Throughput(Path.Combine(root, "single"), maxBatch: 1, writers, duration, StageOne);
+
+            step($"AppendAsync commit latency at {rate} records/s offered for {seconds} s");
             var latency = Latency(Path.Combine(root, "latency"), rate, writers, duration);
 
             return new AuditFigures(
@@ -58,6 +65,8 @@ internal static class AuditBench
                 Environment.ProcessorCount,
                 appended,
                 appendsPerSecond,
+                stagedSingly,
+                stagedSinglyPerSecond,
                 onePerTransaction,
                 onePerTransactionPerSecond,
                 rate,
@@ -83,7 +92,8 @@ internal static class AuditBench
 
     // Writers stage records as fast as the file lets them, each keeping up to Window in flight, for the
     // duration; the clock stops when the last staged record is in the log.
-    private static (long Appended, double PerSecond) Throughput(string directory, int maxBatch, int writers, TimeSpan duration)
+    private static (long Appended, double PerSecond) Throughput(
+        string directory, int maxBatch, int writers, TimeSpan duration, Func<AuditTrail, SqliteConnection, int, long, Task<long>> append)
     {
         using var trail = Open(directory, maxBatch, out var database);
         var clock = Stopwatch.StartNew();
@@ -99,7 +109,7 @@ internal static class AuditBench
                     await pending.Dequeue().ConfigureAwait(false);
                 }
 
-                pending.Enqueue(StageOne(trail, connection, w, counts[w]++));
+                pending.Enqueue(append(trail, connection, w, counts[w]++));
             }
 
             while (pending.Count > 0)
@@ -148,7 +158,7 @@ internal static class AuditBench
                 var index = i;
                 var started = Stopwatch.GetTimestamp();
                 staged[index] = true;
-                logged.Add(StageOne(trail, connection, w, i).ContinueWith(
+                logged.Add(AppendOne(trail, connection, w, i).ContinueWith(
                     done =>
                     {
                         _ = done.Result;
@@ -170,9 +180,26 @@ internal static class AuditBench
         return new LatencyRun(count / seconds, times);
     }
 
+    // The grouped path: the trail's writer stages this record with whatever else is pending, in one transaction.
+    private static Task<long> AppendOne(AuditTrail trail, SqliteConnection connection, int writer, long sequence) =>
+        trail.AppendAsync(Record(writer, sequence));
+
+    // The baseline: a transaction (and an fsync) of its own for every record.
     private static Task<long> StageOne(AuditTrail trail, SqliteConnection connection, int writer, long sequence)
     {
-        var record = new AuditRecord(
+        var record = Record(writer, sequence);
+        StagedRecord staged;
+        using (var transaction = connection.BeginTransaction())
+        {
+            staged = trail.Stage(connection, transaction, record);
+            transaction.Commit();
+        }
+
+        return trail.CommittedAsync(staged);
+    }
+
+    private static AuditRecord Record(int writer, long sequence) =>
+        new(
             $"bench:writer-{writer}",
             AuditActions.Match,
             "match above threshold",
@@ -184,15 +211,6 @@ internal static class AuditBench
                 ["sequence"] = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture),
             },
             ResultCount: 1);
-        StagedRecord staged;
-        using (var transaction = connection.BeginTransaction())
-        {
-            staged = trail.Stage(connection, transaction, record);
-            transaction.Commit();
-        }
-
-        return trail.CommittedAsync(staged);
-    }
 
     private static AuditTrail Open(string directory, int maxBatch, out CityWatchDatabase database)
     {

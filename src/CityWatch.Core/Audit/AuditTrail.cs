@@ -41,6 +41,9 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Waiter>> WaitersByDatabase = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Waiter> _waiters;
     private readonly Task _sequencer;
+    // AppendAsync's callers queue here; one writer stages what is pending in one transaction (see AppendAsync).
+    private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _appendWriter;
     private readonly KeyLogSink _keyLog;
     private readonly bool _postgres;
     private CompactRange _range;
@@ -104,6 +107,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         // Records staged before a crash or a stop are logged first.
         _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
+        _appendWriter = Task.Run(WriteAppendsAsync);
         // Key unwraps from now on, and those that waited for the log (its own key's, at start), go into it.
         _keyLog = new KeyLogSink(
             keyEvent => AppendAsync(KeyLog.Record(keyEvent)),
@@ -154,19 +158,31 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// Records an act on its own (a grant, a refusal, a view: acts that change no other state) and returns its
     /// leaf index once it is in the Merkle log on disk.
     /// </summary>
+    /// <remarks>
+    /// Writer-side group commit: the record is checked here (a record the limits refuse throws to this caller
+    /// alone, before anything is staged), then queued; one writer loop stages everything pending, up to
+    /// <see cref="AppendBatch"/>, in ONE outbox transaction, so a burst of callers shares one fsync instead of
+    /// paying one each. If that commit fails, every caller of the batch gets the error and none of its records is
+    /// in the outbox (one transaction: nothing half-written). Cancelling after the record was queued may still
+    /// log it, exactly as cancelling the wait after <see cref="Stage"/> does.
+    /// </remarks>
     public async Task<long> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(record);
         cancellationToken.ThrowIfCancellationRequested();
-        StagedRecord staged;
-        using (var connection = _database.Connect())
-        using (var transaction = connection.BeginTransaction())
+        AuditRecordLimits.Check(record);
+        var pending = new PendingAppend(record, new TaskCompletionSource<StagedRecord>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_appends.Writer.TryWrite(pending))
         {
-            staged = Stage(connection, transaction, record);
-            transaction.Commit();
+            throw new ObjectDisposedException(nameof(AuditTrail), "The audit trail is shut down; nothing more can be logged.");
         }
 
+        var staged = await pending.Staged.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         return await CommittedAsync(staged, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The most records <see cref="AppendAsync"/>'s writer stages in one transaction.</summary>
+    public const int AppendBatch = 4096;
 
     /// <summary>
     /// Writes the record of an act into the outbox inside the act's own transaction, so that the act and its
@@ -395,6 +411,9 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public void Dispose()
     {
         _database.Keys.StopRecording(_keyLog);
+        // Appends already queued are staged first, so their callers are logged as the sequencer drains.
+        _appends.Writer.TryComplete();
+        _appendWriter.GetAwaiter().GetResult();
         _queue.Writer.TryComplete();
         _sequencer.GetAwaiter().GetResult();
         _signer.Dispose();
@@ -403,9 +422,64 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _database.Keys.StopRecording(_keyLog);
+        _appends.Writer.TryComplete();
+        await _appendWriter.ConfigureAwait(false);
         _queue.Writer.TryComplete();
         await _sequencer.ConfigureAwait(false);
         _signer.Dispose();
+    }
+
+    // AppendAsync's writer: takes everything queued (up to AppendBatch), stages it in one transaction and commits
+    // once, then hands each caller its staged record. A failed commit fails the whole batch with the error and
+    // forgets its waiters (the rolled-back rows will never be logged). It never throws: the loop must outlive
+    // one bad batch.
+    private async Task WriteAppendsAsync()
+    {
+        var reader = _appends.Reader;
+        var batch = new List<PendingAppend>(AppendBatch);
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (batch.Count < AppendBatch && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+            }
+
+            var staged = new List<StagedRecord>(batch.Count);
+            try
+            {
+                using var connection = _database.Connect();
+                using var transaction = connection.BeginTransaction();
+                foreach (var pending in batch)
+                {
+                    staged.Add(Stage(connection, transaction, pending.Record));
+                }
+
+                transaction.Commit();
+            }
+            catch (Exception error)
+            {
+                foreach (var record in staged)
+                {
+                    _waiters.TryRemove(record.Token, out _);
+                }
+
+                foreach (var pending in batch)
+                {
+                    pending.Staged.TrySetException(error);
+                }
+
+                batch.Clear();
+                continue;
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                batch[i].Staged.TrySetResult(staged[i]);
+            }
+
+            batch.Clear();
+            _queue.Writer.TryWrite(true);
+        }
     }
 
     // Drains the outbox into the log, oldest first, many rows per transaction (group commit). It wakes when a
@@ -917,6 +991,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             throw new NotFoundException($"The tile is only {expected.Width} wide at size {size}.");
         }
     }
+
+    private sealed record PendingAppend(AuditRecord Record, TaskCompletionSource<StagedRecord> Staged);
 
     private sealed record Waiter(TaskCompletionSource<long> Done, DateTimeOffset Since);
 }

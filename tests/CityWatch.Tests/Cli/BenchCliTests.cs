@@ -35,7 +35,7 @@ public sealed class BenchCliTests
 
     private static readonly string[] AuditKeys =
     [
-        "appends_per_s", "one_per_transaction_per_s", "commit_p50_ms", "commit_p99_ms", "appended", "one_per_transaction_appended", "staged_per_s", "timed",
+        "appends_per_s", "staged_one_per_transaction_per_s", "staged_one_per_transaction_appended", "one_per_transaction_per_s", "commit_p50_ms", "commit_p99_ms", "appended", "one_per_transaction_appended", "staged_per_s", "timed",
     ];
 
     [Fact]

@@ -62,6 +62,52 @@ public abstract class AuditTrailEngineTests
     }
 
     [Fact]
+    public async Task Many_concurrent_appends_each_land_exactly_once_with_distinct_leaves_and_the_log_verifies()
+    {
+        var database = await MigratedAsync();
+        await using var trail = new AuditTrail(database, Time);
+        var first = trail.Size;
+        const int callers = 500;
+
+        // Started together, so the writer finds many pending and stages them in shared transactions.
+        var indices = await Task.WhenAll(Enumerable.Range(0, callers).Select(i => Task.Run(() => trail.AppendAsync(Act($"concurrent {i}")))));
+
+        Assert.Equal(callers, indices.Distinct().Count());
+        Assert.Equal(Enumerable.Range(0, callers).Select(i => first + i), indices.Order());
+        var acts = trail.Read(first, callers + 10);
+        Assert.Equal(callers, acts.Count);
+        // Each caller's index is the leaf that holds its own record, and every record is there once.
+        for (var i = 0; i < callers; i++)
+        {
+            Assert.Equal($"concurrent {i}", acts[(int)(indices[i] - first)].Outcome);
+        }
+
+        var verification = Verify(database, trail);
+        Assert.True(verification.Ok, verification.Message);
+        Assert.Equal(first + callers, verification.Size);
+    }
+
+    [Fact]
+    public async Task A_record_the_limits_refuse_fails_only_its_own_caller_among_concurrent_appends()
+    {
+        var database = await MigratedAsync();
+        await using var trail = new AuditTrail(database, Time);
+        var first = trail.Size;
+
+        var good = Enumerable.Range(0, 50).Select(i => Task.Run(() => trail.AppendAsync(Act($"fine {i}")))).ToList();
+        var refused = Task.Run(() => trail.AppendAsync(Act(new string('x', AuditRecordLimits.Outcome + 1))));
+        var more = Enumerable.Range(50, 50).Select(i => Task.Run(() => trail.AppendAsync(Act($"fine {i}")))).ToList();
+
+        await Assert.ThrowsAsync<InvalidRequestException>(() => refused);
+        var indices = await Task.WhenAll(good.Concat(more));
+        Assert.Equal(100, indices.Distinct().Count());
+        var acts = trail.Read(first, 200);
+        Assert.Equal(100, acts.Count);
+        Assert.DoesNotContain(acts, a => a.Outcome.StartsWith('x'));
+        Assert.True(Verify(database, trail).Ok);
+    }
+
+    [Fact]
     public async Task A_record_staged_in_a_transaction_that_rolls_back_leaves_nothing_and_a_committed_one_is_logged()
     {
         var database = await MigratedAsync();

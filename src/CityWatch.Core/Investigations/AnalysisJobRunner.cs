@@ -115,18 +115,16 @@ public sealed partial class AnalysisJobRunner(
     {
         var job = jobs.Get(id);
         var basis = counts.LegalBasisId ?? cases.Find(job.CaseNumber)?.LegalBasisId;
-        try
+
+        // An upload is deleted before the job reads as ended, so that whoever sees it ended never finds the
+        // media still on disk; a crash in between leaves a job that the next start ends as failed.
+        var (path, owned) = jobs.MediaOf(id);
+        if (owned)
         {
-            await jobs.FinishAsync(id, state, reason, counts.Snapshot(), basis, analysis.Threshold, cancellationToken);
+            File.Delete(path);
         }
-        finally
-        {
-            var (path, owned) = jobs.MediaOf(id);
-            if (owned)
-            {
-                File.Delete(path);
-            }
-        }
+
+        await jobs.FinishAsync(id, state, reason, counts.Snapshot(), basis, analysis.Threshold, cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Analysis job {Job} failed")]

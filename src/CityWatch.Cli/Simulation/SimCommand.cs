@@ -36,6 +36,7 @@ internal static partial class SimCommand
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(180);
     private static readonly TimeSpan FailoverTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan NatsStartTimeout = TimeSpan.FromSeconds(30);
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     public static Command Create()
@@ -44,12 +45,13 @@ internal static partial class SimCommand
         var workers = new Option<int>("--workers") { Description = "How many worker processes", DefaultValueFactory = _ => 3 };
         var seconds = new Option<double>("--seconds") { Description = "The measuring window in seconds, after every camera runs", DefaultValueFactory = _ => 30 };
         var kill = new Option<bool>("--kill-worker") { Description = "After the window, kill one worker with SIGKILL and time its cameras' move to the others" };
+        var stopNats = new Option<double>("--stop-nats") { Description = "After the window (and the kill), stop nats-server (SIGTERM) for this many seconds, check that the workers stop analysing (fail closed), start it again and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout (progress stays on stderr)" };
         var ttl = new Option<double>("--lease-ttl-s") { Description = "The camera lease TTL in seconds", DefaultValueFactory = _ => 6 };
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets (the clip and the enrolled people)", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
         var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (SQLite) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
         {
-            cameras, workers, seconds, kill, json, ttl, assets, CliCommon.Models,
+            cameras, workers, seconds, kill, stopNats, json, ttl, assets, CliCommon.Models,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -60,7 +62,10 @@ internal static partial class SimCommand
                 result.GetValue(kill),
                 result.GetValue(ttl),
                 Path.GetFullPath(result.GetValue(assets)!),
-                Path.GetFullPath(result.GetValue(CliCommon.Models)!)).Validate();
+                Path.GetFullPath(result.GetValue(CliCommon.Models)!))
+            {
+                StopNatsSeconds = result.GetValue(stopNats),
+            }.Validate();
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             var report = await RunAsync(settings, line => console.MarkupLineInterpolated($"[grey]sim:[/] {line}"), cancellationToken);
             if (result.GetValue(json))
@@ -89,13 +94,7 @@ internal static partial class SimCommand
         {
             var port = FreePort();
             var natsUrl = $"nats://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
-            var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            nats = ProcessRunner.Start(
-                NatsServerBinary,
-                ["-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", store],
-                new ProcessRunnerOptions { OnErrorLine = line => { if (line.Contains("Server is ready", StringComparison.Ordinal)) { ready.TrySetResult(); } } },
-                cancellationToken);
-            await ready.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            nats = await StartNatsAsync(port, store, cancellationToken);
             progress($"nats-server on {natsUrl}");
 
             var ttl = TimeSpan.FromSeconds(settings.LeaseTtlSeconds);
@@ -186,6 +185,36 @@ internal static partial class SimCommand
                 progress(failover is { } f ? $"its cameras resumed on the others within {f:0.00} s" : $"its cameras did not all resume within {FailoverTimeout.TotalSeconds:0} s");
             }
 
+            NatsOutage? outage = null;
+            if (settings.StopNatsSeconds > 0)
+            {
+                var alive = workers.Where(w => !w.HasExited).ToList();
+                progress($"stopping nats-server (SIGTERM) for {settings.StopNatsSeconds:0.#} s");
+                await StopNatsAsync(nats, cancellationToken);
+                await nats.DisposeAsync();
+                nats = null;
+                var closed = await WatchClosedAsync(alive, TimeSpan.FromSeconds(settings.StopNatsSeconds), time, cancellationToken);
+                progress(closed.FailClosed is { } c
+                    ? $"every worker stopped its cameras {c:0.0} s into the outage; {closed.FramesWhileClosed} frames analysed after that"
+                    : "some worker still ran cameras when the outage ended");
+                nats = await StartNatsAsync(port, store, cancellationToken);
+                var restart = time.GetTimestamp();
+                double? resumed = null;
+                while (time.GetElapsedTime(restart) < FailoverTimeout)
+                {
+                    if (alive.Sum(w => w.Latest.Cameras) >= settings.Cameras)
+                    {
+                        resumed = time.GetElapsedTime(restart).TotalSeconds;
+                        break;
+                    }
+
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
+                }
+
+                progress(resumed is { } r ? $"nats-server back: all {settings.Cameras} cameras run again after {r:0.0} s" : $"nats-server back: not every camera ran again within {FailoverTimeout.TotalSeconds:0} s");
+                outage = new NatsOutage(settings.StopNatsSeconds, closed.FailClosed is { } f ? Round(f) : null, closed.FramesWhileClosed, resumed is { } back ? Round(back) : null);
+            }
+
             var candidates = workers.Sum(w => w.Latest.Candidates);
             var leaseMoves = leases.Moves;
             progress("stopping the workers, then draining the candidate stream");
@@ -209,7 +238,13 @@ internal static partial class SimCommand
                 Round(cpu / cameraSeconds * 1000),
                 killed,
                 failover is { } s ? Round(s) : null,
-                lost);
+                lost)
+            {
+                NatsStoppedSeconds = outage?.Seconds,
+                NatsFailClosedSeconds = outage?.FailClosed,
+                FramesAnalysedWhileClosed = outage?.FramesWhileClosed,
+                NatsResumeSeconds = outage?.Resumed,
+            };
         }
         finally
         {
@@ -235,30 +270,131 @@ internal static partial class SimCommand
         }
     }
 
+    /// <summary>Starts nats-server with JetStream on 127.0.0.1:<paramref name="port"/> over <paramref name="store"/> and waits until it says it is ready.</summary>
+    private static async Task<ProcessRunner> StartNatsAsync(int port, string store, CancellationToken cancellationToken)
+    {
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var nats = ProcessRunner.Start(
+            NatsServerBinary,
+            ["-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", store],
+            new ProcessRunnerOptions { OnErrorLine = line => { if (line.Contains("Server is ready", StringComparison.Ordinal)) { ready.TrySetResult(); } } },
+            cancellationToken);
+        try
+        {
+            await ready.Task.WaitAsync(NatsStartTimeout, cancellationToken);
+            return nats;
+        }
+        catch (TimeoutException)
+        {
+            var said = string.Join(" | ", nats.ErrorLines.TakeLast(3));
+            await nats.DisposeAsync();
+            throw new InvalidOperationException($"nats-server did not become ready on port {port} within {NatsStartTimeout.TotalSeconds:0} s: {said}");
+        }
+        catch
+        {
+            await nats.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops nats-server as an operator would (SIGTERM: it flushes its store and exits) and waits for it to exit.</summary>
+    private static async Task StopNatsAsync(ProcessRunner nats, CancellationToken cancellationToken)
+    {
+        var signal = await ProcessRunner.RunAsync("/bin/kill", ["-TERM", nats.Id.ToString(CultureInfo.InvariantCulture)], cancellationToken);
+        if (signal.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -TERM {nats.Id} failed: {string.Join(" ", signal.ErrorLines)}");
+        }
+
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        wait.CancelAfter(NatsStartTimeout);
+        await nats.WaitForExitAsync(wait.Token);
+    }
+
     /// <summary>
-    /// Waits (a bounded time) for the server's durable consumer to have acknowledged everything in the candidate
-    /// stream, then returns how many stored messages it has not: stream last sequence minus the consumer's ack floor.
+    /// Through an outage of <paramref name="length"/>: when every worker's stats line first says it runs no camera
+    /// (fail closed, from the stop), and how many frames the workers analysed from their next stats line after that
+    /// until the outage ends (a frame in flight when the zero line was written is not counted; any later one is a
+    /// frame analysed without a lease). Null and 0 when some worker never stopped.
+    /// </summary>
+    private static async Task<(double? FailClosed, long FramesWhileClosed)> WatchClosedAsync(
+        IReadOnlyList<SimWorker> workers, TimeSpan length, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var start = time.GetTimestamp();
+        double? failClosed = null;
+        long[]? zeroLines = null;
+        var baseline = new long?[workers.Count];
+        while (time.GetElapsedTime(start) < length)
+        {
+            if (zeroLines is null && workers.All(w => w.Latest.Cameras == 0))
+            {
+                failClosed = time.GetElapsedTime(start).TotalSeconds;
+                zeroLines = [.. workers.Select(w => w.StatsLines)];
+            }
+
+            for (var i = 0; zeroLines is not null && i < workers.Count; i++)
+            {
+                if (baseline[i] is null && workers[i].StatsLines > zeroLines[i])
+                {
+                    baseline[i] = workers[i].Latest.FramesAnalysed;
+                }
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
+        }
+
+        var frames = 0L;
+        for (var i = 0; zeroLines is not null && i < workers.Count; i++)
+        {
+            frames += workers[i].Latest.FramesAnalysed - (baseline[i] ?? workers[i].Latest.FramesAnalysed);
+        }
+
+        return (failClosed, frames);
+    }
+
+    /// <summary>
+    /// Waits (a bounded time) for the server's durable consumers to have acknowledged everything in the candidate and
+    /// audit-event streams, then returns how many stored messages they have not: per stream, its last sequence minus
+    /// its consumer's ack floor (a stream nobody published to counts 0).
     /// </summary>
     private static async Task<long> AcknowledgedLostAsync(NatsConnection connection, TimeProvider time, CancellationToken cancellationToken)
     {
+        (string Stream, string Consumer)[] taken =
+        [
+            (WorkerProtocol.CandidateStream, CandidateIngest.DefaultConsumer),
+            (AuditPublisher.DefaultStream, AuditIngest.DefaultConsumer),
+        ];
         var js = new NatsJSContext(connection);
         var start = time.GetTimestamp();
         while (true)
         {
-            var stream = await js.GetStreamAsync(WorkerProtocol.CandidateStream, cancellationToken: cancellationToken);
-            var last = (long)stream.Info.State.LastSeq;
-            long floor;
-            try
+            var lost = 0L;
+            foreach (var (streamName, consumerName) in taken)
             {
-                var consumer = await js.GetConsumerAsync(WorkerProtocol.CandidateStream, CandidateIngest.DefaultConsumer, cancellationToken);
-                floor = (long)(consumer.Info.AckFloor?.StreamSeq ?? 0);
-            }
-            catch (NatsJSApiException)
-            {
-                floor = 0; // no consumer: nothing was taken
+                long last;
+                try
+                {
+                    last = (long)(await js.GetStreamAsync(streamName, cancellationToken: cancellationToken)).Info.State.LastSeq;
+                }
+                catch (NatsJSApiException)
+                {
+                    continue; // no stream: nothing was stored
+                }
+
+                long floor;
+                try
+                {
+                    var consumer = await js.GetConsumerAsync(streamName, consumerName, cancellationToken);
+                    floor = (long)(consumer.Info.AckFloor?.StreamSeq ?? 0);
+                }
+                catch (NatsJSApiException)
+                {
+                    floor = 0; // no consumer: nothing was taken
+                }
+
+                lost += Math.Max(0, last - floor);
             }
 
-            var lost = Math.Max(0, last - floor);
             if (lost == 0 || time.GetElapsedTime(start) > DrainTimeout)
             {
                 return lost;
@@ -324,7 +460,23 @@ internal static partial class SimCommand
             }
         }
 
+        /// <summary>Follows the bucket until cancelled; a watch broken by nats-server going away is opened again (it replays every key, which counts no move).</summary>
         public async Task RunAsync(NatsKVContext kv, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                try
+                {
+                    await WatchAsync(kv, cancellationToken);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is NatsException or NatsJSException or TimeoutException)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), TimeProvider.System, cancellationToken);
+                }
+            }
+        }
+
+        private async Task WatchAsync(NatsKVContext kv, CancellationToken cancellationToken)
         {
             INatsKVStore? store = null;
             while (store is null)
@@ -374,6 +526,9 @@ internal static partial class SimCommand
 /// <summary>The sim's flags, checked: a bad one is a one-line <see cref="ArgumentException"/> (exit 1).</summary>
 internal sealed record SimSettings(int Cameras, int Workers, double Seconds, bool KillWorker, double LeaseTtlSeconds, string Assets, string Models)
 {
+    /// <summary>How long nats-server is stopped after the window; 0: not at all.</summary>
+    public double StopNatsSeconds { get; init; }
+
     public SimSettings Validate()
     {
         if (Cameras is < 1 or > Server.Demo.DemoInventory.Cameras)
@@ -399,6 +554,11 @@ internal sealed record SimSettings(int Cameras, int Workers, double Seconds, boo
         if (!double.IsFinite(LeaseTtlSeconds) || LeaseTtlSeconds <= 0)
         {
             throw new ArgumentException($"--lease-ttl-s must be a positive number, not {LeaseTtlSeconds}");
+        }
+
+        if (!double.IsFinite(StopNatsSeconds) || StopNatsSeconds < 0)
+        {
+            throw new ArgumentException($"--stop-nats must be 0 (no outage) or a number of seconds, not {StopNatsSeconds}");
         }
 
         if (!File.Exists("/usr/sbin/nats-server"))
@@ -431,7 +591,27 @@ internal sealed record SimReport(
     [property: JsonPropertyName("cores_per_1000_cameras")] double CoresPer1000Cameras,
     [property: JsonPropertyName("killed_worker")] string? KilledWorker,
     [property: JsonPropertyName("failover_resume_s")] double? FailoverResumeSeconds,
-    [property: JsonPropertyName("acknowledged_lost")] long AcknowledgedLost);
+    [property: JsonPropertyName("acknowledged_lost")] long AcknowledgedLost)
+{
+    /// <summary>How long nats-server was stopped (<c>--stop-nats</c>); null: no outage.</summary>
+    [JsonPropertyName("nats_stopped_s")]
+    public double? NatsStoppedSeconds { get; init; }
+
+    /// <summary>From the stop until every worker's stats line said it ran no camera; null: some worker never stopped.</summary>
+    [JsonPropertyName("nats_fail_closed_s")]
+    public double? NatsFailClosedSeconds { get; init; }
+
+    /// <summary>Frames the workers analysed after they had all stopped, until nats-server came back: 0 when they fail closed.</summary>
+    [JsonPropertyName("frames_analysed_while_closed")]
+    public long? FramesAnalysedWhileClosed { get; init; }
+
+    /// <summary>From nats-server ready again until every camera ran again; null: not within a minute.</summary>
+    [JsonPropertyName("nats_resume_s")]
+    public double? NatsResumeSeconds { get; init; }
+}
+
+/// <summary>What an outage of nats-server showed.</summary>
+internal sealed record NatsOutage(double Seconds, double? FailClosed, long FramesWhileClosed, double? Resumed);
 
 /// <summary>
 /// One worker child process (<c>dotnet citywatch.dll serve --role worker ... --replay CLIP</c>, or the apphost): its
@@ -443,6 +623,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
     private readonly Task _reading;
     private readonly Queue<string> _lines = new();
     private WorkerStats _latest = new(0, 0, 0, 0);
+    private long _statsLines;
     private int _disposed;
 
     private SimWorker(string name, ProcessRunner runner)
@@ -457,6 +638,9 @@ internal sealed partial class SimWorker : IAsyncDisposable
     public bool HasExited => _runner.HasExited;
 
     public WorkerStats Latest => Volatile.Read(ref _latest);
+
+    /// <summary>How many stats lines the worker has written; read after <see cref="Latest"/> changed, it counts that line.</summary>
+    public long StatsLines => Interlocked.Read(ref _statsLines);
 
     public string LastLines
     {
@@ -545,6 +729,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
             {
                 long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
                 Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates")));
+                Interlocked.Increment(ref _statsLines);
             }
         }
     }

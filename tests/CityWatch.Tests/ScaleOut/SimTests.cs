@@ -7,7 +7,9 @@ namespace CityWatch.Tests.ScaleOut;
 /// <summary>
 /// <c>citywatch sim</c> with real processes: the CLI (a child), its nats-server and its worker processes. A small city
 /// with one worker killed by SIGKILL: every camera runs, the killed worker's cameras come back on the survivors within
-/// the lease TTL and a little, no candidate JetStream acknowledged is left unconsumed, and nothing is left running.
+/// the lease TTL and a little, no candidate JetStream acknowledged is left unconsumed, and nothing is left running. A
+/// small city with nats-server stopped (SIGTERM) for 12 s: the workers stop every camera, analyse nothing until it is
+/// back, then run every camera again, and nothing acknowledged is left unconsumed.
 /// </summary>
 public sealed class SimTests
 {
@@ -35,10 +37,35 @@ public sealed class SimTests
         Assert.Empty(LeftRunning());
     }
 
+    [Fact]
+    public async Task A_sim_with_nats_server_stopped_fails_closed_analyses_nothing_without_it_and_resumes_every_camera()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "sim", "--cameras", "6", "--workers", "2", "--seconds", "4", "--stop-nats", "12", "--json", "--lease-ttl-s", "3",
+            "--models", TestPaths.Models, "--assets", TestPaths.SharedData);
+        Assert.True(exit == 0, $"sim exited {exit}: {string.Join(" | ", errors.TakeLast(6))}");
+
+        using var report = JsonDocument.Parse(output);
+        var root = report.RootElement;
+        Assert.Equal(12, root.GetProperty("nats_stopped_s").GetDouble());
+        // Every worker stopped every camera while nats-server was away (by its own clock: one lease TTL after the last
+        // renew, then a stats line), and analysed no frame from then until it came back.
+        var failClosed = root.GetProperty("nats_fail_closed_s");
+        Assert.True(failClosed.ValueKind == JsonValueKind.Number, output);
+        Assert.InRange(failClosed.GetDouble(), 0, 12);
+        Assert.Equal(0, root.GetProperty("frames_analysed_while_closed").GetInt64());
+        var resumed = root.GetProperty("nats_resume_s");
+        Assert.True(resumed.ValueKind == JsonValueKind.Number, output);
+        Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
+        Assert.True(root.GetProperty("candidates").GetInt64() > 0, output);
+        Assert.Empty(LeftRunning());
+    }
+
     [Theory]
     [InlineData("--workers 0", "error: --workers must be at least 1, not 0")]
     [InlineData("--workers 1 --kill-worker", "error: --kill-worker needs at least 2 workers")]
     [InlineData("--cameras 0", "error: --cameras must be from 1 to 1000, not 0")]
+    [InlineData("--stop-nats -1", "error: --stop-nats must be 0 (no outage) or a number of seconds, not -1")]
     public async Task Bad_input_is_one_line_and_exit_1(string arguments, string error)
     {
         var (exit, output, errors) = await CliRunner.RunAsync(["sim", .. arguments.Split(' '), "--assets", TestPaths.SharedData]);

@@ -157,7 +157,7 @@ internal static partial class SimCommand
             var perWorker = leases.Owners().GroupBy(o => o.Value).ToDictionary(g => g.Key, g => g.Count());
             var camerasPerWorker = workers.Select(w => perWorker.GetValueOrDefault(w.Name)).ToList();
             var analysedPerCameraS = frames / (settings.Cameras * window);
-            progress($"{frames / window:0.0} frames/s analysed, {faces / window:0.0} faces/s, {cpu / window:0.00} CPU cores busy");
+            progress($"{frames / window:0.0} frames/s analysed, {faces / window:0.0} faces/s, {cpu / window:0.00} CPU cores busy; {after.Sum(a => a.Latest.Granted)} cameras hold a grant");
 
             double? failover = null;
             string? killed = null;
@@ -622,7 +622,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
     private readonly ProcessRunner _runner;
     private readonly Task _reading;
     private readonly Queue<string> _lines = new();
-    private WorkerStats _latest = new(0, 0, 0, 0);
+    private WorkerStats _latest = new(0, 0, 0, 0, 0);
     private long _statsLines;
     private int _disposed;
 
@@ -728,15 +728,15 @@ internal sealed partial class SimWorker : IAsyncDisposable
             if (match.Success)
             {
                 long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
-                Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates")));
+                Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates"), (int)N("granted")));
                 Interlocked.Increment(ref _statsLines);
             }
         }
     }
 
-    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+)")]
+    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+)")]
     private static partial Regex StatsLine();
 }
 
 /// <summary>One worker's cumulative counters from its last stats line.</summary>
-internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates);
+internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted);

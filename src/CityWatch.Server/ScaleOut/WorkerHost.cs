@@ -176,7 +176,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         var keeping = keeper.RunAsync(stop.Token);
         var publishing = publisher.RunAsync(stop.Token);
         var logging = leaseAudit.RunAsync(stop.Token);
-        var stats = StatsLoopAsync(monitor, publisher, stop.Token);
+        var stats = StatsLoopAsync(monitor, link, publisher, stop.Token);
         await monitor.StartAsync(stop.Token);
         try
         {
@@ -226,13 +226,13 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     }
 
     /// <summary>One line of counters every <see cref="WorkerHostOptions.StatsInterval"/>: cumulative since start, so a reader takes differences.</summary>
-    private async Task StatsLoopAsync(CameraMonitor monitor, CandidatePublisher publisher, CancellationToken stop)
+    private async Task StatsLoopAsync(CameraMonitor monitor, ServerLink link, CandidatePublisher publisher, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(options.StatsInterval, options.Time);
         while (await timer.WaitForNextTickAsync(stop))
         {
             var (cameras, analysed, faces) = monitor.Totals();
-            LogStats(_logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged);
+            LogStats(_logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged, link.GrantedCameras);
         }
     }
 
@@ -252,8 +252,8 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     private static partial void LogSimulation(ILogger logger, string worker, string file, int frames, double seconds);
 
     /// <summary>Parsed by <c>citywatch sim</c>: keep the keys.</summary>
-    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates}")]
-    private static partial void LogStats(ILogger logger, string worker, int cameras, long analysed, long faces, long candidates);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates} granted={Granted}")]
+    private static partial void LogStats(ILogger logger, string worker, int cameras, long analysed, long faces, long candidates, int granted);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate and events streams on {Url} ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);

@@ -1,17 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
-using CityWatch.Cli.Bench;
 using CityWatch.Cli.Hosting;
 using CityWatch.Ingest;
 using CityWatch.Policy;
 using CityWatch.ScaleOut;
 using CityWatch.Vision;
-using Microsoft.Extensions.DependencyInjection;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.KeyValueStore;
@@ -21,13 +16,15 @@ namespace CityWatch.Cli.Simulation;
 
 /// <summary>
 /// <c>citywatch sim</c>: a city on one box. It starts nats-server (127.0.0.1, a free port, a temporary store), the
-/// server role in this process on a temporary SQLite data folder with the demo seeded so that N cameras stream, and K
-/// worker processes (<c>serve --role worker --replay</c>: every camera plays the demo clip held in memory, so the cost
-/// measured is recognition's and the lease, grant and gallery path is the real one). It measures the workers over a
-/// window (their stats lines and their CPU from /proc), optionally kills one with SIGKILL and times how long its cameras
-/// take to be leased by a survivor (watching the lease bucket on its own NATS connection), then drains and counts the
-/// candidate events JetStream acknowledged that the server never consumed. Everything it started it stops, also on
-/// error or Ctrl-C.
+/// server role as its own process (<see cref="SimServer"/>) on a temporary SQLite data folder with the demo seeded so
+/// that N cameras stream, and K worker processes (<c>serve --role worker --replay</c>: every camera plays the demo clip
+/// held in memory, so the cost measured is recognition's and the lease, grant and gallery path is the real one). It
+/// measures the workers and the server over a window (the workers' stats lines, CPU from /proc), then the faults asked
+/// for: a worker killed with SIGKILL (how long its cameras take to be leased by a survivor, watching the lease bucket on
+/// its own NATS connection), nats-server stopped (the workers stop their cameras, nothing is analysed, all resume), the
+/// server killed with SIGKILL (every grant lapses within its lifetime, nothing is analysed without one, all resume once
+/// it is started again); then it drains and counts the candidate and audit events JetStream acknowledged that the
+/// server never consumed. Everything it started it stops, also on error or Ctrl-C.
 /// </summary>
 internal static partial class SimCommand
 {
@@ -45,13 +42,14 @@ internal static partial class SimCommand
         var workers = new Option<int>("--workers") { Description = "How many worker processes", DefaultValueFactory = _ => 3 };
         var seconds = new Option<double>("--seconds") { Description = "The measuring window in seconds, after every camera runs", DefaultValueFactory = _ => 30 };
         var kill = new Option<bool>("--kill-worker") { Description = "After the window, kill one worker with SIGKILL and time its cameras' move to the others" };
+        var stopServer = new Option<double>("--stop-server") { Description = "After the window (the kill and the NATS outage), kill the server (SIGKILL) for this many seconds, check that every grant lapses within its lifetime and no frame is analysed without one, start it again on the same folder and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
         var stopNats = new Option<double>("--stop-nats") { Description = "After the window (and the kill), stop nats-server (SIGTERM) for this many seconds, check that the workers stop analysing (fail closed), start it again and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout (progress stays on stderr)" };
         var ttl = new Option<double>("--lease-ttl-s") { Description = "The camera lease TTL in seconds", DefaultValueFactory = _ => 6 };
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets (the clip and the enrolled people)", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
-        var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (SQLite) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
+        var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (its own process, SQLite) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
         {
-            cameras, workers, seconds, kill, stopNats, json, ttl, assets, CliCommon.Models,
+            cameras, workers, seconds, kill, stopNats, stopServer, json, ttl, assets, CliCommon.Models,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -65,6 +63,7 @@ internal static partial class SimCommand
                 Path.GetFullPath(result.GetValue(CliCommon.Models)!))
             {
                 StopNatsSeconds = result.GetValue(stopNats),
+                StopServerSeconds = result.GetValue(stopServer),
             }.Validate();
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             var report = await RunAsync(settings, line => console.MarkupLineInterpolated($"[grey]sim:[/] {line}"), cancellationToken);
@@ -89,26 +88,18 @@ internal static partial class SimCommand
         var store = Directory.CreateTempSubdirectory("citywatch-sim-nats-").FullName;
         var workers = new List<SimWorker>();
         ProcessRunner? nats = null;
-        BenchServer? server = null;
+        SimServer? server = null;
         try
         {
-            var port = FreePort();
+            var port = SimProcess.FreePort();
             var natsUrl = $"nats://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
             nats = await StartNatsAsync(port, store, cancellationToken);
             progress($"nats-server on {natsUrl}");
 
             var ttl = TimeSpan.FromSeconds(settings.LeaseTtlSeconds);
-            server = await BenchServer.StartAsync("sim", settings.Models, o => o with
-            {
-                Demo = true,
-                DemoStreaming = settings.Cameras,
-                AssetsDirectory = settings.Assets,
-                Role = "server",
-                NatsUrl = natsUrl,
-                LeaseTtl = ttl,
-            }, cancellationToken);
-            var grantKey = Convert.ToBase64String(server.Services.GetRequiredService<PolicyEngine>().GrantSigningPublicKey);
-            progress($"server (in this process, SQLite in {server.Folder}) on {server.Address}");
+            server = await SimServer.StartAsync(settings, natsUrl, cancellationToken);
+            var grantKey = await server.GrantKeyAsync(cancellationToken);
+            progress($"server (its own process, SQLite in {server.Folder}) on {server.Address}; grant key {grantKey} from its log");
 
             await using var connection = new NatsConnection(new NatsOpts { Url = natsUrl, Name = "citywatch-sim" });
             var kv = new NatsKVContext(new NatsJSContext(connection));
@@ -144,10 +135,12 @@ internal static partial class SimCommand
             var settled = time.GetElapsedTime(settleStart).TotalSeconds;
             progress($"all {settings.Cameras} cameras run after {settled:0.0} s; measuring {settings.Seconds:0} s");
             var before = workers.Select(w => (w.Latest, Cpu: w.CpuSeconds())).ToList();
+            var serverCpuBefore = server.CpuSeconds();
             var windowStart = time.GetTimestamp();
             await Task.Delay(TimeSpan.FromSeconds(settings.Seconds), time, cancellationToken);
             var window = time.GetElapsedTime(windowStart).TotalSeconds;
             var after = workers.Select(w => (w.Latest, Cpu: w.CpuSeconds())).ToList();
+            var serverCores = (server.CpuSeconds() - serverCpuBefore) / window;
             var frames = after.Sum(a => a.Latest.FramesAnalysed) - before.Sum(b => b.Latest.FramesAnalysed);
             var faces = after.Sum(a => a.Latest.Faces) - before.Sum(b => b.Latest.Faces);
             var cpu = after.Sum(a => a.Cpu) - before.Sum(b => b.Cpu);
@@ -157,7 +150,7 @@ internal static partial class SimCommand
             var perWorker = leases.Owners().GroupBy(o => o.Value).ToDictionary(g => g.Key, g => g.Count());
             var camerasPerWorker = workers.Select(w => perWorker.GetValueOrDefault(w.Name)).ToList();
             var analysedPerCameraS = frames / (settings.Cameras * window);
-            progress($"{frames / window:0.0} frames/s analysed, {faces / window:0.0} faces/s, {cpu / window:0.00} CPU cores busy; {after.Sum(a => a.Latest.Granted)} cameras hold a grant");
+            progress($"{frames / window:0.0} frames/s analysed, {faces / window:0.0} faces/s, {cpu / window:0.00} CPU cores busy in the workers, {serverCores:0.00} in the server; {after.Sum(a => a.Latest.Granted)} cameras hold a grant");
 
             double? failover = null;
             string? killed = null;
@@ -193,7 +186,7 @@ internal static partial class SimCommand
                 await StopNatsAsync(nats, cancellationToken);
                 await nats.DisposeAsync();
                 nats = null;
-                var closed = await WatchClosedAsync(alive, TimeSpan.FromSeconds(settings.StopNatsSeconds), time, cancellationToken);
+                var closed = await WatchClosedAsync(alive, s => s.Cameras == 0, TimeSpan.FromSeconds(settings.StopNatsSeconds), time, cancellationToken);
                 progress(closed.FailClosed is { } c
                     ? $"every worker stopped its cameras {c:0.0} s into the outage; {closed.FramesWhileClosed} frames analysed after that"
                     : "some worker still ran cameras when the outage ended");
@@ -213,6 +206,39 @@ internal static partial class SimCommand
 
                 progress(resumed is { } r ? $"nats-server back: all {settings.Cameras} cameras run again after {r:0.0} s" : $"nats-server back: not every camera ran again within {FailoverTimeout.TotalSeconds:0} s");
                 outage = new NatsOutage(settings.StopNatsSeconds, closed.FailClosed is { } f ? Round(f) : null, closed.FramesWhileClosed, resumed is { } back ? Round(back) : null);
+            }
+
+            ServerOutage? serverOutage = null;
+            if (settings.StopServerSeconds > 0)
+            {
+                var alive = workers.Where(w => !w.HasExited).ToList();
+                progress($"killing the server (SIGKILL) for {settings.StopServerSeconds:0.#} s; grants live {PolicyEngine.GrantLifetime.TotalSeconds:0} s");
+                await server.KillHardAsync(cancellationToken);
+                var lapsed = await WatchClosedAsync(alive, s => s.Granted == 0, TimeSpan.FromSeconds(settings.StopServerSeconds), time, cancellationToken);
+                progress(lapsed.FailClosed is { } c
+                    ? $"every grant lapsed {c:0.0} s after the kill; {lapsed.FramesWhileClosed} frames analysed after that"
+                    : "some worker still held a grant when the outage ended");
+                var restart = time.GetTimestamp();
+                await server.StartAgainAsync(cancellationToken);
+                var startSeconds = time.GetElapsedTime(restart).TotalSeconds;
+                var ready = time.GetTimestamp();
+                double? resumed = null;
+                var framesAtReady = alive.Sum(w => w.Latest.FramesAnalysed);
+                while (time.GetElapsedTime(ready) < FailoverTimeout)
+                {
+                    if (alive.Sum(w => w.Latest.Granted) >= settings.Cameras && alive.Sum(w => w.Latest.FramesAnalysed) > framesAtReady)
+                    {
+                        resumed = time.GetElapsedTime(ready).TotalSeconds;
+                        break;
+                    }
+
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
+                }
+
+                progress(resumed is { } r
+                    ? $"server back after {startSeconds:0.0} s: every camera holds a grant and analyses again {r:0.0} s later"
+                    : $"server back after {startSeconds:0.0} s: not every camera held a grant again within {FailoverTimeout.TotalSeconds:0} s ({string.Join("; ", alive.Select(w => $"{w.Name} holds {w.Latest.Granted} of {w.Latest.Cameras}: {w.LastLines}"))}; server: {server.LastLines})");
+                serverOutage = new ServerOutage(settings.StopServerSeconds, lapsed.FailClosed is { } f ? Round(f) : null, lapsed.FramesWhileClosed, Round(startSeconds), resumed is { } back ? Round(back) : null);
             }
 
             var candidates = workers.Sum(w => w.Latest.Candidates);
@@ -244,6 +270,13 @@ internal static partial class SimCommand
                 NatsFailClosedSeconds = outage?.FailClosed,
                 FramesAnalysedWhileClosed = outage?.FramesWhileClosed,
                 NatsResumeSeconds = outage?.Resumed,
+                ServerCores = Round(serverCores),
+                GrantLifetimeSeconds = PolicyEngine.GrantLifetime.TotalSeconds,
+                ServerStoppedSeconds = serverOutage?.Seconds,
+                GrantsLapsedSeconds = serverOutage?.Lapsed,
+                FramesAnalysedWithoutGrant = serverOutage?.FramesWithoutGrant,
+                ServerStartSeconds = serverOutage?.Start,
+                ServerResumeSeconds = serverOutage?.Resumed,
             };
         }
         finally
@@ -312,13 +345,14 @@ internal static partial class SimCommand
     }
 
     /// <summary>
-    /// Through an outage of <paramref name="length"/>: when every worker's stats line first says it runs no camera
-    /// (fail closed, from the stop), and how many frames the workers analysed from their next stats line after that
-    /// until the outage ends (a frame in flight when the zero line was written is not counted; any later one is a
-    /// frame analysed without a lease). Null and 0 when some worker never stopped.
+    /// Through an outage of <paramref name="length"/>: when every worker's stats line first says it is
+    /// <paramref name="closed"/> (runs no camera, holds no grant: fail closed, from the stop), and how many frames the
+    /// workers analysed from their next stats line after that until the outage ends (a frame in flight when the closed
+    /// line was written is not counted; any later one is a frame analysed without a lease or grant). Null and 0 when
+    /// some worker never closed.
     /// </summary>
     private static async Task<(double? FailClosed, long FramesWhileClosed)> WatchClosedAsync(
-        IReadOnlyList<SimWorker> workers, TimeSpan length, TimeProvider time, CancellationToken cancellationToken)
+        IReadOnlyList<SimWorker> workers, Func<WorkerStats, bool> closed, TimeSpan length, TimeProvider time, CancellationToken cancellationToken)
     {
         var start = time.GetTimestamp();
         double? failClosed = null;
@@ -326,7 +360,7 @@ internal static partial class SimCommand
         var baseline = new long?[workers.Count];
         while (time.GetElapsedTime(start) < length)
         {
-            if (zeroLines is null && workers.All(w => w.Latest.Cameras == 0))
+            if (zeroLines is null && workers.All(w => closed(w.Latest)))
             {
                 failClosed = time.GetElapsedTime(start).TotalSeconds;
                 zeroLines = [.. workers.Select(w => w.StatsLines)];
@@ -405,13 +439,6 @@ internal static partial class SimCommand
     }
 
     private static double Round(double value, int digits = 3) => Math.Round(value, digits);
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static async Task Quietly(Task task)
     {
@@ -529,6 +556,9 @@ internal sealed record SimSettings(int Cameras, int Workers, double Seconds, boo
     /// <summary>How long nats-server is stopped after the window; 0: not at all.</summary>
     public double StopNatsSeconds { get; init; }
 
+    /// <summary>How long the server is down (killed with SIGKILL, then started again) after the window and the NATS outage; 0: not at all.</summary>
+    public double StopServerSeconds { get; init; }
+
     public SimSettings Validate()
     {
         if (Cameras is < 1 or > Server.Demo.DemoInventory.Cameras)
@@ -559,6 +589,11 @@ internal sealed record SimSettings(int Cameras, int Workers, double Seconds, boo
         if (!double.IsFinite(StopNatsSeconds) || StopNatsSeconds < 0)
         {
             throw new ArgumentException($"--stop-nats must be 0 (no outage) or a number of seconds, not {StopNatsSeconds}");
+        }
+
+        if (!double.IsFinite(StopServerSeconds) || StopServerSeconds < 0)
+        {
+            throw new ArgumentException($"--stop-server must be 0 (no outage) or a number of seconds, not {StopServerSeconds}");
         }
 
         if (!File.Exists("/usr/sbin/nats-server"))
@@ -608,135 +643,38 @@ internal sealed record SimReport(
     /// <summary>From nats-server ready again until every camera ran again; null: not within a minute.</summary>
     [JsonPropertyName("nats_resume_s")]
     public double? NatsResumeSeconds { get; init; }
+
+    /// <summary>CPU cores the server process used over the window (its ingest of candidates and events, grants, galleries, the log).</summary>
+    [JsonPropertyName("server_cores")]
+    public double ServerCores { get; init; }
+
+    /// <summary>How long a grant lives (<c>PolicyEngine.GrantLifetime</c>): a silent server stops every camera within it.</summary>
+    [JsonPropertyName("grant_lifetime_s")]
+    public double GrantLifetimeSeconds { get; init; }
+
+    /// <summary>How long the server was down (<c>--stop-server</c>); null: no outage.</summary>
+    [JsonPropertyName("server_stopped_s")]
+    public double? ServerStoppedSeconds { get; init; }
+
+    /// <summary>From the kill until every worker's stats line said it held no grant; null: some worker still held one.</summary>
+    [JsonPropertyName("grants_lapsed_s")]
+    public double? GrantsLapsedSeconds { get; init; }
+
+    /// <summary>Frames the workers analysed after every grant had lapsed, until the server came back: 0 when they fail closed.</summary>
+    [JsonPropertyName("frames_analysed_without_grant")]
+    public long? FramesAnalysedWithoutGrant { get; init; }
+
+    /// <summary>From starting the server again until it answered (its process start, the store opened, the log checked).</summary>
+    [JsonPropertyName("server_start_s")]
+    public double? ServerStartSeconds { get; init; }
+
+    /// <summary>From the server answering again until every camera held a grant and frames were analysed; null: not within a minute.</summary>
+    [JsonPropertyName("server_resume_s")]
+    public double? ServerResumeSeconds { get; init; }
 }
 
 /// <summary>What an outage of nats-server showed.</summary>
 internal sealed record NatsOutage(double Seconds, double? FailClosed, long FramesWhileClosed, double? Resumed);
 
-/// <summary>
-/// One worker child process (<c>dotnet citywatch.dll serve --role worker ... --replay CLIP</c>, or the apphost): its
-/// standard output read line by line for the stats line, its CPU time from /proc.
-/// </summary>
-internal sealed partial class SimWorker : IAsyncDisposable
-{
-    private readonly ProcessRunner _runner;
-    private readonly Task _reading;
-    private readonly Queue<string> _lines = new();
-    private WorkerStats _latest = new(0, 0, 0, 0, 0);
-    private long _statsLines;
-    private int _disposed;
-
-    private SimWorker(string name, ProcessRunner runner)
-    {
-        Name = name;
-        _runner = runner;
-        _reading = Task.Run(ReadAsync);
-    }
-
-    public string Name { get; }
-
-    public bool HasExited => _runner.HasExited;
-
-    public WorkerStats Latest => Volatile.Read(ref _latest);
-
-    /// <summary>How many stats lines the worker has written; read after <see cref="Latest"/> changed, it counts that line.</summary>
-    public long StatsLines => Interlocked.Read(ref _statsLines);
-
-    public string LastLines
-    {
-        get
-        {
-            lock (_lines)
-            {
-                return string.Join(" | ", _lines.Concat(_runner.ErrorLines).TakeLast(4));
-            }
-        }
-    }
-
-    public static SimWorker Start(string name, string natsUrl, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
-    {
-        var (file, prefix) = Self();
-        string[] arguments = [.. prefix, "serve", "--role", "worker", "--nats", natsUrl, "--worker", name, "--models", settings.Models,
-            "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture), "--replay", clip];
-        var runner = ProcessRunner.Start(file, arguments, new ProcessRunnerOptions
-        {
-            Environment = new Dictionary<string, string> { ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
-        }, cancellationToken);
-        return new SimWorker(name, runner);
-    }
-
-    /// <summary>The worker's user+system CPU seconds so far, from /proc/PID/stat (0 once it has gone).</summary>
-    public double CpuSeconds()
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{_runner.Id.ToString(CultureInfo.InvariantCulture)}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based), in clock ticks (USER_HZ = 100 on Linux).
-            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-    }
-
-    /// <summary>SIGKILL, as a crash: the worker releases nothing.</summary>
-    public void KillHard() => _runner.Kill();
-
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await _runner.DisposeAsync();
-        try
-        {
-            await _reading;
-        }
-        catch (Exception e) when (e is IOException or ObjectDisposedException)
-        {
-            // its output closed
-        }
-    }
-
-    /// <summary>How to start this CLI again: the apphost itself, or <c>dotnet citywatch.dll</c>.</summary>
-    private static (string File, string[] Prefix) Self()
-    {
-        var process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
-        var dll = typeof(SimWorker).Assembly.Location;
-        return Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? (process, [dll]) : (process, []);
-    }
-
-    private async Task ReadAsync()
-    {
-        using var reader = new StreamReader(_runner.StandardOutput);
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            lock (_lines)
-            {
-                _lines.Enqueue(line);
-                if (_lines.Count > 8)
-                {
-                    _lines.Dequeue();
-                }
-            }
-
-            var match = StatsLine().Match(line);
-            if (match.Success)
-            {
-                long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
-                Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates"), (int)N("granted")));
-                Interlocked.Increment(ref _statsLines);
-            }
-        }
-    }
-
-    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+)")]
-    private static partial Regex StatsLine();
-}
-
-/// <summary>One worker's cumulative counters from its last stats line.</summary>
-internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted);
+/// <summary>What an outage of the server showed.</summary>
+internal sealed record ServerOutage(double Seconds, double? Lapsed, long FramesWithoutGrant, double Start, double? Resumed);

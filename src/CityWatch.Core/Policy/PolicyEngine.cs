@@ -50,12 +50,28 @@ public sealed class PolicyEngine(
 {
     public static readonly TimeSpan GrantLifetime = TimeSpan.FromSeconds(10);
 
-    private readonly Lazy<GrantSigner> _signer = new(
-        () => new GrantSigner(database.Keys.GrantSigningSeed("the policy engine signs the grants it issues")),
-        LazyThreadSafetyMode.ExecutionAndPublication);
+    private readonly Lock _signerGate = new();
+    private GrantSigner? _signer;
 
-    /// <summary>The grant-signing key's raw Ed25519 public key, for a worker's <see cref="GrantVerifier"/>.</summary>
-    public byte[] GrantSigningPublicKey => _signer.Value.PublicKey;
+    /// <summary>
+    /// The grant-signing key's raw Ed25519 public key, for a worker's <see cref="GrantVerifier"/>. The first call
+    /// unwraps the key, which logs the unwrap and so needs the database's write lock: make it outside any write
+    /// transaction (the server role does, before it answers its workers).
+    /// </summary>
+    public byte[] GrantSigningPublicKey => Signer.PublicKey;
+
+    // Not a Lazy: a Lazy keeps the exception of a failed first unwrap (the database busy, say) and throws it for ever
+    // after, so that no grant could be signed again until a restart; here a failed unwrap is simply tried again.
+    private GrantSigner Signer
+    {
+        get
+        {
+            lock (_signerGate)
+            {
+                return _signer ??= new GrantSigner(database.Keys.GrantSigningSeed("the policy engine signs the grants it issues"));
+            }
+        }
+    }
 
     /// <summary>
     /// The wire form of a grant this engine issued, signed for <paramref name="audience"/> (a worker id);
@@ -69,7 +85,7 @@ public sealed class PolicyEngine(
             throw new ArgumentException($"Grant {grant.Id} was not issued by this policy engine, so it is not signed.", nameof(grant));
         }
 
-        return _signer.Value.Sign(grant, audience);
+        return Signer.Sign(grant, audience);
     }
 
     public async Task<PolicyDecision> AuthorizeAsync(PolicyRequest request, CancellationToken cancellationToken = default)

@@ -100,7 +100,9 @@ public sealed partial class CandidateIngest
         Interlocked.Read(ref _failed));
 
     /// <summary>
-    /// Opens the ingest: the candidate stream (file storage, created if no worker has yet) and the durable consumer.
+    /// Opens the ingest: the crop-sealing key (unwrapped here; a <see cref="System.Data.Common.DbException"/> while the
+    /// database is busy, to be tried again), the candidate stream (file storage, created if no worker has yet) and the
+    /// durable consumer.
     /// <paramref name="grantSigningPublicKey"/> is this server's (<c>PolicyEngine.GrantSigningPublicKey</c>): an
     /// event's grant must verify with it.
     /// </summary>
@@ -127,6 +129,9 @@ public sealed partial class CandidateIngest
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Consumer);
 
+        // The crop key is unwrapped now, before any event is taken: an event opens its crop inside its write
+        // transaction, and a first unwrap there would wait for the log's write lock held by that very transaction.
+        _ = crops.PublicKey;
         var js = new NatsJSContext(nats);
         await EnsureStreamAsync(js, cancellationToken);
         var consumer = await js.CreateOrUpdateConsumerAsync(

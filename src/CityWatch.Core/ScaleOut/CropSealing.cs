@@ -14,18 +14,21 @@ namespace CityWatch.ScaleOut;
 /// </summary>
 public sealed class CropSealing : IDisposable
 {
-    private readonly Lazy<Key> _key;
+    private readonly CityWatchDatabase _database;
+    private readonly Lock _gate = new();
+    private Key? _key;
 
     public CropSealing(CityWatchDatabase database)
     {
         ArgumentNullException.ThrowIfNull(database);
-        _key = new Lazy<Key>(
-            () => Key.Import(KeyAgreementAlgorithm.X25519, database.Keys.CropSealingSecret("the server opens the crops workers seal to it"), KeyBlobFormat.RawPrivateKey),
-            LazyThreadSafetyMode.ExecutionAndPublication);
+        _database = database;
     }
 
-    /// <summary>The raw 32-byte X25519 public key crops are sealed to.</summary>
-    public byte[] PublicKey => SealedBox.PublicKeyOf(_key.Value);
+    /// <summary>
+    /// The raw 32-byte X25519 public key crops are sealed to. The first call unwraps the key, which logs the unwrap and
+    /// so needs the database's write lock: make it outside any write transaction (the ingest does, as it opens).
+    /// </summary>
+    public byte[] PublicKey => SealedBox.PublicKeyOf(Key);
 
     /// <summary>The public key as a grant reply carries it: base64 of the raw 32 bytes.</summary>
     public string PublicKeyBase64 => Convert.ToBase64String(PublicKey);
@@ -37,14 +40,29 @@ public sealed class CropSealing : IDisposable
     public byte[] Open(ReadOnlySpan<byte> sealedCrop, string alertKey)
     {
         ArgumentNullException.ThrowIfNull(alertKey);
-        return SealedBox.Open(_key.Value, sealedCrop, AssociatedData(alertKey));
+        return SealedBox.Open(Key, sealedCrop, AssociatedData(alertKey));
     }
 
     public void Dispose()
     {
-        if (_key.IsValueCreated)
+        lock (_gate)
         {
-            _key.Value.Dispose();
+            _key?.Dispose();
+            _key = null;
+        }
+    }
+
+    // Not a Lazy: a Lazy keeps the exception of a failed first unwrap (the database busy, say) and throws it for ever
+    // after, which left a restarted server refusing every grant; here a failed unwrap is simply tried again.
+    private Key Key
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _key ??= Key.Import(
+                    KeyAgreementAlgorithm.X25519, _database.Keys.CropSealingSecret("the server opens the crops workers seal to it"), KeyBlobFormat.RawPrivateKey);
+            }
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -39,7 +40,7 @@ internal sealed partial class CandidateIngestService(
             {
                 return;
             }
-            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
+            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException or DbException)
             {
                 LogOpenFailed(logger, natsUrl, e.Message);
                 try
@@ -56,6 +57,6 @@ internal sealed partial class CandidateIngestService(
         await ingest.RunAsync(stoppingToken);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Candidate ingest: cannot open the candidate stream on {Url} ({Reason}); retrying")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Candidate ingest: cannot open the crop key or the candidate stream on {Url} ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);
 }

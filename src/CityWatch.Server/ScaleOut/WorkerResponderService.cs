@@ -1,3 +1,4 @@
+using System.Data.Common;
 using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
@@ -27,17 +28,23 @@ internal sealed partial class WorkerResponderService(IServiceProvider services, 
         await using var nats = new NatsConnection(new NatsOpts { Url = url, Name = "citywatch-server-responder" });
         var time = services.GetRequiredService<TimeProvider>();
         CameraLeases? leases = null;
-        while (leases is null)
+        var keys = false;
+        while (leases is null || !keys)
         {
             try
             {
-                leases = await CameraLeases.OpenAsync(nats, options.LeaseTtl, time, cancellationToken: stoppingToken);
+                leases ??= await CameraLeases.OpenAsync(nats, options.LeaseTtl, time, cancellationToken: stoppingToken);
+                // Both keys are unwrapped now, outside any transaction, before the first request: a failed unwrap
+                // (the database busy) is tried again here rather than failing requests one by one.
+                _ = services.GetRequiredService<CropSealing>().PublicKey;
+                _ = services.GetRequiredService<PolicyEngine>().GrantSigningPublicKey;
+                keys = true;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
+            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException or DbException)
             {
                 LogOpenFailed(logger, url, e.Message);
                 try
@@ -65,6 +72,6 @@ internal sealed partial class WorkerResponderService(IServiceProvider services, 
         await requests.ServeAsync(nats, stoppingToken);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker responders: cannot open the lease bucket on {Url} ({Reason}); retrying")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker responders: cannot open the lease bucket on {Url} or unwrap the grant and crop keys ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);
 }

@@ -9,7 +9,9 @@ namespace CityWatch.Tests.ScaleOut;
 /// with one worker killed by SIGKILL: every camera runs, the killed worker's cameras come back on the survivors within
 /// the lease TTL and a little, no candidate JetStream acknowledged is left unconsumed, and nothing is left running. A
 /// small city with nats-server stopped (SIGTERM) for 12 s: the workers stop every camera, analyse nothing until it is
-/// back, then run every camera again, and nothing acknowledged is left unconsumed.
+/// back, then run every camera again, and nothing acknowledged is left unconsumed. A small city whose server (its own
+/// process) is killed by SIGKILL for 12 s and started again on the same folder: every grant lapses within its lifetime,
+/// no frame is analysed without one, and once the server is back every camera holds a grant and analyses again.
 /// </summary>
 public sealed class SimTests
 {
@@ -61,11 +63,36 @@ public sealed class SimTests
         Assert.Empty(LeftRunning());
     }
 
+    [Fact]
+    public async Task A_sim_with_the_server_killed_lets_every_grant_lapse_analyses_nothing_without_one_and_resumes_on_restart()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "sim", "--cameras", "6", "--workers", "2", "--seconds", "4", "--stop-server", "12", "--json", "--lease-ttl-s", "3",
+            "--models", TestPaths.Models, "--assets", TestPaths.SharedData);
+        Assert.True(exit == 0, $"sim exited {exit}: {string.Join(" | ", errors.TakeLast(6))}");
+
+        using var report = JsonDocument.Parse(output);
+        var root = report.RootElement;
+        Assert.Equal(12, root.GetProperty("server_stopped_s").GetDouble());
+        var lifetime = root.GetProperty("grant_lifetime_s").GetDouble();
+        var lapsed = root.GetProperty("grants_lapsed_s");
+        Assert.True(lapsed.ValueKind == JsonValueKind.Number, output);
+        // Within the grant's lifetime, and a stats line (every 2 s) for the worker to say so, and the sim's sampling.
+        Assert.InRange(lapsed.GetDouble(), 0, lifetime + 2.5);
+        Assert.Equal(0, root.GetProperty("frames_analysed_without_grant").GetInt64());
+        // Before the fix to the server's key unwrap this stayed null: a restarted server refused every grant.
+        var resumed = root.GetProperty("server_resume_s");
+        Assert.True(resumed.ValueKind == JsonValueKind.Number, output);
+        Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
+        Assert.Empty(LeftRunning());
+    }
+
     [Theory]
     [InlineData("--workers 0", "error: --workers must be at least 1, not 0")]
     [InlineData("--workers 1 --kill-worker", "error: --kill-worker needs at least 2 workers")]
     [InlineData("--cameras 0", "error: --cameras must be from 1 to 1000, not 0")]
     [InlineData("--stop-nats -1", "error: --stop-nats must be 0 (no outage) or a number of seconds, not -1")]
+    [InlineData("--stop-server -1", "error: --stop-server must be 0 (no outage) or a number of seconds, not -1")]
     public async Task Bad_input_is_one_line_and_exit_1(string arguments, string error)
     {
         var (exit, output, errors) = await CliRunner.RunAsync(["sim", .. arguments.Split(' '), "--assets", TestPaths.SharedData]);
@@ -75,7 +102,7 @@ public sealed class SimTests
         Assert.StartsWith(error, line, StringComparison.Ordinal);
     }
 
-    /// <summary>Processes a sim started (its workers and its nats-server) that still run.</summary>
+    /// <summary>Processes a sim started (its workers, its server and its nats-server) that still run.</summary>
     private static List<string> LeftRunning()
     {
         var left = new List<string>();
@@ -89,7 +116,7 @@ public sealed class SimTests
             try
             {
                 var command = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if (command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal)))
+                if (command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || command.Contains("citywatch-sim-server-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal)))
                 {
                     left.Add(command);
                 }

@@ -1,0 +1,41 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace CityWatch.Cli.Simulation;
+
+/// <summary>What the sim needs of the processes it starts: how to start this CLI again, and a child's CPU time.</summary>
+internal static class SimProcess
+{
+    /// <summary>How to start this CLI again: the apphost itself, or <c>dotnet citywatch.dll</c>.</summary>
+    public static (string File, string[] Prefix) Self()
+    {
+        var process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
+        var dll = typeof(SimProcess).Assembly.Location;
+        return Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? (process, [dll]) : (process, []);
+    }
+
+    /// <summary>Process <paramref name="pid"/>'s user+system CPU seconds so far, from /proc/PID/stat (0 once it has gone).</summary>
+    public static double CpuSeconds(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based), in clock ticks (USER_HZ = 100 on Linux).
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>A TCP port free on 127.0.0.1 now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

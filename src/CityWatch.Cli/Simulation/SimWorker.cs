@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using CityWatch.Ingest;
+
+namespace CityWatch.Cli.Simulation;
+
+/// <summary>
+/// One worker child process (<c>dotnet citywatch.dll serve --role worker ... --replay CLIP</c>, or the apphost): its
+/// standard output read line by line for the stats line, its CPU time from /proc.
+/// </summary>
+internal sealed partial class SimWorker : IAsyncDisposable
+{
+    private readonly ProcessRunner _runner;
+    private readonly Task _reading;
+    private readonly Queue<string> _lines = new();
+    private WorkerStats _latest = new(0, 0, 0, 0, 0);
+    private long _statsLines;
+    private int _disposed;
+
+    private SimWorker(string name, ProcessRunner runner)
+    {
+        Name = name;
+        _runner = runner;
+        _reading = Task.Run(ReadAsync);
+    }
+
+    public string Name { get; }
+
+    public bool HasExited => _runner.HasExited;
+
+    public WorkerStats Latest => Volatile.Read(ref _latest);
+
+    /// <summary>How many stats lines the worker has written; read after <see cref="Latest"/> changed, it counts that line.</summary>
+    public long StatsLines => Interlocked.Read(ref _statsLines);
+
+    public string LastLines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return string.Join(" | ", _lines.Concat(_runner.ErrorLines).TakeLast(4));
+            }
+        }
+    }
+
+    public static SimWorker Start(string name, string natsUrl, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
+    {
+        var (file, prefix) = SimProcess.Self();
+        string[] arguments = [.. prefix, "serve", "--role", "worker", "--nats", natsUrl, "--worker", name, "--models", settings.Models,
+            "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture), "--replay", clip];
+        var runner = ProcessRunner.Start(file, arguments, new ProcessRunnerOptions
+        {
+            Environment = new Dictionary<string, string> { ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
+        }, cancellationToken);
+        return new SimWorker(name, runner);
+    }
+
+    /// <summary>The worker's user+system CPU seconds so far (0 once it has gone).</summary>
+    public double CpuSeconds() => SimProcess.CpuSeconds(_runner.Id);
+
+    /// <summary>SIGKILL, as a crash: the worker releases nothing.</summary>
+    public void KillHard() => _runner.Kill();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _runner.DisposeAsync();
+        try
+        {
+            await _reading;
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+            // its output closed
+        }
+    }
+
+    private async Task ReadAsync()
+    {
+        using var reader = new StreamReader(_runner.StandardOutput);
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            lock (_lines)
+            {
+                _lines.Enqueue(line);
+                if (_lines.Count > 8)
+                {
+                    _lines.Dequeue();
+                }
+            }
+
+            var match = StatsLine().Match(line);
+            if (match.Success)
+            {
+                long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
+                Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates"), (int)N("granted")));
+                Interlocked.Increment(ref _statsLines);
+            }
+        }
+    }
+
+    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+)")]
+    private static partial Regex StatsLine();
+}
+
+/// <summary>One worker's cumulative counters from its last stats line.</summary>
+internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
@@ -40,6 +41,9 @@ public sealed partial class CameraLeaseKeeper
 {
     /// <summary>The bucket in which workers announce themselves.</summary>
     public const string LiveBucket = "citywatch-live-workers";
+
+    /// <summary>How many renews, or acquires, a round keeps in flight at once.</summary>
+    public const int InFlight = 32;
 
     private readonly INatsConnection _nats;
     private readonly TimeProvider _time;
@@ -240,27 +244,7 @@ public sealed partial class CameraLeaseKeeper
 
             if (_held.Count < share)
             {
-                var taken = await leases.LeasedCamerasAsync(ct);
-                foreach (var camera in cameras)
-                {
-                    if (_held.Count >= share)
-                    {
-                        break;
-                    }
-
-                    if (taken.Contains(camera) || _held.ContainsKey(camera))
-                    {
-                        continue;
-                    }
-
-                    if (await leases.TryAcquireAsync(camera, Worker, ct) is { } lease)
-                    {
-                        _held[camera] = lease;
-                        Interlocked.Increment(ref _acquired);
-                        Raise(CameraStarted, lease);
-                        Raise(LeaseMoved, new LeaseMove(lease, LeaseMoveKind.Acquired, null));
-                    }
-                }
+                await AcquireAsync(leases, cameras, share, ct);
             }
         }
         finally
@@ -290,19 +274,101 @@ public sealed partial class CameraLeaseKeeper
         return (_leases, _live);
     }
 
+    // Renews every lease held, InFlight at a time. One at a time, a worker with hundreds of cameras on a loaded box did
+    // not renew them all within a round: the round was cut off, always before the same tail of leases, which then
+    // expired and moved (the 1,000-camera sim's churn). A NATS error fails the round, as before, once every finished
+    // renew is applied.
     private async Task RenewAsync(CameraLeases leases, CancellationToken ct)
     {
-        foreach (var lease in _held.Values.ToList())
+        var held = _held.Values.ToList();
+        var (outcomes, stopped) = await ManyAsync(held, leases.TryRenewAsync, ct);
+        for (var i = 0; i < held.Count; i++)
         {
-            if (await leases.TryRenewAsync(lease, ct) is { } renewed)
+            if (!outcomes[i].Done || outcomes[i].Error is not null)
+            {
+                continue;
+            }
+
+            if (outcomes[i].Value is { } renewed)
             {
                 // Only if nothing dropped it meanwhile (expired while the renew was in flight: it stays lost).
-                _held.TryUpdate(lease.CameraId, renewed, lease);
+                _held.TryUpdate(held[i].CameraId, renewed, held[i]);
             }
             else
             {
-                Lose(lease, "renew refused");
+                Lose(held[i], "renew refused");
             }
+        }
+
+        ThrowIfFailed(outcomes, stopped);
+    }
+
+    // Tries the first free cameras up to the share, InFlight at a time (a camera someone else took meanwhile is tried
+    // by nobody here until the next round).
+    private async Task AcquireAsync(CameraLeases leases, IEnumerable<string> cameras, int share, CancellationToken ct)
+    {
+        var taken = await leases.LeasedCamerasAsync(ct);
+        var free = cameras.Where(c => !taken.Contains(c) && !_held.ContainsKey(c)).Take(share - _held.Count).ToList();
+        var (outcomes, stopped) = await ManyAsync(free, (camera, token) => leases.TryAcquireAsync(camera, Worker, token), ct);
+        for (var i = 0; i < free.Count; i++)
+        {
+            if (outcomes[i] is { Done: true, Value: { } lease })
+            {
+                _held[free[i]] = lease;
+                Interlocked.Increment(ref _acquired);
+                Raise(CameraStarted, lease);
+                Raise(LeaseMoved, new LeaseMove(lease, LeaseMoveKind.Acquired, null));
+            }
+        }
+
+        ThrowIfFailed(outcomes, stopped);
+    }
+
+    /// <summary>One call of <see cref="ManyAsync"/>: not done (the round was cut off first), its result, or its error.</summary>
+    private readonly record struct Outcome(bool Done, CameraLease? Value, Exception? Error);
+
+    // Calls `call` for every item, InFlight at a time on the one connection (which pipelines them), and keeps every
+    // outcome, so that the round applies what finished, in order and on its own flow (the events are raised as before),
+    // whether the round was cut off or a call failed.
+    private static async Task<(Outcome[] Outcomes, OperationCanceledException? Stopped)> ManyAsync<T>(
+        IReadOnlyList<T> items, Func<T, CancellationToken, Task<CameraLease?>> call, CancellationToken ct)
+    {
+        var outcomes = new Outcome[items.Count];
+        try
+        {
+            await Parallel.ForEachAsync(
+                Enumerable.Range(0, items.Count),
+                new ParallelOptions { MaxDegreeOfParallelism = InFlight, CancellationToken = ct },
+                async (i, token) =>
+                {
+                    try
+                    {
+                        outcomes[i] = new Outcome(true, await call(items[i], token), null);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        outcomes[i] = new Outcome(true, null, e);
+                    }
+                });
+            return (outcomes, null);
+        }
+        catch (OperationCanceledException e)
+        {
+            return (outcomes, e);
+        }
+    }
+
+    // The round's cut-off first (as when the calls ran one by one), else the first call's error.
+    private static void ThrowIfFailed(Outcome[] outcomes, OperationCanceledException? stopped)
+    {
+        if (stopped is not null)
+        {
+            ExceptionDispatchInfo.Throw(stopped);
+        }
+
+        if (outcomes.FirstOrDefault(o => o.Error is not null).Error is { } failed)
+        {
+            ExceptionDispatchInfo.Throw(failed);
         }
     }
 

@@ -97,7 +97,6 @@ internal static partial class SimCommand
             nats = await StartNatsAsync(port, store, cancellationToken);
             progress($"nats-server on {natsUrl}");
 
-            var ttl = TimeSpan.FromSeconds(settings.LeaseTtlSeconds);
             server = await SimServer.StartAsync(settings, natsUrl, cancellationToken);
             var grantKey = await server.GrantKeyAsync(cancellationToken);
             progress($"server (its own process, SQLite in {server.Folder}) on {server.Address}; grant key {grantKey} from its log");

@@ -222,7 +222,8 @@ internal static partial class SimCommand
                 var alive = workers.Where(w => !w.HasExited).ToList();
                 // On a box too small for N cameras not every camera holds a grant at once (a grant is asked for when a
                 // frame is to be analysed): the restart is judged against what was held just before the kill.
-                var grantedBefore = alive.Sum(w => w.Latest.Granted);
+                // (A grant held for a camera whose lease has just moved counts on both workers until it lapses: at most N.)
+                var grantedBefore = Math.Min(settings.Cameras, alive.Sum(w => w.Latest.Granted));
                 progress($"killing the server (SIGKILL) for {settings.StopServerSeconds:0.#} s; grants live {PolicyEngine.GrantLifetime.TotalSeconds:0} s; {grantedBefore} cameras hold one");
                 await server.KillHardAsync(cancellationToken);
                 var lapsed = await WatchClosedAsync(alive, s => s.Granted == 0, TimeSpan.FromSeconds(settings.StopServerSeconds), time, cancellationToken);

@@ -39,3 +39,31 @@ internal static class SimProcess
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>The last lines a child wrote on standard output, for an error message that says what it said before it failed.</summary>
+internal sealed class RecentLines
+{
+    private const int Kept = 8;
+    private readonly Queue<string> _lines = new();
+
+    public void Add(string line)
+    {
+        lock (_lines)
+        {
+            _lines.Enqueue(line);
+            if (_lines.Count > Kept)
+            {
+                _lines.Dequeue();
+            }
+        }
+    }
+
+    /// <summary>The last four of these lines and then <paramref name="errorLines"/>, joined with " | ".</summary>
+    public string Last(IEnumerable<string> errorLines)
+    {
+        lock (_lines)
+        {
+            return string.Join(" | ", _lines.Concat(errorLines).TakeLast(4));
+        }
+    }
+}

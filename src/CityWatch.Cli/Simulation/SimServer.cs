@@ -22,7 +22,7 @@ internal sealed class SimServer : IAsyncDisposable
     private readonly string[] _arguments;
     private readonly Dictionary<string, string> _environment;
     private readonly HttpClient _http;
-    private readonly Queue<string> _lines = new();
+    private readonly RecentLines _lines = new();
     private ProcessRunner? _runner;
     private Task _draining = Task.CompletedTask;
 
@@ -158,16 +158,7 @@ internal sealed class SimServer : IAsyncDisposable
         await _runner.WaitForExitAsync(cancellationToken);
     }
 
-    public string LastLines
-    {
-        get
-        {
-            lock (_lines)
-            {
-                return string.Join(" | ", _lines.Concat(_runner?.ErrorLines ?? []).TakeLast(4));
-            }
-        }
-    }
+    public string LastLines => _lines.Last(_runner?.ErrorLines ?? []);
 
     public async ValueTask DisposeAsync()
     {
@@ -196,14 +187,7 @@ internal sealed class SimServer : IAsyncDisposable
             using var reader = new StreamReader(runner.StandardOutput);
             while (await reader.ReadLineAsync() is { } line)
             {
-                lock (_lines)
-                {
-                    _lines.Enqueue(line);
-                    if (_lines.Count > 8)
-                    {
-                        _lines.Dequeue();
-                    }
-                }
+                _lines.Add(line);
             }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException)

@@ -12,7 +12,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
 {
     private readonly ProcessRunner _runner;
     private readonly Task _reading;
-    private readonly Queue<string> _lines = new();
+    private readonly RecentLines _lines = new();
     private WorkerStats _latest = new(0, 0, 0, 0, 0);
     private long _statsLines;
     private int _disposed;
@@ -33,16 +33,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
     /// <summary>How many stats lines the worker has written; read after <see cref="Latest"/> changed, it counts that line.</summary>
     public long StatsLines => Interlocked.Read(ref _statsLines);
 
-    public string LastLines
-    {
-        get
-        {
-            lock (_lines)
-            {
-                return string.Join(" | ", _lines.Concat(_runner.ErrorLines).TakeLast(4));
-            }
-        }
-    }
+    public string LastLines => _lines.Last(_runner.ErrorLines);
 
     public static SimWorker Start(string name, string natsUrl, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
     {
@@ -85,14 +76,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
         using var reader = new StreamReader(_runner.StandardOutput);
         while (await reader.ReadLineAsync() is { } line)
         {
-            lock (_lines)
-            {
-                _lines.Enqueue(line);
-                if (_lines.Count > 8)
-                {
-                    _lines.Dequeue();
-                }
-            }
+            _lines.Add(line);
 
             var match = StatsLine().Match(line);
             if (match.Success)

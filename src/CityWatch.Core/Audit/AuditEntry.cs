@@ -22,36 +22,59 @@ internal static class AuditEntry
     public static readonly IReadOnlySet<string> CommittedParameters = new HashSet<string>(StringComparer.Ordinal) { "camera", "cameras", "site", "sites", "subject", "reference" };
 
     /// <summary>A version-1 leaf: every field in clear (kept to read and verify older logs).</summary>
-    public static byte[] Encode(long index, DateTimeOffset at, AuditRecord record) => Encode(index, at, record, null);
+    public static byte[] Encode(long index, DateTimeOffset at, AuditRecord record) => Encode(index, at, record, Form.Clear, null);
 
     /// <summary>A version-2 leaf; the opening of each commitment it makes is added to <paramref name="openings"/>.</summary>
     public static byte[] EncodePublic(long index, DateTimeOffset at, AuditRecord record, ICollection<AuditOpening> openings) =>
-        Encode(index, at, record, openings ?? throw new ArgumentNullException(nameof(openings)));
+        Encode(index, at, record, Form.Committed, openings ?? throw new ArgumentNullException(nameof(openings)));
+
+    /// <summary>
+    /// The longest entry <paramref name="record"/> can become, in either version, whatever index and time it is
+    /// given: the version-2 length is measured with a placeholder of a commitment's fixed length, so no salt is
+    /// drawn and nothing is hashed (the limits are checked for every record, on the caller's thread).
+    /// </summary>
+    public static int LongestLength(AuditRecord record) =>
+        Math.Max(
+            Encode(long.MaxValue, DateTimeOffset.MaxValue, record, Form.Clear, null).Length,
+            Encode(long.MaxValue, DateTimeOffset.MaxValue, record, Form.Measured, null).Length);
 
     /// <summary>The commitment to <paramref name="value"/> under <paramref name="salt"/>: <c>c:</c> and the hex SHA-256 of salt‖value.</summary>
     public static string Commitment(byte[] salt, string value) =>
         "c:" + Convert.ToHexStringLower(SHA256.HashData([.. salt, .. Encoding.UTF8.GetBytes(value)]));
 
-    private static byte[] Encode(long index, DateTimeOffset at, AuditRecord record, ICollection<AuditOpening>? openings)
+    // What a commitment looks like to the length check: "c:" and 64 hex digits, like every real one.
+    private static readonly string Placeholder = "c:" + new string('0', 64);
+
+    private enum Form
+    {
+        Clear,
+        Committed,
+        Measured,
+    }
+
+    private static byte[] Encode(long index, DateTimeOffset at, AuditRecord record, Form form, ICollection<AuditOpening>? openings)
     {
         string Shown(string field, string value)
         {
-            if (openings is null)
+            switch (form)
             {
-                return value;
+                case Form.Clear:
+                    return value;
+                case Form.Measured:
+                    return Placeholder;
+                default:
+                    var salt = RandomNumberGenerator.GetBytes(16);
+                    var commitment = Commitment(salt, value);
+                    openings!.Add(new AuditOpening(field, commitment, Convert.ToBase64String(salt), value));
+                    return commitment;
             }
-
-            var salt = RandomNumberGenerator.GetBytes(16);
-            var commitment = Commitment(salt, value);
-            openings.Add(new AuditOpening(field, commitment, Convert.ToBase64String(salt), value));
-            return commitment;
         }
 
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false }))
         {
             json.WriteStartObject();
-            if (openings is not null)
+            if (form != Form.Clear)
             {
                 json.WriteNumber("V", 2);
             }
@@ -93,6 +116,22 @@ internal static class AuditEntry
     }
 
     public static string Text(byte[] entry) => Encoding.UTF8.GetString(entry);
+
+    /// <summary>A leaf's openings as <c>audit_leaf_openings</c> stores them: one JSON array per leaf.</summary>
+    public static string FormatOpenings(IEnumerable<AuditOpening> openings) => JsonSerializer.Serialize(openings);
+
+    /// <summary>The openings of one <c>audit_leaf_openings</c> row; a row that does not parse (only a tampered one) has none.</summary>
+    public static IReadOnlyList<AuditOpening> ParseOpenings(string stored)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<List<AuditOpening>>(stored) ?? [];
+        }
+        catch (JsonException)
+        {
+            return [];
+        }
+    }
 
     /// <summary>
     /// The act as the signed leaf states it. A leaf that does not decode (only a tampered one) is shown as

@@ -85,9 +85,7 @@ public static class AuditRecordLimits
         }
 
         // The longest index and time the entry can carry, so the check holds whatever the sequencer assigns.
-        var longest = Math.Max(
-            AuditEntry.Encode(long.MaxValue, DateTimeOffset.MaxValue, record).Length,
-            AuditEntry.EncodePublic(long.MaxValue, DateTimeOffset.MaxValue, record, new List<AuditOpening>()).Length);
+        var longest = AuditEntry.LongestLength(record);
         if (longest > CityWatch.AuditLog.EntryBundle.MaxEntryLength)
         {
             throw new InvalidRequestException($"An audit record of {longest} bytes is longer than the {CityWatch.AuditLog.EntryBundle.MaxEntryLength} a log entry may be.");

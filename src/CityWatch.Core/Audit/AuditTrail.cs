@@ -41,9 +41,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private static readonly ConcurrentDictionary<string, ConcurrentDictionary<string, Waiter>> WaitersByDatabase = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Waiter> _waiters;
     private readonly Task _sequencer;
-    // AppendAsync's callers queue here; one writer stages what is pending in one transaction (see AppendAsync).
+    // AppendAsync's callers queue here; the sequencer logs what is pending in its next transaction (see AppendAsync).
     private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _appendWriter;
     private readonly KeyLogSink _keyLog;
     private readonly bool _postgres;
     private CompactRange _range;
@@ -85,10 +84,23 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
         using (var connection = database.Connect())
         {
-            using (var schema = BeginAppend(connection))
+            // The audit feature's migrations (not only its first tables): a later version may have replaced a table.
+            // On PostgreSQL servers that start together migrate one after another (the append lock, held by the session).
+            if (_postgres)
             {
-                connection.Execute(AuditSchema.For(database.Dialect), transaction: schema);
-                schema.Commit();
+                connection.Execute("SELECT pg_advisory_lock(@key)", new { key = AppendLockKey });
+            }
+
+            try
+            {
+                SchemaMigrations.Apply(connection, time, database.Path, "audit");
+            }
+            finally
+            {
+                if (_postgres)
+                {
+                    connection.Execute("SELECT pg_advisory_unlock(@key)", new { key = AppendLockKey });
+                }
             }
 
             StartupFailure = CheckAtStart(connection);
@@ -107,7 +119,6 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         // Records staged before a crash or a stop are logged first.
         _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
-        _appendWriter = Task.Run(WriteAppendsAsync);
         // Key unwraps from now on, and those that waited for the log (its own key's, at start), go into it.
         _keyLog = new KeyLogSink(
             keyEvent => AppendAsync(KeyLog.Record(keyEvent)),
@@ -159,29 +170,33 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     /// leaf index once it is in the Merkle log on disk.
     /// </summary>
     /// <remarks>
-    /// Writer-side group commit: the record is checked here (a record the limits refuse throws to this caller
-    /// alone, before anything is staged), then queued; one writer loop stages everything pending, up to
-    /// <see cref="AppendBatch"/>, in ONE outbox transaction, so a burst of callers shares one fsync instead of
-    /// paying one each. If that commit fails, every caller of the batch gets the error and none of its records is
-    /// in the outbox (one transaction: nothing half-written). Cancelling after the record was queued may still
-    /// log it, exactly as cancelling the wait after <see cref="Stage"/> does.
+    /// Group commit without the outbox: the record is checked here (a record the limits refuse throws to this
+    /// caller alone, before anything is written), then queued in memory; the sequencer takes everything pending
+    /// into the transaction that logs it (after the outbox's rows, up to <see cref="AuditLogOptions.MaxBatch"/>
+    /// leaves), so a burst of callers shares one fsync and no record is written twice. An act with no other state
+    /// has nothing to commit atomically with its record, so the outbox would only add a transaction, a JSON
+    /// round trip and a delete. If that commit fails, every caller of the batch gets the error and none of its
+    /// records is in the log (one transaction: nothing half-written). On PostgreSQL a server that does not run the
+    /// sequencer stages its pending records into the outbox instead (<see cref="AppendBatch"/> per transaction),
+    /// and the leader logs them. Cancelling after the record was queued may still log it, exactly as cancelling
+    /// the wait after <see cref="Stage"/> does.
     /// </remarks>
-    public async Task<long> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
+    public Task<long> AppendAsync(AuditRecord record, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(record);
         cancellationToken.ThrowIfCancellationRequested();
         AuditRecordLimits.Check(record);
-        var pending = new PendingAppend(record, new TaskCompletionSource<StagedRecord>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var pending = new PendingAppend(record, _time.GetUtcNow(), new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_appends.Writer.TryWrite(pending))
         {
             throw new ObjectDisposedException(nameof(AuditTrail), "The audit trail is shut down; nothing more can be logged.");
         }
 
-        var staged = await pending.Staged.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return await CommittedAsync(staged, cancellationToken).ConfigureAwait(false);
+        _queue.Writer.TryWrite(true);
+        return pending.Logged.Task.WaitAsync(cancellationToken);
     }
 
-    /// <summary>The most records <see cref="AppendAsync"/>'s writer stages in one transaction.</summary>
+    /// <summary>The most pending <see cref="AppendAsync"/> records a server that does not sequence stages in one outbox transaction.</summary>
     public const int AppendBatch = 4096;
 
     /// <summary>
@@ -200,12 +215,17 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             throw new ObjectDisposedException(nameof(AuditTrail), "The audit trail is shut down; nothing more can be logged.");
         }
 
-        var token = Guid.NewGuid().ToString("N");
         var waiter = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        return StageInto(connection, transaction, record, _time.GetUtcNow(), waiter);
+    }
+
+    private StagedRecord StageInto(DbConnection connection, DbTransaction transaction, AuditRecord record, DateTimeOffset at, TaskCompletionSource<long> waiter)
+    {
+        var token = Guid.NewGuid().ToString("N");
         _waiters[token] = new Waiter(waiter, TimeProvider.System.GetUtcNow());
         connection.Execute(
             "INSERT INTO audit_outbox (token, at, record) VALUES (@token, @at, @record)",
-            new { token, at = Timestamps.Format(_time.GetUtcNow()), record = JsonSerializer.Serialize(record) },
+            new { token, at = Timestamps.Format(at), record = JsonSerializer.Serialize(record) },
             transaction);
         return new StagedRecord(token, waiter.Task);
     }
@@ -244,9 +264,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
 
         using var connection = _database.Connect();
-        var openings = connection.Query<(string Commitment, string Value)>(
-            "SELECT commitment, value FROM audit_openings WHERE idx BETWEEN @first AND @last",
+        var openings = connection.Query<string>(
+            "SELECT openings FROM audit_leaf_openings WHERE idx BETWEEN @first AND @last",
             new { first = acts[0].Index, last = acts[^1].Index })
+            .SelectMany(AuditEntry.ParseOpenings)
             .ToDictionary(o => o.Commitment, o => o.Value, StringComparer.Ordinal);
         return [.. acts.Select(a => AuditEntry.Opened(a, openings))];
     }
@@ -286,9 +307,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         var entry = connection.QuerySingleOrDefault<byte[]>("SELECT entry FROM audit_leaves WHERE idx = @index", new { index })
             ?? throw new NotFoundException($"The log has no entry {index}.");
         var text = AuditEntry.Text(entry);
-        var openings = connection.Query<AuditOpening>(
-            "SELECT field AS Field, commitment AS Commitment, salt AS Salt, value AS Value FROM audit_openings WHERE idx = @index ORDER BY field",
-            new { index }).AsList();
+        var stored = connection.QuerySingleOrDefault<string>("SELECT openings FROM audit_leaf_openings WHERE idx = @index", new { index });
+        var openings = (stored is null ? [] : AuditEntry.ParseOpenings(stored)).OrderBy(o => o.Field, StringComparer.Ordinal).ToList();
         foreach (var opening in openings)
         {
             if (AuditEntry.Commitment(Convert.FromBase64String(opening.Salt), opening.Value) != opening.Commitment || !text.Contains($"\"{opening.Commitment}\"", StringComparison.Ordinal))
@@ -411,9 +431,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     public void Dispose()
     {
         _database.Keys.StopRecording(_keyLog);
-        // Appends already queued are staged first, so their callers are logged as the sequencer drains.
+        // Appends already queued are logged by the sequencer's last pass.
         _appends.Writer.TryComplete();
-        _appendWriter.GetAwaiter().GetResult();
         _queue.Writer.TryComplete();
         _sequencer.GetAwaiter().GetResult();
         _signer.Dispose();
@@ -423,62 +442,66 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     {
         _database.Keys.StopRecording(_keyLog);
         _appends.Writer.TryComplete();
-        await _appendWriter.ConfigureAwait(false);
         _queue.Writer.TryComplete();
         await _sequencer.ConfigureAwait(false);
         _signer.Dispose();
     }
 
-    // AppendAsync's writer: takes everything queued (up to AppendBatch), stages it in one transaction and commits
-    // once, then hands each caller its staged record. A failed commit fails the whole batch with the error and
-    // forgets its waiters (the rolled-back rows will never be logged). It never throws: the loop must outlive
-    // one bad batch.
-    private async Task WriteAppendsAsync()
+    // PostgreSQL, while another server runs the sequencer: what AppendAsync queued here goes into the outbox,
+    // up to AppendBatch records per transaction, for the leader to log. A failed commit fails its batch's callers
+    // with the error (none of their records is in the outbox). It never throws: the sequencer must outlive it.
+    private void StageAppends()
     {
-        var reader = _appends.Reader;
-        var batch = new List<PendingAppend>(AppendBatch);
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        List<PendingAppend> batch;
+        while ((batch = TakeAppends(AppendBatch)).Count > 0)
         {
-            while (batch.Count < AppendBatch && reader.TryRead(out var pending))
-            {
-                batch.Add(pending);
-            }
-
             var staged = new List<StagedRecord>(batch.Count);
             try
             {
-                using var connection = _database.Connect();
-                using var transaction = connection.BeginTransaction();
-                foreach (var pending in batch)
-                {
-                    staged.Add(Stage(connection, transaction, pending.Record));
-                }
-
-                transaction.Commit();
+                StageBatch(batch, staged);
             }
+#pragma warning disable CA1031 // Every caller of the batch gets the error; the next batch may fare better.
             catch (Exception error)
+#pragma warning restore CA1031
             {
                 foreach (var record in staged)
                 {
                     _waiters.TryRemove(record.Token, out _);
                 }
 
-                foreach (var pending in batch)
-                {
-                    pending.Staged.TrySetException(error);
-                }
-
-                batch.Clear();
-                continue;
+                Fail(batch, error);
             }
+        }
+    }
 
-            for (var i = 0; i < batch.Count; i++)
-            {
-                batch[i].Staged.TrySetResult(staged[i]);
-            }
+    private void StageBatch(List<PendingAppend> batch, List<StagedRecord> staged)
+    {
+        using var connection = _database.Connect();
+        using var transaction = connection.BeginTransaction();
+        foreach (var pending in batch)
+        {
+            staged.Add(StageInto(connection, transaction, pending.Record, pending.At, pending.Logged));
+        }
 
-            batch.Clear();
-            _queue.Writer.TryWrite(true);
+        transaction.Commit();
+    }
+
+    private List<PendingAppend> TakeAppends(int most)
+    {
+        var taken = new List<PendingAppend>(Math.Min(most, 256));
+        while (taken.Count < most && _appends.Reader.TryRead(out var pending))
+        {
+            taken.Add(pending);
+        }
+
+        return taken;
+    }
+
+    private static void Fail(IEnumerable<PendingAppend> appends, Exception error)
+    {
+        foreach (var pending in appends)
+        {
+            pending.Logged.TrySetException(error);
         }
     }
 
@@ -518,6 +541,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         finally
         {
             ReleaseLeadership();
+            // Only if even the last pass failed: the callers learn that their records were not logged.
+            Fail(TakeAppends(int.MaxValue), new ObjectDisposedException(nameof(AuditTrail), "The audit trail shut down before the record was logged."));
         }
     }
 
@@ -526,6 +551,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         if (HoldsSequencer())
         {
             DrainAll();
+        }
+        else
+        {
+            StageAppends();
         }
 
         if (_postgres)
@@ -738,9 +767,11 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         return transaction;
     }
 
-    // One transaction: the next rows of the outbox become leaves, their nodes and a new checkpoint are
-    // written, and the rows are deleted. A row that cannot be encoded (only a row written around the checks)
-    // moves to audit_outbox_rejected in the same transaction, so it never blocks or fails the others.
+    // One transaction: the next rows of the outbox, then what AppendAsync queued, become leaves; their nodes and
+    // a new checkpoint are written, and the outbox rows are deleted. A row that cannot be encoded (only a row
+    // written around the checks) moves to audit_outbox_rejected in the same transaction, so it never blocks or
+    // fails the others. If the transaction fails, the outbox rows stay for the next pass and the queued callers
+    // get the error.
     private int Drain()
     {
         using var connection = _database.Connect();
@@ -755,101 +786,89 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
 
         var rows = connection.Query<(long Id, string Token, string At, string Record)>(
             "SELECT id, token, at, record FROM audit_outbox ORDER BY id LIMIT @limit", new { limit = _options.MaxBatch }, transaction).AsList();
-        if (rows.Count == 0)
+        var appends = TakeAppends(_options.MaxBatch - rows.Count);
+        if (rows.Count == 0 && appends.Count == 0)
         {
             return 0;
         }
 
-        using var insertLeaf = connection.CreateCommand();
-        insertLeaf.Transaction = transaction;
-        insertLeaf.CommandText = """
-            INSERT INTO audit_leaves (idx, at, actor, action, outcome, legal_basis_id, case_id, entry)
-            VALUES (@idx, @at, @actor, @action, @outcome, @basis, @case, @entry)
-            """;
-        var leafParameters = new[]
-        {
-            insertLeaf.AddParameter("idx", DbType.Int64), insertLeaf.AddParameter("at", DbType.String),
-            insertLeaf.AddParameter("actor", DbType.String), insertLeaf.AddParameter("action", DbType.String),
-            insertLeaf.AddParameter("outcome", DbType.String), insertLeaf.AddParameter("basis", DbType.Int64),
-            insertLeaf.AddParameter("case", DbType.String), insertLeaf.AddParameter("entry", DbType.Binary),
-        };
-        using var insertNode = connection.CreateCommand();
-        insertNode.Transaction = transaction;
-        insertNode.CommandText = "INSERT INTO audit_nodes (level, idx, hash) VALUES (@level, @idx, @hash)";
-        var level = insertNode.AddParameter("level", DbType.Int32);
-        var nodeIndex = insertNode.AddParameter("idx", DbType.Int64);
-        var hash = insertNode.AddParameter("hash", DbType.Binary);
-        void StoreNode(int l, long i, byte[] h)
-        {
-            level.Value = l;
-            nodeIndex.Value = i;
-            hash.Value = h;
-            insertNode.ExecuteNonQuery();
-        }
-
-        using var insertOpening = connection.CreateCommand();
-        insertOpening.Transaction = transaction;
-        insertOpening.CommandText = "INSERT INTO audit_openings (commitment, idx, field, salt, value) VALUES (@commitment, @idx, @field, @salt, @value)";
-        var openingParameters = new[]
-        {
-            insertOpening.AddParameter("commitment", DbType.String), insertOpening.AddParameter("idx", DbType.Int64),
-            insertOpening.AddParameter("field", DbType.String), insertOpening.AddParameter("salt", DbType.String),
-            insertOpening.AddParameter("value", DbType.String),
-        };
-        var openings = new List<AuditOpening>();
-
         var previous = _range.Size;
         var logged = new List<(string Token, long Index)>(rows.Count);
         var rejected = new List<(string Token, string Reason)>();
-        foreach (var row in rows)
+        var appendIndexes = new long[appends.Count];
+        try
         {
-            byte[] entry;
-            AuditRecord record;
-            DateTimeOffset at;
-            try
+            using var writer = new LeafWriter(connection, transaction, _range);
+            foreach (var row in rows)
             {
-                record = JsonSerializer.Deserialize<AuditRecord>(row.Record) ?? throw new InvalidRequestException("The staged record is empty.");
-                AuditRecordLimits.Check(record);
-                at = Timestamps.Parse(row.At);
-                openings.Clear();
-                entry = AuditEntry.EncodePublic(_range.Size, at, record, openings);
-            }
-            catch (Exception e) when (e is InvalidRequestException or JsonException or FormatException)
-            {
-                connection.Execute(
-                    "INSERT INTO audit_outbox_rejected (token, at, record, reason) VALUES (@Token, @At, @Record, @reason)",
-                    new { row.Token, row.At, row.Record, reason = e.Message }, transaction);
-                rejected.Add((row.Token, e.Message));
-                continue;
-            }
-
-            var index = _range.Size;
-            object?[] values = [index, Timestamps.Format(at), record.Actor, record.Action, record.Outcome, record.LegalBasisId, record.CaseId, entry];
-            for (var i = 0; i < values.Length; i++)
-            {
-                leafParameters[i].Value = values[i] ?? DBNull.Value;
-            }
-
-            insertLeaf.ExecuteNonQuery();
-            foreach (var opening in openings)
-            {
-                object[] openingValues = [opening.Commitment, index, opening.Field, opening.Salt, opening.Value];
-                for (var i = 0; i < openingValues.Length; i++)
+                AuditRecord record;
+                DateTimeOffset at;
+                try
                 {
-                    openingParameters[i].Value = openingValues[i];
+                    record = JsonSerializer.Deserialize<AuditRecord>(row.Record) ?? throw new InvalidRequestException("The staged record is empty.");
+                    AuditRecordLimits.Check(record);
+                    at = Timestamps.Parse(row.At);
+                }
+                catch (Exception e) when (e is InvalidRequestException or JsonException or FormatException)
+                {
+                    connection.Execute(
+                        "INSERT INTO audit_outbox_rejected (token, at, record, reason) VALUES (@Token, @At, @Record, @reason)",
+                        new { row.Token, row.At, row.Record, reason = e.Message }, transaction);
+                    rejected.Add((row.Token, e.Message));
+                    continue;
                 }
 
-                insertOpening.ExecuteNonQuery();
+                logged.Add((row.Token, writer.Append(record, at)));
             }
 
-            _range.Append(Rfc6962.HashLeaf(entry), StoreNode);
-            logged.Add((row.Token, index));
+            // Queued records were checked by AppendAsync, before they were queued.
+            for (var i = 0; i < appends.Count; i++)
+            {
+                appendIndexes[i] = writer.Append(appends[i].Record, appends[i].At);
+            }
+
+            if (rows.Count > 0)
+            {
+                DeleteDrained(connection, transaction, rows.Select(r => r.Id).ToArray(), logged, rejected);
+            }
+
+            if (_range.Size != previous)
+            {
+                PublishCheckpoint(connection, transaction, previous);
+            }
+
+            transaction.Commit();
+        }
+        catch (Exception error)
+        {
+            Fail(appends, error);
+            throw;
         }
 
+        foreach (var (token, index) in logged)
+        {
+            Complete(token, index, null);
+        }
+
+        foreach (var (token, reason) in rejected)
+        {
+            Complete(token, null, reason);
+        }
+
+        for (var i = 0; i < appends.Count; i++)
+        {
+            appends[i].Logged.TrySetResult(appendIndexes[i]);
+        }
+
+        return rows.Count + appends.Count;
+    }
+
+    private void DeleteDrained(DbConnection connection, DbTransaction transaction, long[] ids, List<(string Token, long Index)> logged, List<(string Token, string Reason)> rejected)
+    {
         if (_postgres)
         {
             // Exactly the rows read: under READ COMMITTED a row with a lower id may have committed since the SELECT.
-            connection.Execute("DELETE FROM audit_outbox WHERE id = ANY(@ids)", new { ids = rows.Select(r => r.Id).ToArray() }, transaction);
+            connection.Execute("DELETE FROM audit_outbox WHERE id = ANY(@ids)", new { ids }, transaction);
             // What another server staged goes back to it through audit_sequenced, in this same transaction.
             var now = Timestamps.Format(TimeProvider.System.GetUtcNow());
             connection.Execute(
@@ -861,26 +880,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
         else
         {
-            connection.Execute("DELETE FROM audit_outbox WHERE id <= @last", new { last = rows[^1].Id }, transaction);
+            connection.Execute("DELETE FROM audit_outbox WHERE id <= @last", new { last = ids[^1] }, transaction);
         }
-
-        if (_range.Size != previous)
-        {
-            PublishCheckpoint(connection, transaction, previous);
-        }
-
-        transaction.Commit();
-        foreach (var (token, index) in logged)
-        {
-            Complete(token, index, null);
-        }
-
-        foreach (var (token, reason) in rejected)
-        {
-            Complete(token, null, reason);
-        }
-
-        return rows.Count;
     }
 
     // A staged record whose transaction rolled back never reaches the log; its waiter is dropped after a while.
@@ -992,7 +993,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         }
     }
 
-    private sealed record PendingAppend(AuditRecord Record, TaskCompletionSource<StagedRecord> Staged);
+    private sealed record PendingAppend(AuditRecord Record, DateTimeOffset At, TaskCompletionSource<long> Logged);
 
     private sealed record Waiter(TaskCompletionSource<long> Done, DateTimeOffset Since);
 }

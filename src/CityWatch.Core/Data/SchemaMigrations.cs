@@ -69,7 +69,7 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(3, AlertSchema.FusedFrames, AlertSchema.FusedFrames), SchemaMigration.Sql(4, AlertSchema.SourceKey, AlertSchema.SourceKey)]),
         new("analysis_jobs", [SchemaMigration.Sql(1, AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccessSchema.Sql)]),
-        new("audit", [SchemaMigration.Sql(1, AuditSchema.Sql, AuditSchema.Postgres)]),
+        new("audit", [SchemaMigration.Sql(1, AuditSchema.Sql, AuditSchema.Postgres), SchemaMigration.Sql(2, AuditSchema.OpeningsPerLeaf, AuditSchema.OpeningsPerLeafPostgres)]),
         new("identity", [SchemaMigration.Sql(1, IdentitySchema.Sql)]),
         new("keys", [SchemaMigration.Sql(1, KeySchema.Sql, KeySchema.Postgres)]),
         new("scaleout", [SchemaMigration.Sql(1, ScaleOutSchema.Sql)]),
@@ -90,37 +90,52 @@ internal static class SchemaMigrations
         RefuseNewer(connection, features, path);
         foreach (var feature in features)
         {
-            foreach (var migration in feature.Migrations)
+            ApplyFeature(connection, time, path, feature, dialect);
+        }
+    }
+
+    /// <summary>
+    /// Brings one feature to its latest version: what a store that creates its own tables on open (the audit
+    /// trail) runs, so that it never recreates a table a later migration replaced.
+    /// </summary>
+    public static void Apply(DbConnection connection, TimeProvider time, string path, string feature)
+    {
+        connection.Execute(Sql);
+        ApplyFeature(connection, time, path, Features.Single(f => f.Feature == feature), SqlDialect.Of(connection));
+    }
+
+    private static void ApplyFeature(DbConnection connection, TimeProvider time, string path, FeatureSchema feature, SqlDialect dialect)
+    {
+        foreach (var migration in feature.Migrations)
+        {
+            using var transaction = connection.BeginTransaction();
+            var current = connection.ExecuteScalar<int?>(
+                "SELECT version FROM schema_versions WHERE feature = @feature", new { feature = feature.Feature }, transaction) ?? 0;
+            if (current > feature.Latest)
             {
-                using var transaction = connection.BeginTransaction();
-                var current = connection.ExecuteScalar<int?>(
-                    "SELECT version FROM schema_versions WHERE feature = @feature", new { feature = feature.Feature }, transaction) ?? 0;
-                if (current > feature.Latest)
-                {
-                    throw new SchemaTooNewException(Describe(path, feature.Feature, current, feature.Latest));
-                }
-
-                if (current >= migration.Version)
-                {
-                    continue;
-                }
-
-                if (current != migration.Version - 1)
-                {
-                    throw new InvalidOperationException(
-                        $"the database {path} records {feature.Feature} at version {current}, but the next migration is version {migration.Version}");
-                }
-
-                migration.On(dialect)(connection, transaction);
-                connection.Execute(
-                    """
-                    INSERT INTO schema_versions (feature, version, applied_at) VALUES (@feature, @version, @at)
-                    ON CONFLICT (feature) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at
-                    """,
-                    new { feature = feature.Feature, version = migration.Version, at = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture) },
-                    transaction);
-                transaction.Commit();
+                throw new SchemaTooNewException(Describe(path, feature.Feature, current, feature.Latest));
             }
+
+            if (current >= migration.Version)
+            {
+                continue;
+            }
+
+            if (current != migration.Version - 1)
+            {
+                throw new InvalidOperationException(
+                    $"the database {path} records {feature.Feature} at version {current}, but the next migration is version {migration.Version}");
+            }
+
+            migration.On(dialect)(connection, transaction);
+            connection.Execute(
+                """
+                INSERT INTO schema_versions (feature, version, applied_at) VALUES (@feature, @version, @at)
+                ON CONFLICT (feature) DO UPDATE SET version = excluded.version, applied_at = excluded.applied_at
+                """,
+                new { feature = feature.Feature, version = migration.Version, at = time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture) },
+                transaction);
+            transaction.Commit();
         }
     }
 

@@ -221,6 +221,47 @@ public abstract class AuditTrailEngineTests
     }
 
     [Fact]
+    public async Task A_log_of_audit_version_1_upgrades_in_place_and_every_commitment_still_opens()
+    {
+        var database = await MigratedAsync();
+        long index;
+        await using (var trail = new AuditTrail(database, Time))
+        {
+            index = await trail.AppendAsync(Act("before the upgrade"));
+        }
+
+        // The log as audit version 1 kept it: one openings row per commitment, keyed by the commitment.
+        using (var connection = database.Connect())
+        {
+            connection.Execute(AuditSchema.For(database.Dialect));
+            connection.Execute(database.Dialect.IsPostgres
+                ? """
+                  INSERT INTO audit_openings (commitment, idx, field, salt, value)
+                      SELECT j->>'Commitment', o.idx, j->>'Field', j->>'Salt', j->>'Value' FROM audit_leaf_openings o, json_array_elements(o.openings::json) j;
+                  DROP TABLE audit_leaf_openings;
+                  """
+                : """
+                  INSERT INTO audit_openings (commitment, idx, field, salt, value)
+                      SELECT json_extract(j.value, '$.Commitment'), o.idx, json_extract(j.value, '$.Field'), json_extract(j.value, '$.Salt'), json_extract(j.value, '$.Value')
+                      FROM audit_leaf_openings o, json_each(o.openings) j;
+                  DROP TABLE audit_leaf_openings;
+                  """);
+            connection.Execute("UPDATE schema_versions SET version = 1 WHERE feature = 'audit'");
+        }
+
+        await using var reopened = new AuditTrail(database, Time);
+        Assert.Null(reopened.StartupFailure);
+        Assert.Equal(2, database.SchemaVersions()["audit"]);
+        Assert.Equal([("Actor", "officer:ana"), ("CaseId", "case-1")], reopened.Openings(index).Select(o => (o.Field, o.Value)));
+        var act = reopened.Read(index, 1).Single();
+        Assert.Equal(("officer:ana", "case-1", "before the upgrade"), (act.Actor, act.CaseId!, act.Outcome));
+        var after = await reopened.AppendAsync(Act("after the upgrade"));
+        Assert.Equal(2, reopened.Openings(after).Count);
+        var verification = Verify(database, reopened);
+        Assert.True(verification.Ok, verification.Message);
+    }
+
+    [Fact]
     public async Task A_second_open_finds_the_same_signed_log_and_continues_it()
     {
         var kek = KeyEncryptionKey.Generate();

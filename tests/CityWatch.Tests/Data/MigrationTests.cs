@@ -53,8 +53,12 @@ public sealed class MigrationTests
 
         var size = city.Audit.Size;
         await city.Audit.DisposeAsync();
+        // The trail keeps its own feature's tables current, so the folder is put back as the code before versions left
+        // it: the openings one row per commitment (audit version 1) and no version rows.
+        AsBeforeSchemaVersions(city.Database);
         Assert.True(AuditVerifier.VerifyDatabase(city.Database.Path).Ok);
         Assert.False(HasTable(city.Database, "schema_versions"));
+        Assert.False(HasTable(city.Database, "audit_leaf_openings"));
 
         city.Database.Migrate(city.Time);
         // Watchlists version 2: a list from before display colours shows in the default colour, without a tone.
@@ -70,7 +74,13 @@ public sealed class MigrationTests
 
         await using var reopened = new AuditTrail(city.Database, city.Time);
         Assert.Equal(size, reopened.Size);
-        await reopened.AppendAsync(new AuditRecord("t", AuditActions.Analysis, "after the upgrade"));
+        // Audit version 2 carried every opening over: each act's committed actor still opens, from its own leaf's row.
+        var acts = reopened.Read(0, (int)size).Where(a => a.Action == AuditActions.Analysis).ToList();
+        Assert.Equal(40, acts.Count);
+        Assert.All(acts, a => Assert.Equal("t", a.Actor));
+        Assert.Equal([("Actor", "t")], reopened.Openings(acts[7].Index).Select(o => (o.Field, o.Value)));
+        var after = await reopened.AppendAsync(new AuditRecord("t", AuditActions.Analysis, "after the upgrade"));
+        Assert.Equal([("Actor", "t")], reopened.Openings(after).Select(o => (o.Field, o.Value)));
         Assert.True(AuditVerifier.VerifyDatabase(city.Database.Path).Ok);
     }
 
@@ -171,6 +181,20 @@ public sealed class MigrationTests
 
         CameraSchema.AddCoordinates(connection, transaction);
         transaction.Commit();
+    }
+
+    private static void AsBeforeSchemaVersions(CityWatchDatabase database)
+    {
+        using var connection = database.Open();
+        connection.Execute(AuditSchema.Sql);
+        connection.Execute(
+            """
+            INSERT INTO audit_openings (commitment, idx, field, salt, value)
+                SELECT json_extract(j.value, '$.Commitment'), o.idx, json_extract(j.value, '$.Field'), json_extract(j.value, '$.Salt'), json_extract(j.value, '$.Value')
+                FROM audit_leaf_openings o, json_each(o.openings) j;
+            DROP TABLE audit_leaf_openings;
+            DROP TABLE schema_versions;
+            """);
     }
 
     private static bool HasTable(CityWatchDatabase database, string table)

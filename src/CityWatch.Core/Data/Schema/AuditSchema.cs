@@ -147,6 +147,39 @@ internal static class AuditSchema
             FOR EACH ROW EXECUTE FUNCTION audit_append_only();
         """;
 
+    // Version 2: the openings of a leaf's commitments are one row per leaf (a JSON array of AuditOpening), keyed
+    // by the leaf index, instead of one row per commitment keyed by the commitment. A batch of leaves then appends
+    // rows at the end of one B-tree instead of inserting three or more rows at random places in two; every
+    // read was by leaf index already. The rows of an older log are carried over, each leaf's in field order.
+    public const string OpeningsPerLeaf = """
+        CREATE TABLE audit_leaf_openings (
+            idx INTEGER PRIMARY KEY,
+            openings TEXT NOT NULL
+        );
+        INSERT INTO audit_leaf_openings (idx, openings)
+            SELECT idx, json_group_array(json_object('Field', field, 'Commitment', commitment, 'Salt', salt, 'Value', value))
+            FROM (SELECT * FROM audit_openings ORDER BY idx, field) GROUP BY idx;
+        DROP TABLE audit_openings;
+        """;
+
+    // The same on PostgreSQL; servers that start together take the append lock, and the one that comes second
+    // finds the old table gone and carries nothing over.
+    public const string OpeningsPerLeafPostgres = """
+        SELECT pg_advisory_xact_lock(4852418957988155472); -- AuditTrail.AppendLockKey ("CWAUDAPP")
+        CREATE TABLE IF NOT EXISTS audit_leaf_openings (
+            idx BIGINT PRIMARY KEY,
+            openings TEXT NOT NULL
+        );
+        DO $$ BEGIN
+            IF to_regclass('audit_openings') IS NOT NULL THEN
+                INSERT INTO audit_leaf_openings (idx, openings)
+                    SELECT idx, json_agg(json_build_object('Field', field, 'Commitment', commitment, 'Salt', salt, 'Value', value) ORDER BY field)::text
+                    FROM audit_openings GROUP BY idx;
+                DROP TABLE audit_openings;
+            END IF;
+        END $$;
+        """;
+
     /// <summary>The audit tables in the engine's form (both are safe to run again).</summary>
     public static string For(CityWatch.Data.SqlDialect dialect) => dialect.IsPostgres ? Postgres : Sql;
 }

@@ -10,7 +10,9 @@ internal static class DbCommands
     public static DbParameter AddParameter(this DbCommand command, string name, DbType type)
     {
         var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
+        // With its prefix: Microsoft.Data.Sqlite then binds by the exact name instead of trying @, : and $ on every
+        // execution (measured: a tenth of the audit sequencer's time); Npgsql takes the prefix off.
+        parameter.ParameterName = "@" + name;
         parameter.DbType = type;
         command.Parameters.Add(parameter);
         return parameter;

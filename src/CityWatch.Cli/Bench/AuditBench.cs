@@ -28,9 +28,9 @@ internal sealed record AuditFigures(
 /// <summary>
 /// `bench audit`: the audit trail on a new data folder in a temporary directory (the real SQLite file, WAL,
 /// synchronous=FULL, the real signing key), measured in one run: concurrent callers of
-/// <see cref="AuditTrail.AppendAsync"/> (writer-side group commit: many records per outbox transaction); the same
-/// writers each staging one record per outbox transaction of its own (one fsync per record: what AppendAsync did
-/// before), both with the group-commit sequencer (<see cref="AuditLogOptions.MaxBatch"/> 1024); the same
+/// <see cref="AuditTrail.AppendAsync"/> (group commit: the sequencer logs every queued record in its next
+/// transaction, no outbox); the same writers each staging one record per outbox transaction of its own (one fsync
+/// per record, as an act with rows of its own does), both with the group-commit sequencer (<see cref="AuditLogOptions.MaxBatch"/> 1024); the same
 /// writers with MaxBatch 1, so that every leaf is sequenced, its nodes stored and a checkpoint signed in a
 /// transaction of its own (the baseline); and the time from calling AppendAsync to its leaf being committed, at an
 /// offered rate.
@@ -46,7 +46,7 @@ internal static class AuditBench
         try
         {
             var duration = TimeSpan.FromSeconds(seconds);
-            step($"AppendAsync (writer-side group commit): {writers} writers for {seconds} s");
+            step($"AppendAsync (group commit in the sequencer's transaction): {writers} writers for {seconds} s");
             var (appended, appendsPerSecond) = Throughput(Path.Combine(root, "append"), maxBatch: 1024, writers, duration, AppendOne);
 
             step($"baseline: one record per outbox transaction, {writers} writers for {seconds} s");

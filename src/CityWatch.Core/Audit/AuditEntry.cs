@@ -14,7 +14,7 @@ namespace CityWatch.Audit;
 /// Version 1 (no <c>V</c> property) carries every field in clear. Version 2 (<c>"V":2</c> first, what the log
 /// writes now) carries the actor, the case or subject reference and the camera and site ids among the
 /// parameters only as salted commitments <c>c:hex(SHA-256(salt‖value))</c>; the openings (salt and value) are
-/// stored apart, in <c>audit_openings</c>. Both verify the same way: the leaf hash is over the bytes.
+/// stored apart, one row per leaf in <c>audit_leaf_openings</c>. Both verify the same way: the leaf hash is over the bytes.
 /// </remarks>
 internal static class AuditEntry
 {

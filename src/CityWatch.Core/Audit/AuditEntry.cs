@@ -145,16 +145,16 @@ internal static class AuditEntry
     /// <summary>A leaf's openings as <c>audit_leaf_openings</c> stores them: one JSON array per leaf.</summary>
     public static string FormatOpenings(IEnumerable<AuditOpening> openings) => JsonSerializer.Serialize(openings);
 
-    /// <summary>The openings of one <c>audit_leaf_openings</c> row; a row that does not parse (only a tampered one) has none.</summary>
-    public static IReadOnlyList<AuditOpening> ParseOpenings(string stored)
+    /// <summary>The openings of one <c>audit_leaf_openings</c> row, or null for a row that does not parse (only a tampered one).</summary>
+    public static IReadOnlyList<AuditOpening>? ParseOpenings(string stored)
     {
         try
         {
-            return JsonSerializer.Deserialize<List<AuditOpening>>(stored) ?? [];
+            return JsonSerializer.Deserialize<List<AuditOpening>>(stored);
         }
         catch (JsonException)
         {
-            return [];
+            return null;
         }
     }
 

@@ -267,7 +267,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         var openings = connection.Query<string>(
             "SELECT openings FROM audit_leaf_openings WHERE idx BETWEEN @first AND @last",
             new { first = acts[0].Index, last = acts[^1].Index })
-            .SelectMany(AuditEntry.ParseOpenings)
+            .SelectMany(stored => AuditEntry.ParseOpenings(stored) ?? [])
             .ToDictionary(o => o.Commitment, o => o.Value, StringComparer.Ordinal);
         return [.. acts.Select(a => AuditEntry.Opened(a, openings))];
     }
@@ -308,7 +308,10 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             ?? throw new NotFoundException($"The log has no entry {index}.");
         var text = AuditEntry.Text(entry);
         var stored = connection.QuerySingleOrDefault<string>("SELECT openings FROM audit_leaf_openings WHERE idx = @index", new { index });
-        var openings = (stored is null ? [] : AuditEntry.ParseOpenings(stored)).OrderBy(o => o.Field, StringComparer.Ordinal).ToList();
+        // A row that does not parse was altered: the reader is told so, rather than shown a leaf without openings.
+        var parsed = stored is null ? [] : AuditEntry.ParseOpenings(stored)
+            ?? throw new ConflictException($"The stored openings of entry {index} are not readable: they were altered.");
+        var openings = parsed.OrderBy(o => o.Field, StringComparer.Ordinal).ToList();
         foreach (var opening in openings)
         {
             if (AuditEntry.Commitment(Convert.FromBase64String(opening.Salt), opening.Value) != opening.Commitment || !text.Contains($"\"{opening.Commitment}\"", StringComparison.Ordinal))

@@ -1,8 +1,50 @@
 namespace CityWatch.AuditLog;
 
-/// <summary>Tile contents: the concatenated 32-byte hashes of the tile's nodes, read from a node source.</summary>
+/// <summary>
+/// Tile contents: the concatenated 32-byte hashes of the tile's nodes. A log that stores its tree as tiles holds
+/// only tree levels 0, 8, 16, ...; every other complete node is hashed from the at most 128 below it in one tile.
+/// </summary>
 public static class Tiles
 {
+    /// <summary>The full tile that holds what node (level, index) is hashed from (the node itself when level is a multiple of 8).</summary>
+    public static TileId Holding(int level, long index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(level);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        return new TileId(level / TileId.Height, index >> (TileId.Height - (level % TileId.Height)), TileId.FullWidth);
+    }
+
+    /// <summary>
+    /// Node (level, index) from the stored bytes of the tile <see cref="Holding"/> names. A tile too short to hold
+    /// every node below it throws <see cref="MissingNodeException"/>.
+    /// </summary>
+    public static byte[] Node(ReadOnlySpan<byte> tile, int level, long index)
+    {
+        var above = level % TileId.Height;
+        var count = 1 << above;
+        var first = (int)((index << above) % TileId.FullWidth);
+        if (tile.Length % Rfc6962.HashSize != 0 || tile.Length < (first + count) * Rfc6962.HashSize)
+        {
+            throw new MissingNodeException(level, index);
+        }
+
+        var hashes = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            hashes[i] = tile.Slice((first + i) * Rfc6962.HashSize, Rfc6962.HashSize).ToArray();
+        }
+
+        for (; count > 1; count /= 2)
+        {
+            for (var i = 0; i < count / 2; i++)
+            {
+                hashes[i] = Rfc6962.HashChildren(hashes[2 * i], hashes[(2 * i) + 1]);
+            }
+        }
+
+        return hashes[0];
+    }
+
     public static byte[] Read(INodeSource nodes, TileId tile)
     {
         ArgumentNullException.ThrowIfNull(nodes);

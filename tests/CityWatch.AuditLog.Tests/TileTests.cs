@@ -55,6 +55,29 @@ public sealed class TileTests
     }
 
     [Fact]
+    public void Every_node_is_hashed_from_the_tile_that_holds_its_subtree()
+    {
+        var tree = new MerkleTree();
+        for (var i = 0; i < 70000; i++)
+        {
+            tree.AppendLeafHash(Rfc6962.HashLeaf(BitConverter.GetBytes(i)));
+        }
+
+        foreach (var (level, index) in new[] { (0, 0L), (0, 69999L), (3, 17L), (7, 545L), (8, 200L), (9, 100L), (15, 1L), (16, 0L) })
+        {
+            var holding = Tiles.Holding(level, index);
+            Assert.Equal(level / 8, holding.Level);
+            var stored = Tiles.Read(tree, TileId.ForTree(holding.Level, holding.Index, tree.Size));
+            Assert.Equal(tree.GetNode(level, index), Tiles.Node(stored, level, index));
+        }
+
+        // Node (6, 1093) would cover leaves 69952..70015: the last partial tile holds only 69888..69999.
+        var partial = Tiles.Read(tree, TileId.ForTree(0, 273, tree.Size));
+        Assert.Throws<MissingNodeException>(() => Tiles.Node(partial, 6, 1093));
+        Assert.Throws<MissingNodeException>(() => Tiles.Node(partial.AsSpan(0, 31), 0, 273 * 256));
+    }
+
+    [Fact]
     public void Entry_bundles_round_trip()
     {
         byte[][] entries = [[], [1, 2, 3], new byte[300]];

@@ -343,7 +343,15 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         CheckTile(tile, hashTile: true);
         using var connection = _database.Connect();
         using var nodes = new DbNodeSource(connection);
-        return Tiles.Read(nodes, tile);
+        // The stored row is the tile; a partial tile asked for at an older, narrower width is its first hashes.
+        var stored = nodes.ReadTile(tile.Level, tile.Index);
+        var length = tile.Width * Rfc6962.HashSize;
+        if (stored is null || stored.Length < length)
+        {
+            throw new MissingNodeException(tile.TreeLevel, (tile.Index * TileId.FullWidth) + ((stored?.Length ?? 0) / Rfc6962.HashSize));
+        }
+
+        return stored.Length == length ? stored : stored[..length];
     }
 
     /// <summary>A tlog-tiles entry bundle (level-0 tile of entries).</summary>
@@ -770,8 +778,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         return transaction;
     }
 
-    // One transaction: the next rows of the outbox, then what AppendAsync queued, become leaves; their nodes and
-    // a new checkpoint are written, and the outbox rows are deleted. A row that cannot be encoded (only a row
+    // One transaction: the next rows of the outbox, then what AppendAsync queued, become leaves; the hash tiles they
+    // grew and a new checkpoint are written, and the outbox rows are deleted. A row that cannot be encoded (only a row
     // written around the checks) moves to audit_outbox_rejected in the same transaction, so it never blocks or
     // fails the others. If the transaction fails, the outbox rows stay for the next pass and the queued callers
     // get the error.
@@ -829,6 +837,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             {
                 appendIndexes[i] = writer.Append(appends[i].Record, appends[i].At);
             }
+
+            writer.WriteTiles();
 
             if (rows.Count > 0)
             {
@@ -948,7 +958,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private static long SizeOf(DbConnection connection, DbTransaction? transaction = null) =>
         connection.ExecuteScalar<long>("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_leaves", transaction: transaction);
 
-    // The compact range of the stored tree, rebuilt from its nodes (O(log n) reads).
+    // The compact range of the stored tree, rebuilt from its hash tiles (at most one tile read per 8 levels).
     private static CompactRange RangeOf(DbConnection connection, DbTransaction? transaction = null)
     {
         using var nodes = new DbNodeSource(connection, transaction);

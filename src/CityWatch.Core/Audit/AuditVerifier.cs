@@ -147,7 +147,32 @@ public static class AuditVerifier
         var tree = new CompactRange();
         var nextCheckpoint = 0;
         var lastGood = 0L;
-        using var nodes = new DbNodeSource(connection);
+        using var nodes = DbNodeSource.OfAnyVersion(connection);
+        // Every tile above level 0 is checked too, as the leaves complete its nodes: proofs are served from them.
+        string? tileFault = null;
+        var tileFaultLeaf = 0L;
+        var checkTiles = false;
+        void CheckTile(int level, long index, byte[] hash)
+        {
+            if (!checkTiles || tileFault is not null || level == 0 || level % TileId.Height != 0)
+            {
+                return;
+            }
+
+            tileFaultLeaf = index << level; // the first leaf below the node
+            try
+            {
+                if (!nodes.GetNode(level, index).AsSpan().SequenceEqual(hash))
+                {
+                    tileFault = $"The stored hash of tree node {index} at level {level} does not match the leaves below it: a hash tile was altered.";
+                }
+            }
+            catch (MissingNodeException)
+            {
+                tileFault = $"The stored tree has no hash for node {index} at level {level}.";
+            }
+        }
+
         // Read a page of leaves at a time: PostgreSQL runs one command per connection at once, and the stored
         // leaf hashes are read over the same connection as the leaves are checked.
         using (var reader = Leaves(connection, signedSize).GetEnumerator())
@@ -195,7 +220,13 @@ public static class AuditVerifier
                     }
                 }
 
-                tree.Append(leafHash);
+                checkTiles = index >= from && index < end;
+                tree.Append(leafHash, CheckTile);
+                if (tileFault is not null)
+                {
+                    return Bad(tileFaultLeaf, tileFault);
+                }
+
                 expected++;
                 while (nextCheckpoint < checkpoints.Count && checkpoints[nextCheckpoint].Size == tree.Size)
                 {

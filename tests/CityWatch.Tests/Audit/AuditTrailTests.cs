@@ -2,6 +2,7 @@ using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.AuditLog;
 using CityWatch.Tests.Support;
+using Dapper;
 using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Tests.Audit;
@@ -143,14 +144,9 @@ public sealed class AuditTrailTests
         using (var connection = new SqliteConnection($"Data Source={city.Database.Path};Pooling=False"))
         {
             connection.Open();
-            using var command = connection.CreateCommand();
-            command.CommandText = """
-                DROP TRIGGER audit_leaves_no_update; DROP TRIGGER audit_nodes_no_update;
-                UPDATE audit_leaves SET entry = X'7B7D' WHERE idx = 4;
-                UPDATE audit_nodes SET hash = $hash WHERE level = 0 AND idx = 4;
-                """;
-            command.Parameters.AddWithValue("$hash", Rfc6962.HashLeaf("{}"u8));
-            Assert.Equal(2, command.ExecuteNonQuery());
+            TamperedLog.DropTriggers(connection);
+            Assert.Equal(1, connection.Execute("UPDATE audit_leaves SET entry = X'7B7D' WHERE idx = 4"));
+            TamperedLog.SetLeafHash(connection, 4, Rfc6962.HashLeaf("{}"u8));
         }
 
         var result = AuditVerifier.VerifyDatabase(city.Database.Path);

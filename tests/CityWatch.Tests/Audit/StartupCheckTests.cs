@@ -70,7 +70,7 @@ public sealed class StartupCheckTests
             var entry = connection.QuerySingle<byte[]>("SELECT entry FROM audit_leaves WHERE idx = 3");
             var altered = System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(entry).Replace("\"Actor\":\"", "\"Actor\":\"x", StringComparison.Ordinal));
             connection.Execute("UPDATE audit_leaves SET entry = @altered WHERE idx = 3", new { altered });
-            connection.Execute("UPDATE audit_nodes SET hash = @hash WHERE level = 0 AND idx = 3", new { hash = Rfc6962.HashLeaf(altered) });
+            TamperedLog.SetLeafHash(connection, 3, Rfc6962.HashLeaf(altered));
         });
 
         await AssertRefusesAsync(copy, witnessed, "does not match");
@@ -158,22 +158,17 @@ public sealed class StartupCheckTests
         using (var connection = new SqliteConnection($"Data Source={Path.Combine(data, "citywatch.db")}"))
         {
             connection.Open();
-            foreach (var trigger in new[] { "audit_leaves_no_update", "audit_leaves_no_delete", "audit_nodes_no_update", "audit_nodes_no_delete" })
-            {
-                connection.Execute($"DROP TRIGGER IF EXISTS {trigger}");
-            }
-
+            TamperedLog.DropTriggers(connection);
             change(connection);
         }
 
         SqliteConnection.ClearAllPools();
     }
 
-    // Everything above size k goes: leaves, the nodes over them, the checkpoints and cosignatures beyond k.
+    // Everything above size k goes: leaves, the tree over them, the checkpoints and cosignatures beyond k.
     private static void CutBack(SqliteConnection connection, long k)
     {
-        connection.Execute("DELETE FROM audit_leaves WHERE idx >= @k", new { k });
-        connection.Execute("DELETE FROM audit_nodes WHERE ((idx + 1) << level) > @k", new { k });
+        TamperedLog.CutTreeBack(connection, k);
         connection.Execute("DELETE FROM audit_checkpoints WHERE size > @k", new { k });
         connection.Execute("DELETE FROM audit_cosignatures WHERE size > @k", new { k });
     }

@@ -43,9 +43,8 @@ public sealed class WitnessCliTests
         using (var connection = new SqliteConnection($"Data Source={database}"))
         {
             connection.Open();
-            connection.Execute("DROP TRIGGER audit_leaves_no_delete; DROP TRIGGER audit_nodes_no_delete;");
-            connection.Execute("DELETE FROM audit_leaves WHERE idx >= @k", new { k = size - 1 });
-            connection.Execute("DELETE FROM audit_nodes WHERE ((idx + 1) << level) > @k", new { k = size - 1 });
+            TamperedLog.DropTriggers(connection);
+            TamperedLog.CutTreeBack(connection, size - 1);
             connection.Execute("DELETE FROM audit_checkpoints WHERE size > @k", new { k = size - 1 });
             connection.Execute("DELETE FROM audit_witnessed");
         }

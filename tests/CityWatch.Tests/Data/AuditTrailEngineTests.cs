@@ -207,17 +207,37 @@ public abstract class AuditTrailEngineTests
     }
 
     [Fact]
-    public async Task The_leaves_and_nodes_refuse_update_and_delete()
+    public async Task The_leaves_refuse_update_and_delete_and_a_hash_tile_only_grows()
     {
         var database = await MigratedAsync();
         await using var trail = new AuditTrail(database, Time);
         await trail.AppendAsync(Act("kept"));
+        var before = trail.ReadTile(TileId.ForTree(0, 0, trail.Size));
 
-        using var connection = database.Connect();
-        Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("UPDATE audit_leaves SET outcome = 'changed'"));
-        Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("DELETE FROM audit_leaves"));
-        Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("DELETE FROM audit_nodes"));
-        Assert.Equal(["kept"], trail.Read(0, 100).Where(a => a.Action == AuditActions.Analysis).Select(a => a.Outcome));
+        using (var connection = database.Connect())
+        {
+            Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("UPDATE audit_leaves SET outcome = 'changed'"));
+            Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("DELETE FROM audit_leaves"));
+            Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("DELETE FROM audit_tiles"));
+            var tile = connection.QuerySingle<byte[]>("SELECT hashes FROM audit_tiles WHERE level = 0 AND idx = 0");
+            var longer = tile.Concat(new byte[Rfc6962.HashSize]).ToArray();
+            var rewritten = longer.ToArray();
+            rewritten[0] ^= 1;
+            foreach (var hashes in new[] { tile[..^Rfc6962.HashSize], rewritten, tile.Concat(new byte[8192]).ToArray() })
+            {
+                Assert.ThrowsAny<System.Data.Common.DbException>(() =>
+                    connection.Execute("UPDATE audit_tiles SET hashes = @hashes WHERE level = 0 AND idx = 0", new { hashes }));
+            }
+        }
+
+        // Growing is what the sequencer does: the next leaves extend the same tile.
+        await trail.AppendAsync(Act("next"));
+        var after = trail.ReadTile(TileId.ForTree(0, 0, trail.Size));
+        Assert.True(after.Length > before.Length);
+        Assert.Equal(before, after[..before.Length]);
+        Assert.Equal(["kept", "next"], trail.Read(0, 100).Where(a => a.Action == AuditActions.Analysis).Select(a => a.Outcome));
+        var verification = Verify(database, trail);
+        Assert.True(verification.Ok, verification.Message);
     }
 
     [Fact]
@@ -230,28 +250,16 @@ public abstract class AuditTrailEngineTests
             index = await trail.AppendAsync(Act("before the upgrade"));
         }
 
-        // The log as audit version 1 kept it: one openings row per commitment, keyed by the commitment.
+        // The log as audit version 1 kept it: one openings row per commitment, keyed by the commitment, and one row per tree node.
         using (var connection = database.Connect())
         {
-            connection.Execute(AuditSchema.For(database.Dialect));
-            connection.Execute(database.Dialect.IsPostgres
-                ? """
-                  INSERT INTO audit_openings (commitment, idx, field, salt, value)
-                      SELECT j->>'Commitment', o.idx, j->>'Field', j->>'Salt', j->>'Value' FROM audit_leaf_openings o, json_array_elements(o.openings::json) j;
-                  DROP TABLE audit_leaf_openings;
-                  """
-                : """
-                  INSERT INTO audit_openings (commitment, idx, field, salt, value)
-                      SELECT json_extract(j.value, '$.Commitment'), o.idx, json_extract(j.value, '$.Field'), json_extract(j.value, '$.Salt'), json_extract(j.value, '$.Value')
-                      FROM audit_leaf_openings o, json_each(o.openings) j;
-                  DROP TABLE audit_leaf_openings;
-                  """);
+            AuditLayouts.PutVersion1Back(connection, database.Dialect);
             connection.Execute("UPDATE schema_versions SET version = 1 WHERE feature = 'audit'");
         }
 
         await using var reopened = new AuditTrail(database, Time);
         Assert.Null(reopened.StartupFailure);
-        Assert.Equal(2, database.SchemaVersions()["audit"]);
+        Assert.Equal(3, database.SchemaVersions()["audit"]);
         Assert.Equal([("Actor", "officer:ana"), ("CaseId", "case-1")], reopened.Openings(index).Select(o => (o.Field, o.Value)));
         var act = reopened.Read(index, 1).Single();
         Assert.Equal(("officer:ana", "case-1", "before the upgrade"), (act.Actor, act.CaseId!, act.Outcome));

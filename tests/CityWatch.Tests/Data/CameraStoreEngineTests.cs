@@ -225,14 +225,14 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
         database.Migrate(Time);
 
         Assert.Equal(SqlDialect.Postgres, database.Dialect);
-        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 3, ["alerts"] = 4, ["audit"] = 2, ["keys"] = 1, ["settings"] = 1 }, database.SchemaVersions());
+        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 3, ["alerts"] = 4, ["audit"] = 3, ["keys"] = 1, ["settings"] = 1 }, database.SchemaVersions());
         using var connection = database.Connect();
         var tables = connection.Query<string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
         Assert.Equal(
             [
                 "alert_decision_refusals", "alert_decisions", "alert_statistics", "alerts",
-                "audit_checkpoints", "audit_cosignatures", "audit_leaf_openings", "audit_leaves", "audit_nodes", "audit_outbox", "audit_outbox_rejected",
-                "audit_sequenced", "audit_witnessed", "camera_health_days", "cameras", "cases", "evidence_keys",
+                "audit_checkpoints", "audit_cosignatures", "audit_leaf_openings", "audit_leaves", "audit_outbox", "audit_outbox_rejected",
+                "audit_sequenced", "audit_tiles", "audit_witnessed", "camera_health_days", "cameras", "cases", "evidence_keys",
                 "schema_versions", "setting_proposals", "settings", "sites", "watchlist_entries", "watchlists", "wrapped_keys",
             ],
             tables);

@@ -54,11 +54,12 @@ public sealed class MigrationTests
         var size = city.Audit.Size;
         await city.Audit.DisposeAsync();
         // The trail keeps its own feature's tables current, so the folder is put back as the code before versions left
-        // it: the openings one row per commitment (audit version 1) and no version rows.
+        // it: the openings one row per commitment and the tree one row per node (audit version 1), and no version rows.
         AsBeforeSchemaVersions(city.Database);
         Assert.True(AuditVerifier.VerifyDatabase(city.Database.Path).Ok);
         Assert.False(HasTable(city.Database, "schema_versions"));
         Assert.False(HasTable(city.Database, "audit_leaf_openings"));
+        Assert.False(HasTable(city.Database, "audit_tiles"));
 
         city.Database.Migrate(city.Time);
         // Watchlists version 2: a list from before display colours shows in the default colour, without a tone.
@@ -186,15 +187,8 @@ public sealed class MigrationTests
     private static void AsBeforeSchemaVersions(CityWatchDatabase database)
     {
         using var connection = database.Open();
-        connection.Execute(AuditSchema.Sql);
-        connection.Execute(
-            """
-            INSERT INTO audit_openings (commitment, idx, field, salt, value)
-                SELECT json_extract(j.value, '$.Commitment'), o.idx, json_extract(j.value, '$.Field'), json_extract(j.value, '$.Salt'), json_extract(j.value, '$.Value')
-                FROM audit_leaf_openings o, json_each(o.openings) j;
-            DROP TABLE audit_leaf_openings;
-            DROP TABLE schema_versions;
-            """);
+        AuditLayouts.PutVersion1Back(connection, SqlDialect.Sqlite);
+        connection.Execute("DROP TABLE schema_versions");
     }
 
     private static bool HasTable(CityWatchDatabase database, string table)

@@ -1,3 +1,6 @@
+using System.Data.Common;
+using Dapper;
+
 namespace CityWatch.Data;
 
 internal static class AuditSchema
@@ -179,6 +182,106 @@ internal static class AuditSchema
             END IF;
         END $$;
         """;
+
+    // Version 3: the tree as C2SP tlog-tiles hash tiles, one row per tile (tree levels 0, 8, 16, ...; up to 256
+    // hashes of 32 bytes), instead of one audit_nodes row per perfect-subtree node. The sequencer rewrites the last,
+    // partial tile of each level as it grows, so the triggers let a tile only grow: a longer row that starts with
+    // the stored bytes, never past a full tile, never deleted.
+    public const string Tiles = """
+        CREATE TABLE audit_tiles (
+            level INTEGER NOT NULL,
+            idx INTEGER NOT NULL,
+            hashes BLOB NOT NULL CHECK (length(hashes) BETWEEN 32 AND 8192 AND length(hashes) % 32 = 0),
+            PRIMARY KEY (level, idx)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER audit_tiles_only_grow BEFORE UPDATE ON audit_tiles
+            WHEN new.level <> old.level OR new.idx <> old.idx OR length(old.hashes) >= 8192
+                OR length(new.hashes) <= length(old.hashes) OR substr(new.hashes, 1, length(old.hashes)) <> old.hashes
+            BEGIN SELECT RAISE(ABORT, 'audit_tiles only grows'); END;
+        CREATE TRIGGER audit_tiles_no_delete BEFORE DELETE ON audit_tiles
+            BEGIN SELECT RAISE(ABORT, 'audit_tiles is append-only'); END;
+        """;
+
+    // The same on PostgreSQL, under the append lock like version 2 (safe to run again).
+    public const string TilesPostgres = """
+        SELECT pg_advisory_xact_lock(4852418957988155472); -- AuditTrail.AppendLockKey ("CWAUDAPP")
+        CREATE TABLE IF NOT EXISTS audit_tiles (
+            level INTEGER NOT NULL,
+            idx BIGINT NOT NULL,
+            hashes BYTEA NOT NULL CHECK (octet_length(hashes) BETWEEN 32 AND 8192 AND octet_length(hashes) % 32 = 0),
+            PRIMARY KEY (level, idx)
+        );
+        CREATE OR REPLACE FUNCTION audit_tiles_only_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'DELETE' OR NEW.level <> OLD.level OR NEW.idx <> OLD.idx OR octet_length(OLD.hashes) >= 8192
+                    OR octet_length(NEW.hashes) <= octet_length(OLD.hashes)
+                    OR substring(NEW.hashes FROM 1 FOR octet_length(OLD.hashes)) <> OLD.hashes THEN
+                    RAISE EXCEPTION 'audit_tiles only grows';
+                END IF;
+                RETURN NEW;
+            END;
+            $$;
+        CREATE OR REPLACE TRIGGER audit_tiles_only_grow BEFORE UPDATE OR DELETE ON audit_tiles
+            FOR EACH ROW EXECUTE FUNCTION audit_tiles_only_grow();
+        """;
+
+    /// <summary>
+    /// Version 3 on either engine: creates <c>audit_tiles</c> and carries the nodes of tree levels 0, 8, 16, ... of
+    /// an older log over, 256 to a row, then drops <c>audit_nodes</c> (the other levels are hashed from the tiles).
+    /// A level is carried only as far as its nodes run without a gap: a log whose nodes were deleted keeps failing
+    /// its check, at the same leaf.
+    /// </summary>
+    public static void StoreTilesWhole(DbConnection connection, DbTransaction transaction)
+    {
+        var postgres = SqlDialect.Of(connection).IsPostgres;
+        connection.Execute(postgres ? TilesPostgres : Tiles, transaction: transaction);
+        var hasNodes = connection.ExecuteScalar<long>(
+            postgres ? "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'audit_nodes'"
+                : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_nodes'",
+            transaction: transaction) > 0;
+        if (!hasNodes)
+        {
+            return; // another server carried them over first
+        }
+
+        for (var level = 0; level < 64; level += 8)
+        {
+            var tiles = 0;
+            for (long first = 0; ; first += 256)
+            {
+                var nodes = connection.Query<(long Index, byte[] Hash)>(
+                    "SELECT idx, hash FROM audit_nodes WHERE level = @level AND idx >= @first AND idx < @end ORDER BY idx",
+                    new { level, first, end = first + 256 },
+                    transaction).AsList();
+                var run = 0;
+                while (run < nodes.Count && nodes[run].Index == first + run && nodes[run].Hash.Length == 32)
+                {
+                    run++;
+                }
+
+                if (run > 0)
+                {
+                    connection.Execute(
+                        "INSERT INTO audit_tiles (level, idx, hashes) VALUES (@tile, @index, @hashes)",
+                        new { tile = level / 8, index = first / 256, hashes = nodes.Take(run).SelectMany(n => n.Hash).ToArray() },
+                        transaction);
+                    tiles++;
+                }
+
+                if (run < 256)
+                {
+                    break;
+                }
+            }
+
+            if (tiles == 0)
+            {
+                break; // no level above this one has nodes either
+            }
+        }
+
+        connection.Execute("DROP TABLE audit_nodes", transaction: transaction);
+    }
 
     /// <summary>The audit tables in the engine's form (both are safe to run again).</summary>
     public static string For(CityWatch.Data.SqlDialect dialect) => dialect.IsPostgres ? Postgres : Sql;

@@ -39,8 +39,27 @@ internal static class AuditEntry
             Encode(long.MaxValue, DateTimeOffset.MaxValue, record, Form.Measured, null).Length);
 
     /// <summary>The commitment to <paramref name="value"/> under <paramref name="salt"/>: <c>c:</c> and the hex SHA-256 of salt‖value.</summary>
-    public static string Commitment(byte[] salt, string value) =>
-        "c:" + Convert.ToHexStringLower(SHA256.HashData([.. salt, .. Encoding.UTF8.GetBytes(value)]));
+    public static string Commitment(byte[] salt, string value)
+    {
+        // salt‖value hashed from one buffer on the stack where it fits; the result is one string, "c:" and hex.
+        var length = salt.Length + Encoding.UTF8.GetByteCount(value);
+        var rented = length <= 1024 ? null : System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        var input = rented is null ? stackalloc byte[length] : rented.AsSpan(0, length);
+        salt.CopyTo(input);
+        Encoding.UTF8.GetBytes(value, input[salt.Length..]);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(input, hash);
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+
+        Span<char> text = stackalloc char[2 + (2 * SHA256.HashSizeInBytes)];
+        text[0] = 'c';
+        text[1] = ':';
+        Convert.TryToHexStringLower(hash, text[2..], out _);
+        return new string(text);
+    }
 
     // What a commitment looks like to the length check: "c:" and 64 hex digits, like every real one.
     private static readonly string Placeholder = "c:" + new string('0', 64);
@@ -95,8 +114,8 @@ internal static class AuditEntry
             }
         }
 
-        using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = false }))
+        // One buffer and writer per thread, reset for each entry: the sequencer encodes every leaf, callers measure theirs.
+        var (buffer, json) = Writer();
         {
             json.WriteStartObject();
             if (form != Form.Clear)
@@ -135,15 +154,51 @@ internal static class AuditEntry
 
             json.WriteEndArray();
             json.WriteEndObject();
+            json.Flush();
         }
 
-        return stream.ToArray();
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [ThreadStatic]
+    private static (System.Buffers.ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Json)? t_writer;
+
+    private static (System.Buffers.ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Json) Writer()
+    {
+        if (t_writer is not { } writer)
+        {
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+            writer = (buffer, new Utf8JsonWriter(buffer));
+            t_writer = writer;
+        }
+
+        writer.Buffer.ResetWrittenCount();
+        writer.Json.Reset(writer.Buffer);
+        return writer;
     }
 
     public static string Text(byte[] entry) => Encoding.UTF8.GetString(entry);
 
     /// <summary>A leaf's openings as <c>audit_leaf_openings</c> stores them: one JSON array per leaf.</summary>
-    public static string FormatOpenings(IEnumerable<AuditOpening> openings) => JsonSerializer.Serialize(openings);
+    /// <remarks>Written with the thread's JSON writer (what <see cref="JsonSerializer"/> writes, without its per-call cost).</remarks>
+    public static string FormatOpenings(IEnumerable<AuditOpening> openings)
+    {
+        var (buffer, json) = Writer();
+        json.WriteStartArray();
+        foreach (var opening in openings)
+        {
+            json.WriteStartObject();
+            json.WriteString(nameof(AuditOpening.Field), opening.Field);
+            json.WriteString(nameof(AuditOpening.Commitment), opening.Commitment);
+            json.WriteString(nameof(AuditOpening.Salt), opening.Salt);
+            json.WriteString(nameof(AuditOpening.Value), opening.Value);
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.Flush();
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
 
     /// <summary>The openings of one <c>audit_leaf_openings</c> row, or null for a row that does not parse (only a tampered one).</summary>
     public static IReadOnlyList<AuditOpening>? ParseOpenings(string stored)

@@ -74,4 +74,15 @@ public sealed class PublicLeafTests
         Assert.Equal(("bob", "C-2"), (opened.Actor, opened.CaseId));
         Assert.Contains("\"camera\":\"9\"", opened.Body, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2000)]
+    public void A_commitment_is_the_hex_sha256_of_salt_then_value(int length)
+    {
+        var salt = System.Security.Cryptography.RandomNumberGenerator.GetBytes(16);
+        var value = new string('é', length);
+        var expected = "c:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData([.. salt, .. System.Text.Encoding.UTF8.GetBytes(value)]));
+        Assert.Equal(expected, AuditEntry.Commitment(salt, value));
+    }
 }

@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using CityWatch.AuditLog;
 using CityWatch.Data;
+using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Audit;
 
@@ -34,13 +35,21 @@ internal sealed class LeafWriter : IDisposable
     private readonly List<AuditOpening> _openings = [];
     private readonly Action<int, long, byte[]> _storeNode;
 
+    // Both statements' parameters are in the order they are bound: SQLite binds them by position (SqliteStatement).
+    private const string LeafSql = """
+        INSERT INTO audit_leaves (idx, at, actor, action, outcome, legal_basis_id, case_id, entry)
+        VALUES (@idx, @at, @actor, @action, @outcome, @basis, @case, @entry)
+        """;
+
+    private const string OpeningSql = "INSERT INTO audit_leaf_openings (idx, openings) VALUES (@idx, @openings) ON CONFLICT (idx) DO UPDATE SET openings = excluded.openings";
+
+    private readonly SqliteStatement? _sqliteLeaf;
+    private readonly SqliteStatement? _sqliteOpening;
+
     public LeafWriter(DbConnection connection, DbTransaction transaction, CompactRange range)
     {
         _range = range;
-        _leaf = Command(connection, transaction, """
-            INSERT INTO audit_leaves (idx, at, actor, action, outcome, legal_basis_id, case_id, entry)
-            VALUES (@idx, @at, @actor, @action, @outcome, @basis, @case, @entry)
-            """);
+        _leaf = Command(connection, transaction, LeafSql);
         _leafValues =
         [
             _leaf.AddParameter("idx", DbType.Int64), _leaf.AddParameter("at", DbType.String),
@@ -53,9 +62,14 @@ internal sealed class LeafWriter : IDisposable
         _tileIndex = _tile.AddParameter("idx", DbType.Int64);
         _tileHashes = _tile.AddParameter("hashes", DbType.Binary);
         _stored = new DbNodeSource(connection, transaction);
-        _opening = Command(connection, transaction, "INSERT INTO audit_leaf_openings (idx, openings) VALUES (@idx, @openings) ON CONFLICT (idx) DO UPDATE SET openings = excluded.openings");
+        _opening = Command(connection, transaction, OpeningSql);
         _openingValues = [_opening.AddParameter("idx", DbType.Int64), _opening.AddParameter("openings", DbType.String)];
         _storeNode = StoreNode;
+        if (connection is SqliteConnection sqlite)
+        {
+            _sqliteLeaf = new SqliteStatement(sqlite, LeafSql);
+            _sqliteOpening = new SqliteStatement(sqlite, OpeningSql);
+        }
     }
 
     /// <summary>Logs <paramref name="record"/> as the next leaf and returns its index (its hash reaches the tiles with <see cref="WriteTiles"/>).</summary>
@@ -64,12 +78,34 @@ internal sealed class LeafWriter : IDisposable
         var index = _range.Size;
         _openings.Clear();
         var entry = AuditEntry.EncodePublic(index, at, record, _openings);
-        Bind(_leafValues, index, Timestamps.Format(at), record.Actor, record.Action, record.Outcome, record.LegalBasisId, record.CaseId, entry);
-        _leaf.ExecuteNonQuery();
-        if (_openings.Count > 0)
+        var openings = _openings.Count > 0 ? AuditEntry.FormatOpenings(_openings) : null;
+        if (_sqliteLeaf is { } leaf && _sqliteOpening is { } opening)
         {
-            Bind(_openingValues, index, AuditEntry.FormatOpenings(_openings));
-            _opening.ExecuteNonQuery();
+            leaf.Bind(1, index);
+            leaf.Bind(2, Timestamps.Format(at));
+            leaf.Bind(3, record.Actor);
+            leaf.Bind(4, record.Action);
+            leaf.Bind(5, record.Outcome);
+            leaf.Bind(6, record.LegalBasisId);
+            leaf.Bind(7, record.CaseId);
+            leaf.Bind(8, entry);
+            leaf.Run();
+            if (openings is not null)
+            {
+                opening.Bind(1, index);
+                opening.Bind(2, openings);
+                opening.Run();
+            }
+        }
+        else
+        {
+            Bind(_leafValues, index, Timestamps.Format(at), record.Actor, record.Action, record.Outcome, record.LegalBasisId, record.CaseId, entry);
+            _leaf.ExecuteNonQuery();
+            if (openings is not null)
+            {
+                Bind(_openingValues, index, openings);
+                _opening.ExecuteNonQuery();
+            }
         }
 
         _range.Append(Rfc6962.HashLeaf(entry), _storeNode);
@@ -124,6 +160,8 @@ internal sealed class LeafWriter : IDisposable
         _tile.Dispose();
         _opening.Dispose();
         _stored.Dispose();
+        _sqliteLeaf?.Dispose();
+        _sqliteOpening?.Dispose();
     }
 
     private void StoreNode(int level, long index, byte[] hash)

@@ -154,6 +154,32 @@ public sealed class AuditTrailTests
         Assert.Contains("does not match its signed checkpoint", result.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_hash_tile_above_the_leaves_that_was_altered_is_named_by_the_verifier()
+    {
+        using var city = await CityWithoutItsTrailAsync();
+        await using (var audit = new AuditTrail(city.Database, city.Time))
+        {
+            await Task.WhenAll(Enumerable.Range(0, 600).Select(i => audit.AppendAsync(new AuditRecord("t", AuditActions.Analysis, $"act {i}"))));
+        }
+
+        // Tile 1/0 holds the tree-level-8 nodes (one per 256 leaves): the second is rewritten, the leaves are left alone.
+        using (var connection = new SqliteConnection($"Data Source={city.Database.Path};Pooling=False"))
+        {
+            connection.Open();
+            TamperedLog.DropTriggers(connection);
+            var tile = connection.QuerySingle<byte[]>("SELECT hashes FROM audit_tiles WHERE level = 1 AND idx = 0");
+            Assert.True(tile.Length >= 2 * Rfc6962.HashSize);
+            tile[Rfc6962.HashSize] ^= 0xFF;
+            connection.Execute("UPDATE audit_tiles SET hashes = @tile WHERE level = 1 AND idx = 0", new { tile });
+        }
+
+        var result = AuditVerifier.VerifyDatabase(city.Database.Path);
+        Assert.False(result.Ok, result.Message);
+        Assert.Equal(256, result.FirstBadIndex);
+        Assert.Contains("hash tile was altered", result.Message, StringComparison.Ordinal);
+    }
+
     // A scratch city whose own trail is shut, so the trail under test is the only sequencer over the file
     // (two would each log the other's records and sign checkpoints with their own committed state).
     private static async Task<TestCity> CityWithoutItsTrailAsync()

@@ -90,7 +90,8 @@ public sealed record WorkerCamera(long Id, string Url, double AnalysisFps, int A
 
 /// <summary>
 /// A worker asks for a live-processing grant for a camera it holds the lease of. The server checks the lease
-/// (the lease bucket's value is <see cref="Worker"/> at revision <see cref="LeaseRevision"/>) before it asks the policy engine.
+/// (the lease bucket's value is <see cref="Worker"/>, at revision <see cref="LeaseRevision"/> or one its renews wrote since)
+/// before it asks the policy engine.
 /// </summary>
 public sealed record GrantRequest(string Worker, long CameraId, ulong LeaseRevision);
 

@@ -74,7 +74,7 @@ public sealed partial class WorkerRequests(
 
     /// <summary>
     /// A live grant for <paramref name="request"/>'s camera, signed for the worker, if the worker asks on its own
-    /// subject, holds the camera's lease at exactly <see cref="GrantRequest.LeaseRevision"/>, and the policy engine
+    /// subject, holds the camera's lease now (at <see cref="GrantRequest.LeaseRevision"/> or a later renew), and the policy engine
     /// grants (as it does for the in-process analyser: every watchlist, partial allowed). Otherwise the refusal's reason.
     /// </summary>
     public async Task<GrantReply> GrantAsync(string subjectWorker, GrantRequest request, CancellationToken cancellationToken = default)
@@ -92,9 +92,12 @@ public sealed partial class WorkerRequests(
             return GrantRefused($"camera {camera} is not leased to anyone");
         }
 
-        if (held.Worker != request.Worker || held.Revision != request.LeaseRevision)
+        // The worker must hold the lease now, at the revision it names or a later one: its keeper renews every TTL/3,
+        // and a renew that lands while the request waits moves the revision on (it is bucket-wide). An older revision
+        // of the same holder proves as much as the current one; a revision never issued to it proves nothing.
+        if (held.Worker != request.Worker || request.LeaseRevision == 0 || request.LeaseRevision > held.Revision)
         {
-            return GrantRefused($"camera {camera} is leased to '{held.Worker}' at revision {held.Revision}, not to '{request.Worker}' at revision {request.LeaseRevision}");
+            return GrantRefused($"camera {camera} is leased to '{held.Worker}' at revision {held.Revision}, not to '{request.Worker}' at revision {request.LeaseRevision} or before");
         }
 
         var all = watchlists.List().Select(w => w.Id).ToList();

@@ -84,7 +84,7 @@ public sealed class WorkerRequestsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_worker_without_the_lease_with_a_stale_revision_or_without_a_basis_is_refused()
+    public async Task A_worker_without_the_lease_with_a_revision_it_was_never_given_or_without_a_basis_is_refused()
     {
         var camera = await LiveCameraAsync("C1", [1]);
         var bare = _city.AddCamera("C2", streamUrl: "rtsp://127.0.0.1:8554/c2").Id;
@@ -94,25 +94,49 @@ public sealed class WorkerRequestsTests : IAsyncLifetime
         Assert.NotNull(renewed);
 
         var notHolder = await GrantAsync(WorkerB, new GrantRequest(WorkerB, camera, renewed.Revision));
-        var stale = await GrantAsync(WorkerA, new GrantRequest(WorkerA, camera, lease.Revision));
+        var unissued = await GrantAsync(WorkerA, new GrantRequest(WorkerA, camera, renewed.Revision + 1000));
+        var none = await GrantAsync(WorkerA, new GrantRequest(WorkerA, camera, 0));
         var unleased = await GrantAsync(WorkerA, new GrantRequest(WorkerA, 999, 1));
         var otherSubject = await GrantAsync(WorkerB, new GrantRequest(WorkerA, camera, renewed.Revision));
         var noBasis = await GrantAsync(WorkerA, new GrantRequest(WorkerA, bare, bareLease.Revision));
         var malformed = WorkerProtocol.Parse<GrantReply>((await _nats.RequestAsync<byte[], byte[]>(WorkerProtocol.GrantSubject(WorkerA), "{\"worker\":1}"u8.ToArray())).Data!);
 
         Assert.Contains($"leased to '{WorkerA}' at revision {renewed.Revision}, not to '{WorkerB}'", notHolder.Refusal, StringComparison.Ordinal);
-        Assert.Contains($"not to '{WorkerA}' at revision {lease.Revision}", stale.Refusal, StringComparison.Ordinal);
+        Assert.Contains($"not to '{WorkerA}' at revision {renewed.Revision + 1000} or before", unissued.Refusal, StringComparison.Ordinal);
+        Assert.Contains($"not to '{WorkerA}' at revision 0 or before", none.Refusal, StringComparison.Ordinal);
         Assert.Contains("not leased to anyone", unleased.Refusal, StringComparison.Ordinal);
         Assert.Contains("asked on the subject of 'worker-b'", otherSubject.Refusal, StringComparison.Ordinal);
         Assert.NotNull(noBasis.Refusal);
         Assert.Contains("not a GrantRequest", malformed.Refusal, StringComparison.Ordinal);
-        Assert.All([notHolder, stale, unleased, otherSubject, noBasis, malformed], r => Assert.Null(r.Grant));
+        Assert.All([notHolder, unissued, none, unleased, otherSubject, noBasis, malformed], r => Assert.Null(r.Grant));
 
         // The one that reached the policy engine is its logged refusal; nothing was granted to anyone.
         await _city.Audit.FlushAsync();
         Assert.DoesNotContain(_city.Audit.Read(0, 10_000, AuditActions.PolicyGrant), a => a.Actor.StartsWith("worker:", StringComparison.Ordinal));
         Assert.Single(_city.Audit.Read(0, 10_000, AuditActions.PolicyRefusal), a => a.Actor == WorkerRequests.WorkerActor(WorkerA));
         AssertLogVerifies();
+    }
+
+    [Fact]
+    public async Task A_request_that_names_the_revision_before_its_own_renew_is_still_granted_and_one_after_the_lease_moved_is_not()
+    {
+        var camera = await LiveCameraAsync("C1", [1]);
+        var lease = await AcquireAsync(camera, WorkerA);
+        var renewed = await _leases.TryRenewAsync(lease);
+        Assert.NotNull(renewed);
+        Assert.True(renewed.Revision > lease.Revision);
+
+        // The keeper renewed while the request was on its way: the worker still holds the camera.
+        var granted = await GrantAsync(WorkerA, new GrantRequest(WorkerA, camera, lease.Revision));
+        Assert.Null(granted.Refusal);
+        Assert.NotNull(granted.Grant);
+
+        // Once the lease is another worker's, no revision of the first one's is any use.
+        Assert.True(await _leases.ReleaseAsync(renewed));
+        var taken = await AcquireAsync(camera, WorkerB);
+        var moved = await GrantAsync(WorkerA, new GrantRequest(WorkerA, camera, renewed.Revision));
+        Assert.Contains($"leased to '{WorkerB}' at revision {taken.Revision}", moved.Refusal, StringComparison.Ordinal);
+        Assert.Null(moved.Grant);
     }
 
     [Fact]

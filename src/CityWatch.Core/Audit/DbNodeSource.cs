@@ -43,8 +43,11 @@ internal sealed class DbNodeSource : INodeSource, IDisposable
     /// The nodes of a log of any audit schema version, for the verifier: it reads copies of a data folder that no
     /// server has migrated, and one made before version 3 has <c>audit_nodes</c> rather than tiles.
     /// </summary>
-    public static DbNodeSource OfAnyVersion(DbConnection connection) =>
-        new(connection, null, perNode: !SqlDialect.Of(connection).TableExists(connection, "audit_tiles") && SqlDialect.Of(connection).TableExists(connection, "audit_nodes"));
+    public static DbNodeSource OfAnyVersion(DbConnection connection)
+    {
+        var dialect = SqlDialect.Of(connection);
+        return new(connection, null, perNode: !dialect.TableExists(connection, "audit_tiles") && dialect.TableExists(connection, "audit_nodes"));
+    }
 
     /// <summary>The stored bytes of hash tile (level, index), however wide it has grown, or null if it is not stored.</summary>
     public byte[]? ReadTile(int level, long index)

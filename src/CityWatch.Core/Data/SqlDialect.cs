@@ -54,11 +54,12 @@ public sealed class SqlDialect
     public string AnyOf(string column, string parameter) => IsPostgres ? $"{column} = ANY(@{parameter})" : $"{column} IN @{parameter}";
 
     /// <summary>Whether the table <paramref name="table"/> exists (in the schema the connection searches first, on PostgreSQL).</summary>
-    public bool TableExists(DbConnection connection, string table) => connection.ExecuteScalar<long>(
+    public bool TableExists(DbConnection connection, string table, DbTransaction? transaction = null) => connection.ExecuteScalar<long>(
         IsPostgres
             ? "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = @table"
             : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = @table",
-        new { table }) > 0;
+        new { table },
+        transaction) > 0;
 
     /// <summary>The dialect of an open connection.</summary>
     public static SqlDialect Of(DbConnection connection) => connection switch

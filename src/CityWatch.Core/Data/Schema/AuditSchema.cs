@@ -1,4 +1,5 @@
 using System.Data.Common;
+using CityWatch.AuditLog;
 using Dapper;
 
 namespace CityWatch.Data;
@@ -233,28 +234,24 @@ internal static class AuditSchema
     /// </summary>
     public static void StoreTilesWhole(DbConnection connection, DbTransaction transaction)
     {
-        var postgres = SqlDialect.Of(connection).IsPostgres;
-        connection.Execute(postgres ? TilesPostgres : Tiles, transaction: transaction);
-        var hasNodes = connection.ExecuteScalar<long>(
-            postgres ? "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'audit_nodes'"
-                : "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_nodes'",
-            transaction: transaction) > 0;
-        if (!hasNodes)
+        var dialect = SqlDialect.Of(connection);
+        connection.Execute(dialect.IsPostgres ? TilesPostgres : Tiles, transaction: transaction);
+        if (!dialect.TableExists(connection, "audit_nodes", transaction))
         {
             return; // another server carried them over first
         }
 
-        for (var level = 0; level < 64; level += 8)
+        for (var level = 0; level < 64; level += TileId.Height)
         {
             var tiles = 0;
-            for (long first = 0; ; first += 256)
+            for (long first = 0; ; first += TileId.FullWidth)
             {
                 var nodes = connection.Query<(long Index, byte[] Hash)>(
                     "SELECT idx, hash FROM audit_nodes WHERE level = @level AND idx >= @first AND idx < @end ORDER BY idx",
-                    new { level, first, end = first + 256 },
+                    new { level, first, end = first + TileId.FullWidth },
                     transaction).AsList();
                 var run = 0;
-                while (run < nodes.Count && nodes[run].Index == first + run && nodes[run].Hash.Length == 32)
+                while (run < nodes.Count && nodes[run].Index == first + run && nodes[run].Hash.Length == Rfc6962.HashSize)
                 {
                     run++;
                 }
@@ -263,12 +260,12 @@ internal static class AuditSchema
                 {
                     connection.Execute(
                         "INSERT INTO audit_tiles (level, idx, hashes) VALUES (@tile, @index, @hashes)",
-                        new { tile = level / 8, index = first / 256, hashes = nodes.Take(run).SelectMany(n => n.Hash).ToArray() },
+                        new { tile = level / TileId.Height, index = first / TileId.FullWidth, hashes = nodes.Take(run).SelectMany(n => n.Hash).ToArray() },
                         transaction);
                     tiles++;
                 }
 
-                if (run < 256)
+                if (run < TileId.FullWidth)
                 {
                     break;
                 }

@@ -34,6 +34,7 @@ public sealed record LeaseMove(CameraLease Lease, LeaseMoveKind Kind, string? Re
 /// fair share (the live workers sorted by name split the cameras as evenly as possible, the first ones taking one
 /// more: 10 cameras over 3 workers is 4/3/3, and every worker computes the same), releases leases above that share
 /// and acquires free cameras up to it. A round that hangs (NATS silent) is cut off after one <see cref="Round"/>.
+/// Between rounds, every <see cref="TopUp"/>, a keeper below its share acquires cameras that came free.
 /// <see cref="MayRun"/> is false as soon as a lease's <see cref="CameraLease.ExpiresAt"/> passes on this keeper's
 /// clock, whether or not any round noticed: the worker fails closed when NATS is silent.
 /// </summary>
@@ -169,19 +170,35 @@ public sealed partial class CameraLeaseKeeper
     }
 
     /// <summary>
-    /// Runs a round every <see cref="Round"/> until cancelled; then releases every lease and removes the live key.
-    /// A failed round (NATS down, a round cut off) is logged and the next one comes on time.
+    /// A quarter of <see cref="Round"/>: between rounds, a keeper below its share looks this often for cameras that
+    /// came free (<see cref="TopUpAsync"/>).
+    /// </summary>
+    public TimeSpan TopUp => Round / 4;
+
+    /// <summary>
+    /// Runs a round every <see cref="Round"/> and a top-up every <see cref="TopUp"/> between them until cancelled;
+    /// then releases every lease and removes the live key. A failed round or top-up (NATS down, cut off) is logged
+    /// and the next one comes on time.
     /// </summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(Round, _time);
+        using var timer = new PeriodicTimer(TopUp, _time);
+        var nextRound = _time.GetUtcNow();
         try
         {
             do
             {
                 try
                 {
-                    await RoundAsync(cancellationToken);
+                    if (_time.GetUtcNow() >= nextRound)
+                    {
+                        nextRound = _time.GetUtcNow() + Round;
+                        await RoundAsync(cancellationToken);
+                    }
+                    else
+                    {
+                        await TopUpAsync(cancellationToken);
+                    }
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
@@ -217,21 +234,9 @@ public sealed partial class CameraLeaseKeeper
             await live.PutAsync(Worker, _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture), cancellationToken: ct);
             await RenewAsync(leases, ct);
 
-            var workers = new List<string>();
-            await foreach (var key in live.GetKeysAsync(new NatsKVWatchOpts { IgnoreDeletes = true, MetaOnly = true }, ct))
-            {
-                workers.Add(key);
-            }
-
-            if (!workers.Contains(Worker, StringComparer.Ordinal))
-            {
-                workers.Add(Worker);
-            }
-
-            workers.Sort(StringComparer.Ordinal);
             var cameras = _cameras;
             var wanted = new HashSet<string>(cameras, StringComparer.Ordinal);
-            var share = FairShare(cameras.Length, workers.Count, workers.IndexOf(Worker));
+            var share = await ShareAsync(live, cameras.Length, ct);
 
             // Cameras gone from the set first, then the ones above the share (the highest ids, so the choice is stable).
             var surplus = _held.Keys.Where(c => !wanted.Contains(c))
@@ -251,6 +256,49 @@ public sealed partial class CameraLeaseKeeper
         {
             DropExpired();
         }
+    }
+
+    /// <summary>
+    /// Between rounds: when the live workers' share gives this keeper more cameras than it holds, acquires free ones
+    /// up to it, and nothing else (no announce, renew or release). A dead worker's leases lapse at one moment on the
+    /// NATS server's clock, and waiting for the next round added up to a whole <see cref="Round"/> to the failover;
+    /// a top-up takes them within a <see cref="TopUp"/>. Cut off after <see cref="TopUp"/>; does nothing before the
+    /// first round has opened the buckets.
+    /// </summary>
+    public async Task TopUpAsync(CancellationToken cancellationToken = default)
+    {
+        DropExpired();
+        if (_leases is not { } leases || _live is not { } live)
+        {
+            return;
+        }
+
+        using var limit = new CancellationTokenSource(TopUp, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, limit.Token);
+        var cameras = _cameras;
+        var share = await ShareAsync(live, cameras.Length, linked.Token);
+        if (_held.Count < share)
+        {
+            await AcquireAsync(leases, cameras, share, linked.Token);
+        }
+    }
+
+    // This keeper's fair share among the live workers (the live bucket's keys, and itself), sorted by name.
+    private async Task<int> ShareAsync(INatsKVStore live, int cameras, CancellationToken ct)
+    {
+        var workers = new List<string>();
+        await foreach (var key in live.GetKeysAsync(new NatsKVWatchOpts { IgnoreDeletes = true, MetaOnly = true }, ct))
+        {
+            workers.Add(key);
+        }
+
+        if (!workers.Contains(Worker, StringComparer.Ordinal))
+        {
+            workers.Add(Worker);
+        }
+
+        workers.Sort(StringComparer.Ordinal);
+        return FairShare(cameras, workers.Count, workers.IndexOf(Worker));
     }
 
     private async Task<(CameraLeases Leases, INatsKVStore Live)> OpenAsync(CancellationToken ct)

@@ -186,6 +186,39 @@ public sealed class CameraLeaseKeeperTests(ITestOutputHelper output) : IAsyncLif
     }
 
     [Fact]
+    public async Task A_top_up_between_rounds_takes_a_camera_that_came_free_and_touches_nothing_at_its_share()
+    {
+        // Rounds and top-ups by hand; a TTL of a minute, so nothing lapses meanwhile.
+        await using var natsA = new NatsConnection(new NatsOpts { Url = _server.Url });
+        await using var natsB = new NatsConnection(new NatsOpts { Url = _server.Url });
+        var a = new CameraLeaseKeeper(natsA, "worker-a", TimeSpan.FromMinutes(1), TimeProvider.System);
+        var b = new CameraLeaseKeeper(natsB, "worker-b", TimeSpan.FromMinutes(1), TimeProvider.System);
+        a.SetCameras(["cam-1", "cam-2"]);
+        b.SetCameras(["cam-1", "cam-2"]);
+
+        await b.TopUpAsync(); // before any round: no buckets opened, nothing taken
+        Assert.Empty(b.Held());
+        await a.RoundAsync(); // alone: both cameras
+        await b.RoundAsync(); // live now, share 1, nothing free
+        Assert.Equal(["cam-1", "cam-2"], a.Held());
+        Assert.Empty(b.Held());
+
+        await a.RoundAsync(); // sees worker-b: gives up cam-2, the higher id
+        Assert.Equal(["cam-1"], a.Held());
+        await b.TopUpAsync();
+        Assert.Equal(["cam-2"], b.Held());
+        Assert.Equal(new LeaseMoves(Acquired: 1, Released: 0, Lost: 0), b.Moves);
+
+        // At its share, a top-up acquires nothing and releases nothing.
+        await a.TopUpAsync();
+        await b.TopUpAsync();
+        Assert.Equal(["cam-1"], a.Held());
+        Assert.Equal(["cam-2"], b.Held());
+        Assert.Equal(new LeaseMoves(Acquired: 2, Released: 1, Lost: 0), a.Moves);
+        Assert.Equal(new LeaseMoves(Acquired: 1, Released: 0, Lost: 0), b.Moves);
+    }
+
+    [Fact]
     public async Task The_camera_monitor_with_a_keeper_runs_only_the_cameras_whose_lease_it_holds()
     {
         // Another worker, named to sort first, shares the two cameras with the server's worker (1 each).

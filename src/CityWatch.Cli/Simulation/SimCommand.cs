@@ -256,6 +256,7 @@ internal static partial class SimCommand
             }
 
             var candidates = workers.Sum(w => w.Latest.Candidates);
+            var grants = workers.Select(w => w.Latest.Grants).ToList();
             var leaseMoves = leases.Moves;
             progress("stopping the workers, then draining the candidate stream");
             await Task.WhenAll(workers.Select(w => w.DisposeAsync().AsTask()));
@@ -294,6 +295,10 @@ internal static partial class SimCommand
                 ServerResumeSeconds = serverOutage?.Resumed,
                 GrantedBeforeServerStop = serverOutage?.GrantedBefore,
                 GrantedAfterServerRestart = serverOutage?.GrantedAfter,
+                GrantsIssued = grants.Sum(g => g.Granted),
+                GrantsRefused = grants.Sum(g => g.Refused),
+                GrantsUnanswered = grants.Sum(g => g.Unanswered),
+                GrantsUnusable = grants.Sum(g => g.Unusable),
             };
         }
         finally
@@ -703,6 +708,25 @@ internal sealed record SimReport(
     /// <summary>Cameras holding a grant when the server had resumed, or when the minute's wait for that ended.</summary>
     [JsonPropertyName("granted_after_server_restart")]
     public int? GrantedAfterServerRestart { get; init; }
+
+    /// <summary>
+    /// Grant requests the workers sent over the whole run (each worker's last stats line, the killed one's included)
+    /// that ended in a verified grant with its gallery.
+    /// </summary>
+    [JsonPropertyName("grants_issued")]
+    public long GrantsIssued { get; init; }
+
+    /// <summary>Grant requests the server refused (a lease it did not see held, no basis in force, ...).</summary>
+    [JsonPropertyName("grants_refused")]
+    public long GrantsRefused { get; init; }
+
+    /// <summary>Grant or gallery requests with no reply in time (nats-server or the server down or slow).</summary>
+    [JsonPropertyName("grants_unanswered")]
+    public long GrantsUnanswered { get; init; }
+
+    /// <summary>Grants the worker could not use (did not verify, not for live processing of that camera, no crop key, gallery refused).</summary>
+    [JsonPropertyName("grants_unusable")]
+    public long GrantsUnusable { get; init; }
 }
 
 /// <summary>What an outage of nats-server showed.</summary>

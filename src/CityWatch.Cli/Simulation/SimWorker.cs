@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using CityWatch.Ingest;
+using CityWatch.Recognition;
 
 namespace CityWatch.Cli.Simulation;
 
@@ -13,7 +14,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
     private readonly ProcessRunner _runner;
     private readonly Task _reading;
     private readonly RecentLines _lines = new();
-    private WorkerStats _latest = new(0, 0, 0, 0, 0);
+    private WorkerStats _latest = new(0, 0, 0, 0, 0, default);
     private long _statsLines;
     private int _disposed;
 
@@ -82,15 +83,17 @@ internal sealed partial class SimWorker : IAsyncDisposable
             if (match.Success)
             {
                 long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
-                Volatile.Write(ref _latest, new WorkerStats((int)N("cameras"), N("frames"), N("faces"), N("candidates"), (int)N("granted")));
+                Volatile.Write(ref _latest, new WorkerStats(
+                    (int)N("cameras"), N("frames"), N("faces"), N("candidates"), (int)N("granted"),
+                    new GrantAnswers(N("issued"), N("refused"), N("unanswered"), N("unusable"))));
                 Interlocked.Increment(ref _statsLines);
             }
         }
     }
 
-    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+)")]
+    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+) grants_issued=(?<issued>\d+) grants_refused=(?<refused>\d+) grants_unanswered=(?<unanswered>\d+) grants_unusable=(?<unusable>\d+)")]
     private static partial Regex StatsLine();
 }
 
-/// <summary>One worker's cumulative counters from its last stats line.</summary>
-internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted);
+/// <summary>One worker's cumulative counters from its last stats line (<see cref="Grants"/>: how its grant requests ended).</summary>
+internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted, GrantAnswers Grants);

@@ -46,6 +46,10 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
     private readonly ConcurrentDictionary<long, Signed> _lastSigned = new();
     private readonly ConcurrentDictionary<long, ulong> _tokens = new();
     private volatile IReadOnlyList<StreamingCamera> _cameras = [];
+    private long _granted;
+    private long _refused;
+    private long _unanswered;
+    private long _unusable;
 
     /// <param name="grantKey">The server's grant-signing public key (raw 32 bytes; configuration <c>ScaleOut:GrantKey</c>, as in the log's <c>key.create</c> record).</param>
     /// <param name="leases">The lease this worker holds on a camera now (<c>CameraLeaseKeeper.Lease</c>), or null.</param>
@@ -89,6 +93,10 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
         }
     }
 
+    /// <summary>How the grant requests sent so far ended: counts since this link was made.</summary>
+    public GrantAnswers Answers => new(
+        Interlocked.Read(ref _granted), Interlocked.Read(ref _refused), Interlocked.Read(ref _unanswered), Interlocked.Read(ref _unusable));
+
     /// <summary>The gallery held for <paramref name="cameraId"/> while its grant is live, or null.</summary>
     public ReleasedGallery? Gallery(long cameraId)
     {
@@ -130,12 +138,12 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
         }
         catch (Exception e) when (Unanswered(e, cancellationToken))
         {
-            return Refuse(cameraId, "no grant from the server: " + e.Message);
+            return Refuse(cameraId, "no grant from the server: " + e.Message, ref _unanswered);
         }
 
         if (reply.Grant is null)
         {
-            return Refuse(cameraId, "the server refused a grant: " + (reply.Refusal ?? "no reason given"));
+            return Refuse(cameraId, "the server refused a grant: " + (reply.Refusal ?? "no reason given"), ref _refused);
         }
 
         ProcessingGrant grant;
@@ -145,17 +153,17 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
         }
         catch (Exception e) when (e is GrantVerificationException or GrantExpiredException)
         {
-            return Refuse(cameraId, "the grant does not verify: " + e.Message);
+            return Refuse(cameraId, "the grant does not verify: " + e.Message, ref _unusable);
         }
 
         if (grant.Purpose != ProcessingPurpose.Live || grant.CameraId != cameraId)
         {
-            return Refuse(cameraId, $"grant {grant.Id} is for {grant.Purpose} on camera {grant.CameraId?.ToString(CultureInfo.InvariantCulture) ?? "none"}, not live processing of camera {Invariant(cameraId)}");
+            return Refuse(cameraId, $"grant {grant.Id} is for {grant.Purpose} on camera {grant.CameraId?.ToString(CultureInfo.InvariantCulture) ?? "none"}, not live processing of camera {Invariant(cameraId)}", ref _unusable);
         }
 
         if (CropKey(reply.CropKey) is not { } cropKey)
         {
-            return Refuse(cameraId, $"grant {grant.Id} came without a usable crop key");
+            return Refuse(cameraId, $"grant {grant.Id} came without a usable crop key", ref _unusable);
         }
 
         var gallery = _grants.TryGetValue(cameraId, out var held) && held.Gallery.Version == reply.GalleryVersion
@@ -170,7 +178,7 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
             }
             catch (Exception e) when (e is GalleryRefusedException || Unanswered(e, cancellationToken))
             {
-                return Refuse(cameraId, "no gallery: " + e.Message);
+                return Refuse(cameraId, "no gallery: " + e.Message, ref e is GalleryRefusedException ? ref _unusable : ref _unanswered);
             }
         }
 
@@ -178,6 +186,7 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
         _ = Token(cameraId);
         _grants[cameraId] = new CameraGrant(signed, reply.Threshold, cropKey, gallery);
         _lastSigned[cameraId] = signed;
+        Interlocked.Increment(ref _granted);
         return new LinkGrant(grant, null);
     }
 
@@ -250,6 +259,12 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
         var at = now < signed.Grant.ExpiresAt ? now : signed.Grant.ExpiresAt.AddMilliseconds(-1);
         Send(new CandidateEvent(
             NewId(), CandidateKind.Faces, cameraId, Token(cameraId), Worker, signed.Wire, at, Faces: new FacesCounted(since, legalBasisId, faces)));
+    }
+
+    private LinkGrant Refuse(long cameraId, string reason, ref long counter)
+    {
+        Interlocked.Increment(ref counter);
+        return Refuse(cameraId, reason);
     }
 
     private LinkGrant Refuse(long cameraId, string reason)
@@ -359,3 +374,11 @@ public sealed partial class ServerLink : IRecognitionLink, IStreamingCameras
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Faces} faces on camera {Camera} not counted: no grant of theirs to send them under")]
     private static partial void LogFacesUncounted(ILogger logger, long faces, long camera);
 }
+
+/// <summary>
+/// How a worker's grant requests ended: granted (verified, with its gallery), refused by the server, unanswered (no
+/// reply to the grant or gallery request in time), or unusable (the grant did not verify or was not for live
+/// processing of that camera, no crop key, the gallery refused). A request the worker did not send for want of a
+/// lease is in none of them.
+/// </summary>
+public readonly record struct GrantAnswers(long Granted, long Refused, long Unanswered, long Unusable);

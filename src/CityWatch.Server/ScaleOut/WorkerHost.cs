@@ -232,7 +232,10 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         while (await timer.WaitForNextTickAsync(stop))
         {
             var (cameras, analysed, faces) = monitor.Totals();
-            LogStats(_logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged, link.GrantedCameras);
+            var answers = link.Answers;
+            LogStats(
+                _logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged, link.GrantedCameras,
+                answers.Granted, answers.Refused, answers.Unanswered, answers.Unusable);
         }
     }
 
@@ -252,8 +255,9 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     private static partial void LogSimulation(ILogger logger, string worker, string file, int frames, double seconds);
 
     /// <summary>Parsed by <c>citywatch sim</c>: keep the keys.</summary>
-    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates} granted={Granted}")]
-    private static partial void LogStats(ILogger logger, string worker, int cameras, long analysed, long faces, long candidates, int granted);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates} granted={Granted} grants_issued={Issued} grants_refused={Refused} grants_unanswered={Unanswered} grants_unusable={Unusable}")]
+    private static partial void LogStats(
+        ILogger logger, string worker, int cameras, long analysed, long faces, long candidates, int granted, long issued, long refused, long unanswered, long unusable);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate and events streams on {Url} ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);

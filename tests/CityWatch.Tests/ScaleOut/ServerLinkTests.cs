@@ -123,6 +123,31 @@ public sealed class ServerLinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_link_counts_how_each_grant_request_ended()
+    {
+        var unbased = _city.AddCamera("CAM-NO-BASIS").Id; // leased, but no legal basis covers it
+        var link = await LinkAsync(_city.Time);
+
+        Assert.NotNull((await link.GrantAsync(_camera, CancellationToken.None)).Grant);
+        Assert.NotNull((await link.GrantAsync(_camera, CancellationToken.None)).Grant);
+        Assert.Contains("refused", (await link.GrantAsync(unbased, CancellationToken.None)).Refusal, StringComparison.Ordinal);
+        Assert.Equal(new GrantAnswers(Granted: 2, Refused: 1, Unanswered: 0, Unusable: 0), link.Answers);
+
+        _responder.OtherSigner = new GrantSigner(RandomNumberGenerator.GetBytes(32));
+        Assert.Contains("does not verify", (await link.GrantAsync(_camera, CancellationToken.None)).Refusal, StringComparison.Ordinal);
+        _responder.OtherSigner.Dispose();
+        _leased = false;
+        Assert.Contains("no lease", (await link.GrantAsync(_camera, CancellationToken.None)).Refusal, StringComparison.Ordinal);
+        _leased = true;
+        await _server.StopAsync();
+        Assert.Contains("no grant from the server", (await link.GrantAsync(_camera, CancellationToken.None)).Refusal, StringComparison.Ordinal);
+        await _server.StartAgainAsync();
+
+        // A request not sent for want of a lease is in none of the counts.
+        Assert.Equal(new GrantAnswers(Granted: 2, Refused: 1, Unanswered: 1, Unusable: 1), link.Answers);
+    }
+
+    [Fact]
     public async Task A_camera_without_this_workers_lease_gets_no_grant()
     {
         _leased = false;

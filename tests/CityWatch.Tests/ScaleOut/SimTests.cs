@@ -35,6 +35,9 @@ public sealed class SimTests
         Assert.Equal(JsonValueKind.Number, resume.ValueKind);
         Assert.InRange(resume.GetDouble(), 0, 10);
         Assert.True(root.GetProperty("lease_moves").GetInt32() >= perWorker.Max(), output);
+        // Every camera was granted at least once; nothing the server sent failed to verify.
+        Assert.True(root.GetProperty("grants_issued").GetInt64() >= 12, output);
+        Assert.Equal(0, root.GetProperty("grants_unusable").GetInt64());
         Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
         Assert.Empty(LeftRunning());
     }
@@ -83,6 +86,8 @@ public sealed class SimTests
         // Before the fix to the server's key unwrap this stayed null: a restarted server refused every grant.
         var resumed = root.GetProperty("server_resume_s");
         Assert.True(resumed.ValueKind == JsonValueKind.Number, output);
+        // The renewals asked while the server was dead went unanswered, and were counted as such.
+        Assert.True(root.GetProperty("grants_unanswered").GetInt64() > 0, output);
         Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
         Assert.Empty(LeftRunning());
     }

@@ -179,7 +179,11 @@ internal static class AuditEntry
 
     public static string Text(byte[] entry) => Encoding.UTF8.GetString(entry);
 
-    /// <summary>A leaf's openings as <c>audit_leaf_openings</c> stores them: one JSON array per leaf.</summary>
+    /// <summary>
+    /// A leaf's openings as <c>audit_leaf_openings</c> stores them: one JSON array per leaf of <c>{Field, Salt, Value}</c>.
+    /// The commitment is not stored: it is SHA-256 of salt and value, and <see cref="ParseOpenings"/> computes it (rows
+    /// written before 2026-12-07 also carry it, and it is checked against the computed one).
+    /// </summary>
     /// <remarks>Written with the thread's JSON writer (what <see cref="JsonSerializer"/> writes, without its per-call cost).</remarks>
     public static string FormatOpenings(IEnumerable<AuditOpening> openings)
     {
@@ -189,7 +193,6 @@ internal static class AuditEntry
         {
             json.WriteStartObject();
             json.WriteString(nameof(AuditOpening.Field), opening.Field);
-            json.WriteString(nameof(AuditOpening.Commitment), opening.Commitment);
             json.WriteString(nameof(AuditOpening.Salt), opening.Salt);
             json.WriteString(nameof(AuditOpening.Value), opening.Value);
             json.WriteEndObject();
@@ -200,18 +203,42 @@ internal static class AuditEntry
         return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    /// <summary>The openings of one <c>audit_leaf_openings</c> row, or null for a row that does not parse (only a tampered one).</summary>
+    /// <summary>
+    /// The openings of one <c>audit_leaf_openings</c> row, each with its commitment computed from its salt and value
+    /// (an older row's stored one as it is); null for a row that does not parse (only a tampered one).
+    /// </summary>
     public static IReadOnlyList<AuditOpening>? ParseOpenings(string stored)
     {
         try
         {
-            return JsonSerializer.Deserialize<List<AuditOpening>>(stored);
+            var rows = JsonSerializer.Deserialize<List<StoredOpening>>(stored);
+            if (rows is null)
+            {
+                return null;
+            }
+
+            var openings = new List<AuditOpening>(rows.Count);
+            foreach (var row in rows)
+            {
+                if (row.Field is null || row.Salt is null || row.Value is null)
+                {
+                    return null;
+                }
+
+                // An older row's own commitment is kept, so that AuditTrail.Openings can say when it does not match.
+                openings.Add(new AuditOpening(row.Field, row.Commitment ?? Commitment(Convert.FromBase64String(row.Salt), row.Value), row.Salt, row.Value));
+            }
+
+            return openings;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or FormatException)
         {
             return null;
         }
     }
+
+    // A row's opening as stored: without its commitment since 2026-12-07, with it before.
+    private sealed record StoredOpening(string? Field, string? Commitment, string? Salt, string? Value);
 
     /// <summary>
     /// The act as the signed leaf states it. A leaf that does not decode (only a tampered one) is shown as

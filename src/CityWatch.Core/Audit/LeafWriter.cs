@@ -36,10 +36,7 @@ internal sealed class LeafWriter : IDisposable
     private readonly Action<int, long, byte[]> _storeNode;
 
     // Both statements' parameters are in the order they are bound: SQLite binds them by position (SqliteStatement).
-    private const string LeafSql = """
-        INSERT INTO audit_leaves (idx, at, actor, action, outcome, legal_basis_id, case_id, entry)
-        VALUES (@idx, @at, @actor, @action, @outcome, @basis, @case, @entry)
-        """;
+    private const string LeafSql = "INSERT INTO audit_leaves (idx, action, entry) VALUES (@idx, @action, @entry)";
 
     private const string OpeningSql = "INSERT INTO audit_leaf_openings (idx, openings) VALUES (@idx, @openings) ON CONFLICT (idx) DO UPDATE SET openings = excluded.openings";
 
@@ -50,13 +47,7 @@ internal sealed class LeafWriter : IDisposable
     {
         _range = range;
         _leaf = Command(connection, transaction, LeafSql);
-        _leafValues =
-        [
-            _leaf.AddParameter("idx", DbType.Int64), _leaf.AddParameter("at", DbType.String),
-            _leaf.AddParameter("actor", DbType.String), _leaf.AddParameter("action", DbType.String),
-            _leaf.AddParameter("outcome", DbType.String), _leaf.AddParameter("basis", DbType.Int64),
-            _leaf.AddParameter("case", DbType.String), _leaf.AddParameter("entry", DbType.Binary),
-        ];
+        _leafValues = [_leaf.AddParameter("idx", DbType.Int64), _leaf.AddParameter("action", DbType.String), _leaf.AddParameter("entry", DbType.Binary)];
         _tile = Command(connection, transaction, "INSERT INTO audit_tiles (level, idx, hashes) VALUES (@level, @idx, @hashes) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes");
         _tileLevel = _tile.AddParameter("level", DbType.Int32);
         _tileIndex = _tile.AddParameter("idx", DbType.Int64);
@@ -82,13 +73,8 @@ internal sealed class LeafWriter : IDisposable
         if (_sqliteLeaf is { } leaf && _sqliteOpening is { } opening)
         {
             leaf.Bind(1, index);
-            leaf.Bind(2, Timestamps.Format(at));
-            leaf.Bind(3, record.Actor);
-            leaf.Bind(4, record.Action);
-            leaf.Bind(5, record.Outcome);
-            leaf.Bind(6, record.LegalBasisId);
-            leaf.Bind(7, record.CaseId);
-            leaf.Bind(8, entry);
+            leaf.Bind(2, record.Action);
+            leaf.Bind(3, entry);
             leaf.Run();
             if (openings is not null)
             {
@@ -99,7 +85,7 @@ internal sealed class LeafWriter : IDisposable
         }
         else
         {
-            Bind(_leafValues, index, Timestamps.Format(at), record.Actor, record.Action, record.Outcome, record.LegalBasisId, record.CaseId, entry);
+            Bind(_leafValues, index, record.Action, entry);
             _leaf.ExecuteNonQuery();
             if (openings is not null)
             {

@@ -70,7 +70,7 @@ internal static class SchemaMigrations
         new("analysis_jobs", [SchemaMigration.Sql(1, AnalysisJobSchema.Sql)]),
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccessSchema.Sql)]),
         new("audit", [SchemaMigration.Sql(1, AuditSchema.Sql, AuditSchema.Postgres), SchemaMigration.Sql(2, AuditSchema.OpeningsPerLeaf, AuditSchema.OpeningsPerLeafPostgres),
-            new(3, AuditSchema.StoreTilesWhole, AuditSchema.StoreTilesWhole)]),
+            new(3, AuditSchema.StoreTilesWhole, AuditSchema.StoreTilesWhole), SchemaMigration.Sql(4, AuditSchema.CompactLeaves, AuditSchema.CompactLeavesPostgres)]),
         new("identity", [SchemaMigration.Sql(1, IdentitySchema.Sql)]),
         new("keys", [SchemaMigration.Sql(1, KeySchema.Sql, KeySchema.Postgres)]),
         new("scaleout", [SchemaMigration.Sql(1, ScaleOutSchema.Sql)]),

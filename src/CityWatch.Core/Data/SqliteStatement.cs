@@ -22,8 +22,6 @@ internal sealed class SqliteStatement : IDisposable
 
     public void Bind(int position, long value) => Check(raw.sqlite3_bind_int64(_statement, position, value));
 
-    public void Bind(int position, long? value) => Check(value is { } v ? raw.sqlite3_bind_int64(_statement, position, v) : raw.sqlite3_bind_null(_statement, position));
-
     public void Bind(int position, string? value) => Check(value is null ? raw.sqlite3_bind_null(_statement, position) : raw.sqlite3_bind_text(_statement, position, value));
 
     public void Bind(int position, byte[] value) => Check(raw.sqlite3_bind_blob(_statement, position, value));

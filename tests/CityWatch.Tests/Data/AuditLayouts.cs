@@ -1,4 +1,5 @@
 using System.Data.Common;
+using CityWatch.Audit;
 using CityWatch.AuditLog;
 using CityWatch.Data;
 using Dapper;
@@ -9,25 +10,28 @@ namespace CityWatch.Tests.Data;
 internal static class AuditLayouts
 {
     /// <summary>
-    /// Version 1: one <c>audit_openings</c> row per commitment, keyed by the commitment, and one <c>audit_nodes</c>
+    /// Version 1: one <c>audit_openings</c> row per commitment, keyed by the commitment, one <c>audit_nodes</c>
     /// row per perfect-subtree node at every level (rebuilt here from the leaves), instead of the leaf openings and
-    /// the hash tiles.
+    /// the hash tiles, and leaf rows with the columns version 4 dropped.
     /// </summary>
     public static void PutVersion1Back(DbConnection connection, SqlDialect dialect)
     {
         connection.Execute(AuditSchema.For(dialect));
-        connection.Execute(dialect.IsPostgres
-            ? """
-              INSERT INTO audit_openings (commitment, idx, field, salt, value)
-                  SELECT j->>'Commitment', o.idx, j->>'Field', j->>'Salt', j->>'Value' FROM audit_leaf_openings o, json_array_elements(o.openings::json) j;
-              DROP TABLE audit_leaf_openings;
-              """
-            : """
-              INSERT INTO audit_openings (commitment, idx, field, salt, value)
-                  SELECT json_extract(j.value, '$.Commitment'), o.idx, json_extract(j.value, '$.Field'), json_extract(j.value, '$.Salt'), json_extract(j.value, '$.Value')
-                  FROM audit_leaf_openings o, json_each(o.openings) j;
-              DROP TABLE audit_leaf_openings;
-              """);
+        // The leaf columns version 4 dropped (left at their defaults: the migration only drops them again).
+        connection.Execute(
+            $"""
+            ALTER TABLE audit_leaves ADD COLUMN at TEXT NOT NULL DEFAULT '';
+            ALTER TABLE audit_leaves ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+            ALTER TABLE audit_leaves ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+            ALTER TABLE audit_leaves ADD COLUMN legal_basis_id {(dialect.IsPostgres ? "BIGINT" : "INTEGER")} NULL;
+            ALTER TABLE audit_leaves ADD COLUMN case_id TEXT NULL;
+            """);
+        // One row per commitment, the commitment computed from salt and value (the leaf rows no longer store it).
+        var openings = connection.Query<(long Index, string Openings)>("SELECT idx, openings FROM audit_leaf_openings ORDER BY idx")
+            .SelectMany(row => AuditEntry.ParseOpenings(row.Openings)!.Select(o => new { o.Commitment, row.Index, o.Field, o.Salt, o.Value }))
+            .ToList();
+        connection.Execute("INSERT INTO audit_openings (commitment, idx, field, salt, value) VALUES (@Commitment, @Index, @Field, @Salt, @Value)", openings);
+        connection.Execute("DROP TABLE audit_leaf_openings");
         var tree = new MerkleTree();
         foreach (var entry in connection.Query<byte[]>("SELECT entry FROM audit_leaves ORDER BY idx"))
         {

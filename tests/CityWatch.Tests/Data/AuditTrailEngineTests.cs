@@ -216,7 +216,7 @@ public abstract class AuditTrailEngineTests
 
         using (var connection = database.Connect())
         {
-            Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("UPDATE audit_leaves SET outcome = 'changed'"));
+            Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("UPDATE audit_leaves SET action = 'changed'"));
             Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("DELETE FROM audit_leaves"));
             Assert.ThrowsAny<System.Data.Common.DbException>(() => connection.Execute("DELETE FROM audit_tiles"));
             var tile = connection.QuerySingle<byte[]>("SELECT hashes FROM audit_tiles WHERE level = 0 AND idx = 0");
@@ -259,7 +259,14 @@ public abstract class AuditTrailEngineTests
 
         await using var reopened = new AuditTrail(database, Time);
         Assert.Null(reopened.StartupFailure);
-        Assert.Equal(3, database.SchemaVersions()["audit"]);
+        Assert.Equal(4, database.SchemaVersions()["audit"]);
+        using (var connection = database.Connect())
+        using (var reader = connection.ExecuteReader("SELECT * FROM audit_leaves"))
+        {
+            // Version 4 dropped the columns that repeated the entry.
+            Assert.Equal(["idx", "action", "entry"], Enumerable.Range(0, reader.FieldCount).Select(reader.GetName));
+        }
+
         Assert.Equal([("Actor", "officer:ana"), ("CaseId", "case-1")], reopened.Openings(index).Select(o => (o.Field, o.Value)));
         var act = reopened.Read(index, 1).Single();
         Assert.Equal(("officer:ana", "case-1", "before the upgrade"), (act.Actor, act.CaseId!, act.Outcome));

@@ -225,7 +225,7 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
         database.Migrate(Time);
 
         Assert.Equal(SqlDialect.Postgres, database.Dialect);
-        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 3, ["alerts"] = 4, ["audit"] = 3, ["keys"] = 1, ["settings"] = 1 }, database.SchemaVersions());
+        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["cases"] = 1, ["watchlists"] = 3, ["alerts"] = 4, ["audit"] = 4, ["keys"] = 1, ["settings"] = 1 }, database.SchemaVersions());
         using var connection = database.Connect();
         var tables = connection.Query<string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
         Assert.Equal(

@@ -45,6 +45,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
     private readonly Channel<PendingAppend> _appends = Channel.CreateUnbounded<PendingAppend>(new UnboundedChannelOptions { SingleReader = true });
     private readonly KeyLogSink _keyLog;
     private readonly bool _postgres;
+    // SQLite: the WAL is copied into the file off the sequencer's thread (null on PostgreSQL).
+    private readonly WalCheckpointer? _checkpointer;
     private CompactRange _range;
     // PostgreSQL: the connection that holds the sequencer lock while this trail leads; used by the sequencer task alone.
     private DbConnection? _lockConnection;
@@ -116,6 +118,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             transaction.Commit();
         }
 
+        _checkpointer = _postgres ? null : new WalCheckpointer(database);
         // Records staged before a crash or a stop are logged first.
         _queue.Writer.TryWrite(true);
         _sequencer = Task.Run(SequenceAsync);
@@ -446,6 +449,7 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         _appends.Writer.TryComplete();
         _queue.Writer.TryComplete();
         _sequencer.GetAwaiter().GetResult();
+        _checkpointer?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         _signer.Dispose();
     }
 
@@ -455,6 +459,11 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
         _appends.Writer.TryComplete();
         _queue.Writer.TryComplete();
         await _sequencer.ConfigureAwait(false);
+        if (_checkpointer is not null)
+        {
+            await _checkpointer.DisposeAsync().ConfigureAwait(false);
+        }
+
         _signer.Dispose();
     }
 
@@ -857,6 +866,8 @@ public sealed class AuditTrail : IDisposable, IAsyncDisposable
             Fail(appends, error);
             throw;
         }
+
+        _checkpointer?.Wake();
 
         foreach (var (token, index) in logged)
         {

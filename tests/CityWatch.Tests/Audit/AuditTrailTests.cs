@@ -45,6 +45,40 @@ public sealed class AuditTrailTests
     }
 
     [Fact]
+    public async Task The_wal_reaches_the_database_file_soon_after_a_commit_without_waiting_for_a_thousand_pages()
+    {
+        using var city = await CityWithoutItsTrailAsync();
+        await using var audit = new AuditTrail(city.Database, city.Time);
+        for (var i = 0; i < 40; i++)
+        {
+            await audit.AppendAsync(new AuditRecord("t", AuditActions.Analysis, $"act {i}"));
+        }
+
+        // A few dozen pages of WAL: SQLite's own autocheckpoint would leave them there until 1,000. A copy of the
+        // database file alone, without its WAL, holds every leaf once the background checkpointer has run.
+        var copy = city.Database.Path + ".copy";
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        long copied = -1;
+        while (copied != audit.Size && waited.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(100);
+            File.Copy(city.Database.Path, copy, overwrite: true);
+            try
+            {
+                using var connection = new SqliteConnection($"Data Source={copy};Pooling=False");
+                connection.Open();
+                copied = connection.ExecuteScalar<long>("SELECT COUNT(*) FROM audit_leaves");
+            }
+            catch (SqliteException)
+            {
+                copied = -1; // copied in the middle of a checkpoint's writes: try again
+            }
+        }
+
+        Assert.Equal(audit.Size, copied);
+    }
+
+    [Fact]
     public async Task Reopened_log_continues_the_same_tree_and_stays_consistent()
     {
         using var city = await CityWithoutItsTrailAsync();

@@ -23,7 +23,6 @@ public sealed class WalCheckpointer : IAsyncDisposable
     private readonly CityWatchDatabase _database;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly Task _loop;
-    private long _checkpoints;
 
     public WalCheckpointer(CityWatchDatabase database)
     {
@@ -36,9 +35,6 @@ public sealed class WalCheckpointer : IAsyncDisposable
         _database = database;
         _loop = Task.Run(RunAsync);
     }
-
-    /// <summary>Checkpoints that ran to the end (copied every frame no reader still needed).</summary>
-    public long Checkpoints => Interlocked.Read(ref _checkpoints);
 
     /// <summary>Asks for a checkpoint soon (after a commit); wakes that come while one is due are one.</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
@@ -57,12 +53,7 @@ public sealed class WalCheckpointer : IAsyncDisposable
             try
             {
                 using var connection = _database.Open();
-                // One row: busy (0 for a passive checkpoint), frames in the WAL, frames copied into the file.
-                var (_, log, copied) = connection.QuerySingle<(long Busy, long Log, long Copied)>("PRAGMA wal_checkpoint(PASSIVE)");
-                if (log == copied)
-                {
-                    Interlocked.Increment(ref _checkpoints);
-                }
+                connection.Execute("PRAGMA wal_checkpoint(PASSIVE)");
             }
             catch (SqliteException)
             {

@@ -15,7 +15,7 @@ namespace CityWatch.Data;
 /// one. Durability is unchanged: a commit is durable when its WAL frames are synced (<c>synchronous=FULL</c>), whoever
 /// copies them later.
 /// </remarks>
-public sealed class WalCheckpointer : IAsyncDisposable
+internal sealed class WalCheckpointer : IAsyncDisposable
 {
     /// <summary>The least time between two checkpoints: a burst of commits is copied by one.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(50);

@@ -28,12 +28,16 @@ public sealed class AuditCrashTests
         }
 
         var database = new CityWatchDatabase(databasePath, kek);
-        await using var reopened = new AuditTrail(database, TimeProvider.System);
-        var next = await reopened.AppendAsync(new AuditRecord("after", AuditActions.Analysis, "ok"));
-        Assert.Equal(next + 1, reopened.Size);
-        var (checkpoint, _) = Checkpoint.Open(reopened.LatestCheckpoint(), NoteVerifier.Parse(reopened.VerifierKey));
-        Assert.Equal(reopened.Size, checkpoint.Size);
-        Assert.True(AuditVerifier.VerifyDatabase(databasePath).Ok);
+        // Stopped before the folder is deleted: its sequencer and WAL checkpointer open connections in the background.
+        await using (var reopened = new AuditTrail(database, TimeProvider.System))
+        {
+            var next = await reopened.AppendAsync(new AuditRecord("after", AuditActions.Analysis, "ok"));
+            Assert.Equal(next + 1, reopened.Size);
+            var (checkpoint, _) = Checkpoint.Open(reopened.LatestCheckpoint(), NoteVerifier.Parse(reopened.VerifierKey));
+            Assert.Equal(reopened.Size, checkpoint.Size);
+            Assert.True(AuditVerifier.VerifyDatabase(databasePath).Ok);
+        }
+
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(directory, recursive: true);
     }

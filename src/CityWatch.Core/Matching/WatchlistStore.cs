@@ -416,9 +416,10 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>
-    /// The templates of <paramref name="watchlistIds"/> read inside the caller's transaction (a gallery released to a
-    /// worker, whose release record is staged in that transaction); the template key's unwrap, if this is its first
-    /// use, is staged there too. Never exposed through the API.
+    /// The templates of <paramref name="watchlistIds"/> read inside the caller's read transaction (a gallery released to
+    /// a worker: one snapshot with the digests its version is computed from). The template key's unwrap, if this is its
+    /// first use, is logged on a connection of its own, so the caller's transaction must not be one that writes. Never
+    /// exposed through the API.
     /// </summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(DbConnection connection, DbTransaction transaction, IReadOnlyList<long> watchlistIds, string reason)
     {
@@ -429,7 +430,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             return [];
         }
 
-        var key = database.Keys.SecretWithin(KeyRing.Template, reason, connection, transaction);
+        var key = database.Keys.Secret(KeyRing.Template, reason, create: false);
         return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
     }
 

@@ -29,7 +29,8 @@ public sealed record CameraHealthView(
 
 /// <summary>
 /// Runs one worker per streaming camera in the register: an ffmpeg frame source and, where face
-/// recognition is allowed, the frame analyzer. Reconciles with the register when it changes, so adding,
+/// recognition is allowed, the frame analyzer, whose loop runs on the monitor's <see cref="AnalysisThreads"/> (one per
+/// core) rather than the thread pool. Reconciles with the register when it changes, so adding,
 /// disabling or deleting a camera starts or stops its worker. A dead camera only affects its own worker.
 /// Once a minute (by <see cref="TimeProvider"/>) it records each worker's camera as up (frames arriving)
 /// or not in <see cref="CameraUptime"/>, for the register's 30-day share.
@@ -55,6 +56,7 @@ public sealed partial class CameraMonitor(
     private long _retiredFaces;
 
     private readonly ConcurrentDictionary<long, Worker> _workers = new();
+    private readonly AnalysisThreads _threads = new(Environment.ProcessorCount);
     private readonly SemaphoreSlim _changed = new(0);
 
     /// <summary>Asks the monitor to compare its workers with the register now.</summary>
@@ -151,6 +153,7 @@ public sealed partial class CameraMonitor(
     public override void Dispose()
     {
         _changed.Dispose();
+        _threads.Dispose();
         base.Dispose();
     }
 
@@ -198,7 +201,7 @@ public sealed partial class CameraMonitor(
                 var analyzer = camera.FaceRecognitionAllowed ? services.GetRequiredService<FrameAnalyzer>() : null;
                 var leaseId = LeaseId(camera.Id);
                 Func<bool>? mayRun = keeper is null ? null : () => keeper.MayRun(leaseId);
-                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera), analyzer, mayRun, replay, time, logger, cancellationToken);
+                _workers[camera.Id] = Worker.Start(camera, cameras.IngestUrl(camera), analyzer, mayRun, replay, _threads, time, logger, cancellationToken);
             }
         }
     }
@@ -228,7 +231,7 @@ public sealed partial class CameraMonitor(
 
         public bool IsUp => _source.Health.Snapshot().State == CameraState.Online;
 
-        public static Worker Start(StreamingCamera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, ReplayClip? replay, TimeProvider time, ILogger logger, CancellationToken stopping)
+        public static Worker Start(StreamingCamera camera, string url, FrameAnalyzer? analyzer, Func<bool>? mayRun, ReplayClip? replay, AnalysisThreads threads, TimeProvider time, ILogger logger, CancellationToken stopping)
         {
             var (source, isFile) = SourceOf(url);
             var options = new IngestOptions
@@ -243,7 +246,7 @@ public sealed partial class CameraMonitor(
             var frameSource = replay is null ? new FrameSource(id, source, options, time, logger) : FrameSource.Replaying(id, replay, options, time, logger);
             var worker = new Worker(camera, frameSource, options, CancellationTokenSource.CreateLinkedTokenSource(stopping)) { _analyzer = analyzer, _url = url };
             frameSource.Start();
-            worker._loop = Task.Run(() => worker.RunAsync(analyzer, mayRun, logger), CancellationToken.None);
+            worker._loop = threads.Run(() => worker.RunAsync(analyzer, mayRun, logger));
             return worker;
         }
 

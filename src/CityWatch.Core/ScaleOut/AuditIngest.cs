@@ -2,6 +2,7 @@ using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
 using Dapper;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
@@ -52,13 +53,14 @@ public enum IngestOutcome
 public sealed record AuditIngestCounts(long Accepted, long Duplicates, long Stale, long Malformed, long Failed);
 
 /// <summary>
-/// The server's side of the audit relay: a durable pull consumer on the events stream. Each message is taken
-/// in with ONE SQLite transaction: its event id goes into <c>scaleout_received</c> (an id already there means
-/// the message changes nothing); its fencing token is checked against the highest accepted for the camera in
-/// <c>camera_fences</c> (lower: the event is dropped, and the refusal is recorded and logged; equal or higher:
-/// accepted, and the mark rises); its record is staged with <see cref="AuditTrail.Stage"/>. Only after the commit
-/// is the message acked, so a crash between the two leads to a redelivery, which the event-id table turns into a
-/// no-op. A message that is not a usable event is recorded and terminated; no message stops the loop. A usable
+/// The server's side of the audit relay: a durable pull consumer on the events stream. The messages that arrived
+/// while the last batch was being recorded are taken in with ONE SQLite transaction (a thousand lease moves at start
+/// are a few commits, not a thousand), each in its order: its event id goes into <c>scaleout_received</c> (an id
+/// already there means the message changes nothing); its fencing token is checked against the highest accepted for
+/// the camera in <c>camera_fences</c> (lower: the event is dropped, and the refusal is recorded and logged; equal or
+/// higher: accepted, and the mark rises); its record is staged with <see cref="AuditTrail.Stage"/>. Only after the
+/// commit are the messages acked, so a crash between the two leads to a redelivery, which the event-id table turns
+/// into a no-op. A batch the database fails on is taken again message by message. A message that is not a usable event is recorded and terminated; no message stops the loop. A usable
 /// event is one a worker may send (<see cref="WorkerAuditActions"/>): its record's actor is the worker itself and
 /// its action a lease move; anything else a worker names is refused the same way.
 /// </summary>
@@ -159,20 +161,47 @@ public sealed partial class AuditIngest
     public Task<int> ProcessAvailableAsync(int max = 256, CancellationToken cancellationToken = default) =>
         PullIngest.ProcessAvailableAsync(_consumer, max, HandleAsync, cancellationToken);
 
-    // Record, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
-    private async Task HandleAsync(INatsJSMsg<byte[]> message, CancellationToken cancellationToken)
-    {
-        if (!await PullIngest.HandleAsync(message, Record, _options.RetryDelay, _logger, Name, cancellationToken))
-        {
-            Interlocked.Increment(ref _failed);
-        }
-    }
+    // Record the batch, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
+    private async Task HandleAsync(IReadOnlyList<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken) =>
+        Interlocked.Add(ref _failed, await PullIngest.HandleBatchAsync(messages, RecordAll, Record, _options.RetryDelay, _logger, Name, cancellationToken));
 
     /// <summary>
     /// Takes one message into the database in one transaction and counts it, without acking it (what a server
     /// that dies before its ack has done). Throws only when the database fails; then nothing is written.
     /// </summary>
-    internal IngestOutcome Record(INatsJSMsg<byte[]> message)
+    internal IngestOutcome Record(INatsJSMsg<byte[]> message) => RecordAll([message])[0];
+
+    /// <summary>
+    /// Takes messages into the database in ONE transaction, in their order, and counts them once it has committed,
+    /// without acking them. A duplicate within the batch is found as one across batches is (its event id went in
+    /// earlier in the same transaction). Throws only when the database fails; then nothing of the batch is written
+    /// and nothing is counted.
+    /// </summary>
+    internal IReadOnlyList<IngestOutcome> RecordAll(IReadOnlyList<INatsJSMsg<byte[]>> messages)
+    {
+        var outcomes = new IngestOutcome[messages.Count];
+        var logs = new List<Action>();
+        using (var connection = _database.Open())
+        using (var transaction = connection.BeginTransaction())
+        {
+            for (var i = 0; i < messages.Count; i++)
+            {
+                outcomes[i] = Record(connection, transaction, messages[i], logs);
+            }
+
+            transaction.Commit();
+        }
+
+        Interlocked.Add(ref _accepted, outcomes.Count(o => o == IngestOutcome.Accepted));
+        Interlocked.Add(ref _duplicates, outcomes.Count(o => o == IngestOutcome.Duplicate));
+        Interlocked.Add(ref _stale, outcomes.Count(o => o == IngestOutcome.Stale));
+        Interlocked.Add(ref _malformed, outcomes.Count(o => o == IngestOutcome.Malformed));
+
+        logs.ForEach(log => log());
+        return outcomes;
+    }
+
+    private IngestOutcome Record(SqliteConnection connection, SqliteTransaction transaction, INatsJSMsg<byte[]> message, List<Action> logs)
     {
         var sequence = message.Metadata is { } metadata ? (long?)metadata.Sequence.Stream : null;
         var msgId = message.Headers is { } headers && headers.TryGetValue(MsgIdHeader, out var values) ? values.ToString() : null;
@@ -201,39 +230,24 @@ public sealed partial class AuditIngest
         }
         catch (Exception e) when (e is MalformedAuditEventException or InvalidRequestException)
         {
-            Reject(message.Subject, sequence, msgId, e.Message);
-            Interlocked.Increment(ref _malformed);
-            LogMalformed(_logger, sequence ?? 0, message.Subject, e.Message);
+            Reject(connection, transaction, message.Subject, sequence, msgId, e.Message);
+            logs.Add(() => LogMalformed(_logger, sequence ?? 0, message.Subject, e.Message));
             return IngestOutcome.Malformed;
         }
 
-        var outcome = Take(auditEvent, record, sequence ?? 0);
-        switch (outcome)
+        var outcome = Take(connection, transaction, auditEvent, record, sequence ?? 0);
+        if (outcome == IngestOutcome.Stale)
         {
-            case IngestOutcome.Accepted:
-                Interlocked.Increment(ref _accepted);
-                break;
-            case IngestOutcome.Duplicate:
-                Interlocked.Increment(ref _duplicates);
-                break;
-            case IngestOutcome.Stale:
-                Interlocked.Increment(ref _stale);
-                LogStale(_logger, auditEvent.EventId, auditEvent.CameraId, auditEvent.FencingToken, auditEvent.Worker);
-                break;
-            case IngestOutcome.Malformed:
-                Interlocked.Increment(ref _malformed);
-                break;
+            logs.Add(() => LogStale(_logger, auditEvent.EventId, auditEvent.CameraId, auditEvent.FencingToken, auditEvent.Worker));
         }
 
         return outcome;
     }
 
-    private IngestOutcome Take(AuditEvent auditEvent, AuditRecord record, long sequence)
+    private IngestOutcome Take(SqliteConnection connection, SqliteTransaction transaction, AuditEvent auditEvent, AuditRecord record, long sequence)
     {
         var now = Timestamps.Format(_time.GetUtcNow());
         var fence = (long)auditEvent.FencingToken;
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
         if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received WHERE event_id = @EventId", new { auditEvent.EventId }, transaction) > 0)
         {
             return IngestOutcome.Duplicate;
@@ -278,20 +292,17 @@ public sealed partial class AuditIngest
             _audit.Stage(connection, transaction, record);
         }
 
-        transaction.Commit();
         return stale ? IngestOutcome.Stale : IngestOutcome.Accepted;
     }
 
-    private void Reject(string subject, long? sequence, string? msgId, string reason)
-    {
-        using var connection = _database.Open();
+    private void Reject(SqliteConnection connection, SqliteTransaction transaction, string subject, long? sequence, string? msgId, string reason) =>
         connection.Execute(
             """
             INSERT INTO scaleout_rejected (stream_seq, subject, msg_id, reason, received_at) VALUES (@sequence, @subject, @msgId, @reason, @now)
             ON CONFLICT DO NOTHING
             """,
-            new { sequence, subject, msgId = msgId is { Length: > 256 } ? msgId[..256] : msgId, reason, now = Timestamps.Format(_time.GetUtcNow()) });
-    }
+            new { sequence, subject, msgId = msgId is { Length: > 256 } ? msgId[..256] : msgId, reason, now = Timestamps.Format(_time.GetUtcNow()) },
+            transaction);
 
     // The logged record says where it came from: the worker, the camera, the lease's token and the event id.
     private static AuditRecord WithProvenance(AuditEvent auditEvent)

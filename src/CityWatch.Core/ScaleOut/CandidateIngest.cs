@@ -172,11 +172,14 @@ public sealed partial class CandidateIngest
         PullIngest.ProcessAvailableAsync(_consumer, max, HandleAsync, cancellationToken);
 
     // Record, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
-    private async Task HandleAsync(INatsJSMsg<byte[]> message, CancellationToken cancellationToken)
+    private async Task HandleAsync(IReadOnlyList<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken)
     {
-        if (!await PullIngest.HandleAsync(message, Record, _options.RetryDelay, _logger, Name, cancellationToken))
+        foreach (var message in messages)
         {
-            Interlocked.Increment(ref _failed);
+            if (!await PullIngest.HandleAsync(message, Record, _options.RetryDelay, _logger, Name, cancellationToken))
+            {
+                Interlocked.Increment(ref _failed);
+            }
         }
     }
 

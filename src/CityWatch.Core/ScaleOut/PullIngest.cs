@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
@@ -12,9 +13,31 @@ namespace CityWatch.ScaleOut;
 /// </summary>
 internal static partial class PullIngest
 {
-    /// <summary>Pulls batches until cancelled; a failed pull is logged and retried after <paramref name="retryDelay"/>.</summary>
+    /// <summary>
+    /// Pulls until cancelled and hands what has arrived to <paramref name="handle"/>, up to <paramref name="batchSize"/>
+    /// messages at a time: whatever came in while the last batch was being recorded is the next batch, so a burst
+    /// shares transactions and a trickle is handled message by message. A failed pull is logged and retried after
+    /// <paramref name="retryDelay"/>. Messages fetched but not yet handled when it stops are never acked, so JetStream
+    /// delivers them again.
+    /// </summary>
     public static async Task RunAsync(
-        INatsJSConsumer consumer, int batchSize, TimeSpan fetchWait, TimeSpan retryDelay, Func<INatsJSMsg<byte[]>, CancellationToken, Task> handle, ILogger logger, string name, CancellationToken cancellationToken)
+        INatsJSConsumer consumer, int batchSize, TimeSpan fetchWait, TimeSpan retryDelay, Func<IReadOnlyList<INatsJSMsg<byte[]>>, CancellationToken, Task> handle, ILogger logger, string name, CancellationToken cancellationToken)
+    {
+        var arrived = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(batchSize) { SingleReader = true, SingleWriter = true });
+        var recorder = HandleArrivedAsync(arrived.Reader, batchSize, handle, cancellationToken);
+        try
+        {
+            await FetchAsync(consumer, batchSize, fetchWait, retryDelay, arrived.Writer, logger, name, cancellationToken);
+        }
+        finally
+        {
+            arrived.Writer.TryComplete();
+            await recorder;
+        }
+    }
+
+    private static async Task FetchAsync(
+        INatsJSConsumer consumer, int batchSize, TimeSpan fetchWait, TimeSpan retryDelay, ChannelWriter<INatsJSMsg<byte[]>> arrived, ILogger logger, string name, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -23,7 +46,7 @@ internal static partial class PullIngest
                 var opts = new NatsJSFetchOpts { MaxMsgs = batchSize, Expires = fetchWait };
                 await foreach (var message in consumer.FetchAsync<byte[]>(opts, cancellationToken: cancellationToken))
                 {
-                    await handle(message, cancellationToken);
+                    await arrived.WriteAsync(message, cancellationToken);
                 }
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -47,18 +70,89 @@ internal static partial class PullIngest
         }
     }
 
-    /// <summary>Handles the messages available now (at most <paramref name="max"/>) without waiting; returns how many.</summary>
-    public static async Task<int> ProcessAvailableAsync(INatsJSConsumer consumer, int max, Func<INatsJSMsg<byte[]>, CancellationToken, Task> handle, CancellationToken cancellationToken)
+    private static async Task HandleArrivedAsync(
+        ChannelReader<INatsJSMsg<byte[]>> arrived, int batchSize, Func<IReadOnlyList<INatsJSMsg<byte[]>>, CancellationToken, Task> handle, CancellationToken cancellationToken)
+    {
+        var batch = new List<INatsJSMsg<byte[]>>(batchSize);
+        try
+        {
+            while (await arrived.WaitToReadAsync(cancellationToken))
+            {
+                while (batch.Count < batchSize && arrived.TryRead(out var message))
+                {
+                    batch.Add(message);
+                }
+
+                await handle(batch, cancellationToken);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: what is left is redelivered.
+        }
+    }
+
+    /// <summary>Handles the messages available now (at most <paramref name="max"/>, as one batch) without waiting; returns how many.</summary>
+    public static async Task<int> ProcessAvailableAsync(INatsJSConsumer consumer, int max, Func<IReadOnlyList<INatsJSMsg<byte[]>>, CancellationToken, Task> handle, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        var handled = 0;
+        var batch = new List<INatsJSMsg<byte[]>>();
         await foreach (var message in consumer.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = max }, cancellationToken: cancellationToken))
         {
-            await handle(message, cancellationToken);
-            handled++;
+            batch.Add(message);
         }
 
-        return handled;
+        if (batch.Count > 0)
+        {
+            await handle(batch, cancellationToken);
+        }
+
+        return batch.Count;
+    }
+
+    /// <summary>
+    /// Records <paramref name="messages"/> with <paramref name="recordAll"/> (one transaction for them all), then acks
+    /// each (terminates each <see cref="IngestOutcome.Malformed"/> one), the acks in flight together. When the batch
+    /// fails in the database, nothing of it was written: each message is then recorded on its own
+    /// (<see cref="HandleAsync"/>), so one message the database refuses holds up only itself. Returns how many were
+    /// not recorded or not acked.
+    /// </summary>
+    public static async Task<int> HandleBatchAsync(
+        IReadOnlyList<INatsJSMsg<byte[]>> messages,
+        Func<IReadOnlyList<INatsJSMsg<byte[]>>, IReadOnlyList<IngestOutcome>> recordAll,
+        Func<INatsJSMsg<byte[]>, IngestOutcome> recordOne,
+        TimeSpan retryDelay,
+        ILogger logger,
+        string name,
+        CancellationToken cancellationToken)
+    {
+        IReadOnlyList<IngestOutcome>? outcomes = null;
+        if (messages.Count > 1)
+        {
+            try
+            {
+                outcomes = recordAll(messages);
+            }
+            catch (Exception e) when (IsDatabaseFailure(e))
+            {
+                LogBatchFailed(logger, name, messages.Count, e.Message);
+            }
+        }
+
+        var failed = 0;
+        if (outcomes is null)
+        {
+            foreach (var message in messages)
+            {
+                failed += await HandleAsync(message, recordOne, retryDelay, logger, name, cancellationToken) ? 0 : 1;
+            }
+
+            return failed;
+        }
+
+        var acked = await Task.WhenAll(messages.Select((message, i) => AckAsync(message, outcomes[i], logger, name, cancellationToken)));
+        return acked.Count(ok => !ok);
     }
 
     /// <summary>
@@ -73,17 +167,22 @@ internal static partial class PullIngest
         {
             outcome = record(message);
         }
-        catch (Exception e) when (e is SqliteException or IOException or InvalidOperationException or ObjectDisposedException)
+        catch (Exception e) when (IsDatabaseFailure(e))
         {
             LogRecordFailed(logger, name, message.Metadata?.Sequence.Stream ?? 0, e.Message);
             await TryAsync(() => message.NakAsync(new AckOpts { NakDelay = retryDelay }, cancellationToken), logger, name);
             return false;
         }
 
-        return outcome == IngestOutcome.Malformed
-            ? await TryAsync(() => message.AckTerminateAsync(new AckOpts { DoubleAck = true }, cancellationToken), logger, name)
-            : await TryAsync(() => message.AckAsync(new AckOpts { DoubleAck = true }, cancellationToken), logger, name);
+        return await AckAsync(message, outcome, logger, name, cancellationToken);
     }
+
+    private static bool IsDatabaseFailure(Exception e) => e is SqliteException or IOException or InvalidOperationException or ObjectDisposedException;
+
+    private static Task<bool> AckAsync(INatsJSMsg<byte[]> message, IngestOutcome outcome, ILogger logger, string name, CancellationToken cancellationToken) =>
+        outcome == IngestOutcome.Malformed
+            ? TryAsync(() => message.AckTerminateAsync(new AckOpts { DoubleAck = true }, cancellationToken), logger, name)
+            : TryAsync(() => message.AckAsync(new AckOpts { DoubleAck = true }, cancellationToken), logger, name);
 
     private static async Task<bool> TryAsync(Func<ValueTask> ack, ILogger logger, string name)
     {
@@ -101,6 +200,9 @@ internal static partial class PullIngest
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: pull failed ({Reason}); retrying")]
     private static partial void LogPullFailed(ILogger logger, string name, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: a batch of {Count} messages was not recorded ({Reason}); recording them one by one")]
+    private static partial void LogBatchFailed(ILogger logger, string name, int count, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Name}: message {Sequence} not recorded ({Reason}); it will be redelivered")]
     private static partial void LogRecordFailed(ILogger logger, string name, ulong sequence, string reason);

@@ -17,8 +17,8 @@ namespace CityWatch.ScaleOut;
 /// <summary>
 /// The server's answers to its workers (<see cref="WorkerProtocol"/>): the register's streaming cameras; a live grant,
 /// signed for the worker, for a camera it holds the lease of at exactly the revision it names; and the gallery a
-/// grant covers, sealed to a key the worker made, read and logged (<see cref="GalleryReleaseAction"/>) in one
-/// transaction. Nothing is granted or released otherwise: a refusal carries its reason, and a request that is not
+/// grant covers, sealed to a key the worker made, and sent only once its release is logged
+/// (<see cref="GalleryReleaseAction"/>). Nothing is granted or released otherwise: a refusal carries its reason, and a request that is not
 /// one is answered with a refusal, never an exception on the bus. Grants come from the <see cref="PolicyEngine"/>
 /// exactly as the in-process analyser asks for them, so each is logged by the engine (actor <c>worker:NAME</c>).
 /// </summary>
@@ -114,8 +114,8 @@ public sealed partial class WorkerRequests(
 
     /// <summary>
     /// The templates of the grant's watchlists sealed to the worker's <see cref="GalleryRequest.RecipientKey"/>
-    /// (associated data the grant id), if the grant is this server's, for this worker, live and still valid. The read
-    /// and its <see cref="GalleryReleaseAction"/> record are one transaction; the reply is sent once the record is logged.
+    /// (associated data the grant id), if the grant is this server's, for this worker, live and still valid. They are
+    /// read in one snapshot; the reply is sent only once its <see cref="GalleryReleaseAction"/> record is logged.
     /// </summary>
     public async Task<GalleryReply> GalleryAsync(string subjectWorker, GalleryRequest request, CancellationToken cancellationToken = default)
     {
@@ -155,26 +155,34 @@ public sealed partial class WorkerRequests(
             return GalleryRefused($"the recipient key is {recipient.Length} bytes, not an X25519 public key (32)");
         }
 
-        byte[] sealedGallery;
-        StagedRecord staged;
+        // One read snapshot for the templates and the digests the version is computed from, holding no write lock:
+        // at a thousand cameras, releases that each took SQLite's one writer queued behind each other and behind the
+        // sequencer until the workers' requests timed out. The release record goes through the sequencer's group
+        // commit, and nothing leaves the server before it is logged, so a release is never unrecorded.
+        IReadOnlyList<(WatchlistEntry Entry, float[] Template)> templates;
+        GallerySnapshot snapshot;
         using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var transaction = connection.BeginTransaction(deferred: true))
         {
-            var templates = watchlists.Templates(connection, transaction, grant.WatchlistIds, $"gallery release to worker {request.Worker}");
-            var snapshot = new GallerySnapshot(
+            templates = watchlists.Templates(connection, transaction, grant.WatchlistIds, $"gallery release to worker {request.Worker}");
+            snapshot = new GallerySnapshot(
                 GalleryVersion(grant.WatchlistIds.Select(id => WatchlistStore.Digest(connection, transaction, id))),
                 grant.Id,
                 [.. templates.Select(t => new GalleryTemplate(t.Entry.WatchlistId, t.Entry.Id, t.Entry.Label, Convert.ToBase64String(TemplateBytes(t.Template))))]);
-            try
-            {
-                sealedGallery = SealedBox.Seal(recipient, WorkerProtocol.ToJson(snapshot), GalleryAssociatedData(grant.Id));
-            }
-            catch (CryptographicException e)
-            {
-                return GalleryRefused("the recipient key is not usable: " + e.Message);
-            }
+        }
 
-            staged = audit.Stage(connection, transaction, new AuditRecord(
+        byte[] sealedGallery;
+        try
+        {
+            sealedGallery = SealedBox.Seal(recipient, WorkerProtocol.ToJson(snapshot), GalleryAssociatedData(grant.Id));
+        }
+        catch (CryptographicException e)
+        {
+            return GalleryRefused("the recipient key is not usable: " + e.Message);
+        }
+
+        await audit.AppendAsync(
+            new AuditRecord(
                 Actor,
                 GalleryReleaseAction,
                 "released",
@@ -189,11 +197,8 @@ public sealed partial class WorkerRequests(
                     ["version"] = snapshot.Version.ToString(CultureInfo.InvariantCulture),
                     ["recipient"] = Fingerprint(recipient),
                 },
-                ResultCount: templates.Count));
-            transaction.Commit();
-        }
-
-        await audit.CommittedAsync(staged, cancellationToken);
+                ResultCount: templates.Count),
+            cancellationToken);
         return new GalleryReply(Convert.ToBase64String(sealedGallery), null);
     }
 

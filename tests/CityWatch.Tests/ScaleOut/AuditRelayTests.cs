@@ -90,6 +90,55 @@ public sealed class AuditRelayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_batch_is_one_transaction_a_duplicate_within_it_changes_nothing_and_one_the_database_refuses_holds_up_only_itself()
+    {
+        var publisher = await AuditPublisher.OpenAsync(_nats);
+        var ingest = await OpenIngestAsync();
+        var lease = await AcquireAsync("cam-1", "worker-a");
+        await publisher.PublishAsync(AuditEvent.Under(lease, Act("worker-a", "first act")));
+        var consumer = await new NatsJSContext(_nats).GetConsumerAsync(AuditPublisher.DefaultStream, AuditIngest.DefaultConsumer);
+        var fetched = new List<INatsJSMsg<byte[]>>();
+        await foreach (var message in consumer.FetchNoWaitAsync<byte[]>(new NatsJSFetchOpts { MaxMsgs = 10 }))
+        {
+            fetched.Add(message);
+        }
+
+        // The same message twice in one batch: the second finds the first's event id, written in the same transaction.
+        var first = Assert.Single(fetched);
+        Assert.Equal([IngestOutcome.Accepted, IngestOutcome.Duplicate], ingest.RecordAll([first, first]));
+        await first.AckAsync(new AckOpts { DoubleAck = true });
+
+        // A message the database refuses, between two it takes: the batch of three fails as a whole, leaves nothing
+        // behind, and is taken again message by message, so the other two land once and only the refused one waits.
+        using (var connection = _city.Database.Open())
+        {
+            connection.Execute(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON scaleout_received WHEN NEW.event_id = 'poison-1' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+        }
+
+        await publisher.PublishAsync(AuditEvent.Under(lease, Act("worker-a", "before the refused one")));
+        await publisher.PublishAsync(AuditEvent.Under(lease, Act("worker-a", "refused act")) with { EventId = "poison-1" });
+        await publisher.PublishAsync(AuditEvent.Under(lease, Act("worker-a", "after the refused one")));
+        Assert.Equal(3, await ingest.ProcessAvailableAsync());
+
+        Assert.Equal(new AuditIngestCounts(3, 1, 0, 0, 1), ingest.Counts);
+        Assert.Single(await LoggedAsync("first act"));
+        Assert.Single(await LoggedAsync("before the refused one"));
+        Assert.Single(await LoggedAsync("after the refused one"));
+        Assert.Empty(await LoggedAsync("refused act"));
+        using (var connection = _city.Database.Open())
+        {
+            Assert.Equal(3, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received"));
+            connection.Execute("DROP TRIGGER refuse_poison");
+        }
+
+        // Redelivered after its nak's delay, it lands now that the database takes it.
+        await IngestUntilAsync(ingest, c => c.Accepted == 4);
+        Assert.Single(await LoggedAsync("refused act"));
+        AssertLogVerifies();
+    }
+
+    [Fact]
     public async Task An_event_with_a_stale_fencing_token_is_dropped_recorded_and_its_refusal_logged()
     {
         var publisher = await AuditPublisher.OpenAsync(_nats);

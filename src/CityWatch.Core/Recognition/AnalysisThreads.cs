@@ -22,7 +22,7 @@ public sealed class AnalysisThreads : TaskScheduler, IDisposable
     private readonly ThreadLocal<bool> _ours = new();
     private int _disposed;
 
-    /// <param name="count">How many threads (the cores of the box, unless told otherwise).</param>
+    /// <param name="count">How many threads (<c>VisionOptions.AnalysisThreads</c>: the cores of the box, unless configured).</param>
     public AnalysisThreads(int count)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);

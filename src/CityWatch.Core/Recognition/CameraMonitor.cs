@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using CityWatch.Cameras;
 using CityWatch.Ingest;
 using CityWatch.ScaleOut;
+using CityWatch.Vision;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -29,8 +30,8 @@ public sealed record CameraHealthView(
 
 /// <summary>
 /// Runs one worker per streaming camera in the register: an ffmpeg frame source and, where face
-/// recognition is allowed, the frame analyzer, whose loop runs on the monitor's <see cref="AnalysisThreads"/> (one per
-/// core) rather than the thread pool. Reconciles with the register when it changes, so adding,
+/// recognition is allowed, the frame analyzer, whose loop runs on the monitor's <see cref="AnalysisThreads"/> (as many as
+/// <see cref="VisionOptions.AnalysisThreads"/>, one per core unless configured) rather than the thread pool. Reconciles with the register when it changes, so adding,
 /// disabling or deleting a camera starts or stops its worker. A dead camera only affects its own worker.
 /// Once a minute (by <see cref="TimeProvider"/>) it records each worker's camera as up (frames arriving)
 /// or not in <see cref="CameraUptime"/>, for the register's 30-day share.
@@ -56,7 +57,8 @@ public sealed partial class CameraMonitor(
     private long _retiredFaces;
 
     private readonly ConcurrentDictionary<long, Worker> _workers = new();
-    private readonly AnalysisThreads _threads = new(Environment.ProcessorCount);
+    // As many as the face pipeline has sessions per model, so no loop waits for a session while another thread idles.
+    private readonly AnalysisThreads _threads = new(services.GetService<VisionOptions>()?.AnalysisThreads ?? Environment.ProcessorCount);
     private readonly SemaphoreSlim _changed = new(0);
 
     /// <summary>Asks the monitor to compare its workers with the register now.</summary>

@@ -39,7 +39,8 @@ public sealed record CandidateIngestCounts(long Accepted, long Duplicates, long 
 
 /// <summary>
 /// The server's side of the candidates from workers (<see cref="WorkerProtocol.CandidateStream"/>), in the shape of
-/// <see cref="AuditIngest"/>: a durable pull consumer, ONE transaction per message, then the ack. In it: the event id
+/// <see cref="AuditIngest"/>: a durable pull consumer, ONE transaction per batch of what arrived (a savepoint per
+/// message), then the acks. For each message: the event id
 /// into <c>scaleout_received</c> (already there: nothing changes); the fencing token against <c>camera_fences</c>
 /// (lower: dropped, recorded and its refusal logged); then the event is applied — Raised: the crop opened with the
 /// server's crop key and sealed into the evidence vault, the alert created with the worker's alert key as its source
@@ -171,23 +172,59 @@ public sealed partial class CandidateIngest
     public Task<int> ProcessAvailableAsync(int max = 256, CancellationToken cancellationToken = default) =>
         PullIngest.ProcessAvailableAsync(_consumer, max, HandleAsync, cancellationToken);
 
-    // Record, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
-    private async Task HandleAsync(IReadOnlyList<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken)
-    {
-        foreach (var message in messages)
-        {
-            if (!await PullIngest.HandleAsync(message, Record, _options.RetryDelay, _logger, Name, cancellationToken))
-            {
-                Interlocked.Increment(ref _failed);
-            }
-        }
-    }
+    // Record the batch, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
+    private async Task HandleAsync(IReadOnlyList<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken) =>
+        Interlocked.Add(ref _failed, await PullIngest.HandleBatchAsync(messages, RecordAll, Record, _options.RetryDelay, _logger, Name, cancellationToken));
 
     /// <summary>
     /// Takes one message into the database in one transaction without acking it. A refused event counts as
     /// <see cref="CandidateIngestCounts.Refused"/> and returns <see cref="IngestOutcome.Malformed"/> (it is terminated).
     /// </summary>
-    internal IngestOutcome Record(INatsJSMsg<byte[]> message)
+    internal IngestOutcome Record(INatsJSMsg<byte[]> message) => RecordAll([message])[0];
+
+    /// <summary>
+    /// Takes messages into the database in ONE transaction, in their order, each inside a savepoint of its own: a
+    /// refused event rolls back what it wrote (and deletes the crop file it placed), is recorded as refused, and the
+    /// batch goes on. Counted, logged and its replaced crop files deleted once the batch has committed. Throws only when
+    /// the database fails; then nothing of the batch is written, no crop file it placed is left, nothing is counted.
+    /// </summary>
+    internal IReadOnlyList<IngestOutcome> RecordAll(IReadOnlyList<INatsJSMsg<byte[]>> messages)
+    {
+        var outcomes = new IngestOutcome[messages.Count];
+        var batch = new Batch();
+        try
+        {
+            using var connection = _database.Open();
+            using var transaction = connection.BeginTransaction();
+            for (var i = 0; i < messages.Count; i++)
+            {
+                outcomes[i] = Record(connection, transaction, messages[i], batch);
+            }
+
+            transaction.Commit();
+            batch.Placed.Clear();
+        }
+        finally
+        {
+            // Crop files of a batch that did not commit: nothing refers to them.
+            batch.Placed.ForEach(File.Delete);
+        }
+
+        foreach (var replaced in batch.Replaced)
+        {
+            File.Delete(Path.Combine(_alerts.EvidenceDirectory, replaced));
+        }
+
+        batch.AfterCommit.ForEach(then => then());
+        if (outcomes.Contains(IngestOutcome.Accepted))
+        {
+            _alerts.NotifyChanged();
+        }
+
+        return outcomes;
+    }
+
+    private IngestOutcome Record(SqliteConnection connection, SqliteTransaction transaction, INatsJSMsg<byte[]> message, Batch batch)
     {
         var sequence = message.Metadata is { } metadata ? (long?)metadata.Sequence.Stream : null;
         var msgId = message.Headers is { } headers && headers.TryGetValue(MsgIdHeader, out var values) ? values.ToString() : null;
@@ -199,30 +236,35 @@ public sealed partial class CandidateIngest
         }
         catch (MalformedWorkerMessageException e)
         {
-            Reject(message.Subject, sequence, msgId, e.Message, null);
-            Interlocked.Increment(ref _malformed);
-            LogMalformed(_logger, sequence ?? 0, message.Subject, e.Message);
+            Reject(connection, transaction, message.Subject, sequence, msgId, e.Message, null);
+            batch.AfterCommit.Add(() =>
+            {
+                Interlocked.Increment(ref _malformed);
+                LogMalformed(_logger, sequence ?? 0, message.Subject, e.Message);
+            });
             return IngestOutcome.Malformed;
         }
 
-        var (outcome, refusal) = Take(candidate, message.Subject, sequence, msgId);
-        switch (outcome)
+        var (outcome, refusal) = Take(connection, transaction, candidate, message.Subject, sequence, msgId, batch);
+        batch.AfterCommit.Add(() =>
         {
-            case IngestOutcome.Accepted:
-                Interlocked.Increment(ref _accepted);
-                break;
-            case IngestOutcome.Duplicate:
-                Interlocked.Increment(ref _duplicates);
-                break;
-            case IngestOutcome.Stale:
-                Interlocked.Increment(ref _stale);
-                break;
-            case IngestOutcome.Malformed:
-                Interlocked.Increment(ref _refused);
-                LogRefused(_logger, candidate.EventId, candidate.CameraId, candidate.Worker, refusal ?? "refused");
-                break;
-        }
-
+            switch (outcome)
+            {
+                case IngestOutcome.Accepted:
+                    Interlocked.Increment(ref _accepted);
+                    break;
+                case IngestOutcome.Duplicate:
+                    Interlocked.Increment(ref _duplicates);
+                    break;
+                case IngestOutcome.Stale:
+                    Interlocked.Increment(ref _stale);
+                    break;
+                case IngestOutcome.Malformed:
+                    Interlocked.Increment(ref _refused);
+                    LogRefused(_logger, candidate.EventId, candidate.CameraId, candidate.Worker, refusal ?? "refused");
+                    break;
+            }
+        });
         return outcome;
     }
 
@@ -264,69 +306,66 @@ public sealed partial class CandidateIngest
         }
     }
 
-    private (IngestOutcome Outcome, string? Refusal) Take(CandidateEvent candidate, string subject, long? sequence, string? msgId)
+    private (IngestOutcome Outcome, string? Refusal) Take(
+        SqliteConnection connection, SqliteTransaction transaction, CandidateEvent candidate, string subject, long? sequence, string? msgId, Batch batch)
     {
+        const string Savepoint = "candidate";
         var now = _time.GetUtcNow();
         var camera = candidate.CameraId.ToString(CultureInfo.InvariantCulture);
         var fence = (long)candidate.FencingToken;
+        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received WHERE event_id = @EventId", new { candidate.EventId }, transaction) > 0)
+        {
+            return (IngestOutcome.Duplicate, null);
+        }
+
+        var grant = GrantRefusal(candidate, now, out var refusal);
+        var highest = connection.ExecuteScalar<long?>("SELECT revision FROM camera_fences WHERE camera_id = @camera", new { camera }, transaction);
+        if (grant is not null && highest is { } mark && fence < mark)
+        {
+            refusal = $"fencing token {fence} is below {mark} already accepted for camera {camera}";
+            Received(connection, transaction, candidate, camera, fence, "stale", refusal, sequence, now);
+            StageRefusal(connection, transaction, candidate, refusal);
+            return (IngestOutcome.Stale, refusal);
+        }
+
         string? placed = null;
         string? replaced = null;
-        try
+        transaction.Save(Savepoint);
+        if (grant is not null)
         {
-            using var connection = _database.Open();
-            using var transaction = connection.BeginTransaction();
-            if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received WHERE event_id = @EventId", new { candidate.EventId }, transaction) > 0)
-            {
-                return (IngestOutcome.Duplicate, null);
-            }
-
-            var grant = GrantRefusal(candidate, now, out var refusal);
-            var highest = connection.ExecuteScalar<long?>("SELECT revision FROM camera_fences WHERE camera_id = @camera", new { camera }, transaction);
-            if (grant is not null && highest is { } mark && fence < mark)
-            {
-                refusal = $"fencing token {fence} is below {mark} already accepted for camera {camera}";
-                Received(connection, transaction, candidate, camera, fence, "stale", refusal, sequence, now);
-                StageRefusal(connection, transaction, candidate, refusal);
-                transaction.Commit();
-                return (IngestOutcome.Stale, refusal);
-            }
-
-            if (grant is not null)
-            {
-                (refusal, placed, replaced) = Apply(connection, transaction, candidate, grant);
-            }
-
-            if (refusal is not null)
-            {
-                transaction.Rollback();
-                Reject(subject, sequence, msgId, refusal, candidate);
-                DeletePlaced(ref placed);
-                return (IngestOutcome.Malformed, refusal);
-            }
-
-            Received(connection, transaction, candidate, camera, fence, "accepted", null, sequence, now);
-            connection.Execute(
-                """
-                INSERT INTO camera_fences (camera_id, revision, updated_at) VALUES (@camera, @fence, @at)
-                ON CONFLICT (camera_id) DO UPDATE SET revision = excluded.revision, updated_at = excluded.updated_at
-                WHERE excluded.revision > camera_fences.revision
-                """,
-                new { camera, fence, at = Timestamps.Format(now) },
-                transaction);
-            transaction.Commit();
-            placed = null;
+            (refusal, placed, replaced) = Apply(connection, transaction, candidate, grant);
         }
-        finally
+
+        if (refusal is not null)
         {
+            // What the event wrote goes; its refusal is recorded in its place.
+            transaction.Rollback(Savepoint);
+            transaction.Release(Savepoint);
             DeletePlaced(ref placed);
+            Reject(connection, transaction, subject, sequence, msgId, refusal, candidate);
+            return (IngestOutcome.Malformed, refusal);
+        }
+
+        transaction.Release(Savepoint);
+        if (placed is not null)
+        {
+            batch.Placed.Add(placed);
         }
 
         if (replaced is not null)
         {
-            File.Delete(Path.Combine(_alerts.EvidenceDirectory, replaced));
+            batch.Replaced.Add(replaced);
         }
 
-        _alerts.NotifyChanged();
+        Received(connection, transaction, candidate, camera, fence, "accepted", null, sequence, now);
+        connection.Execute(
+            """
+            INSERT INTO camera_fences (camera_id, revision, updated_at) VALUES (@camera, @fence, @at)
+            ON CONFLICT (camera_id) DO UPDATE SET revision = excluded.revision, updated_at = excluded.updated_at
+            WHERE excluded.revision > camera_fences.revision
+            """,
+            new { camera, fence, at = Timestamps.Format(now) },
+            transaction);
         return (IngestOutcome.Accepted, null);
     }
 
@@ -531,11 +570,9 @@ public sealed partial class CandidateIngest
                 ["kind"] = candidate.Kind.ToString(),
             }));
 
-    // Kept in scaleout_rejected (a refused event with its refusal logged, in one transaction); then terminated.
-    private void Reject(string subject, long? sequence, string? msgId, string reason, CandidateEvent? candidate)
+    // Kept in scaleout_rejected (a refused event with its refusal logged, in the batch's transaction); then terminated.
+    private void Reject(SqliteConnection connection, SqliteTransaction transaction, string subject, long? sequence, string? msgId, string reason, CandidateEvent? candidate)
     {
-        using var connection = _database.Open();
-        using var transaction = connection.BeginTransaction();
         var inserted = connection.Execute(
             """
             INSERT INTO scaleout_rejected (stream_seq, subject, msg_id, reason, received_at) VALUES (@sequence, @subject, @msgId, @reason, @now)
@@ -547,8 +584,16 @@ public sealed partial class CandidateIngest
         {
             StageRefusal(connection, transaction, candidate, reason);
         }
+    }
 
-        transaction.Commit();
+    // What a batch leaves to do once it has committed, and the crop files it placed (deleted if it does not commit).
+    private sealed class Batch
+    {
+        public List<string> Placed { get; } = [];
+
+        public List<string> Replaced { get; } = [];
+
+        public List<Action> AfterCommit { get; } = [];
     }
 
     // A verifier's clock stopped at the event's time: the grant must have been valid when the worker acted.

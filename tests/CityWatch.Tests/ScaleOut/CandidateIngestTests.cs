@@ -153,6 +153,51 @@ public sealed class CandidateIngestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_batch_refuses_one_event_alone_and_one_the_database_fails_on_leaves_no_crop_file_and_is_taken_one_by_one()
+    {
+        var ingest = await OpenIngestAsync();
+        var grant = await SignedGrantAsync(WorkerA, _camera);
+        var key = Guid.NewGuid().ToString("N");
+        var better = "better crop"u8.ToArray();
+        var at = _city.Time.GetUtcNow();
+        await PublishAsync(Raised(WorkerA, grant, key, "first crop"u8.ToArray(), 0.61f, 10));
+        await IngestUntilAsync(ingest, c => c.Accepted == 1);
+        using (var connection = _city.Database.Open())
+        {
+            connection.Execute(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON scaleout_received WHEN NEW.event_id = 'poison-1' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+        }
+
+        // One batch: an improvement (it places a new crop file), an event for an alert nobody raised (refused), a
+        // touch, and one the database fails on. The batch rolls back whole, then each is taken on its own.
+        await PublishAsync(Event(WorkerA, grant, CandidateKind.Improved, 10, key) with
+        {
+            Improved = new ImprovedCandidate(0.72f, new WireBox(0.2f, 0.2f, 0.1f, 0.1f), Seal(better, key), at.AddSeconds(1), 5, 0.9f, [new WireMatch(1, _entry, "P-1", 0.72f)], 3),
+        });
+        await PublishAsync(Event(WorkerA, grant, CandidateKind.Touched, 10, Guid.NewGuid().ToString("N")) with { Touched = new TouchedCandidate(at.AddSeconds(2), 7) });
+        await PublishAsync(Event(WorkerA, grant, CandidateKind.Touched, 10, key) with { Touched = new TouchedCandidate(at.AddSeconds(3), 9) });
+        await PublishAsync(Event(WorkerA, grant, CandidateKind.Touched, 10, key) with { EventId = "poison-1", Touched = new TouchedCandidate(at.AddSeconds(4), 11) });
+        Assert.Equal(4, await ingest.ProcessAvailableAsync());
+
+        Assert.Equal(new CandidateIngestCounts(3, 0, 0, 1, 0, 1), ingest.Counts);
+        var alert = Assert.Single(_city.Alerts.All());
+        Assert.Equal((0.72f, 9, at.AddSeconds(3)), (alert.Score, alert.Frames, alert.LastSeen));
+        Assert.Equal(better, _city.Alerts.Crop(alert.Id));
+        // The failed batch's crop file is gone, and so is the one the improvement replaced: one file, the better crop's.
+        Assert.Single(Directory.GetFiles(_city.Alerts.EvidenceDirectory));
+        using (var connection = _city.Database.Open())
+        {
+            Assert.Equal(3, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received"));
+            Assert.Contains("no alert with key", connection.ExecuteScalar<string>("SELECT reason FROM scaleout_rejected"), StringComparison.Ordinal);
+            connection.Execute("DROP TRIGGER refuse_poison");
+        }
+
+        await IngestUntilAsync(ingest, c => c.Accepted == 4);
+        Assert.Equal(11, Assert.Single(_city.Alerts.All()).Frames);
+        AssertLogVerifies();
+    }
+
+    [Fact]
     public async Task A_malformed_message_is_terminated_and_recorded_and_the_next_good_one_still_lands()
     {
         var ingest = await OpenIngestAsync();

@@ -18,8 +18,15 @@ namespace CityWatch.Audit;
 /// </remarks>
 internal static class AuditEntry
 {
-    /// <summary>The parameters whose values a version-2 leaf commits to instead of showing.</summary>
-    public static readonly IReadOnlySet<string> CommittedParameters = new HashSet<string>(StringComparer.Ordinal) { "camera", "cameras", "site", "sites", "subject", "reference" };
+    /// <summary>
+    /// The parameters whose values a version-2 leaf commits to instead of showing. <c>scaleout.camera</c> and
+    /// <c>scaleout.worker</c> are the provenance the server adds to a worker's relayed act (the camera, and the
+    /// worker that is the act's committed actor); shown, they undid those commitments (until 2026-12-07).
+    /// </summary>
+    public static readonly IReadOnlySet<string> CommittedParameters = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "camera", "cameras", "site", "sites", "subject", "reference", "scaleout.camera", "scaleout.worker",
+    };
 
     /// <summary>A version-1 leaf: every field in clear (kept to read and verify older logs).</summary>
     public static byte[] Encode(long index, DateTimeOffset at, AuditRecord record) => Encode(index, at, record, Form.Clear, null);

@@ -51,6 +51,13 @@ public sealed class AuditRelayTests : IAsyncLifetime
         Assert.Contains("scaleout.fence", act.Body, StringComparison.Ordinal);
         Assert.Contains($"\"{lease.Revision}\"", act.Body, StringComparison.Ordinal);
         Assert.Equal(new AuditIngestCounts(1, 0, 0, 0, 0), ingest.Counts);
+        // What the public reads commits to the camera and the worker (the act's actor), in its provenance too.
+        var published = Assert.Single(_city.Audit.ReadSigned(0, 10_000), a => a.Outcome == "match on cam-1");
+        Assert.StartsWith("c:", Parameter(published, "scaleout.camera"), StringComparison.Ordinal);
+        Assert.StartsWith("c:", Parameter(published, "scaleout.worker"), StringComparison.Ordinal);
+        Assert.DoesNotContain("worker-a", published.Body, StringComparison.Ordinal);
+        Assert.Equal("cam-1", Parameter(act, "scaleout.camera"));
+        Assert.Equal("worker-a", Parameter(act, "scaleout.worker"));
         AssertLogVerifies();
     }
 

@@ -94,22 +94,27 @@ internal static partial class SimCommand
         {
             var port = SimProcess.FreePort();
             var natsUrl = $"nats://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
+            // One NATS user for the server and one per worker, each allowed only its own subjects (NatsAccess).
+            var serverUser = NatsAccess.NewUser(NatsAccess.ServerUser);
+            var workerUsers = Enumerable.Range(1, settings.Workers).Select(i => NatsAccess.NewUser($"sim-w{i.ToString(CultureInfo.InvariantCulture)}")).ToList();
+            await File.WriteAllTextAsync(NatsConfiguration(store), NatsAccess.Authorization(serverUser, workerUsers), cancellationToken);
             nats = await StartNatsAsync(port, store, cancellationToken);
-            progress($"nats-server on {natsUrl}");
+            progress($"nats-server on {natsUrl}, a user for the server and one for each worker");
 
-            server = await SimServer.StartAsync(settings, natsUrl, cancellationToken);
+            var serverUrl = NatsAccess.WithUser(natsUrl, serverUser);
+            server = await SimServer.StartAsync(settings, serverUrl, cancellationToken);
             var grantKey = await server.GrantKeyAsync(cancellationToken);
             progress($"server (its own process, SQLite in {server.Folder}) on {server.Address}; grant key {grantKey} from its log");
 
-            await using var connection = new NatsConnection(new NatsOpts { Url = natsUrl, Name = "citywatch-sim" });
+            await using var connection = new NatsConnection(new NatsOpts { Url = serverUrl, Name = "citywatch-sim" });
             var kv = new NatsKVContext(new NatsJSContext(connection));
             var leases = new LeaseWatch();
             using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var watch = Task.Run(() => leases.RunAsync(kv, watching.Token), CancellationToken.None);
 
-            for (var i = 1; i <= settings.Workers; i++)
+            foreach (var user in workerUsers)
             {
-                workers.Add(SimWorker.Start($"sim-w{i.ToString(CultureInfo.InvariantCulture)}", natsUrl, grantKey, settings, clip, cancellationToken));
+                workers.Add(SimWorker.Start(user.Name, NatsAccess.WithUser(natsUrl, user), grantKey, settings, clip, cancellationToken));
             }
 
             progress($"{settings.Workers} workers started, each replaying {clip}");
@@ -325,13 +330,16 @@ internal static partial class SimCommand
         }
     }
 
-    /// <summary>Starts nats-server with JetStream on 127.0.0.1:<paramref name="port"/> over <paramref name="store"/> and waits until it says it is ready.</summary>
+    // nats-server's configuration (the users), beside its store in the temporary directory.
+    private static string NatsConfiguration(string store) => Path.Combine(store, "nats-server.conf");
+
+    /// <summary>Starts nats-server with JetStream on 127.0.0.1:<paramref name="port"/> over <paramref name="store"/> and its users, and waits until it says it is ready.</summary>
     private static async Task<ProcessRunner> StartNatsAsync(int port, string store, CancellationToken cancellationToken)
     {
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var nats = ProcessRunner.Start(
             NatsServerBinary,
-            ["-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", store],
+            ["-c", NatsConfiguration(store), "-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", store],
             new ProcessRunnerOptions { OnErrorLine = line => { if (line.Contains("Server is ready", StringComparison.Ordinal)) { ready.TrySetResult(); } } },
             cancellationToken);
         try

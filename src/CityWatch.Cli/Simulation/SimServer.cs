@@ -49,12 +49,14 @@ internal sealed class SimServer : IAsyncDisposable
         var address = $"http://127.0.0.1:{SimProcess.FreePort().ToString(CultureInfo.InvariantCulture)}";
         var (file, prefix) = SimProcess.Self();
         string[] arguments = [.. prefix, "serve", "--role", "server", "--demo", "--demo-streaming", settings.Cameras.ToString(CultureInfo.InvariantCulture),
-            "--assets", settings.Assets, "--nats", natsUrl, "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
+            "--assets", settings.Assets, "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
             "--urls", address, "--data", folder, "--models", settings.Models];
         var environment = new Dictionary<string, string>
         {
             [KeyEncryptionKey.EnvironmentVariable] = KeyEncryptionKey.Generate().ToBase64(),
             ["Logging__Console__FormatterName"] = "simple",
+            // The URL holds the server's NATS password: in the environment, not on the command line.
+            ["ScaleOut__Nats"] = natsUrl,
         };
         var server = new SimServer(file, arguments, environment, folder, address);
         try

@@ -39,11 +39,12 @@ internal sealed partial class SimWorker : IAsyncDisposable
     public static SimWorker Start(string name, string natsUrl, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
     {
         var (file, prefix) = SimProcess.Self();
-        string[] arguments = [.. prefix, "serve", "--role", "worker", "--nats", natsUrl, "--worker", name, "--models", settings.Models,
+        // The URL holds the worker's NATS password: it goes in the environment, not on the command line.
+        string[] arguments = [.. prefix, "serve", "--role", "worker", "--worker", name, "--models", settings.Models,
             "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture), "--replay", clip];
         var runner = ProcessRunner.Start(file, arguments, new ProcessRunnerOptions
         {
-            Environment = new Dictionary<string, string> { ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
+            Environment = new Dictionary<string, string> { ["ScaleOut__Nats"] = natsUrl, ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
         }, cancellationToken);
         return new SimWorker(name, runner);
     }

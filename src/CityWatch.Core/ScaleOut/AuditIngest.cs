@@ -133,7 +133,7 @@ public sealed partial class AuditIngest
         ArgumentException.ThrowIfNullOrWhiteSpace(options.Consumer);
 
         var js = new NatsJSContext(nats);
-        await AuditPublisher.EnsureStreamAsync(js, options.Stream, cancellationToken);
+        await AuditPublisher.EnsureStreamAsync(js, options.Stream, update: true, cancellationToken);
         var consumer = await js.CreateOrUpdateConsumerAsync(
             options.Stream,
             new ConsumerConfig(options.Consumer)

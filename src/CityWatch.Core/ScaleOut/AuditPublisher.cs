@@ -36,12 +36,12 @@ public sealed class AuditPublisher
     /// <summary>The stream the events are stored in.</summary>
     public string Stream { get; }
 
-    /// <summary>Opens the publisher, creating the stream (or bringing its configuration up to date) first.</summary>
+    /// <summary>Opens the publisher, creating the stream first if it is missing.</summary>
     public static async Task<AuditPublisher> OpenAsync(INatsConnection nats, string stream = DefaultStream, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(nats);
         var js = new NatsJSContext(nats);
-        await EnsureStreamAsync(js, stream, cancellationToken);
+        await EnsureStreamAsync(js, stream, update: false, cancellationToken);
         return new AuditPublisher(js, stream);
     }
 
@@ -100,11 +100,13 @@ public sealed class AuditPublisher
     }
 
     /// <summary>
-    /// Creates the events stream, or updates it to this configuration: every <c>citywatch.audit.&gt;</c> subject,
-    /// kept on disk (it survives a nats-server restart), the default limits retention with no age or size limit yet (acknowledged
-    /// events stay until removed by an operator), message ids remembered for <see cref="DuplicateWindow"/>.
+    /// The events stream: every <c>citywatch.audit.&gt;</c> subject, kept on disk (it survives a nats-server restart),
+    /// the default limits retention with no age or size limit yet (acknowledged events stay until removed by an
+    /// operator), message ids remembered for <see cref="DuplicateWindow"/>. The server (<paramref name="update"/>)
+    /// creates it or brings its configuration up to date; a worker only creates it when it is missing
+    /// (<see cref="EnsureStreamAsync(INatsJSContext, StreamConfig, bool, CancellationToken)"/>).
     /// </summary>
-    internal static async Task EnsureStreamAsync(INatsJSContext js, string stream, CancellationToken cancellationToken)
+    internal static Task EnsureStreamAsync(INatsJSContext js, string stream, bool update, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(stream);
         var config = new StreamConfig(stream, [SubjectPrefix + ">"])
@@ -113,6 +115,32 @@ public sealed class AuditPublisher
             Storage = StreamConfigStorage.File,
             DuplicateWindow = DuplicateWindow,
         };
-        await js.CreateOrUpdateStreamAsync(config, cancellationToken);
+        return EnsureStreamAsync(js, config, update, cancellationToken);
+    }
+
+    /// <summary>
+    /// The server's way (<paramref name="update"/>): create the stream or update it to <paramref name="config"/>. A
+    /// worker's: look it up, and create it only when it is missing. A worker's NATS user may not update, purge or
+    /// delete these streams (<see cref="NatsAccess"/>), so a worker that started first cannot keep a configuration of
+    /// its own: the server's start puts its own in place.
+    /// </summary>
+    internal static async Task EnsureStreamAsync(INatsJSContext js, StreamConfig config, bool update, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(js);
+        ArgumentNullException.ThrowIfNull(config);
+        if (update)
+        {
+            await js.CreateOrUpdateStreamAsync(config, cancellationToken);
+            return;
+        }
+
+        try
+        {
+            await js.GetStreamAsync(config.Name!, cancellationToken: cancellationToken);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            await js.CreateStreamAsync(config, cancellationToken);
+        }
     }
 }

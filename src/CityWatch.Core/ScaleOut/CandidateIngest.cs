@@ -134,7 +134,7 @@ public sealed partial class CandidateIngest
         // transaction, and a first unwrap there would wait for the log's write lock held by that very transaction.
         _ = crops.PublicKey;
         var js = new NatsJSContext(nats);
-        await EnsureStreamAsync(js, cancellationToken);
+        await CandidatePublisher.EnsureStreamAsync(js, update: true, cancellationToken);
         var consumer = await js.CreateOrUpdateConsumerAsync(
             WorkerProtocol.CandidateStream,
             new ConsumerConfig(options.Consumer)
@@ -148,20 +148,6 @@ public sealed partial class CandidateIngest
             },
             cancellationToken);
         return new CandidateIngest(consumer, database, alerts, crops, grantSigningPublicKey, audit, time, options, (ILogger?)logger ?? NullLogger.Instance);
-    }
-
-    /// <summary>Creates the candidate stream unless it exists (file storage, a 10-minute duplicate window, as the events stream).</summary>
-    public static async Task EnsureStreamAsync(INatsJSContext js, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(js);
-        await js.CreateOrUpdateStreamAsync(
-            new StreamConfig(WorkerProtocol.CandidateStream, [WorkerProtocol.CandidateSubjectPrefix + ">"])
-            {
-                Description = "CityWatch candidates from workers to the server (citywatch.candidates.<worker>)",
-                Storage = StreamConfigStorage.File,
-                DuplicateWindow = TimeSpan.FromMinutes(10),
-            },
-            cancellationToken);
     }
 
     /// <summary>Takes in candidates until cancelled (see <see cref="AuditIngest.RunAsync"/>).</summary>

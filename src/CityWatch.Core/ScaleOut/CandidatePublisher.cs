@@ -49,29 +49,29 @@ public sealed partial class CandidatePublisher
     /// <summary>Events waiting for an acknowledgement.</summary>
     public int Pending => _queue.Pending;
 
-    /// <summary>Opens the publisher, creating the candidate stream (or bringing its configuration up to date) first.</summary>
+    /// <summary>Opens the publisher, creating the candidate stream first if it is missing.</summary>
     public static async Task<CandidatePublisher> OpenAsync(INatsConnection nats, ILogger? logger = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(nats);
         var js = new NatsJSContext(nats);
-        await EnsureStreamAsync(js, cancellationToken);
+        await EnsureStreamAsync(js, update: false, cancellationToken);
         return new CandidatePublisher(js, logger ?? NullLogger.Instance);
     }
 
     /// <summary>
     /// The candidate stream: every <c>citywatch.candidates.&gt;</c> subject, on disk, message ids remembered for
-    /// <see cref="AuditPublisher.DuplicateWindow"/> (the server's event-id table covers any later copy).
+    /// <see cref="AuditPublisher.DuplicateWindow"/> (the server's event-id table covers any later copy). The server
+    /// (<paramref name="update"/>) creates it or brings it up to date; a worker creates it only when it is missing.
     /// </summary>
-    public static async Task EnsureStreamAsync(INatsJSContext js, CancellationToken cancellationToken)
+    public static Task EnsureStreamAsync(INatsJSContext js, bool update, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(js);
         var config = new StreamConfig(WorkerProtocol.CandidateStream, [WorkerProtocol.CandidateSubjectPrefix + ">"])
         {
             Description = "CityWatch candidates from workers to the server (citywatch.candidates.<worker>)",
             Storage = StreamConfigStorage.File,
             DuplicateWindow = AuditPublisher.DuplicateWindow,
         };
-        await js.CreateOrUpdateStreamAsync(config, cancellationToken);
+        return AuditPublisher.EnsureStreamAsync(js, config, update, cancellationToken);
     }
 
     /// <summary>Publishes <paramref name="candidate"/> and waits for JetStream's acknowledgement; <see cref="CandidateNotStoredException"/> without one.</summary>

@@ -121,7 +121,8 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var time = options.Time;
-        await using var nats = new NatsConnection(new NatsOpts { Url = options.NatsUrl, Name = $"citywatch-worker-{options.Worker}" });
+        // Replies come to this worker's own inbox prefix: its NATS user may subscribe there and nowhere else (NatsAccess).
+        await using var nats = new NatsConnection(new NatsOpts { Url = options.NatsUrl, Name = $"citywatch-worker-{options.Worker}", InboxPrefix = NatsAccess.InboxPrefix(options.Worker) });
         var keeper = new CameraLeaseKeeper(nats, options.Worker, options.LeaseTtl, time, loggers.CreateLogger<CameraLeaseKeeper>());
         CandidatePublisher? publisher = null;
         LeaseAudit? leaseAudit = null;

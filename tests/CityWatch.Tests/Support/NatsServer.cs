@@ -26,7 +26,8 @@ public sealed class NatsServer : IDisposable
 
     public string Url { get; }
 
-    public static async Task<NatsServer> StartAsync()
+    /// <param name="configuration">The text of a configuration file to start it with (an <c>authorization</c> block, say), or null.</param>
+    public static async Task<NatsServer> StartAsync(string? configuration = null)
     {
         if (!File.Exists(Binary))
         {
@@ -34,6 +35,11 @@ public sealed class NatsServer : IDisposable
         }
 
         var storeDir = Directory.CreateTempSubdirectory("citywatch-nats-").FullName;
+        if (configuration is not null)
+        {
+            await File.WriteAllTextAsync(ConfigurationPath(storeDir), configuration);
+        }
+
         var port = FreePort();
         var (process, ready) = Launch(storeDir, port);
         var server = new NatsServer(process, storeDir, port);
@@ -96,7 +102,8 @@ public sealed class NatsServer : IDisposable
     private static (Process Process, Task Ready) Launch(string storeDir, int port)
     {
         var startInfo = new ProcessStartInfo(Binary);
-        foreach (var argument in (string[])["-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", storeDir])
+        string[] configured = File.Exists(ConfigurationPath(storeDir)) ? ["-c", ConfigurationPath(storeDir)] : [];
+        foreach (var argument in (string[])[.. configured, "-js", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-sd", storeDir])
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -126,6 +133,8 @@ public sealed class NatsServer : IDisposable
             }
         }
     }
+
+    private static string ConfigurationPath(string storeDir) => Path.Combine(storeDir, "nats-server.conf");
 
     private static int FreePort()
     {

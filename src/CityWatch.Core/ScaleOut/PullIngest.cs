@@ -24,7 +24,7 @@ internal static partial class PullIngest
         INatsJSConsumer consumer, int batchSize, TimeSpan fetchWait, TimeSpan retryDelay, Func<IReadOnlyList<INatsJSMsg<byte[]>>, CancellationToken, Task> handle, ILogger logger, string name, CancellationToken cancellationToken)
     {
         var arrived = Channel.CreateBounded<INatsJSMsg<byte[]>>(new BoundedChannelOptions(batchSize) { SingleReader = true, SingleWriter = true });
-        var recorder = HandleArrivedAsync(arrived.Reader, batchSize, handle, cancellationToken);
+        var recorder = HandleArrivedAsync(arrived.Reader, batchSize, handle, logger, name, cancellationToken);
         try
         {
             await FetchAsync(consumer, batchSize, fetchWait, retryDelay, arrived.Writer, logger, name, cancellationToken);
@@ -71,7 +71,12 @@ internal static partial class PullIngest
     }
 
     private static async Task HandleArrivedAsync(
-        ChannelReader<INatsJSMsg<byte[]>> arrived, int batchSize, Func<IReadOnlyList<INatsJSMsg<byte[]>>, CancellationToken, Task> handle, CancellationToken cancellationToken)
+        ChannelReader<INatsJSMsg<byte[]>> arrived,
+        int batchSize,
+        Func<IReadOnlyList<INatsJSMsg<byte[]>>, CancellationToken, Task> handle,
+        ILogger logger,
+        string name,
+        CancellationToken cancellationToken)
     {
         var batch = new List<INatsJSMsg<byte[]>>(batchSize);
         try
@@ -83,7 +88,17 @@ internal static partial class PullIngest
                     batch.Add(message);
                 }
 
-                await handle(batch, cancellationToken);
+                try
+                {
+                    await handle(batch, cancellationToken);
+                }
+#pragma warning disable CA1031 // A batch that fails unforeseen must not stop the ingest (the fetch would then fill the channel and wait for ever): its messages are not acked, so they come again.
+                catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+                {
+                    LogHandleFailed(logger, name, batch.Count, e.Message);
+                }
+
                 batch.Clear();
             }
         }
@@ -200,6 +215,9 @@ internal static partial class PullIngest
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: pull failed ({Reason}); retrying")]
     private static partial void LogPullFailed(ILogger logger, string name, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Name}: a batch of {Count} messages failed ({Reason}); they will be redelivered")]
+    private static partial void LogHandleFailed(ILogger logger, string name, int count, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: a batch of {Count} messages was not recorded ({Reason}); recording them one by one")]
     private static partial void LogBatchFailed(ILogger logger, string name, int count, string reason);

@@ -228,6 +228,14 @@ internal static partial class SimCommand
                 // On a box too small for N cameras not every camera holds a grant at once (a grant is asked for when a
                 // frame is to be analysed): the restart is judged against what was held just before the kill.
                 // (A grant held for a camera whose lease has just moved counts on both workers until it lapses: at most N.)
+                // Right after the NATS outage no camera may hold a grant yet, and a kill then would show nothing lapse:
+                // wait (bounded) until some camera holds one again.
+                var waitForGrant = time.GetTimestamp();
+                while (alive.Sum(w => w.Latest.Granted) == 0 && time.GetElapsedTime(waitForGrant) < FailoverTimeout)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
+                }
+
                 var grantedBefore = Math.Min(settings.Cameras, alive.Sum(w => w.Latest.Granted));
                 progress($"killing the server (SIGKILL) for {settings.StopServerSeconds:0.#} s; grants live {PolicyEngine.GrantLifetime.TotalSeconds:0} s; {grantedBefore} cameras hold one");
                 await server.KillHardAsync(cancellationToken);

@@ -19,7 +19,10 @@ public sealed class AnalysisThreads : TaskScheduler, IDisposable
 {
     private readonly BlockingCollection<Task> _work = [];
     private readonly Thread[] _threads;
-    private readonly ThreadLocal<bool> _ours = new();
+    // The scheduler whose thread this is (null on any other thread).
+    [ThreadStatic]
+    private static AnalysisThreads? t_owner;
+
     private int _disposed;
 
     /// <param name="count">How many threads (<c>VisionOptions.AnalysisThreads</c>: the cores of the box, unless configured).</param>
@@ -57,7 +60,6 @@ public sealed class AnalysisThreads : TaskScheduler, IDisposable
         }
 
         _work.Dispose();
-        _ours.Dispose();
     }
 
     protected override void QueueTask(Task task)
@@ -75,13 +77,13 @@ public sealed class AnalysisThreads : TaskScheduler, IDisposable
 
     // Only on these threads: a continuation inlined onto a thread-pool thread would leave this scheduler.
     protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>
-        _ours.Value && !taskWasPreviouslyQueued && TryExecuteTask(task);
+        t_owner == this && !taskWasPreviouslyQueued && TryExecuteTask(task);
 
     protected override IEnumerable<Task> GetScheduledTasks() => _work.ToArray();
 
     private void Run()
     {
-        _ours.Value = true;
+        t_owner = this;
         foreach (var task in _work.GetConsumingEnumerable())
         {
             TryExecuteTask(task);

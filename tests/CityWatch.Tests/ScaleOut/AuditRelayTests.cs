@@ -3,8 +3,10 @@ using CityWatch.ScaleOut;
 using CityWatch.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
 
 namespace CityWatch.Tests.ScaleOut;
 
@@ -143,6 +145,53 @@ public sealed class AuditRelayTests : IAsyncLifetime
         await IngestUntilAsync(ingest, c => c.Accepted == 4);
         Assert.Single(await LoggedAsync("refused act"));
         AssertLogVerifies();
+    }
+
+    [Fact]
+    public async Task The_pull_loop_goes_on_after_a_batch_that_throws_unforeseen_and_its_messages_come_again()
+    {
+        var js = new NatsJSContext(_nats);
+        await js.CreateStreamAsync(new StreamConfig("PULL_TEST", ["pull.test"]));
+        var consumer = await js.CreateOrUpdateConsumerAsync("PULL_TEST", new ConsumerConfig("pull-test")
+        {
+            AckPolicy = ConsumerConfigAckPolicy.Explicit,
+            AckWait = TimeSpan.FromSeconds(1),
+        });
+        for (var i = 0; i < 5; i++)
+        {
+            await js.PublishAsync("pull.test", new[] { (byte)i });
+        }
+
+        var handled = new List<int>();
+        var batches = 0;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource();
+        var loop = PullIngest.RunAsync(consumer, 16, TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(100), async (batch, ct) =>
+        {
+            if (Interlocked.Increment(ref batches) == 1)
+            {
+                throw new InvalidCastException("a failure nobody foresaw");
+            }
+
+            foreach (var message in batch)
+            {
+                handled.Add(message.Data![0]);
+                await message.AckAsync(cancellationToken: ct);
+            }
+
+            if (handled.Distinct().Count() == 5)
+            {
+                done.TrySetResult();
+            }
+        }, NullLogger.Instance, "test", stop.Token);
+
+        // The first batch threw and was not acked: JetStream delivers it again after the ack wait, to the same loop.
+        await done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await stop.CancelAsync();
+        await loop.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(batches >= 2);
+        Assert.Equal([0, 1, 2, 3, 4], handled.Distinct().Order());
     }
 
     [Fact]

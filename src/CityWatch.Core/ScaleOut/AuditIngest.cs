@@ -163,7 +163,7 @@ public sealed partial class AuditIngest
 
     // Record the batch, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
     private async Task HandleAsync(IReadOnlyList<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken) =>
-        Interlocked.Add(ref _failed, await PullIngest.HandleBatchAsync(messages, RecordAll, Record, _options.RetryDelay, _logger, Name, cancellationToken));
+        Interlocked.Add(ref _failed, await PullIngest.HandleBatchAsync(messages, RecordAll, _options.RetryDelay, _logger, Name, cancellationToken));
 
     /// <summary>
     /// Takes one message into the database in one transaction and counts it, without acking it (what a server

@@ -160,7 +160,7 @@ public sealed partial class CandidateIngest
 
     // Record the batch, then ack (or terminate); a message the database could not take is left for redelivery after RetryDelay.
     private async Task HandleAsync(IReadOnlyList<INatsJSMsg<byte[]>> messages, CancellationToken cancellationToken) =>
-        Interlocked.Add(ref _failed, await PullIngest.HandleBatchAsync(messages, RecordAll, Record, _options.RetryDelay, _logger, Name, cancellationToken));
+        Interlocked.Add(ref _failed, await PullIngest.HandleBatchAsync(messages, RecordAll, _options.RetryDelay, _logger, Name, cancellationToken));
 
     /// <summary>
     /// Takes one message into the database in one transaction without acking it. A refused event counts as
@@ -327,7 +327,11 @@ public sealed partial class CandidateIngest
             // What the event wrote goes; its refusal is recorded in its place.
             transaction.Rollback(Savepoint);
             transaction.Release(Savepoint);
-            DeletePlaced(ref placed);
+            if (placed is not null)
+            {
+                File.Delete(placed);
+            }
+
             Reject(connection, transaction, subject, sequence, msgId, refusal, candidate);
             return (IngestOutcome.Malformed, refusal);
         }
@@ -353,15 +357,6 @@ public sealed partial class CandidateIngest
             new { camera, fence, at = Timestamps.Format(now) },
             transaction);
         return (IngestOutcome.Accepted, null);
-    }
-
-    private static void DeletePlaced(ref string? placed)
-    {
-        if (placed is not null)
-        {
-            File.Delete(placed);
-            placed = null;
-        }
     }
 
     // The grant the event was made under, verified as of the event's time, or null with the reason.

@@ -34,7 +34,7 @@ public static class NatsAccess
     public static NatsUser NewUser(string name) => new(name, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)));
 
     /// <summary>The inbox prefix a worker's connection must use: its replies arrive there, and only it may subscribe to it.</summary>
-    public static string InboxPrefix(string worker) => "_INBOX_" + CheckedWorker(worker);
+    public static string InboxPrefix(string worker) => "_INBOX_" + WorkerProtocol.CheckedWorker(worker);
 
     /// <summary><paramref name="url"/> (nats://host:port) with <paramref name="user"/>'s name and password in it, as NATS.Net reads them.</summary>
     public static string WithUser(string url, NatsUser user)
@@ -102,11 +102,6 @@ public static class NatsAccess
 
         return "{ publish: { allow: " + List(publish) + ", deny: " + List(deny) + " }, subscribe: { allow: " + List([InboxPrefix(worker) + ".>"]) + " } }";
     }
-
-    private static string CheckedWorker(string worker) =>
-        AuditEvent.WorkerPattern().IsMatch(worker ?? string.Empty)
-            ? worker!
-            : throw new ArgumentException($"Worker name '{worker}' is not usable in a subject (1 to 64 letters, digits, '-' or '_').", nameof(worker));
 
     private static string List(IEnumerable<string> subjects) => "[" + string.Join(", ", subjects.Select(Quoted)) + "]";
 

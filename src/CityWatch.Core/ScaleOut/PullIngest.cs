@@ -129,14 +129,13 @@ internal static partial class PullIngest
     /// <summary>
     /// Records <paramref name="messages"/> with <paramref name="recordAll"/> (one transaction for them all), then acks
     /// each (terminates each <see cref="IngestOutcome.Malformed"/> one), the acks in flight together. When the batch
-    /// fails in the database, nothing of it was written: each message is then recorded on its own
-    /// (<see cref="HandleAsync"/>), so one message the database refuses holds up only itself. Returns how many were
+    /// fails in the database, nothing of it was written: each message is then recorded on its own (a batch of one,
+    /// <see cref="HandleAsync"/>), so one message the database refuses holds up only itself. Returns how many were
     /// not recorded or not acked.
     /// </summary>
     public static async Task<int> HandleBatchAsync(
         IReadOnlyList<INatsJSMsg<byte[]>> messages,
         Func<IReadOnlyList<INatsJSMsg<byte[]>>, IReadOnlyList<IngestOutcome>> recordAll,
-        Func<INatsJSMsg<byte[]>, IngestOutcome> recordOne,
         TimeSpan retryDelay,
         ILogger logger,
         string name,
@@ -160,7 +159,7 @@ internal static partial class PullIngest
         {
             foreach (var message in messages)
             {
-                failed += await HandleAsync(message, recordOne, retryDelay, logger, name, cancellationToken) ? 0 : 1;
+                failed += await HandleAsync(message, one => recordAll([one])[0], retryDelay, logger, name, cancellationToken) ? 0 : 1;
             }
 
             return failed;
@@ -174,7 +173,7 @@ internal static partial class PullIngest
     /// Records one message, then acks it (terminates it when <see cref="IngestOutcome.Malformed"/>); a database failure
     /// naks it for redelivery after <paramref name="retryDelay"/>. Returns false when it was not recorded or not acked.
     /// </summary>
-    public static async Task<bool> HandleAsync(
+    private static async Task<bool> HandleAsync(
         INatsJSMsg<byte[]> message, Func<INatsJSMsg<byte[]>, IngestOutcome> record, TimeSpan retryDelay, ILogger logger, string name, CancellationToken cancellationToken)
     {
         IngestOutcome outcome;

@@ -67,7 +67,8 @@ public static class WorkerProtocol
         }
     }
 
-    private static string CheckedWorker(string worker) =>
+    /// <summary><paramref name="worker"/> if it is usable in a subject, else an <see cref="ArgumentException"/>.</summary>
+    internal static string CheckedWorker(string worker) =>
         AuditEvent.WorkerPattern().IsMatch(worker ?? string.Empty)
             ? worker!
             : throw new ArgumentException($"Worker name '{worker}' is not usable in a subject (1 to 64 letters, digits, '-' or '_').", nameof(worker));

@@ -58,8 +58,11 @@ internal static class SchemaMigrations
             new(2, CameraSchema.AddCoordinates, CameraSchema.AddCoordinatesPostgres),
             SchemaMigration.Sql(3, CameraSchema.HealthDays, CameraSchema.HealthDaysPostgres),
         ]),
-        new("policy", [SchemaMigration.Sql(1, PolicySchema.Sql)]),
-        new("cases", [SchemaMigration.Sql(1, CaseSchema.Sql, CaseSchema.Postgres)]),
+        new("policy", [SchemaMigration.Sql(1, PolicySchema.Sql, PolicySchema.Postgres)]),
+        new("cases", [
+            SchemaMigration.Sql(1, CaseSchema.Sql, CaseSchema.Postgres),
+            new(2, CaseSchema.LegalBasisReference, CaseSchema.LegalBasisReferencePostgres),
+        ]),
         new("watchlists", [
             SchemaMigration.Sql(1, WatchlistSchema.Sql, WatchlistSchema.Postgres),
             SchemaMigration.Sql(2, WatchlistSchema.Display, WatchlistSchema.DisplayPostgres),

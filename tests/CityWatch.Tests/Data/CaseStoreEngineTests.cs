@@ -10,7 +10,8 @@ namespace CityWatch.Tests.Data;
 /// <summary>
 /// The case register's SQL (<see cref="CaseStore"/>) on both engines: the row writes and the reads, each test on
 /// an empty database migrated by <see cref="CityWatchDatabase.Migrate"/>. Opening and closing a case check the
-/// basis and stage their records on SQLite only; <c>CaseTests</c> covers them there.
+/// basis and stage their records on SQLite only; <c>CaseTests</c> covers them there. The cases name legal bases
+/// written straight into <c>legal_bases</c>, which both engines refer to.
 /// </summary>
 public abstract class CaseStoreEngineTests
 {
@@ -19,9 +20,17 @@ public abstract class CaseStoreEngineTests
     /// <summary>An empty database on this class's engine, not yet migrated.</summary>
     protected abstract Task<CityWatchDatabase> NewDatabaseAsync();
 
-    /// <summary>After migrating: what the engine's schema needs before a case names legal bases 7 to 9.</summary>
-    protected virtual void Prepare(CityWatchDatabase database)
+    /// <summary>After migrating: the legal bases 7 to 9 the cases name (both engines check the reference to <c>legal_bases</c>).</summary>
+    private static void Prepare(CityWatchDatabase database)
     {
+        using var connection = database.Connect();
+        connection.Execute(
+            """
+            INSERT INTO legal_bases (id, title, instrument, authority, objective, objective_detail, purposes, camera_ids, watchlist_ids,
+                valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
+            VALUES (@id, 't', 'i', 'a', 'o', 'd', '[]', '[]', '[]', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 1, 1, FALSE, 'Draft', TRUE, 't', '2026-01-01T00:00:00Z')
+            """,
+            new[] { new { id = 7 }, new { id = 8 }, new { id = 9 } });
     }
 
     private async Task<CityWatchDatabase> MigratedAsync()
@@ -124,14 +133,14 @@ public abstract class CaseStoreEngineTests
     }
 
     [Fact]
-    public async Task Migrating_again_keeps_the_cases_at_version_1_and_their_rows()
+    public async Task Migrating_again_keeps_the_cases_at_version_2_and_their_rows()
     {
         var database = await MigratedAsync();
         Insert(database, Burglary(), Time.GetUtcNow());
 
         database.Migrate(Time);
 
-        Assert.Equal(1, database.SchemaVersions()["cases"]);
+        Assert.Equal(2, database.SchemaVersions()["cases"]);
         using var connection = database.Connect();
         Assert.Equal(1, connection.ExecuteScalar<int>("SELECT COUNT(*) FROM cases"));
     }
@@ -142,19 +151,6 @@ public sealed class CaseStoreOnSqliteTests : CaseStoreEngineTests, IDisposable
     private readonly SqliteDatabases _databases = new();
 
     protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
-
-    // SQLite checks the reference to legal_bases (PostgreSQL has no such table yet): the bases the tests name exist.
-    protected override void Prepare(CityWatchDatabase database)
-    {
-        using var connection = database.Connect();
-        connection.Execute(
-            """
-            INSERT INTO legal_bases (id, title, instrument, authority, objective, objective_detail, purposes, camera_ids, watchlist_ids,
-                valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
-            VALUES (@id, 't', 'i', 'a', 'o', 'd', '[]', '[]', '[]', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 1, 1, 0, 'Draft', 1, 't', '2026-01-01T00:00:00Z')
-            """,
-            new[] { new { id = 7 }, new { id = 8 }, new { id = 9 } });
-    }
 
     public void Dispose() => _databases.Dispose();
 }

@@ -1,3 +1,6 @@
+using System.Data.Common;
+using Dapper;
+
 namespace CityWatch.Data;
 
 internal static class CaseSchema
@@ -21,10 +24,9 @@ internal static class CaseSchema
         """;
 
     /// <summary>
-    /// Version 1 on PostgreSQL: the same table with an identity id. <c>legal_basis_id</c> is not yet a foreign key
-    /// there: <c>legal_bases</c> (the policy feature) is not on PostgreSQL, and nothing opens a case on PostgreSQL
-    /// until it is (opening checks the basis through <c>LegalBasisStore</c> and is logged through the SQLite-only
-    /// audit trail). The policy feature's move adds the reference in a later <c>cases</c> migration.
+    /// Version 1 on PostgreSQL: the same table with an identity id. <c>legal_basis_id</c> was not a foreign key
+    /// there: <c>legal_bases</c> (the policy feature) was not on PostgreSQL when this version was written, and
+    /// nothing opened a case on PostgreSQL. Version 2 (<see cref="LegalBasisReferencePostgres"/>) adds the reference.
     /// </summary>
     public const string Postgres = """
         CREATE TABLE IF NOT EXISTS cases (
@@ -43,4 +45,22 @@ internal static class CaseSchema
             close_reason TEXT NULL
         );
         """;
+
+    /// <summary>
+    /// Version 2 on SQLite: nothing. Its version 1 already refers to <c>legal_bases</c>, so an older data folder
+    /// upgrades by recording the version alone and both engines count the <c>cases</c> versions alike.
+    /// </summary>
+    public static void LegalBasisReference(DbConnection connection, DbTransaction transaction)
+    {
+    }
+
+    /// <summary>
+    /// Version 2 on PostgreSQL: <c>legal_basis_id</c> refers to <c>legal_bases</c>, as on SQLite since version 1, now
+    /// that the policy feature (migrated first) is there. A case naming a basis that does not exist is refused, and
+    /// so is this migration on a database holding one (the constraint checks the rows already there).
+    /// </summary>
+    public static void LegalBasisReferencePostgres(DbConnection connection, DbTransaction transaction) =>
+        connection.Execute(
+            "ALTER TABLE cases ADD CONSTRAINT cases_legal_basis_id_fkey FOREIGN KEY (legal_basis_id) REFERENCES legal_bases(id)",
+            transaction: transaction);
 }

@@ -53,6 +53,47 @@ public sealed class SqlDialect
     /// </summary>
     public string AnyOf(string column, string parameter) => IsPostgres ? $"{column} = ANY(@{parameter})" : $"{column} IN @{parameter}";
 
+    /// <summary>
+    /// The condition that the JSON array of numbers in text column <paramref name="column"/> holds the value of parameter
+    /// <paramref name="parameter"/>: SQLite's <c>json_each</c>; PostgreSQL's <c>jsonb</c> containment.
+    /// </summary>
+    public string JsonArrayHas(string column, string parameter) => IsPostgres
+        ? $"{column}::jsonb @> jsonb_build_array(@{parameter})"
+        : $"EXISTS (SELECT 1 FROM json_each({column}) WHERE value = @{parameter})";
+
+    /// <summary>
+    /// A transaction for an act that checks rows and then writes on what it read: no other writer to
+    /// <paramref name="tables"/> commits in between. SQLite: <c>BEGIN IMMEDIATE</c>, the database's write lock from
+    /// the start (the tables named change nothing). PostgreSQL, where writers do not wait for each other's tables:
+    /// <c>LOCK TABLE ... IN SHARE ROW EXCLUSIVE MODE</c> on each, which readers pass and writers (and another such
+    /// act) wait for until this transaction ends.
+    /// </summary>
+    public DbTransaction BeginWrite(DbConnection connection, params string[] tables)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(tables);
+        if (!IsPostgres)
+        {
+            return ((SqliteConnection)connection).BeginTransaction(deferred: false);
+        }
+
+        var transaction = connection.BeginTransaction();
+        try
+        {
+            if (tables.Length > 0)
+            {
+                connection.Execute($"LOCK TABLE {string.Join(", ", tables)} IN SHARE ROW EXCLUSIVE MODE", transaction: transaction);
+            }
+
+            return transaction;
+        }
+        catch
+        {
+            transaction.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Whether the table <paramref name="table"/> exists (in the schema the connection searches first, on PostgreSQL).</summary>
     public bool TableExists(DbConnection connection, string table, DbTransaction? transaction = null) => connection.ExecuteScalar<long>(
         IsPostgres

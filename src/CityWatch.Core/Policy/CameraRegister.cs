@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Cameras;
@@ -14,6 +15,12 @@ namespace CityWatch.Policy;
 /// transaction, every running deployment that includes the camera: a camera repointed inside a
 /// deployment is not the camera the deployment was approved for, so recognition on it resumes only under
 /// a new deployment.
+/// <para>
+/// The acts stay on SQLite (<see cref="CityWatchDatabase.Open"/>): sealing a stream's credentials takes a
+/// <c>SqliteConnection</c> (<see cref="StreamCredentials"/>), and sealing the ones stored in clear vacuums the file.
+/// What they write through other stores is on the shared path (<see cref="CameraStore"/>'s row writes,
+/// <see cref="DeploymentStore.StopOnCamera"/>), and so are this class's two statements of its own.
+/// </para>
 /// </summary>
 public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore deployments, AuditTrail audit)
 {
@@ -88,7 +95,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
     public async Task<int> SealClearCredentialsAsync(CancellationToken cancellationToken = default)
     {
         using var connection = database.Open();
-        var clear = connection.Query<(long Id, string Url)>("SELECT id, stream_url FROM cameras WHERE stream_url IS NOT NULL")
+        var clear = StreamUrls(connection, null)
             .Where(r => StreamCredentials.UserInfo(r.Url) is { Length: > 0 } && !StreamCredentials.IsSealed(r.Url)).ToList();
         if (clear.Count == 0)
         {
@@ -100,7 +107,7 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         {
             foreach (var (id, url) in clear)
             {
-                connection.Execute("UPDATE cameras SET stream_url = @url WHERE id = @id", new { id, url = StreamCredentials.Seal(database, connection, transaction, url) }, transaction);
+                SetStreamUrl(connection, transaction, id, StreamCredentials.Seal(database, connection, transaction, url));
             }
 
             staged = audit.Stage(connection, transaction, new AuditRecord(
@@ -116,6 +123,14 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
         return clear.Count;
     }
+
+    /// <summary>Every camera's stream URL where it has one, as <paramref name="transaction"/> sees it (either engine).</summary>
+    internal static IReadOnlyList<(long Id, string Url)> StreamUrls(DbConnection connection, DbTransaction? transaction) =>
+        connection.Query<(long Id, string Url)>("SELECT id, stream_url FROM cameras WHERE stream_url IS NOT NULL", transaction: transaction).ToList();
+
+    /// <summary>Replaces camera <paramref name="id"/>'s stream URL in the caller's transaction (either engine); false if there is no such camera.</summary>
+    internal static bool SetStreamUrl(DbConnection connection, DbTransaction transaction, long id, string? url) =>
+        connection.Execute("UPDATE cameras SET stream_url = @url WHERE id = @id", new { id, url }, transaction) == 1;
 
     private CameraInput Sealed(Open connection, CameraInput input) =>
         input with { StreamUrl = StreamCredentials.Seal(database, connection.Connection, connection.Transaction, input.StreamUrl) };

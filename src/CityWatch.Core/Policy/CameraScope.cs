@@ -1,3 +1,4 @@
+using System.Data.Common;
 using CityWatch.Data;
 using Dapper;
 
@@ -6,7 +7,8 @@ namespace CityWatch.Policy;
 /// <summary>
 /// Whether a camera is inside a legal basis's scope: named in its camera list, or at a site inside its
 /// area polygon (site coordinates, latitude and longitude in degrees; ray casting, edges as straight lines
-/// in degrees, which is exact enough at city scale).
+/// in degrees, which is exact enough at city scale). On both engines: the site is read over
+/// <see cref="CityWatchDatabase.Connect"/>, or in the caller's transaction.
 /// </summary>
 public sealed class CameraScope(CityWatchDatabase database)
 {
@@ -23,9 +25,15 @@ public sealed class CameraScope(CityWatchDatabase database)
             return false;
         }
 
-        using var connection = database.Open();
+        using var connection = database.Connect();
+        return SiteInside(connection, null, area, cameraId);
+    }
+
+    /// <summary>Whether the site of camera <paramref name="cameraId"/>, as <paramref name="transaction"/> sees it (either engine), is inside <paramref name="area"/>; no such camera: false.</summary>
+    internal static bool SiteInside(DbConnection connection, DbTransaction? transaction, IReadOnlyList<GeoPoint> area, long cameraId)
+    {
         var site = connection.QuerySingleOrDefault<(double Latitude, double Longitude)?>(
-            "SELECT s.latitude, s.longitude FROM cameras c JOIN sites s ON s.id = c.site_id WHERE c.id = @cameraId", new { cameraId });
+            "SELECT s.latitude, s.longitude FROM cameras c JOIN sites s ON s.id = c.site_id WHERE c.id = @cameraId", new { cameraId }, transaction);
         return site is { } point && Contains(area, point.Latitude, point.Longitude);
     }
 

@@ -15,10 +15,10 @@ namespace CityWatch.Policy;
 /// time range inside its window and an expiry no later than its end. Opening and closing commit with their
 /// log record; every refused attempt is logged and answered 403 (409 for a duplicate or a closed case).
 /// <para>
-/// The reads and the row writes (<see cref="Insert"/>, the guarded <see cref="TryClose"/>) are on the shared
-/// code path (<see cref="CityWatchDatabase.Connect"/>) and run on SQLite and PostgreSQL. Opening and closing
-/// stage their records through <see cref="AuditTrail"/> and check the basis through <see cref="LegalBasisStore"/>
-/// and <see cref="CameraScope"/>, which are SQLite only, so they stay on SQLite until those move.
+/// On the shared code path (<see cref="CityWatchDatabase.Connect"/>), SQLite and PostgreSQL: the reads, the row
+/// writes (<see cref="Insert"/>, the guarded <see cref="TryClose"/>) and opening and closing, which check the basis
+/// through <see cref="LegalBasisStore"/> and <see cref="CameraScope"/> and stage their records in their
+/// transaction (<see cref="AuditTrail.Stage"/>), all on both engines.
 /// </para>
 /// </summary>
 public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStore legalBases, CameraScope scope, AuditTrail audit, TimeProvider time)
@@ -91,7 +91,7 @@ public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStor
 
         StagedRecord staged;
         long id;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
             id = Insert(connection, transaction, input, cameras, actor, now)
@@ -127,7 +127,7 @@ public sealed partial class CaseStore(CityWatchDatabase database, LegalBasisStor
     {
         var current = Get(id);
         StagedRecord? staged = null;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
             if (TryClose(connection, transaction, id, reason, actor, time.GetUtcNow()))

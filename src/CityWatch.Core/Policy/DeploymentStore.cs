@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using CityWatch.Audit;
@@ -5,11 +6,15 @@ using CityWatch.Data;
 using CityWatch.Grants;
 using CityWatch.Matching;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Policy;
 
-/// <summary>Deployments: started on an authorised (or urgent) basis's cameras with approved watchlists, stopped by named people; every act logged.</summary>
+/// <summary>
+/// Deployments: started on an authorised (or urgent) basis's cameras with approved watchlists, stopped by named
+/// people; every act logged. On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads, starting and
+/// stopping with their records; the guarded row writes (<see cref="TryInsert"/>, <see cref="TryStop"/>) and
+/// <see cref="StopOnCamera"/> run in the caller's transaction.
+/// </summary>
 public sealed class DeploymentStore(
     CityWatchDatabase database,
     LegalBasisStore legalBases,
@@ -74,26 +79,10 @@ public sealed class DeploymentStore(
         long id;
         StagedRecord staged;
         var cameras = input.CameraIds.Distinct().ToList();
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection, "legal_bases", "watchlists", "watchlist_entries"))
         {
-            var inserted = connection.ExecuteScalar<long?>(
-                """
-                INSERT INTO deployments (legal_basis_id, camera_ids, watchlists, started_by, started_at)
-                SELECT @basis, @cameras, @lists, @actor, @now
-                WHERE EXISTS (SELECT 1 FROM legal_bases WHERE id = @basis AND state = @state)
-                RETURNING id
-                """,
-                new
-                {
-                    basis = basis.Id,
-                    state = StateOf(basis),
-                    cameras = JsonSerializer.Serialize(cameras),
-                    lists = JsonSerializer.Serialize(used, Json),
-                    actor,
-                    now = Timestamps.Format(now),
-                },
-                transaction);
+            var inserted = TryInsert(connection, transaction, basis, cameras, used, actor, now);
             var changed = inserted is null
                 ? $"legal basis {basis.Id} changed while the deployment was being started"
                 : used.FirstOrDefault(w => !StillApproved(connection, transaction, w)) is { } list
@@ -163,13 +152,50 @@ public sealed class DeploymentStore(
 
     public IReadOnlyList<Deployment> Running() => Query("WHERE stopped_at IS NULL ORDER BY id", null);
 
+    /// <summary>
+    /// A deployment's row on <paramref name="basis"/>, in the caller's transaction on either engine, written only
+    /// while the basis is still in the stored state that was checked (authorised, or urgent with its prerequisites
+    /// recorded); its id, or null (nothing written) when the basis changed. Checks the watchlists and logs nothing:
+    /// <see cref="StartAsync"/> does.
+    /// </summary>
+    internal static long? TryInsert(
+        DbConnection connection, DbTransaction transaction, LegalBasis basis, IReadOnlyList<long> cameras, IReadOnlyList<DeploymentWatchlist> watchlists, string actor, DateTimeOffset now) =>
+        connection.ExecuteScalar<long?>(
+            """
+            INSERT INTO deployments (legal_basis_id, camera_ids, watchlists, started_by, started_at)
+            SELECT @basis, @cameras, @lists, @actor, @now
+            WHERE EXISTS (SELECT 1 FROM legal_bases WHERE id = @basis AND state = @state)
+            RETURNING id
+            """,
+            new
+            {
+                basis = basis.Id,
+                state = StateOf(basis),
+                cameras = JsonSerializer.Serialize(cameras),
+                lists = JsonSerializer.Serialize(watchlists, Json),
+                actor,
+                now = Timestamps.Format(now),
+            },
+            transaction);
+
+    /// <summary>Stops deployment <paramref name="id"/> in the caller's transaction on either engine, only while it runs; says whether it did.</summary>
+    internal static bool TryStop(DbConnection connection, DbTransaction transaction, long id, string actor, string reason, DateTimeOffset now) =>
+        connection.Execute(
+            "UPDATE deployments SET stopped_by = @actor, stopped_at = @now, stop_reason = @reason WHERE id = @id AND stopped_at IS NULL",
+            new { id, actor, reason, now = Timestamps.Format(now) },
+            transaction) == 1;
+
+    /// <summary>The running deployments that include <paramref name="cameraId"/>, in id order, as <paramref name="transaction"/> sees them (either engine).</summary>
+    internal static IReadOnlyList<Deployment> RunningOn(DbConnection connection, DbTransaction? transaction, long cameraId) =>
+        Read(connection, transaction, $"WHERE stopped_at IS NULL AND {SqlDialect.Of(connection).JsonArrayHas("camera_ids", "cameraId")} ORDER BY id", new { cameraId });
+
     // A compare-and-set: only a running deployment stops, and the stop and its record commit together; of two
     // concurrent stops one wins (true), the other changes and logs nothing (false).
     private async Task<bool> StopAsync(Deployment deployment, string actor, string reason, CancellationToken cancellationToken)
     {
         StagedRecord? staged;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection))
         {
             staged = Stop(connection, transaction, deployment, actor, reason);
             if (staged is null)
@@ -189,23 +215,17 @@ public sealed class DeploymentStore(
     /// (the camera was repointed, moved, had its face-recognition flag changed or was deleted), each with its
     /// record. Recognition on the camera resumes only under a new deployment.
     /// </summary>
-    internal IReadOnlyList<StagedRecord> StopOnCamera(SqliteConnection connection, SqliteTransaction transaction, long cameraId, string actor)
+    internal IReadOnlyList<StagedRecord> StopOnCamera(DbConnection connection, DbTransaction transaction, long cameraId, string actor)
     {
-        var running = connection.Query<Row>(
-            "SELECT * FROM deployments WHERE stopped_at IS NULL AND EXISTS (SELECT 1 FROM json_each(camera_ids) WHERE value = @cameraId) ORDER BY id",
-            new { cameraId },
-            transaction).Select(r => r.ToModel()).ToList();
+        var running = RunningOn(connection, transaction, cameraId);
         var reason = $"stopped: camera {Invariant(cameraId)} changed";
         return running.Select(d => Stop(connection, transaction, d, actor, reason)).OfType<StagedRecord>().ToList();
     }
 
     // The stop and its record in the caller's transaction; null if it had been stopped meanwhile.
-    private StagedRecord? Stop(SqliteConnection connection, SqliteTransaction transaction, Deployment deployment, string actor, string reason)
+    private StagedRecord? Stop(DbConnection connection, DbTransaction transaction, Deployment deployment, string actor, string reason)
     {
-        if (connection.Execute(
-            "UPDATE deployments SET stopped_by = @actor, stopped_at = @now, stop_reason = @reason WHERE id = @id AND stopped_at IS NULL",
-            new { id = deployment.Id, actor, reason, now = Timestamps.Format(time.GetUtcNow()) },
-            transaction) == 0)
+        if (!TryStop(connection, transaction, deployment.Id, actor, reason, time.GetUtcNow()))
         {
             return null;
         }
@@ -225,15 +245,19 @@ public sealed class DeploymentStore(
     // The stored state behind a basis in force for live use: authorised, or urgent with its prerequisites recorded.
     private static string StateOf(LegalBasis basis) => basis.Status == LegalBasisStatus.UrgentActive ? "PrerequisitesRecorded" : "Authorised";
 
-    private static bool StillApproved(SqliteConnection connection, SqliteTransaction transaction, DeploymentWatchlist used) =>
+    private static bool StillApproved(DbConnection connection, DbTransaction transaction, DeploymentWatchlist used) =>
         connection.ExecuteScalar<string?>("SELECT approved_digest FROM watchlists WHERE id = @id", new { id = used.WatchlistId }, transaction) == used.Digest
         && WatchlistStore.Digest(connection, transaction, used.WatchlistId).Hex == used.Digest;
 
     private List<Deployment> Query(string where, object? parameters)
     {
-        using var connection = database.Open();
-        return connection.Query<Row>($"SELECT * FROM deployments {where}", parameters).Select(r => r.ToModel()).ToList();
+        using var connection = database.Connect();
+        return Read(connection, null, where, parameters);
     }
+
+    /// <summary>The deployments matching <paramref name="where"/> as <paramref name="transaction"/> sees them (either engine).</summary>
+    internal static List<Deployment> Read(DbConnection connection, DbTransaction? transaction, string where, object? parameters) =>
+        connection.Query<Row>($"SELECT * FROM deployments {where}", parameters, transaction).Select(r => r.ToModel()).ToList();
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 

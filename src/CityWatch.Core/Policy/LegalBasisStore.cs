@@ -1,10 +1,10 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Grants;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Policy;
 
@@ -13,6 +13,12 @@ namespace CityWatch.Policy;
 /// prerequisites (DPIA, FRIA, registration, the regulator's opinion), then an account other than the
 /// registrant authorises or refuses it with the decision's reference; an authority or the DPO may revoke
 /// it. Every transition, and every refused attempt, is logged with the actor.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads, and every act with its record staged in
+/// its transaction (<see cref="AuditTrail.Stage"/> takes the connection of either). Each state change is a
+/// compare-and-set in its statement and says by its row count whether it happened; the row writes are
+/// <c>internal static</c> over the caller's <see cref="DbConnection"/>, for the acts of other stores.
+/// </para>
 /// </summary>
 public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit, TimeProvider time)
 {
@@ -53,14 +59,31 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     /// </summary>
     private (long Id, StagedRecord? Staged, LegalBasis? EndedUrgentUse) Insert(LegalBasisDraft draft, string actor)
     {
-        using var connection = database.Open();
-        using var transaction = connection.BeginTransaction(deferred: false);
-        if (draft.Urgent && EndedUrgentUseLike(draft) is { } earlier)
+        var now = time.GetUtcNow();
+        using var connection = database.Connect();
+        using var transaction = database.Dialect.BeginWrite(connection, "legal_bases");
+        if (draft.Urgent && EndedUrgentUseLike(connection, transaction, draft, now) is { } earlier)
         {
             return (0, null, earlier);
         }
 
-        var id = connection.ExecuteScalar<long>(
+        var id = Insert(connection, transaction, draft, actor, now);
+        if (draft.Urgent)
+        {
+            UrgentRequestRegister.File(connection, transaction, id, draft.Authority, actor, now, LegalBasis.DeadlineFor(draft.ValidFrom, draft.Purposes));
+        }
+
+        var staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent): request filed with the authority" : "registered"));
+        transaction.Commit();
+        return (id, staged, null);
+    }
+
+    /// <summary>
+    /// A draft's row, in the state <c>Draft</c>, in the caller's transaction on either engine; returns its id. It
+    /// validates, files and logs nothing: <see cref="RegisterAsync"/> does.
+    /// </summary>
+    internal static long Insert(DbConnection connection, DbTransaction transaction, LegalBasisDraft draft, string actor, DateTimeOffset now) =>
+        connection.ExecuteScalar<long>(
             """
             INSERT INTO legal_bases (title, instrument, authority, objective, offence, objective_detail, purposes, camera_ids, area,
                 watchlist_ids, valid_from, valid_until, max_retention_days, max_watchlist_entries, urgent, state, is_demonstration, created_by, created_at)
@@ -86,18 +109,9 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
                 draft.Urgent,
                 draft.IsDemonstration,
                 actor,
-                now = Timestamps.Format(time.GetUtcNow()),
+                now = Timestamps.Format(now),
             },
             transaction);
-        if (draft.Urgent)
-        {
-            UrgentRequestRegister.File(connection, transaction, id, draft.Authority, actor, time.GetUtcNow(), LegalBasis.DeadlineFor(draft.ValidFrom, draft.Purposes));
-        }
-
-        var staged = audit.Stage(connection, transaction, Record(actor, id, draft.Urgent ? "registered (urgent): request filed with the authority" : "registered"));
-        transaction.Commit();
-        return (id, staged, null);
-    }
 
     /// <summary>Records the DPIA, the FRIA, the registration id and the regulator's opinion: Draft to PrerequisitesRecorded.</summary>
     public async Task<LegalBasis> RecordPrerequisitesAsync(long id, Prerequisites prerequisites, string actor, CancellationToken cancellationToken = default)
@@ -196,11 +210,10 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     internal async Task<bool> MarkLapsedAsync(LegalBasis basis, string actor, CancellationToken cancellationToken)
     {
         StagedRecord staged;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            if (connection.Execute(
-                "UPDATE legal_bases SET state = 'Lapsed' WHERE id = @id AND state IN ('Draft', 'PrerequisitesRecorded') AND urgent = 1", new { id = basis.Id }, transaction) != 1)
+            if (!TryLapse(connection, transaction, basis.Id))
             {
                 return false;
             }
@@ -215,19 +228,37 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         return true;
     }
 
+    /// <summary>
+    /// Marks an urgent basis still undecided (a draft, or prerequisites recorded) as lapsed, in the caller's
+    /// transaction on either engine; false (nothing written) if it was not. Its request and record: <see cref="MarkLapsedAsync"/>.
+    /// </summary>
+    internal static bool TryLapse(DbConnection connection, DbTransaction transaction, long id) =>
+        connection.Execute(
+            "UPDATE legal_bases SET state = 'Lapsed' WHERE id = @id AND state IN ('Draft', 'PrerequisitesRecorded') AND urgent = TRUE", new { id }, transaction) == 1;
+
     /// <summary>Marks what an urgent basis produced as destroyed, in the caller's transaction; false if it already was (another sweep settled it).</summary>
-    internal bool MarkDestroyed(SqliteConnection connection, SqliteTransaction transaction, long id) =>
+    internal bool MarkDestroyed(DbConnection connection, DbTransaction transaction, long id) => MarkDestroyed(connection, transaction, id, time.GetUtcNow());
+
+    /// <summary>The destruction mark at <paramref name="now"/> (either engine), set once: false if it already was.</summary>
+    internal static bool MarkDestroyed(DbConnection connection, DbTransaction transaction, long id, DateTimeOffset now) =>
         connection.Execute(
             "UPDATE legal_bases SET destroyed_at = @now WHERE id = @id AND destroyed_at IS NULL",
-            new { id, now = Timestamps.Format(time.GetUtcNow()) },
+            new { id, now = Timestamps.Format(now) },
             transaction) == 1;
 
     /// <summary>
     /// Urgent bases refused, past their deadline without authorisation, or revoked before any authorisation,
     /// whose data has not been destroyed yet.
     /// </summary>
-    internal IReadOnlyList<LegalBasis> UrgentToSettle() =>
-        Query("WHERE urgent = 1 AND destroyed_at IS NULL AND (state IN ('PrerequisitesRecorded', 'Draft', 'Refused', 'Lapsed') OR (state = 'Revoked' AND decided_by IS NULL))", null)
+    internal IReadOnlyList<LegalBasis> UrgentToSettle()
+    {
+        using var connection = database.Connect();
+        return UrgentToSettle(connection, null, time.GetUtcNow());
+    }
+
+    /// <summary><see cref="UrgentToSettle()"/> as <paramref name="transaction"/> sees it at <paramref name="now"/> (either engine).</summary>
+    internal static IReadOnlyList<LegalBasis> UrgentToSettle(DbConnection connection, DbTransaction? transaction, DateTimeOffset now) =>
+        Read(connection, transaction, "WHERE urgent = TRUE AND destroyed_at IS NULL AND (state IN ('PrerequisitesRecorded', 'Draft', 'Refused', 'Lapsed') OR (state = 'Revoked' AND decided_by IS NULL)) ORDER BY id", null, now)
             .Where(b => b.Status is LegalBasisStatus.Refused or LegalBasisStatus.Lapsed or LegalBasisStatus.Revoked)
             .ToList();
 
@@ -235,11 +266,11 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     /// An urgent basis for the draft's objective, sharing a camera (or, both without cameras, by area) and a
     /// watchlist with it, that ended without authorisation: refused, lapsed, or revoked undecided.
     /// </summary>
-    private LegalBasis? EndedUrgentUseLike(LegalBasisDraft draft)
+    private static LegalBasis? EndedUrgentUseLike(DbConnection connection, DbTransaction transaction, LegalBasisDraft draft, DateTimeOffset now)
     {
         var cameras = draft.CameraIds ?? [];
         var watchlists = draft.WatchlistIds ?? [];
-        return Query("WHERE urgent = 1 AND objective = @objective ORDER BY id", new { objective = draft.Objective.ToString() })
+        return Read(connection, transaction, "WHERE urgent = TRUE AND objective = @objective ORDER BY id", new { objective = draft.Objective.ToString() }, now)
             .Where(b => b.Status is LegalBasisStatus.Refused or LegalBasisStatus.Lapsed || (b.Status == LegalBasisStatus.Revoked && b.DecidedBy is null))
             .FirstOrDefault(b =>
                 (b.CameraIds.Intersect(cameras).Any() || (b.CameraIds.Count == 0 && cameras.Count == 0))
@@ -252,8 +283,15 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
     public IReadOnlyList<LegalBasis> List() => Query("ORDER BY id", null);
 
     /// <summary>The bases that grant something at <paramref name="now"/> (authorised in their window, or urgent before their deadline).</summary>
-    public IReadOnlyList<LegalBasis> InForce(DateTimeOffset now) =>
-        Query("WHERE state IN ('Authorised', 'PrerequisitesRecorded') ORDER BY id", null).Where(b => b.IsInForceAt(now)).ToList();
+    public IReadOnlyList<LegalBasis> InForce(DateTimeOffset now)
+    {
+        using var connection = database.Connect();
+        return InForce(connection, null, now);
+    }
+
+    /// <summary><see cref="InForce(DateTimeOffset)"/> as <paramref name="transaction"/> sees it (either engine).</summary>
+    internal static IReadOnlyList<LegalBasis> InForce(DbConnection connection, DbTransaction? transaction, DateTimeOffset now) =>
+        Read(connection, transaction, "WHERE state IN ('Authorised', 'PrerequisitesRecorded') ORDER BY id", null, now).Where(b => b.IsInForceAt(now)).ToList();
 
     /// <summary>Logs a refused governance act and throws <see cref="PolicyRefusedException"/> (403).</summary>
     internal async Task RefuseAsync(string actor, long? basisId, string act, string reason, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? parameters = null)
@@ -389,19 +427,14 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         object? values,
         AuditRecord record,
         CancellationToken cancellationToken,
-        Action<SqliteConnection, SqliteTransaction, DateTimeOffset>? alsoInTransaction = null)
+        Action<DbConnection, DbTransaction, DateTimeOffset>? alsoInTransaction = null)
     {
         var now = time.GetUtcNow();
-        var arguments = new DynamicParameters(values);
-        arguments.Add("id", id);
-        arguments.Add("from", fromStates);
-        arguments.Add("actor", record.Actor);
-        arguments.Add("now", Timestamps.Format(now));
         StagedRecord staged;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            if (connection.Execute($"UPDATE legal_bases SET {assignments} WHERE id = @id AND state IN @from", arguments, transaction) != 1)
+            if (!TryTransition(connection, transaction, id, fromStates, assignments, values, record.Actor, now))
             {
                 throw new ConflictException($"Legal basis {id} changed while this request was being decided; nothing was changed.");
             }
@@ -414,11 +447,32 @@ public sealed class LegalBasisStore(CityWatchDatabase database, AuditTrail audit
         await audit.CommittedAsync(staged, cancellationToken);
     }
 
+    /// <summary>
+    /// Sets <paramref name="assignments"/> (which may use <c>@actor</c> and <c>@now</c> besides <paramref name="values"/>)
+    /// on basis <paramref name="id"/> only while it is in one of <paramref name="fromStates"/>, in the caller's
+    /// transaction on either engine; says whether it did.
+    /// </summary>
+    internal static bool TryTransition(
+        DbConnection connection, DbTransaction transaction, long id, string[] fromStates, string assignments, object? values, string actor, DateTimeOffset now)
+    {
+        var arguments = new DynamicParameters(values);
+        arguments.Add("id", id);
+        arguments.Add("from", fromStates);
+        arguments.Add("actor", actor);
+        arguments.Add("now", Timestamps.Format(now));
+        return connection.Execute(
+            $"UPDATE legal_bases SET {assignments} WHERE id = @id AND {SqlDialect.Of(connection).AnyOf("state", "from")}", arguments, transaction) == 1;
+    }
+
+    /// <summary>The bases matching <paramref name="where"/> as <paramref name="transaction"/> sees them, their status as at <paramref name="now"/> (either engine).</summary>
+    internal static List<LegalBasis> Read(DbConnection connection, DbTransaction? transaction, string where, object? parameters, DateTimeOffset now) =>
+        connection.Query<Row>($"SELECT * FROM legal_bases {where}", parameters, transaction).Select(r => r.ToModel(now)).ToList();
+
     private List<LegalBasis> Query(string where, object? parameters)
     {
         var now = time.GetUtcNow();
-        using var connection = database.Open();
-        return connection.Query<Row>($"SELECT * FROM legal_bases {where}", parameters).Select(r => r.ToModel(now)).ToList();
+        using var connection = database.Connect();
+        return Read(connection, null, where, parameters, now);
     }
 
     private sealed class Row

@@ -1,6 +1,6 @@
+using System.Data.Common;
 using CityWatch.Data;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Policy;
 
@@ -37,24 +37,31 @@ public sealed record UrgentRequestCounts(int Filed, int Answered, int Authorised
 /// The register of urgent-use requests. A request is filed in the transaction that registers an urgent
 /// basis and answered in the transaction of the authority's authorisation or refusal, of the lapse at the
 /// deadline, or of a revocation before any answer (withdrawn), so the register and the log never disagree.
-/// A request past its deadline with no answer yet reads as lapsed.
+/// A request past its deadline with no answer yet reads as lapsed. On both engines: the reads open
+/// <see cref="CityWatchDatabase.Connect"/>, filing and answering run in the caller's transaction.
 /// </summary>
 public sealed class UrgentRequestRegister(CityWatchDatabase database, TimeProvider time)
 {
     public IReadOnlyList<UrgentRequest> List()
     {
-        var now = time.GetUtcNow();
-        using var connection = database.Open();
-        return connection.Query<Row>(
+        using var connection = database.Connect();
+        return Read(connection, null, time.GetUtcNow());
+    }
+
+    public UrgentRequestCounts Counts() => Counts(List());
+
+    /// <summary>Every request as <paramref name="transaction"/> sees it, in id order, its outcome as at <paramref name="now"/> (either engine).</summary>
+    internal static IReadOnlyList<UrgentRequest> Read(DbConnection connection, DbTransaction? transaction, DateTimeOffset now) =>
+        connection.Query<Row>(
             """
             SELECT r.id, r.legal_basis_id, b.title, r.authority, r.filed_by, r.filed_at, r.deadline, r.outcome, r.answered_by, r.answered_at
             FROM urgent_requests r JOIN legal_bases b ON b.id = r.legal_basis_id ORDER BY r.id
-            """).Select(r => r.ToModel(now)).ToList();
-    }
+            """,
+            transaction: transaction).Select(r => r.ToModel(now)).ToList();
 
-    public UrgentRequestCounts Counts()
+    /// <summary>The public counts of <paramref name="all"/>: filed, answered (authorised or refused), and each outcome.</summary>
+    internal static UrgentRequestCounts Counts(IReadOnlyList<UrgentRequest> all)
     {
-        var all = List();
         int Count(UrgentRequestOutcome outcome) => all.Count(r => r.Outcome == outcome);
         return new UrgentRequestCounts(
             all.Count,
@@ -66,18 +73,22 @@ public sealed class UrgentRequestRegister(CityWatchDatabase database, TimeProvid
             Count(UrgentRequestOutcome.Pending));
     }
 
-    internal static void File(SqliteConnection connection, SqliteTransaction transaction, long legalBasisId, string authority, string actor, DateTimeOffset now, DateTimeOffset deadline) =>
+    /// <summary>Files the request of urgent basis <paramref name="legalBasisId"/> in the caller's transaction (either engine).</summary>
+    internal static void File(DbConnection connection, DbTransaction transaction, long legalBasisId, string authority, string actor, DateTimeOffset now, DateTimeOffset deadline) =>
         connection.Execute(
             "INSERT INTO urgent_requests (legal_basis_id, authority, filed_by, filed_at, deadline) VALUES (@legalBasisId, @authority, @actor, @now, @deadline)",
             new { legalBasisId, authority, actor, now = Timestamps.Format(now), deadline = Timestamps.Format(deadline) },
             transaction);
 
-    /// <summary>Answers the request of a basis, if it has one still unanswered (in the caller's transaction).</summary>
-    internal static void Answer(SqliteConnection connection, SqliteTransaction transaction, long legalBasisId, UrgentRequestOutcome outcome, string actor, DateTimeOffset now) =>
+    /// <summary>
+    /// Answers the request of a basis, if it has one still unanswered (in the caller's transaction, either engine);
+    /// says whether it did. A basis without a request, or one answered already, is left as it is.
+    /// </summary>
+    internal static bool Answer(DbConnection connection, DbTransaction transaction, long legalBasisId, UrgentRequestOutcome outcome, string actor, DateTimeOffset now) =>
         connection.Execute(
             "UPDATE urgent_requests SET outcome = @outcome, answered_by = @actor, answered_at = @now WHERE legal_basis_id = @legalBasisId AND outcome IS NULL",
             new { legalBasisId, outcome = outcome.ToString(), actor, now = Timestamps.Format(now) },
-            transaction);
+            transaction) == 1;
 
     private sealed class Row
     {

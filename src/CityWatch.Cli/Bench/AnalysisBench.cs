@@ -9,6 +9,40 @@ using CityWatch.Vision;
 
 namespace CityWatch.Cli.Bench;
 
+/// <summary>
+/// The int8 QDQ graph of the embedder (calibrated on the clip's faces) against the shipped float graph: the cost of one
+/// face per run, one thread, in the same rounds, and accuracy on a labelled set held out of the calibration (every pair
+/// of its photos, one face each).
+/// </summary>
+internal sealed record Int8Figures(
+    int CalibrationFaces,
+    long ModelBytes,
+    StageCost Float,
+    StageCost Int8,
+    string HeldOutSet,
+    int HeldOutFaces,
+    double CosineToFloatMean,
+    double CosineToFloatMin,
+    VerificationFigures FloatAccuracy,
+    VerificationFigures Int8Accuracy)
+{
+    /// <summary>The brief's bar: AUC and TAR at FAR within this of the float graph's.</summary>
+    public const double AccuracyTolerance = 0.002;
+
+    public double Speedup => Float.CpuMs / Int8.CpuMs;
+
+    public double AucDifference => Int8Accuracy.Auc - FloatAccuracy.Auc;
+
+    public double? TarDifference(double far) =>
+        FloatAccuracy.TarAtFar[far] is { } f && Int8Accuracy.TarAtFar[far] is { } q ? q - f : null;
+
+    /// <summary>Kept only where it is faster and AUC and every TAR at FAR hold within <see cref="AccuracyTolerance"/>.</summary>
+    public bool WouldKeep =>
+        Speedup > 1
+        && Math.Abs(AucDifference) <= AccuracyTolerance
+        && VerificationMetrics.StandardFars.All(far => TarDifference(far) is { } d && Math.Abs(d) <= AccuracyTolerance);
+}
+
 /// <summary>The figures of one `bench analysis` run: the same decoded frames through the old path and the pooled one, in the same process.</summary>
 /// <param name="Frames">Decoded frames each measurement analyses (detect, then embed every face).</param>
 /// <param name="Faces">Faces found in those frames (each embedded).</param>
@@ -19,6 +53,7 @@ namespace CityWatch.Cli.Bench;
 /// <param name="SingleTwoThreads">The same on two threads at once: wall ms per face per thread, CPU ms per face.</param>
 /// <param name="Batched">Batches of <paramref name="BatchSize"/> faces per run on the rewritten graph, one thread.</param>
 /// <param name="BatchedMaxDifference">Largest difference of one value between a batched and a single embedding of the same face.</param>
+/// <param name="Int8">The int8 graph of the embedder beside the shipped float one.</param>
 internal sealed record AnalysisFigures(
     int Frames,
     int Faces,
@@ -36,7 +71,8 @@ internal sealed record AnalysisFigures(
     StageCost Batched,
     int BatchSize,
     double BatchedMaxDifference,
-    StageProfile Profile)
+    StageProfile Profile,
+    Int8Figures Int8)
 {
     public const double ScalingGoal = 1.8;
 
@@ -89,7 +125,7 @@ internal static class AnalysisBench
     public const int GalleryEntries = 10_000;
 
     public static async Task<AnalysisFigures> RunAsync(
-        string clip, int frameCount, int rounds, int batchSize, string modelsDirectory, Action<string> step, CancellationToken cancellationToken)
+        string clip, string heldOutSet, int frameCount, int rounds, int batchSize, string modelsDirectory, Action<string> step, CancellationToken cancellationToken)
     {
         if (!File.Exists(clip))
         {
@@ -143,6 +179,9 @@ internal static class AnalysisBench
         var difference = single.Zip(batched).Max(p => p.First.Zip(p.Second).Max(v => Math.Abs(v.First - v.Second)));
         EmbedSingles(pooled, grants, faces, 2);
         Profile(pooled, grants, frames, gallery);
+        step($"int8: calibrating on the clip's {faces.Count} faces and quantizing {pooled.EmbedderName}");
+        using var int8 = grants.Use(g => pooled.Quantized(g, faces));
+        EmbedInt8(int8, grants, faces);
 
         var baseline = new List<double>();
         var one = new List<double>();
@@ -150,6 +189,8 @@ internal static class AnalysisBench
         var singles = new List<StageCost>();
         var singlesTwo = new List<StageCost>();
         var batches = new List<StageCost>();
+        var floats = new List<StageCost>();
+        var int8s = new List<StageCost>();
         var profiles = new List<StageCost[]>();
         for (var round = 1; round <= rounds; round++)
         {
@@ -164,7 +205,9 @@ internal static class AnalysisBench
             EmbedBatched(batching, grants, faces, batchSize);
             batches.Add(new StageCost(clock.Elapsed.TotalMilliseconds / faces.Count, (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds / faces.Count));
             profiles.Add(Profile(pooled, grants, frames, gallery));
-            step($"  wall / CPU ms per face: single {singles[^1].WallMs:0.0} / {singles[^1].CpuMs:0.0}, 2 threads {singlesTwo[^1].WallMs:0.0} / {singlesTwo[^1].CpuMs:0.0}, batched {batches[^1].WallMs:0.0} / {batches[^1].CpuMs:0.0}");
+            floats.Add(EmbedSingles(pooled, grants, faces, 1));
+            int8s.Add(EmbedInt8(int8, grants, faces));
+            step($"  wall / CPU ms per face: single {singles[^1].WallMs:0.0} / {singles[^1].CpuMs:0.0}, 2 threads {singlesTwo[^1].WallMs:0.0} / {singlesTwo[^1].CpuMs:0.0}, batched {batches[^1].WallMs:0.0} / {batches[^1].CpuMs:0.0}, int8 {int8s[^1].WallMs:0.0} / {int8s[^1].CpuMs:0.0} against float {floats[^1].WallMs:0.0} / {floats[^1].CpuMs:0.0}");
         }
 
         var stages = Enumerable.Range(0, 4).Select(i => Median(profiles.Select(p => p[i]).ToList())).ToArray();
@@ -173,7 +216,57 @@ internal static class AnalysisBench
             $"{Path.GetFileName(clip)}, {frames[0].Width}x{frames[0].Height}, {DecodeFps} frames/s",
             pooled.DetectorName, pooled.EmbedderName,
             Median(baseline), Median(one), Median(two), Median(singles), Median(singlesTwo), Median(batches), batching.EmbedBatchLimit, difference,
-            new StageProfile(decodeCpuMsPerCameraSecond, stages[0], stages[1], stages[2], stages[3], GalleryEntries));
+            new StageProfile(decodeCpuMsPerCameraSecond, stages[0], stages[1], stages[2], stages[3], GalleryEntries),
+            HeldOut(pooled, int8, grants, heldOutSet, Median(floats), Median(int8s), step));
+    }
+
+    private static StageCost EmbedInt8(QuantizedEmbedder int8, GrantSource grants, List<(BgrImage Frame, DetectedFace Face)> faces)
+    {
+        var clock = Stopwatch.StartNew();
+        var cpu = Environment.CpuUsage.TotalTime;
+        foreach (var (frame, face) in faces)
+        {
+            grants.Use(g => int8.Embed(g, frame, face));
+        }
+
+        return new StageCost(clock.Elapsed.TotalMilliseconds / faces.Count, (Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds / faces.Count);
+    }
+
+    // Every photo of the held-out set, its best face embedded by both graphs; every pair of them scored by both.
+    private static Int8Figures HeldOut(FacePipeline pipeline, QuantizedEmbedder int8, GrantSource grants, string set, StageCost floatCost, StageCost int8Cost, Action<string> step)
+    {
+        step($"int8: accuracy on {set}");
+        var labelled = VerificationSet.Load(set);
+        var people = new List<(string Identity, float[] Float, float[] Int8)>();
+        foreach (var image in labelled.Images.Where(i => i.Identity is not null))
+        {
+            var photo = ImageCodec.DecodeFile(image.Path);
+            if (grants.Use(g => pipeline.Detect(g, photo)) is [var face, ..])
+            {
+                people.Add((image.Identity!, grants.Use(g => pipeline.Embed(g, photo, face)), grants.Use(g => int8.Embed(g, photo, face))));
+            }
+        }
+
+        var cosines = people.Select(p => (double)FacePipeline.Similarity(p.Float, p.Int8)).ToList();
+        if (cosines.Count < 2)
+        {
+            throw new InvalidRequestException($"{set} gave fewer than two faces: no pairs to measure the int8 graph on.");
+        }
+
+        List<float> floatGenuine = [], floatImpostor = [], int8Genuine = [], int8Impostor = [];
+        for (var i = 0; i < people.Count; i++)
+        {
+            for (var j = i + 1; j < people.Count; j++)
+            {
+                var genuine = people[i].Identity == people[j].Identity;
+                (genuine ? floatGenuine : floatImpostor).Add(FacePipeline.Similarity(people[i].Float, people[j].Float));
+                (genuine ? int8Genuine : int8Impostor).Add(FacePipeline.Similarity(people[i].Int8, people[j].Int8));
+            }
+        }
+
+        return new Int8Figures(
+            int8.CalibrationFaces, int8.ModelBytes, floatCost, int8Cost, labelled.Source, people.Count, cosines.Average(), cosines.Min(),
+            VerificationMetrics.Compute(floatGenuine, floatImpostor), VerificationMetrics.Compute(int8Genuine, int8Impostor));
     }
 
     // One thread through every frame: detect (per frame), then per face align, embed (align + one run, less the

@@ -1,7 +1,9 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CityWatch.Cli.Hosting;
+using CityWatch.Evaluation;
 using CityWatch.Vision;
 using Spectre.Console;
 
@@ -157,7 +159,8 @@ internal static class BenchCommand
 
             var clip = result.GetValue(video) ?? Path.Combine(result.GetValue(source)!, ModelCatalog.HamiltonClip);
             var models = Path.GetFullPath(result.GetValue(CliCommon.Models)!);
-            var figures = await WithStepsAsync(step => AnalysisBench.RunAsync(clip, f, r, b, models, step, cancellationToken));
+            var heldOut = Path.Combine(result.GetValue(source)!, "faces", "dlib_johns");
+            var figures = await WithStepsAsync(step => AnalysisBench.RunAsync(clip, heldOut, f, r, b, models, step, cancellationToken));
             var png = result.GetValue(chart);
             if (png is not null)
             {
@@ -321,10 +324,34 @@ internal static class BenchCommand
         },
         ["cameras_per_core_by_faces"] = new JsonArray(AnalysisChart.Points(f.Profile)
             .Select(p => (JsonNode)new JsonObject { ["faces"] = p.Faces, ["cameras_per_core"] = Round(p.CamerasPerCore) }).ToArray()),
+        ["int8"] = new JsonObject
+        {
+            ["calibration_faces"] = f.Int8.CalibrationFaces,
+            ["model_bytes"] = f.Int8.ModelBytes,
+            ["float_cpu_ms_per_face"] = Round(f.Int8.Float.CpuMs),
+            ["int8_cpu_ms_per_face"] = Round(f.Int8.Int8.CpuMs),
+            ["float_ms_per_face"] = Round(f.Int8.Float.WallMs),
+            ["int8_ms_per_face"] = Round(f.Int8.Int8.WallMs),
+            ["speedup"] = Round(f.Int8.Speedup),
+            ["held_out_set"] = f.Int8.HeldOutSet,
+            ["held_out_faces"] = f.Int8.HeldOutFaces,
+            ["cosine_to_float_mean"] = Math.Round(f.Int8.CosineToFloatMean, 4),
+            ["cosine_to_float_min"] = Math.Round(f.Int8.CosineToFloatMin, 4),
+            ["auc_float"] = Math.Round(f.Int8.FloatAccuracy.Auc, 4),
+            ["auc_int8"] = Math.Round(f.Int8.Int8Accuracy.Auc, 4),
+            ["auc_difference"] = Math.Round(f.Int8.AucDifference, 4),
+            ["tar_at_far_float"] = TarJson(f.Int8.FloatAccuracy),
+            ["tar_at_far_int8"] = TarJson(f.Int8.Int8Accuracy),
+            ["accuracy_tolerance"] = Int8Figures.AccuracyTolerance,
+            ["would_keep"] = f.Int8.WouldKeep,
+        },
         ["cores"] = f.Cores,
         ["load_average_1m_start"] = f.LoadAverage.Start,
         ["load_average_1m"] = f.LoadAverage.End,
     };
+
+    private static JsonObject TarJson(VerificationFigures figures) =>
+        new(figures.TarAtFar.Select(p => KeyValuePair.Create(p.Key.ToString("0.###", CultureInfo.InvariantCulture), (JsonNode?)(p.Value is { } v ? Math.Round(v, 4) : null))));
 
     private static JsonObject Json(IngestFigures f) => new()
     {

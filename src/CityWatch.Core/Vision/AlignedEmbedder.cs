@@ -46,6 +46,12 @@ public abstract class AlignedEmbedder : IDisposable
     private readonly Lock gate = new();
 
     protected AlignedEmbedder(string modelPath, VisionOptions options, EmbedderSpec spec)
+        : this(File.ReadAllBytes(modelPath), options, spec)
+    {
+    }
+
+    /// <summary>An embedder over a model held in memory (the int8 graph <see cref="QuantizedGraph"/> makes).</summary>
+    private protected AlignedEmbedder(byte[] model, VisionOptions options, EmbedderSpec spec)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(spec);
@@ -57,10 +63,10 @@ public abstract class AlignedEmbedder : IDisposable
         mirrored = new byte[3 * size * size];
         flip = options.FlipAugmentation;
         using var sessionOptions = options.CreateSessionOptions();
-        session = new InferenceSession(modelPath, sessionOptions);
+        session = new InferenceSession(model, sessionOptions);
         inputNames = [session.InputNames[0]];
         outputNames = [session.OutputNames[0]];
-        var batched = options.EmbedBatchSize > 1 ? BatchGraph.TryRewrite(File.ReadAllBytes(modelPath)) : null;
+        var batched = options.EmbedBatchSize > 1 ? BatchGraph.TryRewrite(model) : null;
         batchSession = batched is null ? null : new InferenceSession(batched, sessionOptions);
         BatchLimit = batchSession is null ? 1 : options.EmbedBatchSize;
         input = new float[BatchLimit * 3 * size * size];
@@ -226,6 +232,22 @@ public abstract class AlignedEmbedder : IDisposable
         }
     }
 
+    /// <summary>One chip's model input: (pixel - Offset) * Scale in the spec's channel order and layout.</summary>
+    internal static void Fill(EmbedderSpec spec, ReadOnlySpan<byte> bgr, Span<float> target)
+    {
+        var plane = spec.ChipSize * spec.ChipSize;
+        // Source channel for input channel c: BGR as stored, or reversed for RGB.
+        int first = spec.Rgb ? 2 : 0, step = spec.Rgb ? -1 : 1;
+        for (int i = 0, p = 0; i < plane; i++, p += 3)
+        {
+            for (var c = 0; c < 3; c++)
+            {
+                var pixel = (bgr[p + first + (step * c)] - spec.Offset) * spec.Scale;
+                target[spec.ChannelsLast ? p + c : (c * plane) + i] = pixel;
+            }
+        }
+    }
+
     // The chip's embedding, or with flip augmentation the normalised mean of the chip's and its mirror's.
     private float[] Embedding(ReadOnlySpan<byte> bgr)
     {
@@ -265,22 +287,9 @@ public abstract class AlignedEmbedder : IDisposable
     {
         var size = Spec.ChipSize;
         var plane = size * size;
-        var offset = Spec.Offset;
-        var scale = Spec.Scale;
-        // Source channel for input channel c: BGR as stored, or reversed for RGB.
-        int first = Spec.Rgb ? 2 : 0, step = Spec.Rgb ? -1 : 1;
         for (var n = 0; n < count; n++)
         {
-            var source = bgr.Slice(n * 3 * plane, 3 * plane);
-            var target = input.AsSpan(n * 3 * plane, 3 * plane);
-            for (int i = 0, p = 0; i < plane; i++, p += 3)
-            {
-                for (var c = 0; c < 3; c++)
-                {
-                    var pixel = (source[p + first + (step * c)] - offset) * scale;
-                    target[Spec.ChannelsLast ? p + c : (c * plane) + i] = pixel;
-                }
-            }
+            Fill(Spec, bgr.Slice(n * 3 * plane, 3 * plane), input.AsSpan(n * 3 * plane, 3 * plane));
         }
 
         using var value = OrtValue.CreateTensorValueFromMemory(

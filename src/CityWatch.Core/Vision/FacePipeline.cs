@@ -22,6 +22,7 @@ public sealed class FacePipeline : IDisposable
     private readonly SessionPool<IFaceDetector> detectors;
     private readonly SessionPool<AlignedEmbedder> embedders;
     private readonly SessionPool<AlignedEmbedder>? second;
+    private readonly string embedderPath;
 
     public FacePipeline(VisionOptions options, TimeProvider time)
     {
@@ -31,7 +32,7 @@ public sealed class FacePipeline : IDisposable
         Options = options;
         this.time = time;
         var detectorPath = ModelStore.Verified(options.ModelDirectory, DetectorModel(options.Detector));
-        var embedderPath = ModelStore.Verified(options.ModelDirectory, EmbedderModel(options.Embedder));
+        embedderPath = ModelStore.Verified(options.ModelDirectory, EmbedderModel(options.Embedder));
         var secondPath = options.FuseWith is { } fuseWith ? ModelStore.Verified(options.ModelDirectory, EmbedderModel(fuseWith)) : null;
         Fusion = options.FuseWith is { } other ? new ScoreFusion(options.Embedder, other) : null;
         IFaceDetector NewDetector() => options.Detector switch
@@ -39,7 +40,8 @@ public sealed class FacePipeline : IDisposable
             UltraFaceDetector.ModelName => new UltraFaceDetector(detectorPath, options),
             _ => new YuNetDetector(detectorPath, options),
         };
-        AlignedEmbedder NewEmbedder() => Embedder(options.Embedder, embedderPath, options);
+        var path = embedderPath;
+        AlignedEmbedder NewEmbedder() => Embedder(options.Embedder, path, options);
         AlignedEmbedder NewSecond() => Embedder(options.FuseWith!, secondPath!, options);
 
         // One of each now, so a bad model fails here; more are made as more threads come at once.
@@ -185,6 +187,42 @@ public sealed class FacePipeline : IDisposable
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// An int8 form of this pipeline's embedder (<see cref="QuantizedGraph"/>), calibrated on <paramref name="calibration"/>,
+    /// to measure beside the float one (<c>citywatch bench analysis</c>). The live path never uses it: it has not met the
+    /// accuracy bar (docs/performance.md, "An int8 embedder").
+    /// </summary>
+    /// <exception cref="GrantExpiredException">The grant is not valid now; nothing ran.</exception>
+    public QuantizedEmbedder Quantized(ProcessingGrant grant, IReadOnlyList<(BgrImage Frame, DetectedFace Face)> calibration)
+    {
+        Ensure(grant);
+        ArgumentNullException.ThrowIfNull(calibration);
+        if (Fusion is not null || calibration.Count == 0)
+        {
+            throw new InvalidRequestException("An int8 embedder is made for one embedder (no fusion) from at least one calibration face.");
+        }
+
+        var float32 = File.ReadAllBytes(embedderPath);
+        using var lease = embedders.Rent();
+        var spec = lease.Value.Spec;
+        var chipBytes = 3 * spec.ChipSize * spec.ChipSize;
+        var inputs = new List<float[]>();
+        var chip = new byte[chipBytes];
+        foreach (var (frame, face) in calibration)
+        {
+            FaceAligner.Warp(frame, FaceAligner.Estimate(face.Landmarks, lease.Value.Template), chip, spec.ChipSize);
+            var input = new float[chipBytes];
+            AlignedEmbedder.Fill(spec, chip, input);
+            inputs.Add(input);
+        }
+
+        long[] shape = spec.ChannelsLast ? [1, spec.ChipSize, spec.ChipSize, 3] : [1, 3, spec.ChipSize, spec.ChipSize];
+        using var sessionOptions = Options.CreateSessionOptions();
+        var ranges = QuantizedGraph.Calibration(float32, inputs, shape, sessionOptions);
+        var int8 = QuantizedGraph.Quantize(float32, ranges, reduceRange: false);
+        return new QuantizedEmbedder(int8, Options with { EmbedBatchSize = 1, FlipAugmentation = false }, spec, time, calibration.Count);
     }
 
     /// <summary>Cosine similarity of two L2-normalised embeddings (their dot product), -1..1.</summary>

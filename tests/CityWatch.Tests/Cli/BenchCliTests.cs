@@ -186,6 +186,22 @@ public sealed class BenchCliTests
                 Assert.True(profile[key]!.GetValue<double>() > 0, $"profile {key} is {profile[key]}");
             }
 
+            // The int8 graph beside the float one: both timed, and scored on the held-out set of the shared data.
+            var int8 = figures["int8"]!.AsObject();
+            foreach (var key in (string[])["float_cpu_ms_per_face", "int8_cpu_ms_per_face", "speedup", "model_bytes", "calibration_faces"])
+            {
+                Assert.True(int8[key]!.GetValue<double>() > 0, $"int8 {key} is {int8[key]}");
+            }
+
+            Assert.EndsWith("dlib_johns", int8["held_out_set"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.True(int8["held_out_faces"]!.GetValue<int>() > 10, $"{int8["held_out_faces"]} held-out faces");
+            Assert.InRange(int8["cosine_to_float_mean"]!.GetValue<double>(), 0.9, 1.0001);
+            Assert.InRange(int8["auc_int8"]!.GetValue<double>(), 0.9, 1);
+            Assert.Equal(int8["auc_int8"]!.GetValue<double>() - int8["auc_float"]!.GetValue<double>(), int8["auc_difference"]!.GetValue<double>(), 3);
+            Assert.Equal(0.002, int8["accuracy_tolerance"]!.GetValue<double>());
+            // Kept only where it is faster and its accuracy holds.
+            Assert.False(int8["would_keep"]!.GetValue<bool>() && int8["speedup"]!.GetValue<double>() <= 1);
+
             // More faces per frame cost more: the cameras a core carries fall with every face.
             var cameras = figures["cameras_per_core_by_faces"]!.AsArray().Select(p => p!["cameras_per_core"]!.GetValue<double>()).ToList();
             Assert.Equal(11, cameras.Count);

@@ -35,6 +35,7 @@ internal static partial class SimCommand
     private static readonly TimeSpan FailoverTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan NatsStartTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WorkerStopTimeout = TimeSpan.FromSeconds(20);
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     public static Command Create()
@@ -45,12 +46,13 @@ internal static partial class SimCommand
         var kill = new Option<bool>("--kill-worker") { Description = "After the window, kill one worker with SIGKILL and time its cameras' move to the others" };
         var stopServer = new Option<double>("--stop-server") { Description = "After the window (the kill and the NATS outage), kill the server (SIGKILL) for this many seconds, check that every grant lapses within its lifetime and no frame is analysed without one, start it again on the same folder and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
         var stopNats = new Option<double>("--stop-nats") { Description = "After the window (and the kill), stop nats-server (SIGTERM) for this many seconds, check that the workers stop analysing (fail closed), start it again and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
+        var killNats = new Option<bool>("--kill-nats") { Description = "With --stop-nats: stop nats-server with SIGKILL (a crash: nothing flushed on the way out) rather than SIGTERM" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout (progress stays on stderr)" };
         var ttl = new Option<double>("--lease-ttl-s") { Description = "The camera lease TTL in seconds", DefaultValueFactory = _ => 6 };
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets (the clip and the enrolled people)", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
         var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (its own process, SQLite) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
         {
-            cameras, workers, seconds, kill, stopNats, stopServer, json, ttl, assets, CliCommon.Models,
+            cameras, workers, seconds, kill, stopNats, killNats, stopServer, json, ttl, assets, CliCommon.Models,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -64,6 +66,7 @@ internal static partial class SimCommand
                 Path.GetFullPath(result.GetValue(CliCommon.Models)!))
             {
                 StopNatsSeconds = result.GetValue(stopNats),
+                KillNats = result.GetValue(killNats),
                 StopServerSeconds = result.GetValue(stopServer),
             }.Validate();
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
@@ -194,8 +197,8 @@ internal static partial class SimCommand
             if (settings.StopNatsSeconds > 0)
             {
                 var alive = workers.Where(w => !w.HasExited).ToList();
-                progress($"stopping nats-server (SIGTERM) for {settings.StopNatsSeconds:0.#} s");
-                await StopNatsAsync(nats, cancellationToken);
+                progress($"stopping nats-server ({(settings.KillNats ? "SIGKILL" : "SIGTERM")}) for {settings.StopNatsSeconds:0.#} s");
+                await StopNatsAsync(nats, settings.KillNats, cancellationToken);
                 await nats.DisposeAsync();
                 nats = null;
                 var closed = await WatchClosedAsync(alive, s => s.Cameras == 0, TimeSpan.FromSeconds(settings.StopNatsSeconds), time, cancellationToken);
@@ -271,9 +274,15 @@ internal static partial class SimCommand
             var candidates = workers.Sum(w => w.Latest.Candidates);
             var grants = workers.Select(w => w.Latest.Grants).ToList();
             var leaseMoves = leases.Moves;
-            progress("stopping the workers, then draining the candidate stream");
-            await Task.WhenAll(workers.Select(w => w.DisposeAsync().AsTask()));
-            var lost = await AcknowledgedLostAsync(connection, time, cancellationToken);
+            progress("stopping the workers (SIGTERM: each releases its leases and writes its last counters), then draining the streams");
+            await Task.WhenAll(workers.Select(w => w.StopAsync(WorkerStopTimeout, cancellationToken)));
+            var notIngested = await AcknowledgedLostAsync(connection, time, cancellationToken);
+            // What JetStream acknowledged to the workers as stored (their last stats lines: a lower bound, since acks after a
+            // worker's last line are not counted) against what its two streams hold now, after every outage.
+            var storedAcknowledged = workers.Sum(w => w.Latest.Stored);
+            var streamMessages = await StreamMessagesAsync(connection, cancellationToken);
+            var notInStream = Math.Max(0, storedAcknowledged - streamMessages);
+            var lost = notIngested + notInStream;
             await watching.CancelAsync();
             await Quietly(watch);
 
@@ -295,6 +304,10 @@ internal static partial class SimCommand
                 lost)
             {
                 NatsStoppedSeconds = outage?.Seconds,
+                NatsStopSignal = outage is null ? null : settings.KillNats ? "SIGKILL" : "SIGTERM",
+                AcknowledgedStored = storedAcknowledged,
+                StreamMessages = streamMessages,
+                AcknowledgedNotInStream = notInStream,
                 NatsFailClosedSeconds = outage?.FailClosed,
                 FramesAnalysedWhileClosed = outage?.FramesWhileClosed,
                 NatsResumeSeconds = outage?.Resumed,
@@ -368,19 +381,12 @@ internal static partial class SimCommand
         }
     }
 
-    /// <summary>Stops nats-server as an operator would (SIGTERM: it flushes its store and exits) and waits for it to exit.</summary>
-    private static async Task StopNatsAsync(ProcessRunner nats, CancellationToken cancellationToken)
-    {
-        var signal = await ProcessRunner.RunAsync("/bin/kill", ["-TERM", nats.Id.ToString(CultureInfo.InvariantCulture)], cancellationToken);
-        if (signal.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"kill -TERM {nats.Id} failed: {string.Join(" ", signal.ErrorLines)}");
-        }
-
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        wait.CancelAfter(NatsStartTimeout);
-        await nats.WaitForExitAsync(wait.Token);
-    }
+    /// <summary>
+    /// Stops nats-server as an operator would (SIGTERM: it flushes its store and exits) or as a crash does (SIGKILL:
+    /// what it had not yet written to its files is gone; what it had is in the kernel's page cache) and waits for it to exit.
+    /// </summary>
+    private static Task StopNatsAsync(ProcessRunner nats, bool crash, CancellationToken cancellationToken) =>
+        SimProcess.SignalAsync(nats, crash, NatsStartTimeout, cancellationToken);
 
     /// <summary>
     /// Through an outage of <paramref name="length"/>: when every worker's stats line first says it is
@@ -422,6 +428,26 @@ internal static partial class SimCommand
         }
 
         return (failClosed, frames);
+    }
+
+    /// <summary>Messages the candidate and audit-event streams hold (a stream nobody published to holds none).</summary>
+    private static async Task<long> StreamMessagesAsync(NatsConnection connection, CancellationToken cancellationToken)
+    {
+        var js = new NatsJSContext(connection);
+        var messages = 0L;
+        foreach (var streamName in (string[])[WorkerProtocol.CandidateStream, AuditPublisher.DefaultStream])
+        {
+            try
+            {
+                messages += (long)(await js.GetStreamAsync(streamName, cancellationToken: cancellationToken)).Info.State.Messages;
+            }
+            catch (NatsJSApiException)
+            {
+                // no stream: nothing was stored
+            }
+        }
+
+        return messages;
     }
 
     /// <summary>
@@ -594,6 +620,9 @@ internal sealed record SimSettings(int Cameras, int Workers, double Seconds, boo
     /// <summary>How long nats-server is stopped after the window; 0: not at all.</summary>
     public double StopNatsSeconds { get; init; }
 
+    /// <summary>With <see cref="StopNatsSeconds"/>: nats-server is stopped with SIGKILL rather than SIGTERM.</summary>
+    public bool KillNats { get; init; }
+
     /// <summary>How long the server is down (killed with SIGKILL, then started again) after the window and the NATS outage; 0: not at all.</summary>
     public double StopServerSeconds { get; init; }
 
@@ -627,6 +656,11 @@ internal sealed record SimSettings(int Cameras, int Workers, double Seconds, boo
         if (!double.IsFinite(StopNatsSeconds) || StopNatsSeconds < 0)
         {
             throw new ArgumentException($"--stop-nats must be 0 (no outage) or a number of seconds, not {StopNatsSeconds}");
+        }
+
+        if (KillNats && StopNatsSeconds <= 0)
+        {
+            throw new ArgumentException("--kill-nats needs --stop-nats (how long nats-server stays down)");
         }
 
         if (!double.IsFinite(StopServerSeconds) || StopServerSeconds < 0)
@@ -669,6 +703,22 @@ internal sealed record SimReport(
     /// <summary>How long nats-server was stopped (<c>--stop-nats</c>); null: no outage.</summary>
     [JsonPropertyName("nats_stopped_s")]
     public double? NatsStoppedSeconds { get; init; }
+
+    /// <summary>How nats-server was stopped: "SIGTERM", or "SIGKILL" with <c>--kill-nats</c>; null: no outage.</summary>
+    [JsonPropertyName("nats_stop_signal")]
+    public string? NatsStopSignal { get; init; }
+
+    /// <summary>Candidates and lease events JetStream acknowledged to the workers as newly stored (their last stats lines).</summary>
+    [JsonPropertyName("acknowledged_stored")]
+    public long AcknowledgedStored { get; init; }
+
+    /// <summary>Messages the two streams held at the end: at least <see cref="AcknowledgedStored"/> unless an acknowledged one was lost.</summary>
+    [JsonPropertyName("stream_messages")]
+    public long StreamMessages { get; init; }
+
+    /// <summary>Of <see cref="AcknowledgedLost"/>: acknowledged to a worker as stored but not in its stream (a lower bound).</summary>
+    [JsonPropertyName("acknowledged_not_in_stream")]
+    public long AcknowledgedNotInStream { get; init; }
 
     /// <summary>From the stop until every worker's stats line said it ran no camera; null: some worker never stopped.</summary>
     [JsonPropertyName("nats_fail_closed_s")]

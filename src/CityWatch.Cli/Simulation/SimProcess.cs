@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using CityWatch.Ingest;
 
 namespace CityWatch.Cli.Simulation;
 
@@ -29,6 +30,21 @@ internal static class SimProcess
         {
             return 0;
         }
+    }
+
+    /// <summary>Sends SIGTERM (or, with <paramref name="crash"/>, SIGKILL) to <paramref name="process"/> and waits up to <paramref name="wait"/> for it to exit.</summary>
+    public static async Task SignalAsync(ProcessRunner process, bool crash, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var how = crash ? "-KILL" : "-TERM";
+        var signal = await ProcessRunner.RunAsync("/bin/kill", [how, process.Id.ToString(CultureInfo.InvariantCulture)], cancellationToken);
+        if (signal.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill {how} {process.Id} failed: {string.Join(" ", signal.ErrorLines)}");
+        }
+
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(wait);
+        await process.WaitForExitAsync(limit.Token);
     }
 
     /// <summary>A TCP port free on 127.0.0.1 now.</summary>

@@ -14,7 +14,7 @@ internal sealed partial class SimWorker : IAsyncDisposable
     private readonly ProcessRunner _runner;
     private readonly Task _reading;
     private readonly RecentLines _lines = new();
-    private WorkerStats _latest = new(0, 0, 0, 0, 0, default);
+    private WorkerStats _latest = new(0, 0, 0, 0, 0, default, 0);
     private long _statsLines;
     private int _disposed;
 
@@ -55,6 +55,35 @@ internal sealed partial class SimWorker : IAsyncDisposable
     /// <summary>SIGKILL, as a crash: the worker releases nothing.</summary>
     public void KillHard() => _runner.Kill();
 
+    /// <summary>
+    /// Stops the worker as an operator would (SIGTERM: it releases its leases, sends what it still holds and writes its
+    /// last stats line), waits up to <paramref name="wait"/> for it to exit and for its output to be read, then disposes
+    /// it (a kill, where it has not exited by then). A worker that has gone already is only disposed.
+    /// </summary>
+    public async Task StopAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        if (!HasExited)
+        {
+            try
+            {
+                await SimProcess.SignalAsync(_runner, crash: false, wait, cancellationToken);
+                using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                limit.CancelAfter(wait);
+                await _reading.WaitAsync(limit.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // not gone in time: disposing kills it
+            }
+            catch (InvalidOperationException)
+            {
+                // it exited between the check and the signal
+            }
+        }
+
+        await DisposeAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -86,15 +115,16 @@ internal sealed partial class SimWorker : IAsyncDisposable
                 long N(string group) => long.Parse(match.Groups[group].Value, CultureInfo.InvariantCulture);
                 Volatile.Write(ref _latest, new WorkerStats(
                     (int)N("cameras"), N("frames"), N("faces"), N("candidates"), (int)N("granted"),
-                    new GrantAnswers(N("issued"), N("refused"), N("unanswered"), N("unusable"))));
+                    new GrantAnswers(N("issued"), N("refused"), N("unanswered"), N("unusable")), N("stored")));
                 Interlocked.Increment(ref _statsLines);
             }
         }
     }
 
-    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+) grants_issued=(?<issued>\d+) grants_refused=(?<refused>\d+) grants_unanswered=(?<unanswered>\d+) grants_unusable=(?<unusable>\d+)")]
+    [GeneratedRegex(@"Worker stats: worker=\S+ cameras=(?<cameras>\d+) frames_analysed=(?<frames>\d+) faces=(?<faces>\d+) candidates=(?<candidates>\d+) granted=(?<granted>\d+) grants_issued=(?<issued>\d+) grants_refused=(?<refused>\d+) grants_unanswered=(?<unanswered>\d+) grants_unusable=(?<unusable>\d+) stored=(?<stored>\d+)")]
     private static partial Regex StatsLine();
 }
 
 /// <summary>One worker's cumulative counters from its last stats line (<see cref="Grants"/>: how its grant requests ended).</summary>
-internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted, GrantAnswers Grants);
+/// <param name="Stored">Candidates and lease events JetStream acknowledged to this worker as newly stored: what the streams must hold.</param>
+internal sealed record WorkerStats(int Cameras, long FramesAnalysed, long Faces, long Candidates, int Granted, GrantAnswers Grants, long Stored);

@@ -32,6 +32,7 @@ public sealed partial class CandidatePublisher
     private readonly ILogger _logger;
     private readonly OutboundQueue<CandidateEvent> _queue;
     private long _acknowledged;
+    private long _stored;
 
     private CandidatePublisher(INatsJSContext js, ILogger logger)
     {
@@ -42,6 +43,9 @@ public sealed partial class CandidatePublisher
 
     /// <summary>Events acknowledged by JetStream so far (duplicates included).</summary>
     public long Acknowledged => Interlocked.Read(ref _acknowledged);
+
+    /// <summary>Events JetStream acknowledged as newly stored (not as a duplicate of one it holds): what its stream must hold.</summary>
+    public long Stored => Interlocked.Read(ref _stored);
 
     /// <summary>Events refused because <see cref="MaxPending"/> were already waiting.</summary>
     public long Refused => _queue.Refused;
@@ -107,6 +111,11 @@ public sealed partial class CandidatePublisher
         }
 
         Interlocked.Increment(ref _acknowledged);
+        if (!ack.Duplicate)
+        {
+            Interlocked.Increment(ref _stored);
+        }
+
         return new CandidateAck(ack.Seq, ack.Duplicate);
     }
 

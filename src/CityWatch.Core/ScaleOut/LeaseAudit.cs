@@ -61,6 +61,7 @@ public sealed partial class LeaseAudit
     private readonly ILogger _logger;
     private readonly OutboundQueue<AuditEvent> _queue;
     private long _acknowledged;
+    private long _stored;
 
     private LeaseAudit(AuditPublisher publisher, ILogger logger)
     {
@@ -71,6 +72,9 @@ public sealed partial class LeaseAudit
 
     /// <summary>Lease events acknowledged by JetStream so far.</summary>
     public long Acknowledged => Interlocked.Read(ref _acknowledged);
+
+    /// <summary>Lease events JetStream acknowledged as newly stored (not as a duplicate): what its stream must hold.</summary>
+    public long Stored => Interlocked.Read(ref _stored);
 
     /// <summary>Lease events waiting for an acknowledgement.</summary>
     public int Pending => _queue.Pending;
@@ -163,8 +167,13 @@ public sealed partial class LeaseAudit
         limit.CancelAfter(CandidatePublisher.PublishTimeout);
         try
         {
-            await _publisher.PublishAsync(auditEvent, limit.Token);
+            var ack = await _publisher.PublishAsync(auditEvent, limit.Token);
             Interlocked.Increment(ref _acknowledged);
+            if (!ack.Duplicate)
+            {
+                Interlocked.Increment(ref _stored);
+            }
+
             return true;
         }
         catch (AuditEventNotStoredException e)

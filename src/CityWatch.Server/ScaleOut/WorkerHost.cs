@@ -177,7 +177,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
         var keeping = keeper.RunAsync(stop.Token);
         var publishing = publisher.RunAsync(stop.Token);
         var logging = leaseAudit.RunAsync(stop.Token);
-        var stats = StatsLoopAsync(monitor, link, publisher, stop.Token);
+        var stats = StatsLoopAsync(monitor, link, publisher, leaseAudit, stop.Token);
         await monitor.StartAsync(stop.Token);
         try
         {
@@ -194,6 +194,9 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
             {
                 LogLeaseEventsUnsent(_logger, unsent);
             }
+
+            // The last counters, after the drain: what was acknowledged on the way out counts too.
+            LogTotals(monitor, link, publisher, leaseAudit);
         }
     }
 
@@ -227,17 +230,22 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     }
 
     /// <summary>One line of counters every <see cref="WorkerHostOptions.StatsInterval"/>: cumulative since start, so a reader takes differences.</summary>
-    private async Task StatsLoopAsync(CameraMonitor monitor, ServerLink link, CandidatePublisher publisher, CancellationToken stop)
+    private async Task StatsLoopAsync(CameraMonitor monitor, ServerLink link, CandidatePublisher publisher, LeaseAudit leaseAudit, CancellationToken stop)
     {
         using var timer = new PeriodicTimer(options.StatsInterval, options.Time);
         while (await timer.WaitForNextTickAsync(stop))
         {
-            var (cameras, analysed, faces) = monitor.Totals();
-            var answers = link.Answers;
-            LogStats(
-                _logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged, link.GrantedCameras,
-                answers.Granted, answers.Refused, answers.Unanswered, answers.Unusable);
+            LogTotals(monitor, link, publisher, leaseAudit);
         }
+    }
+
+    private void LogTotals(CameraMonitor monitor, ServerLink link, CandidatePublisher publisher, LeaseAudit leaseAudit)
+    {
+        var (cameras, analysed, faces) = monitor.Totals();
+        var answers = link.Answers;
+        LogStats(
+            _logger, options.Worker, cameras, analysed, faces, publisher.Acknowledged, link.GrantedCameras,
+            answers.Granted, answers.Refused, answers.Unanswered, answers.Unusable, publisher.Stored + leaseAudit.Stored);
     }
 
     private static async Task Quietly(Task task)
@@ -256,9 +264,9 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     private static partial void LogSimulation(ILogger logger, string worker, string file, int frames, double seconds);
 
     /// <summary>Parsed by <c>citywatch sim</c>: keep the keys.</summary>
-    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates} granted={Granted} grants_issued={Issued} grants_refused={Refused} grants_unanswered={Unanswered} grants_unusable={Unusable}")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker stats: worker={Worker} cameras={Cameras} frames_analysed={Analysed} faces={Faces} candidates={Candidates} granted={Granted} grants_issued={Issued} grants_refused={Refused} grants_unanswered={Unanswered} grants_unusable={Unusable} stored={Stored}")]
     private static partial void LogStats(
-        ILogger logger, string worker, int cameras, long analysed, long faces, long candidates, int granted, long issued, long refused, long unanswered, long unusable);
+        ILogger logger, string worker, int cameras, long analysed, long faces, long candidates, int granted, long issued, long refused, long unanswered, long unusable, long stored);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Worker: cannot open the candidate and events streams on {Url} ({Reason}); retrying")]
     private static partial void LogOpenFailed(ILogger logger, string url, string reason);

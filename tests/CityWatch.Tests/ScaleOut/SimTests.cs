@@ -8,8 +8,9 @@ namespace CityWatch.Tests.ScaleOut;
 /// <c>citywatch sim</c> with real processes: the CLI (a child), its nats-server and its worker processes. A small city
 /// with one worker killed by SIGKILL: every camera runs, the killed worker's cameras come back on the survivors within
 /// the lease TTL and a little, no candidate JetStream acknowledged is left unconsumed, and nothing is left running. A
-/// small city with nats-server stopped (SIGTERM) for 12 s: the workers stop every camera, analyse nothing until it is
-/// back, then run every camera again, and nothing acknowledged is left unconsumed. A small city whose server (its own
+/// small city with nats-server stopped (SIGTERM) or crashed (SIGKILL) for 12 s: the workers stop every camera, analyse
+/// nothing until it is back, then run every camera again; everything JetStream acknowledged as stored is still in its
+/// streams afterwards, and nothing acknowledged is left unconsumed. A small city whose server (its own
 /// process) is killed by SIGKILL for 12 s and started again on the same folder: every grant lapses within its lifetime,
 /// no frame is analysed without one, and once the server is back every camera holds a grant and analyses again.
 /// </summary>
@@ -42,17 +43,20 @@ public sealed class SimTests
         Assert.Empty(LeftRunning());
     }
 
-    [Fact]
-    public async Task A_sim_with_nats_server_stopped_fails_closed_analyses_nothing_without_it_and_resumes_every_camera()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_sim_with_nats_server_stopped_fails_closed_analyses_nothing_without_it_and_resumes_every_camera(bool crash)
     {
         var (exit, output, errors) = await CliRunner.RunAsync(
-            "sim", "--cameras", "6", "--workers", "2", "--seconds", "4", "--stop-nats", "12", "--json", "--lease-ttl-s", "3",
-            "--models", TestPaths.Models, "--assets", TestPaths.SharedData);
+            ["sim", "--cameras", "6", "--workers", "2", "--seconds", "4", "--stop-nats", "12", .. (crash ? (string[])["--kill-nats"] : []), "--json", "--lease-ttl-s", "3",
+            "--models", TestPaths.Models, "--assets", TestPaths.SharedData]);
         Assert.True(exit == 0, $"sim exited {exit}: {string.Join(" | ", errors.TakeLast(6))}");
 
         using var report = JsonDocument.Parse(output);
         var root = report.RootElement;
         Assert.Equal(12, root.GetProperty("nats_stopped_s").GetDouble());
+        Assert.Equal(crash ? "SIGKILL" : "SIGTERM", root.GetProperty("nats_stop_signal").GetString());
         // Every worker stopped every camera while nats-server was away (by its own clock: one lease TTL after the last
         // renew, then a stats line), and analysed no frame from then until it came back.
         var failClosed = root.GetProperty("nats_fail_closed_s");
@@ -61,6 +65,11 @@ public sealed class SimTests
         Assert.Equal(0, root.GetProperty("frames_analysed_while_closed").GetInt64());
         var resumed = root.GetProperty("nats_resume_s");
         Assert.True(resumed.ValueKind == JsonValueKind.Number, output);
+        // Whatever JetStream acknowledged as stored before the stop (or the crash) is still in its streams after it.
+        var stored = root.GetProperty("acknowledged_stored").GetInt64();
+        Assert.True(stored > 0, output);
+        Assert.True(root.GetProperty("stream_messages").GetInt64() >= stored, output);
+        Assert.Equal(0, root.GetProperty("acknowledged_not_in_stream").GetInt64());
         Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
         Assert.True(root.GetProperty("candidates").GetInt64() > 0, output);
         Assert.Empty(LeftRunning());
@@ -97,6 +106,7 @@ public sealed class SimTests
     [InlineData("--workers 1 --kill-worker", "error: --kill-worker needs at least 2 workers")]
     [InlineData("--cameras 0", "error: --cameras must be from 1 to 1000, not 0")]
     [InlineData("--stop-nats -1", "error: --stop-nats must be 0 (no outage) or a number of seconds, not -1")]
+    [InlineData("--kill-nats", "error: --kill-nats needs --stop-nats")]
     [InlineData("--stop-server -1", "error: --stop-server must be 0 (no outage) or a number of seconds, not -1")]
     public async Task Bad_input_is_one_line_and_exit_1(string arguments, string error)
     {

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
@@ -9,6 +10,13 @@ namespace CityWatch.Investigations;
 /// The <c>analysis_jobs</c> table. Queuing a job and ending it (done, failed or cancelled) each commit
 /// with their audit record in one transaction, so a job that failed is in the log like one that finished;
 /// progress counts are written as the job runs and are not logged (the final record carries them).
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>), whole: the reads, the progress and cancellation
+/// writes, and queuing and ending with their records staged in their transaction (<see cref="AuditTrail.Stage"/>).
+/// Each state change is guarded in its statement (<c>WHERE state = 'queued' AND cancel_requested = FALSE</c>,
+/// <c>WHERE state IN ('queued', 'running')</c>) and says by its row count whether it happened; the row writes are
+/// <c>internal static</c> over the caller's <see cref="DbConnection"/>.
+/// </para>
 /// </summary>
 public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audit, TimeProvider time)
 {
@@ -17,16 +25,10 @@ public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audi
         ArgumentNullException.ThrowIfNull(job);
         StagedRecord staged;
         long id;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            id = connection.ExecuteScalar<long>(
-                """
-                INSERT INTO analysis_jobs (case_number, watchlist_id, source, media_path, owns_media, sha256, fps, width, state, created_by, created_at)
-                VALUES (@CaseNumber, @WatchlistId, @Source, @MediaPath, @OwnsMedia, @Sha256, @Fps, @Width, @state, @actor, @now) RETURNING id
-                """,
-                new { job.CaseNumber, job.WatchlistId, job.Source, job.MediaPath, job.OwnsMedia, job.Sha256, job.Fps, job.Width, state = Text(AnalysisJobState.Queued), actor, now = Timestamps.Format(time.GetUtcNow()) },
-                transaction);
+            id = Insert(connection, transaction, job, actor, time.GetUtcNow());
             staged = audit.Stage(
                 connection,
                 transaction,
@@ -51,19 +53,34 @@ public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audi
         return Get(id);
     }
 
+    /// <summary>A queued job's row, in the caller's transaction on either engine; returns its id. It logs nothing: <see cref="CreateAsync"/> does.</summary>
+    internal static long Insert(DbConnection connection, DbTransaction transaction, NewAnalysisJob job, string actor, DateTimeOffset now) =>
+        connection.ExecuteScalar<long>(
+            """
+            INSERT INTO analysis_jobs (case_number, watchlist_id, source, media_path, owns_media, sha256, fps, width, state, created_by, created_at)
+            VALUES (@CaseNumber, @WatchlistId, @Source, @MediaPath, @OwnsMedia, @Sha256, @Fps, @Width, @state, @actor, @now) RETURNING id
+            """,
+            new { job.CaseNumber, job.WatchlistId, job.Source, job.MediaPath, job.OwnsMedia, job.Sha256, job.Fps, job.Width, state = Text(AnalysisJobState.Queued), actor, now = Timestamps.Format(now) },
+            transaction);
+
     /// <summary>Queued to running; false if the job was cancelled (or ended) before it started.</summary>
     public bool Start(long id)
     {
-        using var connection = database.Open();
-        return connection.Execute(
-            "UPDATE analysis_jobs SET state = @running, started_at = @now WHERE id = @id AND state = @queued AND cancel_requested = 0",
-            new { id, running = Text(AnalysisJobState.Running), queued = Text(AnalysisJobState.Queued), now = Timestamps.Format(time.GetUtcNow()) }) == 1;
+        using var connection = database.Connect();
+        return TryStart(connection, null, id, time.GetUtcNow());
     }
+
+    /// <summary>Queued to running at <paramref name="now"/> (either engine), only a queued job not asked to stop; says whether it did.</summary>
+    internal static bool TryStart(DbConnection connection, DbTransaction? transaction, long id, DateTimeOffset now) =>
+        connection.Execute(
+            "UPDATE analysis_jobs SET state = @running, started_at = @now WHERE id = @id AND state = @queued AND cancel_requested = FALSE",
+            new { id, running = Text(AnalysisJobState.Running), queued = Text(AnalysisJobState.Queued), now = Timestamps.Format(now) },
+            transaction) == 1;
 
     public void Report(long id, AnalysisProgress progress)
     {
         ArgumentNullException.ThrowIfNull(progress);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         connection.Execute(
             "UPDATE analysis_jobs SET frames_done = @FramesDone, frames_total = @FramesTotal, faces = @Faces, matches = @Matches, candidates = @Candidates WHERE id = @id AND state = @running",
             new { id, progress.FramesDone, progress.FramesTotal, progress.Faces, progress.Matches, progress.Candidates, running = Text(AnalysisJobState.Running) });
@@ -84,32 +101,10 @@ public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audi
 
         var job = Get(id);
         StagedRecord? staged = null;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            var total = state == AnalysisJobState.Done ? progress.FramesDone : progress.FramesTotal;
-            var changed = connection.Execute(
-                """
-                UPDATE analysis_jobs SET state = @state, reason = @reason, frames_done = @FramesDone, frames_total = @total, faces = @Faces, matches = @Matches,
-                    candidates = @Candidates, ended_at = @now
-                WHERE id = @id AND state IN (@queued, @running)
-                """,
-                new
-                {
-                    id,
-                    state = Text(state),
-                    reason,
-                    progress.FramesDone,
-                    total,
-                    progress.Faces,
-                    progress.Matches,
-                    progress.Candidates,
-                    now = Timestamps.Format(time.GetUtcNow()),
-                    queued = Text(AnalysisJobState.Queued),
-                    running = Text(AnalysisJobState.Running),
-                },
-                transaction);
-            if (changed == 1)
+            if (TryFinish(connection, transaction, id, state, reason, progress, time.GetUtcNow()))
             {
                 var parameters = new Dictionary<string, string>
                 {
@@ -143,13 +138,41 @@ public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audi
         return Get(id);
     }
 
+    /// <summary>
+    /// Ends a job not ended yet (queued or running) as <paramref name="state"/> with its final counts at <paramref name="now"/>,
+    /// in the caller's transaction on either engine; false (nothing written) if it had ended. Its record: <see cref="FinishAsync"/>.
+    /// </summary>
+    internal static bool TryFinish(
+        DbConnection connection, DbTransaction transaction, long id, AnalysisJobState state, string? reason, AnalysisProgress progress, DateTimeOffset now) =>
+        connection.Execute(
+            """
+            UPDATE analysis_jobs SET state = @state, reason = @reason, frames_done = @FramesDone, frames_total = @total, faces = @Faces, matches = @Matches,
+                candidates = @Candidates, ended_at = @now
+            WHERE id = @id AND state IN (@queued, @running)
+            """,
+            new
+            {
+                id,
+                state = Text(state),
+                reason,
+                progress.FramesDone,
+                total = state == AnalysisJobState.Done ? progress.FramesDone : progress.FramesTotal,
+                progress.Faces,
+                progress.Matches,
+                progress.Candidates,
+                now = Timestamps.Format(now),
+                queued = Text(AnalysisJobState.Queued),
+                running = Text(AnalysisJobState.Running),
+            },
+            transaction) == 1;
+
     /// <summary>Asks a job to stop; a queued job never starts. Returns the job (unchanged if it had ended).</summary>
     public AnalysisJob RequestCancel(long id)
     {
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
             connection.Execute(
-                "UPDATE analysis_jobs SET cancel_requested = 1 WHERE id = @id AND state IN (@queued, @running)",
+                "UPDATE analysis_jobs SET cancel_requested = TRUE WHERE id = @id AND state IN (@queued, @running)",
                 new { id, queued = Text(AnalysisJobState.Queued), running = Text(AnalysisJobState.Running) });
         }
 
@@ -158,14 +181,14 @@ public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audi
 
     public bool CancelRequested(long id)
     {
-        using var connection = database.Open();
-        return connection.ExecuteScalar<long>("SELECT cancel_requested FROM analysis_jobs WHERE id = @id", new { id }) == 1;
+        using var connection = database.Connect();
+        return connection.ExecuteScalar<bool>("SELECT cancel_requested FROM analysis_jobs WHERE id = @id", new { id });
     }
 
     /// <summary>The media a job decodes, and whether it is a temporary upload to delete when the job ends.</summary>
     public (string Path, bool Owned) MediaOf(long id)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.QuerySingleOrDefault<(string, bool)?>("SELECT media_path, owns_media FROM analysis_jobs WHERE id = @id", new { id })
             ?? throw new NotFoundException($"No analysis job {id}.");
     }
@@ -193,7 +216,7 @@ public sealed class AnalysisJobStore(CityWatchDatabase database, AuditTrail audi
 
     private List<AnalysisJob> Query(string where, object? parameters)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<Row>($"SELECT * FROM analysis_jobs {where}", parameters).Select(r => r.ToModel()).ToList();
     }
 

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -17,6 +18,14 @@ namespace CityWatch.SubjectAccess;
 /// photo: the answer is sealed with its own evidence key (<see cref="EvidenceVault"/>) and nobody can read
 /// it until a second DPO (not the one who searched) or an authority approves. Every step commits with its
 /// log record; every refused step is logged and answered 403 or 409.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads, and registering and approving with their
+/// records staged in their transaction (<see cref="AuditTrail.Stage"/>). The search seals its answer through the
+/// evidence vault and reading the answer opens it there: <see cref="EvidenceVault"/> is SQLite only (it writes and
+/// reads <c>evidence_keys</c> over its own SQLite connection), so those two acts stay on SQLite (<see cref="CityWatchDatabase.Open"/>) and call the shared row methods
+/// (<see cref="TrySeal"/>, <see cref="SealedAnswer"/>). Each state change is guarded in its statement and says by its
+/// row count whether it happened.
+/// </para>
 /// </summary>
 public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAccessService service, AlertStore alerts, AuditTrail audit, TimeProvider time)
 {
@@ -51,16 +60,10 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         var hash = IdentityHash(salt, input.IdentityReference);
         StagedRecord staged;
         long id;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            id = connection.ExecuteScalar<long>(
-                """
-                INSERT INTO subject_access_requests (identity_salt, identity_hash, verification, received_at, registered_by, registered_at)
-                VALUES (@salt, @hash, @verification, @received, @actor, @now) RETURNING id
-                """,
-                new { salt, hash, verification = verification.ToString(), received = Timestamps.Format(received), actor, now = Timestamps.Format(now) },
-                transaction);
+            id = Insert(connection, transaction, salt, hash, verification, received, actor, now);
             staged = audit.Stage(
                 connection,
                 transaction,
@@ -77,6 +80,17 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         await audit.CommittedAsync(staged, cancellationToken);
         return Get(id);
     }
+
+    /// <summary>A received request's row (the identity reference only as <paramref name="hash"/> under <paramref name="salt"/>), in the caller's transaction on either engine; returns its id.</summary>
+    internal static long Insert(
+        DbConnection connection, DbTransaction transaction, byte[] salt, byte[] hash, IdentityVerification verification, DateTimeOffset received, string actor, DateTimeOffset now) =>
+        connection.ExecuteScalar<long>(
+            """
+            INSERT INTO subject_access_requests (identity_salt, identity_hash, verification, received_at, registered_by, registered_at)
+            VALUES (@salt, @hash, @verification, @received, @actor, @now) RETURNING id
+            """,
+            new { salt, hash, verification = verification.ToString(), received = Timestamps.Format(received), actor, now = Timestamps.Format(now) },
+            transaction);
 
     /// <summary>
     /// Runs the one search of a registered request and seals its answer; the answer is not returned. A
@@ -97,14 +111,7 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         using (var transaction = connection.BeginTransaction())
         {
             var (keyId, sealedAnswer) = alerts.Vault.Seal(JsonSerializer.SerializeToUtf8Bytes(answer, Json), connection, transaction, now);
-            var changed = connection.Execute(
-                """
-                UPDATE subject_access_requests SET searched_by = @actor, searched_at = @now, result_key = @keyId, result = @sealedAnswer
-                WHERE id = @id AND searched_at IS NULL
-                """,
-                new { id, actor, now = Timestamps.Format(now), keyId, sealedAnswer },
-                transaction);
-            if (changed == 1)
+            if (TrySeal(connection, transaction, id, keyId, sealedAnswer, actor, now))
             {
                 staged = audit.Stage(
                     connection,
@@ -136,6 +143,19 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         return Get(id);
     }
 
+    /// <summary>
+    /// Records the search of a request not searched yet, with its answer sealed under evidence key <paramref name="keyId"/>,
+    /// in the caller's transaction on either engine; false (nothing written) if it had been searched.
+    /// </summary>
+    internal static bool TrySeal(DbConnection connection, DbTransaction transaction, long id, string keyId, byte[] sealedAnswer, string actor, DateTimeOffset now) =>
+        connection.Execute(
+            """
+            UPDATE subject_access_requests SET searched_by = @actor, searched_at = @now, result_key = @keyId, result = @sealedAnswer
+            WHERE id = @id AND searched_at IS NULL
+            """,
+            new { id, actor, now = Timestamps.Format(now), keyId, sealedAnswer },
+            transaction) == 1;
+
     /// <summary>Releases a searched request's answer. Refused (403, logged) when the approver ran the search; 409 when there is nothing to approve.</summary>
     public async Task<SubjectAccessRequest> ApproveAsync(long id, string actor, CancellationToken cancellationToken = default)
     {
@@ -151,13 +171,10 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         }
 
         StagedRecord staged;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            if (connection.Execute(
-                "UPDATE subject_access_requests SET approved_by = @actor, approved_at = @now WHERE id = @id AND searched_at IS NOT NULL AND approved_at IS NULL AND searched_by <> @actor",
-                new { id, actor, now = Timestamps.Format(time.GetUtcNow()) },
-                transaction) != 1)
+            if (!TryApprove(connection, transaction, id, actor, time.GetUtcNow()))
             {
                 throw new ConflictException($"Request {request.Reference} changed while this approval was being made; nothing was changed.");
             }
@@ -169,6 +186,16 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         await audit.CommittedAsync(staged, cancellationToken);
         return Get(id);
     }
+
+    /// <summary>
+    /// Releases a searched request not released yet, by an account other than the one that searched, in the caller's
+    /// transaction on either engine; false (nothing written) otherwise. Its checks and record: <see cref="ApproveAsync"/>.
+    /// </summary>
+    internal static bool TryApprove(DbConnection connection, DbTransaction transaction, long id, string actor, DateTimeOffset now) =>
+        connection.Execute(
+            "UPDATE subject_access_requests SET approved_by = @actor, approved_at = @now WHERE id = @id AND searched_at IS NOT NULL AND approved_at IS NULL AND searched_by <> @actor",
+            new { id, actor, now = Timestamps.Format(now) },
+            transaction) == 1;
 
     /// <summary>The released answer, decrypted; before approval nobody can read it (403, logged).</summary>
     public async Task<SubjectAccessAnswer> AnswerAsync(long id, string actor, CancellationToken cancellationToken = default)
@@ -182,13 +209,17 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         byte[] plaintext;
         using (var connection = database.Open())
         {
-            var row = connection.QuerySingle<(string KeyId, byte[] Sealed)>("SELECT result_key, result FROM subject_access_requests WHERE id = @id", new { id });
+            var row = SealedAnswer(connection, null, id);
             plaintext = alerts.Vault.Open(row.KeyId, row.Sealed);
         }
 
         await audit.AppendAsync(new AuditRecord(actor, SubjectAccessActions.Release, "answer read", CaseId: request.Reference), cancellationToken);
         return JsonSerializer.Deserialize<SubjectAccessAnswer>(plaintext, Json)!;
     }
+
+    /// <summary>A searched request's evidence key and sealed answer (either engine); opening it is the vault's.</summary>
+    internal static (string KeyId, byte[] Sealed) SealedAnswer(DbConnection connection, DbTransaction? transaction, long id) =>
+        connection.QuerySingle<(string KeyId, byte[] Sealed)>("SELECT result_key, result FROM subject_access_requests WHERE id = @id", new { id }, transaction);
 
     public SubjectAccessRequest Get(long id) =>
         Query("WHERE id = @id", new { id }).SingleOrDefault() ?? throw new NotFoundException($"No subject-access request {id}.");
@@ -218,7 +249,7 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
 
     private List<SubjectAccessRequest> Query(string where, object? parameters)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<Row>(
             $"SELECT id, verification, received_at, registered_by, registered_at, searched_by, searched_at, approved_by, approved_at FROM subject_access_requests {where}", parameters).Select(r => r.ToModel()).ToList();
     }

@@ -26,6 +26,9 @@ public static class NatsAccess
     /// <summary>The server role's user.</summary>
     public const string ServerUser = "citywatch-server";
 
+    /// <summary>bcrypt's cost for the stored hashes: nats-server checks one at every connect, and a worker connects once (and again after an outage).</summary>
+    public const int BcryptCost = 10;
+
     private static readonly string[] Streams = [AuditPublisher.DefaultStream, WorkerProtocol.CandidateStream];
 
     private static readonly string[] Buckets = [CameraLeases.DefaultBucket, CameraLeaseKeeper.LiveBucket];
@@ -44,7 +47,11 @@ public static class NatsAccess
         return builder.Uri.ToString().TrimEnd('/');
     }
 
-    /// <summary>The <c>authorization { ... }</c> block for nats-server's configuration file.</summary>
+    /// <summary>
+    /// The <c>authorization { ... }</c> block for nats-server's configuration file. It holds each password's bcrypt hash
+    /// (cost <see cref="BcryptCost"/>), which nats-server checks a connecting client's password against, not the
+    /// password: whoever reads the file (or a copy of the server's disk) cannot connect as a worker with what is in it.
+    /// </summary>
     public static string Authorization(NatsUser server, IEnumerable<NatsUser> workers)
     {
         ArgumentNullException.ThrowIfNull(server);
@@ -52,16 +59,18 @@ public static class NatsAccess
         var text = new StringBuilder();
         text.AppendLine("authorization {");
         text.AppendLine("  users = [");
-        text.AppendLine(CultureInfo.InvariantCulture, $"    {{ user: {Quoted(server.Name)}, password: {Quoted(server.Password)} }}");
+        text.AppendLine(CultureInfo.InvariantCulture, $"    {{ user: {Quoted(server.Name)}, password: {Quoted(Hashed(server))} }}");
         foreach (var worker in workers)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"    {{ user: {Quoted(worker.Name)}, password: {Quoted(worker.Password)}, permissions: {WorkerPermissions(worker.Name)} }}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"    {{ user: {Quoted(worker.Name)}, password: {Quoted(Hashed(worker))}, permissions: {WorkerPermissions(worker.Name)} }}");
         }
 
         text.AppendLine("  ]");
         text.AppendLine("}");
         return text.ToString();
     }
+
+    private static string Hashed(NatsUser user) => BCrypt.Net.BCrypt.HashPassword(user.Password, BcryptCost);
 
     private static string WorkerPermissions(string worker)
     {

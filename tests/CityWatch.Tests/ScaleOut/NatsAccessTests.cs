@@ -38,6 +38,24 @@ public sealed class NatsAccessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_configuration_holds_bcrypt_hashes_and_not_the_passwords()
+    {
+        var configuration = NatsAccess.Authorization(_server, [_a, _b]);
+
+        foreach (var user in (NatsUser[])[_server, _a, _b])
+        {
+            Assert.DoesNotContain(user.Password, configuration, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(3, configuration.Split($"password: \"$2a${NatsAccess.BcryptCost}$").Length - 1);
+
+        // What the file holds does not let anyone in: the hash is not the password.
+        var hash = configuration.Split('"').First(part => part.StartsWith("$2a$", StringComparison.Ordinal));
+        await using var withHash = new NatsConnection(new NatsOpts { Url = NatsAccess.WithUser(_nats.Url, _a with { Password = hash }), MaxReconnectRetry = 0 });
+        await Assert.ThrowsAnyAsync<NatsException>(async () => await withHash.ConnectAsync());
+    }
+
+    [Fact]
     public async Task A_worker_does_its_own_work_and_cannot_act_as_another_nor_read_or_change_the_streams()
     {
         await using var server = Connect(_server, null);

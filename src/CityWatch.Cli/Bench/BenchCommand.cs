@@ -333,7 +333,7 @@ internal static class BenchCommand
             ["float_ms_per_face"] = Round(f.Int8.Float.WallMs),
             ["int8_ms_per_face"] = Round(f.Int8.Int8.WallMs),
             ["speedup"] = Round(f.Int8.Speedup),
-            ["held_out_set"] = f.Int8.HeldOutSet,
+            ["held_out_set"] = Path.GetFileName(f.Int8.HeldOutSet.TrimEnd('/')),
             ["held_out_faces"] = f.Int8.HeldOutFaces,
             ["cosine_to_float_mean"] = Math.Round(f.Int8.CosineToFloatMean, 4),
             ["cosine_to_float_min"] = Math.Round(f.Int8.CosineToFloatMin, 4),

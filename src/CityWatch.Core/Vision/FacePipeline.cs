@@ -221,7 +221,7 @@ public sealed class FacePipeline : IDisposable
         long[] shape = spec.ChannelsLast ? [1, spec.ChipSize, spec.ChipSize, 3] : [1, 3, spec.ChipSize, spec.ChipSize];
         using var sessionOptions = Options.CreateSessionOptions();
         var ranges = QuantizedGraph.Calibration(float32, inputs, shape, sessionOptions);
-        var int8 = QuantizedGraph.Quantize(float32, ranges, reduceRange: false);
+        var int8 = QuantizedGraph.Quantize(float32, ranges);
         return new QuantizedEmbedder(int8, Options with { EmbedBatchSize = 1, FlipAugmentation = false }, spec, time, calibration.Count);
     }
 

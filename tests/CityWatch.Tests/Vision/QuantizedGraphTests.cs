@@ -71,7 +71,7 @@ public sealed class QuantizedGraphTests
         Assert.Equal(activations.Count, activations.Distinct(StringComparer.Ordinal).Count());
         var ranges = activations.Skip(1).ToDictionary(a => a, _ => new TensorRange(-1, 1), StringComparer.Ordinal);
 
-        var error = Assert.Throws<InvalidDataException>(() => QuantizedGraph.Quantize(model, ranges, reduceRange: false));
+        var error = Assert.Throws<InvalidDataException>(() => QuantizedGraph.Quantize(model, ranges));
 
         Assert.Contains("'input'", error.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidDataException>(() => QuantizedGraph.Activations("not a model"u8.ToArray()));

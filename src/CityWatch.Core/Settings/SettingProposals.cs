@@ -5,7 +5,6 @@ using CityWatch.Data;
 using CityWatch.Policy;
 using CityWatch.Vision;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Settings;
 
@@ -36,10 +35,11 @@ public sealed record ProposalInput(string Key, string Value, string Reason);
 /// through a proposal that a second account approves. Both steps are logged; a threshold below the
 /// validated operating point (the model card's measured threshold) carries a warning that the approver sees.
 /// <para>
-/// The table is the <c>settings</c> feature's (<see cref="SettingsSchema"/>). The reads and the row writes
-/// (<see cref="Insert"/>, the compare-and-set <see cref="TryDecide"/>) are on the shared code path and run on
-/// SQLite and PostgreSQL; proposing, approving and rejecting stage their records through
-/// <see cref="AuditTrail"/>, which is SQLite only, so they stay on SQLite until the audit trail moves.
+/// The table is the <c>settings</c> feature's (<see cref="SettingsSchema"/>). The whole feature is on the shared
+/// code path (<see cref="CityWatchDatabase.Connect"/>) and runs on SQLite and PostgreSQL: the reads, the row writes
+/// (<see cref="Insert"/>, the compare-and-set <see cref="TryDecide"/>) and proposing, approving and rejecting, each
+/// staging its records (<see cref="AuditTrail.Stage"/>) in its own transaction (<see cref="SqlDialect.BeginWrite"/>;
+/// an approval on <c>settings</c>, whose replaced value its record names, as <see cref="SettingsStore.SetAsync"/>).
 /// </para>
 /// </summary>
 public sealed class SettingProposals
@@ -72,8 +72,8 @@ public sealed class SettingProposals
         var warning = Check(input.Key, input.Value);
         long id;
         StagedRecord staged;
-        using (var connection = _database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = _database.Connect())
+        using (var transaction = _database.Dialect.BeginWrite(connection))
         {
             id = Insert(connection, transaction, input, actor, _time.GetUtcNow(), warning);
             staged = _audit.Stage(connection, transaction, new AuditRecord(actor, Proposed, "pending", Parameters: new Dictionary<string, string>
@@ -102,8 +102,8 @@ public sealed class SettingProposals
         var staged = new List<StagedRecord>();
         try
         {
-            using var connection = _database.Open();
-            using var transaction = connection.BeginTransaction(deferred: false);
+            using var connection = _database.Connect();
+            using var transaction = _database.Dialect.BeginWrite(connection, "settings");
             staged.Add(Decide(connection, transaction, id, ProposalStatus.Approved, actor, "approved"));
             staged.Add(_settings.Write(connection, transaction, proposal.Key, proposal.Value, actor, $"proposal {id} by {proposal.ProposedBy}, approved by {actor}: {proposal.Reason}").Staged);
             transaction.Commit();
@@ -132,8 +132,8 @@ public sealed class SettingProposals
         StagedRecord staged;
         try
         {
-            using var connection = _database.Open();
-            using var transaction = connection.BeginTransaction(deferred: false);
+            using var connection = _database.Connect();
+            using var transaction = _database.Dialect.BeginWrite(connection);
             staged = Decide(connection, transaction, id, ProposalStatus.Rejected, actor, "rejected");
             transaction.Commit();
         }
@@ -244,7 +244,7 @@ public sealed class SettingProposals
     }
 
     // The compare-and-set: only a proposal still pending is decided; a lost race throws before anything is written.
-    private StagedRecord Decide(SqliteConnection connection, SqliteTransaction transaction, long id, ProposalStatus status, string actor, string outcome)
+    private StagedRecord Decide(DbConnection connection, DbTransaction transaction, long id, ProposalStatus status, string actor, string outcome)
     {
         if (!TryDecide(connection, transaction, id, status, actor, _time.GetUtcNow()))
         {

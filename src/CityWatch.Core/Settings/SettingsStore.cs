@@ -4,7 +4,6 @@ using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Vision;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Settings;
 
@@ -18,10 +17,10 @@ public sealed record Setting(string Key, string Value, string ChangedBy, DateTim
 /// <see cref="SettingProposals"/>, a proposal approved by a second account.
 /// <para>
 /// The table is the <c>settings</c> feature's (<see cref="SettingsSchema"/>, made by <c>Migrate</c>). Its SQL is
-/// on the shared code path (<see cref="CityWatchDatabase.Connect"/>): the reads and the row write
-/// (<see cref="Upsert"/>) run on SQLite and PostgreSQL. The audited write (<see cref="SetAsync"/>,
-/// <see cref="Write"/>) stages its record through <see cref="AuditTrail"/>, which is SQLite only, so it stays on
-/// SQLite until the audit trail moves.
+/// on the shared code path (<see cref="CityWatchDatabase.Connect"/>) and runs on SQLite and PostgreSQL: the reads,
+/// the row write (<see cref="Upsert"/>) and the audited write (<see cref="SetAsync"/>, <see cref="Write"/>), which
+/// stages its record (<see cref="AuditTrail.Stage"/>) in its own transaction, a <see cref="SqlDialect.BeginWrite"/>
+/// on <c>settings</c> so that the value it replaces, which the record names, is still the stored one when it writes.
 /// </para>
 /// </summary>
 public sealed class SettingsStore
@@ -141,8 +140,8 @@ public sealed class SettingsStore
     {
         StagedRecord staged;
         Setting setting;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection, "settings"))
         {
             (setting, staged) = Write(connection, transaction, key, value, actor, reason);
             transaction.Commit();
@@ -157,7 +156,7 @@ public sealed class SettingsStore
     /// The write inside a caller's transaction (an approved proposal): the row and its
     /// <see cref="AuditActions.SettingChange"/> record. The caller commits, then calls <see cref="Refresh"/>.
     /// </summary>
-    internal (Setting Setting, StagedRecord Staged) Write(SqliteConnection connection, SqliteTransaction transaction, string key, string value, string actor, string reason)
+    internal (Setting Setting, StagedRecord Staged) Write(DbConnection connection, DbTransaction transaction, string key, string value, string actor, string reason)
     {
         var now = time.GetUtcNow();
         var previous = Upsert(connection, transaction, key, value, actor, now);

@@ -1,4 +1,7 @@
+using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Keys;
+using CityWatch.Policy;
 using CityWatch.Settings;
 using CityWatch.Tests.Support;
 using Dapper;
@@ -8,23 +11,89 @@ using Npgsql;
 namespace CityWatch.Tests.Data;
 
 /// <summary>
-/// The settings feature's SQL (<see cref="SettingsStore"/>, <see cref="SettingProposals"/>) on both engines: the
-/// reads and the row writes, each test on an empty database migrated by <see cref="CityWatchDatabase.Migrate"/>.
-/// The audited writes stage through <c>AuditTrail</c>, which is SQLite only: they are covered on SQLite by
-/// <c>SettingsStoreTests</c> and <c>SettingsGovernanceTests</c>.
+/// The settings feature (<see cref="SettingsStore"/>, <see cref="SettingProposals"/>) on both engines: the reads,
+/// the row writes and the audited acts with their records (setting a value, proposing, approving by a second
+/// person only, rejecting once), each test on an empty database opened with a KEK (the audit trail signs with a
+/// wrapped key) and migrated by <see cref="CityWatchDatabase.Migrate"/>. The API and console around them:
+/// <c>SettingsStoreTests</c> and <c>SettingsGovernanceTests</c>, on SQLite.
 /// </summary>
 public abstract class SettingsStoreEngineTests
 {
     protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero));
 
-    /// <summary>An empty database on this class's engine, not yet migrated.</summary>
-    protected abstract Task<CityWatchDatabase> NewDatabaseAsync();
+    /// <summary>An empty database on this class's engine, opened with <paramref name="kek"/>, not yet migrated.</summary>
+    protected abstract Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek);
 
     private async Task<CityWatchDatabase> MigratedAsync()
     {
-        var database = await NewDatabaseAsync();
+        var database = await NewDatabaseAsync(KeyEncryptionKey.Generate());
         database.Migrate(Time);
         return database;
+    }
+
+    [Fact]
+    public async Task A_set_setting_commits_with_its_record_naming_the_value_it_replaced()
+    {
+        await using var feature = new Feature(await MigratedAsync(), Time);
+
+        var first = await feature.Settings.SetOperatingThresholdAsync("faceres", 0.6391f, "cli:eval", "calibrated");
+        Time.Advance(TimeSpan.FromMinutes(5));
+        var second = await feature.Settings.SetAsync(SettingsStore.ThresholdKey("faceres"), "0.65", "approver", "recalibrated");
+
+        Assert.Equal(new Setting(SettingsStore.ThresholdKey("faceres"), "0.6391", "cli:eval", first.ChangedAt), first);
+        Assert.Equal(second, feature.Settings.Find(SettingsStore.ThresholdKey("faceres")));
+        Assert.Equal(0.65f, feature.Settings.OperatingThreshold("faceres"));
+        Assert.Equal([second], feature.Settings.List());
+        var changes = feature.Audit.Read(0, 100, AuditActions.SettingChange);
+        Assert.Equal([("cli:eval", "changed"), ("approver", "changed")], changes.Select(c => (c.Actor, c.Outcome)));
+        Assert.Contains("recalibrated", changes[1].Body, StringComparison.Ordinal);
+        Assert.Contains("0.6391", changes[1].Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_proposal_is_approved_by_a_second_person_only_and_applied_with_both_records()
+    {
+        await using var feature = new Feature(await MigratedAsync(), Time);
+
+        var proposed = await feature.Proposals.ProposeAsync(Threshold(), "proposer");
+        await Assert.ThrowsAsync<ForbiddenException>(() => feature.Proposals.ApproveAsync(proposed.Id, "PROPOSER"));
+        Assert.Equal(ProposalStatus.Pending, feature.Proposals.Get(proposed.Id).Status);
+        Assert.Null(feature.Settings.Find(Threshold().Key));
+
+        Time.Advance(TimeSpan.FromHours(1));
+        var approved = await feature.Proposals.ApproveAsync(proposed.Id, "approver");
+        await Assert.ThrowsAsync<ConflictException>(() => feature.Proposals.ApproveAsync(proposed.Id, "second-approver"));
+
+        Assert.Equal((ProposalStatus.Pending, "proposer"), (proposed.Status, proposed.ProposedBy));
+        Assert.Equal((ProposalStatus.Approved, "approver", Time.GetUtcNow()), (approved.Status, approved.DecidedBy, approved.DecidedAt!.Value));
+        Assert.Equal(new Setting(Threshold().Key, "0.7", "approver", Time.GetUtcNow()), feature.Settings.Find(Threshold().Key));
+        var logged = feature.Audit.Read(0, 100).Select(a => (a.Actor, a.Action, a.Outcome)).ToList();
+        Assert.Equal(
+            [
+                ("proposer", SettingProposals.Proposed, "pending"),
+                ("approver", SettingProposals.Decided, "approved"),
+                ("approver", AuditActions.SettingChange, "changed"),
+            ],
+            logged.Where(a => a.Action != GovernanceActions.Refusal));
+        Assert.Equal(["second-approver"], logged.Where(a => a.Action == GovernanceActions.Refusal).Select(a => a.Actor));
+    }
+
+    [Fact]
+    public async Task A_proposal_is_rejected_once_and_changes_no_setting()
+    {
+        await using var feature = new Feature(await MigratedAsync(), Time);
+
+        var proposed = await feature.Proposals.ProposeAsync(Threshold("0.5"), "proposer");
+        var rejected = await feature.Proposals.RejectAsync(proposed.Id, "approver");
+        await Assert.ThrowsAsync<ConflictException>(() => feature.Proposals.RejectAsync(proposed.Id, "second-approver"));
+        await Assert.ThrowsAsync<ConflictException>(() => feature.Proposals.ApproveAsync(proposed.Id, "second-approver"));
+
+        Assert.NotNull(proposed.Warning);
+        Assert.Equal((ProposalStatus.Rejected, "approver"), (rejected.Status, rejected.DecidedBy));
+        Assert.Equal([rejected], feature.Proposals.List());
+        Assert.Empty(feature.Settings.List());
+        Assert.Empty(feature.Audit.Read(0, 100, AuditActions.SettingChange));
+        Assert.Equal(["rejected"], feature.Audit.Read(0, 100, SettingProposals.Decided).Select(a => a.Outcome));
     }
 
     private static ProposalInput Threshold(string value = "0.7") => new(SettingsStore.ThresholdKey("faceres"), value, "calibrated on our footage");
@@ -140,13 +209,32 @@ public abstract class SettingsStoreEngineTests
         Assert.Single(SettingsStore.ReadAll(reader));
         Assert.Equal(1, reader.ExecuteScalar<int>("SELECT COUNT(*) FROM setting_proposals"));
     }
+
+    /// <summary>The settings feature over one database and its audit trail.</summary>
+    private sealed class Feature : IAsyncDisposable
+    {
+        public Feature(CityWatchDatabase database, TimeProvider time)
+        {
+            Audit = new AuditTrail(database, time);
+            Settings = new SettingsStore(database, Audit, time);
+            Proposals = new SettingProposals(database, Settings, Audit, time);
+        }
+
+        public AuditTrail Audit { get; }
+
+        public SettingsStore Settings { get; }
+
+        public SettingProposals Proposals { get; }
+
+        public ValueTask DisposeAsync() => Audit.DisposeAsync();
+    }
 }
 
 public sealed class SettingsStoreOnSqliteTests : SettingsStoreEngineTests, IDisposable
 {
     private readonly SqliteDatabases _databases = new();
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
+    protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
     public void Dispose() => _databases.Dispose();
 }
@@ -155,7 +243,7 @@ public sealed class SettingsStoreOnPostgresTests(PostgresFixture postgres) : Set
 {
     private readonly PostgresDatabases _databases = new(postgres);
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
+    protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
     public void Dispose() => _databases.Dispose();
 }

@@ -2,7 +2,6 @@ using System.Data.Common;
 using System.Globalization;
 using CityWatch.Data;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Alerts;
 
@@ -21,6 +20,13 @@ public sealed record YearlyAlertStatistics(int Year, long Raised, long Confirmed
 /// Aggregate alert counts that outlive the alerts: counted in the same transaction as the alert or the
 /// decision, never deleted by retention. They hold no personal data. The report feature reads
 /// <see cref="Statistics"/>.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads and the counters, which write in the caller's
+/// transaction (<see cref="Count"/>, <see cref="AddFaces(DbConnection, DbTransaction?, DateTimeOffset, long?, long, long)"/>)
+/// or in their own statement. The upserts name the stored counter by its table (<c>alert_statistics.faces</c>), which
+/// PostgreSQL needs where the column is also the inserted row's (<c>excluded</c>) and SQLite accepts. The sums are cast to <c>BIGINT</c>, which SQLite reads as an integer and PostgreSQL
+/// keeps from turning into <c>NUMERIC</c>.
+/// </para>
 /// </summary>
 public sealed class AlertStatistics(CityWatchDatabase database)
 {
@@ -36,7 +42,7 @@ public sealed class AlertStatistics(CityWatchDatabase database)
             throw new InvalidRequestException($"The period ends ({to:yyyy-MM-dd}) before it starts ({from:yyyy-MM-dd}).");
         }
 
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<(string Day, long CameraId, long LegalBasisId, long Raised, long Confirmed, long Rejected, long Faces)>(
             """
             SELECT day, camera_id, legal_basis_id, raised, confirmed, rejected, faces FROM alert_statistics
@@ -60,10 +66,10 @@ public sealed class AlertStatistics(CityWatchDatabase database)
     /// </summary>
     public IReadOnlyList<YearlyAlertStatistics> Years(DateOnly to)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<(long Year, long Raised, long Confirmed, long Rejected, long Faces)>(
             """
-            SELECT CAST(substr(day, 1, 4) AS INTEGER) AS year, SUM(raised), SUM(confirmed), SUM(rejected), SUM(faces)
+            SELECT CAST(substr(day, 1, 4) AS INTEGER) AS year, CAST(SUM(raised) AS BIGINT), CAST(SUM(confirmed) AS BIGINT), CAST(SUM(rejected) AS BIGINT), CAST(SUM(faces) AS BIGINT)
             FROM alert_statistics WHERE day <= @to GROUP BY substr(day, 1, 4) ORDER BY year DESC
             """,
             new { to = Day(to) })
@@ -79,7 +85,7 @@ public sealed class AlertStatistics(CityWatchDatabase database)
             return;
         }
 
-        using var connection = database.Open();
+        using var connection = database.Connect();
         AddFaces(connection, null, at, cameraId, legalBasisId, faces);
     }
 
@@ -94,14 +100,14 @@ public sealed class AlertStatistics(CityWatchDatabase database)
         connection.Execute(
             """
             INSERT INTO alert_statistics (day, camera_id, legal_basis_id, faces) VALUES (@day, @camera, @basis, @faces)
-            ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET faces = faces + excluded.faces
+            ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET faces = alert_statistics.faces + excluded.faces
             """,
             new { day = Day(DateOnly.FromDateTime(at.UtcDateTime)), camera = cameraId ?? 0, basis = legalBasisId, faces },
             transaction);
     }
 
-    /// <summary>Adds one to <paramref name="counter"/> for the alert raised at <paramref name="raisedAt"/>, in the caller's transaction.</summary>
-    internal static void Count(SqliteConnection connection, SqliteTransaction transaction, string counter, DateTimeOffset raisedAt, long? cameraId, long legalBasisId)
+    /// <summary>Adds one to <paramref name="counter"/> for the alert raised at <paramref name="raisedAt"/>, in the caller's transaction on either engine.</summary>
+    internal static void Count(DbConnection connection, DbTransaction transaction, string counter, DateTimeOffset raisedAt, long? cameraId, long legalBasisId)
     {
         var column = counter switch
         {
@@ -113,7 +119,7 @@ public sealed class AlertStatistics(CityWatchDatabase database)
         connection.Execute(
             $"""
             INSERT INTO alert_statistics (day, camera_id, legal_basis_id, {column}) VALUES (@day, @camera, @basis, 1)
-            ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET {column} = {column} + 1
+            ON CONFLICT (day, camera_id, legal_basis_id) DO UPDATE SET {column} = alert_statistics.{column} + 1
             """,
             new { day = Day(DateOnly.FromDateTime(raisedAt.UtcDateTime)), camera = cameraId ?? 0, basis = legalBasisId },
             transaction);

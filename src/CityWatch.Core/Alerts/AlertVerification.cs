@@ -64,6 +64,14 @@ public sealed record EvidenceBundle(string FileName, byte[] Zip, string Manifest
 /// record with the same action and outcome, the alert and verdict only inside a salted commitment whose
 /// opening (the salt) the DPO reads with the decisions; settling an alert writes nothing more, and a
 /// refusal is as neutral. Only a confirmed alert can be exported.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads (<see cref="Candidates"/>, <see cref="Decisions"/>,
+/// <see cref="Undecided"/>, their lists of cameras and alerts through <see cref="SqlDialect.AnyOf"/>) and
+/// <see cref="DecideAsync"/>, which stages its record in its transaction, a <see cref="SqlDialect.BeginWrite"/> on
+/// <c>alert_decisions</c>: it counts the confirmations it settles on, so that two verifiers confirming at once cannot
+/// each count only their own. <see cref="ExportAsync"/> reads the crop through the evidence vault
+/// (<see cref="EvidenceAccess.CropAsync"/>), which is SQLite only.
+/// </para>
 /// </summary>
 public sealed class AlertVerification(CityWatchDatabase database, AlertStore alerts, EvidenceAccess evidence, AuditTrail audit, TimeProvider time)
 {
@@ -89,16 +97,17 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
             throw new InvalidRequestException("limit must be between 1 and 500.");
         }
 
-        using var connection = database.Open();
+        using var connection = database.Connect();
+        var inScope = scope is null ? "" : $"AND {database.Dialect.AnyOf("a.camera_id", "scope")}";
         var ids = connection.Query<long>(
-            """
+            $"""
             SELECT a.id FROM alerts a
             WHERE a.status = @candidate
               AND NOT EXISTS (SELECT 1 FROM alert_decisions d WHERE d.alert_id = a.id AND d.account = @account)
-              AND (@scope IS NULL OR a.camera_id IN (SELECT value FROM json_each(@scope)))
+              {inScope}
             ORDER BY a.id DESC LIMIT @limit
             """,
-            new { candidate = AlertStore.Candidate, account, limit, scope = scope is null ? null : JsonSerializer.Serialize(scope) }).AsList();
+            new { candidate = AlertStore.Candidate, account, limit, scope = scope?.ToArray() }).AsList();
         return ids.Select(id => View(alerts.Get(id))).ToList();
     }
 
@@ -110,7 +119,7 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
     public IReadOnlyList<AlertDecision> Decisions(long alertId)
     {
         alerts.Get(alertId);
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<(string Account, string Decision, string? Note, string At, string Salt)>(
             "SELECT account, decision, note, at, salt FROM alert_decisions WHERE alert_id = @alertId ORDER BY id", new { alertId })
             .Select(r => new AlertDecision(alertId, r.Account, Enum.Parse<VerificationDecision>(r.Decision), r.Note, Timestamps.Parse(r.At), r.Salt))
@@ -137,8 +146,8 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
         string? refusal;
         string status;
         StagedRecord staged;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection, "alert_decisions"))
         {
             var alert = AlertStore.Find(connection, transaction, alertId) ?? throw new NotFoundException($"No alert {alertId}.");
             var decidedBefore = connection.ExecuteScalar<long>(
@@ -234,14 +243,14 @@ public sealed class AlertVerification(CityWatchDatabase database, AlertStore ale
             return new HashSet<long>();
         }
 
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.Query<long>(
-            """
+            $"""
             SELECT a.id FROM alerts a
-            WHERE a.id IN (SELECT value FROM json_each(@ids)) AND a.status = @candidate
+            WHERE {database.Dialect.AnyOf("a.id", "ids")} AND a.status = @candidate
               AND NOT EXISTS (SELECT 1 FROM alert_decisions d WHERE d.alert_id = a.id AND d.account = @account)
             """,
-            new { ids = JsonSerializer.Serialize(alertIds), candidate = AlertStore.Candidate, account }).ToHashSet();
+            new { ids = alertIds.ToArray(), candidate = AlertStore.Candidate, account }).ToHashSet();
     }
 
     /// <summary>

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using CityWatch.Alerts;
+using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Keys;
 using CityWatch.Tests.Support;
 using CityWatch.Vision;
 using Dapper;
@@ -10,10 +12,12 @@ using Npgsql;
 namespace CityWatch.Tests.Data;
 
 /// <summary>
-/// The alert store's reads and guarded row writes (<see cref="AlertStore"/>) on both engines, each test on an
-/// empty database migrated by <see cref="CityWatchDatabase.Migrate"/>. Storing an alert seals its crop with the
-/// evidence vault (the key ring) and deleting one destroys its key and stages a record: both SQLite only, and
-/// covered there by the alert tests; here the rows are written as <c>Add</c> leaves them.
+/// The alert store's reads and guarded row writes (<see cref="AlertStore"/>), the counters of
+/// <see cref="AlertStatistics"/> and two-person verification (<see cref="AlertVerification"/>: the blind reads and
+/// the decisions with their records) on both engines, each test on an empty database opened with a KEK (the audit
+/// trail signs with a wrapped key) and migrated by <see cref="CityWatchDatabase.Migrate"/>. Storing an alert seals
+/// its crop with the evidence vault (the key ring), deleting one destroys its key and an export reads the crop: SQLite
+/// only, and covered there by the alert and verification tests; here the rows are written as <c>Add</c> leaves them.
 /// </summary>
 public abstract class AlertStoreEngineTests
 {
@@ -22,12 +26,12 @@ public abstract class AlertStoreEngineTests
 
     protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero));
 
-    /// <summary>An empty database on this class's engine, not yet migrated.</summary>
-    protected abstract Task<CityWatchDatabase> NewDatabaseAsync();
+    /// <summary>An empty database on this class's engine, opened with <paramref name="kek"/>, not yet migrated.</summary>
+    protected abstract Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek);
 
     private async Task<(CityWatchDatabase Database, AlertStore Store)> StoreAsync()
     {
-        var database = await NewDatabaseAsync();
+        var database = await NewDatabaseAsync(KeyEncryptionKey.Generate());
         database.Migrate(Time);
         return (database, new AlertStore(database, _evidence));
     }
@@ -150,6 +154,78 @@ public abstract class AlertStoreEngineTests
     }
 
     [Fact]
+    public async Task The_statistics_count_by_day_camera_and_basis_and_sum_by_year()
+    {
+        var (database, _) = await StoreAsync();
+        var statistics = new AlertStatistics(database);
+        var day = Time.GetUtcNow();
+        using (var connection = database.Connect())
+        using (var transaction = connection.BeginTransaction())
+        {
+            AlertStatistics.Count(connection, transaction, AlertStatistics.Raised, day, 1, 7);
+            AlertStatistics.Count(connection, transaction, AlertStatistics.Raised, day, 1, 7);
+            AlertStatistics.Count(connection, transaction, AlertStatistics.Rejected, day, 1, 7);
+            AlertStatistics.Count(connection, transaction, AlertStatistics.Confirmed, day.AddDays(-400), null, 8);
+            transaction.Commit();
+        }
+
+        statistics.AddFaces(day, 1, 7, 40);
+        statistics.AddFaces(day, 1, 7, 2);
+        statistics.AddFaces(day, 2, 7, 0);
+
+        var today = DateOnly.FromDateTime(day.UtcDateTime);
+        Assert.Equal(
+            [new DailyAlertStatistics(today.AddDays(-400), null, 8, 0, 1, 0), new DailyAlertStatistics(today, 1, 7, 2, 0, 1, 42)],
+            statistics.Statistics(today.AddYears(-2), today));
+        Assert.Empty(statistics.Statistics(today.AddDays(1), today.AddDays(2)));
+        Assert.Throws<InvalidRequestException>(() => statistics.Statistics(today, today.AddDays(-1)));
+        Assert.Equal([new YearlyAlertStatistics(2026, 2, 0, 1, 42), new YearlyAlertStatistics(2025, 0, 1, 0, 0)], statistics.Years(today));
+        Assert.Equal([new YearlyAlertStatistics(2025, 0, 1, 0, 0)], statistics.Years(today.AddDays(-30)));
+    }
+
+    [Fact]
+    public async Task Two_verifiers_confirm_one_rejects_nobody_decides_twice_and_a_verifier_sees_only_undecided_candidates()
+    {
+        var (database, store) = await StoreAsync();
+        await using var audit = new AuditTrail(database, Time);
+        var verification = new AlertVerification(database, store, new EvidenceAccess(store, audit), audit, Time);
+        var at = Time.GetUtcNow();
+        var a = Insert(database, 1, at);
+        var b = Insert(database, 2, at);
+
+        Assert.Equal([b, a], verification.Candidates("v1", null).Select(c => c.Id));
+        Assert.Equal([a], verification.Candidates("v1", new HashSet<long> { 1, 99 }).Select(c => c.Id));
+        Assert.Empty(verification.Candidates("v1", new HashSet<long>()));
+
+        var first = await verification.DecideAsync(a, "v1", new DecisionInput(VerificationDecision.Confirm, "same scar"), CancellationToken.None);
+        await Assert.ThrowsAsync<ConflictException>(() => verification.DecideAsync(a, "v1", new DecisionInput(VerificationDecision.Reject), CancellationToken.None));
+        Assert.Equal([b], verification.Candidates("v1", null).Select(c => c.Id));
+        Assert.Equal(new HashSet<long> { a, b }, verification.Undecided("v2", [a, b, 404]));
+        Assert.True(verification.IsBlind("v2", store.Get(a)));
+        Assert.False(verification.IsBlind("v1", store.Get(a)));
+
+        var second = await verification.DecideAsync(a, "v2", new DecisionInput(VerificationDecision.Confirm), CancellationToken.None);
+        var rejected = await verification.DecideAsync(b, "v1", new DecisionInput(VerificationDecision.Reject), CancellationToken.None);
+        await Assert.ThrowsAsync<ConflictException>(() => verification.DecideAsync(a, "v3", new DecisionInput(VerificationDecision.Reject), CancellationToken.None));
+        await Assert.ThrowsAsync<NotFoundException>(() => verification.DecideAsync(404, "v3", new DecisionInput(VerificationDecision.Reject), CancellationToken.None));
+
+        Assert.Equal((AlertStore.Candidate, AlertStore.Confirmed, AlertStore.Rejected), (first.Status, second.Status, rejected.Status));
+        Assert.Equal((AlertStore.Confirmed, AlertStore.Rejected), (store.Get(a).Status, store.Get(b).Status));
+        Assert.Empty(verification.Undecided("v3", [a, b]));
+        Assert.Equal(
+            [("v1", VerificationDecision.Confirm, "same scar"), ("v2", VerificationDecision.Confirm, null)],
+            verification.Decisions(a).Select(d => (d.Account, d.Decision, d.Note)));
+        var decision = verification.Decisions(a)[0];
+        Assert.Equal(AlertVerification.Commitment(decision.Salt, a, VerificationDecision.Confirm), audit.Read(0, 100, EvidenceActions.Decision)[0].Body.Split('"').Single(p => p.StartsWith("sha256:", StringComparison.Ordinal)));
+        Assert.Equal(3, audit.Read(0, 100, EvidenceActions.Decision).Count);
+        Assert.Equal(2, audit.Read(0, 100, EvidenceActions.DecisionRefused).Count);
+        var today = DateOnly.FromDateTime(at.UtcDateTime);
+        Assert.Equal(
+            [new DailyAlertStatistics(today, 1, 7, 0, 1, 0), new DailyAlertStatistics(today, 2, 7, 0, 0, 1)],
+            new AlertStatistics(database).Statistics(today, today));
+    }
+
+    [Fact]
     public async Task Migrating_again_keeps_the_alerts_at_their_version_and_their_rows()
     {
         var (database, store) = await StoreAsync();
@@ -166,7 +242,7 @@ public sealed class AlertStoreOnSqliteTests : AlertStoreEngineTests, IDisposable
 {
     private readonly SqliteDatabases _databases = new();
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
+    protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
     public void Dispose() => _databases.Dispose();
 }
@@ -175,7 +251,7 @@ public sealed class AlertStoreOnPostgresTests(PostgresFixture postgres) : AlertS
 {
     private readonly PostgresDatabases _databases = new(postgres);
 
-    protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
+    protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
     public void Dispose() => _databases.Dispose();
 }

@@ -276,11 +276,10 @@ internal static partial class SimCommand
             var leaseMoves = leases.Moves;
             progress("stopping the workers (SIGTERM: each releases its leases and writes its last counters), then draining the streams");
             await Task.WhenAll(workers.Select(w => w.StopAsync(WorkerStopTimeout, cancellationToken)));
-            var notIngested = await AcknowledgedLostAsync(connection, time, cancellationToken);
+            var (notIngested, streamMessages) = await AcknowledgedLostAsync(connection, time, cancellationToken);
             // What JetStream acknowledged to the workers as stored (their last stats lines: a lower bound, since acks after a
             // worker's last line are not counted) against what its two streams hold now, after every outage.
             var storedAcknowledged = workers.Sum(w => w.Latest.Stored);
-            var streamMessages = await StreamMessagesAsync(connection, cancellationToken);
             var notInStream = Math.Max(0, storedAcknowledged - streamMessages);
             var lost = notIngested + notInStream;
             await watching.CancelAsync();
@@ -430,32 +429,13 @@ internal static partial class SimCommand
         return (failClosed, frames);
     }
 
-    /// <summary>Messages the candidate and audit-event streams hold (a stream nobody published to holds none).</summary>
-    private static async Task<long> StreamMessagesAsync(NatsConnection connection, CancellationToken cancellationToken)
-    {
-        var js = new NatsJSContext(connection);
-        var messages = 0L;
-        foreach (var streamName in (string[])[WorkerProtocol.CandidateStream, AuditPublisher.DefaultStream])
-        {
-            try
-            {
-                messages += (long)(await js.GetStreamAsync(streamName, cancellationToken: cancellationToken)).Info.State.Messages;
-            }
-            catch (NatsJSApiException)
-            {
-                // no stream: nothing was stored
-            }
-        }
-
-        return messages;
-    }
-
     /// <summary>
     /// Waits (a bounded time) for the server's durable consumers to have acknowledged everything in the candidate and
-    /// audit-event streams, then returns how many stored messages they have not: per stream, its last sequence minus
-    /// its consumer's ack floor (a stream nobody published to counts 0).
+    /// audit-event streams, then returns how many stored messages they have not (per stream, its last sequence minus
+    /// its consumer's ack floor) and how many messages the two streams hold, both from the same reading (a stream
+    /// nobody published to counts 0 for both).
     /// </summary>
-    private static async Task<long> AcknowledgedLostAsync(NatsConnection connection, TimeProvider time, CancellationToken cancellationToken)
+    private static async Task<(long NotIngested, long Messages)> AcknowledgedLostAsync(NatsConnection connection, TimeProvider time, CancellationToken cancellationToken)
     {
         (string Stream, string Consumer)[] taken =
         [
@@ -467,12 +447,15 @@ internal static partial class SimCommand
         while (true)
         {
             var lost = 0L;
+            var messages = 0L;
             foreach (var (streamName, consumerName) in taken)
             {
                 long last;
                 try
                 {
-                    last = (long)(await js.GetStreamAsync(streamName, cancellationToken: cancellationToken)).Info.State.LastSeq;
+                    var state = (await js.GetStreamAsync(streamName, cancellationToken: cancellationToken)).Info.State;
+                    last = (long)state.LastSeq;
+                    messages += (long)state.Messages;
                 }
                 catch (NatsJSApiException)
                 {
@@ -495,7 +478,7 @@ internal static partial class SimCommand
 
             if (lost == 0 || time.GetElapsedTime(start) > DrainTimeout)
             {
-                return lost;
+                return (lost, messages);
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);

@@ -127,12 +127,20 @@ public sealed class CameraLeaseKeeperTests(ITestOutputHelper output) : IAsyncLif
         await WaitUntilAsync(() => Shares(a, b) == "5/5", Ttl * 6 + Slack, "5/5");
         await using var watch = DoubleHoldWatch.Start(_keepers);
 
-        var releasedBefore = a.Keeper.Moves.Released + b.Keeper.Moves.Released;
+        var before = new[] { a.Keeper.Moves, b.Keeper.Moves };
         var c = await StartKeeperAsync("worker-c");
 
         await WaitUntilAsync(() => Shares(a, b, c) == "4/3/3" && AllHeldOnce(), Ttl * 6 + Slack, "4/3/3 after worker-c joined");
-        Assert.Equal(3, a.Keeper.Moves.Released + b.Keeper.Moves.Released - releasedBefore);
-        Assert.Equal(3, c.Keeper.Moves.Acquired);
+
+        // Three cameras moved to worker-c. On a starved box a keeper's live key can lapse for a moment (its round came
+        // later than the TTL), the others' share grows, and a camera goes out and back: such a detour adds one
+        // acquisition and one release (or loss), so what a and b gave up net of what they took back is exactly three.
+        var after = new[] { a.Keeper.Moves, b.Keeper.Moves };
+        var given = Enumerable.Range(0, 2).Sum(i =>
+            after[i].Released - before[i].Released + after[i].Lost - before[i].Lost - (after[i].Acquired - before[i].Acquired));
+        output.WriteLine($"worker-a {before[0]} -> {after[0]}; worker-b {before[1]} -> {after[1]}; worker-c {c.Keeper.Moves}");
+        Assert.Equal(3, given);
+        Assert.Equal(3, c.Keeper.Moves.Acquired - c.Keeper.Moves.Released - c.Keeper.Moves.Lost);
 
         Assert.True(watch.Samples > 10, $"only {watch.Samples} samples");
         Assert.Empty(watch.Violations);

@@ -1,9 +1,9 @@
 using System.Buffers.Text;
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.Data;
 using CityWatch.Keys;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Cameras;
 
@@ -83,10 +83,11 @@ public static class StreamCredentials
     public static bool IsSealed(string? url) => UserInfo(url) is { } info && info.StartsWith(SealedPrefix, StringComparison.Ordinal);
 
     /// <summary>
-    /// The URL with its user information sealed, inside the caller's write transaction; a URL without
-    /// credentials, or already sealed, is returned as it is (and needs no key).
+    /// The URL with its user information sealed, inside the caller's write transaction (either engine: the key
+    /// ring's <see cref="KeyRing.SecretWithin"/>, on PostgreSQL when the database was opened with its KEK); a URL
+    /// without credentials, or already sealed, is returned as it is (and needs no key).
     /// </summary>
-    internal static string? Seal(CityWatchDatabase database, SqliteConnection connection, SqliteTransaction transaction, string? url)
+    internal static string? Seal(CityWatchDatabase database, DbConnection connection, DbTransaction transaction, string? url)
     {
         if (At(url) is not { } at || at.At == at.Start || IsSealed(url))
         {

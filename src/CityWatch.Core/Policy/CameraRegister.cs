@@ -16,10 +16,14 @@ namespace CityWatch.Policy;
 /// deployment is not the camera the deployment was approved for, so recognition on it resumes only under
 /// a new deployment.
 /// <para>
-/// The acts stay on SQLite (<see cref="CityWatchDatabase.Open"/>): sealing a stream's credentials takes a
-/// <c>SqliteConnection</c> (<see cref="StreamCredentials"/>), and sealing the ones stored in clear vacuums the file.
-/// What they write through other stores is on the shared path (<see cref="CameraStore"/>'s row writes,
-/// <see cref="DeploymentStore.StopOnCamera"/>), and so are this class's two statements of its own.
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): every act runs in a <see cref="SqlDialect.BeginWrite"/>
+/// of <c>cameras</c> and <c>deployments</c> (SQLite's <c>BEGIN IMMEDIATE</c>; on PostgreSQL no other register act,
+/// and no deployment start, commits between what the act reads and what it writes), so the camera as it was, which
+/// the record names and whose stored credentials a stripped URL keeps, is the stored one, and a deployment started
+/// on the camera before the change is stopped by it. Stream credentials are sealed in that transaction through the
+/// key ring (<see cref="StreamCredentials"/>; on PostgreSQL the database is opened with its KEK): the key is created
+/// there on first use, or its unwrap recorded there. What the acts write through other stores is on the same path
+/// (<see cref="CameraStore"/>'s row writes, <see cref="DeploymentStore.StopOnCamera"/>).
 /// </para>
 /// </summary>
 public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore deployments, AuditTrail audit)
@@ -90,21 +94,25 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
 
     /// <summary>
     /// Seals the stream credentials an older version stored in clear, in one transaction with their
-    /// <c>key.migrate</c> record, then checkpoints and vacuums the clear bytes away. Run at start; returns how many.
+    /// <c>key.migrate</c> record (a <see cref="SqlDialect.BeginWrite"/> of <c>cameras</c>, so of two servers starting
+    /// at once on PostgreSQL the second finds them sealed). Then, on SQLite, checkpoints and vacuums the clear bytes
+    /// away; on PostgreSQL it vacuums <c>cameras</c>, which frees the old row versions for reuse but overwrites
+    /// nothing (PostgreSQL's secure deletion is not settled: docs/scale-out.md). Run at start; returns how many.
     /// </summary>
     public async Task<int> SealClearCredentialsAsync(CancellationToken cancellationToken = default)
     {
-        using var connection = database.Open();
-        var clear = StreamUrls(connection, null)
-            .Where(r => StreamCredentials.UserInfo(r.Url) is { Length: > 0 } && !StreamCredentials.IsSealed(r.Url)).ToList();
-        if (clear.Count == 0)
-        {
-            return 0;
-        }
-
+        using var connection = database.Connect();
         StagedRecord staged;
-        using (var transaction = connection.BeginTransaction())
+        int count;
+        using (var transaction = database.Dialect.BeginWrite(connection, "cameras"))
         {
+            var clear = StreamUrls(connection, transaction)
+                .Where(r => StreamCredentials.UserInfo(r.Url) is { Length: > 0 } && !StreamCredentials.IsSealed(r.Url)).ToList();
+            if (clear.Count == 0)
+            {
+                return 0;
+            }
+
             foreach (var (id, url) in clear)
             {
                 SetStreamUrl(connection, transaction, id, StreamCredentials.Seal(database, connection, transaction, url));
@@ -117,11 +125,12 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
                 Parameters: new Dictionary<string, string> { ["key"] = Data.KeyRing.StreamCredentials, ["reason"] = "stream credentials stored in clear by an older version sealed" },
                 ResultCount: clear.Count));
             transaction.Commit();
+            count = clear.Count;
         }
 
         await audit.CommittedAsync(staged, cancellationToken);
-        connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
-        return clear.Count;
+        connection.Execute(database.Dialect.IsPostgres ? "VACUUM cameras" : "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        return count;
     }
 
     /// <summary>Every camera's stream URL where it has one, as <paramref name="transaction"/> sees it (either engine).</summary>
@@ -166,11 +175,12 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
         return audit.Stage(connection.Connection, connection.Transaction, new AuditRecord(actor, AuditActions.CameraChange, outcome, Parameters: parameters));
     }
 
-    // The write and every record it stages commit together, or neither does.
+    // The write and every record it stages commit together, or neither does; no other register act or deployment
+    // start commits in between (the tables the act reads and writes, locked on PostgreSQL).
     private (T Value, IReadOnlyList<StagedRecord> Staged) Write<T>(Func<Open, (T, IReadOnlyList<StagedRecord>)> write)
     {
-        using var connection = database.Open();
-        using var transaction = connection.BeginTransaction();
+        using var connection = database.Connect();
+        using var transaction = database.Dialect.BeginWrite(connection, "cameras", "deployments");
         var result = write(new Open(connection, transaction));
         transaction.Commit();
         return result;
@@ -188,5 +198,5 @@ public sealed class CameraRegister(CityWatchDatabase database, DeploymentStore d
 
     private static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private readonly record struct Open(Microsoft.Data.Sqlite.SqliteConnection Connection, Microsoft.Data.Sqlite.SqliteTransaction Transaction);
+    private readonly record struct Open(DbConnection Connection, DbTransaction Transaction);
 }

@@ -1,5 +1,10 @@
+using CityWatch.Audit;
 using CityWatch.Cameras;
 using CityWatch.Data;
+using CityWatch.Grants;
+using CityWatch.Keys;
+using CityWatch.Matching;
+using CityWatch.Policy;
 using CityWatch.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.Time.Testing;
@@ -8,9 +13,11 @@ using Npgsql;
 namespace CityWatch.Tests.Data;
 
 /// <summary>
-/// The camera register's stores (<see cref="CameraStore"/>, <see cref="CameraUptime"/>) on both engines: the same tests, once on a SQLite file and once on a
-/// PostgreSQL database of a real server (<see cref="PostgresServer"/>), each test on an empty database
-/// migrated by <see cref="CityWatchDatabase.Migrate"/>.
+/// The camera register's stores (<see cref="CameraStore"/>, <see cref="CameraUptime"/>) and its governed writes
+/// (<see cref="CameraRegister"/>: stream credentials sealed through the key ring, each write with its record, a
+/// governed change stopping the deployments on the camera) on both engines: the same tests, once on a SQLite file and
+/// once on a PostgreSQL database of a real server (<see cref="PostgresServer"/>), each test on an empty database
+/// migrated by <see cref="CityWatchDatabase.Migrate"/> (the register's opened with a KEK, as its audit trail and key ring need).
 /// </summary>
 public abstract class CameraStoreEngineTests
 {
@@ -18,6 +25,9 @@ public abstract class CameraStoreEngineTests
 
     /// <summary>An empty database on this class's engine, migrated.</summary>
     protected abstract Task<CityWatchDatabase> NewDatabaseAsync();
+
+    /// <summary>An empty database on this class's engine, opened with <paramref name="kek"/>, not yet migrated.</summary>
+    protected abstract Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek);
 
     private async Task<(CityWatchDatabase Database, CameraStore Store)> StoreAsync()
     {
@@ -200,6 +210,205 @@ public abstract class CameraStoreEngineTests
         Assert.Equal(3, versions["cameras"]);
         Assert.Equal(camera, store.Get(camera.Id));
     }
+
+    private const string Password = "s3cret-pa55";
+
+    private const string Credentialed = $"rtsp://viewer:{Password}@127.0.0.1:8554/quay";
+
+    [Fact]
+    public async Task A_camera_written_with_credentials_through_the_register_is_stored_sealed_and_read_back()
+    {
+        await using var register = await RegisterAsync();
+        register.Store.CreateSite(Harbour);
+
+        var created = await register.Cameras.CreateAsync(Quay() with { StreamUrl = Credentialed }, "admin");
+
+        Assert.Equal(created, register.Store.Get(created.Id));
+        Assert.True(StreamCredentials.IsSealed(created.StreamUrl));
+        Assert.Equal("rtsp://127.0.0.1:8554/quay", StreamCredentials.Strip(created.StreamUrl));
+        Assert.Equal(Credentialed, register.Store.IngestUrl(created));
+        register.AssertNotInClear(Password, "viewer:");
+        Assert.Equal([KeyRing.StreamCredentials], register.KeyNames());
+
+        // A client writes back what it read (no credentials): the stored ones are kept, and nothing governed changed.
+        var edited = await register.Cameras.UpdateAsync(created.Id, Quay() with { StreamUrl = "rtsp://127.0.0.1:8554/quay", Name = "Quay north" }, "admin");
+        Assert.Equal((created.StreamUrl, "Quay north"), (edited.StreamUrl, edited.Name));
+        Assert.Equal(Credentialed, register.Store.IngestUrl(register.Store.Get(created.Id)));
+
+        // New credentials are sealed anew, in the transaction of the change.
+        var changed = await register.Cameras.UpdateAsync(created.Id, Quay() with { StreamUrl = "rtsp://viewer:n3w-pa55@127.0.0.1:8554/quay" }, "admin");
+        Assert.True(StreamCredentials.IsSealed(changed.StreamUrl));
+        Assert.Equal("rtsp://viewer:n3w-pa55@127.0.0.1:8554/quay", register.Store.IngestUrl(register.Store.Get(created.Id)));
+        register.AssertNotInClear(Password, "n3w-pa55", "viewer:");
+
+        var records = await register.LoggedAsync(AuditActions.CameraChange);
+        Assert.Equal(["created", "edited", "changed"], records.Select(r => r.Outcome));
+        Assert.All(records, r => Assert.Equal("admin", r.Actor));
+        Assert.Equal(["false", "false", "true"], records.Select(r => Parameter(r, "credentialsChanged")));
+        Assert.Equal(StreamCredentials.Fingerprint("rtsp://127.0.0.1:8554/quay"), Parameter(records[0], "newStream"));
+        Assert.All(records, r => Assert.DoesNotContain(Password, r.Body, StringComparison.Ordinal));
+        Assert.All(records, r => Assert.DoesNotContain("n3w-pa55", r.Body, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_refused_register_change_leaves_the_register_its_deployments_and_its_log_as_they_were()
+    {
+        await using var register = await RegisterAsync();
+        register.Store.CreateSite(Harbour);
+        var first = await register.Cameras.CreateAsync(Quay("quay-1") with { StreamUrl = Credentialed }, "admin");
+        var second = await register.Cameras.CreateAsync(Quay("quay-2"), "admin");
+        var deployment = await register.RunningDeploymentAsync(first.Id, Time.GetUtcNow());
+        var logged = (await register.LoggedAsync(null)).Count;
+
+        await Assert.ThrowsAsync<ConflictException>(() => register.Cameras.CreateAsync(Quay("quay-1") with { StreamUrl = "rtsp://other:pw@127.0.0.1/x" }, "admin"));
+        await Assert.ThrowsAsync<ConflictException>(() => register.Cameras.UpdateAsync(second.Id, Quay("quay-1"), "admin"));
+        await Assert.ThrowsAsync<NotFoundException>(() => register.Cameras.UpdateAsync(second.Id + 100, Quay("quay-3"), "admin"));
+        await Assert.ThrowsAsync<NotFoundException>(() => register.Cameras.DeleteAsync(second.Id + 100, "admin"));
+        // An import whose first camera is a governed change (it would stop the deployment) and whose second is bad: nothing.
+        await Assert.ThrowsAsync<InvalidRequestException>(() => register.Cameras.ImportAsync(
+            [Harbour],
+            [Quay("quay-1") with { FaceRecognitionAllowed = true }, Quay("quay-9") with { SiteCode = "nowhere" }],
+            "admin"));
+
+        Assert.Equal([first, second], register.Store.List(0, 10).Items);
+        Assert.True(register.Deployments.Get(deployment).Running);
+        Assert.Equal(logged, (await register.LoggedAsync(null)).Count);
+
+        // The same governed change on its own lands, and stops the deployment in its transaction.
+        await register.Cameras.UpdateAsync(first.Id, Quay("quay-1") with { StreamUrl = "rtsp://127.0.0.1:8554/quay", FaceRecognitionAllowed = true }, "admin");
+        var stopped = register.Deployments.Get(deployment);
+        Assert.Equal((false, $"stopped: camera {first.Id} changed"), (stopped.Running, stopped.StopReason));
+        Assert.Equal(first.StreamUrl, register.Store.Get(first.Id).StreamUrl);
+        var after = await register.LoggedAsync(null);
+        Assert.Equal(
+            [(AuditActions.CameraChange, "changed"), (GovernanceActions.DeploymentStop, $"stopped: camera {first.Id} changed")],
+            after.Skip(logged).Where(r => r.Action != KeyRing.UnwrapAction).Select(r => (r.Action, r.Outcome)));
+    }
+
+    [Fact]
+    public async Task Credentials_kept_in_clear_are_sealed_once_with_their_record()
+    {
+        await using var register = await RegisterAsync();
+        register.Store.CreateSite(Harbour);
+        // What an older version stored: the URL as given (the store's own write, which seals nothing).
+        var clear = register.Store.Create(Quay("quay-1") with { StreamUrl = Credentialed });
+        var plain = register.Store.Create(Quay("quay-2"));
+        Assert.False(StreamCredentials.IsSealed(clear.StreamUrl));
+
+        Assert.Equal(1, await register.Cameras.SealClearCredentialsAsync());
+        Assert.Equal(0, await register.Cameras.SealClearCredentialsAsync());
+
+        var sealedCamera = register.Store.Get(clear.Id);
+        Assert.True(StreamCredentials.IsSealed(sealedCamera.StreamUrl));
+        Assert.Equal(Credentialed, register.Store.IngestUrl(sealedCamera));
+        Assert.Equal(plain, register.Store.Get(plain.Id));
+        register.AssertNotInClear(Password, "viewer:");
+        var migration = Assert.Single(await register.LoggedAsync(AuditActions.KeyMigrate));
+        Assert.Equal(("system:keys", "ok", KeyRing.StreamCredentials), (migration.Actor, migration.Outcome, Parameter(migration, "key")));
+    }
+
+    [Fact]
+    public async Task Migrating_a_register_with_sealed_credentials_again_changes_nothing()
+    {
+        await using var register = await RegisterAsync();
+        register.Store.CreateSite(Harbour);
+        var camera = await register.Cameras.CreateAsync(Quay() with { StreamUrl = Credentialed }, "admin");
+        var versions = register.Database.SchemaVersions();
+
+        register.Database.Migrate(Time);
+
+        Assert.Equal(versions, register.Database.SchemaVersions());
+        Assert.Equal((3, 1), (versions["cameras"], versions["policy"]));
+        Assert.Equal(camera, register.Store.Get(camera.Id));
+        Assert.Equal(Credentialed, register.Store.IngestUrl(camera));
+        Assert.Equal(0, await register.Cameras.SealClearCredentialsAsync());
+    }
+
+    private async Task<Register> RegisterAsync()
+    {
+        var database = await NewDatabaseAsync(KeyEncryptionKey.Generate());
+        database.Migrate(Time);
+        return new Register(database, Time);
+    }
+
+    private static string? Parameter(LoggedAct act, string key)
+    {
+        using var body = System.Text.Json.JsonDocument.Parse(act.Body);
+        return body.RootElement.GetProperty("Parameters").TryGetProperty(key, out var value) ? value.GetString() : null;
+    }
+
+    /// <summary>The camera register over one database, with the stores it writes through and its audit trail.</summary>
+    private sealed class Register : IAsyncDisposable
+    {
+        private readonly TimeProvider _time;
+
+        public Register(CityWatchDatabase database, TimeProvider time)
+        {
+            _time = time;
+            Database = database;
+            Audit = new AuditTrail(database, time);
+            LegalBases = new LegalBasisStore(database, Audit, time);
+            Deployments = new DeploymentStore(database, LegalBases, new WatchlistStore(database, time), new CameraScope(database), Audit, time);
+            Cameras = new CameraRegister(database, Deployments, Audit);
+            Store = new CameraStore(database);
+        }
+
+        public CityWatchDatabase Database { get; }
+
+        public AuditTrail Audit { get; }
+
+        public LegalBasisStore LegalBases { get; }
+
+        public DeploymentStore Deployments { get; }
+
+        public CameraRegister Cameras { get; }
+
+        public CameraStore Store { get; }
+
+        /// <summary>A deployment running on <paramref name="cameraId"/> under an authorised basis (its row only: the start's checks are the policy tests').</summary>
+        public async Task<long> RunningDeploymentAsync(long cameraId, DateTimeOffset now)
+        {
+            var draft = new LegalBasisDraft(
+                "Missing child, harbour", "Order 2026/118", "court:antwerp", LegalObjective.VictimOrMissingPersonSearch, "a child reported missing at the harbour",
+                [ProcessingPurpose.Live], [cameraId], [9], now, now.AddDays(10), IsDemonstration: true);
+            var basis = await LegalBases.RegisterAsync(draft, "registrar");
+            await LegalBases.RecordPrerequisitesAsync(basis.Id, TestCity.SamplePrerequisites, "registrar");
+            basis = await LegalBases.AuthoriseAsync(basis.Id, new AuthorityDecision("ruling 7"), "judge");
+            using var connection = Database.Connect();
+            using var transaction = connection.BeginTransaction();
+            var id = DeploymentStore.TryInsert(connection, transaction, basis, [cameraId], [new DeploymentWatchlist(9, "digest")], "officer", _time.GetUtcNow())!.Value;
+            transaction.Commit();
+            return id;
+        }
+
+        /// <summary>Every record logged so far (of <paramref name="action"/>, or all), in log order.</summary>
+        public async Task<IReadOnlyList<LoggedAct>> LoggedAsync(string? action)
+        {
+            await Audit.FlushAsync();
+            return Audit.Read(0, 10_000, action);
+        }
+
+        /// <summary>The names of the keys stored (wrapped) in the database.</summary>
+        public IReadOnlyList<string> KeyNames()
+        {
+            using var connection = Database.Connect();
+            return [.. connection.Query<string>("SELECT name FROM wrapped_keys WHERE name <> @signing ORDER BY name", new { signing = KeyRing.AuditSigning })];
+        }
+
+        /// <summary>No stream URL in the cameras table holds any of <paramref name="secrets"/>.</summary>
+        public void AssertNotInClear(params string[] secrets)
+        {
+            using var connection = Database.Connect();
+            var stored = connection.Query<string>("SELECT stream_url FROM cameras WHERE stream_url IS NOT NULL").ToList();
+            Assert.NotEmpty(stored);
+            foreach (var secret in secrets)
+            {
+                Assert.All(stored, url => Assert.DoesNotContain(secret, url, StringComparison.Ordinal));
+            }
+        }
+
+        public ValueTask DisposeAsync() => Audit.DisposeAsync();
+    }
 }
 
 public sealed class CameraStoreOnSqliteTests : CameraStoreEngineTests, IDisposable
@@ -207,6 +416,8 @@ public sealed class CameraStoreOnSqliteTests : CameraStoreEngineTests, IDisposab
     private readonly SqliteDatabases _databases = new();
 
     protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
+
+    protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
     public void Dispose() => _databases.Dispose();
 }
@@ -216,6 +427,8 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
     private readonly PostgresDatabases _databases = new(postgres);
 
     protected override Task<CityWatchDatabase> NewDatabaseAsync() => _databases.NewAsync();
+
+    protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
     [Fact]
     public async Task An_empty_database_is_migrated_to_the_converted_features_and_only_those()

@@ -76,7 +76,7 @@ internal static class SchemaMigrations
             new(3, AuditSchema.StoreTilesWhole, AuditSchema.StoreTilesWhole), SchemaMigration.Sql(4, AuditSchema.CompactLeaves, AuditSchema.CompactLeavesPostgres)]),
         new("identity", [SchemaMigration.Sql(1, IdentitySchema.Sql)]),
         new("keys", [SchemaMigration.Sql(1, KeySchema.Sql, KeySchema.Postgres)]),
-        new("scaleout", [SchemaMigration.Sql(1, ScaleOutSchema.Sql)]),
+        new("scaleout", [SchemaMigration.Sql(1, ScaleOutSchema.Sql, ScaleOutSchema.Postgres)]),
         new("settings", [SchemaMigration.Sql(1, SettingsSchema.Sql, SettingsSchema.Postgres)]),
     ];
 

@@ -1,8 +1,8 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Audit;
 using CityWatch.Data;
 using Dapper;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
@@ -54,15 +54,21 @@ public sealed record AuditIngestCounts(long Accepted, long Duplicates, long Stal
 
 /// <summary>
 /// The server's side of the audit relay: a durable pull consumer on the events stream. The messages that arrived
-/// while the last batch was being recorded are taken in with ONE SQLite transaction (a thousand lease moves at start
-/// are a few commits, not a thousand), each in its order: its event id goes into <c>scaleout_received</c> (an id
-/// already there means the message changes nothing); its fencing token is checked against the highest accepted for
+/// while the last batch was being recorded are taken in with ONE transaction (a thousand lease moves at start
+/// are a few commits, not a thousand), each in its order: its event id goes into <c>scaleout_received</c>
+/// (<c>ON CONFLICT DO NOTHING</c>: an id already there writes no row, and the message changes nothing); its fencing token is checked against the highest accepted for
 /// the camera in <c>camera_fences</c> (lower: the event is dropped, and the refusal is recorded and logged; equal or
 /// higher: accepted, and the mark rises); its record is staged with <see cref="AuditTrail.Stage"/>. Only after the
 /// commit are the messages acked, so a crash between the two leads to a redelivery, which the event-id table turns
 /// into a no-op. A batch the database fails on is taken again message by message. A message that is not a usable event is recorded and terminated; no message stops the loop. A usable
 /// event is one a worker may send (<see cref="WorkerAuditActions"/>): its record's actor is the worker itself and
 /// its action a lease move; anything else a worker names is refused the same way.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>, feature migration <c>scaleout</c>): the batch's transaction
+/// is a <see cref="SqlDialect.BeginWrite"/> of <c>scaleout_received</c> and <c>camera_fences</c> (SQLite's
+/// <c>BEGIN IMMEDIATE</c>; on PostgreSQL the batches of two servers on one database take turns), so the fence an event
+/// is checked against is the highest accepted before it, and an event id is taken in once.
+/// </para>
 /// </summary>
 public sealed partial class AuditIngest
 {
@@ -181,8 +187,8 @@ public sealed partial class AuditIngest
     {
         var outcomes = new IngestOutcome[messages.Count];
         var logs = new List<Action>();
-        using (var connection = _database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = _database.Connect())
+        using (var transaction = _database.Dialect.BeginWrite(connection, "scaleout_received", "camera_fences"))
         {
             for (var i = 0; i < messages.Count; i++)
             {
@@ -201,7 +207,7 @@ public sealed partial class AuditIngest
         return outcomes;
     }
 
-    private IngestOutcome Record(SqliteConnection connection, SqliteTransaction transaction, INatsJSMsg<byte[]> message, List<Action> logs)
+    private IngestOutcome Record(DbConnection connection, DbTransaction transaction, INatsJSMsg<byte[]> message, List<Action> logs)
     {
         var sequence = message.Metadata is { } metadata ? (long?)metadata.Sequence.Stream : null;
         var msgId = message.Headers is { } headers && headers.TryGetValue(MsgIdHeader, out var values) ? values.ToString() : null;
@@ -244,25 +250,29 @@ public sealed partial class AuditIngest
         return outcome;
     }
 
-    private IngestOutcome Take(SqliteConnection connection, SqliteTransaction transaction, AuditEvent auditEvent, AuditRecord record, long sequence)
+    private IngestOutcome Take(DbConnection connection, DbTransaction transaction, AuditEvent auditEvent, AuditRecord record, long sequence)
     {
         var now = Timestamps.Format(_time.GetUtcNow());
         var fence = (long)auditEvent.FencingToken;
-        if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM scaleout_received WHERE event_id = @EventId", new { auditEvent.EventId }, transaction) > 0)
+        var highest = connection.ExecuteScalar<long?>("SELECT revision FROM camera_fences WHERE camera_id = @CameraId", new { auditEvent.CameraId }, transaction);
+        var stale = highest is { } mark && fence < mark;
+        var reason = stale ? $"fencing token {fence} is below {highest} already accepted for camera {auditEvent.CameraId}" : null;
+
+        // The event id is the guard: a row already there (an earlier batch, or this one) makes this insert write
+        // nothing, and then nothing else is written or staged.
+        var taken = connection.Execute(
+            """
+            INSERT INTO scaleout_received (event_id, camera_id, worker, fence, outcome, reason, stream_seq, received_at)
+            VALUES (@EventId, @CameraId, @Worker, @fence, @outcome, @reason, @sequence, @now)
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+            new { auditEvent.EventId, auditEvent.CameraId, auditEvent.Worker, fence, outcome = stale ? "stale" : "accepted", reason, sequence, now },
+            transaction);
+        if (taken == 0)
         {
             return IngestOutcome.Duplicate;
         }
 
-        var highest = connection.ExecuteScalar<long?>("SELECT revision FROM camera_fences WHERE camera_id = @CameraId", new { auditEvent.CameraId }, transaction);
-        var stale = highest is { } mark && fence < mark;
-        var reason = stale ? $"fencing token {fence} is below {highest} already accepted for camera {auditEvent.CameraId}" : null;
-        connection.Execute(
-            """
-            INSERT INTO scaleout_received (event_id, camera_id, worker, fence, outcome, reason, stream_seq, received_at)
-            VALUES (@EventId, @CameraId, @Worker, @fence, @outcome, @reason, @sequence, @now)
-            """,
-            new { auditEvent.EventId, auditEvent.CameraId, auditEvent.Worker, fence, outcome = stale ? "stale" : "accepted", reason, sequence, now },
-            transaction);
         if (stale)
         {
             _audit.Stage(connection, transaction, new AuditRecord(
@@ -295,7 +305,7 @@ public sealed partial class AuditIngest
         return stale ? IngestOutcome.Stale : IngestOutcome.Accepted;
     }
 
-    private void Reject(SqliteConnection connection, SqliteTransaction transaction, string subject, long? sequence, string? msgId, string reason) =>
+    private void Reject(DbConnection connection, DbTransaction transaction, string subject, long? sequence, string? msgId, string reason) =>
         connection.Execute(
             """
             INSERT INTO scaleout_rejected (stream_seq, subject, msg_id, reason, received_at) VALUES (@sequence, @subject, @msgId, @reason, @now)

@@ -32,4 +32,35 @@ internal static class ScaleOutSchema
             received_at TEXT NOT NULL
         );
         """;
+
+    /// <summary>
+    /// Version 1 on PostgreSQL: the same tables, the fencing tokens, revisions and stream sequences <c>BIGINT</c>
+    /// (64-bit, as SQLite's integers are), the rejected messages' id one the engine assigns (identity, where SQLite
+    /// has <c>AUTOINCREMENT</c>). A redelivered event id finds its row through <c>ON CONFLICT DO NOTHING</c> on both.
+    /// </summary>
+    public static readonly string Postgres = $"""
+        CREATE TABLE IF NOT EXISTS scaleout_received (
+            event_id TEXT PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            worker TEXT NOT NULL,
+            fence BIGINT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'stale')),
+            reason TEXT NULL,
+            stream_seq BIGINT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS camera_fences (
+            camera_id TEXT PRIMARY KEY,
+            revision BIGINT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS scaleout_rejected (
+            id {SqlDialect.Postgres.IdentityKey},
+            stream_seq BIGINT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            msg_id TEXT NULL,
+            reason TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        """;
 }

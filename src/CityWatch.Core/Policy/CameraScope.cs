@@ -20,14 +20,18 @@ public sealed class CameraScope(CityWatchDatabase database)
             return true;
         }
 
-        if (basis.Area is not { Count: >= 3 } area)
+        if (basis.Area is not { Count: >= 3 })
         {
             return false;
         }
 
         using var connection = database.Connect();
-        return SiteInside(connection, null, area, cameraId);
+        return Covers(connection, null, basis, cameraId);
     }
+
+    /// <summary>Whether <paramref name="basis"/> covers camera <paramref name="cameraId"/> as <paramref name="transaction"/> sees the register (either engine).</summary>
+    internal static bool Covers(DbConnection connection, DbTransaction? transaction, LegalBasis basis, long cameraId) =>
+        basis.CameraIds.Contains(cameraId) || (basis.Area is { Count: >= 3 } area && SiteInside(connection, transaction, area, cameraId));
 
     /// <summary>Whether the site of camera <paramref name="cameraId"/>, as <paramref name="transaction"/> sees it (either engine), is inside <paramref name="area"/>; no such camera: false.</summary>
     internal static bool SiteInside(DbConnection connection, DbTransaction? transaction, IReadOnlyList<GeoPoint> area, long cameraId)

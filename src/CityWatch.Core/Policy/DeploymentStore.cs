@@ -74,20 +74,23 @@ public sealed class DeploymentStore(
         }
 
         // The checks above read; this transaction writes, and within it the basis must still be in the state
-        // that was checked and every watchlist still approved as it stands, or nothing is started: a revocation
-        // or an enrolment that lands between the checks and the start cannot leave a deployment running on it.
+        // that was checked, every watchlist still approved as it stands and every camera still in the basis's scope,
+        // or nothing is started: a revocation, an enrolment or a camera moved to another site (the register's acts
+        // lock `cameras` too) that lands between the checks and the start cannot leave a deployment running on it.
         long id;
         StagedRecord staged;
         var cameras = input.CameraIds.Distinct().ToList();
         using (var connection = database.Connect())
-        using (var transaction = database.Dialect.BeginWrite(connection, "legal_bases", "watchlists", "watchlist_entries"))
+        using (var transaction = database.Dialect.BeginWrite(connection, "legal_bases", "watchlists", "watchlist_entries", "cameras"))
         {
             var inserted = TryInsert(connection, transaction, basis, cameras, used, actor, now);
             var changed = inserted is null
                 ? $"legal basis {basis.Id} changed while the deployment was being started"
                 : used.FirstOrDefault(w => !StillApproved(connection, transaction, w)) is { } list
                     ? $"watchlist {list.WatchlistId} changed while the deployment was being started; a second account must re-approve it"
-                    : null;
+                    : cameras.FirstOrDefault(c => !CameraScope.Covers(connection, transaction, basis, c)) is var moved and not 0
+                        ? $"camera {moved} left the scope of legal basis {basis.Id} while the deployment was being started"
+                        : null;
             if (changed is not null)
             {
                 transaction.Rollback();

@@ -211,6 +211,42 @@ public abstract class PolicyStoresEngineTests
     }
 
     [Fact]
+    public async Task A_camera_moved_out_of_the_area_while_a_deployment_is_being_started_leaves_nothing_started()
+    {
+        await using var policy = await PolicyAsync();
+        var cameras = new CameraStore(policy.Database);
+        var harbour = cameras.CreateSite(new SiteInput("harbour", "Harbour", 51.1, 4.1, "city"));
+        var station = cameras.CreateSite(new SiteInput("station", "Station", 51.5, 4.5, "rail"));
+        var quay = cameras.Create(new CameraInput("quay-1", "harbour", "Quay", "city", "traffic"));
+        var list = policy.Watchlists.Create(new WatchlistInput("missing", "missing persons"), "curator");
+        Approve(policy.Database, list);
+        var basis = await AuthorisedAsync(policy, Draft([], [list.Id], Harbour));
+        Assert.True(policy.Scope.Covers(basis, quay.Id));
+
+        // A register act moving the camera to a site outside the area, holding its tables as the register does, while
+        // the start runs: the start's checks read the register as it was, then its transaction waits for the move.
+        Task<Deployment> start;
+        using (var connection = policy.Database.Connect())
+        using (var transaction = policy.Database.Dialect.BeginWrite(connection, "cameras", "deployments"))
+        {
+            connection.Execute("UPDATE cameras SET site_id = @station WHERE id = @quay", new { station = station.Id, quay = quay.Id }, transaction);
+            start = Task.Run(() => policy.Deployments.StartAsync(new DeploymentInput(basis.Id, [quay.Id], [list.Id]), "officer"));
+            await WaitUntilWaitingForALockAsync(policy.Database, start);
+            transaction.Commit();
+        }
+
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => start);
+        Assert.True(refused is ConflictException or PolicyRefusedException, refused.ToString());
+        Assert.Contains($"camera {quay.Id}", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(policy.Deployments.List());
+        Assert.False(policy.Scope.Covers(basis, quay.Id));
+        Assert.NotEqual(harbour.Id, station.Id);
+    }
+
+    /// <summary>Returns once <paramref name="act"/> waits for a lock another transaction holds, or has ended; on SQLite, which cannot say, after a pause.</summary>
+    protected virtual Task WaitUntilWaitingForALockAsync(CityWatchDatabase database, Task act) => Task.WhenAny(act, Task.Delay(TimeSpan.FromSeconds(1)));
+
+    [Fact]
     public async Task Urgent_requests_are_filed_answered_and_counted_and_the_urgency_guard_finds_and_marks_what_to_settle()
     {
         await using var policy = await PolicyAsync();
@@ -366,6 +402,23 @@ public sealed class PolicyStoresOnPostgresTests(PostgresFixture postgres) : Poli
     private readonly PostgresDatabases _databases = new(postgres);
 
     protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
+
+    protected override async Task WaitUntilWaitingForALockAsync(CityWatchDatabase database, Task act)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!act.IsCompleted && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            using (var connection = database.Connect())
+            {
+                if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM pg_catalog.pg_locks WHERE NOT granted") > 0)
+                {
+                    return;
+                }
+            }
+
+            await Task.Delay(20);
+        }
+    }
 
     [Fact]
     public async Task The_policy_tables_have_identity_ids_boolean_flags_and_cases_refer_to_legal_bases()

@@ -27,9 +27,10 @@ internal static class BenchCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the gallery and the probes", DefaultValueFactory = _ => 13 };
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
         var noAnn = new Option<bool>("--no-ann") { Description = "Skip the approximate index and USearch (their graphs take long to build on a small box); their figures print as null" };
-        var command = new Command("match", "1:N search: int8 exact (one probe and batched) against today's float scan and the memory bandwidth; approximate against USearch")
+        var chart = new Option<string?>("--chart") { Description = "Also write a PNG of recall@1 against queries per second for both graphs (one point per candidate count) to this file" };
+        var command = new Command("match", "1:N search: int8 exact (one probe and batched) against today's float scan and the memory bandwidth; approximate against USearch at the same recall")
         {
-            entries, queries, batch, seed, json, noAnn,
+            entries, queries, batch, seed, json, noAnn, chart,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(() =>
         {
@@ -41,8 +42,21 @@ internal static class BenchCommand
                 throw new InvalidRequestException("--entries, --queries and --batch must be at least 1");
             }
 
+            var png = result.GetValue(chart);
+            if (png is not null && result.GetValue(noAnn))
+            {
+                throw new InvalidRequestException("--chart draws the approximate searches, which --no-ann leaves out");
+            }
+
             var figures = WithSteps(step => MatchBench.Run(n, q, b, result.GetValue(seed), !result.GetValue(noAnn), step));
-            Print(Json(figures), result.GetValue(json));
+            if (png is not null)
+            {
+                MatchChart.Write(figures, png);
+            }
+
+            var printed = Json(figures);
+            printed["chart"] = png is null ? null : Path.GetFullPath(png);
+            Print(printed, result.GetValue(json));
 
             return Task.FromResult(0);
         }));
@@ -421,13 +435,22 @@ internal static class BenchCommand
         ["batched_qps"] = Round(f.BatchedQps),
         ["batched_bandwidth_fraction"] = Round(f.BatchedBandwidthFraction),
         ["exact_recall_at_1"] = Round(f.ExactRecallAt1),
-        ["ann_qps"] = f.AnnQps is { } annQps ? Round(annQps) : null,
-        ["ann_recall_at_1"] = f.AnnRecallAt1 is { } annRecall ? Round(annRecall) : null,
-        ["usearch_qps"] = f.UsearchQps is { } usearchQps ? Round(usearchQps) : null,
-        ["usearch_recall_at_1"] = f.UsearchRecallAt1 is { } usearchRecall ? Round(usearchRecall) : null,
+        ["ann_qps"] = f.Ann is { } ann ? Round(ann.Qps) : null,
+        ["ann_recall_at_1"] = f.Ann is { } annRecall ? Round(annRecall.RecallAt1) : null,
+        ["ann_candidates"] = f.Ann?.Candidates,
+        ["usearch_qps"] = f.Usearch is { } usearch ? Round(usearch.Qps) : null,
+        ["usearch_recall_at_1"] = f.Usearch is { } usearchRecall ? Round(usearchRecall.RecallAt1) : null,
+        ["usearch_candidates"] = f.Usearch?.Candidates,
+        ["ann_over_usearch_qps"] = f.AnnOverUsearch is { } ratio ? Round(ratio) : null,
+        ["recall_goal"] = MatchFigures.RecallGoal,
+        ["ann_sweep"] = Sweep(f.AnnSweep),
+        ["usearch_sweep"] = Sweep(f.UsearchSweep),
         ["ann_build_s"] = f.AnnBuildSeconds is { } annBuild ? Round(annBuild) : null,
         ["usearch_build_s"] = f.UsearchBuildSeconds is { } usearchBuild ? Round(usearchBuild) : null,
     };
+
+    private static JsonArray Sweep(IReadOnlyList<RecallPoint> sweep) =>
+        [.. sweep.Select(p => (JsonNode)new JsonObject { ["candidates"] = p.Candidates, ["qps"] = Round(p.Qps), ["recall_at_1"] = Round(p.RecallAt1) })];
 
     private static JsonObject Json(LatencyFigures f) => new()
     {

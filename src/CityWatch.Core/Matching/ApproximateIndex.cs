@@ -52,13 +52,23 @@ public sealed class ApproximateIndex : IDisposable
         }
     }
 
-    /// <summary>The <paramref name="top"/> best rows the graph reaches for <paramref name="probe"/>, best first, scored exactly.</summary>
-    public GalleryHit[] Search(ReadOnlySpan<float> probe, int top)
+    /// <summary>The candidates the graph proposes per search unless a search asks for another number.</summary>
+    public int Candidates => _candidates;
+
+    /// <summary>
+    /// The <paramref name="top"/> best rows the graph reaches for <paramref name="probe"/>, best first, scored exactly.
+    /// <paramref name="candidates"/> (default <see cref="Candidates"/>) is how many rows the graph proposes: USearch
+    /// walks with a beam of at least that many (its expansion is the larger of the two), so more candidates buy
+    /// recall at the cost of time without rebuilding the graph.
+    /// </summary>
+    public GalleryHit[] Search(ReadOnlySpan<float> probe, int top, int? candidates = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(top);
+        var wanted = candidates ?? _candidates;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(wanted);
         var codes = new sbyte[_gallery.Stride];
         Int8Gallery.QuantiseVector(probe, codes);
-        var found = _graph.Search(codes[.._gallery.Dimensions], Math.Max(top, _candidates), out var keys, out _);
+        var found = _graph.Search(codes[.._gallery.Dimensions], Math.Max(top, wanted), out var keys, out _);
         var rows = new int[found];
         for (var i = 0; i < found; i++)
         {

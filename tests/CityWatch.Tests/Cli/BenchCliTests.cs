@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using CityWatch.Cli.Bench;
 using CityWatch.Tests.Support;
 
 namespace CityWatch.Tests.Cli;
@@ -9,12 +10,14 @@ public sealed class BenchCliTests
     private static readonly string[] MatchKeys =
     [
         "exact_qps", "bandwidth_fraction", "batched_qps", "ann_qps", "ann_recall_at_1", "usearch_qps", "usearch_recall_at_1", "float_baseline_qps",
+        "ann_candidates", "usearch_candidates", "ann_over_usearch_qps",
     ];
 
     [Fact]
     public async Task Bench_match_prints_one_json_object_with_every_figure()
     {
-        var (exit, output, errors) = await CliRunner.RunAsync("bench", "match", "--entries", "2000", "--queries", "16", "--json");
+        var chart = Path.Combine(Path.GetTempPath(), $"citywatch-match-{Guid.NewGuid():N}.png");
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "match", "--entries", "2000", "--queries", "16", "--json", "--chart", chart);
 
         Assert.True(exit == 0, string.Join('\n', errors));
         var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));
@@ -31,6 +34,49 @@ public sealed class BenchCliTests
 
         // Exact int8 search finds what the float scan finds on probes near enrolled rows.
         Assert.Equal(1.0, figures["exact_recall_at_1"]!.GetValue<double>());
+
+        // Both graphs searched at every candidate count; each figure is its sweep's operating point.
+        foreach (var (graph, sweepKey) in new[] { ("ann", "ann_sweep"), ("usearch", "usearch_sweep") })
+        {
+            var sweep = Assert.IsType<JsonArray>(figures[sweepKey]);
+            Assert.Equal(MatchBench.Sweep, sweep.Select(p => p!["candidates"]!.GetValue<int>()));
+            var operating = Assert.Single(sweep, p => p!["candidates"]!.GetValue<int>() == figures[$"{graph}_candidates"]!.GetValue<int>())!;
+            Assert.Equal(operating["qps"]!.GetValue<double>(), figures[$"{graph}_qps"]!.GetValue<double>());
+            Assert.Equal(operating["recall_at_1"]!.GetValue<double>(), figures[$"{graph}_recall_at_1"]!.GetValue<double>());
+        }
+
+        Assert.Equal(figures["ann_qps"]!.GetValue<double>() / figures["usearch_qps"]!.GetValue<double>(), figures["ann_over_usearch_qps"]!.GetValue<double>(), 0.01);
+
+        try
+        {
+            Assert.Equal(Path.GetFullPath(chart), figures["chart"]!.GetValue<string>());
+            Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, File.ReadAllBytes(chart)[..4]); // the PNG signature
+        }
+        finally
+        {
+            File.Delete(chart);
+        }
+    }
+
+    [Fact]
+    public void The_operating_point_is_the_fastest_at_the_recall_goal_or_else_the_best_recall()
+    {
+        RecallPoint[] sweep = [new(16, 900, 0.95), new(64, 500, 0.991), new(256, 200, 0.999), new(1024, 50, 1.0)];
+        Assert.Equal(64, RecallPoint.Operating(sweep)!.Candidates);
+
+        RecallPoint[] belowGoal = [new(16, 900, 0.80), new(64, 500, 0.93), new(256, 200, 0.93)];
+        Assert.Equal(64, RecallPoint.Operating(belowGoal)!.Candidates);
+        Assert.Null(RecallPoint.Operating([]));
+    }
+
+    [Fact]
+    public async Task Bench_match_refuses_a_chart_without_the_graphs_before_it_measures_anything()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "match", "--entries", "100", "--no-ann", "--chart", Path.Combine(Path.GetTempPath(), "never.png"), "--json");
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("", output.Trim());
+        Assert.StartsWith("error: --chart", Assert.Single(errors));
     }
 
     private static readonly string[] AuditKeys =

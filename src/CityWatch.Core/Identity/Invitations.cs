@@ -52,7 +52,9 @@ public sealed record InvitationView(long Id, long AccountId, string Username, In
 /// transaction. Issuing a code (inviting, re-issuing, resetting, and set-up) runs in <see cref="SqlDialect.BeginWrite"/>
 /// on <c>invitations</c>, so an account never holds two usable codes, and a reset on <c>accounts</c> and
 /// <c>role_grants</c> too: whether it waits for a second person is decided on the grants as they stand when it commits.
-/// Every other change is guarded in its statement and says by its row count whether it happened: a decision only on
+/// Deciding a reset and using a code up, which write the invitation and then the account, run in <c>BeginWrite</c> on
+/// <c>accounts</c> and <c>invitations</c> too, so that every identity act takes its tables in one order (accounts first).
+/// Every change is also guarded in its statement and says by its row count whether it happened: a decision only on
 /// a reset awaiting approval and never by the account reset or the one who asked (<see cref="TryDecide"/>), a password
 /// chosen only on an open invitation (<see cref="TryChoose"/>), a wrong confirmation code counted by one in its
 /// statement (<see cref="CountFailedConfirmation"/>) and the code used up once, with the password and second factor it
@@ -61,6 +63,13 @@ public sealed record InvitationView(long Id, long AccountId, string Username, In
 /// </summary>
 public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvider time, IdentityOptions options)
 {
+    /// <summary>
+    /// The tables an act that writes an invitation and then the account locks, in the order every identity act takes them
+    /// (accounts first, as <see cref="IdentityStore.RoleTables"/>): on PostgreSQL such an act taking <c>invitations</c> first
+    /// could wait for a reset that holds <c>accounts</c> and waits for it in turn.
+    /// </summary>
+    private static readonly string[] LockOrder = ["accounts", "invitations"];
+
     /// <summary>Wrong confirmation codes after which the invitation is void (a new one must be issued).</summary>
     public const int MaxConfirmationFailures = 5;
 
@@ -71,7 +80,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         try
         {
             using var connection = store.Database.Connect();
-            using var transaction = store.Database.Dialect.BeginWrite(connection, "accounts", "invitations");
+            using var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder);
             var accountId = store.InsertAccount(connection, transaction, input, admin.Name);
             issued = Issue(connection, transaction, accountId, input.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
             staged = audit.Stage(connection, transaction, new AuditRecord(admin.Name, IdentityActions.AccountChange, "invited", Parameters: Params(("account", issued.Username), ("invitation", Invariant(issued.Id)))));
@@ -100,7 +109,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         IssuedInvitation? issued = null;
         StagedRecord? staged = null;
         using (var connection = store.Database.Connect())
-        using (var transaction = store.Database.Dialect.BeginWrite(connection, "accounts", "invitations"))
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
             // Accepted meanwhile (BeginWrite: no acceptance commits between this check and the new code).
             if (IdentityStore.Find(connection, transaction, "WHERE id = @accountId", new { accountId }) is { Accepted: false })
@@ -233,7 +242,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
 
         StagedRecord staged;
         using (var connection = store.Database.Connect())
-        using (var transaction = connection.BeginTransaction())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
             if (!TryUse(connection, transaction, invitation.Id, invitation.PendingPasswordHash, invitation.PendingTotpSecret, time.GetUtcNow()))
             {
@@ -297,7 +306,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         var now = time.GetUtcNow();
         StagedRecord staged;
         using (var connection = store.Database.Connect())
-        using (var transaction = connection.BeginTransaction())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
             if (!TryDecide(connection, transaction, invitationId, approve, approver.AccountId!.Value, approver.Name, now, approve ? now + options.InvitationLifetime : null))
             {

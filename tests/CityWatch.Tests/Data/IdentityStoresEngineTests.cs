@@ -273,6 +273,55 @@ public abstract class IdentityStoresEngineTests
     }
 
     [Fact]
+    public async Task Grants_at_once_cannot_together_break_separation_of_duties_and_approvals_at_once_approve_once()
+    {
+        await using var stores = await StoresAsync();
+        var setup = await SetUpAsync(stores);
+        var admin = stores.CallerOf(setup.Administrator.AccountId);
+        var judge = stores.CallerOf(setup.Quorum[0].AccountId);
+        var dpo = stores.CallerOf(setup.Quorum[1].AccountId);
+        var vera = (await stores.Invitations.InviteAsync(new AccountInput("vera", "Vera Verifier", "V-1"), admin)).AccountId;
+
+        // Administrator and Verifier exclude each other; asked for at once, both pass the check made before the
+        // transaction, and only the check in it (BeginWrite: on the grants as they stand) lets just one through.
+        var granted = await Task.WhenAll(new[] { Role.Administrator, Role.Verifier }.Select(role => Task.Run(async () =>
+        {
+            try
+            {
+                await stores.Grants.GrantAsync(vera, new RoleGrantInput(role), admin);
+                return true;
+            }
+            catch (ConflictException)
+            {
+                return false;
+            }
+        })));
+        Assert.Equal(1, granted.Count(g => g));
+        var grant = Assert.Single(stores.Identity.Get(vera).Roles);
+        Assert.Equal(GrantStatus.Pending, grant.Status);
+
+        var approved = await Task.WhenAll(new[] { judge, dpo }.Select(approver => Task.Run(async () =>
+        {
+            try
+            {
+                await stores.Grants.ApproveAsync(grant.Id, approver);
+                return true;
+            }
+            catch (ConflictException)
+            {
+                return false;
+            }
+        })));
+        Assert.Equal(1, approved.Count(a => a));
+        Assert.Equal(GrantStatus.Active, Assert.Single(stores.Identity.Get(vera).Roles).Status);
+        Assert.Single(stores.Audit.Read(0, 100, IdentityActions.RoleChange), a => a.Outcome == "approved");
+        var before = grant.Role == Role.Administrator ? 1 : 0; // the first administrator holds it already
+        Assert.Equal(
+            [(grant.Role, RoleChangeKind.Requested, before), (grant.Role, RoleChangeKind.Approved, before + 1)],
+            stores.Identity.History().Skip(3).Select(c => (c.Role, c.Change, c.CountAfter)));
+    }
+
+    [Fact]
     public async Task A_reset_of_an_oversight_account_waits_for_a_second_person_and_is_decided_once()
     {
         await using var stores = await StoresAsync();

@@ -74,7 +74,7 @@ internal static class SchemaMigrations
         new("subject_access", [SchemaMigration.Sql(1, SubjectAccessSchema.Sql, SubjectAccessSchema.Postgres)]),
         new("audit", [SchemaMigration.Sql(1, AuditSchema.Sql, AuditSchema.Postgres), SchemaMigration.Sql(2, AuditSchema.OpeningsPerLeaf, AuditSchema.OpeningsPerLeafPostgres),
             new(3, AuditSchema.StoreTilesWhole, AuditSchema.StoreTilesWhole), SchemaMigration.Sql(4, AuditSchema.CompactLeaves, AuditSchema.CompactLeavesPostgres)]),
-        new("identity", [SchemaMigration.Sql(1, IdentitySchema.Sql)]),
+        new("identity", [SchemaMigration.Sql(1, IdentitySchema.Sql, IdentitySchema.Postgres)]),
         new("keys", [SchemaMigration.Sql(1, KeySchema.Sql, KeySchema.Postgres)]),
         new("scaleout", [SchemaMigration.Sql(1, ScaleOutSchema.Sql, ScaleOutSchema.Postgres)]),
         new("settings", [SchemaMigration.Sql(1, SettingsSchema.Sql, SettingsSchema.Postgres)]),

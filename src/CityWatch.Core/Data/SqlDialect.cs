@@ -54,6 +54,20 @@ public sealed class SqlDialect
     public string AnyOf(string column, string parameter) => IsPostgres ? $"{column} = ANY(@{parameter})" : $"{column} IN @{parameter}";
 
     /// <summary>
+    /// The condition that text column <paramref name="column"/> equals parameter <paramref name="parameter"/> ignoring
+    /// the case of ASCII letters, as SQLite's <c>NOCASE</c> collation compares: on SQLite <c>= @p COLLATE NOCASE</c> (a
+    /// column declared <c>NOCASE</c> uses its index); on PostgreSQL both sides through <see cref="FoldAsciiCase"/>, which
+    /// a unique index on that expression serves. Letters beyond ASCII compare exactly on both, so a name unique on one
+    /// engine is unique on the other (PostgreSQL's <c>lower</c> would fold them by the database's locale).
+    /// </summary>
+    public string EqualsIgnoringCase(string column, string parameter) => IsPostgres
+        ? $"{FoldAsciiCase(column)} = {FoldAsciiCase("@" + parameter)}"
+        : $"{column} = @{parameter} COLLATE NOCASE";
+
+    /// <summary>PostgreSQL: <paramref name="expression"/> with its ASCII capitals lowered and nothing else changed (immutable, so it can be indexed).</summary>
+    public static string FoldAsciiCase(string expression) => $"translate({expression}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')";
+
+    /// <summary>
     /// The condition that the JSON array of numbers in text column <paramref name="column"/> holds the value of parameter
     /// <paramref name="parameter"/>: SQLite's <c>json_each</c>; PostgreSQL's <c>jsonb</c> containment.
     /// </summary>

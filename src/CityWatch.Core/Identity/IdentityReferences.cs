@@ -1,9 +1,9 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Identity;
 
@@ -21,26 +21,33 @@ internal static class IdentityReferences
     /// <summary>What the sealed HMAC key is bound to.</summary>
     public const string KeyBinding = "identity-salt";
 
-    public static string Hash(KeyRing keys, SqliteConnection connection, SqliteTransaction transaction, string? reference)
+    public static string Hash(KeyRing keys, DbConnection connection, DbTransaction transaction, string? reference)
     {
         var normalised = Normalise(reference);
         return Convert.ToHexStringLower(HMACSHA256.HashData(Key(keys, connection, transaction), Encoding.UTF8.GetBytes(normalised)));
     }
 
     // Made on first use and stored sealed; a key an older version stored in clear is used until the
-    // start-up migration seals it (IdentityStore.SealClearSecretsAsync).
-    private static byte[] Key(KeyRing keys, SqliteConnection connection, SqliteTransaction transaction)
+    // start-up migration seals it (IdentityStore.SealClearSecretsAsync). Of two first uses at once (on
+    // PostgreSQL, whose transactions do not wait for each other's reads) one key is stored: the other's insert
+    // does nothing and it reads the stored one.
+    private static byte[] Key(KeyRing keys, DbConnection connection, DbTransaction transaction)
     {
         var sealingKey = keys.SecretWithin(KeyRing.AccountSecrets, "identity reference: one account per person", connection, transaction);
         var stored = connection.ExecuteScalar<byte[]?>("SELECT salt FROM identity_salt WHERE id = 1", transaction: transaction);
         if (stored is null)
         {
             var created = RandomNumberGenerator.GetBytes(32);
-            connection.Execute(
-                "INSERT INTO identity_salt (id, salt) VALUES (1, @salt)",
+            if (connection.Execute(
+                "INSERT INTO identity_salt (id, salt) VALUES (1, @salt) ON CONFLICT (id) DO NOTHING",
                 new { salt = Sealing.Seal(sealingKey, created, Encoding.ASCII.GetBytes(KeyBinding)) },
-                transaction);
-            return created;
+                transaction) == 1)
+            {
+                return created;
+            }
+
+            stored = connection.ExecuteScalar<byte[]?>("SELECT salt FROM identity_salt WHERE id = 1", transaction: transaction)
+                ?? throw new InvalidOperationException("the identity-reference key was neither stored nor found");
         }
 
         return IsSealed(stored) ? Sealing.Open(sealingKey, stored, Encoding.ASCII.GetBytes(KeyBinding)) : stored;

@@ -1,9 +1,9 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using CityWatch.Audit;
 using CityWatch.Data;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Identity;
 
@@ -47,9 +47,29 @@ public sealed record InvitationView(long Id, long AccountId, string Username, In
 /// own password and enrols TOTP, which they must confirm with one valid code. Resetting an account that
 /// holds an oversight or administrator role would let an administrator take it over, so it waits for the
 /// same second person as a grant of such a role. Every step and every refusal is logged.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>), whole, each act with its record staged in its
+/// transaction. Issuing a code (inviting, re-issuing, resetting, and set-up) runs in <see cref="SqlDialect.BeginWrite"/>
+/// on <c>invitations</c>, so an account never holds two usable codes, and a reset on <c>accounts</c> and
+/// <c>role_grants</c> too: whether it waits for a second person is decided on the grants as they stand when it commits.
+/// Deciding a reset and using a code up, which write the invitation and then the account, run in <c>BeginWrite</c> on
+/// <c>accounts</c> and <c>invitations</c> too, so that every identity act takes its tables in one order (accounts first).
+/// Every change is also guarded in its statement and says by its row count whether it happened: a decision only on
+/// a reset awaiting approval and never by the account reset or the one who asked (<see cref="TryDecide"/>), a password
+/// chosen only on an open invitation (<see cref="TryChoose"/>), a wrong confirmation code counted by one in its
+/// statement (<see cref="CountFailedConfirmation"/>) and the code used up once, with the password and second factor it
+/// was accepted with (<see cref="TryUse"/>).
+/// </para>
 /// </summary>
 public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvider time, IdentityOptions options)
 {
+    /// <summary>
+    /// The tables an act that writes an invitation and then the account locks, in the order every identity act takes them
+    /// (accounts first, as <see cref="IdentityStore.RoleTables"/>): on PostgreSQL such an act taking <c>invitations</c> first
+    /// could wait for a reset that holds <c>accounts</c> and waits for it in turn.
+    /// </summary>
+    private static readonly string[] LockOrder = ["accounts", "invitations"];
+
     /// <summary>Wrong confirmation codes after which the invitation is void (a new one must be issued).</summary>
     public const int MaxConfirmationFailures = 5;
 
@@ -59,8 +79,8 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         StagedRecord staged;
         try
         {
-            using var connection = store.Database.Open();
-            using var transaction = connection.BeginTransaction();
+            using var connection = store.Database.Connect();
+            using var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder);
             var accountId = store.InsertAccount(connection, transaction, input, admin.Name);
             issued = Issue(connection, transaction, accountId, input.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
             staged = audit.Stage(connection, transaction, new AuditRecord(admin.Name, IdentityActions.AccountChange, "invited", Parameters: Params(("account", issued.Username), ("invitation", Invariant(issued.Id)))));
@@ -79,26 +99,40 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
     /// <summary>A new code for an account that never accepted; the old code stops working. Never for one that has a password.</summary>
     public async Task<IssuedInvitation> ReissueAsync(long accountId, Caller admin, CancellationToken cancellationToken = default)
     {
+        const string reason = "The account has a password: an invitation is re-issued only to an account that never accepted (reset it instead).";
         var account = store.Get(accountId);
         if (account.Accepted)
         {
-            const string reason = "The account has a password: an invitation is re-issued only to an account that never accepted (reset it instead).";
-            await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.InvitationRefused, reason, Parameters: Params(("account", account.Username))), cancellationToken);
-            throw new ConflictException(reason);
+            throw await ReissueRefusedAsync(account, admin, reason, cancellationToken);
         }
 
-        IssuedInvitation issued;
-        StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        IssuedInvitation? issued = null;
+        StagedRecord? staged = null;
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
-            issued = Issue(connection, transaction, accountId, account.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
-            staged = audit.Stage(connection, transaction, new AuditRecord(admin.Name, IdentityActions.Invitation, "re-issued", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))));
-            transaction.Commit();
+            // Accepted meanwhile (BeginWrite: no acceptance commits between this check and the new code).
+            if (IdentityStore.Find(connection, transaction, "WHERE id = @accountId", new { accountId }) is { Accepted: false })
+            {
+                issued = Issue(connection, transaction, accountId, account.Username, InvitationKind.Invitation, InvitationStatus.Open, admin.Name, admin.AccountId);
+                staged = audit.Stage(connection, transaction, new AuditRecord(admin.Name, IdentityActions.Invitation, "re-issued", Parameters: Params(("account", account.Username), ("invitation", Invariant(issued.Id)))));
+                transaction.Commit();
+            }
+        }
+
+        if (issued is null || staged is null)
+        {
+            throw await ReissueRefusedAsync(account, admin, reason, cancellationToken);
         }
 
         await audit.CommittedAsync(staged, cancellationToken);
         return issued;
+    }
+
+    private async Task<ConflictException> ReissueRefusedAsync(Account account, Caller admin, string reason, CancellationToken cancellationToken)
+    {
+        await audit.AppendAsync(new AuditRecord(admin.Name, IdentityActions.InvitationRefused, reason, Parameters: Params(("account", account.Username))), cancellationToken);
+        return new ConflictException(reason);
     }
 
     /// <summary>
@@ -119,12 +153,14 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
             throw new ConflictException("The account never accepted its invitation: re-issue the invitation instead.");
         }
 
-        var guarded = account.Roles.Any(r => r.Status != GrantStatus.Rejected && r.Role.NeedsSecondPerson());
         IssuedInvitation issued;
         StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, [.. IdentityStore.RoleTables, "invitations"]))
         {
+            // The grants as they stand until this commits: a role that needs a second person, asked for meanwhile, holds the reset too.
+            var current = IdentityStore.Find(connection, transaction, "WHERE id = @accountId", new { accountId }) ?? throw new NotFoundException($"No account {accountId}.");
+            var guarded = current.Roles.Any(r => r.Status != GrantStatus.Rejected && r.Role.NeedsSecondPerson());
             if (!guarded)
             {
                 ClearCredentials(connection, transaction, accountId);
@@ -159,14 +195,16 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         var invitation = await UsableAsync(code, remote, cancellationToken);
         PasswordHasher.CheckStrength(password);
         var enrolment = SecondFactor.NewEnrolment(invitation.Username);
+        var hash = PasswordHasher.Hash(password!);
         StagedRecord staged;
-        using (var connection = store.Database.Open())
+        using (var connection = store.Database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
-            connection.Execute(
-                "UPDATE invitations SET pending_password_hash = @hash, pending_totp_secret = @secret, failed_confirmations = 0 WHERE id = @id AND status = 'Open'",
-                new { hash = PasswordHasher.Hash(password!), secret = store.SealTotp(connection, transaction, enrolment.Secret, IdentityStore.InvitationBinding(invitation.Id)), id = invitation.Id },
-                transaction);
+            if (!TryChoose(connection, transaction, invitation.Id, hash, store.SealTotp(connection, transaction, enrolment.Secret, IdentityStore.InvitationBinding(invitation.Id))))
+            {
+                throw new ConflictException("The invitation was used or replaced meanwhile.");
+            }
+
             staged = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.Invitation, "password chosen; second factor to confirm", Parameters: Params(("invitation", Invariant(invitation.Id)), ("from", remote))));
             transaction.Commit();
         }
@@ -188,17 +226,12 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         var step = SecondFactor.Verify(pendingSecret, totp, time.GetUtcNow(), null);
         if (step is null)
         {
-            var failures = (int)invitation.FailedConfirmations + 1;
-            var voids = failures >= MaxConfirmationFailures;
-            var reason = voids ? "wrong TOTP code; invitation void" : "wrong TOTP code";
+            string reason;
             StagedRecord refused;
-            using (var connection = store.Database.Open())
+            using (var connection = store.Database.Connect())
             using (var transaction = connection.BeginTransaction())
             {
-                connection.Execute(
-                    "UPDATE invitations SET failed_confirmations = @failures, status = CASE WHEN @voids THEN 'Void' ELSE status END WHERE id = @id",
-                    new { failures, voids, id = invitation.Id },
-                    transaction);
+                reason = CountFailedConfirmation(connection, transaction, invitation.Id, MaxConfirmationFailures) ? "wrong TOTP code; invitation void" : "wrong TOTP code";
                 refused = audit.Stage(connection, transaction, new AuditRecord(invitation.Username, IdentityActions.InvitationRefused, reason, Parameters: Params(("from", remote), ("invitation", Invariant(invitation.Id)))));
                 transaction.Commit();
             }
@@ -208,14 +241,10 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         }
 
         StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
-            var used = connection.Execute(
-                "UPDATE invitations SET status = 'Used', used_at = @now, pending_password_hash = NULL, pending_totp_secret = NULL WHERE id = @id AND status = 'Open'",
-                new { now = Timestamps.Format(time.GetUtcNow()), id = invitation.Id },
-                transaction);
-            if (used == 0)
+            if (!TryUse(connection, transaction, invitation.Id, invitation.PendingPasswordHash, invitation.PendingTotpSecret, time.GetUtcNow()))
             {
                 throw new ConflictException("The invitation was used or replaced meanwhile.");
             }
@@ -233,7 +262,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
     }
 
     /// <summary>Makes a code (voiding any other open or awaiting invitation of the account) inside the caller's transaction.</summary>
-    internal IssuedInvitation Issue(SqliteConnection connection, SqliteTransaction transaction, long accountId, string username, InvitationKind kind, InvitationStatus status, string issuedBy, long? issuedById)
+    internal IssuedInvitation Issue(DbConnection connection, DbTransaction transaction, long accountId, string username, InvitationKind kind, InvitationStatus status, string issuedBy, long? issuedById)
     {
         var code = "cwi_" + IdentityStore.Base64Url(RandomNumberGenerator.GetBytes(32));
         var now = time.GetUtcNow();
@@ -268,7 +297,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         }
 
         long? issuedById;
-        using (var connection = store.Database.Open())
+        using (var connection = store.Database.Connect())
         {
             issuedById = connection.ExecuteScalar<long?>("SELECT issued_by_id FROM invitations WHERE id = @invitationId", new { invitationId });
         }
@@ -276,21 +305,10 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         RoleGrants.CheckSecondPerson(view.AccountId, issuedById, view.IssuedBy, approver, "password reset");
         var now = time.GetUtcNow();
         StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
-            var changed = connection.Execute(
-                "UPDATE invitations SET status = @status, decided_by = @by, decided_at = @now, expires_at = @expires WHERE id = @invitationId AND status = 'AwaitingApproval'",
-                new
-                {
-                    status = (approve ? InvitationStatus.Open : InvitationStatus.Rejected).ToString(),
-                    by = approver.Name,
-                    now = Timestamps.Format(now),
-                    expires = approve ? Timestamps.Format(now + options.InvitationLifetime) : null,
-                    invitationId,
-                },
-                transaction);
-            if (changed == 0)
+            if (!TryDecide(connection, transaction, invitationId, approve, approver.AccountId!.Value, approver.Name, now, approve ? now + options.InvitationLifetime : null))
             {
                 throw new ConflictException($"Invitation {invitationId} was decided meanwhile.");
             }
@@ -311,16 +329,100 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         return Views("WHERE i.id = @invitationId", new { invitationId }).Single();
     }
 
-    private static void ClearCredentials(SqliteConnection connection, SqliteTransaction transaction, long accountId)
+    /// <summary>
+    /// Decides reset <paramref name="invitationId"/> (its code opens until <paramref name="expires"/>, or it is rejected) in
+    /// the caller's transaction on either engine, only while it awaits approval and only by an account other than the
+    /// one reset and other than the one that asked (the second-person rule, which <see cref="RoleGrants.CheckSecondPerson"/>
+    /// checks and logs first, held in the statement too); says whether it did. Clearing the credentials and the record:
+    /// <see cref="ApproveAsync"/>, <see cref="RejectAsync"/>.
+    /// </summary>
+    internal static bool TryDecide(
+        DbConnection connection, DbTransaction transaction, long invitationId, bool approve, long approverId, string approver, DateTimeOffset now, DateTimeOffset? expires) =>
+        connection.Execute(
+            """
+            UPDATE invitations SET status = @status, decided_by = @approver, decided_at = @now, expires_at = @expires
+            WHERE id = @invitationId AND status = 'AwaitingApproval' AND account_id <> @approverId AND (issued_by_id IS NULL OR issued_by_id <> @approverId)
+            """,
+            new
+            {
+                status = (approve ? InvitationStatus.Open : InvitationStatus.Rejected).ToString(),
+                approver,
+                now = Timestamps.Format(now),
+                expires = expires is { } e ? Timestamps.Format(e) : null,
+                invitationId,
+                approverId,
+            },
+            transaction) == 1;
+
+    /// <summary>
+    /// The password (as <paramref name="passwordHash"/>) and the sealed TOTP secret its holder chose, pending, on open
+    /// invitation <paramref name="id"/>, its wrong-code count started again, in the caller's transaction on either engine;
+    /// says whether it was still open.
+    /// </summary>
+    internal static bool TryChoose(DbConnection connection, DbTransaction transaction, long id, string passwordHash, string sealedTotp) =>
+        connection.Execute(
+            "UPDATE invitations SET pending_password_hash = @passwordHash, pending_totp_secret = @sealedTotp, failed_confirmations = 0 WHERE id = @id AND status = 'Open'",
+            new { id, passwordHash, sealedTotp },
+            transaction) == 1;
+
+    /// <summary>
+    /// One more wrong confirmation code on open invitation <paramref name="id"/>, in the caller's transaction on either
+    /// engine, counted by one in its statement (two at once are two); the one that reaches <paramref name="maxFailures"/>
+    /// voids it. One no longer open (used, replaced or void meanwhile) is left as it is. Says whether this code voided it.
+    /// </summary>
+    internal static bool CountFailedConfirmation(DbConnection connection, DbTransaction transaction, long id, int maxFailures) =>
+        connection.QuerySingleOrDefault<(long Failures, string Status)?>(
+            """
+            UPDATE invitations SET failed_confirmations = failed_confirmations + 1,
+                status = CASE WHEN failed_confirmations + 1 >= @maxFailures THEN 'Void' ELSE status END
+            WHERE id = @id AND status = 'Open'
+            RETURNING failed_confirmations, status
+            """,
+            new { id, maxFailures },
+            transaction) is { } row && row.Failures >= maxFailures && row.Status == nameof(InvitationStatus.Void);
+
+    /// <summary>
+    /// Uses up open invitation <paramref name="id"/> at <paramref name="now"/> in the caller's transaction on either engine,
+    /// only while it still holds the password and sealed secret that were confirmed (an accept meanwhile replaces them);
+    /// says whether it did. Setting the account's credentials and the record: <see cref="ConfirmAsync"/>.
+    /// </summary>
+    internal static bool TryUse(DbConnection connection, DbTransaction transaction, long id, string pendingPasswordHash, string pendingTotpSecret, DateTimeOffset now) =>
+        connection.Execute(
+            """
+            UPDATE invitations SET status = 'Used', used_at = @now, pending_password_hash = NULL, pending_totp_secret = NULL
+            WHERE id = @id AND status = 'Open' AND pending_password_hash = @pendingPasswordHash AND pending_totp_secret = @pendingTotpSecret
+            """,
+            new { id, pendingPasswordHash, pendingTotpSecret, now = Timestamps.Format(now) },
+            transaction) == 1;
+
+    private static void ClearCredentials(DbConnection connection, DbTransaction transaction, long accountId)
     {
         connection.Execute(
             "UPDATE accounts SET password_hash = NULL, totp_secret = NULL, totp_last_step = NULL, failed_sign_ins = 0, locked_until = NULL WHERE id = @accountId",
             new { accountId },
             transaction);
-        connection.Execute("UPDATE sessions SET revoked = 1 WHERE account_id = @accountId", new { accountId }, transaction);
+        connection.Execute("UPDATE sessions SET revoked = TRUE WHERE account_id = @accountId", new { accountId }, transaction);
     }
 
-    private sealed record Usable(long Id, long AccountId, string Username, string Status, string? ExpiresAt, string? PendingPasswordHash, string? PendingTotpSecret, long FailedConfirmations, long Disabled);
+    // Read by property (Dapper converts SQLite's 0/1 and PostgreSQL's BOOLEAN alike), not by constructor, whose types must match the engine's exactly.
+    private sealed class Usable
+    {
+        public long Id { get; set; }
+
+        public long AccountId { get; set; }
+
+        public string Username { get; set; } = "";
+
+        public string Status { get; set; } = "";
+
+        public string? ExpiresAt { get; set; }
+
+        public string? PendingPasswordHash { get; set; }
+
+        public string? PendingTotpSecret { get; set; }
+
+        public bool Disabled { get; set; }
+    }
 
     /// <summary>The open, unexpired invitation behind a code, on an enabled account; anything else is refused and logged.</summary>
     private async Task<Usable> UsableAsync(string? code, string remote, CancellationToken cancellationToken)
@@ -328,12 +430,12 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         Usable? row = null;
         if (!string.IsNullOrEmpty(code))
         {
-            using var connection = store.Database.Open();
+            using var connection = store.Database.Connect();
             row = connection.QuerySingleOrDefault<Usable>(
                 """
                 SELECT i.id AS Id, i.account_id AS AccountId, a.username AS Username, i.status AS Status, i.expires_at AS ExpiresAt,
                        i.pending_password_hash AS PendingPasswordHash, i.pending_totp_secret AS PendingTotpSecret,
-                       i.failed_confirmations AS FailedConfirmations, a.disabled AS Disabled
+                       a.disabled AS Disabled
                 FROM invitations i JOIN accounts a ON a.id = i.account_id WHERE i.code_hash = @hash
                 """,
                 new { hash = IdentityStore.HashSecret(code) });
@@ -363,7 +465,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
             throw await RefusalAsync(row.Username, "invitation expired", row.Id, remote, cancellationToken);
         }
 
-        if (row.Disabled != 0)
+        if (row.Disabled)
         {
             throw await RefusalAsync(row.Username, "account disabled", row.Id, remote, cancellationToken);
         }
@@ -386,7 +488,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
 
     private IReadOnlyList<InvitationView> Views(string where, object parameters)
     {
-        using var connection = store.Database.Open();
+        using var connection = store.Database.Connect();
         return connection.Query<(long Id, long AccountId, string Username, string Kind, string Status, string IssuedBy, string IssuedAt, string? ExpiresAt, string? DecidedBy)>(
             $"SELECT i.id, i.account_id, a.username, i.kind, i.status, i.issued_by, i.issued_at, i.expires_at, i.decided_by FROM invitations i JOIN accounts a ON a.id = i.account_id {where} ORDER BY i.id",
             parameters)

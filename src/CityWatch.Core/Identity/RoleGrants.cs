@@ -1,5 +1,7 @@
+using System.Data.Common;
 using System.Globalization;
 using CityWatch.Audit;
+using CityWatch.Data;
 using Dapper;
 
 namespace CityWatch.Identity;
@@ -37,6 +39,14 @@ public sealed record PendingGrant(RoleGrant Grant, string Username, string Perso
 /// second person approves it: someone other than the administrator who asked and other than the grantee,
 /// who holds an oversight role in force. Only then does it appear in <see cref="Caller.Roles"/>. Every
 /// step is logged and counted in the public history.
+/// <para>
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>), whole. Every act runs in
+/// <see cref="SqlDialect.BeginWrite"/> on <c>accounts</c> and <c>role_grants</c> (<see cref="IdentityStore.RoleTables"/>):
+/// separation of duties is checked there against the account's grants as they stand when it commits (so two grants
+/// at once cannot together give an account roles that exclude each other), and the count of holders it records is
+/// the one it commits. A decision is a compare-and-set (<see cref="TryDecide"/>: only a pending grant, and never by
+/// its grantee or the account that asked), and a removal deletes the row it names once (<see cref="TryRemove"/>).
+/// </para>
 /// </summary>
 public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvider time)
 {
@@ -52,9 +62,10 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         var pending = input.Role.NeedsSecondPerson();
         long id;
         StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, IdentityStore.RoleTables))
         {
+            store.CheckSeparation(Current(connection, transaction, account), input.Role);
             id = store.InsertGrant(connection, transaction, accountId, input, granter.Name, granter.AccountId, pending ? GrantStatus.Pending : GrantStatus.Active, null);
             store.RecordChange(connection, transaction, input.Role, pending ? RoleChangeKind.Requested : RoleChangeKind.Granted);
             staged = audit.Stage(connection, transaction, new AuditRecord(granter.Name, IdentityActions.RoleChange, pending ? "requested; awaiting a second person" : "granted", Parameters: Params(account.Username, input.Role, id)));
@@ -76,13 +87,14 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         var account = store.Get(accountId);
         var grant = account.Roles.SingleOrDefault(r => r.Id == grantId) ?? throw new NotFoundException($"No role grant {grantId} on account {accountId}.");
         StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, IdentityStore.RoleTables))
         {
-            connection.Execute("DELETE FROM role_grants WHERE id = @grantId", new { grantId }, transaction);
-            if (grant.Status != GrantStatus.Rejected)
+            // The status the grant had when it was deleted (it may have been decided since it was read).
+            var status = TryRemove(connection, transaction, accountId, grantId) ?? throw new NotFoundException($"No role grant {grantId} on account {accountId}.");
+            if (status != GrantStatus.Rejected)
             {
-                store.RecordChange(connection, transaction, grant.Role, grant.Status == GrantStatus.Pending ? RoleChangeKind.Withdrawn : RoleChangeKind.Removed);
+                store.RecordChange(connection, transaction, grant.Role, status == GrantStatus.Pending ? RoleChangeKind.Withdrawn : RoleChangeKind.Removed);
             }
 
             staged = audit.Stage(connection, transaction, new AuditRecord(actor.Name, IdentityActions.RoleChange, "removed", Parameters: Params(account.Username, grant.Role, grantId)));
@@ -126,7 +138,7 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
     private async Task<RoleGrant> DecideAsync(long grantId, Caller approver, bool approve, CancellationToken cancellationToken)
     {
         (long AccountId, long? GrantedById) row;
-        using (var connection = store.Database.Open())
+        using (var connection = store.Database.Connect())
         {
             row = connection.QuerySingleOrDefault<(long AccountId, long? GrantedById)>("SELECT account_id, granted_by_id FROM role_grants WHERE id = @grantId", new { grantId });
         }
@@ -152,14 +164,15 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         var parameters = Params(account.Username, grant.Role, grantId);
         parameters["asked_by"] = grant.GrantedBy;
         StagedRecord staged;
-        using (var connection = store.Database.Open())
-        using (var transaction = connection.BeginTransaction())
+        using (var connection = store.Database.Connect())
+        using (var transaction = store.Database.Dialect.BeginWrite(connection, IdentityStore.RoleTables))
         {
-            var changed = connection.Execute(
-                "UPDATE role_grants SET status = @status, decided_by = @by, decided_at = @at WHERE id = @grantId AND status = 'Pending'",
-                new { status = (approve ? GrantStatus.Active : GrantStatus.Rejected).ToString(), by = approver.Name, at = Data.Timestamps.Format(time.GetUtcNow()), grantId },
-                transaction);
-            if (changed == 0)
+            if (approve)
+            {
+                store.CheckSeparation(Current(connection, transaction, account), grant.Role, exceptGrant: grant.Id);
+            }
+
+            if (!TryDecide(connection, transaction, grantId, approve, approver.AccountId!.Value, approver.Name, time.GetUtcNow()))
             {
                 throw new ConflictException($"Role grant {grantId} was decided meanwhile.");
             }
@@ -172,6 +185,31 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         await audit.CommittedAsync(staged, cancellationToken);
         return store.Get(account.Id).Roles.Single(r => r.Id == grantId);
     }
+
+    /// <summary>
+    /// Decides pending grant <paramref name="grantId"/> (active or rejected) in the caller's transaction on either engine,
+    /// only while it is pending and only by an account other than its grantee and other than the account that asked
+    /// (the second-person rule, which <see cref="CheckSecondPerson"/> checks and logs first, held in the statement too);
+    /// says whether it did. Its history and record: <see cref="ApproveAsync"/>, <see cref="RejectAsync"/>.
+    /// </summary>
+    internal static bool TryDecide(DbConnection connection, DbTransaction transaction, long grantId, bool approve, long approverId, string approver, DateTimeOffset now) =>
+        connection.Execute(
+            """
+            UPDATE role_grants SET status = @status, decided_by = @approver, decided_at = @at
+            WHERE id = @grantId AND status = 'Pending' AND account_id <> @approverId AND (granted_by_id IS NULL OR granted_by_id <> @approverId)
+            """,
+            new { status = (approve ? GrantStatus.Active : GrantStatus.Rejected).ToString(), approver, at = Timestamps.Format(now), grantId, approverId },
+            transaction) == 1;
+
+    /// <summary>Deletes grant <paramref name="grantId"/> of account <paramref name="accountId"/> in the caller's transaction on either engine; the status it had, or null if there was none.</summary>
+    internal static GrantStatus? TryRemove(DbConnection connection, DbTransaction transaction, long accountId, long grantId) =>
+        connection.ExecuteScalar<string?>("DELETE FROM role_grants WHERE id = @grantId AND account_id = @accountId RETURNING status", new { grantId, accountId }, transaction) is { } status
+            ? Enum.Parse<GrantStatus>(status)
+            : null;
+
+    // The account with its grants as the act's transaction sees them (BeginWrite: as they stand until it commits).
+    private static Account Current(DbConnection connection, DbTransaction transaction, Account account) =>
+        IdentityStore.Find(connection, transaction, "WHERE id = @id", new { id = account.Id }) ?? throw new NotFoundException($"No account {account.Id}.");
 
     private static Dictionary<string, string> Params(string account, Role role, long grant) =>
         new() { ["account"] = account, ["role"] = role.ToString(), ["grant"] = grant.ToString(CultureInfo.InvariantCulture) };

@@ -96,8 +96,8 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
                     "Set-up names the first administrator and the first oversight quorum: at least two people in at least two different oversight roles (Authority, DataProtectionOfficer, Verifier).");
             }
 
-            using var connection = store.Database.Open();
-            using var transaction = connection.BeginTransaction();
+            using var connection = store.Database.Connect();
+            using var transaction = store.Database.Dialect.BeginWrite(connection, [.. IdentityStore.RoleTables, "invitations"]);
             var adminId = store.InsertAccount(connection, transaction, administrator, SetupActor);
             store.InsertGrant(connection, transaction, adminId, new RoleGrantInput(Role.Administrator), SetupActor, null, GrantStatus.Active, SetupActor);
             store.RecordChange(connection, transaction, Role.Administrator, RoleChangeKind.Bootstrap);
@@ -141,7 +141,7 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
         }
 
         var now = time.GetUtcNow();
-        var (failures, lockedUntil) = store.Lockout(account.Id);
+        var (_, lockedUntil) = store.Lockout(account.Id);
         if (lockedUntil > now)
         {
             throw await FailAsync($"locked until {lockedUntil:O}", account, null, remote, cancellationToken);
@@ -159,9 +159,7 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
         if (step is null)
         {
             var wrong = !passwordRight ? "wrong password" : string.IsNullOrEmpty(totp) ? "no TOTP code" : "wrong or reused TOTP code";
-            failures++;
-            var locks = failures >= MaxFailures;
-            throw await FailAsync(locks ? $"{wrong}; account locked" : wrong, account, (locks ? 0 : failures, locks ? now + LockoutTime : null), remote, cancellationToken);
+            throw await FailAsync(wrong, account, (now, now + LockoutTime), remote, cancellationToken);
         }
 
         if (account.Disabled)
@@ -175,14 +173,22 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
         return new SignedIn(token, now + SessionLifetime, account);
     }
 
-    // The record of a failed sign-in, with the account's new failure count and lock-out in the same
-    // transaction; returns the exception to throw. An unknown name is recorded as "anonymous": people type
-    // passwords into the name field.
-    private async Task<UnauthorizedException> FailAsync(string reason, Account? account, (int Failures, DateTimeOffset? LockedUntil)? lockout, string remote, CancellationToken cancellationToken)
+    // The record of a failed sign-in; one that counts (lockout: a wrong password or code on a known name, its time and
+    // the lock-out it may start) raises the account's failure count in the same transaction, by one in its statement,
+    // so failures at once are each counted, and the one that reaches MaxFailures locks the account and says so in its record.
+    // Returns the exception to throw. An unknown name is recorded as "anonymous": people type passwords into the
+    // name field.
+    private async Task<UnauthorizedException> FailAsync(string reason, Account? account, (DateTimeOffset Now, DateTimeOffset LockUntil)? lockout, string remote, CancellationToken cancellationToken)
     {
-        var record = new AuditRecord(account?.Username ?? "anonymous", SignInFailed, reason, Parameters: new Dictionary<string, string> { ["from"] = remote });
-        await store.RecordFailureAsync(lockout is null ? null : account?.Id, lockout?.Failures ?? 0, lockout?.LockedUntil, record, audit, cancellationToken);
-        return new UnauthorizedException(reason.StartsWith("locked", StringComparison.Ordinal) || reason.EndsWith("locked", StringComparison.Ordinal)
+        var parameters = new Dictionary<string, string> { ["from"] = remote };
+        var locked = await store.RecordFailureAsync(
+            lockout is null ? null : account?.Id,
+            MaxFailures,
+            lockout,
+            locks => new AuditRecord(account?.Username ?? "anonymous", SignInFailed, locks ? $"{reason}; account locked" : reason, Parameters: parameters),
+            audit,
+            cancellationToken);
+        return new UnauthorizedException(locked || reason.StartsWith("locked", StringComparison.Ordinal)
             ? "The account is locked after too many failed sign-ins; try again later."
             : "Wrong name, password or one-time code, or the account is disabled.");
     }

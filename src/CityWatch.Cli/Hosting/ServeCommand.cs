@@ -20,13 +20,15 @@ internal static class ServeCommand
         var witnessStates = new Option<string[]>("--witness-state") { Description = "A witness folder whose state the log is checked against at start (repeatable)", AllowMultipleArgumentsPerToken = true };
         var maxUpload = new Option<long>("--max-upload-mib") { Description = "The largest media file an analysis job accepts by upload, in MiB", DefaultValueFactory = _ => 4096 };
         var recordings = new Option<string?>("--recordings") { Description = "The folder of recordings the city holds, which `analyze --url` may name (default: none)" };
-        var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222): this server takes its workers' audit events into its log, and with --worker holds camera leases there (default: ScaleOut:Nats, else none)" };
+        var nats = new Option<string?>("--nats") { Description = "A NATS server with JetStream (nats://127.0.0.1:4222, no user or password in it): this server takes its workers' audit events into its log, and with --worker holds camera leases there (default: ScaleOut:Nats, else none)" };
+        var natsCa = new Option<string?>("--nats-ca") { Description = "The CA file (PEM) the NATS server's certificate must chain to: every NATS connection then requires TLS; without it only a loopback NATS URL is accepted (default: ScaleOut:NatsCaFile, else none)" };
+        var natsUser = new Option<string?>("--nats-user") { Description = "The NATS user to connect as; its password comes from ScaleOut:NatsPassword (environment ScaleOut__NatsPassword) or the file ScaleOut:NatsPasswordFile names, never a flag (default: ScaleOut:NatsUser, else anonymous)" };
         var worker = new Option<string?>("--worker") { Description = "This process's name as one of several workers: cameras run here only while it holds their lease in NATS (needs --nats; default: ScaleOut:Worker, else none)" };
         var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
         var role = new Option<string?>("--role") { Description = "all (one process: API, policy, ingest, recognition), server (answers its workers over NATS and runs no cameras; needs --nats) or worker (cameras and recognition against a server over NATS, no data folder or key-encryption key; needs --nats, --worker and ScaleOut:GrantKey) (default: ScaleOut:Role, else all)" };
         var replay = new Option<string?>("--replay") { Description = "Worker role only, a simulation: every camera this worker runs plays this video (decoded once, held in memory) instead of its stream; leases, grants and analysis as for a stream (default: none)" };
         var demoStreaming = new Option<int>("--demo-streaming") { Description = "With --demo: how many of the demo's cameras stream the demo video with face recognition allowed (citywatch sim uses more)", DefaultValueFactory = _ => DemoInventory.Streaming };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, worker, leaseTtl, replay, demoStreaming, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, natsCa, natsUser, worker, leaseTtl, replay, demoStreaming, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var settings = new ServeSettings(result, ServeSettings.Load());
@@ -45,6 +47,8 @@ internal static class ServeCommand
                 // Checked, with the configuration's ScaleOut values, by ScaleOutOptions.From as the server is built.
                 Role = result.GetValue(role),
                 NatsUrl = result.GetValue(nats),
+                NatsCaFile = result.GetValue(natsCa),
+                NatsUser = result.GetValue(natsUser),
                 Worker = result.GetValue(worker),
                 LeaseTtl = result.GetValue(leaseTtl) is { } seconds
                     ? (double.IsFinite(seconds) && seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--lease-ttl-s must be a positive number of seconds, not {seconds}"))

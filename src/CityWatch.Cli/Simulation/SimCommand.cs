@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CityWatch.Cli.Hosting;
@@ -36,6 +37,9 @@ internal static partial class SimCommand
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan NatsStartTimeout = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan WorkerStopTimeout = TimeSpan.FromSeconds(20);
+
+    // The run's certificates need last only the run: a day covers the longest window anyone asks for.
+    private static readonly TimeSpan CertificateValidity = TimeSpan.FromDays(1);
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     public static Command Create()
@@ -100,16 +104,19 @@ internal static partial class SimCommand
             // One NATS user for the server and one per worker, each allowed only its own subjects (NatsAccess).
             var serverUser = NatsAccess.NewUser(NatsAccess.ServerUser);
             var workerUsers = Enumerable.Range(1, settings.Workers).Select(i => NatsAccess.NewUser($"sim-w{i.ToString(CultureInfo.InvariantCulture)}")).ToList();
-            await File.WriteAllTextAsync(NatsConfiguration(store), NatsAccess.Authorization(serverUser, workerUsers), cancellationToken);
+            // A throwaway CA per run, its key never written, and a certificate for 127.0.0.1 signed by it (key 0600 in
+            // the store folder): every connection requires TLS and checks nats-server's certificate against that CA.
+            var tls = NatsCertificates.Write(store, IPAddress.Loopback, CertificateValidity, TimeProvider.System);
+            await File.WriteAllTextAsync(NatsConfiguration(store), tls.ServerConfiguration() + NatsAccess.Authorization(serverUser, workerUsers), cancellationToken);
             nats = await StartNatsAsync(port, store, cancellationToken);
-            progress($"nats-server on {natsUrl}, a user for the server and one for each worker");
+            progress($"nats-server on {natsUrl} with TLS (a CA of this run's), a user for the server and one for each worker");
 
-            var serverUrl = NatsAccess.WithUser(natsUrl, serverUser);
-            server = await SimServer.StartAsync(settings, serverUrl, cancellationToken);
+            var serverLink = new NatsLink(natsUrl, serverUser, tls.CaFile);
+            server = await SimServer.StartAsync(settings, serverLink, cancellationToken);
             var grantKey = await server.GrantKeyAsync(cancellationToken);
             progress($"server (its own process, SQLite in {server.Folder}) on {server.Address}; grant key {grantKey} from its log");
 
-            await using var connection = new NatsConnection(new NatsOpts { Url = serverUrl, Name = "citywatch-sim" });
+            await using var connection = new NatsConnection(serverLink.Options("citywatch-sim"));
             var kv = new NatsKVContext(new NatsJSContext(connection));
             var leases = new LeaseWatch();
             using var watching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -117,7 +124,7 @@ internal static partial class SimCommand
 
             foreach (var user in workerUsers)
             {
-                workers.Add(SimWorker.Start(user.Name, NatsAccess.WithUser(natsUrl, user), grantKey, settings, clip, cancellationToken));
+                workers.Add(SimWorker.Start(user.Name, serverLink with { User = user }, grantKey, settings, clip, cancellationToken));
             }
 
             progress($"{settings.Workers} workers started, each replaying {clip}");
@@ -350,7 +357,7 @@ internal static partial class SimCommand
         }
     }
 
-    // nats-server's configuration (the users), beside its store in the temporary directory.
+    // nats-server's configuration (TLS and the users), beside its store in the temporary directory.
     private static string NatsConfiguration(string store) => Path.Combine(store, "nats-server.conf");
 
     /// <summary>Starts nats-server with JetStream on 127.0.0.1:<paramref name="port"/> over <paramref name="store"/> and its users, and waits until it says it is ready.</summary>

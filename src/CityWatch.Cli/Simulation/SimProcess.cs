@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using CityWatch.Ingest;
+using CityWatch.ScaleOut;
 
 namespace CityWatch.Cli.Simulation;
 
@@ -14,6 +15,29 @@ internal static class SimProcess
         var process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find this process's executable");
         var dll = typeof(SimProcess).Assembly.Location;
         return Path.GetFileNameWithoutExtension(process).Equals("dotnet", StringComparison.OrdinalIgnoreCase) ? (process, [dll]) : (process, []);
+    }
+
+    /// <summary>
+    /// The environment that hands a child <c>serve</c> its link to NATS (<c>ScaleOut__Nats</c>, <c>__NatsUser</c>,
+    /// <c>__NatsPassword</c>, <c>__NatsCaFile</c>): a child's environment is readable only by its user (and root),
+    /// where its command line is anyone's to read in ps.
+    /// </summary>
+    public static Dictionary<string, string> NatsEnvironment(NatsLink nats)
+    {
+        ArgumentNullException.ThrowIfNull(nats);
+        var environment = new Dictionary<string, string> { ["ScaleOut__Nats"] = nats.Url };
+        if (nats.User is { } user)
+        {
+            environment["ScaleOut__NatsUser"] = user.Name;
+            environment["ScaleOut__NatsPassword"] = user.Password;
+        }
+
+        if (nats.CaFile is { } ca)
+        {
+            environment["ScaleOut__NatsCaFile"] = ca;
+        }
+
+        return environment;
     }
 
     /// <summary>Process <paramref name="pid"/>'s user+system CPU seconds so far, from /proc/PID/stat (0 once it has gone).</summary>

@@ -3,11 +3,12 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using CityWatch.Ingest;
 using CityWatch.Keys;
+using CityWatch.ScaleOut;
 
 namespace CityWatch.Cli.Simulation;
 
 /// <summary>
-/// The server role as its own child process (<c>serve --role server --demo --demo-streaming N --nats URL</c>) on 127.0.0.1
+/// The server role as its own child process (<c>serve --role server --demo --demo-streaming N</c>, its NATS URL, user, password and CA in its environment) on 127.0.0.1
 /// at a free port, over a temporary SQLite data folder, with a random KEK handed over in <c>CITYWATCH_KEK</c> (which the
 /// server removes from its environment once read; never on a command line, never in the folder). It can be killed like
 /// a crash (<see cref="KillHardAsync"/>) and started again on the same folder, KEK and port (<see cref="StartAgainAsync"/>).
@@ -43,7 +44,7 @@ internal sealed class SimServer : IAsyncDisposable
     public string Address { get; }
 
     /// <summary>Starts the server and waits until it answers (the first start seeds the demo city).</summary>
-    public static async Task<SimServer> StartAsync(SimSettings settings, string natsUrl, CancellationToken cancellationToken)
+    public static async Task<SimServer> StartAsync(SimSettings settings, NatsLink nats, CancellationToken cancellationToken)
     {
         var folder = Directory.CreateTempSubdirectory("citywatch-sim-server-").FullName;
         var address = $"http://127.0.0.1:{SimProcess.FreePort().ToString(CultureInfo.InvariantCulture)}";
@@ -51,12 +52,11 @@ internal sealed class SimServer : IAsyncDisposable
         string[] arguments = [.. prefix, "serve", "--role", "server", "--demo", "--demo-streaming", settings.Cameras.ToString(CultureInfo.InvariantCulture),
             "--assets", settings.Assets, "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture),
             "--urls", address, "--data", folder, "--models", settings.Models];
-        var environment = new Dictionary<string, string>
+        // The server's NATS user, password and CA: in the environment, not on the command line.
+        var environment = new Dictionary<string, string>(SimProcess.NatsEnvironment(nats))
         {
             [KeyEncryptionKey.EnvironmentVariable] = KeyEncryptionKey.Generate().ToBase64(),
             ["Logging__Console__FormatterName"] = "simple",
-            // The URL holds the server's NATS password: in the environment, not on the command line.
-            ["ScaleOut__Nats"] = natsUrl,
         };
         var server = new SimServer(file, arguments, environment, folder, address);
         try

@@ -2,11 +2,12 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using CityWatch.Ingest;
 using CityWatch.Recognition;
+using CityWatch.ScaleOut;
 
 namespace CityWatch.Cli.Simulation;
 
 /// <summary>
-/// One worker child process (<c>dotnet citywatch.dll serve --role worker ... --replay CLIP</c>, or the apphost): its
+/// One worker child process (<c>dotnet citywatch.dll serve --role worker ... --replay CLIP</c>, or the apphost; its NATS link in its environment): its
 /// standard output read line by line for the stats line, its CPU time from /proc.
 /// </summary>
 internal sealed partial class SimWorker : IAsyncDisposable
@@ -36,15 +37,15 @@ internal sealed partial class SimWorker : IAsyncDisposable
 
     public string LastLines => _lines.Last(_runner.ErrorLines);
 
-    public static SimWorker Start(string name, string natsUrl, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
+    public static SimWorker Start(string name, NatsLink nats, string grantKey, SimSettings settings, string clip, CancellationToken cancellationToken)
     {
         var (file, prefix) = SimProcess.Self();
-        // The URL holds the worker's NATS password: it goes in the environment, not on the command line.
+        // The worker's NATS user, password and CA go in the environment, not on the command line (ps shows that).
         string[] arguments = [.. prefix, "serve", "--role", "worker", "--worker", name, "--models", settings.Models,
             "--lease-ttl-s", settings.LeaseTtlSeconds.ToString(CultureInfo.InvariantCulture), "--replay", clip];
         var runner = ProcessRunner.Start(file, arguments, new ProcessRunnerOptions
         {
-            Environment = new Dictionary<string, string> { ["ScaleOut__Nats"] = natsUrl, ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
+            Environment = new Dictionary<string, string>(SimProcess.NatsEnvironment(nats)) { ["ScaleOut__GrantKey"] = grantKey, ["Logging__Console__FormatterName"] = "simple" },
         }, cancellationToken);
         return new SimWorker(name, runner);
     }

@@ -5,7 +5,11 @@ using System.Text;
 namespace CityWatch.ScaleOut;
 
 /// <summary>A nats-server user: its name and password (random, from <see cref="NatsAccess.NewUser"/>).</summary>
-public sealed record NatsUser(string Name, string Password);
+public sealed record NatsUser(string Name, string Password)
+{
+    /// <summary>The name only: a record prints every member, and the password must not reach a log line or an exception message.</summary>
+    public override string ToString() => Name;
+}
 
 /// <summary>
 /// Who may do what on a city's nats-server: the <c>authorization</c> block of its configuration, with one user for
@@ -38,14 +42,6 @@ public static class NatsAccess
 
     /// <summary>The inbox prefix a worker's connection must use: its replies arrive there, and only it may subscribe to it.</summary>
     public static string InboxPrefix(string worker) => "_INBOX_" + WorkerProtocol.CheckedWorker(worker);
-
-    /// <summary><paramref name="url"/> (nats://host:port) with <paramref name="user"/>'s name and password in it, as NATS.Net reads them.</summary>
-    public static string WithUser(string url, NatsUser user)
-    {
-        ArgumentNullException.ThrowIfNull(user);
-        var builder = new UriBuilder(url) { UserName = Uri.EscapeDataString(user.Name), Password = Uri.EscapeDataString(user.Password) };
-        return builder.Uri.ToString().TrimEnd('/');
-    }
 
     /// <summary>
     /// The <c>authorization { ... }</c> block for nats-server's configuration file. It holds each password's bcrypt hash

@@ -60,6 +60,12 @@ public sealed record ServerOptions
     /// </summary>
     public string? NatsUrl { get; init; }
 
+    /// <summary>The CA file nats-server's certificate must chain to (TLS required with it). Null: the configuration's <c>ScaleOut:NatsCaFile</c>, else none (a loopback URL only).</summary>
+    public string? NatsCaFile { get; init; }
+
+    /// <summary>The NATS user to connect as (its password from the environment or a file, never here). Null: the configuration's <c>ScaleOut:NatsUser</c>, else anonymous.</summary>
+    public string? NatsUser { get; init; }
+
     /// <summary>
     /// This process's name as one of several workers (letters, digits, '-', '_'; at most 64). With it, a camera runs
     /// here only while this worker holds its lease (<see cref="CityWatch.ScaleOut.CameraLeaseKeeper"/>); it needs a

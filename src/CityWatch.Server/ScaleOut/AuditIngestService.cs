@@ -15,7 +15,7 @@ namespace CityWatch.Server.ScaleOut;
 /// until it does), then runs the ingest loop until the host stops.
 /// </summary>
 internal sealed partial class AuditIngestService(
-    string natsUrl,
+    NatsLink nats,
     CityWatchDatabase database,
     AuditTrail audit,
     TimeProvider time,
@@ -25,13 +25,13 @@ internal sealed partial class AuditIngestService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await using var nats = new NatsConnection(new NatsOpts { Url = natsUrl, Name = "citywatch-server" });
+        await using var connection = new NatsConnection(nats.Options("citywatch-server"));
         AuditIngest? ingest = null;
         while (ingest is null)
         {
             try
             {
-                ingest = await AuditIngest.OpenAsync(nats, database, audit, time, logger: logger, cancellationToken: stoppingToken);
+                ingest = await AuditIngest.OpenAsync(connection, database, audit, time, logger: logger, cancellationToken: stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -39,7 +39,7 @@ internal sealed partial class AuditIngestService(
             }
             catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
             {
-                LogOpenFailed(logger, natsUrl, e.Message);
+                LogOpenFailed(logger, nats.Url, e.Message);
                 try
                 {
                     await Task.Delay(OpenRetry, TimeProvider.System, stoppingToken);
@@ -69,10 +69,10 @@ internal static class ScaleOutServices
     public static IServiceCollection AddScaleOut(this IServiceCollection services, ScaleOutOptions options)
     {
         services.AddSingleton(options);
-        if (options.NatsUrl is { } url)
+        if (options.Link is { } link)
         {
             services.AddHostedService(sp => new AuditIngestService(
-                url,
+                link,
                 sp.GetRequiredService<CityWatchDatabase>(),
                 sp.GetRequiredService<AuditTrail>(),
                 sp.GetRequiredService<TimeProvider>(),
@@ -83,7 +83,7 @@ internal static class ScaleOutServices
                 services.AddSingleton(sp => new CropSealing(sp.GetRequiredService<CityWatchDatabase>()));
                 services.AddHostedService(sp => new WorkerResponderService(sp, options, sp.GetRequiredService<ILogger<WorkerRequests>>()));
                 services.AddHostedService(sp => new CandidateIngestService(
-                    url,
+                    link,
                     sp.GetRequiredService<CityWatchDatabase>(),
                     sp.GetRequiredService<CityWatch.Alerts.AlertStore>(),
                     sp.GetRequiredService<CropSealing>(),
@@ -96,7 +96,7 @@ internal static class ScaleOutServices
             if (options.Worker is { } worker)
             {
                 services.AddSingleton(sp => new LeaseKeeperService(
-                    new NatsConnection(new NatsOpts { Url = url, Name = $"citywatch-worker-{worker}" }),
+                    new NatsConnection(link.Options($"citywatch-worker-{worker}")),
                     worker,
                     options.LeaseTtl,
                     sp.GetRequiredService<TimeProvider>(),

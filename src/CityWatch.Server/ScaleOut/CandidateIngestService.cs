@@ -15,7 +15,7 @@ namespace CityWatch.Server.ScaleOut;
 /// It opens the stream and consumer when NATS answers (retrying every few seconds), then runs the loop until the host stops.
 /// </summary>
 internal sealed partial class CandidateIngestService(
-    string natsUrl,
+    NatsLink link,
     CityWatchDatabase database,
     AlertStore alerts,
     CropSealing crops,
@@ -28,7 +28,7 @@ internal sealed partial class CandidateIngestService(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        await using var nats = new NatsConnection(new NatsOpts { Url = natsUrl, Name = "citywatch-server-candidates" });
+        await using var nats = new NatsConnection(link.Options("citywatch-server-candidates"));
         CandidateIngest? ingest = null;
         while (ingest is null)
         {
@@ -42,7 +42,7 @@ internal sealed partial class CandidateIngestService(
             }
             catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException or DbException)
             {
-                LogOpenFailed(logger, natsUrl, e.Message);
+                LogOpenFailed(logger, link.Url, e.Message);
                 try
                 {
                     await Task.Delay(OpenRetry, TimeProvider.System, stoppingToken);

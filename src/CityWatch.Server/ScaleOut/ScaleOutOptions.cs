@@ -7,6 +7,10 @@ namespace CityWatch.Server.ScaleOut;
 /// The scale-out settings as the server runs them: each from its <see cref="ServerOptions"/> value (a CLI flag) when
 /// set, else from configuration (<c>ScaleOut:Nats</c>, <c>ScaleOut:Worker</c>, <c>ScaleOut:LeaseTtl</c> as
 /// <c>hh:mm:ss[.fff]</c>; environment <c>ScaleOut__Worker</c> and so on), else the default. A worker name needs a NATS URL.
+/// The link to NATS (<see cref="Link"/>): the URL without credentials, the user (<c>--nats-user</c>, <c>ScaleOut:NatsUser</c>)
+/// with its password from <c>ScaleOut:NatsPassword</c> (the environment, <c>ScaleOut__NatsPassword</c>) or from the file
+/// <c>ScaleOut:NatsPasswordFile</c> names, never a flag, and the CA file (<c>--nats-ca</c>, <c>ScaleOut:NatsCaFile</c>)
+/// that makes TLS required; see <see cref="NatsLink"/>.
 /// </summary>
 public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan LeaseTtl)
 {
@@ -14,6 +18,10 @@ public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan L
     public const string NatsKey = "ScaleOut:Nats";
     public const string WorkerKey = "ScaleOut:Worker";
     public const string LeaseTtlKey = "ScaleOut:LeaseTtl";
+    public const string NatsUserKey = "ScaleOut:NatsUser";
+    public const string NatsPasswordKey = "ScaleOut:NatsPassword";
+    public const string NatsPasswordFileKey = "ScaleOut:NatsPasswordFile";
+    public const string NatsCaFileKey = "ScaleOut:NatsCaFile";
 
     public static readonly TimeSpan DefaultLeaseTtl = TimeSpan.FromSeconds(6);
     public static readonly TimeSpan MinLeaseTtl = TimeSpan.FromSeconds(1);
@@ -25,9 +33,35 @@ public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan L
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(configuration);
         var nats = Blank(options.NatsUrl) ?? Blank(configuration[NatsKey]);
-        if (nats is not null && !(Uri.TryCreate(nats, UriKind.Absolute, out var uri) && uri.Scheme is "nats" or "tls"))
+        var caFile = Blank(options.NatsCaFile) ?? Blank(configuration[NatsCaFileKey]);
+        NatsUser? user = null;
+        if (nats is not null)
         {
-            throw new ArgumentException($"--nats must be a nats:// URL ({NatsKey} too), not '{nats}'");
+            if (!(Uri.TryCreate(nats, UriKind.Absolute, out var uri) && uri.Scheme is "nats" or "tls"))
+            {
+                // Not echoed where it may carry a password.
+                throw new ArgumentException(nats.Contains('@', StringComparison.Ordinal) ? $"--nats must be a nats:// URL ({NatsKey} too)" : $"--nats must be a nats:// URL ({NatsKey} too), not '{nats}'");
+            }
+
+            try
+            {
+                NatsLink.Check(nats, caFile);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"--nats ({NatsKey}): {e.Message}");
+            }
+
+            if (caFile is not null)
+            {
+                caFile = Path.GetFullPath(caFile);
+                if (!File.Exists(caFile))
+                {
+                    throw new ArgumentException($"--nats-ca ({NatsCaFileKey}): no such file {caFile}");
+                }
+            }
+
+            user = NatsUserFrom(Blank(options.NatsUser) ?? Blank(configuration[NatsUserKey]), configuration);
         }
 
         var worker = Blank(options.Worker) ?? Blank(configuration[WorkerKey]);
@@ -72,11 +106,56 @@ public sealed record ScaleOutOptions(string? NatsUrl, string? Worker, TimeSpan L
             throw new ArgumentException($"--role server runs no cameras, so it takes no --worker ({WorkerKey})");
         }
 
-        return new ScaleOutOptions(nats, worker, ttl) { Role = role };
+        return new ScaleOutOptions(nats, worker, ttl) { Role = role, User = user, NatsCaFile = caFile };
     }
 
     /// <summary>Which part of CityWatch this process runs (<c>--role</c>, <c>ScaleOut:Role</c>); default <see cref="ServerRole.All"/>.</summary>
     public ServerRole Role { get; init; } = ServerRole.All;
+
+    /// <summary>The NATS user this process connects as; null: anonymous (a nats-server without an <c>authorization</c> block).</summary>
+    public NatsUser? User { get; init; }
+
+    /// <summary>The CA file (a full path) nats-server's certificate must chain to; null: no TLS, a loopback URL only.</summary>
+    public string? NatsCaFile { get; init; }
+
+    /// <summary>How to reach NATS, for every connection this process opens; null without a URL.</summary>
+    public NatsLink? Link => NatsUrl is { } url ? new NatsLink(url, User, NatsCaFile) : null;
+
+    // The password never comes from a flag (ps shows those): the environment, or a file only its owner reads.
+    private static NatsUser? NatsUserFrom(string? name, IConfiguration configuration)
+    {
+        var password = configuration[NatsPasswordKey] is { Length: > 0 } given ? given : null;
+        var file = Blank(configuration[NatsPasswordFileKey]);
+        if (password is not null && file is not null)
+        {
+            throw new ArgumentException($"give the NATS password in {NatsPasswordKey} or in the file {NatsPasswordFileKey} names, not both");
+        }
+
+        if (file is not null)
+        {
+            try
+            {
+                password = File.ReadAllText(file).TrimEnd('\r', '\n');
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ArgumentException($"{NatsPasswordFileKey}: cannot read {Path.GetFullPath(file)} ({e.Message})");
+            }
+
+            if (password.Length == 0)
+            {
+                throw new ArgumentException($"{NatsPasswordFileKey}: {Path.GetFullPath(file)} is empty");
+            }
+        }
+
+        return (name, password) switch
+        {
+            (null, null) => null,
+            (null, _) => throw new ArgumentException($"a NATS password needs its user: --nats-user ({NatsUserKey})"),
+            (_, null) => throw new ArgumentException($"--nats-user ({NatsUserKey}) needs its password in {NatsPasswordKey} (environment ScaleOut__NatsPassword) or a file named by {NatsPasswordFileKey}"),
+            _ => new NatsUser(name, password),
+        };
+    }
 
     private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }

@@ -15,7 +15,7 @@ namespace CityWatch.Server.ScaleOut;
 /// key (<c>ScaleOut:GrantKey</c>, base64 of the raw 32 bytes, as in the log's <c>key.create</c> record) and the models.
 /// No data folder and no key-encryption key: a worker stores nothing.
 /// </summary>
-public sealed record WorkerHostOptions(string NatsUrl, string Worker, TimeSpan LeaseTtl, byte[] GrantKey, string ModelsDirectory)
+public sealed record WorkerHostOptions(NatsLink Nats, string Worker, TimeSpan LeaseTtl, byte[] GrantKey, string ModelsDirectory)
 {
     public const string GrantKeyKey = "ScaleOut:GrantKey";
 
@@ -45,7 +45,7 @@ public sealed record WorkerHostOptions(string NatsUrl, string Worker, TimeSpan L
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(configuration);
         var scaleOut = ScaleOutOptions.From(options, configuration);
-        if (scaleOut.Role != ServerRole.Worker || scaleOut.NatsUrl is not { } nats || scaleOut.Worker is not { } worker)
+        if (scaleOut.Role != ServerRole.Worker || scaleOut.Link is not { } nats || scaleOut.Worker is not { } worker)
         {
             throw new ArgumentException("this process is not in the worker role (--role worker --nats URL --worker NAME)");
         }
@@ -122,7 +122,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
     {
         var time = options.Time;
         // Replies come to this worker's own inbox prefix: its NATS user may subscribe there and nowhere else (NatsAccess).
-        await using var nats = new NatsConnection(new NatsOpts { Url = options.NatsUrl, Name = $"citywatch-worker-{options.Worker}", InboxPrefix = NatsAccess.InboxPrefix(options.Worker) });
+        await using var nats = new NatsConnection(options.Nats.Options($"citywatch-worker-{options.Worker}", NatsAccess.InboxPrefix(options.Worker)));
         var keeper = new CameraLeaseKeeper(nats, options.Worker, options.LeaseTtl, time, loggers.CreateLogger<CameraLeaseKeeper>());
         CandidatePublisher? publisher = null;
         LeaseAudit? leaseAudit = null;
@@ -139,7 +139,7 @@ public sealed partial class WorkerService(WorkerHostOptions options, FacePipelin
             }
             catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
             {
-                LogOpenFailed(_logger, options.NatsUrl, e.Message);
+                LogOpenFailed(_logger, options.Nats.Url, e.Message);
                 try
                 {
                     await Task.Delay(OpenRetry, TimeProvider.System, stoppingToken);

@@ -24,8 +24,9 @@ internal sealed partial class WorkerResponderService(IServiceProvider services, 
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var url = options.NatsUrl ?? throw new InvalidOperationException("The server role needs a NATS URL.");
-        await using var nats = new NatsConnection(new NatsOpts { Url = url, Name = "citywatch-server-responder" });
+        var link = options.Link ?? throw new InvalidOperationException("The server role needs a NATS URL.");
+        var url = link.Url;
+        await using var nats = new NatsConnection(link.Options("citywatch-server-responder"));
         var time = services.GetRequiredService<TimeProvider>();
         CameraLeases? leases = null;
         var keys = false;

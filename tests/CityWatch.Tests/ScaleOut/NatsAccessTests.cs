@@ -33,7 +33,7 @@ public sealed class NatsAccessTests : IAsyncLifetime
     {
         await using var anonymous = new NatsConnection(new NatsOpts { Url = _nats.Url, MaxReconnectRetry = 0 });
         await Assert.ThrowsAnyAsync<NatsException>(async () => await anonymous.ConnectAsync());
-        await using var wrong = new NatsConnection(new NatsOpts { Url = NatsAccess.WithUser(_nats.Url, _a with { Password = "guessed" }), MaxReconnectRetry = 0 });
+        await using var wrong = new NatsConnection(_nats.Link(_a with { Password = "guessed" }).Options("guessing") with { MaxReconnectRetry = 0 });
         await Assert.ThrowsAnyAsync<NatsException>(async () => await wrong.ConnectAsync());
     }
 
@@ -51,7 +51,7 @@ public sealed class NatsAccessTests : IAsyncLifetime
 
         // What the file holds does not let anyone in: the hash is not the password.
         var hash = configuration.Split('"').First(part => part.StartsWith("$2a$", StringComparison.Ordinal));
-        await using var withHash = new NatsConnection(new NatsOpts { Url = NatsAccess.WithUser(_nats.Url, _a with { Password = hash }), MaxReconnectRetry = 0 });
+        await using var withHash = new NatsConnection(_nats.Link(_a with { Password = hash }).Options("with-hash") with { MaxReconnectRetry = 0 });
         await Assert.ThrowsAnyAsync<NatsException>(async () => await withHash.ConnectAsync());
     }
 
@@ -115,7 +115,7 @@ public sealed class NatsAccessTests : IAsyncLifetime
     }
 
     private NatsConnection Connect(NatsUser user, string? inboxPrefix) =>
-        new(new NatsOpts { Url = NatsAccess.WithUser(_nats.Url, user), Name = user.Name, InboxPrefix = inboxPrefix ?? "_INBOX", RequestTimeout = Refused });
+        new(_nats.Link(user).Options(user.Name, inboxPrefix ?? "_INBOX") with { RequestTimeout = Refused });
 
     // A refused publish or API call gets no answer: it fails within the request timeout, or this deadline.
     private static Task Within(Task task) => task.WaitAsync(Refused + Refused);

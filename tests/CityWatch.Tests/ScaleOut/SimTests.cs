@@ -13,16 +13,34 @@ namespace CityWatch.Tests.ScaleOut;
 /// streams afterwards, and nothing acknowledged is left unconsumed. A small city whose server (its own
 /// process) is killed by SIGKILL for 12 s and started again on the same folder: every grant lapses within its lifetime,
 /// no frame is analysed without one, and once the server is back every camera holds a grant and analyses again.
+/// Every link to nats-server is TLS with a CA of the run's, and no child's command line holds a NATS password.
 /// </summary>
 public sealed class SimTests
 {
     [Fact]
     public async Task A_small_sim_with_a_worker_killed_moves_its_cameras_and_loses_no_acknowledged_candidate()
     {
+        using var stop = new CancellationTokenSource();
+        var watching = Task.Run(() => WatchCommandLinesAsync(stop.Token));
         var (exit, output, errors) = await CliRunner.RunAsync(
             "sim", "--cameras", "12", "--workers", "3", "--seconds", "8", "--kill-worker", "--json", "--lease-ttl-s", "4",
             "--models", TestPaths.Models, "--assets", TestPaths.SharedData);
+        await stop.CancelAsync();
+        var seen = await watching;
         Assert.True(exit == 0, $"sim exited {exit}: {string.Join(" | ", errors.TakeLast(6))}");
+
+        // Each worker and the server got its NATS password and the CA in its environment, and no process's command
+        // line (what ps shows anyone) held a password, nor a URL with credentials in it.
+        var passwords = seen.Passwords;
+        Assert.True(passwords.Count >= 4, $"expected the server's and 3 workers' passwords in their environments, saw {passwords.Count}");
+        Assert.True(seen.CaFiles.Count > 0 && seen.CaFiles.All(ca => ca.EndsWith("nats-ca.pem", StringComparison.Ordinal)), string.Join(", ", seen.CaFiles));
+        Assert.True(seen.CommandLines.Count >= 5, string.Join(" | ", seen.CommandLines));
+        foreach (var command in seen.CommandLines)
+        {
+            Assert.DoesNotContain("@127.0.0.1", command, StringComparison.Ordinal);
+            Assert.DoesNotContain("Password", command, StringComparison.OrdinalIgnoreCase);
+            Assert.All(passwords, password => Assert.DoesNotContain(password, command, StringComparison.Ordinal));
+        }
 
         using var report = JsonDocument.Parse(output);
         var root = report.RootElement;
@@ -117,6 +135,60 @@ public sealed class SimTests
         Assert.StartsWith(error, line, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Until <paramref name="stop"/>, every half second: the command lines of the processes a sim starts (its server,
+    /// workers and nats-server), and the NATS passwords and CA files in their environments.
+    /// </summary>
+    private static async Task<(HashSet<string> CommandLines, HashSet<string> Passwords, HashSet<string> CaFiles)> WatchCommandLinesAsync(CancellationToken stop)
+    {
+        var (commands, passwords, caFiles) = (new HashSet<string>(), new HashSet<string>(), new HashSet<string>());
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                try
+                {
+                    var command = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
+                    if (!IsSimChild(command))
+                    {
+                        continue;
+                    }
+
+                    commands.Add(command);
+                    foreach (var variable in File.ReadAllText(Path.Combine(dir, "environ")).Split('\0'))
+                    {
+                        if (variable.StartsWith("ScaleOut__NatsPassword=", StringComparison.Ordinal))
+                        {
+                            passwords.Add(variable["ScaleOut__NatsPassword=".Length..]);
+                        }
+                        else if (variable.StartsWith("ScaleOut__NatsCaFile=", StringComparison.Ordinal))
+                        {
+                            caFiles.Add(variable["ScaleOut__NatsCaFile=".Length..]);
+                        }
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // gone meanwhile, or not ours
+                }
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), stop);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return (commands, passwords, caFiles);
+    }
+
+    private static bool IsSimChild(string command) =>
+        command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || command.Contains("citywatch-sim-server-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal));
+
     /// <summary>Processes a sim started (its workers, its server and its nats-server) that still run.</summary>
     private static List<string> LeftRunning()
     {
@@ -131,7 +203,7 @@ public sealed class SimTests
             try
             {
                 var command = File.ReadAllText(Path.Combine(dir, "cmdline")).Replace('\0', ' ');
-                if (command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || command.Contains("citywatch-sim-server-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal)))
+                if (IsSimChild(command))
                 {
                     left.Add(command);
                 }

@@ -24,17 +24,18 @@ public sealed class WorkerHostTests
     [Fact]
     public async Task A_worker_over_nats_raises_the_alert_on_a_server_that_runs_no_camera_and_stops_without_nats()
     {
-        using var nats = await NatsServer.StartAsync();
+        // Over TLS, as a city runs it: the server and the worker trust the CA nats-server's certificate chains to.
+        using var nats = await NatsServer.StartTlsAsync();
         using var rtsp = await RtspTestServer.StartAsync(Clip);
         var ttl = TimeSpan.FromSeconds(3);
-        await using var server = await RunningServer.StartAsync(runCameras: true, configure: o => o with { NatsUrl = nats.Url, Role = "server", LeaseTtl = ttl });
+        await using var server = await RunningServer.StartAsync(runCameras: true, configure: o => o with { NatsUrl = nats.Url, NatsCaFile = nats.CaFile, Role = "server", LeaseTtl = ttl });
         var watchlist = await server.AddWatchlistAsync("sought");
         var camera = await server.AddCameraAsync("CAM-W1", rtsp.Url);
         await server.AddActiveBasisAsync([camera.Id], [watchlist.Id]);
         (await server.EnrolAsync(watchlist.Id, "lin_manuel_miranda", TestPaths.Faces("ageitgey", "examples", "lin-manuel-miranda.png"))).EnsureSuccessStatusCode();
         var grantKey = server.Services.GetRequiredService<PolicyEngine>().GrantSigningPublicKey;
 
-        using var host = WorkerHost.Build(new WorkerHostOptions(nats.Url, Worker, ttl, grantKey, TestPaths.Models) { RegisterInterval = TimeSpan.FromSeconds(1) });
+        using var host = WorkerHost.Build(new WorkerHostOptions(nats.Link(), Worker, ttl, grantKey, TestPaths.Models) { RegisterInterval = TimeSpan.FromSeconds(1) });
         await host.StartAsync();
         var worker = host.Services.GetRequiredService<WorkerService>();
         try
@@ -94,7 +95,7 @@ public sealed class WorkerHostTests
 
         var resolved = WorkerHostOptions.From(options, Config(key));
 
-        Assert.Equal(("nats://127.0.0.1:4222", "w1"), (resolved.NatsUrl, resolved.Worker));
+        Assert.Equal(("nats://127.0.0.1:4222", "w1"), (resolved.Nats.Url, resolved.Worker));
         Assert.Equal(Enumerable.Range(1, 32).Select(i => (byte)i), resolved.GrantKey);
         var short16 = Assert.Throws<ArgumentException>(() => WorkerHostOptions.From(options, Config(Convert.ToBase64String(new byte[16]))));
         var notBase64 = Assert.Throws<ArgumentException>(() => WorkerHostOptions.From(options, Config("not base64!")));

@@ -2,12 +2,15 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using CityWatch.ScaleOut;
 
 namespace CityWatch.Tests.Support;
 
 /// <summary>
 /// A real nats-server with JetStream (/usr/sbin/nats-server -js) on 127.0.0.1 with a free port and a temporary
 /// store folder; killed, and the folder deleted, on dispose. <see cref="RestartAsync"/> (or <see cref="StopAsync"/>, then <see cref="StartAgainAsync"/>) stops and starts it on the same port and folder.
+/// <see cref="StartTlsAsync"/> starts it with TLS (a throwaway CA and a certificate for 127.0.0.1 in the store folder,
+/// <see cref="NatsCertificates"/>): clients must then use TLS and trust <see cref="CaFile"/>.
 /// </summary>
 public sealed class NatsServer : IDisposable
 {
@@ -16,18 +19,33 @@ public sealed class NatsServer : IDisposable
     private readonly int _port;
     private Process _process;
 
-    private NatsServer(Process process, string storeDir, int port)
+    private NatsServer(Process process, string storeDir, int port, NatsTlsFiles? tls)
     {
         _process = process;
         _storeDir = storeDir;
         _port = port;
+        Tls = tls;
         Url = $"nats://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}";
     }
 
     public string Url { get; }
 
+    /// <summary>With TLS: the CA file its certificate chains to, the certificate and its key; null without.</summary>
+    public NatsTlsFiles? Tls { get; }
+
+    /// <summary>The CA file clients must trust (null without TLS).</summary>
+    public string? CaFile => Tls?.CaFile;
+
+    /// <summary>The link a CityWatch process would use: this URL, <paramref name="user"/> and, with TLS, the CA file.</summary>
+    public NatsLink Link(NatsUser? user = null) => new(Url, user, CaFile);
+
     /// <param name="configuration">The text of a configuration file to start it with (an <c>authorization</c> block, say), or null.</param>
-    public static async Task<NatsServer> StartAsync(string? configuration = null)
+    public static Task<NatsServer> StartAsync(string? configuration = null) => StartAsync(configuration, tls: false);
+
+    /// <summary>As <see cref="StartAsync(string?)"/>, with TLS required of every client (nats-server's <c>tls</c> block).</summary>
+    public static Task<NatsServer> StartTlsAsync(string? configuration = null) => StartAsync(configuration, tls: true);
+
+    private static async Task<NatsServer> StartAsync(string? configuration, bool tls)
     {
         if (!File.Exists(Binary))
         {
@@ -35,14 +53,15 @@ public sealed class NatsServer : IDisposable
         }
 
         var storeDir = Directory.CreateTempSubdirectory("citywatch-nats-").FullName;
-        if (configuration is not null)
+        var files = tls ? NatsCertificates.Write(storeDir, IPAddress.Loopback, TimeSpan.FromHours(1), TimeProvider.System) : null;
+        if (files is not null || configuration is not null)
         {
-            await File.WriteAllTextAsync(ConfigurationPath(storeDir), configuration);
+            await File.WriteAllTextAsync(ConfigurationPath(storeDir), files?.ServerConfiguration() + configuration);
         }
 
         var port = FreePort();
         var (process, ready) = Launch(storeDir, port);
-        var server = new NatsServer(process, storeDir, port);
+        var server = new NatsServer(process, storeDir, port, files);
         try
         {
             await ready.WaitAsync(TimeSpan.FromSeconds(30));

@@ -100,7 +100,7 @@ internal static class MatchBench
         var codes = Int8Gallery.Quantise(gallery, Dimensions);
 
         step("int8 exact, one probe at a time");
-        var exactHits = new int[queries];
+        var exactHits = Unsearched(queries);
         var exactQps = Rate(queries, 1, q => exactHits[q] = codes.Search(Probe(probes, q), 1)[0].Row);
 
         step($"int8 exact, {batch} probes per pass");
@@ -122,7 +122,7 @@ internal static class MatchBench
             foreach (var candidates in Sweep)
             {
                 step($"approximate search, {candidates} candidates");
-                var hits = new int[queries];
+                var hits = Unsearched(queries);
                 var qps = Rate(queries, 1, q => hits[q] = ann.Search(Probe(probes, q), 1, candidates)[0].Row);
                 annSweep.Add(new RecallPoint(candidates, qps, Recall(hits, truth)));
             }
@@ -144,7 +144,7 @@ internal static class MatchBench
             foreach (var candidates in Sweep)
             {
                 step($"USearch search, {candidates} results");
-                var hits = new int[queries];
+                var hits = Unsearched(queries);
                 var qps = Rate(queries, 1, q =>
                 {
                     // Best first: the top-1 is the first of the results asked for.
@@ -192,8 +192,17 @@ internal static class MatchBench
         return done / clock.Elapsed.TotalSeconds;
     }
 
-    private static double Recall(int[] found, int[] truth) =>
-        (double)found.Where((row, q) => row == truth[q]).Count() / truth.Length;
+    // A probe the rate's time budget left unsearched: not counted in the recall (a search that found nothing is -1, a miss).
+    private const int NotSearched = -2;
+
+    private static int[] Unsearched(int queries) => Enumerable.Repeat(NotSearched, queries).ToArray();
+
+    /// <summary>Top-1 recall over the probes that were searched.</summary>
+    private static double Recall(int[] found, int[] truth)
+    {
+        var searched = found.Count(row => row != NotSearched);
+        return searched == 0 ? 0 : (double)found.Where((row, q) => row == truth[q]).Count() / searched;
+    }
 
     /// <summary>Bytes per second that all cores together read from an array far larger than the caches (best of three passes).</summary>
     private static double MeasureBandwidth()

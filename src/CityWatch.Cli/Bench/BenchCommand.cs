@@ -429,6 +429,8 @@ internal static class BenchCommand
         ["cores"] = f.Cores,
         ["kernel"] = f.Kernel,
         ["bandwidth_gb_s"] = Round(f.BandwidthGbPerSecond),
+        ["bandwidth_before_gb_s"] = Round(f.BandwidthBeforeGbPerSecond),
+        ["bandwidth_after_gb_s"] = Round(f.BandwidthAfterGbPerSecond),
         ["float_baseline_qps"] = Round(f.FloatBaselineQps),
         ["exact_qps"] = Round(f.ExactQps),
         ["bandwidth_fraction"] = Round(f.BandwidthFraction),

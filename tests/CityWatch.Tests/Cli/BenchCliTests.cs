@@ -10,7 +10,7 @@ public sealed class BenchCliTests
     private static readonly string[] MatchKeys =
     [
         "exact_qps", "bandwidth_fraction", "batched_qps", "ann_qps", "ann_recall_at_1", "usearch_qps", "usearch_recall_at_1", "float_baseline_qps",
-        "ann_candidates", "usearch_candidates", "ann_over_usearch_qps",
+        "ann_candidates", "usearch_candidates", "ann_over_usearch_qps", "bandwidth_before_gb_s", "bandwidth_after_gb_s",
     ];
 
     [Fact]

@@ -308,6 +308,7 @@ public sealed class Invitations(IdentityStore store, AuditTrail audit, TimeProvi
         using (var connection = store.Database.Connect())
         using (var transaction = store.Database.Dialect.BeginWrite(connection, LockOrder))
         {
+            RoleGrants.CheckStillOversight(connection, transaction, approver, now, "password reset");
             if (!TryDecide(connection, transaction, invitationId, approve, approver.AccountId!.Value, approver.Name, now, approve ? now + options.InvitationLifetime : null))
             {
                 throw new ConflictException($"Invitation {invitationId} was decided meanwhile.");

@@ -135,6 +135,21 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         }
     }
 
+    /// <summary>
+    /// The second-person rule's last part again, inside the deciding act's transaction: the approver still holds an
+    /// oversight role in force, as the act sees the grants. <see cref="CheckSecondPerson"/> reads the roles the session
+    /// had when the request began; a removal of the approver's role, or their account disabled, that commits before the
+    /// decision is seen here (every identity act locks <c>accounts</c>, so none commits in between).
+    /// </summary>
+    internal static void CheckStillOversight(DbConnection connection, DbTransaction transaction, Caller approver, DateTimeOffset now, string what)
+    {
+        var account = approver.AccountId is { } id ? IdentityStore.Find(connection, transaction, "WHERE id = @id", new { id }) : null;
+        if (account is null || account.Disabled || !account.Roles.Any(r => r.IsInForceAt(now) && r.Role.IsOversight()))
+        {
+            throw new ForbiddenException($"{approver.Name} no longer holds an oversight role in force: the {what} was not decided.");
+        }
+    }
+
     private async Task<RoleGrant> DecideAsync(long grantId, Caller approver, bool approve, CancellationToken cancellationToken)
     {
         (long AccountId, long? GrantedById) row;
@@ -167,6 +182,7 @@ public sealed class RoleGrants(IdentityStore store, AuditTrail audit, TimeProvid
         using (var connection = store.Database.Connect())
         using (var transaction = store.Database.Dialect.BeginWrite(connection, IdentityStore.RoleTables))
         {
+            CheckStillOversight(connection, transaction, approver, time.GetUtcNow(), "role grant");
             if (approve)
             {
                 store.CheckSeparation(Current(connection, transaction, account), grant.Role, exceptGrant: grant.Id);

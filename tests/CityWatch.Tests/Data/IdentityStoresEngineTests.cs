@@ -273,6 +273,30 @@ public abstract class IdentityStoresEngineTests
     }
 
     [Fact]
+    public async Task An_approver_disabled_after_their_request_began_decides_nothing()
+    {
+        await using var stores = await StoresAsync();
+        var setup = await SetUpAsync(stores);
+        var admin = stores.CallerOf(setup.Administrator.AccountId);
+        var judge = stores.CallerOf(setup.Quorum[0].AccountId);
+        var dpo = stores.CallerOf(setup.Quorum[1].AccountId);
+        var vera = await stores.Invitations.InviteAsync(new AccountInput("vera", "Vera Verifier", "V-1"), admin);
+        var pending = await stores.Grants.GrantAsync(vera.AccountId, new RoleGrantInput(Role.Verifier), admin);
+
+        // The judge's request read their roles (judge); their account is disabled before the decision commits.
+        await stores.Identity.SetDisabledAsync(setup.Quorum[0].AccountId, true, "admin", stores.Audit);
+
+        var refused = await Assert.ThrowsAsync<ForbiddenException>(() => stores.Grants.ApproveAsync(pending.Id, judge));
+        Assert.Contains("no longer holds an oversight role", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(GrantStatus.Pending, stores.Identity.Get(vera.AccountId).Roles.Single(r => r.Id == pending.Id).Status);
+        Assert.Empty(stores.CallerOf(vera.AccountId).Roles);
+        await Assert.ThrowsAsync<ForbiddenException>(() => stores.Grants.RejectAsync(pending.Id, judge));
+
+        // The other overseer, still in force, decides it.
+        Assert.Equal(GrantStatus.Active, (await stores.Grants.ApproveAsync(pending.Id, dpo)).Status);
+    }
+
+    [Fact]
     public async Task Grants_at_once_cannot_together_break_separation_of_duties_and_approvals_at_once_approve_once()
     {
         await using var stores = await StoresAsync();

@@ -52,12 +52,9 @@ public sealed class ApproximateIndex : IDisposable
         }
     }
 
-    /// <summary>The candidates the graph proposes per search unless a search asks for another number.</summary>
-    public int Candidates => _candidates;
-
     /// <summary>
     /// The <paramref name="top"/> best rows the graph reaches for <paramref name="probe"/>, best first, scored exactly.
-    /// <paramref name="candidates"/> (default <see cref="Candidates"/>) is how many rows the graph proposes: USearch
+    /// <paramref name="candidates"/> (default: the number given to <see cref="Build"/>) is how many rows the graph proposes: USearch
     /// walks with a beam of at least that many (its expansion is the larger of the two), so more candidates buy
     /// recall at the cost of time without rebuilding the graph.
     /// </summary>

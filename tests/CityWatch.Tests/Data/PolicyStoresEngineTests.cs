@@ -215,7 +215,7 @@ public abstract class PolicyStoresEngineTests
     {
         await using var policy = await PolicyAsync();
         var cameras = new CameraStore(policy.Database);
-        var harbour = cameras.CreateSite(new SiteInput("harbour", "Harbour", 51.1, 4.1, "city"));
+        cameras.CreateSite(new SiteInput("harbour", "Harbour", 51.1, 4.1, "city"));
         var station = cameras.CreateSite(new SiteInput("station", "Station", 51.5, 4.5, "rail"));
         var quay = cameras.Create(new CameraInput("quay-1", "harbour", "Quay", "city", "traffic"));
         var list = policy.Watchlists.Create(new WatchlistInput("missing", "missing persons"), "curator");
@@ -240,7 +240,6 @@ public abstract class PolicyStoresEngineTests
         Assert.Contains($"camera {quay.Id}", refused.Message, StringComparison.Ordinal);
         Assert.Empty(policy.Deployments.List());
         Assert.False(policy.Scope.Covers(basis, quay.Id));
-        Assert.NotEqual(harbour.Id, station.Id);
     }
 
     /// <summary>Returns once <paramref name="act"/> waits for a lock another transaction holds, or has ended; on SQLite, which cannot say, after a pause.</summary>

@@ -357,7 +357,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
 
         NotifyChanged();
         DeleteFiles(files);
-        database.Checkpoint();
+        Vault.EraseDestroyed();
         await audit.CommittedAsync(staged, cancellationToken);
         return deleted;
     }

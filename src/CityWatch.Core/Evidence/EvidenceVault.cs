@@ -3,7 +3,7 @@ using System.Text;
 using CityWatch.Data;
 using CityWatch.Keys;
 using Dapper;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 
 namespace CityWatch.Evidence;
 
@@ -51,7 +51,7 @@ public sealed class EvidenceVault
     public bool HasMasterKey => database.Keys.Has(KeyRing.EvidenceMaster);
 
     /// <summary>A new random key for one item, wrapped and written in <paramref name="transaction"/>; returns the key id and the sealed item.</summary>
-    public (string KeyId, byte[] Sealed) Seal(byte[] plaintext, SqliteConnection connection, SqliteTransaction transaction, DateTimeOffset now)
+    public (string KeyId, byte[] Sealed) Seal(byte[] plaintext, DbConnection connection, DbTransaction transaction, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(plaintext);
         var keyId = Guid.NewGuid().ToString("N");
@@ -77,7 +77,7 @@ public sealed class EvidenceVault
         ArgumentException.ThrowIfNullOrEmpty(keyId);
         ArgumentNullException.ThrowIfNull(sealedItem);
         byte[]? wrapped;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
             wrapped = connection.ExecuteScalar<byte[]?>("SELECT wrapped FROM evidence_keys WHERE key_id = @keyId", new { keyId });
         }
@@ -99,7 +99,7 @@ public sealed class EvidenceVault
     }
 
     /// <summary>Destroys item keys (in the caller's transaction); their items become unreadable. Returns how many existed.</summary>
-    public static int Destroy(IEnumerable<string> keyIds, SqliteConnection connection, SqliteTransaction transaction)
+    public static int Destroy(IEnumerable<string> keyIds, DbConnection connection, DbTransaction transaction)
     {
         ArgumentNullException.ThrowIfNull(connection);
         var count = 0;
@@ -111,9 +111,22 @@ public sealed class EvidenceVault
         return count;
     }
 
+    /// <summary>
+    /// Makes what <see cref="Destroy"/> destroyed unrecoverable from a copy of the data folder too: call it after the
+    /// destroying transaction commits. On SQLite it empties the WAL of older copies of the key pages
+    /// (<see cref="CityWatchDatabase.Checkpoint"/>).
+    /// </summary>
+    public void EraseDestroyed()
+    {
+        if (!database.Dialect.IsPostgres)
+        {
+            database.Checkpoint();
+        }
+    }
+
     public bool Exists(string keyId)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.ExecuteScalar<long>("SELECT COUNT(*) FROM evidence_keys WHERE key_id = @keyId", new { keyId }) > 0;
     }
 

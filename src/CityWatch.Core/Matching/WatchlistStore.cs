@@ -216,7 +216,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             transaction.Commit();
         }
 
-        database.Checkpoint();
+        EvidenceVault.For(database).EraseDestroyed();
         Changed?.Invoke(watchlistId);
     }
 
@@ -255,7 +255,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             transaction.Commit();
         }
 
-        database.Checkpoint();
+        EvidenceVault.For(database).EraseDestroyed();
         NotifyChanged(removed.Select(r => r.WatchlistId));
         return removed;
     }

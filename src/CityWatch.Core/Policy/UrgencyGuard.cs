@@ -136,7 +136,7 @@ public sealed class UrgencyGuard(
         alerts.NotifyChanged();
         AlertStore.DeleteFiles(files);
         watchlists.NotifyChanged(entries.Select(e => e.WatchlistId));
-        database.Checkpoint();
+        alerts.Vault.EraseDestroyed();
         await audit.CommittedAsync(staged, cancellationToken);
         return true;
     }

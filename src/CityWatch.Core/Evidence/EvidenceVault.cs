@@ -74,20 +74,25 @@ public sealed class EvidenceVault
     /// <summary>Decrypts a sealed item with its key; throws <see cref="EvidenceDestroyedException"/> if the key is gone.</summary>
     public byte[] Open(string keyId, byte[] sealedItem)
     {
+        using var connection = database.Connect();
+        return OpenWithin(keyId, sealedItem, connection, null);
+    }
+
+    /// <summary>
+    /// <see cref="Open"/> over the caller's connection (and transaction, if one is open on it): for a store that opens
+    /// many items in one read, or inside the act that reads them.
+    /// </summary>
+    public byte[] OpenWithin(string keyId, byte[] sealedItem, DbConnection connection, DbTransaction? transaction)
+    {
         ArgumentException.ThrowIfNullOrEmpty(keyId);
         ArgumentNullException.ThrowIfNull(sealedItem);
-        byte[]? wrapped;
-        using (var connection = database.Connect())
-        {
-            wrapped = connection.ExecuteScalar<byte[]?>("SELECT wrapped FROM evidence_keys WHERE key_id = @keyId", new { keyId });
-        }
-
-        if (wrapped is null)
-        {
-            throw new EvidenceDestroyedException(keyId);
-        }
-
-        var itemKey = Decrypt(database.Keys.Secret(KeyRing.EvidenceMaster, "evidence read", create: false), wrapped, keyId);
+        ArgumentNullException.ThrowIfNull(connection);
+        var wrapped = connection.ExecuteScalar<byte[]?>("SELECT wrapped FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction)
+            ?? throw new EvidenceDestroyedException(keyId);
+        var master = transaction is null
+            ? database.Keys.Secret(KeyRing.EvidenceMaster, "evidence read", create: false)
+            : database.Keys.SecretWithin(KeyRing.EvidenceMaster, "evidence read", connection, transaction);
+        var itemKey = Decrypt(master, wrapped, keyId);
         try
         {
             return Decrypt(itemKey, sealedItem, keyId);

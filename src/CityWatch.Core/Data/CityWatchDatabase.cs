@@ -30,6 +30,7 @@ public sealed class CityWatchDatabase
     private readonly string _connectionString = "";
     private readonly KeyRing? _keys;
     private readonly NpgsqlDataSource? _postgres;
+    private readonly ErasureKeyFile? _erasureKeys;
 
     static CityWatchDatabase() => DefaultTypeMap.MatchNamesWithUnderscores = true;
 
@@ -53,11 +54,13 @@ public sealed class CityWatchDatabase
         }.ToString();
         Dialect = SqlDialect.Sqlite;
         _keys = kek is null ? null : new KeyRing(this, kek);
+        _erasureKeys = new ErasureKeyFile(System.IO.Path.Combine(directory ?? "", System.IO.Path.GetFileNameWithoutExtension(Path) + ErasureKeysSuffix));
     }
 
-    private CityWatchDatabase(NpgsqlDataSource postgres, string description, KeyEncryptionKey? kek)
+    private CityWatchDatabase(NpgsqlDataSource postgres, string description, KeyEncryptionKey? kek, string? erasureKeyFile)
     {
         _postgres = postgres;
+        _erasureKeys = erasureKeyFile is null ? null : new ErasureKeyFile(erasureKeyFile);
         Path = description;
         Dialect = SqlDialect.Postgres;
         _keys = kek is null ? null : new KeyRing(this, kek);
@@ -75,12 +78,20 @@ public sealed class CityWatchDatabase
     /// <paramref name="kek"/> (their <c>wrapped_keys</c> table in that database): what the audit trail needs to
     /// sign its checkpoints there. Every server of one city opens it with the same KEK.
     /// </summary>
-    public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource, KeyEncryptionKey? kek)
+    /// <remarks>
+    /// <paramref name="erasureKeyFile"/> is the server's local <see cref="ErasureKeyFile"/> (a path on its own disk, not in
+    /// PostgreSQL): the evidence vault keeps its erasure-epoch keys there. Without one, sealing or opening evidence is
+    /// refused on this database.
+    /// </remarks>
+    public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource, KeyEncryptionKey? kek, string? erasureKeyFile = null)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         var builder = new NpgsqlConnectionStringBuilder(dataSource.ConnectionString);
-        return new CityWatchDatabase(dataSource, $"postgresql://{builder.Host}:{builder.Port}/{builder.Database}", kek);
+        return new CityWatchDatabase(dataSource, $"postgresql://{builder.Host}:{builder.Port}/{builder.Database}", kek, erasureKeyFile);
     }
+
+    /// <summary>What a SQLite database's <see cref="ErasureKeys"/> file is named after it: <c>citywatch.db</c> keeps them in <c>citywatch.erasure-keys.db</c> beside it.</summary>
+    public const string ErasureKeysSuffix = ".erasure-keys.db";
 
     /// <summary>The database file (SQLite), or where the PostgreSQL database is (<c>postgresql://host:port/name</c>, no credentials).</summary>
     public string Path { get; }
@@ -97,6 +108,16 @@ public sealed class CityWatchDatabase
     /// <summary>The keys of this data folder, unwrapped by its KEK; without a KEK, a <see cref="KeyEncryptionKeyRequiredException"/>.</summary>
     public KeyRing Keys => _keys ?? throw new KeyEncryptionKeyRequiredException(
         $"the database {Path} was opened without its key-encryption key: its keys, evidence and templates stay sealed");
+
+    /// <summary>Whether the database has an erasure-key file (always on SQLite; on PostgreSQL when the server was given one).</summary>
+    public bool HasErasureKeys => _erasureKeys is not null;
+
+    /// <summary>
+    /// Where the evidence vault keeps its erasure-epoch keys, a file whose deletions are final (<see cref="ErasureKeyFile"/>):
+    /// beside a SQLite database; on PostgreSQL the local file the server was given (refused without one).
+    /// </summary>
+    public ErasureKeyFile ErasureKeys => _erasureKeys ?? throw new InvalidOperationException(
+        $"the database {Path} was opened without a local erasure-key file: evidence cannot be sealed or opened on it (docs/scale-out.md)");
 
     /// <summary>A SQLite connection, for the stores not yet on the shared code path; refused on PostgreSQL.</summary>
     public SqliteConnection Open()

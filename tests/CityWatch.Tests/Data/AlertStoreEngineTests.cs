@@ -233,7 +233,7 @@ public abstract class AlertStoreEngineTests
 
         database.Migrate(Time);
 
-        Assert.Equal(4, database.SchemaVersions()["alerts"]);
+        Assert.Equal(5, database.SchemaVersions()["alerts"]);
         Assert.Equal(id, store.Get(id).Id);
     }
 }

@@ -438,14 +438,14 @@ public sealed class CameraStoreOnPostgresTests(PostgresFixture postgres) : Camer
         database.Migrate(Time);
 
         Assert.Equal(SqlDialect.Postgres, database.Dialect);
-        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["policy"] = 1, ["cases"] = 2, ["watchlists"] = 3, ["alerts"] = 4, ["analysis_jobs"] = 1, ["subject_access"] = 1, ["audit"] = 4, ["identity"] = 1, ["keys"] = 1, ["scaleout"] = 1, ["settings"] = 1 }, database.SchemaVersions());
+        Assert.Equal(new Dictionary<string, int> { ["cameras"] = 3, ["policy"] = 1, ["cases"] = 2, ["watchlists"] = 3, ["alerts"] = 5, ["analysis_jobs"] = 1, ["subject_access"] = 1, ["audit"] = 4, ["identity"] = 1, ["keys"] = 1, ["scaleout"] = 1, ["settings"] = 1 }, database.SchemaVersions());
         using var connection = database.Connect();
         var tables = connection.Query<string>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
         Assert.Equal(
             [
                 "accounts", "alert_decision_refusals", "alert_decisions", "alert_statistics", "alerts", "analysis_jobs", "api_keys",
                 "audit_checkpoints", "audit_cosignatures", "audit_leaf_openings", "audit_leaves", "audit_outbox", "audit_outbox_rejected",
-                "audit_sequenced", "audit_tiles", "audit_witnessed", "camera_fences", "camera_health_days", "cameras", "cases", "deployments", "evidence_keys",
+                "audit_sequenced", "audit_tiles", "audit_witnessed", "camera_fences", "camera_health_days", "cameras", "cases", "deployments", "evidence_epochs", "evidence_erasures", "evidence_keys",
                 "identity_salt", "invitations", "legal_bases", "role_changes", "role_grants", "scaleout_received", "scaleout_rejected", "schema_versions", "sessions",
                 "setting_proposals", "settings", "sites", "subject_access_requests", "urgent_requests", "watchlist_entries", "watchlists", "wrapped_keys",
             ],

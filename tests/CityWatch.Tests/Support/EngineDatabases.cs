@@ -30,9 +30,11 @@ public sealed class SqliteDatabases : IDisposable
 }
 
 /// <summary>Fresh PostgreSQL databases on the class's server for a store's engine tests, their data sources disposed with it.</summary>
+/// <remarks>Each opened database has its own local erasure-key file in a scratch folder, as each server of a city would.</remarks>
 public sealed class PostgresDatabases(PostgresFixture postgres) : IDisposable
 {
     private readonly List<NpgsqlDataSource> _sources = [];
+    private readonly string _directory = TestPaths.NewScratchDirectory();
 
     public Task<CityWatchDatabase> NewAsync() => NewAsync(null);
 
@@ -46,7 +48,7 @@ public sealed class PostgresDatabases(PostgresFixture postgres) : IDisposable
     {
         var source = NpgsqlDataSource.Create(connectionString);
         _sources.Add(source);
-        return CityWatchDatabase.OnPostgres(source, kek);
+        return CityWatchDatabase.OnPostgres(source, kek, Path.Combine(_directory, $"erasure-keys-{_sources.Count}.db"));
     }
 
     public void Dispose()
@@ -54,6 +56,15 @@ public sealed class PostgresDatabases(PostgresFixture postgres) : IDisposable
         foreach (var source in _sources)
         {
             source.Dispose();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 }

@@ -165,4 +165,28 @@ internal static class AlertSchema
         ALTER TABLE alerts ADD COLUMN source_key TEXT NULL;
         CREATE UNIQUE INDEX alerts_source_key ON alerts (source_key) WHERE source_key IS NOT NULL;
         """;
+
+    /// <summary>
+    /// Version 5, erasure epochs (<c>Evidence.EvidenceVault</c>): an item key sealed from now on is wrapped by the key of an
+    /// epoch (<c>evidence_keys.epoch</c>; null: an older item, wrapped by the master key), and the epoch key lives outside
+    /// this database, in the server's <c>ErasureKeyFile</c>. <c>evidence_epochs</c> says which epochs take new items
+    /// (<c>open</c>) and which are being erased (<c>retired</c>); <c>evidence_erasures</c> names the epochs an item was
+    /// destroyed from since they were last rewrapped.
+    /// </summary>
+    public const string Epochs = """
+        ALTER TABLE evidence_keys ADD COLUMN epoch TEXT NULL;
+        CREATE INDEX evidence_keys_epoch ON evidence_keys (epoch) WHERE epoch IS NOT NULL;
+        CREATE TABLE evidence_epochs (
+            id TEXT PRIMARY KEY,
+            period TEXT NOT NULL,
+            state TEXT NOT NULL,
+            opened_at TEXT NOT NULL
+        );
+        CREATE INDEX evidence_epochs_open ON evidence_epochs (period) WHERE state = 'open';
+        CREATE TABLE evidence_erasures (
+            epoch TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX evidence_erasures_epoch ON evidence_erasures (epoch);
+        """;
 }

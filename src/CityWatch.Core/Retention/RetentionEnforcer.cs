@@ -50,11 +50,16 @@ public sealed class RetentionEnforcer(AlertStore alerts, LegalBasisStore legalBa
             }
         }
 
-        return new RetentionReport(
+        var report = new RetentionReport(
             now,
             await DeleteAsync(due, byBasis, AlertStore.Candidate, options.Candidates, cancellationToken),
             await DeleteAsync(due, byBasis, AlertStore.Rejected, options.Rejected, cancellationToken),
             await DeleteAsync(due, byBasis, AlertStore.Confirmed, options.Confirmed, cancellationToken));
+
+        // Keys destroyed without an erasure of their own since the last run (a track's crop replaced by a better one,
+        // many a minute at a busy camera) are erased here, their epochs rotated together.
+        alerts.Vault.EraseDestroyed();
+        return report;
     }
 
     private async Task<IReadOnlyList<long>> DeleteAsync(

@@ -5,6 +5,7 @@ using CityWatch.Retention;
 using CityWatch.Tests.Support;
 using CityWatch.Tests.Verification;
 using CityWatch.Vision;
+using Dapper;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CityWatch.Tests.Retention;
@@ -136,6 +137,29 @@ public sealed class RetentionTests : IDisposable
         var error = Assert.Throws<InvalidRequestException>(() => new RetentionOptions { Rejected = TimeSpan.Zero }.Validate());
 
         Assert.Contains("Rejected", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_replaced_crops_key_is_erased_by_the_next_run_its_epoch_rotated_and_the_new_crop_still_opens()
+    {
+        var enforcer = new RetentionEnforcer(alerts, city.LegalBases, city.Audit, city.Time, new RetentionOptions());
+        var alert = Add();
+        var (_, oldKey) = alerts.CropLocation(alert.Id);
+        string oldEpoch;
+        using (var connection = city.Database.Connect())
+        {
+            oldEpoch = connection.ExecuteScalar<string>("SELECT epoch FROM evidence_keys WHERE key_id = @oldKey", new { oldKey })!;
+        }
+
+        var replacement = EvidenceFixture.PhotoCrop("biden.jpg");
+        alerts.Improve(alert.Id, new AlertImprovement(0.9f, new FaceBox(1, 2, 30, 40), replacement, city.Time.GetUtcNow(), 5));
+        Assert.False(alerts.Vault.Exists(oldKey));
+        Assert.NotNull(city.Database.ErasureKeys.Get(oldEpoch)); // destroyed in the database, not yet erased
+
+        Assert.Equal(0, (await enforcer.RunOnceAsync()).Total);
+
+        Assert.Null(city.Database.ErasureKeys.Get(oldEpoch));
+        Assert.Equal(replacement, alerts.Crop(alert.Id));
     }
 
     private Alert Add(byte[]? crop = null, long legalBasisId = 1) =>

@@ -10,10 +10,15 @@ using Dapper;
 namespace CityWatch.Matching;
 
 /// <summary>
-/// Watchlists and their enrolled templates in SQLite. A template is stored only sealed (AES-256-GCM under
-/// the data folder's template key, itself wrapped by the KEK, with the entry id as associated data), so a
-/// copy of the database reads no template and a template moved to another entry does not open. Its hash
-/// (SHA-256 of the plaintext floats, what checkpoints commit to) is unchanged in meaning.
+/// Watchlists and their enrolled templates. A template is stored only sealed, so a copy of the database reads no
+/// template and a template moved to another entry does not open. Each entry enrolled since watchlists version 4 has
+/// its template sealed under an evidence key of its own (<see cref="EvidenceVault.Seal"/>, its id in
+/// <c>template_key</c>; the sealed plaintext is the entry's binding followed by the floats, checked on opening), and
+/// removing the entry destroys that key in the same transaction: a removed entry's template left behind (a PostgreSQL
+/// dead tuple, the WAL, a backup) opens with no key that outlives it. Entries with a null <c>template_key</c> (sealed
+/// by an older version, or sealed from clear by <see cref="SealPlaintextTemplatesAsync"/>) stay sealed under the data
+/// folder's one template key (<see cref="KeyRing.Template"/>, AES-256-GCM, the entry id as associated data), which
+/// outlives them. The hash (SHA-256 of the plaintext floats, what checkpoints commit to) is unchanged in meaning.
 /// <para>
 /// On both engines (<see cref="CityWatchDatabase.Connect"/>): what touches templates needs the key ring, so a
 /// PostgreSQL database opened without its KEK reads lists, entries and digests and refuses an enrolment before it
@@ -150,8 +155,8 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         var bytes = ToBytes(template);
         var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var now = Timestamps.Format(time.GetUtcNow());
-        // Before the transaction: unwrapping (or creating) the key is recorded in the log first.
-        var key = database.Keys.Secret(KeyRing.Template, "enrolment", create: true);
+        // Without the key ring (a database opened without its KEK) the template cannot be sealed: refused before anything is written.
+        _ = database.Keys;
         long id;
         using (var connection = database.Connect())
         {
@@ -187,12 +192,16 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             }
 
             id = newId;
-            // The id is the associated data, so the sealed template is written once the row has one, in the same transaction.
-            connection.Execute(
-                "UPDATE watchlist_entries SET template = @sealed WHERE id = @id",
-                new { id, @sealed = Sealing.Seal(key, bytes, EntryData(id)) },
-                transaction);
+            // The sealed plaintext starts with the entry's binding, so the template is sealed once the row has its id,
+            // under a key of its own written in the same transaction.
+            var bound = Bind(id, bytes);
+            var (keyId, sealedTemplate) = EvidenceVault.For(database).Seal(bound, connection, transaction, time.GetUtcNow());
+            CryptographicOperations.ZeroMemory(bound);
             CryptographicOperations.ZeroMemory(bytes);
+            connection.Execute(
+                "UPDATE watchlist_entries SET template = @sealedTemplate, template_key = @keyId WHERE id = @id",
+                new { id, sealedTemplate, keyId },
+                transaction);
             MarkChanged(connection, transaction, watchlistId, actor, now);
             inTransaction?.Invoke(connection, transaction, id, hash, Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId));
             transaction.Commit();
@@ -334,14 +343,14 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
 
     // One DELETE ... RETURNING: the entries removed are exactly those the statement deleted (on PostgreSQL a row
-    // another transaction deleted first is not counted twice), and their enrolment photos' keys go in the same
-    // transaction (crypto-shredding), the sealed bytes with the rows.
+    // another transaction deleted first is not counted twice), and the keys of their templates and enrolment photos
+    // go in the same transaction (crypto-shredding), the sealed bytes with the rows.
     private List<(long WatchlistId, long EntryId)> RemoveWhere(DbConnection connection, DbTransaction transaction, string where, object parameters, string actor)
     {
-        var deleted = connection.Query<(long WatchlistId, long EntryId, string? PhotoKey)>(
-            $"DELETE FROM watchlist_entries WHERE {where} RETURNING watchlist_id, id, photo_key", parameters, transaction)
+        var deleted = connection.Query<(long WatchlistId, long EntryId, string? PhotoKey, string? TemplateKey)>(
+            $"DELETE FROM watchlist_entries WHERE {where} RETURNING watchlist_id, id, photo_key, template_key", parameters, transaction)
             .OrderBy(r => r.EntryId).ToList();
-        EvidenceVault.Destroy(deleted.Where(r => r.PhotoKey is not null).Select(r => r.PhotoKey!).ToList(), connection, transaction);
+        EvidenceVault.Destroy(deleted.SelectMany(r => new[] { r.TemplateKey, r.PhotoKey }).OfType<string>().ToList(), connection, transaction);
         var now = Timestamps.Format(time.GetUtcNow());
         foreach (var watchlistId in deleted.Select(r => r.WatchlistId).Distinct())
         {
@@ -402,30 +411,25 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     private static void MarkChanged(DbConnection connection, DbTransaction transaction, long watchlistId, string actor, string now) =>
         connection.Execute("UPDATE watchlists SET changed_by = @actor, changed_at = @now WHERE id = @watchlistId", new { watchlistId, actor, now }, transaction);
 
-    /// <summary>The templates of a watchlist, for the in-memory index. Never exposed through the API.</summary>
+    /// <summary>
+    /// The templates of a watchlist, for the in-memory index: one query, then each template opened over the same
+    /// connection (<see cref="EvidenceVault.OpenWithin"/>, which reads the entry's wrapped key with one SELECT by key id:
+    /// the vault's only way to open an item). Never exposed through the API.
+    /// </summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(long watchlistId)
     {
-        List<EntryRow> rows;
-        using (var connection = database.Connect())
-        {
-            rows = connection.Query<EntryRow>(
-                "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId }).ToList();
-        }
-
-        if (rows.Count == 0)
-        {
-            return [];
-        }
-
-        var key = database.Keys.Secret(KeyRing.Template, "watchlist matching: loading the index", create: false);
-        return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
+        using var connection = database.Connect();
+        var rows = connection.Query<EntryRow>(
+            "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId }).ToList();
+        return Open(rows, connection, null, "watchlist matching: loading the index");
     }
 
     /// <summary>
     /// The templates of <paramref name="watchlistIds"/> read inside the caller's read transaction (a gallery released to
-    /// a worker: one snapshot with the digests its version is computed from). The template key's unwrap, if this is its
-    /// first use, is logged on a connection of its own, so the caller's transaction must not be one that writes. Never
-    /// exposed through the API.
+    /// a worker: one snapshot with the digests its version is computed from). A key's unwrap (the evidence master key,
+    /// the template key), if this is its first use, is logged on a connection of its own before the templates are
+    /// opened, so nothing is written in the caller's transaction, which must not be one that writes. Never exposed
+    /// through the API.
     /// </summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(DbConnection connection, DbTransaction transaction, IReadOnlyList<long> watchlistIds, string reason)
     {
@@ -433,18 +437,94 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             $"SELECT * FROM watchlist_entries WHERE {database.Dialect.AnyOf("watchlist_id", "watchlistIds")} ORDER BY watchlist_id, id",
             new { watchlistIds = watchlistIds.ToArray() },
             transaction).ToList();
-        if (rows.Count == 0)
+        if (rows.Any(r => r.TemplateKey is not null))
         {
-            return [];
+            database.Keys.Secret(KeyRing.EvidenceMaster, reason, create: false);
         }
 
-        var key = database.Keys.Secret(KeyRing.Template, reason, create: false);
-        return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
+        return Open(rows, connection, transaction, reason);
+    }
+
+    // Each row's template in clear: under its own evidence key where it has one, else under the template key (unwrapped
+    // only if some row needs it), else as an older folder stored it. An entry whose key is gone was removed after the
+    // rows were read (outside a snapshot): it is left out, and the removal's change event reloads the list.
+    private List<(WatchlistEntry Entry, float[] Template)> Open(List<EntryRow> rows, DbConnection connection, DbTransaction? transaction, string reason)
+    {
+        var vault = EvidenceVault.For(database);
+        byte[]? templateKey = null;
+        var opened = new List<(WatchlistEntry Entry, float[] Template)>(rows.Count);
+        foreach (var row in rows)
+        {
+            byte[] bytes;
+            if (IsPlaintext(row.Template, row.TemplateHash))
+            {
+                bytes = row.Template; // an older data folder, until SealPlaintextTemplates has run
+            }
+            else if (row.TemplateKey is { } keyId)
+            {
+                try
+                {
+                    bytes = OpenOwn(vault, keyId, row, connection, transaction);
+                }
+                catch (EvidenceDestroyedException)
+                {
+                    continue;
+                }
+            }
+            else
+            {
+                bytes = Unseal(templateKey ??= database.Keys.Secret(KeyRing.Template, reason, create: false), row);
+            }
+
+            opened.Add((row.ToModel(), FromBytes(bytes)));
+        }
+
+        return opened;
+    }
+
+    private static byte[] OpenOwn(EvidenceVault vault, string keyId, EntryRow row, DbConnection connection, DbTransaction? transaction)
+    {
+        byte[] bound;
+        try
+        {
+            bound = vault.OpenWithin(keyId, row.Template, connection, transaction);
+        }
+        catch (CryptographicException)
+        {
+            throw new InvalidOperationException($"The template of watchlist entry {row.Id} does not open: it was altered or moved from another entry.");
+        }
+
+        var binding = EntryData(row.Id);
+        try
+        {
+            if (bound.Length < binding.Length || !bound.AsSpan(0, binding.Length).SequenceEqual(binding))
+            {
+                throw new InvalidOperationException($"The template of watchlist entry {row.Id} does not open: it was moved from another entry.");
+            }
+
+            return bound[binding.Length..];
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bound);
+        }
+    }
+
+    // What an entry's own key seals: its binding (as the template key's associated data), then the template's bytes.
+    private static byte[] Bind(long entryId, byte[] template)
+    {
+        var binding = EntryData(entryId);
+        var bound = new byte[binding.Length + template.Length];
+        binding.CopyTo(bound, 0);
+        template.CopyTo(bound, binding.Length);
+        return bound;
     }
 
     /// <summary>
     /// Seals the templates an older data folder stored as plain floats (recognised by their hash matching
-    /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many.
+    /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many. They are
+    /// sealed as that folder's other templates are, under the template key (<c>template_key</c> null), not under keys
+    /// of their own.
     /// Found and sealed in one <see cref="SqlDialect.BeginWrite"/> of <see cref="WriteTables"/>, so of two servers
     /// starting at once on PostgreSQL the second finds them sealed. Run at start, so no plain template stays on
     /// disk: then, on SQLite, the WAL is checkpointed and the file vacuumed; on PostgreSQL <c>watchlist_entries</c>
@@ -471,10 +551,16 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                 return 0;
             }
 
-            foreach (var (id, template, _) in plain)
+            foreach (var (id, template, _, _) in plain)
             {
-                connection.Execute("UPDATE watchlist_entries SET template = @sealed WHERE id = @id", new { id, @sealed = Sealing.Seal(key, template, EntryData(id)) }, transaction);
+                connection.Execute(
+                    "UPDATE watchlist_entries SET template = @sealed, template_key = NULL WHERE id = @id",
+                    new { id, @sealed = Sealing.Seal(key, template, EntryData(id)) },
+                    transaction);
             }
+
+            // A key an entry held for a template that is now in clear seals nothing any more.
+            EvidenceVault.Destroy(plain.Select(p => p.TemplateKey).OfType<string>().ToList(), connection, transaction);
 
             staged = audit.Stage(connection, transaction, new AuditRecord(
                 "system:keys",
@@ -492,17 +578,13 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         return count;
     }
 
-    private static IEnumerable<(long Id, byte[] Template, string TemplateHash)> FindPlaintext(DbConnection connection, DbTransaction? transaction) =>
-        connection.Query<(long Id, byte[] Template, string TemplateHash)>("SELECT id, template, template_hash FROM watchlist_entries ORDER BY id", transaction: transaction)
+    private static IEnumerable<(long Id, byte[] Template, string TemplateHash, string? TemplateKey)> FindPlaintext(DbConnection connection, DbTransaction? transaction) =>
+        connection.Query<(long Id, byte[] Template, string TemplateHash, string? TemplateKey)>(
+            "SELECT id, template, template_hash, template_key FROM watchlist_entries ORDER BY id", transaction: transaction)
             .Where(r => IsPlaintext(r.Template, r.TemplateHash));
 
     private static byte[] Unseal(byte[] key, EntryRow row)
     {
-        if (IsPlaintext(row.Template, row.TemplateHash))
-        {
-            return row.Template; // an older data folder, until SealPlaintextTemplates has run
-        }
-
         try
         {
             return Sealing.Open(key, row.Template, EntryData(row.Id));
@@ -637,6 +719,8 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         public string Model { get; set; } = "";
         public byte[] Template { get; set; } = [];
         public string TemplateHash { get; set; } = "";
+
+        public string? TemplateKey { get; set; }
 
         public WatchlistEntry ToModel() => new(
             Id, WatchlistId, Label, Category, ImageSource, LegalBasisId, EnrolledBy, Timestamps.Parse(EnrolledAt),

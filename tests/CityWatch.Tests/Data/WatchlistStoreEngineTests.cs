@@ -178,7 +178,7 @@ public abstract class WatchlistStoreEngineTests
             Assert.Equal(template, read.Template);
         }
 
-        var (stored, photo, photoKey) = Row(keyed.Database, entry.Id);
+        var (stored, photo, photoKey, _) = Row(keyed.Database, entry.Id);
         Assert.Equal(-1, stored.AsSpan().IndexOf(TemplateBytes(template).AsSpan(0, 64)));
         Assert.Equal("CWE1"u8.ToArray(), photo![..4]);
         Assert.True(keyed.Vault.Exists(photoKey!));
@@ -193,6 +193,42 @@ public abstract class WatchlistStoreEngineTests
     }
 
     [Fact]
+    public async Task Each_template_is_sealed_under_its_entrys_own_key_an_older_one_under_the_template_key_still_loads_and_a_moved_one_does_not_open()
+    {
+        await using var keyed = await KeyedAsync();
+        var list = keyed.Store.Create(new WatchlistInput("Wanted", ""), "curator");
+        var own = await EnrolAsync(keyed, list.Id, "P-1", Template(1));
+        var second = await EnrolAsync(keyed, list.Id, "P-2", Template(2));
+        // An entry an older version sealed: under the folder's template key, the entry id as associated data, no key of its own.
+        var older = Template(3);
+        var olderId = InsertEntry(keyed.Database, list.Id, [], Convert.ToHexStringLower(SHA256.HashData(TemplateBytes(older))), basis: null);
+        using (var connection = keyed.Database.Connect())
+        {
+            var key = keyed.Database.Keys.Secret(KeyRing.Template, "test: an older entry", create: true);
+            connection.Execute(
+                "UPDATE watchlist_entries SET template = @sealed WHERE id = @olderId",
+                new { olderId, @sealed = Sealing.Seal(key, TemplateBytes(older), System.Text.Encoding.ASCII.GetBytes($"watchlist-entry/{olderId}")) });
+        }
+
+        var (ownSealed, _, _, ownKey) = Row(keyed.Database, own.Id);
+        Assert.NotNull(ownKey);
+        Assert.NotEqual(ownKey, Row(keyed.Database, second.Id).TemplateKey);
+        Assert.Null(Row(keyed.Database, olderId).TemplateKey);
+        Assert.Equal("CWE1"u8.ToArray(), ownSealed[..4]);
+        Assert.Equal([Template(1), Template(2), older], keyed.Store.Templates(list.Id).Select(t => t.Template));
+        Assert.Equal(0, await keyed.Store.SealPlaintextTemplatesAsync(keyed.Audit));
+
+        // The first entry's sealed template and key moved onto the second: it does not open there.
+        using (var connection = keyed.Database.Connect())
+        {
+            connection.Execute(
+                "UPDATE watchlist_entries SET template = @ownSealed, template_key = @ownKey WHERE id = @id", new { id = second.Id, ownSealed, ownKey });
+        }
+
+        Assert.Contains("does not open", Assert.Throws<InvalidOperationException>(() => keyed.Store.Templates(list.Id)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Removing_an_entry_destroys_its_photo_key_and_then_nothing_is_found_viewed_or_removed_again()
     {
         await using var keyed = await KeyedAsync();
@@ -200,6 +236,7 @@ public abstract class WatchlistStoreEngineTests
         var removed = await EnrolAsync(keyed, list.Id, "P-1", Template(1));
         var kept = await EnrolAsync(keyed, list.Id, "P-2", Template(2));
         var removedKey = Row(keyed.Database, removed.Id).PhotoKey!;
+        var removedTemplateKey = Row(keyed.Database, removed.Id).TemplateKey!;
         StagedRecord? staged = null;
 
         keyed.Store.RemoveEntry(list.Id, removed.Id, "investigator", (c, t) =>
@@ -210,6 +247,8 @@ public abstract class WatchlistStoreEngineTests
         await keyed.Audit.CommittedAsync(staged!);
 
         Assert.False(keyed.Vault.Exists(removedKey));
+        Assert.False(keyed.Vault.Exists(removedTemplateKey), "the removed entry's template key is destroyed");
+        Assert.True(keyed.Vault.Exists(Row(keyed.Database, kept.Id).TemplateKey!));
         Assert.False(keyed.Store.HasPhoto(removed.Id));
         var views = 0;
         Assert.Null(keyed.Store.ViewPhoto(removed.Id, (c, t) => { views++; return keyed.Audit.Stage(c, t, new AuditRecord("v", AuditActions.AlertView, "x")); }));
@@ -235,6 +274,7 @@ public abstract class WatchlistStoreEngineTests
         var expiring = await EnrolAsync(keyed, list.Id, "E-1", Template(3), expires: Time.GetUtcNow().AddHours(1));
         var kept = await EnrolAsync(keyed, list.Id, "K-1", Template(4), basis: 8);
         var keys = new[] { under[0], under[1], expiring, kept }.ToDictionary(e => e.Id, e => Row(keyed.Database, e.Id).PhotoKey!);
+        var templateKeys = new[] { under[0], under[1], expiring, kept }.ToDictionary(e => e.Id, e => Row(keyed.Database, e.Id).TemplateKey!);
 
         IReadOnlyList<(long WatchlistId, long EntryId)> underBasis;
         using (var connection = keyed.Database.Connect())
@@ -261,10 +301,12 @@ public abstract class WatchlistStoreEngineTests
         foreach (var gone in new[] { under[0], under[1], expiring })
         {
             Assert.False(keyed.Vault.Exists(keys[gone.Id]), $"the photo key of {gone.Label} is destroyed");
+            Assert.False(keyed.Vault.Exists(templateKeys[gone.Id]), $"the template key of {gone.Label} is destroyed");
             Assert.False(keyed.Store.HasPhoto(gone.Id));
         }
 
         Assert.True(keyed.Vault.Exists(keys[kept.Id]));
+        Assert.True(keyed.Vault.Exists(templateKeys[kept.Id]));
         Assert.Equal(("urgency-guard", "governance-job"), (keyed.Store.Get(other.Id).ChangedBy, keyed.Store.Get(list.Id).ChangedBy));
         await keyed.Audit.FlushAsync();
         Assert.Single(keyed.Audit.Read(0, 1000, GovernanceActions.WatchlistExpiry));
@@ -331,7 +373,7 @@ public abstract class WatchlistStoreEngineTests
 
         database.Migrate(Time);
 
-        Assert.Equal(3, database.SchemaVersions()["watchlists"]);
+        Assert.Equal(4, database.SchemaVersions()["watchlists"]);
         Assert.Equal(list, store.Get(list.Id));
     }
 
@@ -356,10 +398,11 @@ public abstract class WatchlistStoreEngineTests
         return entry;
     }
 
-    private static (byte[] Template, byte[]? Photo, string? PhotoKey) Row(CityWatchDatabase database, long entryId)
+    private static (byte[] Template, byte[]? Photo, string? PhotoKey, string? TemplateKey) Row(CityWatchDatabase database, long entryId)
     {
         using var connection = database.Connect();
-        return connection.QuerySingle<(byte[], byte[]?, string?)>("SELECT template, photo, photo_key FROM watchlist_entries WHERE id = @entryId", new { entryId });
+        return connection.QuerySingle<(byte[], byte[]?, string?, string?)>(
+            "SELECT template, photo, photo_key, template_key FROM watchlist_entries WHERE id = @entryId", new { entryId });
     }
 
     private static float[] Template(int seed)

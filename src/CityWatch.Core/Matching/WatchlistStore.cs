@@ -212,7 +212,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>
-    /// Deletes one entry and its sealed template, its photo's key destroyed; <paramref name="inTransaction"/> runs in
+    /// Deletes one entry and its sealed template, its template's and photo's keys destroyed; <paramref name="inTransaction"/> runs in
     /// the same transaction after the delete (the caller stages the removal's record there, with the digest as the
     /// removal leaves it). Then <see cref="EvidenceVault.EraseDestroyed"/> (on SQLite the WAL checkpoint, so that no
     /// earlier copy of the template's page stays on disk).
@@ -244,7 +244,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
 
     /// <summary>
     /// Deletes, in the caller's transaction (either engine), every entry enrolled under a legal basis (urgency
-    /// refused, late or revoked), their photos' keys destroyed with them; returns (watchlist, entry) ids, those the
+    /// refused, late or revoked), their templates' and photos' keys destroyed with them; returns (watchlist, entry) ids, those the
     /// delete itself removed. After the commit the caller calls <see cref="EvidenceVault.EraseDestroyed"/> and
     /// <see cref="NotifyChanged"/>. On PostgreSQL the caller's transaction locks <see cref="WriteTables"/> (in that
     /// order) where it must count or digest the lists as the removal leaves them.

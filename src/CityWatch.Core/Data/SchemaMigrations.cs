@@ -67,6 +67,7 @@ internal static class SchemaMigrations
             SchemaMigration.Sql(1, WatchlistSchema.Sql, WatchlistSchema.Postgres),
             SchemaMigration.Sql(2, WatchlistSchema.Display, WatchlistSchema.DisplayPostgres),
             SchemaMigration.Sql(3, WatchlistSchema.Photo, WatchlistSchema.PhotoPostgres),
+            SchemaMigration.Sql(4, WatchlistSchema.TemplateKey, WatchlistSchema.TemplateKeyPostgres),
         ]),
         new("alerts", [SchemaMigration.Sql(1, AlertSchema.Sql, AlertSchema.Postgres), SchemaMigration.Sql(2, AlertSchema.CapturedAt, AlertSchema.CapturedAt),
             SchemaMigration.Sql(3, AlertSchema.FusedFrames, AlertSchema.FusedFrames), SchemaMigration.Sql(4, AlertSchema.SourceKey, AlertSchema.SourceKey),

@@ -108,6 +108,20 @@ public sealed class SqlDialect
         }
     }
 
+    /// <summary>
+    /// A read-only transaction that sees one snapshot for all its statements and takes no write lock: SQLite's
+    /// <c>BEGIN DEFERRED</c> (in WAL mode the snapshot of its first read); PostgreSQL's <c>REPEATABLE READ</c>
+    /// (the snapshot of its first statement; under the default <c>READ COMMITTED</c> each statement would see its own).
+    /// Write nothing in it: on SQLite a write would have to upgrade it to the write lock.
+    /// </summary>
+    public DbTransaction BeginRead(DbConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return IsPostgres
+            ? connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead)
+            : ((SqliteConnection)connection).BeginTransaction(deferred: true);
+    }
+
     /// <summary>Whether the table <paramref name="table"/> exists (in the schema the connection searches first, on PostgreSQL).</summary>
     public bool TableExists(DbConnection connection, string table, DbTransaction? transaction = null) => connection.ExecuteScalar<long>(
         IsPostgres

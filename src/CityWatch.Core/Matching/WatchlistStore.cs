@@ -6,26 +6,38 @@ using CityWatch.Data;
 using CityWatch.Evidence;
 using CityWatch.Keys;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Matching;
 
 /// <summary>
-/// Watchlists and their enrolled templates in SQLite. A template is stored only sealed (AES-256-GCM under
-/// the data folder's template key, itself wrapped by the KEK, with the entry id as associated data), so a
-/// copy of the database reads no template and a template moved to another entry does not open. Its hash
-/// (SHA-256 of the plaintext floats, what checkpoints commit to) is unchanged in meaning.
+/// Watchlists and their enrolled templates. A template is stored only sealed, so a copy of the database reads no
+/// template and a template moved to another entry does not open. Each entry enrolled since watchlists version 4 has
+/// its template sealed under an evidence key of its own (<see cref="EvidenceVault.Seal"/>, its id in
+/// <c>template_key</c>; the sealed plaintext is the entry's binding followed by the floats, checked on opening), and
+/// removing the entry destroys that key in the same transaction: a removed entry's template left behind (a PostgreSQL
+/// dead tuple, the WAL, a backup) opens with no key that outlives it. Entries with a null <c>template_key</c> (sealed
+/// by an older version, or sealed from clear by <see cref="SealPlaintextTemplatesAsync"/>) stay sealed under the data
+/// folder's one template key (<see cref="KeyRing.Template"/>, AES-256-GCM, the entry id as associated data), which
+/// outlives them. The hash (SHA-256 of the plaintext floats, what checkpoints commit to) is unchanged in meaning.
 /// <para>
-/// On the shared code path (<see cref="CityWatchDatabase.Connect"/>, SQLite and PostgreSQL): creating a list,
-/// reading lists, entries (never their templates), counts and digests, and the display row write
-/// (<see cref="WriteDisplay"/>). On SQLite only: what touches templates (<c>AddEntry</c>,
-/// <see cref="Templates"/>, the removals and <see cref="SealPlaintextTemplatesAsync"/>: they need the key ring,
-/// which a PostgreSQL database is opened without, and the WAL checkpoint that follows a destruction), and what
-/// stages an audit record (<see cref="SetDisplayAsync"/>, <see cref="Approve"/>: <see cref="AuditTrail"/> is SQLite only).
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): what touches templates needs the key ring, so a
+/// PostgreSQL database opened without its KEK reads lists, entries and digests and refuses an enrolment before it
+/// writes. Every act that writes entries (enrolment, removals, approval, the sealing of plain templates) runs in a
+/// <see cref="SqlDialect.BeginWrite"/> of <c>watchlists</c> then <c>watchlist_entries</c> (<see cref="WriteTables"/>;
+/// the order a deployment start locks them in too), so on PostgreSQL a cap, an approval's digest or a removal's
+/// record is read and written with no other such act committing in between, as SQLite's one writer gave. After a
+/// destruction <see cref="EvidenceVault.EraseDestroyed"/> runs (on SQLite the WAL checkpoint; on PostgreSQL the
+/// erasure seam, docs/scale-out.md).
 /// </para>
 /// </summary>
 public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time)
 {
+    /// <summary>
+    /// The tables an act that writes watchlist entries locks on PostgreSQL, in this order (every such act, and
+    /// a deployment start, takes them in it, so two acts never wait on each other's second table).
+    /// </summary>
+    internal static readonly string[] WriteTables = ["watchlists", "watchlist_entries"];
+
     /// <summary>Raised after any change to a watchlist's entries, so the in-memory index can reload it.</summary>
     public event Action<long>? Changed;
 
@@ -62,8 +74,8 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         ArgumentNullException.ThrowIfNull(audit);
         var checkedColour = input.Colour is null ? null : WatchlistColours.Check(input.Colour);
         StagedRecord staged;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection, "watchlists"))
         {
             var (colour, sound) = WriteDisplay(connection, transaction, id, checkedColour, input.Sound);
             staged = audit.Stage(connection, transaction, new AuditRecord(actor, AuditActions.WatchlistDisplay, "changed", Parameters: DisplayParameters(id, colour, sound)));
@@ -137,18 +149,18 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         string actor,
         long? legalBasisId,
         int? cap,
-        Action<SqliteConnection, SqliteTransaction, long, string, WatchlistDigest>? inTransaction)
+        Action<DbConnection, DbTransaction, long, string, WatchlistDigest>? inTransaction)
     {
         Get(watchlistId);
         var bytes = ToBytes(template);
         var hash = Convert.ToHexStringLower(SHA256.HashData(bytes));
         var now = Timestamps.Format(time.GetUtcNow());
-        // Before the transaction: unwrapping (or creating) the key is recorded in the log first.
-        var key = database.Keys.Secret(KeyRing.Template, "enrolment", create: true);
+        // Without the key ring (a database opened without its KEK) the template cannot be sealed: refused before anything is written.
+        _ = database.Keys;
         long id;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
-            using var transaction = connection.BeginTransaction(deferred: false);
+            using var transaction = database.Dialect.BeginWrite(connection, WriteTables);
             var inserted = connection.ExecuteScalar<long?>(
                 """
                 INSERT INTO watchlist_entries (watchlist_id, label, category, image_source, legal_basis_id, enrolled_by, enrolled_at, expires_at, model, template, template_hash, label_salt)
@@ -180,12 +192,16 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
             }
 
             id = newId;
-            // The id is the associated data, so the sealed template is written once the row has one, in the same transaction.
-            connection.Execute(
-                "UPDATE watchlist_entries SET template = @sealed WHERE id = @id",
-                new { id, @sealed = Sealing.Seal(key, bytes, EntryData(id)) },
-                transaction);
+            // The sealed plaintext starts with the entry's binding, so the template is sealed once the row has its id,
+            // under a key of its own written in the same transaction.
+            var bound = Bind(id, bytes);
+            var (keyId, sealedTemplate) = EvidenceVault.For(database).Seal(bound, connection, transaction, time.GetUtcNow());
+            CryptographicOperations.ZeroMemory(bound);
             CryptographicOperations.ZeroMemory(bytes);
+            connection.Execute(
+                "UPDATE watchlist_entries SET template = @sealedTemplate, template_key = @keyId WHERE id = @id",
+                new { id, sealedTemplate, keyId },
+                transaction);
             MarkChanged(connection, transaction, watchlistId, actor, now);
             inTransaction?.Invoke(connection, transaction, id, hash, Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId));
             transaction.Commit();
@@ -196,22 +212,21 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>
-    /// Deletes one entry and its sealed template; <paramref name="inTransaction"/> runs in the same transaction
-    /// after the delete (the caller stages the removal's record there). Then the WAL is checkpointed, so that
-    /// no earlier copy of the template's page stays on disk.
+    /// Deletes one entry and its sealed template, its template's and photo's keys destroyed; <paramref name="inTransaction"/> runs in
+    /// the same transaction after the delete (the caller stages the removal's record there, with the digest as the
+    /// removal leaves it). Then <see cref="EvidenceVault.EraseDestroyed"/> (on SQLite the WAL checkpoint, so that no
+    /// earlier copy of the template's page stays on disk).
     /// </summary>
-    internal void RemoveEntry(long watchlistId, long entryId, string actor = "system", Action<SqliteConnection, SqliteTransaction>? inTransaction = null)
+    internal void RemoveEntry(long watchlistId, long entryId, string actor = "system", Action<DbConnection, DbTransaction>? inTransaction = null)
     {
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
-            using var transaction = connection.BeginTransaction();
-            DestroyPhotos(connection, transaction, "id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId });
-            if (connection.Execute("DELETE FROM watchlist_entries WHERE id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId }, transaction) == 0)
+            using var transaction = database.Dialect.BeginWrite(connection, WriteTables);
+            if (RemoveWhere(connection, transaction, "id = @entryId AND watchlist_id = @watchlistId", new { watchlistId, entryId }, actor).Count == 0)
             {
                 throw new NotFoundException($"No entry {entryId} in watchlist {watchlistId}.");
             }
 
-            MarkChanged(connection, transaction, watchlistId, actor, Timestamps.Format(time.GetUtcNow()));
             inTransaction?.Invoke(connection, transaction);
             transaction.Commit();
         }
@@ -228,23 +243,27 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     }
 
     /// <summary>
-    /// Deletes, in the caller's transaction, every entry enrolled under a legal basis (urgency refused, late or
-    /// revoked); returns (watchlist, entry) ids. After the commit the caller checkpoints and calls <see cref="NotifyChanged"/>.
+    /// Deletes, in the caller's transaction (either engine), every entry enrolled under a legal basis (urgency
+    /// refused, late or revoked), their templates' and photos' keys destroyed with them; returns (watchlist, entry) ids, those the
+    /// delete itself removed. After the commit the caller calls <see cref="EvidenceVault.EraseDestroyed"/> and
+    /// <see cref="NotifyChanged"/>. On PostgreSQL the caller's transaction locks <see cref="WriteTables"/> (in that
+    /// order) where it must count or digest the lists as the removal leaves them.
     /// </summary>
-    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveUnderBasis(SqliteConnection connection, SqliteTransaction transaction, long legalBasisId, string actor) =>
+    internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveUnderBasis(DbConnection connection, DbTransaction transaction, long legalBasisId, string actor) =>
         RemoveWhere(connection, transaction, "legal_basis_id = @legalBasisId", new { legalBasisId }, actor);
 
     /// <summary>
     /// Deletes every entry whose expiry is at or before <paramref name="now"/>, <paramref name="inTransaction"/>
-    /// staging the record in the same transaction, then checkpoints the WAL; returns (watchlist, entry) ids.
+    /// staging the record in the same transaction, then <see cref="EvidenceVault.EraseDestroyed"/>; returns
+    /// (watchlist, entry) ids.
     /// </summary>
     internal IReadOnlyList<(long WatchlistId, long EntryId)> RemoveExpired(
-        DateTimeOffset now, string actor, Action<SqliteConnection, SqliteTransaction, IReadOnlyList<(long WatchlistId, long EntryId)>>? inTransaction = null)
+        DateTimeOffset now, string actor, Action<DbConnection, DbTransaction, IReadOnlyList<(long WatchlistId, long EntryId)>>? inTransaction = null)
     {
         IReadOnlyList<(long WatchlistId, long EntryId)> removed;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
-            using var transaction = connection.BeginTransaction();
+            using var transaction = database.Dialect.BeginWrite(connection, WriteTables);
             removed = RemoveWhere(connection, transaction, "expires_at IS NOT NULL AND expires_at <= @now", new { now = Timestamps.Format(now) }, actor);
             if (removed.Count == 0)
             {
@@ -279,11 +298,11 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// <paramref name="inTransaction"/> runs inside that transaction (the caller stages the approval's record there).
     /// </summary>
     internal (Watchlist? Approved, IReadOnlyList<long> Entries, string? Refusal) Approve(
-        long watchlistId, string actor, Action<SqliteConnection, SqliteTransaction, WatchlistApproval>? inTransaction = null)
+        long watchlistId, string actor, Action<DbConnection, DbTransaction, WatchlistApproval>? inTransaction = null)
     {
         Get(watchlistId);
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection, WriteTables))
         {
             var (changedBy, approvedDigest) = connection.QuerySingle<(string? ChangedBy, string? ApprovedDigest)>(
                 "SELECT changed_by, approved_digest FROM watchlists WHERE id = @watchlistId", new { watchlistId }, transaction);
@@ -305,10 +324,10 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
                 throw new ConflictException($"Watchlist {watchlistId} is already approved as it stands; nothing was changed.");
             }
 
-            var ids = pending.Select(p => p.Id).ToList();
+            var ids = pending.Select(p => p.Id).ToArray();
             var now = Timestamps.Format(time.GetUtcNow());
             connection.Execute(
-                "UPDATE watchlist_entries SET approved_by = @actor, approved_at = @now WHERE id IN @ids AND approved_by IS NULL",
+                $"UPDATE watchlist_entries SET approved_by = @actor, approved_at = @now WHERE {database.Dialect.AnyOf("id", "ids")} AND approved_by IS NULL",
                 new { ids, actor, now }, transaction);
             connection.Execute(
                 "UPDATE watchlists SET approved_digest = @digest, approved_by = @actor, approved_at = @now WHERE id = @watchlistId",
@@ -323,33 +342,29 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     internal static WatchlistDigest Digest(DbConnection connection, DbTransaction transaction, long watchlistId) =>
         Digests(connection, transaction).Single(d => d.WatchlistId == watchlistId);
 
-    // SQLite only: it destroys the enrolment photos' evidence keys (EvidenceVault is on SQLite).
-    private List<(long WatchlistId, long EntryId)> RemoveWhere(SqliteConnection connection, SqliteTransaction transaction, string where, object parameters, string actor)
+    // One DELETE ... RETURNING: the entries removed are exactly those the statement deleted (on PostgreSQL a row
+    // another transaction deleted first is not counted twice), and the keys of their templates and enrolment photos
+    // go in the same transaction (crypto-shredding), the sealed bytes with the rows.
+    private List<(long WatchlistId, long EntryId)> RemoveWhere(DbConnection connection, DbTransaction transaction, string where, object parameters, string actor)
     {
-        var removed = connection.Query<(long, long)>($"SELECT watchlist_id, id FROM watchlist_entries WHERE {where} ORDER BY id", parameters, transaction).ToList();
-        DestroyPhotos(connection, transaction, where, parameters);
-        connection.Execute($"DELETE FROM watchlist_entries WHERE {where}", parameters, transaction);
+        var deleted = connection.Query<(long WatchlistId, long EntryId, string? PhotoKey, string? TemplateKey)>(
+            $"DELETE FROM watchlist_entries WHERE {where} RETURNING watchlist_id, id, photo_key, template_key", parameters, transaction)
+            .OrderBy(r => r.EntryId).ToList();
+        EvidenceVault.Destroy(deleted.SelectMany(r => new[] { r.TemplateKey, r.PhotoKey }).OfType<string>().ToList(), connection, transaction);
         var now = Timestamps.Format(time.GetUtcNow());
-        foreach (var watchlistId in removed.Select(r => r.Item1).Distinct())
+        foreach (var watchlistId in deleted.Select(r => r.WatchlistId).Distinct())
         {
             MarkChanged(connection, transaction, watchlistId, actor, now);
         }
 
-        return removed;
+        return deleted.Select(r => (r.WatchlistId, r.EntryId)).ToList();
     }
-
-    // The enrolment photos of the entries about to be deleted: their keys go in the same transaction (crypto-shredding), the sealed bytes with the rows.
-    private static void DestroyPhotos(SqliteConnection connection, SqliteTransaction transaction, string where, object parameters) =>
-        EvidenceVault.Destroy(
-            connection.Query<string>($"SELECT photo_key FROM watchlist_entries WHERE ({where}) AND photo_key IS NOT NULL", parameters, transaction).ToList(),
-            connection,
-            transaction);
 
     /// <summary>
     /// Seals the face crop of the photo entry <paramref name="entryId"/> was enrolled from (JPEG) under its own
     /// evidence key and stores it with the entry, in the caller's transaction (the enrolment's).
     /// </summary>
-    internal void StorePhoto(SqliteConnection connection, SqliteTransaction transaction, long entryId, byte[] jpeg)
+    internal void StorePhoto(DbConnection connection, DbTransaction transaction, long entryId, byte[] jpeg)
     {
         var (keyId, sealedPhoto) = EvidenceVault.For(database).Seal(jpeg, connection, transaction, time.GetUtcNow());
         connection.Execute("UPDATE watchlist_entries SET photo = @sealedPhoto, photo_key = @keyId WHERE id = @entryId", new { entryId, sealedPhoto, keyId }, transaction);
@@ -358,7 +373,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// <summary>Whether entry <paramref name="entryId"/> still exists and holds an enrolment photo whose key has not been destroyed.</summary>
     public bool HasPhoto(long entryId)
     {
-        using var connection = database.Open();
+        using var connection = database.Connect();
         return connection.ExecuteScalar<long>(
             "SELECT COUNT(*) FROM watchlist_entries e JOIN evidence_keys k ON k.key_id = e.photo_key WHERE e.id = @entryId", new { entryId }) > 0;
     }
@@ -368,14 +383,14 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     /// holds none. <paramref name="stageView"/> stages the view's audit record in the transaction that reads the
     /// sealed photo and finds its key, so no photo is read unlogged; the caller awaits the staged record.
     /// </summary>
-    public (byte[] Jpeg, StagedRecord Logged)? ViewPhoto(long entryId, Func<SqliteConnection, SqliteTransaction, StagedRecord> stageView)
+    public (byte[] Jpeg, StagedRecord Logged)? ViewPhoto(long entryId, Func<DbConnection, DbTransaction, StagedRecord> stageView)
     {
         ArgumentNullException.ThrowIfNull(stageView);
         string keyId;
         byte[] sealedPhoto;
         StagedRecord staged;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection))
         {
             var row = connection.QuerySingleOrDefault<(byte[] Photo, string PhotoKey)?>(
                 "SELECT e.photo, e.photo_key FROM watchlist_entries e JOIN evidence_keys k ON k.key_id = e.photo_key WHERE e.id = @entryId",
@@ -396,87 +411,180 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     private static void MarkChanged(DbConnection connection, DbTransaction transaction, long watchlistId, string actor, string now) =>
         connection.Execute("UPDATE watchlists SET changed_by = @actor, changed_at = @now WHERE id = @watchlistId", new { watchlistId, actor, now }, transaction);
 
-    /// <summary>The templates of a watchlist, for the in-memory index. Never exposed through the API.</summary>
+    /// <summary>
+    /// The templates of a watchlist, for the in-memory index: one query, then each template opened over the same
+    /// connection (<see cref="EvidenceVault.OpenWithin"/>, which reads the entry's wrapped key with one SELECT by key id:
+    /// the vault's only way to open an item). Never exposed through the API.
+    /// </summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(long watchlistId)
     {
-        List<EntryRow> rows;
-        using (var connection = database.Open())
-        {
-            rows = connection.Query<EntryRow>(
-                "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId }).ToList();
-        }
-
-        if (rows.Count == 0)
-        {
-            return [];
-        }
-
-        var key = database.Keys.Secret(KeyRing.Template, "watchlist matching: loading the index", create: false);
-        return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
+        using var connection = database.Connect();
+        var rows = connection.Query<EntryRow>(
+            "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId }).ToList();
+        return Open(rows, connection, null, "watchlist matching: loading the index");
     }
 
     /// <summary>
     /// The templates of <paramref name="watchlistIds"/> read inside the caller's read transaction (a gallery released to
-    /// a worker: one snapshot with the digests its version is computed from). The template key's unwrap, if this is its
-    /// first use, is logged on a connection of its own, so the caller's transaction must not be one that writes. Never
-    /// exposed through the API.
+    /// a worker: one snapshot with the digests its version is computed from). A key's unwrap (the evidence master key,
+    /// the template key), if this is its first use, is logged on a connection of its own before the templates are
+    /// opened, so nothing is written in the caller's transaction, which must not be one that writes. Never exposed
+    /// through the API.
     /// </summary>
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(DbConnection connection, DbTransaction transaction, IReadOnlyList<long> watchlistIds, string reason)
     {
         var rows = connection.Query<EntryRow>(
-            "SELECT * FROM watchlist_entries WHERE watchlist_id IN @watchlistIds ORDER BY watchlist_id, id", new { watchlistIds }, transaction).ToList();
-        if (rows.Count == 0)
+            $"SELECT * FROM watchlist_entries WHERE {database.Dialect.AnyOf("watchlist_id", "watchlistIds")} ORDER BY watchlist_id, id",
+            new { watchlistIds = watchlistIds.ToArray() },
+            transaction).ToList();
+        if (rows.Any(r => r.TemplateKey is not null))
         {
-            return [];
+            database.Keys.Secret(KeyRing.EvidenceMaster, reason, create: false);
         }
 
-        var key = database.Keys.Secret(KeyRing.Template, reason, create: false);
-        return rows.Select(r => (r.ToModel(), FromBytes(Unseal(key, r)))).ToList();
+        return Open(rows, connection, transaction, reason);
+    }
+
+    // Each row's template in clear: under its own evidence key where it has one, else under the template key (unwrapped
+    // only if some row needs it), else as an older folder stored it. An entry whose key is gone was removed after the
+    // rows were read (outside a snapshot): it is left out, and the removal's change event reloads the list.
+    private List<(WatchlistEntry Entry, float[] Template)> Open(List<EntryRow> rows, DbConnection connection, DbTransaction? transaction, string reason)
+    {
+        var vault = EvidenceVault.For(database);
+        byte[]? templateKey = null;
+        var opened = new List<(WatchlistEntry Entry, float[] Template)>(rows.Count);
+        foreach (var row in rows)
+        {
+            byte[] bytes;
+            if (IsPlaintext(row.Template, row.TemplateHash))
+            {
+                bytes = row.Template; // an older data folder, until SealPlaintextTemplates has run
+            }
+            else if (row.TemplateKey is { } keyId)
+            {
+                try
+                {
+                    bytes = OpenOwn(vault, keyId, row, connection, transaction);
+                }
+                catch (EvidenceDestroyedException)
+                {
+                    continue;
+                }
+            }
+            else
+            {
+                bytes = Unseal(templateKey ??= database.Keys.Secret(KeyRing.Template, reason, create: false), row);
+            }
+
+            opened.Add((row.ToModel(), FromBytes(bytes)));
+        }
+
+        return opened;
+    }
+
+    private static byte[] OpenOwn(EvidenceVault vault, string keyId, EntryRow row, DbConnection connection, DbTransaction? transaction)
+    {
+        byte[] bound;
+        try
+        {
+            bound = vault.OpenWithin(keyId, row.Template, connection, transaction);
+        }
+        catch (CryptographicException)
+        {
+            throw new InvalidOperationException($"The template of watchlist entry {row.Id} does not open: it was altered or moved from another entry.");
+        }
+
+        var binding = EntryData(row.Id);
+        try
+        {
+            if (bound.Length < binding.Length || !bound.AsSpan(0, binding.Length).SequenceEqual(binding))
+            {
+                throw new InvalidOperationException($"The template of watchlist entry {row.Id} does not open: it was moved from another entry.");
+            }
+
+            return bound[binding.Length..];
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(bound);
+        }
+    }
+
+    // What an entry's own key seals: its binding (as the template key's associated data), then the template's bytes.
+    private static byte[] Bind(long entryId, byte[] template)
+    {
+        var binding = EntryData(entryId);
+        var bound = new byte[binding.Length + template.Length];
+        binding.CopyTo(bound, 0);
+        template.CopyTo(bound, binding.Length);
+        return bound;
     }
 
     /// <summary>
     /// Seals the templates an older data folder stored as plain floats (recognised by their hash matching
-    /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many.
-    /// Run at start, so no plain template stays on disk.
+    /// the stored template hash), with a <c>key.migrate</c> record in the same transaction; returns how many. They are
+    /// sealed as that folder's other templates are, under the template key (<c>template_key</c> null), not under keys
+    /// of their own.
+    /// Found and sealed in one <see cref="SqlDialect.BeginWrite"/> of <see cref="WriteTables"/>, so of two servers
+    /// starting at once on PostgreSQL the second finds them sealed. Run at start, so no plain template stays on
+    /// disk: then, on SQLite, the WAL is checkpointed and the file vacuumed; on PostgreSQL <c>watchlist_entries</c>
+    /// is vacuumed, which frees the old row versions for reuse but overwrites nothing (docs/scale-out.md).
     /// </summary>
     public async Task<int> SealPlaintextTemplatesAsync(AuditTrail audit, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(audit);
-        using var connection = database.Open();
-        var plain = connection.Query<(long Id, byte[] Template, string TemplateHash)>("SELECT id, template, template_hash FROM watchlist_entries")
-            .Where(r => IsPlaintext(r.Template, r.TemplateHash)).ToList();
-        if (plain.Count == 0)
+        using var connection = database.Connect();
+        if (!FindPlaintext(connection, null).Any())
         {
             return 0;
         }
 
+        // Before the transaction: unwrapping (or creating) the key is recorded in the log first.
         var key = database.Keys.Secret(KeyRing.Template, "start-up: sealing templates stored in clear by an older version", create: true);
-        using var transaction = connection.BeginTransaction();
-        foreach (var (id, template, _) in plain)
+        StagedRecord staged;
+        int count;
+        using (var transaction = database.Dialect.BeginWrite(connection, WriteTables))
         {
-            connection.Execute("UPDATE watchlist_entries SET template = @sealed WHERE id = @id", new { id, @sealed = Sealing.Seal(key, template, EntryData(id)) }, transaction);
+            var plain = FindPlaintext(connection, transaction).ToList();
+            if (plain.Count == 0)
+            {
+                return 0;
+            }
+
+            foreach (var (id, template, _, _) in plain)
+            {
+                connection.Execute(
+                    "UPDATE watchlist_entries SET template = @sealed, template_key = NULL WHERE id = @id",
+                    new { id, @sealed = Sealing.Seal(key, template, EntryData(id)) },
+                    transaction);
+            }
+
+            // A key an entry held for a template that is now in clear seals nothing any more.
+            EvidenceVault.Destroy(plain.Select(p => p.TemplateKey).OfType<string>().ToList(), connection, transaction);
+
+            staged = audit.Stage(connection, transaction, new AuditRecord(
+                "system:keys",
+                AuditActions.KeyMigrate,
+                "ok",
+                Parameters: new Dictionary<string, string> { ["key"] = KeyRing.Template, ["reason"] = "templates stored in clear by an older version sealed" },
+                ResultCount: plain.Count));
+            transaction.Commit();
+            count = plain.Count;
         }
 
-        var staged = audit.Stage(connection, transaction, new AuditRecord(
-            "system:keys",
-            AuditActions.KeyMigrate,
-            "ok",
-            Parameters: new Dictionary<string, string> { ["key"] = KeyRing.Template, ["reason"] = "templates stored in clear by an older version sealed" },
-            ResultCount: plain.Count));
-        transaction.Commit();
         await audit.CommittedAsync(staged, cancellationToken);
         // The plain bytes may linger in free pages and the WAL until they are overwritten: vacuum them away.
-        connection.Execute("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
-        return plain.Count;
+        connection.Execute(database.Dialect.IsPostgres ? "VACUUM watchlist_entries" : "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+        return count;
     }
+
+    private static IEnumerable<(long Id, byte[] Template, string TemplateHash, string? TemplateKey)> FindPlaintext(DbConnection connection, DbTransaction? transaction) =>
+        connection.Query<(long Id, byte[] Template, string TemplateHash, string? TemplateKey)>(
+            "SELECT id, template, template_hash, template_key FROM watchlist_entries ORDER BY id", transaction: transaction)
+            .Where(r => IsPlaintext(r.Template, r.TemplateHash));
 
     private static byte[] Unseal(byte[] key, EntryRow row)
     {
-        if (IsPlaintext(row.Template, row.TemplateHash))
-        {
-            return row.Template; // an older data folder, until SealPlaintextTemplates has run
-        }
-
         try
         {
             return Sealing.Open(key, row.Template, EntryData(row.Id));
@@ -611,6 +719,8 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         public string Model { get; set; } = "";
         public byte[] Template { get; set; } = [];
         public string TemplateHash { get; set; } = "";
+
+        public string? TemplateKey { get; set; }
 
         public WatchlistEntry ToModel() => new(
             Id, WatchlistId, Label, Category, ImageSource, LegalBasisId, EnrolledBy, Timestamps.Parse(EnrolledAt),

@@ -155,14 +155,15 @@ public sealed partial class WorkerRequests(
             return GalleryRefused($"the recipient key is {recipient.Length} bytes, not an X25519 public key (32)");
         }
 
-        // One read snapshot for the templates and the digests the version is computed from, holding no write lock:
-        // at a thousand cameras, releases that each took SQLite's one writer queued behind each other and behind the
-        // sequencer until the workers' requests timed out. The release record goes through the sequencer's group
-        // commit, and nothing leaves the server before it is logged, so a release is never unrecorded.
+        // One read snapshot for the templates and the digests the version is computed from, holding no write lock
+        // (SqlDialect.BeginRead, either engine): at a thousand cameras, releases that each took SQLite's one writer
+        // queued behind each other and behind the sequencer until the workers' requests timed out. The release record
+        // goes through the sequencer's group commit, and nothing leaves the server before it is logged, so a release
+        // is never unrecorded.
         IReadOnlyList<(WatchlistEntry Entry, float[] Template)> templates;
         GallerySnapshot snapshot;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: true))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginRead(connection))
         {
             templates = watchlists.Templates(connection, transaction, grant.WatchlistIds, $"gallery release to worker {request.Worker}");
             snapshot = new GallerySnapshot(

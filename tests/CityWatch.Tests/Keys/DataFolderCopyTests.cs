@@ -90,8 +90,9 @@ public sealed class DataFolderCopyTests
             using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
             {
                 connection.Open();
-                // The log's key, the evidence master key, the template key and the account-secrets key.
-                Assert.Equal(4, connection.Execute("UPDATE wrapped_keys SET kek_id = @id", new { id = thief.Id }));
+                // The log's key, the evidence master key (which also opens the templates' own keys) and the account-secrets
+                // key: a folder whose templates were all enrolled under keys of their own holds no template key.
+                Assert.Equal(3, connection.Execute("UPDATE wrapped_keys SET kek_id = @id", new { id = thief.Id }));
             }
 
             var relabelled = new CityWatchDatabase(path, thief);

@@ -61,8 +61,9 @@ internal static class KeyFolder
 
     /// <summary>
     /// Turns a data folder back into what the version before wrapped keys wrote: the log key and the
-    /// evidence master key as plaintext files next to the database, templates as plain floats, the TOTP
-    /// secrets and the identity-reference key in clear, no <c>wrapped_keys</c> table.
+    /// evidence master key as plaintext files next to the database, templates as plain floats (an entry sealed
+    /// under a key of its own loses that key: the older version had none), the TOTP secrets and the
+    /// identity-reference key in clear, no <c>wrapped_keys</c> table.
     /// </summary>
     public static void MakeOlderVersion(string data, KeyEncryptionKey kek)
     {
@@ -72,10 +73,14 @@ internal static class KeyFolder
             .ToDictionary(r => r.Name, r => kek.Unwrap(r.Name, r.Wrapped));
         File.WriteAllBytes(Path.Combine(data, KeyRing.LegacyAuditKeyFile), keys[KeyRing.AuditSigning]);
         File.WriteAllBytes(Path.Combine(data, KeyRing.LegacyEvidenceKeyFile), keys[KeyRing.EvidenceMaster]);
-        foreach (var (id, template) in connection.Query<(long, byte[])>("SELECT id, template FROM watchlist_entries").ToList())
+        foreach (var (id, template, templateKey) in connection.Query<(long, byte[], string?)>("SELECT id, template, template_key FROM watchlist_entries").ToList())
         {
-            var plain = Sealing.Open(keys[KeyRing.Template], template, Encoding.ASCII.GetBytes($"watchlist-entry/{id}"));
-            connection.Execute("UPDATE watchlist_entries SET template = @plain WHERE id = @id", new { id, plain });
+            var binding = Encoding.ASCII.GetBytes($"watchlist-entry/{id}");
+            var plain = templateKey is null
+                ? Sealing.Open(keys[KeyRing.Template], template, binding)
+                : OpenEvidence(keys[KeyRing.EvidenceMaster], connection, templateKey, template)[binding.Length..];
+            connection.Execute("UPDATE watchlist_entries SET template = @plain, template_key = NULL WHERE id = @id", new { id, plain });
+            connection.Execute("DELETE FROM evidence_keys WHERE key_id = @templateKey", new { templateKey });
         }
 
         // That version also kept the identity-reference key and the TOTP secrets in clear.
@@ -88,6 +93,22 @@ internal static class KeyFolder
         }
 
         connection.Execute("DROP TABLE wrapped_keys");
+    }
+
+    // An evidence item as EvidenceVault seals it ("CWE1", nonce, tag, ciphertext; the key id the associated data),
+    // its key wrapped the same way by the master key.
+    private static byte[] OpenEvidence(byte[] master, SqliteConnection connection, string keyId, byte[] item)
+    {
+        static byte[] Decrypt(byte[] key, byte[] sealedItem, string keyId)
+        {
+            var plaintext = new byte[sealedItem.Length - 32];
+            using var aes = new System.Security.Cryptography.AesGcm(key, 16);
+            aes.Decrypt(sealedItem.AsSpan(4, 12), sealedItem.AsSpan(32), sealedItem.AsSpan(16, 16), plaintext, Encoding.UTF8.GetBytes(keyId));
+            return plaintext;
+        }
+
+        var wrapped = connection.ExecuteScalar<byte[]>("SELECT wrapped FROM evidence_keys WHERE key_id = @keyId", new { keyId })!;
+        return Decrypt(Decrypt(master, wrapped, keyId), item, keyId);
     }
 
     public static void Delete(string data)

@@ -50,11 +50,11 @@ public sealed class CameraRecognitionTests
             var expected = table switch
             {
                 "watchlist_entries" => 3, // its (sealed) template, its label salt and its (sealed) enrolment photo
-                "evidence_keys" => 1, // the enrolment photo's own key, wrapped by the evidence master key
+                "evidence_keys" => 2, // the template's and the enrolment photo's own keys, wrapped by the evidence master key
                 _ => 0,
             };
             // identity_salt: the key that hashes people's identity references (not biometric).
-            // wrapped_keys: the log's signing key, the template key and the evidence master key, wrapped by the KEK; no biometric data.
+            // wrapped_keys: the log's signing key and the evidence master key, wrapped by the KEK; no biometric data.
             Assert.True(
                 blobs == expected || table.StartsWith("audit_", StringComparison.Ordinal) || table is "identity_salt" or "wrapped_keys",
                 $"table {table} holds {blobs} blobs");

@@ -101,4 +101,19 @@ internal static class WatchlistSchema
         ALTER TABLE watchlist_entries ADD COLUMN IF NOT EXISTS photo {SqlDialect.Postgres.Blob} NULL,
             ADD COLUMN IF NOT EXISTS photo_key TEXT NULL;
         """;
+
+    /// <summary>
+    /// Version 4: the evidence key (<c>evidence_keys</c>, <see cref="Evidence.EvidenceVault"/>) an entry's template is
+    /// sealed under, one per entry, destroyed with the entry; so a removed entry's template, in a copy of the file, a
+    /// dead tuple or the WAL, opens with no key that outlives it. Null for entries sealed before it under the data
+    /// folder's one template key.
+    /// </summary>
+    public const string TemplateKey = """
+        ALTER TABLE watchlist_entries ADD COLUMN template_key TEXT NULL;
+        """;
+
+    /// <summary>Version 4 on PostgreSQL: the same column.</summary>
+    public const string TemplateKeyPostgres = """
+        ALTER TABLE watchlist_entries ADD COLUMN IF NOT EXISTS template_key TEXT NULL;
+        """;
 }

@@ -95,20 +95,25 @@ internal static class KeyFolder
         connection.Execute("DROP TABLE wrapped_keys");
     }
 
-    // An evidence item as EvidenceVault seals it ("CWE1", nonce, tag, ciphertext; the key id the associated data),
-    // its key wrapped the same way by the master key.
+    // An evidence item as EvidenceVault seals it ("CWE1", nonce, tag, ciphertext; the key id the associated data), its
+    // key wrapped by its erasure epoch's key (associated data "key id@epoch"), which the erasure-key file beside the
+    // database holds wrapped by the master key (associated data "epoch:" and the epoch).
     private static byte[] OpenEvidence(byte[] master, SqliteConnection connection, string keyId, byte[] item)
     {
-        static byte[] Decrypt(byte[] key, byte[] sealedItem, string keyId)
+        static byte[] Decrypt(byte[] key, byte[] sealedItem, string associated)
         {
             var plaintext = new byte[sealedItem.Length - 32];
             using var aes = new System.Security.Cryptography.AesGcm(key, 16);
-            aes.Decrypt(sealedItem.AsSpan(4, 12), sealedItem.AsSpan(32), sealedItem.AsSpan(16, 16), plaintext, Encoding.UTF8.GetBytes(keyId));
+            aes.Decrypt(sealedItem.AsSpan(4, 12), sealedItem.AsSpan(32), sealedItem.AsSpan(16, 16), plaintext, Encoding.UTF8.GetBytes(associated));
             return plaintext;
         }
 
-        var wrapped = connection.ExecuteScalar<byte[]>("SELECT wrapped FROM evidence_keys WHERE key_id = @keyId", new { keyId })!;
-        return Decrypt(Decrypt(master, wrapped, keyId), item, keyId);
+        var (wrapped, epoch) = connection.QuerySingle<(byte[], string)>("SELECT wrapped, epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId });
+        var erasureFile = Path.ChangeExtension(connection.DataSource, null) + CityWatchDatabase.ErasureKeysSuffix;
+        using var erasure = new SqliteConnection($"Data Source={erasureFile};Mode=ReadOnly;Pooling=False");
+        erasure.Open();
+        var epochKey = Decrypt(master, erasure.QuerySingle<byte[]>("SELECT wrapped FROM erasure_keys WHERE id = @epoch", new { epoch }), "epoch:" + epoch);
+        return Decrypt(Decrypt(epochKey, wrapped, $"{keyId}@{epoch}"), item, keyId);
     }
 
     public static void Delete(string data)

@@ -37,9 +37,12 @@ public sealed class CameraRecognitionTests
         await RunningServer.WaitUntilAsync(async () => (await server.HealthAsync(camera.Id))?.FacesDetected > 20, Deadline, "faces to be analysed");
 
         Assert.Equal(0, (await server.AlertsAsync()).Total);
-        // The data folder holds the database, its journal and the log key, and nothing else: no crops, no embeddings.
+        // The data folder holds the database, its journal, the erasure-key file (the enrolment sealed a photo and a
+        // template) and the log key, and nothing else: no crops, no embeddings.
         var files = Directory.EnumerateFiles(server.Options.DataDirectory, "*", SearchOption.AllDirectories)
-            .Select(f => Path.GetFileName(f)).Where(f => !f.StartsWith("citywatch.db", StringComparison.Ordinal) && f != "audit-log.key").ToList();
+            .Select(f => Path.GetFileName(f))
+            .Where(f => !f.StartsWith("citywatch.db", StringComparison.Ordinal) && !f.StartsWith("citywatch" + CityWatch.Data.CityWatchDatabase.ErasureKeysSuffix, StringComparison.Ordinal) && f != "audit-log.key")
+            .ToList();
         Assert.Empty(files);
         // The only biometric data in the database is the one enrolled entry: its template and its enrolment photo, both sealed.
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={server.Options.DatabasePath};Mode=ReadOnly");

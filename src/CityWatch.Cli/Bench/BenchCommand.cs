@@ -10,14 +10,14 @@ using Spectre.Console;
 namespace CityWatch.Cli.Bench;
 
 /// <summary>
-/// `citywatch bench match`, `bench audit`, `bench ingest`, `bench analysis`, `bench pages` and `bench latency`: measurements a city can rerun on its own hardware, each beside its baseline in the
+/// `citywatch bench match`, `bench audit`, `bench erasure`, `bench ingest`, `bench analysis`, `bench pages` and `bench latency`: measurements a city can rerun on its own hardware, each beside its baseline in the
 /// same run; progress on stderr, the figures on stdout (one JSON object with --json).
 /// </summary>
 internal static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Ingest(), Analysis(), Pages(), Latency() };
+    public static Command Create() => new("bench", "Measure throughput on this machine, each figure beside its baseline") { Match(), Audit(), Erasure(), Ingest(), Analysis(), Pages(), Latency() };
 
     private static Command Match()
     {
@@ -85,6 +85,30 @@ internal static class BenchCommand
 
             Print(Json(WithSteps(step => AuditBench.Run(s, r, w, step))), result.GetValue(json));
 
+            return Task.FromResult(0);
+        }));
+        return command;
+    }
+
+    private static Command Erasure()
+    {
+        var items = new Option<int>("--items") { Description = "Item keys sealed into the one epoch (an hour's crops and photos)", DefaultValueFactory = _ => 10_000 };
+        var rounds = new Option<int>("--rounds") { Description = "Early erasures, each beside a baseline checkpoint; the figures are medians", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var command = new Command("erasure", "Evidence erasure epochs on a temporary data folder: an early erasure (rewrapping the epoch) against the checkpoint alone, and a whole epoch erased")
+        {
+            items, rounds, json,
+        };
+        command.SetAction((result, cancellationToken) => CliCommon.Guard(() =>
+        {
+            var n = result.GetValue(items);
+            var r = result.GetValue(rounds);
+            if (n < 2 * r + 2 || r < 1)
+            {
+                throw new InvalidRequestException("--rounds must be at least 1 and --items at least twice --rounds plus 2");
+            }
+
+            Print(Json(WithSteps(step => ErasureBench.Run(n, r, step))), result.GetValue(json));
             return Task.FromResult(0);
         }));
         return command;
@@ -396,6 +420,19 @@ internal static class BenchCommand
         ["baseline_faces"] = f.Baseline.Faces,
         ["wall_s"] = Round(f.Product.WallSeconds),
         ["baseline_wall_s"] = Round(f.Baseline.WallSeconds),
+    };
+
+    private static JsonObject Json(ErasureFigures f) => new()
+    {
+        ["items"] = f.Items,
+        ["rounds"] = f.Rounds,
+        ["seals_per_s"] = Round(f.SealsPerSecond),
+        ["emptied_whole"] = f.EmptiedWhole,
+        ["early_erasure_ms"] = Round(f.EarlyErasureMilliseconds),
+        ["baseline_checkpoint_ms"] = Round(f.BaselineMilliseconds),
+        ["early_over_baseline"] = Round(f.EarlyErasureMilliseconds / f.BaselineMilliseconds),
+        ["rewraps_per_s"] = Round(f.RewrapsPerSecond),
+        ["whole_epoch_erasure_ms"] = Round(f.WholeEpochMilliseconds),
     };
 
     private static JsonObject Json(AuditFigures f) => new()

@@ -103,6 +103,33 @@ public sealed class BenchCliTests
     }
 
     [Fact]
+    public async Task Bench_erasure_prints_its_figures_the_early_erasure_beside_its_baseline()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "erasure", "--items", "300", "--rounds", "2", "--json");
+
+        Assert.True(exit == 0, string.Join('\n', errors));
+        var figures = Assert.IsType<JsonObject>(JsonNode.Parse(output));
+        foreach (var key in new[] { "seals_per_s", "early_erasure_ms", "baseline_checkpoint_ms", "early_over_baseline", "rewraps_per_s", "whole_epoch_erasure_ms" })
+        {
+            Assert.True(figures[key]!.GetValue<double>() > 0, $"{key} is {figures[key]}");
+        }
+
+        Assert.Equal(2, figures["rounds"]!.GetValue<int>());
+        // Each round destroys two keys (one erased, one for the baseline): 300 - 4 are left to empty at once.
+        Assert.Equal(296, figures["emptied_whole"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Bench_erasure_with_too_few_items_prints_one_line_and_exits_non_zero()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync("bench", "erasure", "--items", "3", "--rounds", "2");
+
+        Assert.NotEqual(0, exit);
+        Assert.Equal("", output.Trim());
+        Assert.StartsWith("error: --rounds must be at least 1", Assert.Single(errors));
+    }
+
+    [Fact]
     public async Task Bench_audit_with_no_seconds_prints_one_line_and_exits_non_zero()
     {
         var (exit, output, errors) = await CliRunner.RunAsync("bench", "audit", "--seconds", "0", "--json");

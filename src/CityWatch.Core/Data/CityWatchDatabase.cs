@@ -68,8 +68,8 @@ public sealed class CityWatchDatabase
 
     /// <summary>
     /// A PostgreSQL database behind <paramref name="dataSource"/>, which the caller owns (and disposes, closing
-    /// its pool). Without a key-encryption key: the stores that hold wrapped keys, evidence or templates are
-    /// not on PostgreSQL yet, and the audit trail, which signs with a wrapped key, needs the other overload.
+    /// its pool), without a key-encryption key or an erasure-key file: what reads only the rows that no key protects
+    /// (the engine tests of such stores). The audit trail, which signs with a wrapped key, and the evidence vault need the other overload.
     /// </summary>
     public static CityWatchDatabase OnPostgres(NpgsqlDataSource dataSource) => OnPostgres(dataSource, null);
 

@@ -37,8 +37,9 @@ public sealed class EvidenceDestroyedException(string keyId)
 /// <para>
 /// <b>Rotation against sealing.</b> A seal takes its epoch's <c>evidence_epochs</c> row as <c>open</c> inside the
 /// sealing transaction (PostgreSQL: <c>FOR SHARE</c>; SQLite: the database's write lock, taken first by the placeholder
-/// row). The rotation marks the row <c>retired</c> and rewraps in one transaction, which on PostgreSQL waits for every
-/// seal holding the row and makes any later one choose another epoch; so once it commits no item key is, or will be,
+/// row); on PostgreSQL a destruction holds it the same way before it deletes a key. The rotation marks the row
+/// <c>retired</c> and rewraps in one transaction, which on PostgreSQL waits for every seal (and destruction) holding the
+/// row and makes any later seal choose another epoch; so once it commits no item key is, or will be,
 /// wrapped by the retired epoch, and only then is its key deleted. A crash between the commit and the deletion leaves
 /// a <c>retired</c> row, erased by the next <see cref="EraseDestroyed"/>; an epoch key written whose row never
 /// committed (a rolled-back seal) is deleted once it is an hour old.
@@ -161,21 +162,27 @@ public sealed class EvidenceVault
     {
         ArgumentNullException.ThrowIfNull(keyIds);
         ArgumentNullException.ThrowIfNull(connection);
+        var dialect = SqlDialect.Of(connection);
         var count = 0;
         foreach (var keyId in keyIds)
         {
-            var found = connection.QuerySingleOrDefault<(string KeyId, string? Epoch)?>(
-                "SELECT key_id, epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction);
-            if (found is not { } row)
+            // On PostgreSQL the epoch row first, as a seal holds it: a rotation then never holds the epoch while it waits
+            // for this row, which this transaction would hold while it waited for the epoch (a deadlock).
+            var epoch = connection.ExecuteScalar<string?>("SELECT epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction);
+            if (epoch is not null && dialect.IsPostgres)
             {
-                continue;
+                connection.Execute("SELECT id FROM evidence_epochs WHERE id = @epoch FOR SHARE", new { epoch }, transaction);
             }
 
-            count += connection.Execute("DELETE FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction);
-            if (row.Epoch is not null)
+            // The epoch as the deletion found it (a rotation may have moved the key since the read above).
+            foreach (var (_, from) in connection.Query<(string KeyId, string? Epoch)>(
+                "DELETE FROM evidence_keys WHERE key_id = @keyId RETURNING key_id, epoch", new { keyId }, transaction).ToList())
             {
-                connection.Execute(
-                    $"INSERT INTO evidence_erasures (epoch, at) VALUES (@epoch, {SqlDialect.Of(connection).UtcNow})", new { epoch = row.Epoch }, transaction);
+                count++;
+                if (from is not null)
+                {
+                    connection.Execute($"INSERT INTO evidence_erasures (epoch, at) VALUES (@from, {dialect.UtcNow})", new { from }, transaction);
+                }
             }
         }
 

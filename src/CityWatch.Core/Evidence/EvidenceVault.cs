@@ -168,8 +168,9 @@ public sealed class EvidenceVault
         {
             // On PostgreSQL the epoch row first, as a seal holds it: a rotation then never holds the epoch while it waits
             // for this row, which this transaction would hold while it waited for the epoch (a deadlock).
-            var epoch = connection.ExecuteScalar<string?>("SELECT epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction);
-            if (epoch is not null && dialect.IsPostgres)
+            // (Not on SQLite: a read first would pin a deferred transaction's snapshot; there the DELETE takes the write lock.)
+            if (dialect.IsPostgres
+                && connection.ExecuteScalar<string?>("SELECT epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction) is { } epoch)
             {
                 connection.Execute("SELECT id FROM evidence_epochs WHERE id = @epoch FOR SHARE", new { epoch }, transaction);
             }

@@ -7,7 +7,6 @@ using CityWatch.Evidence;
 using CityWatch.Matching;
 using CityWatch.Vision;
 using Dapper;
-using Microsoft.Data.Sqlite;
 
 namespace CityWatch.Alerts;
 
@@ -23,12 +22,13 @@ namespace CityWatch.Alerts;
 /// After each committed change that a queue shows (added, improved, settled, decided on, deleted) it
 /// completes <see cref="NextChange"/>, which the console's live queue awaits instead of polling.
 /// <para>
-/// On the shared code path (<see cref="CityWatchDatabase.Connect"/>, SQLite and PostgreSQL): the reads
-/// (<see cref="Get"/>, <see cref="List"/>, <see cref="All"/>, <see cref="ForJob"/>, <see cref="CropLocation"/>,
-/// <see cref="Find"/>), <see cref="Touch"/> and the guarded <see cref="Settle"/>. On SQLite only: what seals or
-/// destroys evidence keys (<c>Add</c>, <see cref="Improve"/>,
-/// <see cref="Crop"/>, <see cref="DeleteAsync"/>, <see cref="DeleteWithin"/>: the evidence vault needs the key
-/// ring, a destruction the WAL checkpoint) and what stages an audit record (the audit trail is SQLite only).
+/// Every act is on the shared code path (<see cref="CityWatchDatabase.Connect"/>, SQLite and PostgreSQL), its audit
+/// record staged in its transaction. Storing, improving and deleting seal and destroy keys through the vault over the
+/// act's connection and transaction. <see cref="Improve"/> checks that nobody has decided and then writes: it runs in
+/// <see cref="SqlDialect.BeginWrite"/> on <c>alert_decisions</c> (as a decision does), so no decision commits between
+/// its check and its write, and its UPDATE repeats the check. A deletion takes the crop key the row holds as it is
+/// deleted (<c>DELETE ... RETURNING</c>), so an improvement that raced it leaves no key behind. Where an act locks
+/// alert tables it names <c>alert_decisions</c> before <c>alerts</c> (see <see cref="LockOrder"/>).
 /// </para>
 /// </summary>
 public sealed class AlertStore(CityWatchDatabase database, string evidenceDirectory, EvidenceVault? vault = null)
@@ -40,6 +40,13 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// <summary>Sources of an alert: a camera, or a retrospective analysis job.</summary>
     public const string Live = "live";
     public const string Retrospective = "retrospective";
+
+    /// <summary>
+    /// The alert tables in the order every act that locks them names them (<see cref="SqlDialect.BeginWrite"/>): a
+    /// decision and an improvement lock <c>alert_decisions</c> and then write <c>alerts</c>, so an act that locks both
+    /// (the urgency destruction) takes <c>alert_decisions</c> first and cannot deadlock with them on PostgreSQL.
+    /// </summary>
+    internal static readonly string[] LockOrder = ["alert_decisions", "alerts"];
 
     public string EvidenceDirectory { get; } = Path.GetFullPath(evidenceDirectory);
 
@@ -70,7 +77,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         ArgumentNullException.ThrowIfNull(alert);
         long id;
         StagedRecord? staged;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
             id = AddWithin(connection, transaction, alert);
@@ -86,7 +93,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// Stores an alert with its sealed crop (its file placed), counted in the statistics, inside the caller's
     /// transaction; returns its id. The caller commits, then calls <see cref="NotifyChanged"/>.
     /// </summary>
-    internal long AddWithin(SqliteConnection connection, SqliteTransaction transaction, NewAlert alert)
+    internal long AddWithin(DbConnection connection, DbTransaction transaction, NewAlert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
         Directory.CreateDirectory(EvidenceDirectory);
@@ -169,8 +176,8 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         string? placed = null;
         try
         {
-            using var connection = database.Open();
-            using var transaction = connection.BeginTransaction();
+            using var connection = database.Connect();
+            using var transaction = database.Dialect.BeginWrite(connection, "alert_decisions");
             if (ImproveWithin(connection, transaction, id, update) is not { } improved)
             {
                 transaction.Rollback();
@@ -198,9 +205,11 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
     /// Replaces the evidence of alert <paramref name="id"/> as <see cref="Improve"/> does, inside the caller's
     /// transaction, and returns the new crop's file (already in place: delete it if the transaction does not commit)
     /// and the replaced crop's file name (delete it once it has). Null, with nothing written, when the evidence is
-    /// frozen (decided or settled); <see cref="NotFoundException"/> when there is no such alert.
+    /// frozen (decided or settled); <see cref="NotFoundException"/> when there is no such alert. The caller's transaction
+    /// locks <c>alert_decisions</c> (<see cref="LockOrder"/>) so that no decision lands between the check and the write;
+    /// the UPDATE repeats the check and the crop version read, and a row it no longer finds so leaves nothing sealed.
     /// </summary>
-    internal (string Placed, string Replaced)? ImproveWithin(SqliteConnection connection, SqliteTransaction transaction, long id, AlertImprovement update)
+    internal (string Placed, string Replaced)? ImproveWithin(DbConnection connection, DbTransaction transaction, long id, AlertImprovement update)
     {
         ArgumentNullException.ThrowIfNull(update);
         Directory.CreateDirectory(EvidenceDirectory);
@@ -221,12 +230,13 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
             File.WriteAllBytes(temporary, sealedCrop);
             var version = current.CropVersion + 1;
             var cropName = FormattableString.Invariant($"alert-{id}-{version}.jpg.sealed");
-            connection.Execute(
+            var updated = connection.Execute(
                 $"""
                 UPDATE alerts SET score = @Score, box = @box, crop_path = @cropName, crop_version = @version, crop_key = @keyId,
                     quality = COALESCE(@Quality, quality), top_candidates = COALESCE(@top, top_candidates), fused_frames = COALESCE(@FusedFrames, fused_frames),
                     {Forward}
-                WHERE id = @id
+                WHERE id = @id AND crop_version = @previous AND status = @candidate
+                  AND NOT EXISTS (SELECT 1 FROM alert_decisions d WHERE d.alert_id = alerts.id)
                 """,
                 new
                 {
@@ -241,8 +251,17 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
                     seen = Timestamps.Format(update.LastSeen),
                     frames = update.Frames,
                     update.FusedFrames,
+                    previous = current.CropVersion,
+                    candidate = Candidate,
                 },
                 transaction);
+            if (updated == 0)
+            {
+                // Decided, settled, deleted or improved since the read: the new key goes again, the evidence stays.
+                EvidenceVault.Destroy([keyId], connection, transaction);
+                return null;
+            }
+
             EvidenceVault.Destroy([current.CropKey], connection, transaction);
             var placed = Path.Combine(EvidenceDirectory, cropName);
             File.Move(temporary, placed, overwrite: true);
@@ -347,7 +366,7 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
         IReadOnlyList<long> deleted;
         IReadOnlyList<string> files;
         StagedRecord staged;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
             (deleted, files) = DeleteWithin(connection, transaction, ids);
@@ -364,25 +383,26 @@ public sealed class AlertStore(CityWatchDatabase database, string evidenceDirect
 
     /// <summary>
     /// Deletes alerts' keys, decisions and rows in the caller's transaction; returns the ids that existed and
-    /// the crop files to delete once it commits (<see cref="DeleteFiles"/>).
+    /// the crop files to delete once it commits (<see cref="DeleteFiles"/>). The key destroyed is the one the row
+    /// held as it was deleted (<c>DELETE ... RETURNING</c>, which both engines take), not one read before: an
+    /// improvement that replaced the crop meanwhile leaves no key of this alert behind.
     /// </summary>
-    internal (IReadOnlyList<long> Deleted, IReadOnlyList<string> Files) DeleteWithin(SqliteConnection connection, SqliteTransaction transaction, IEnumerable<long> ids)
+    internal (IReadOnlyList<long> Deleted, IReadOnlyList<string> Files) DeleteWithin(DbConnection connection, DbTransaction transaction, IEnumerable<long> ids)
     {
         var files = new List<string>();
         var deleted = new List<long>();
         foreach (var id in ids)
         {
+            connection.Execute("DELETE FROM alert_decisions WHERE alert_id = @id", new { id }, transaction);
+            connection.Execute("DELETE FROM alert_decision_refusals WHERE alert_id = @id", new { id }, transaction);
             var row = connection.QuerySingleOrDefault<(string CropPath, string CropKey)?>(
-                "SELECT crop_path, crop_key FROM alerts WHERE id = @id", new { id }, transaction);
+                "DELETE FROM alerts WHERE id = @id RETURNING crop_path, crop_key", new { id }, transaction);
             if (row is not { } found)
             {
                 continue;
             }
 
             EvidenceVault.Destroy([found.CropKey], connection, transaction);
-            connection.Execute("DELETE FROM alert_decisions WHERE alert_id = @id", new { id }, transaction);
-            connection.Execute("DELETE FROM alert_decision_refusals WHERE alert_id = @id", new { id }, transaction);
-            connection.Execute("DELETE FROM alerts WHERE id = @id", new { id }, transaction);
             files.Add(Path.Combine(EvidenceDirectory, found.CropPath));
             deleted.Add(id);
         }

@@ -13,9 +13,15 @@ namespace CityWatch.Policy;
 /// deadline passes without an authorisation, or it is revoked before it was ever authorised, the basis stops
 /// granting anything and everything made under it is destroyed: its alerts (rows, keys and crop files), the
 /// watchlist entries enrolled under it, and its running deployments are stopped. The deletion and its record
-/// (counts and ids) commit in one transaction, then the WAL is checkpointed so that no copy of a destroyed
-/// key or template stays on disk. Checked by the policy engine at every decision and by
+/// (counts and ids) commit in one transaction, then the vault erases what was destroyed
+/// (<see cref="Evidence.EvidenceVault.EraseDestroyed"/>: on SQLite the WAL checkpoint, so that no copy of a destroyed
+/// key or template stays on disk). Checked by the policy engine at every decision and by
 /// <see cref="GovernanceJob"/> in the background.
+/// <para>
+/// The destruction runs over <see cref="CityWatchDatabase.Connect"/> in <see cref="SqlDialect.BeginWrite"/> on
+/// <see cref="DestructionTables"/>: it reads what was made under the basis and deletes it, so no alert or enrolment
+/// under it commits between the two (on SQLite <c>BEGIN IMMEDIATE</c>, as before).
+/// </para>
 /// </summary>
 public sealed class UrgencyGuard(
     CityWatchDatabase database,
@@ -26,6 +32,13 @@ public sealed class UrgencyGuard(
     AuditTrail audit)
 {
     public const string SystemActor = "urgency-guard";
+
+    /// <summary>
+    /// What the destruction locks, in the order the deployment start names the policy and watchlist tables and then
+    /// the alert tables as <see cref="AlertStore.LockOrder"/> does (a decision holds <c>alert_decisions</c> while it
+    /// writes <c>alerts</c>; taking them the other way round could deadlock with it on PostgreSQL).
+    /// </summary>
+    internal static readonly string[] DestructionTables = ["legal_bases", "watchlists", "watchlist_entries", .. AlertStore.LockOrder];
 
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -99,8 +112,8 @@ public sealed class UrgencyGuard(
         IReadOnlyList<string> files;
         IReadOnlyList<(long WatchlistId, long EntryId)> entries;
         StagedRecord staged;
-        using (var connection = database.Open())
-        using (var transaction = connection.BeginTransaction(deferred: false))
+        using (var connection = database.Connect())
+        using (var transaction = database.Dialect.BeginWrite(connection, DestructionTables))
         {
             if (!legalBases.MarkDestroyed(connection, transaction, basis.Id))
             {

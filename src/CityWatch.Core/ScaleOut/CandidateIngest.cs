@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using CityWatch.Alerts;
@@ -7,7 +8,6 @@ using CityWatch.Grants;
 using CityWatch.Matching;
 using CityWatch.Vision;
 using Dapper;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
@@ -61,6 +61,12 @@ public sealed partial class CandidateIngest
     private const string MsgIdHeader = "Nats-Msg-Id";
 
     private const string Name = "Candidate ingest";
+
+    /// <summary>
+    /// What a batch locks: the received events and fences in the audit ingest's order (the two ingests' batches take
+    /// turns), then <c>alert_decisions</c>, as an improvement outside the ingest does (<see cref="AlertStore.LockOrder"/>).
+    /// </summary>
+    private static readonly string[] BatchTables = ["scaleout_received", "camera_fences", AlertStore.LockOrder[0]];
 
     private readonly INatsJSConsumer _consumer;
     private readonly CityWatchDatabase _database;
@@ -173,6 +179,9 @@ public sealed partial class CandidateIngest
     /// refused event rolls back what it wrote (and deletes the crop file it placed), is recorded as refused, and the
     /// batch goes on. Counted, logged and its replaced crop files deleted once the batch has committed. Throws only when
     /// the database fails; then nothing of the batch is written, no crop file it placed is left, nothing is counted.
+    /// On either engine (<see cref="CityWatchDatabase.Connect"/>; the savepoints are <see cref="DbTransaction.Save"/>):
+    /// the batch checks and then writes (an event id not yet received, the fence, an alert not yet decided on), so it
+    /// runs in <see cref="SqlDialect.BeginWrite"/> on <see cref="BatchTables"/>.
     /// </summary>
     internal IReadOnlyList<IngestOutcome> RecordAll(IReadOnlyList<INatsJSMsg<byte[]>> messages)
     {
@@ -180,8 +189,8 @@ public sealed partial class CandidateIngest
         var batch = new Batch();
         try
         {
-            using var connection = _database.Open();
-            using var transaction = connection.BeginTransaction();
+            using var connection = _database.Connect();
+            using var transaction = _database.Dialect.BeginWrite(connection, BatchTables);
             for (var i = 0; i < messages.Count; i++)
             {
                 outcomes[i] = Record(connection, transaction, messages[i], batch);
@@ -210,7 +219,7 @@ public sealed partial class CandidateIngest
         return outcomes;
     }
 
-    private IngestOutcome Record(SqliteConnection connection, SqliteTransaction transaction, INatsJSMsg<byte[]> message, Batch batch)
+    private IngestOutcome Record(DbConnection connection, DbTransaction transaction, INatsJSMsg<byte[]> message, Batch batch)
     {
         var sequence = message.Metadata is { } metadata ? (long?)metadata.Sequence.Stream : null;
         var msgId = message.Headers is { } headers && headers.TryGetValue(MsgIdHeader, out var values) ? values.ToString() : null;
@@ -293,7 +302,7 @@ public sealed partial class CandidateIngest
     }
 
     private (IngestOutcome Outcome, string? Refusal) Take(
-        SqliteConnection connection, SqliteTransaction transaction, CandidateEvent candidate, string subject, long? sequence, string? msgId, Batch batch)
+        DbConnection connection, DbTransaction transaction, CandidateEvent candidate, string subject, long? sequence, string? msgId, Batch batch)
     {
         const string Savepoint = "candidate";
         var now = _time.GetUtcNow();
@@ -390,7 +399,7 @@ public sealed partial class CandidateIngest
     }
 
     // Applies the event; a refusal (nothing to apply it to, a crop that does not open) leaves the transaction to be rolled back.
-    private (string? Refusal, string? Placed, string? Replaced) Apply(SqliteConnection connection, SqliteTransaction transaction, CandidateEvent candidate, ProcessingGrant grant)
+    private (string? Refusal, string? Placed, string? Replaced) Apply(DbConnection connection, DbTransaction transaction, CandidateEvent candidate, ProcessingGrant grant)
     {
         switch (candidate.Kind)
         {
@@ -484,7 +493,7 @@ public sealed partial class CandidateIngest
         }
     }
 
-    private static (long Id, long WatchlistId, long EntryId, float Threshold)? FindAlert(SqliteConnection connection, SqliteTransaction transaction, CandidateEvent candidate) =>
+    private static (long Id, long WatchlistId, long EntryId, float Threshold)? FindAlert(DbConnection connection, DbTransaction transaction, CandidateEvent candidate) =>
         connection.QuerySingleOrDefault<(long, long, long, double)?>(
             "SELECT id, watchlist_id, entry_id, threshold FROM alerts WHERE source_key = @AlertKey AND camera_id = @CameraId",
             new { candidate.AlertKey, candidate.CameraId },
@@ -528,7 +537,7 @@ public sealed partial class CandidateIngest
             },
             ResultCount: results);
 
-    private static void Received(SqliteConnection connection, SqliteTransaction transaction, CandidateEvent candidate, string camera, long fence, string outcome, string? reason, long? sequence, DateTimeOffset now) =>
+    private static void Received(DbConnection connection, DbTransaction transaction, CandidateEvent candidate, string camera, long fence, string outcome, string? reason, long? sequence, DateTimeOffset now) =>
         connection.Execute(
             """
             INSERT INTO scaleout_received (event_id, camera_id, worker, fence, outcome, reason, stream_seq, received_at)
@@ -537,7 +546,7 @@ public sealed partial class CandidateIngest
             new { candidate.EventId, camera, candidate.Worker, fence, outcome, reason, sequence = sequence ?? 0, now = Timestamps.Format(now) },
             transaction);
 
-    private void StageRefusal(SqliteConnection connection, SqliteTransaction transaction, CandidateEvent candidate, string reason) =>
+    private void StageRefusal(DbConnection connection, DbTransaction transaction, CandidateEvent candidate, string reason) =>
         _audit.Stage(connection, transaction, new AuditRecord(
             AuditIngest.Actor,
             RefusedAction,
@@ -552,7 +561,7 @@ public sealed partial class CandidateIngest
             }));
 
     // Kept in scaleout_rejected (a refused event with its refusal logged, in the batch's transaction); then terminated.
-    private void Reject(SqliteConnection connection, SqliteTransaction transaction, string subject, long? sequence, string? msgId, string reason, CandidateEvent? candidate)
+    private void Reject(DbConnection connection, DbTransaction transaction, string subject, long? sequence, string? msgId, string reason, CandidateEvent? candidate)
     {
         var inserted = connection.Execute(
             """

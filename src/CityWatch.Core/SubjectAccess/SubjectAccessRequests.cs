@@ -19,12 +19,12 @@ namespace CityWatch.SubjectAccess;
 /// it until a second DPO (not the one who searched) or an authority approves. Every step commits with its
 /// log record; every refused step is logged and answered 403 or 409.
 /// <para>
-/// On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads, and registering and approving with their
-/// records staged in their transaction (<see cref="AuditTrail.Stage"/>). The search seals its answer through the
-/// evidence vault and reading the answer opens it there: <see cref="EvidenceVault"/> is SQLite only (it writes and
-/// reads <c>evidence_keys</c> over its own SQLite connection), so those two acts stay on SQLite (<see cref="CityWatchDatabase.Open"/>) and call the shared row methods
+/// On both engines (<see cref="CityWatchDatabase.Connect"/>): the reads and every act, each with its record staged in
+/// its transaction (<see cref="AuditTrail.Stage"/>). The search seals its answer through the evidence vault inside
+/// the transaction that records it (<see cref="EvidenceVault.Seal"/> over that connection), and reading the answer
+/// opens it over the read's connection (<see cref="EvidenceVault.OpenWithin"/>); both use the shared row methods
 /// (<see cref="TrySeal"/>, <see cref="SealedAnswer"/>). Each state change is guarded in its statement and says by its
-/// row count whether it happened.
+/// row count whether it happened, so no act needs a table lock.
 /// </para>
 /// </summary>
 public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAccessService service, AlertStore alerts, AuditTrail audit, TimeProvider time)
@@ -105,9 +105,21 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         }
 
         var (answer, grantId) = await service.SearchAsync(photo, request.Reference, actor, cancellationToken);
+        return await SealAnswerAsync(request, answer, grantId, photo, actor, cancellationToken);
+    }
+
+    /// <summary>
+    /// What <see cref="SearchAsync"/> does with the answer the search found: seals it under a new evidence key and records
+    /// the search with its record, in one transaction; a request searched meanwhile is refused (409, logged) and nothing
+    /// of this answer is kept (the key sealed for it rolls back with the row).
+    /// </summary>
+    internal async Task<SubjectAccessRequest> SealAnswerAsync(
+        SubjectAccessRequest request, SubjectAccessAnswer answer, Guid grantId, byte[] photo, string actor, CancellationToken cancellationToken)
+    {
+        var id = request.Id;
         var now = time.GetUtcNow();
         StagedRecord? staged = null;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         using (var transaction = connection.BeginTransaction())
         {
             var (keyId, sealedAnswer) = alerts.Vault.Seal(JsonSerializer.SerializeToUtf8Bytes(answer, Json), connection, transaction, now);
@@ -207,10 +219,10 @@ public sealed class SubjectAccessRequests(CityWatchDatabase database, SubjectAcc
         }
 
         byte[] plaintext;
-        using (var connection = database.Open())
+        using (var connection = database.Connect())
         {
             var row = SealedAnswer(connection, null, id);
-            plaintext = alerts.Vault.Open(row.KeyId, row.Sealed);
+            plaintext = alerts.Vault.OpenWithin(row.KeyId, row.Sealed, connection, null);
         }
 
         await audit.AppendAsync(new AuditRecord(actor, SubjectAccessActions.Release, "answer read", CaseId: request.Reference), cancellationToken);

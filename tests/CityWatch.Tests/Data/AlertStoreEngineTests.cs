@@ -2,6 +2,7 @@ using System.Text.Json;
 using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
+using CityWatch.Evidence;
 using CityWatch.Keys;
 using CityWatch.Tests.Support;
 using CityWatch.Vision;
@@ -12,17 +13,16 @@ using Npgsql;
 namespace CityWatch.Tests.Data;
 
 /// <summary>
-/// The alert store's reads and guarded row writes (<see cref="AlertStore"/>), the counters of
-/// <see cref="AlertStatistics"/> and two-person verification (<see cref="AlertVerification"/>: the blind reads and
-/// the decisions with their records) on both engines, each test on an empty database opened with a KEK (the audit
-/// trail signs with a wrapped key) and migrated by <see cref="CityWatchDatabase.Migrate"/>. Storing an alert seals
-/// its crop with the evidence vault (the key ring), deleting one destroys its key and an export reads the crop: SQLite
-/// only, and covered there by the alert and verification tests; here the rows are written as <c>Add</c> leaves them.
+/// The alert store (<see cref="AlertStore"/>: its reads, storing an alert with its sealed crop, improving it, the guarded
+/// row writes, deleting alerts with their keys), the counters of <see cref="AlertStatistics"/> and two-person
+/// verification (<see cref="AlertVerification"/>: the blind reads, the decisions with their records, the export) on
+/// both engines, each test on an empty database opened with a KEK (the audit trail signs with a wrapped key, the vault
+/// wraps its keys) and migrated by <see cref="CityWatchDatabase.Migrate"/>, its crops in a scratch evidence folder.
+/// The read tests write rows as <c>Add</c> leaves them, with no crop.
 /// </summary>
-public abstract class AlertStoreEngineTests
+public abstract class AlertStoreEngineTests : IDisposable
 {
-    // Never created: these tests store no crop.
-    private readonly string _evidence = Path.Combine(Path.GetTempPath(), $"citywatch-unused-evidence-{Guid.NewGuid():N}");
+    private readonly string _evidence = TestPaths.NewScratchDirectory();
 
     protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 12, 3, 9, 0, 0, TimeSpan.Zero));
 
@@ -225,6 +225,151 @@ public abstract class AlertStoreEngineTests
             new AlertStatistics(database).Statistics(today, today));
     }
 
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Removes the evidence folder; an engine's class disposes its databases too.</summary>
+    protected virtual void Dispose(bool disposing) => Directory.Delete(_evidence, recursive: true);
+
+    private static readonly byte[] FirstCrop = [0xFF, 0xD8, .. "the first face"u8, 0xFF, 0xD9];
+
+    private static readonly byte[] BetterCrop = [0xFF, 0xD8, .. "a better face"u8, 0xFF, 0xD9];
+
+    private NewAlert Raised(long camera, byte[] crop, string? sourceKey = null) => new(
+        camera, 2, 5, "P-1", 7, Guid.NewGuid(), Time.GetUtcNow(), 0.8125f, 0.61f, new FaceBox(10.5f, 20, 30, 40), crop, Guid.NewGuid(), 3, 0.25f,
+        [new CityWatch.Matching.MatchCandidate(2, 5, "P-1", 0.8125f)])
+    {
+        FusedFrames = 2,
+        SourceKey = sourceKey,
+    };
+
+    private byte[] SealedFile(AlertStore store, long id) => File.ReadAllBytes(Path.Combine(_evidence, store.CropLocation(id).File));
+
+    [Fact]
+    public async Task An_alert_is_stored_with_its_sealed_crop_and_record_and_the_crop_opens_again()
+    {
+        var (database, store) = await StoreAsync();
+        await using var audit = new AuditTrail(database, Time);
+        var changed = store.NextChange;
+
+        var (alert, staged) = store.Add(Raised(4, FirstCrop, "worker-key-1"), audit, id => new AuditRecord("camera-pipeline", AuditActions.Alert, "candidate", 7, Parameters: new Dictionary<string, string> { ["alert"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+        await audit.CommittedAsync(staged!);
+
+        Assert.True(changed.IsCompleted);
+        Assert.Equal((4L, 2L, 5L, "P-1", 0.8125f, AlertStore.Candidate, 3, 2), (alert.CameraId!.Value, alert.WatchlistId, alert.EntryId, alert.Label, alert.Score, alert.Status, alert.Frames, alert.FusedFrames!.Value));
+        Assert.Equal(FirstCrop, store.Crop(alert.Id));
+        var (file, keyId) = store.CropLocation(alert.Id);
+        Assert.Equal($"alert-{alert.Id}.jpg.sealed", file);
+        Assert.True(store.Vault.Exists(keyId));
+        // On disk only sealed, and nothing else left in the evidence folder (no temporary file).
+        Assert.Equal([Path.Combine(_evidence, file)], Directory.GetFiles(_evidence));
+        Assert.Equal(-1, SealedFile(store, alert.Id).AsSpan().IndexOf("the first face"u8));
+        var logged = Assert.Single(audit.Read(0, 100, AuditActions.Alert));
+        Assert.Contains($"\"alert\":\"{alert.Id}\"", logged.Body, StringComparison.Ordinal);
+        using var connection = database.Connect();
+        Assert.Equal("worker-key-1", connection.ExecuteScalar<string>("SELECT source_key FROM alerts WHERE id = @Id", new { alert.Id }));
+        var day = DateOnly.FromDateTime(Time.GetUtcNow().UtcDateTime);
+        Assert.Equal(1, Assert.Single(new AlertStatistics(database).Statistics(day, day)).Raised);
+    }
+
+    [Fact]
+    public async Task An_improvement_replaces_crop_and_key_until_a_verifier_decides_then_the_evidence_is_frozen()
+    {
+        var (database, store) = await StoreAsync();
+        await using var audit = new AuditTrail(database, Time);
+        var alert = store.Add(Raised(4, FirstCrop));
+        var (firstFile, firstKey) = store.CropLocation(alert.Id);
+        var at = Time.GetUtcNow();
+
+        var improved = store.Improve(alert.Id, new AlertImprovement(0.9f, new FaceBox(1, 2, 3, 4), BetterCrop, at.AddSeconds(5), 8, 0.5f, FusedFrames: 4));
+
+        Assert.Equal((0.9f, new FaceBox(1, 2, 3, 4), 8, at.AddSeconds(5), 0.5f, 4), (improved.Score, improved.Box, improved.Frames, improved.LastSeen, improved.Quality!.Value, improved.FusedFrames!.Value));
+        Assert.Equal(BetterCrop, store.Crop(alert.Id));
+        var (betterFile, betterKey) = store.CropLocation(alert.Id);
+        Assert.Equal($"alert-{alert.Id}-1.jpg.sealed", betterFile);
+        Assert.False(store.Vault.Exists(firstKey));
+        Assert.False(File.Exists(Path.Combine(_evidence, firstFile)));
+
+        var verification = new AlertVerification(database, store, new EvidenceAccess(store, audit), audit, Time);
+        await verification.DecideAsync(alert.Id, "v1", new DecisionInput(VerificationDecision.Confirm), CancellationToken.None);
+        var frozen = store.Improve(alert.Id, new AlertImprovement(0.99f, new FaceBox(5, 5, 5, 5), FirstCrop, at.AddSeconds(9), 11));
+
+        Assert.Equal((0.9f, 11, at.AddSeconds(9)), (frozen.Score, frozen.Frames, frozen.LastSeen));
+        Assert.Equal((betterFile, betterKey), store.CropLocation(alert.Id));
+        Assert.Equal(BetterCrop, store.Crop(alert.Id));
+        // The key sealed for nothing is gone again, the frozen crop's stays: one key, one file.
+        using var connection = database.Connect();
+        Assert.Equal(1, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM evidence_keys"));
+        Assert.Equal([Path.Combine(_evidence, betterFile)], Directory.GetFiles(_evidence));
+        Assert.Throws<NotFoundException>(() => store.Improve(alert.Id + 1, new AlertImprovement(0.9f, new FaceBox(1, 2, 3, 4), BetterCrop, at, 1)));
+    }
+
+    [Fact]
+    public async Task Deleting_alerts_destroys_their_keys_decisions_rows_and_files_with_one_record()
+    {
+        var (database, store) = await StoreAsync();
+        await using var audit = new AuditTrail(database, Time);
+        var kept = store.Add(Raised(1, FirstCrop));
+        var a = store.Add(Raised(2, FirstCrop));
+        var b = store.Add(Raised(3, BetterCrop));
+        var verification = new AlertVerification(database, store, new EvidenceAccess(store, audit), audit, Time);
+        await verification.DecideAsync(a.Id, "v1", new DecisionInput(VerificationDecision.Confirm), CancellationToken.None);
+        var sealedA = SealedFile(store, a.Id);
+        var sealedB = SealedFile(store, b.Id);
+        var keyA = store.CropLocation(a.Id).KeyId;
+        var keyB = store.CropLocation(b.Id).KeyId;
+        var changed = store.NextChange;
+
+        var deleted = await store.DeleteAsync(
+            [a.Id, b.Id, 404], audit, ids => new AuditRecord("retention", EvidenceActions.RetentionDeletion, "deleted", Parameters: new Dictionary<string, string> { ["alerts"] = string.Join(",", ids) }));
+
+        Assert.Equal([a.Id, b.Id], deleted);
+        Assert.True(changed.IsCompleted);
+        Assert.Throws<EvidenceDestroyedException>(() => store.Vault.Open(keyA, sealedA));
+        Assert.Throws<EvidenceDestroyedException>(() => store.Vault.Open(keyB, sealedB));
+        Assert.Throws<NotFoundException>(() => store.Get(a.Id));
+        Assert.Equal([kept.Id], store.All().Select(x => x.Id));
+        Assert.Equal(FirstCrop, store.Crop(kept.Id));
+        Assert.Equal([Path.Combine(_evidence, store.CropLocation(kept.Id).File)], Directory.GetFiles(_evidence));
+        using (var connection = database.Connect())
+        {
+            Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM alert_decisions"));
+        }
+
+        var record = Assert.Single(audit.Read(0, 100, EvidenceActions.RetentionDeletion));
+        Assert.Contains($"\"alerts\":\"{a.Id},{b.Id}\"", record.Body, StringComparison.Ordinal);
+        Assert.Empty(await store.DeleteAsync([a.Id], audit, _ => new AuditRecord("retention", EvidenceActions.RetentionDeletion, "deleted")));
+    }
+
+    [Fact]
+    public async Task A_confirmed_alert_is_exported_with_its_crop_and_an_unconfirmed_one_is_refused()
+    {
+        var (database, store) = await StoreAsync();
+        await using var audit = new AuditTrail(database, Time);
+        var verification = new AlertVerification(database, store, new EvidenceAccess(store, audit), audit, Time);
+        var alert = store.Add(Raised(1, FirstCrop));
+        await Assert.ThrowsAsync<ConflictException>(() => verification.ExportAsync(alert.Id, "v1", "court", "prosecutor", CancellationToken.None));
+        await verification.DecideAsync(alert.Id, "v1", new DecisionInput(VerificationDecision.Confirm), CancellationToken.None);
+        await verification.DecideAsync(alert.Id, "v2", new DecisionInput(VerificationDecision.Confirm), CancellationToken.None);
+
+        var bundle = await verification.ExportAsync(alert.Id, "v1", "court", "prosecutor", CancellationToken.None);
+
+        using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(bundle.Zip));
+        using var crop = new MemoryStream();
+        using (var stream = zip.GetEntry("crop.jpg")!.Open())
+        {
+            await stream.CopyToAsync(crop);
+        }
+
+        Assert.Equal(FirstCrop, crop.ToArray());
+        Assert.Contains($"sha256:{bundle.ManifestSha256}", Assert.Single(audit.Read(0, 100, EvidenceActions.Export)).Body, StringComparison.Ordinal);
+        Assert.Single(audit.Read(0, 100, EvidenceActions.ExportRefused));
+        Assert.Contains(audit.Read(0, 100, EvidenceActions.KeyRelease), r => r.Actor == "v1");
+    }
+
     [Fact]
     public async Task Migrating_again_keeps_the_alerts_at_their_version_and_their_rows()
     {
@@ -238,20 +383,28 @@ public abstract class AlertStoreEngineTests
     }
 }
 
-public sealed class AlertStoreOnSqliteTests : AlertStoreEngineTests, IDisposable
+public sealed class AlertStoreOnSqliteTests : AlertStoreEngineTests
 {
     private readonly SqliteDatabases _databases = new();
 
     protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
-    public void Dispose() => _databases.Dispose();
+    protected override void Dispose(bool disposing)
+    {
+        _databases.Dispose();
+        base.Dispose(disposing);
+    }
 }
 
-public sealed class AlertStoreOnPostgresTests(PostgresFixture postgres) : AlertStoreEngineTests, IClassFixture<PostgresFixture>, IDisposable
+public sealed class AlertStoreOnPostgresTests(PostgresFixture postgres) : AlertStoreEngineTests, IClassFixture<PostgresFixture>
 {
     private readonly PostgresDatabases _databases = new(postgres);
 
     protected override Task<CityWatchDatabase> NewDatabaseAsync(KeyEncryptionKey kek) => _databases.NewAsync(kek);
 
-    public void Dispose() => _databases.Dispose();
+    protected override void Dispose(bool disposing)
+    {
+        _databases.Dispose();
+        base.Dispose(disposing);
+    }
 }

@@ -1,3 +1,4 @@
+using CityWatch.Alerts;
 using CityWatch.Audit;
 using CityWatch.Data;
 using CityWatch.Investigations;
@@ -13,8 +14,9 @@ namespace CityWatch.Tests.Data;
 /// The investigation stores on both engines: <see cref="AnalysisJobStore"/> (queued, started, reported, cancelled and
 /// ended once, with their records) and <see cref="SubjectAccessRequests"/> (registered, searched once through its row
 /// write, approved once by another account, with their records), each test on an empty database opened with a KEK
-/// (the audit trail signs with a wrapped key) and migrated by <see cref="CityWatchDatabase.Migrate"/>. The search itself
-/// and reading the answer go through the SQLite-only evidence vault; <c>SubjectAccessTests</c> covers them there.
+/// (the audit trail signs with a wrapped key) and migrated by <see cref="CityWatchDatabase.Migrate"/>; the search's act
+/// (its answer sealed through the evidence vault with its record) and reading the released answer too. The face search
+/// that finds the answer (the pipeline and its models) is <c>SubjectAccessTests</c>'.
 /// </summary>
 public abstract class InvestigationStoresEngineTests
 {
@@ -169,6 +171,48 @@ public abstract class InvestigationStoresEngineTests
     }
 
     [Fact]
+    public async Task A_searched_answer_is_sealed_once_with_its_record_and_read_only_after_another_account_approves()
+    {
+        await using var stores = await StoresAsync();
+        var request = await stores.Requests.RegisterAsync(new SubjectAccessRequestInput("X1234567", IdentityVerification.DocumentInPerson, Time.GetUtcNow()), "dpo");
+        var found = new SubjectRecord(4, 2, Time.GetUtcNow().AddDays(-2), Time.GetUtcNow().AddDays(-2).AddSeconds(5), "confirmed", 0.71f, [0xFF, 0xD8, .. "a redacted face"u8, 0xFF, 0xD9]);
+        var answer = new SubjectAccessAnswer(request.Reference, 12, 0.5f, [found]);
+        byte[] photo = [0xFF, 0xD8, .. "the requester"u8, 0xFF, 0xD9];
+        var grant = Guid.NewGuid();
+        Time.Advance(TimeSpan.FromHours(1));
+
+        // What SearchAsync does once the face search has found its answer.
+        var searched = await stores.Requests.SealAnswerAsync(request, answer, grant, photo, "dpo", CancellationToken.None);
+        await Assert.ThrowsAsync<ConflictException>(() => stores.Requests.SealAnswerAsync(request, answer with { Records = [] }, grant, photo, "dpo", CancellationToken.None));
+
+        Assert.Equal((SubjectAccessState.Searched, "dpo", Time.GetUtcNow()), (searched.State, searched.SearchedBy, searched.SearchedAt!.Value));
+        using (var connection = stores.Database.Connect())
+        {
+            // One key: the refused second answer's rolled back with its row.
+            Assert.Equal(1, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM evidence_keys"));
+            var stored = SubjectAccessRequests.SealedAnswer(connection, null, request.Id);
+            Assert.True(stores.Alerts.Vault.Exists(stored.KeyId));
+            Assert.Equal(-1, stored.Sealed.AsSpan().IndexOf("a redacted face"u8));
+        }
+
+        await Assert.ThrowsAsync<PolicyRefusedException>(() => stores.Requests.AnswerAsync(request.Id, "dpo"));
+        await stores.Requests.ApproveAsync(request.Id, "dpo2");
+        var read = await stores.Requests.AnswerAsync(request.Id, "dpo2");
+
+        Assert.Equal((request.Reference, 12, 0.5f), (read.Reference, read.Searched, read.Threshold));
+        var record = Assert.Single(read.Records);
+        Assert.Equal(found with { RedactedCropJpeg = record.RedactedCropJpeg }, record);
+        Assert.Equal(found.RedactedCropJpeg, record.RedactedCropJpeg);
+        var logged = stores.Audit.Read(0, 100);
+        var search = Assert.Single(logged, a => a.Action == EvidenceActions.SubjectAccess);
+        Assert.Equal(("dpo", "searched; sealed until a second approval", request.Reference), (search.Actor, search.Outcome, search.CaseId));
+        Assert.Contains($"sha256:{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(photo))}", search.Body, StringComparison.Ordinal);
+        Assert.Contains(grant.ToString(), search.Body, StringComparison.Ordinal);
+        Assert.Contains(logged, a => (a.Action, a.Actor, a.Outcome) == (SubjectAccessActions.Release, "dpo2", "answer read"));
+        Assert.Equal(2, logged.Count(a => a.Action == SubjectAccessActions.Refusal)); // the second search, the read before approval
+    }
+
+    [Fact]
     public async Task A_request_not_searched_is_not_approved_and_a_bad_registration_writes_nothing()
     {
         await using var stores = await StoresAsync();
@@ -205,16 +249,22 @@ public abstract class InvestigationStoresEngineTests
     /// <summary>The two stores over one database and its audit trail.</summary>
     private sealed class Stores : IAsyncDisposable
     {
+        // The alert store's vault seals the answers; no crop is stored.
+        private readonly string _evidence = TestPaths.NewScratchDirectory();
+
         public Stores(CityWatchDatabase database, TimeProvider time)
         {
             Database = database;
             Audit = new AuditTrail(database, time);
             Jobs = new AnalysisJobStore(database, Audit, time);
 
-            // The search (the face pipeline, the alerts it reads and the vault that seals its answer) stays on SQLite:
-            // these tests write its row through SubjectAccessRequests.TrySeal and use neither.
-            Requests = new SubjectAccessRequests(database, service: null!, alerts: null!, Audit, time);
+            // The face search itself (the pipeline over the alerts' crops) is not a database act: these tests seal an
+            // answer through SealAnswerAsync (the search's act) or write its row through TrySeal, and use no service.
+            Alerts = new AlertStore(database, _evidence);
+            Requests = new SubjectAccessRequests(database, service: null!, Alerts, Audit, time);
         }
+
+        public AlertStore Alerts { get; }
 
         public CityWatchDatabase Database { get; }
 
@@ -224,7 +274,11 @@ public abstract class InvestigationStoresEngineTests
 
         public SubjectAccessRequests Requests { get; }
 
-        public ValueTask DisposeAsync() => Audit.DisposeAsync();
+        public async ValueTask DisposeAsync()
+        {
+            await Audit.DisposeAsync();
+            Directory.Delete(_evidence, recursive: true);
+        }
     }
 }
 

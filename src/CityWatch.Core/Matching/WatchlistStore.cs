@@ -26,8 +26,8 @@ namespace CityWatch.Matching;
 /// <see cref="SqlDialect.BeginWrite"/> of <c>watchlists</c> then <c>watchlist_entries</c> (<see cref="WriteTables"/>;
 /// the order a deployment start locks them in too), so on PostgreSQL a cap, an approval's digest or a removal's
 /// record is read and written with no other such act committing in between, as SQLite's one writer gave. After a
-/// destruction <see cref="EvidenceVault.EraseDestroyed"/> runs (on SQLite the WAL checkpoint; on PostgreSQL the
-/// erasure seam, docs/scale-out.md).
+/// destruction <see cref="EvidenceVault.EraseDestroyed"/> runs: the destroyed keys' erasure epochs are rotated, and on
+/// SQLite the WAL is emptied (docs/scale-out.md, "Erasure on either engine").
 /// </para>
 /// </summary>
 public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time)

@@ -44,6 +44,7 @@ public static class CityWatchServer
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
         var scaleOut = ScaleOutOptions.From(options, builder.Configuration);
+        var postgres = PostgresOptions.From(options, builder.Configuration);
         if (scaleOut.Role == ServerRole.Worker)
         {
             throw new ArgumentException("the worker role is its own host (WorkerHost), not this server");
@@ -60,7 +61,7 @@ public static class CityWatchServer
         builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
         builder.Services.AddApiDescription();
-        builder.Services.AddCityWatchCore(options);
+        builder.Services.AddCityWatchCore(options, postgres);
         builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
@@ -169,13 +170,24 @@ public static class CityWatchServer
         }
     }
 
-    /// <summary>The core services, shared by the server and the CLI's offline commands.</summary>
-    public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options)
+    /// <summary>
+    /// The core services, shared by the server and the CLI's offline commands: the database is the data folder's
+    /// SQLite file, or with <paramref name="postgres"/> a PostgreSQL database behind one <see cref="Npgsql.NpgsqlDataSource"/>
+    /// (a singleton the container disposes with the host, closing its pool) with this server's local erasure-key file.
+    /// </summary>
+    public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options, PostgresOptions? postgres = null)
     {
         services.AddSingleton(options.Time);
-        services.AddSingleton(_ =>
+        if (postgres is not null)
         {
-            var database = new CityWatchDatabase(options.DatabasePath, options.Kek);
+            services.AddSingleton(_ => postgres.DataSource());
+        }
+
+        services.AddSingleton(sp =>
+        {
+            var database = postgres is null
+                ? new CityWatchDatabase(options.DatabasePath, options.Kek)
+                : CityWatchDatabase.OnPostgres(sp.GetRequiredService<Npgsql.NpgsqlDataSource>(), options.Kek, postgres.ErasureKeyFile);
             database.Migrate(options.Time);
             return database;
         });

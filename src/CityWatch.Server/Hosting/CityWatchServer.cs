@@ -77,6 +77,16 @@ public static class CityWatchServer
         }
 
         var app = builder.Build();
+        if (postgres is not null)
+        {
+            app.Logger.LogInformation("The database is on PostgreSQL: {Database}", postgres);
+            if (File.Exists(options.DatabasePath))
+            {
+                // Nothing is copied from it: a city moving to PostgreSQL starts there, and this file stays as it was.
+                app.Logger.LogWarning("The data folder holds a SQLite database, {File}, which this server does not use: it runs on PostgreSQL", options.DatabasePath);
+            }
+        }
+
         OpenKeys(app);
         CheckAuditLog(app);
         app.UseSecurityHeaders();
@@ -185,10 +195,16 @@ public static class CityWatchServer
 
         services.AddSingleton(sp =>
         {
-            var database = postgres is null
-                ? new CityWatchDatabase(options.DatabasePath, options.Kek)
-                : CityWatchDatabase.OnPostgres(sp.GetRequiredService<Npgsql.NpgsqlDataSource>(), options.Kek, postgres.ErasureKeyFile);
-            database.Migrate(options.Time);
+            if (postgres is null)
+            {
+                var file = new CityWatchDatabase(options.DatabasePath, options.Kek);
+                file.Migrate(options.Time);
+                return file;
+            }
+
+            var dataSource = sp.GetRequiredService<Npgsql.NpgsqlDataSource>();
+            var database = CityWatchDatabase.OnPostgres(dataSource, options.Kek, postgres.ErasureKeyFile);
+            MigrateOneAtATime(dataSource, database, options.Time);
             return database;
         });
         services.AddSingleton<Func<IReadOnlyList<CommittedState>>>(sp =>
@@ -223,6 +239,33 @@ public static class CityWatchServer
         services.AddSingleton<FacePipeline>();
         services.AddSingleton<Enrolment>();
         return services;
+    }
+
+    /// <summary>The session advisory lock ("CWMIGRAT") a server holds on PostgreSQL while it migrates the schema.</summary>
+    public const long MigrationLockKey = 0x43_57_4D_49_47_52_41_54;
+
+    // Servers of one city started together on a fresh (or older) PostgreSQL database would each create the same
+    // tables and one would fail on them: they migrate one at a time, the later finding the schema at its version.
+    // The lock is held on a connection of its own (Migrate opens another) and released before that goes back to the pool.
+    private static void MigrateOneAtATime(Npgsql.NpgsqlDataSource dataSource, CityWatchDatabase database, TimeProvider time)
+    {
+        using var gate = dataSource.OpenConnection();
+        using (var take = gate.CreateCommand())
+        {
+            take.CommandText = $"SELECT pg_advisory_lock({MigrationLockKey})";
+            take.ExecuteNonQuery();
+        }
+
+        try
+        {
+            database.Migrate(time);
+        }
+        finally
+        {
+            using var release = gate.CreateCommand();
+            release.CommandText = $"SELECT pg_advisory_unlock({MigrationLockKey})";
+            release.ExecuteNonQuery();
+        }
     }
 
     /// <summary>One ingest and recognition worker per streaming camera, and the frame analyzer they share.</summary>

@@ -211,6 +211,44 @@ public sealed class ServePostgresTests(PostgresFixture postgres, ITestOutputHelp
         }
     }
 
+    [Fact]
+    public async Task Two_servers_built_together_on_a_fresh_database_migrate_one_at_a_time_and_share_one_log_key()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync();
+        var kek = KeyEncryptionKey.Generate();
+        string[] folders = [TestPaths.NewScratchDirectory(), TestPaths.NewScratchDirectory()];
+        var apps = await Task.WhenAll(folders.Select(folder => Task.Run(() => CityWatchServer.Build(new ServerOptions
+        {
+            DataDirectory = folder,
+            Kek = kek,
+            ModelsDirectory = TestPaths.Models,
+            AssetsDirectory = TestPaths.SharedData,
+            Urls = "http://127.0.0.1:0",
+            RunCameras = false,
+            Postgres = connectionString,
+        }))));
+        try
+        {
+            var versions = apps.Select(a => a.Services.GetRequiredService<CityWatchDatabase>().SchemaVersions()).ToList();
+            Assert.Equal(versions[0], versions[1]);
+            Assert.NotEmpty(versions[0]);
+            Assert.Equal(apps[0].Services.GetRequiredService<AuditTrail>().VerifierKey, apps[1].Services.GetRequiredService<AuditTrail>().VerifierKey);
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+
+            NpgsqlConnection.ClearAllPools();
+            foreach (var folder in folders)
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
     // The HS- camera codes whose registration is in the log, in log order.
     private static List<string> CameraCodes(RunningServer server) =>
         [.. Acts(server, AuditActions.CameraChange).Select(a => System.Text.RegularExpressions.Regex.Match(a.Body, "HS-[A-Z]").Value).Where(c => c.Length > 0).Distinct()];

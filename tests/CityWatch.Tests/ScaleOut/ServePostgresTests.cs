@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Json;
 using CityWatch.Audit;
 using CityWatch.AuditLog;
 using CityWatch.Data;
@@ -238,6 +239,73 @@ public sealed class ServePostgresTests(PostgresFixture postgres, ITestOutputHelp
         {
             foreach (var app in apps)
             {
+                await app.DisposeAsync();
+            }
+
+            NpgsqlConnection.ClearAllPools();
+            foreach (var folder in folders)
+            {
+                Directory.Delete(folder, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Of_two_servers_started_before_any_account_only_one_set_up_token_creates_the_first_administrator()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync();
+        var kek = KeyEncryptionKey.Generate();
+        string[] folders = [TestPaths.NewScratchDirectory(), TestPaths.NewScratchDirectory()];
+        var apps = new List<Microsoft.AspNetCore.Builder.WebApplication>();
+        try
+        {
+            foreach (var folder in folders)
+            {
+                var app = CityWatchServer.Build(new ServerOptions
+                {
+                    DataDirectory = folder,
+                    Kek = kek,
+                    ModelsDirectory = TestPaths.Models,
+                    AssetsDirectory = TestPaths.SharedData,
+                    Urls = "http://127.0.0.1:0",
+                    RunCameras = false,
+                    Postgres = connectionString,
+                });
+                apps.Add(app);
+                await app.StartAsync();
+            }
+
+            // Each printed a token: no account existed when either started.
+            var tokens = apps.Select(a => a.Services.GetRequiredService<CityWatch.Server.Identity.SetupTokenHolder>().Token).ToList();
+            Assert.All(tokens, t => Assert.NotNull(t));
+
+            var statuses = new List<HttpStatusCode>();
+            for (var i = 0; i < apps.Count; i++)
+            {
+                using var client = new HttpClient { BaseAddress = new Uri(apps[i].Urls.First()) };
+                using var response = await client.PostAsJsonAsync("/api/setup", new
+                {
+                    token = tokens[i],
+                    administrator = new CityWatch.Identity.AccountInput($"admin{i}", $"Person admin{i}", $"ID-admin{i}"),
+                    quorum = new[]
+                    {
+                        new CityWatch.Identity.QuorumMember($"authority{i}", $"Person authority{i}", $"ID-authority{i}", CityWatch.Identity.Role.Authority),
+                        new CityWatch.Identity.QuorumMember($"dpo{i}", $"Person dpo{i}", $"ID-dpo{i}", CityWatch.Identity.Role.DataProtectionOfficer),
+                    },
+                }, ApiCalls.Json);
+                statuses.Add(response.StatusCode);
+            }
+
+            Assert.True(statuses[0] == HttpStatusCode.OK, $"the first set-up answered {statuses[0]}");
+            Assert.True(statuses[1] is HttpStatusCode.Unauthorized or HttpStatusCode.Conflict, $"the second server's token set up a second administrator ({statuses[1]})");
+            using var connection = apps[0].Services.GetRequiredService<CityWatchDatabase>().Connect();
+            Assert.Equal(3, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM accounts"));
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.StopAsync();
                 await app.DisposeAsync();
             }
 

@@ -202,6 +202,9 @@ public static class CityWatchServer
                 return file;
             }
 
+            // The SQLite constructor made the data folder; here nothing else would, and the evidence, the uploads,
+            // the erasure-key file and the demo's accounts file are still kept in it.
+            Directory.CreateDirectory(options.DataDirectory);
             var dataSource = sp.GetRequiredService<Npgsql.NpgsqlDataSource>();
             var database = CityWatchDatabase.OnPostgres(dataSource, options.Kek, postgres.ErasureKeyFile);
             MigrateOneAtATime(dataSource, database, options.Time);

@@ -220,7 +220,7 @@ public sealed class ServePostgresTests(PostgresFixture postgres, ITestOutputHelp
         string[] folders = [TestPaths.NewScratchDirectory(), TestPaths.NewScratchDirectory()];
         var apps = await Task.WhenAll(folders.Select(folder => Task.Run(() => CityWatchServer.Build(new ServerOptions
         {
-            DataDirectory = folder,
+            DataDirectory = Path.Combine(folder, "not-made-yet"),
             Kek = kek,
             ModelsDirectory = TestPaths.Models,
             AssetsDirectory = TestPaths.SharedData,
@@ -234,6 +234,7 @@ public sealed class ServePostgresTests(PostgresFixture postgres, ITestOutputHelp
             Assert.Equal(versions[0], versions[1]);
             Assert.NotEmpty(versions[0]);
             Assert.Equal(apps[0].Services.GetRequiredService<AuditTrail>().VerifierKey, apps[1].Services.GetRequiredService<AuditTrail>().VerifierKey);
+            Assert.All(folders, f => Assert.True(Directory.Exists(Path.Combine(f, "not-made-yet")), "the data folder is made as on SQLite"));
         }
         finally
         {

@@ -65,7 +65,12 @@ internal static class ServeCommand
             };
             if (ScaleOutOptions.From(options, ServeSettings.Load()).Role == ServerRole.Worker)
             {
-                // A worker stores nothing: no data folder, no key-encryption key.
+                // A worker stores nothing: no data folder, no key-encryption key, no database.
+                if (options.Postgres is not null || options.ErasureKeys is not null)
+                {
+                    throw new ArgumentException("--role worker stores nothing: it takes no --postgres or --erasure-keys (its server has the database)");
+                }
+
                 var replayFile = settings.Value(replay) is { Length: > 0 } clip ? Path.GetFullPath(clip) : null;
                 if (replayFile is not null && !File.Exists(replayFile))
                 {

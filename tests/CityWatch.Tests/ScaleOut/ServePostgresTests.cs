@@ -95,6 +95,10 @@ public sealed class ServePostgresTests(PostgresFixture postgres, ITestOutputHelp
             Directory.Delete(data, recursive: true);
         }
 
+        var worker = await CliRunner.RunAsync("serve", "--models", TestPaths.Models, "--role", "worker", "--worker", "w1", "--nats", "nats://127.0.0.1:4222", "--postgres", "Host=127.0.0.1;Database=citywatch");
+        Assert.Equal(1, worker.ExitCode);
+        Assert.Contains("takes no --postgres", Assert.Single(worker.Errors), StringComparison.Ordinal);
+
         var options = new ServerOptions { DataDirectory = "/nonexistent", ModelsDirectory = TestPaths.Models };
         var fromConfiguration = Assert.Throws<ArgumentException>(() => PostgresOptions.From(options, Configuration((PostgresOptions.PostgresKey, $"Host=127.0.0.1;Database=x;Password={password}"))));
         Assert.DoesNotContain(password, fromConfiguration.Message, StringComparison.Ordinal);

@@ -27,8 +27,10 @@ internal static class ServeCommand
         var leaseTtl = new Option<double?>("--lease-ttl-s") { Description = "The camera lease TTL in seconds, the same for every worker (default: ScaleOut:LeaseTtl, else 6)" };
         var role = new Option<string?>("--role") { Description = "all (one process: API, policy, ingest, recognition), server (answers its workers over NATS and runs no cameras; needs --nats) or worker (cameras and recognition against a server over NATS, no data folder or key-encryption key; needs --nats, --worker and ScaleOut:GrantKey) (default: ScaleOut:Role, else all)" };
         var replay = new Option<string?>("--replay") { Description = "Worker role only, a simulation: every camera this worker runs plays this video (decoded once, held in memory) instead of its stream; leases, grants and analysis as for a stream (default: none)" };
+        var postgres = new Option<string?>("--postgres") { Description = "The server's database on PostgreSQL: an Npgsql connection string (Host=127.0.0.1;Port=5432;Username=citywatch;Database=citywatch) with no password in it; the password comes from Data:PostgresPassword (environment Data__PostgresPassword) or the file Data:PostgresPasswordFile names, never a flag (default: Data:Postgres, else the SQLite file in the data folder)" };
+        var erasureKeys = new Option<string?>("--erasure-keys") { Description = "With --postgres: this server's own erasure-key file, on its local disk, never in PostgreSQL (default: Data:ErasureKeys, else citywatch.erasure-keys.db in the data folder)" };
         var demoStreaming = new Option<int>("--demo-streaming") { Description = "With --demo: how many of the demo's cameras stream the demo video with face recognition allowed (citywatch sim uses more)", DefaultValueFactory = _ => DemoInventory.Streaming };
-        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, natsCa, natsUser, worker, leaseTtl, replay, demoStreaming, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
+        var command = new Command("serve", "Run CityWatch: API, policy, ingest, recognition and alerts in one process. Every flag is also a setting (--max-upload-mib: Serve:MaxUploadMib in appsettings.json, or the environment variable Serve__MaxUploadMib); a flag wins") { urls, role, demo, assets, oidcAuthority, oidcClient, witnessKeys, witnessStates, maxUpload, recordings, nats, natsCa, natsUser, postgres, erasureKeys, worker, leaseTtl, replay, demoStreaming, CliCommon.Data, CliCommon.Models, CliCommon.KekFile, CliCommon.KekShares };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
             var settings = new ServeSettings(result, ServeSettings.Load());
@@ -49,6 +51,9 @@ internal static class ServeCommand
                 NatsUrl = result.GetValue(nats),
                 NatsCaFile = result.GetValue(natsCa),
                 NatsUser = result.GetValue(natsUser),
+                // Checked, with the configuration's Data values and the password, by PostgresOptions.From as the server is built.
+                Postgres = result.GetValue(postgres),
+                ErasureKeys = result.GetValue(erasureKeys),
                 Worker = result.GetValue(worker),
                 LeaseTtl = result.GetValue(leaseTtl) is { } seconds
                     ? (double.IsFinite(seconds) && seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"--lease-ttl-s must be a positive number of seconds, not {seconds}"))
@@ -60,7 +65,12 @@ internal static class ServeCommand
             };
             if (ScaleOutOptions.From(options, ServeSettings.Load()).Role == ServerRole.Worker)
             {
-                // A worker stores nothing: no data folder, no key-encryption key.
+                // A worker stores nothing: no data folder, no key-encryption key, no database.
+                if (options.Postgres is not null || options.ErasureKeys is not null)
+                {
+                    throw new ArgumentException("--role worker stores nothing: it takes no --postgres or --erasure-keys (its server has the database)");
+                }
+
                 var replayFile = settings.Value(replay) is { Length: > 0 } clip ? Path.GetFullPath(clip) : null;
                 if (replayFile is not null && !File.Exists(replayFile))
                 {
@@ -73,6 +83,8 @@ internal static class ServeCommand
                 return 0;
             }
 
+            // A password in --postgres is refused before the key-encryption key is asked for.
+            _ = PostgresOptions.From(options, ServeSettings.Load());
             options = options with { Kek = CliCommon.Kek(settings.Value(CliCommon.KekFile), settings.Values(CliCommon.KekShares), data) };
             await using var app = CityWatchServer.Build(options);
             await app.StartAsync(cancellationToken);

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using CityWatch.Audit;
+using Dapper;
 
 namespace CityWatch.Identity;
 
@@ -98,6 +99,14 @@ public sealed class SignInService(IdentityStore store, Invitations invitations, 
 
             using var connection = store.Database.Connect();
             using var transaction = store.Database.Dialect.BeginWrite(connection, [.. IdentityStore.RoleTables, "invitations"]);
+            // Checked again under the accounts lock: another server of the city on the same database (PostgreSQL,
+            // serve --postgres) issued its own token while there were no accounts and may have set up first.
+            if (connection.ExecuteScalar<long>("SELECT COUNT(*) FROM accounts", transaction: transaction) > 0)
+            {
+                _setupTokenHash = null;
+                throw new ConflictException("CityWatch is set up already: accounts exist (set up through another server of this city), so this set-up token is void.");
+            }
+
             var adminId = store.InsertAccount(connection, transaction, administrator, SetupActor);
             store.InsertGrant(connection, transaction, adminId, new RoleGrantInput(Role.Administrator), SetupActor, null, GrantStatus.Active, SetupActor);
             store.RecordChange(connection, transaction, Role.Administrator, RoleChangeKind.Bootstrap);

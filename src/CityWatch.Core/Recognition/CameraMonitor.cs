@@ -100,7 +100,7 @@ public sealed partial class CameraMonitor(
         {
             uptime.Record(time.GetUtcNow(), _workers.Select(w => (w.Key, w.Value.IsUp)).ToList());
         }
-        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException)
+        catch (Exception e) when (e is System.Data.Common.DbException or ObjectDisposedException)
         {
             LogSampleFailed(logger, e.Message);
         }

@@ -1,5 +1,5 @@
 using System.Threading.Channels;
-using Microsoft.Data.Sqlite;
+using System.Data.Common;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
@@ -191,7 +191,8 @@ internal static partial class PullIngest
         return await AckAsync(message, outcome, logger, name, cancellationToken);
     }
 
-    private static bool IsDatabaseFailure(Exception e) => e is SqliteException or IOException or InvalidOperationException or ObjectDisposedException;
+    // DbException: SqliteException or NpgsqlException, whichever engine the server runs on.
+    private static bool IsDatabaseFailure(Exception e) => e is DbException or IOException or InvalidOperationException or ObjectDisposedException;
 
     private static Task<bool> AckAsync(INatsJSMsg<byte[]> message, IngestOutcome outcome, ILogger logger, string name, CancellationToken cancellationToken) =>
         outcome == IngestOutcome.Malformed

@@ -44,6 +44,7 @@ public static class CityWatchServer
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(CityWatchServer).Assembly.GetName().Name, ContentRootPath = AppContext.BaseDirectory });
         var scaleOut = ScaleOutOptions.From(options, builder.Configuration);
+        var postgres = PostgresOptions.From(options, builder.Configuration);
         if (scaleOut.Role == ServerRole.Worker)
         {
             throw new ArgumentException("the worker role is its own host (WorkerHost), not this server");
@@ -60,7 +61,7 @@ public static class CityWatchServer
         builder.Services.AddSingleton<SetupTokenHolder>();
         builder.Services.AddProblemMapping();
         builder.Services.AddApiDescription();
-        builder.Services.AddCityWatchCore(options);
+        builder.Services.AddCityWatchCore(options, postgres);
         builder.Services.AddIdentity(new CityWatch.Identity.IdentityOptions { InvitationLifetime = options.InvitationLifetime });
         builder.Services.AddSameOriginGuard();
         builder.Services.AddOidcSignIn(options.Oidc);
@@ -76,6 +77,16 @@ public static class CityWatchServer
         }
 
         var app = builder.Build();
+        if (postgres is not null)
+        {
+            app.Logger.LogInformation("The database is on PostgreSQL: {Database}", postgres);
+            if (File.Exists(options.DatabasePath))
+            {
+                // Nothing is copied from it: a city moving to PostgreSQL starts there, and this file stays as it was.
+                app.Logger.LogWarning("The data folder holds a SQLite database, {File}, which this server does not use: it runs on PostgreSQL", options.DatabasePath);
+            }
+        }
+
         OpenKeys(app);
         CheckAuditLog(app);
         app.UseSecurityHeaders();
@@ -169,14 +180,34 @@ public static class CityWatchServer
         }
     }
 
-    /// <summary>The core services, shared by the server and the CLI's offline commands.</summary>
-    public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options)
+    /// <summary>
+    /// The core services, shared by the server and the CLI's offline commands: the database is the data folder's
+    /// SQLite file, or with <paramref name="postgres"/> a PostgreSQL database behind one <see cref="Npgsql.NpgsqlDataSource"/>
+    /// (a singleton the container disposes with the host, closing its pool) with this server's local erasure-key file.
+    /// </summary>
+    public static IServiceCollection AddCityWatchCore(this IServiceCollection services, ServerOptions options, PostgresOptions? postgres = null)
     {
         services.AddSingleton(options.Time);
-        services.AddSingleton(_ =>
+        if (postgres is not null)
         {
-            var database = new CityWatchDatabase(options.DatabasePath, options.Kek);
-            database.Migrate(options.Time);
+            services.AddSingleton(_ => postgres.DataSource());
+        }
+
+        services.AddSingleton(sp =>
+        {
+            if (postgres is null)
+            {
+                var file = new CityWatchDatabase(options.DatabasePath, options.Kek);
+                file.Migrate(options.Time);
+                return file;
+            }
+
+            // The SQLite constructor made the data folder; here nothing else would, and the evidence, the uploads,
+            // the erasure-key file and the demo's accounts file are still kept in it.
+            Directory.CreateDirectory(options.DataDirectory);
+            var dataSource = sp.GetRequiredService<Npgsql.NpgsqlDataSource>();
+            var database = CityWatchDatabase.OnPostgres(dataSource, options.Kek, postgres.ErasureKeyFile);
+            MigrateOneAtATime(dataSource, database, options.Time);
             return database;
         });
         services.AddSingleton<Func<IReadOnlyList<CommittedState>>>(sp =>
@@ -211,6 +242,33 @@ public static class CityWatchServer
         services.AddSingleton<FacePipeline>();
         services.AddSingleton<Enrolment>();
         return services;
+    }
+
+    /// <summary>The session advisory lock ("CWMIGRAT") a server holds on PostgreSQL while it migrates the schema.</summary>
+    public const long MigrationLockKey = 0x43_57_4D_49_47_52_41_54;
+
+    // Servers of one city started together on a fresh (or older) PostgreSQL database would each create the same
+    // tables and one would fail on them: they migrate one at a time, the later finding the schema at its version.
+    // The lock is held on a connection of its own (Migrate opens another) and released before that goes back to the pool.
+    private static void MigrateOneAtATime(Npgsql.NpgsqlDataSource dataSource, CityWatchDatabase database, TimeProvider time)
+    {
+        using var gate = dataSource.OpenConnection();
+        using (var take = gate.CreateCommand())
+        {
+            take.CommandText = $"SELECT pg_advisory_lock({MigrationLockKey})";
+            take.ExecuteNonQuery();
+        }
+
+        try
+        {
+            database.Migrate(time);
+        }
+        finally
+        {
+            using var release = gate.CreateCommand();
+            release.CommandText = $"SELECT pg_advisory_unlock({MigrationLockKey})";
+            release.ExecuteNonQuery();
+        }
     }
 
     /// <summary>One ingest and recognition worker per streaming camera, and the frame analyzer they share.</summary>

@@ -5,7 +5,10 @@ public sealed record ServerOptions
 {
     public const string DefaultUrls = "http://127.0.0.1:5080";
 
-    /// <summary>The SQLite file and the evidence folder live here; the keys in it are only ever stored wrapped by <see cref="Kek"/>.</summary>
+    /// <summary>
+    /// The SQLite file (unless the database is on PostgreSQL, <see cref="Postgres"/>), the erasure-key file and the evidence
+    /// folder live here; the keys in it are only ever stored wrapped by <see cref="Kek"/>.
+    /// </summary>
     public required string DataDirectory { get; init; }
 
     /// <summary>The verified model files (filled by `citywatch models fetch`).</summary>
@@ -81,6 +84,18 @@ public sealed record ServerOptions
 
     /// <summary>The camera lease TTL. Null: the configuration's <c>ScaleOut:LeaseTtl</c>, else 6 s.</summary>
     public TimeSpan? LeaseTtl { get; init; }
+
+    /// <summary>
+    /// The server's database on PostgreSQL: an Npgsql connection string without a password (<see cref="PostgresOptions"/>).
+    /// Null: the configuration's <c>Data:Postgres</c>, else the SQLite file <see cref="DatabasePath"/>.
+    /// </summary>
+    public string? Postgres { get; init; }
+
+    /// <summary>
+    /// With <see cref="Postgres"/>: this server's local erasure-key file. Null: the configuration's <c>Data:ErasureKeys</c>,
+    /// else <c>citywatch.erasure-keys.db</c> in <see cref="DataDirectory"/>. (On SQLite it is always beside the database file.)
+    /// </summary>
+    public string? ErasureKeys { get; init; }
 
     /// <summary>The clock everything reads (tests pass a fake one).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;

@@ -126,6 +126,55 @@ public sealed class PostgresServer : IDisposable
         return ConnectionString(name);
     }
 
+    /// <summary>
+    /// A login role <paramref name="role"/> that owns a new database and may connect over TCP only with
+    /// <paramref name="password"/> (scram-sha-256; a <c>pg_hba.conf</c> line ahead of the trust ones, the server's
+    /// configuration reloaded); returns that database's connection string, without the password.
+    /// </summary>
+    public async Task<string> CreatePasswordDatabaseAsync(string role, string password)
+    {
+        var name = "t_" + Guid.NewGuid().ToString("N");
+        await using (var connection = new NpgsqlConnection(ConnectionString("postgres")))
+        {
+            await connection.OpenAsync();
+            foreach (var sql in (string[])[$"SET password_encryption = 'scram-sha-256'", $"CREATE ROLE {role} LOGIN PASSWORD '{password.Replace("'", "''", StringComparison.Ordinal)}'", $"CREATE DATABASE {name} OWNER {role}"])
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = sql;
+                await command.ExecuteNonQueryAsync();
+            }
+
+            var hba = Path.Combine(DataDir, "pg_hba.conf");
+            await File.WriteAllTextAsync(hba, $"host all {role} 127.0.0.1/32 scram-sha-256\n" + await File.ReadAllTextAsync(hba));
+            await using var reload = connection.CreateCommand();
+            reload.CommandText = "SELECT pg_reload_conf()";
+            await reload.ExecuteScalarAsync();
+        }
+
+        var connectionString = new NpgsqlConnectionStringBuilder(ConnectionString(name)) { Username = role }.ConnectionString;
+        // The reload is signalled, not waited for: until a connection without the password is refused.
+        var until = Environment.TickCount64 + 10_000;
+        while (true)
+        {
+            try
+            {
+                await using var probe = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Pooling = false }.ConnectionString);
+                await probe.OpenAsync();
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                return connectionString;
+            }
+
+            if (Environment.TickCount64 > until)
+            {
+                throw new InvalidOperationException($"pg_hba.conf reloaded but {role} still connects without a password");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
     public void Dispose()
     {
         try

@@ -285,6 +285,12 @@ public sealed class RunningServer : IAsyncDisposable
         return copy;
     }
 
+    /// <summary>
+    /// Lets a server started on <paramref name="to"/> sign in the accounts made on <paramref name="from"/>: a second
+    /// server on the same PostgreSQL database (its own data folder) shares the first one's accounts.
+    /// </summary>
+    public static void ShareAccounts(string from, string to) => KnownSecrets[to] = KnownSecrets[from];
+
     /// <summary>Polls until <paramref name="condition"/> holds or the deadline passes (then fails with <paramref name="what"/>).</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan deadline, string what)
     {

@@ -121,7 +121,7 @@ public sealed class CameraRecognitionTests
 
     // A camera on the stream, a watchlist with one person enrolled from a shared photo, and a basis
     // (with its deployment) covering both.
-    private static async Task<CityWatch.Cameras.Camera> WatchedCameraAsync(RunningServer server, string streamUrl, string label, string photo)
+    internal static async Task<CityWatch.Cameras.Camera> WatchedCameraAsync(RunningServer server, string streamUrl, string label, string photo)
     {
         var watchlist = await server.AddWatchlistAsync("sought");
         var camera = await server.AddCameraAsync("CAM-1", streamUrl);

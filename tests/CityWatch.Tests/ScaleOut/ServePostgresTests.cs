@@ -73,6 +73,27 @@ public sealed class ServePostgresTests(PostgresFixture postgres, ITestOutputHelp
     }
 
     [Fact]
+    public async Task A_watchlisted_person_on_a_live_camera_raises_an_alert_whose_crop_key_is_wrapped_by_an_epoch_kept_off_postgres()
+    {
+        var connectionString = await postgres.Server.CreateDatabaseAsync();
+        using var rtsp = await CityWatch.Tests.Ingest.RtspTestServer.StartAsync(TestPaths.Faces("ageitgey", "examples", "short_hamilton_clip.mp4"));
+        await using var server = await RunningServer.StartAsync(runCameras: true, configure: o => o with { Postgres = connectionString });
+        var camera = await CityWatch.Tests.Recognition.CameraRecognitionTests.WatchedCameraAsync(server, rtsp.Url, "lin_manuel_miranda", "lin-manuel-miranda.png");
+
+        await CityWatch.Tests.Recognition.CameraRecognitionTests.AssertAlertWithCropAsync(server, camera.Id, "lin_manuel_miranda", TimeSpan.FromSeconds(90));
+
+        // Every evidence key in PostgreSQL (the crop, the enrolment photo, the template) names an epoch, and every epoch
+        // key is in this server's erasure-key file and nowhere in the database.
+        var database = server.Services.GetRequiredService<CityWatchDatabase>();
+        using var connection = database.Connect();
+        Assert.Equal(0, connection.ExecuteScalar<long>("SELECT COUNT(*) FROM evidence_keys WHERE epoch IS NULL"));
+        var epochs = connection.Query<string>("SELECT DISTINCT epoch FROM evidence_keys").ToList();
+        Assert.NotEmpty(epochs);
+        Assert.All(epochs, epoch => Assert.NotNull(database.ErasureKeys.Get(epoch)));
+        Assert.NotEmpty(Acts(server, AuditActions.Alert));
+    }
+
+    [Fact]
     public async Task A_password_in_the_connection_string_is_refused_in_one_line()
     {
         const string password = "secret-pg-password";

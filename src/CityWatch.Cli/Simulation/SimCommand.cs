@@ -50,13 +50,14 @@ internal static partial class SimCommand
         var kill = new Option<bool>("--kill-worker") { Description = "After the window, kill one worker with SIGKILL and time its cameras' move to the others" };
         var stopServer = new Option<double>("--stop-server") { Description = "After the window (the kill and the NATS outage), kill the server (SIGKILL) for this many seconds, check that every grant lapses within its lifetime and no frame is analysed without one, start it again on the same folder and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
         var stopNats = new Option<double>("--stop-nats") { Description = "After the window (and the kill), stop nats-server (SIGTERM) for this many seconds, check that the workers stop analysing (fail closed), start it again and time the cameras' return; 0: no outage", DefaultValueFactory = _ => 0 };
+        var postgresOption = new Option<bool>("--postgres") { Description = "Run the server role on a PostgreSQL the sim starts (Debian's postgresql package, 127.0.0.1, a password for the run) rather than its SQLite file" };
         var killNats = new Option<bool>("--kill-nats") { Description = "With --stop-nats: stop nats-server with SIGKILL (a crash: nothing flushed on the way out) rather than SIGTERM" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout (progress stays on stderr)" };
         var ttl = new Option<double>("--lease-ttl-s") { Description = "The camera lease TTL in seconds", DefaultValueFactory = _ => 6 };
         var assets = new Option<string>("--assets") { Description = "The folder of verified demo assets (the clip and the enrolled people)", DefaultValueFactory = _ => Path.Combine(".data", "assets") };
-        var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (its own process, SQLite) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
+        var command = new Command("sim", "Run a simulated city on this box: nats-server, the server role (its own process, SQLite or with --postgres a PostgreSQL it starts) and K worker processes replaying the demo clip on N cameras; prints throughput, CPU per camera, failover time and lost events")
         {
-            cameras, workers, seconds, kill, stopNats, killNats, stopServer, json, ttl, assets, CliCommon.Models,
+            cameras, workers, seconds, kill, stopNats, killNats, stopServer, postgresOption, json, ttl, assets, CliCommon.Models,
         };
         command.SetAction((result, cancellationToken) => CliCommon.Guard(async () =>
         {
@@ -72,6 +73,7 @@ internal static partial class SimCommand
                 StopNatsSeconds = result.GetValue(stopNats),
                 KillNats = result.GetValue(killNats),
                 StopServerSeconds = result.GetValue(stopServer),
+                Postgres = result.GetValue(postgresOption),
             }.Validate();
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
             var report = await RunAsync(settings, line => console.MarkupLineInterpolated($"[grey]sim:[/] {line}"), cancellationToken);
@@ -97,6 +99,7 @@ internal static partial class SimCommand
         var workers = new List<SimWorker>();
         ProcessRunner? nats = null;
         SimServer? server = null;
+        SimPostgres? postgres = null;
         try
         {
             var port = SimProcess.FreePort();
@@ -112,9 +115,17 @@ internal static partial class SimCommand
             progress($"nats-server on {natsUrl} with TLS (a CA of this run's), a user for the server and one for each worker");
 
             var serverLink = new NatsLink(natsUrl, serverUser, tls.CaFile);
-            server = await SimServer.StartAsync(settings, serverLink, cancellationToken);
+#pragma warning disable CA2000 // disposed in the finally below, as the server and nats-server are (the analyser does not follow it here)
+            postgres = settings.Postgres ? await SimPostgres.StartAsync(cancellationToken) : null;
+#pragma warning restore CA2000
+            if (postgres is not null)
+            {
+                progress($"postgres on {postgres.ConnectionString} (a password for this run)");
+            }
+
+            server = await SimServer.StartAsync(settings, serverLink, postgres, cancellationToken);
             var grantKey = await server.GrantKeyAsync(cancellationToken);
-            progress($"server (its own process, SQLite in {server.Folder}) on {server.Address}; grant key {grantKey} from its log");
+            progress($"server (its own process, {(postgres is null ? $"SQLite in {server.Folder}" : "on PostgreSQL")}) on {server.Address}; grant key {grantKey} from its log");
 
             await using var connection = new NatsConnection(serverLink.Options("citywatch-sim"));
             var kv = new NatsKVContext(new NatsJSContext(connection));
@@ -309,6 +320,7 @@ internal static partial class SimCommand
                 failover is { } s ? Round(s) : null,
                 lost)
             {
+                Database = settings.Postgres ? "postgresql" : "sqlite",
                 NatsStoppedSeconds = outage?.Seconds,
                 NatsStopSignal = outage is null ? null : settings.KillNats ? "SIGKILL" : "SIGTERM",
                 AcknowledgedStored = storedAcknowledged,
@@ -339,6 +351,11 @@ internal static partial class SimCommand
             if (server is not null)
             {
                 await server.DisposeAsync();
+            }
+
+            if (postgres is not null)
+            {
+                await postgres.DisposeAsync();
             }
 
             if (nats is not null)
@@ -613,6 +630,9 @@ internal sealed record SimSettings(int Cameras, int Workers, double Seconds, boo
     /// <summary>With <see cref="StopNatsSeconds"/>: nats-server is stopped with SIGKILL rather than SIGTERM.</summary>
     public bool KillNats { get; init; }
 
+    /// <summary>The server role's database is a PostgreSQL the sim starts (<see cref="SimPostgres"/>), not its SQLite file.</summary>
+    public bool Postgres { get; init; }
+
     /// <summary>How long the server is down (killed with SIGKILL, then started again) after the window and the NATS outage; 0: not at all.</summary>
     public double StopServerSeconds { get; init; }
 
@@ -690,6 +710,10 @@ internal sealed record SimReport(
     [property: JsonPropertyName("failover_resume_s")] double? FailoverResumeSeconds,
     [property: JsonPropertyName("acknowledged_lost")] long AcknowledgedLost)
 {
+    /// <summary>The server role's database: "sqlite" (its data folder's file) or "postgresql" (<c>--postgres</c>).</summary>
+    [JsonPropertyName("database")]
+    public string Database { get; init; } = "sqlite";
+
     /// <summary>How long nats-server was stopped (<c>--stop-nats</c>); null: no outage.</summary>
     [JsonPropertyName("nats_stopped_s")]
     public double? NatsStoppedSeconds { get; init; }

@@ -43,8 +43,11 @@ internal sealed class SimServer : IAsyncDisposable
     /// <summary>Where it listens, e.g. <c>http://127.0.0.1:41234</c>; the same after a restart.</summary>
     public string Address { get; }
 
-    /// <summary>Starts the server and waits until it answers (the first start seeds the demo city).</summary>
-    public static async Task<SimServer> StartAsync(SimSettings settings, NatsLink nats, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts the server and waits until it answers (the first start seeds the demo city): on the SQLite file in its data
+    /// folder, or with <paramref name="postgres"/> on that database (its connection string and password in the environment).
+    /// </summary>
+    public static async Task<SimServer> StartAsync(SimSettings settings, NatsLink nats, SimPostgres? postgres, CancellationToken cancellationToken)
     {
         var folder = Directory.CreateTempSubdirectory("citywatch-sim-server-").FullName;
         var address = $"http://127.0.0.1:{SimProcess.FreePort().ToString(CultureInfo.InvariantCulture)}";
@@ -58,6 +61,12 @@ internal sealed class SimServer : IAsyncDisposable
             [KeyEncryptionKey.EnvironmentVariable] = KeyEncryptionKey.Generate().ToBase64(),
             ["Logging__Console__FormatterName"] = "simple",
         };
+        if (postgres is not null)
+        {
+            environment["Data__Postgres"] = postgres.ConnectionString;
+            environment["Data__PostgresPassword"] = postgres.Password;
+        }
+
         var server = new SimServer(file, arguments, environment, folder, address);
         try
         {

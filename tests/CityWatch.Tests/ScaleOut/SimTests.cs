@@ -61,6 +61,27 @@ public sealed class SimTests
         Assert.Empty(LeftRunning());
     }
 
+    [Fact]
+    public async Task A_sim_on_postgresql_moves_a_killed_workers_cameras_and_loses_no_acknowledged_candidate_and_stops_its_postgres()
+    {
+        var (exit, output, errors) = await CliRunner.RunAsync(
+            "sim", "--cameras", "6", "--workers", "2", "--seconds", "6", "--kill-worker", "--postgres", "--json", "--lease-ttl-s", "3",
+            "--models", TestPaths.Models, "--assets", TestPaths.SharedData);
+        Assert.True(exit == 0, $"sim exited {exit}: {string.Join(" | ", errors.TakeLast(6))}");
+
+        using var report = JsonDocument.Parse(output);
+        var root = report.RootElement;
+        Assert.Equal("postgresql", root.GetProperty("database").GetString());
+        Assert.True(root.GetProperty("frames_per_s").GetDouble() > 0, output);
+        Assert.Equal(JsonValueKind.Number, root.GetProperty("failover_resume_s").ValueKind);
+        // The server on PostgreSQL signed grants for every camera, and what the workers sent reached it.
+        Assert.True(root.GetProperty("grants_issued").GetInt64() >= 6, output);
+        Assert.Equal(0, root.GetProperty("grants_unusable").GetInt64());
+        Assert.Equal(0, root.GetProperty("acknowledged_lost").GetInt64());
+        Assert.Empty(LeftRunning());
+        Assert.Empty(Directory.EnumerateDirectories(Path.GetTempPath(), "citywatch-sim-pg-*"));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -187,7 +208,7 @@ public sealed class SimTests
     }
 
     private static bool IsSimChild(string command) =>
-        command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || command.Contains("citywatch-sim-server-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal));
+        command.Contains("citywatch-sim-nats-", StringComparison.Ordinal) || command.Contains("citywatch-sim-server-", StringComparison.Ordinal) || command.Contains("citywatch-sim-pg-", StringComparison.Ordinal) || (command.Contains("--replay", StringComparison.Ordinal) && command.Contains("sim-w", StringComparison.Ordinal));
 
     /// <summary>Processes a sim started (its workers, its server and its nats-server) that still run.</summary>
     private static List<string> LeftRunning()

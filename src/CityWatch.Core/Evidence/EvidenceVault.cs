@@ -12,6 +12,9 @@ namespace CityWatch.Evidence;
 public sealed class EvidenceDestroyedException(string keyId)
     : InvalidOperationException($"The key of evidence item {keyId} has been destroyed; the item cannot be read.");
 
+/// <summary>An item's key row as stored: the key wrapped by its epoch's key (or, with no epoch, by the master key).</summary>
+public sealed record StoredKey(byte[] Wrapped, string? Epoch);
+
 /// <summary>
 /// Encryption of evidence at rest, one random AES-256-GCM key per item. Item keys live in the <c>evidence_keys</c>
 /// table, each wrapped (AES-GCM) by the key of an <b>erasure epoch</b>; the epoch keys live outside the database, in the
@@ -138,12 +141,20 @@ public sealed class EvidenceVault
     /// <see cref="Open"/> over the caller's connection (and transaction, if one is open on it): for a store that opens
     /// many items in one read, or inside the act that reads them.
     /// </summary>
-    public byte[] OpenWithin(string keyId, byte[] sealedItem, DbConnection connection, DbTransaction? transaction)
+    public byte[] OpenWithin(string keyId, byte[] sealedItem, DbConnection connection, DbTransaction? transaction) =>
+        OpenRead(keyId, sealedItem, ReadKey(keyId, connection, transaction), connection, transaction);
+
+    /// <summary>
+    /// <see cref="OpenWithin"/> with the item's key row as the caller's own query read it (<c>evidence_keys.wrapped</c> and
+    /// <c>.epoch</c> joined to the items), so that opening many items reads no row per item; null when the query found no
+    /// key row (the item destroyed). A rotation that moved the key since the query is met by reading the row again.
+    /// </summary>
+    public byte[] OpenRead(string keyId, byte[] sealedItem, StoredKey? read, DbConnection connection, DbTransaction? transaction)
     {
         ArgumentException.ThrowIfNullOrEmpty(keyId);
         ArgumentNullException.ThrowIfNull(sealedItem);
         ArgumentNullException.ThrowIfNull(connection);
-        var itemKey = ItemKey(keyId, connection, transaction);
+        var itemKey = ItemKey(keyId, read, connection, transaction);
         try
         {
             return Decrypt(itemKey, sealedItem, keyId);
@@ -262,14 +273,15 @@ public sealed class EvidenceVault
         return (epoch, key);
     }
 
-    private byte[] ItemKey(string keyId, DbConnection connection, DbTransaction? transaction)
+    private static StoredKey? ReadKey(string keyId, DbConnection connection, DbTransaction? transaction) =>
+        connection.QuerySingleOrDefault<StoredKey?>("SELECT wrapped, epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction);
+
+    private byte[] ItemKey(string keyId, StoredKey? read, DbConnection connection, DbTransaction? transaction)
     {
-        // A rotation may move the key to a new epoch and erase the old one between the two reads: read again.
+        // A rotation may move the key to a new epoch and erase the old one between the row's read and the epoch key's: read again.
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            var row = connection.QuerySingleOrDefault<(byte[] Wrapped, string? Epoch)?>(
-                "SELECT wrapped, epoch FROM evidence_keys WHERE key_id = @keyId", new { keyId }, transaction)
-                ?? throw new EvidenceDestroyedException(keyId);
+            var row = (attempt == 0 ? read : ReadKey(keyId, connection, transaction)) ?? throw new EvidenceDestroyedException(keyId);
             var master = transaction is null
                 ? database.Keys.Secret(KeyRing.EvidenceMaster, "evidence read", create: false)
                 : database.Keys.SecretWithin(KeyRing.EvidenceMaster, "evidence read", connection, transaction);

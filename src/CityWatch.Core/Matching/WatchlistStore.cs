@@ -420,7 +420,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     {
         using var connection = database.Connect();
         var rows = connection.Query<EntryRow>(
-            "SELECT * FROM watchlist_entries WHERE watchlist_id = @watchlistId ORDER BY id", new { watchlistId }).ToList();
+            $"{WithTemplateKeys} WHERE e.watchlist_id = @watchlistId ORDER BY e.id", new { watchlistId }).ToList();
         return Open(rows, connection, null, "watchlist matching: loading the index");
     }
 
@@ -434,7 +434,7 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
     internal IReadOnlyList<(WatchlistEntry Entry, float[] Template)> Templates(DbConnection connection, DbTransaction transaction, IReadOnlyList<long> watchlistIds, string reason)
     {
         var rows = connection.Query<EntryRow>(
-            $"SELECT * FROM watchlist_entries WHERE {database.Dialect.AnyOf("watchlist_id", "watchlistIds")} ORDER BY watchlist_id, id",
+            $"{WithTemplateKeys} WHERE {database.Dialect.AnyOf("e.watchlist_id", "watchlistIds")} ORDER BY e.watchlist_id, e.id",
             new { watchlistIds = watchlistIds.ToArray() },
             transaction).ToList();
         if (rows.Any(r => r.TemplateKey is not null))
@@ -482,12 +482,16 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         return opened;
     }
 
+    // The entries with their templates' key rows, read in the same statement: opening them reads no row per entry.
+    private const string WithTemplateKeys =
+        "SELECT e.*, k.wrapped AS key_wrapped, k.epoch AS key_epoch FROM watchlist_entries e LEFT JOIN evidence_keys k ON k.key_id = e.template_key";
+
     private static byte[] OpenOwn(EvidenceVault vault, string keyId, EntryRow row, DbConnection connection, DbTransaction? transaction)
     {
         byte[] bound;
         try
         {
-            bound = vault.OpenWithin(keyId, row.Template, connection, transaction);
+            bound = vault.OpenRead(keyId, row.Template, row.KeyWrapped is null ? null : new StoredKey(row.KeyWrapped, row.KeyEpoch), connection, transaction);
         }
         catch (CryptographicException)
         {
@@ -721,6 +725,11 @@ public sealed class WatchlistStore(CityWatchDatabase database, TimeProvider time
         public string TemplateHash { get; set; } = "";
 
         public string? TemplateKey { get; set; }
+
+        // The template key's row (evidence_keys), where the query joined it.
+        public byte[]? KeyWrapped { get; set; }
+
+        public string? KeyEpoch { get; set; }
 
         public WatchlistEntry ToModel() => new(
             Id, WatchlistId, Label, Category, ImageSource, LegalBasisId, EnrolledBy, Timestamps.Parse(EnrolledAt),
